@@ -1,0 +1,108 @@
+// Durable state of the orchestrator: runs, their journals and events, the queue
+// index, leases, agents and idempotency keys. The scheduler decides in memory; the
+// store makes each decision durable as one atomic batch.
+#ifndef BATON_ORCHESTRATOR_STORE_RUN_STORE_H_
+#define BATON_ORCHESTRATOR_STORE_RUN_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "baton/v1/agent.pb.h"
+#include "baton/v1/run.pb.h"
+
+namespace baton::orchestrator {
+
+// A run waiting in the queue. Ordered by priority (higher first), then by
+// enqueue time (older first), then by run id.
+struct QueueEntry {
+  int32_t priority = 0;
+  int64_t enqueue_time_ms = 0;
+  std::string run_id;
+};
+
+// The lease a worker holds on a run.
+struct LeaseRecord {
+  std::string run_id;
+  std::string lease_id;
+  int64_t epoch = 0;
+  int64_t deadline_ms = 0;
+  std::string worker_id;
+};
+
+// Everything one state transition writes. Applied atomically and durably.
+struct StoreBatch {
+  std::vector<v1::Run> put_runs;                                  // upsert by run_id
+  std::vector<std::pair<std::string, v1::JournalEntry>> journal;  // (run_id, entry with seq)
+  std::vector<v1::RunEvent> events;                               // keyed by (run_id, seq)
+  std::vector<QueueEntry> queue_puts;
+  std::vector<QueueEntry> queue_deletes;
+  std::vector<LeaseRecord> lease_puts;  // upsert by run_id
+  std::vector<std::string> lease_deletes;  // run ids
+  std::vector<std::pair<std::string, std::string>> request_ids;  // request_id -> run_id
+  std::vector<v1::AgentSpec> agents;  // keyed by (name, version)
+
+  bool empty() const {
+    return put_runs.empty() && journal.empty() && events.empty() && queue_puts.empty() &&
+           queue_deletes.empty() && lease_puts.empty() && lease_deletes.empty() &&
+           request_ids.empty() && agents.empty();
+  }
+};
+
+struct RunFilter {
+  v1::RunState state = v1::RUN_STATE_UNSPECIFIED;  // unspecified: any
+  std::string agent_name;                          // empty: any
+};
+
+struct RunPage {
+  std::vector<v1::Run> runs;
+  std::string next_page_token;  // empty at the end
+};
+
+// Thread-safe. Run ids sort by creation time ("run_" + 12 hex digits of Unix
+// milliseconds + random hex), so the runs keyspace is in creation order.
+class RunStore {
+ public:
+  virtual ~RunStore() = default;
+
+  // Applies `batch` atomically; returns once it is durable (WAL synced). Concurrent
+  // commits are grouped into one synced write.
+  virtual absl::Status Commit(const StoreBatch& batch) = 0;
+  // As Commit, without blocking the caller: `done` runs once, on another thread
+  // (or inline for stores without disk), after the batch is durable or failed.
+  virtual void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) = 0;
+
+  virtual absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) = 0;
+  // Newest first. `page_token` is opaque (empty: from the newest run).
+  virtual absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
+                                           std::string_view page_token) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> LookupRequestId(
+      std::string_view request_id) = 0;
+
+  // The run's journal in seq order.
+  virtual absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) = 0;
+  // Events with seq > after_seq, in seq order, at most `limit` (0: all).
+  virtual absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view run_id,
+                                                               int64_t after_seq, int limit) = 0;
+
+  // Start-up recovery: every queue entry in queue order, every lease.
+  virtual absl::Status ScanQueue(const std::function<void(const QueueEntry&)>& fn) = 0;
+  virtual absl::Status ScanLeases(const std::function<void(const LeaseRecord&)>& fn) = 0;
+
+  // version 0: the latest version of `name`.
+  virtual absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view name,
+                                                                int32_t version) = 0;
+  // The latest version of each agent, by name; page_token is the last name returned.
+  virtual absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
+                                                                std::string_view page_token) = 0;
+};
+
+}  // namespace baton::orchestrator
+
+#endif  // BATON_ORCHESTRATOR_STORE_RUN_STORE_H_
