@@ -36,7 +36,12 @@ struct LeaseRecord {
   std::string worker_id;
 };
 
-// Everything one state transition writes. Applied atomically and durably.
+// Everything one state transition writes. Applied atomically and durably, in this
+// order: runs, journal, events, queue deletes, queue puts, lease deletes, lease puts,
+// request ids, agents (so a delete and a put of the same key leave the put; within
+// one vector the last write of a key wins). Run ids and agent names must be non-empty
+// without NUL bytes, seqs >= 0, agent versions >= 1; otherwise Commit fails with
+// kInvalidArgument and writes nothing.
 struct StoreBatch {
   std::vector<v1::Run> put_runs;                                  // upsert by run_id
   std::vector<std::pair<std::string, v1::JournalEntry>> journal;  // (run_id, entry with seq)
@@ -76,10 +81,12 @@ class RunStore {
   virtual absl::Status Commit(const StoreBatch& batch) = 0;
   // As Commit, without blocking the caller: `done` runs once, on another thread
   // (or inline for stores without disk), after the batch is durable or failed.
+  // Batches are applied in call order. `done` must not block or call Commit.
   virtual void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) = 0;
 
   virtual absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) = 0;
-  // Newest first. `page_token` is opaque (empty: from the newest run).
+  // Newest first. `page_token` is opaque (empty: from the newest run);
+  // page_size <= 0 means 50, larger than 1000 means 1000.
   virtual absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
                                            std::string_view page_token) = 0;
   virtual absl::StatusOr<std::optional<std::string>> LookupRequestId(
@@ -98,7 +105,8 @@ class RunStore {
   // version 0: the latest version of `name`.
   virtual absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view name,
                                                                 int32_t version) = 0;
-  // The latest version of each agent, by name; page_token is the last name returned.
+  // The latest version of each agent, by name; page_token is the last name returned
+  // (empty: from the first name). page_size as in ListRuns.
   virtual absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
                                                                 std::string_view page_token) = 0;
 };

@@ -1,0 +1,172 @@
+#include "orchestrator/store/memory_run_store.h"
+
+#include <cstdint>
+#include <iterator>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "orchestrator/store/store_keys.h"
+
+namespace baton::orchestrator {
+
+namespace {
+
+bool Matches(const RunFilter& filter, const v1::Run& run) {
+  return (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
+         (filter.agent_name.empty() || run.agent().name() == filter.agent_name);
+}
+
+}  // namespace
+
+absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
+  RETURN_IF_ERROR(store_keys::ValidateBatch(batch));
+  absl::MutexLock lock(&mu_);
+  // Same order as RocksDbRunStore writes its WriteBatch (see StoreBatch).
+  for (const v1::Run& run : batch.put_runs) runs_[run.run_id()] = run;
+  for (const auto& [run_id, entry] : batch.journal) {
+    journal_[store_keys::RunSeqKey(run_id, entry.seq())] = entry;
+  }
+  for (const v1::RunEvent& event : batch.events) {
+    events_[store_keys::RunSeqKey(event.run_id(), event.seq())] = event;
+  }
+  for (const QueueEntry& entry : batch.queue_deletes) queue_.erase(store_keys::QueueKey(entry));
+  for (const QueueEntry& entry : batch.queue_puts) queue_[store_keys::QueueKey(entry)] = entry;
+  for (const std::string& run_id : batch.lease_deletes) leases_.erase(run_id);
+  for (const LeaseRecord& lease : batch.lease_puts) leases_[lease.run_id] = lease;
+  for (const auto& [request_id, run_id] : batch.request_ids) request_ids_[request_id] = run_id;
+  for (const v1::AgentSpec& agent : batch.agents) {
+    agents_[store_keys::AgentKey(agent.name(), agent.version())] = agent;
+  }
+  return absl::OkStatus();
+}
+
+void InMemoryRunStore::CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) {
+  absl::Status status = Commit(batch);
+  done(std::move(status));
+}
+
+absl::StatusOr<std::optional<v1::Run>> InMemoryRunStore::GetRun(std::string_view run_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<RunPage> InMemoryRunStore::ListRuns(const RunFilter& filter, int page_size,
+                                                   std::string_view page_token) {
+  const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
+  RunPage page;
+  absl::MutexLock lock(&mu_);
+  // Newest first: walk backwards from just before the token (exclusive).
+  auto it = page_token.empty() ? runs_.rbegin()
+                               : std::make_reverse_iterator(runs_.lower_bound(page_token));
+  for (; it != runs_.rend(); ++it) {
+    if (!Matches(filter, it->second)) continue;
+    if (page.runs.size() == limit) {  // one more match exists: there is a next page
+      page.next_page_token = page.runs.back().run_id();
+      break;
+    }
+    page.runs.push_back(it->second);
+  }
+  return page;
+}
+
+absl::StatusOr<std::optional<std::string>> InMemoryRunStore::LookupRequestId(
+    std::string_view request_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = request_ids_.find(request_id);
+  if (it == request_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<v1::JournalEntry>> InMemoryRunStore::ReadJournal(
+    std::string_view run_id) {
+  std::vector<v1::JournalEntry> entries;
+  if (!store_keys::IsValidId(run_id)) return entries;
+  const std::string prefix = store_keys::RunSeqPrefix(run_id);
+  absl::MutexLock lock(&mu_);
+  for (auto it = journal_.lower_bound(prefix);
+       it != journal_.end() && it->first.starts_with(prefix); ++it) {
+    entries.push_back(it->second);
+  }
+  return entries;
+}
+
+absl::StatusOr<std::vector<v1::RunEvent>> InMemoryRunStore::ReadEvents(std::string_view run_id,
+                                                                      int64_t after_seq,
+                                                                      int limit) {
+  std::vector<v1::RunEvent> events;
+  if (!store_keys::IsValidId(run_id) || after_seq == INT64_MAX) return events;
+  const std::string prefix = store_keys::RunSeqPrefix(run_id);
+  const int64_t first_seq = after_seq < 0 ? 0 : after_seq + 1;
+  absl::MutexLock lock(&mu_);
+  for (auto it = events_.lower_bound(store_keys::RunSeqKey(run_id, first_seq));
+       it != events_.end() && it->first.starts_with(prefix); ++it) {
+    if (limit > 0 && events.size() == static_cast<size_t>(limit)) break;
+    events.push_back(it->second);
+  }
+  return events;
+}
+
+absl::Status InMemoryRunStore::ScanQueue(const std::function<void(const QueueEntry&)>& fn) {
+  std::vector<QueueEntry> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    entries.reserve(queue_.size());
+    for (const auto& [key, entry] : queue_) entries.push_back(entry);
+  }
+  for (const QueueEntry& entry : entries) fn(entry);
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryRunStore::ScanLeases(const std::function<void(const LeaseRecord&)>& fn) {
+  std::vector<LeaseRecord> leases;
+  {
+    absl::MutexLock lock(&mu_);
+    leases.reserve(leases_.size());
+    for (const auto& [run_id, lease] : leases_) leases.push_back(lease);
+  }
+  for (const LeaseRecord& lease : leases) fn(lease);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::AgentSpec>> InMemoryRunStore::GetAgent(std::string_view name,
+                                                                       int32_t version) {
+  if (version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version: must be >= 0 (got ", version, ")"));
+  }
+  if (!store_keys::IsValidId(name)) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  if (version > 0) {
+    auto it = agents_.find(store_keys::AgentKey(name, version));
+    if (it == agents_.end()) return std::nullopt;
+    return it->second;
+  }
+  // The latest version is the last key before the name's upper bound.
+  auto it = agents_.lower_bound(store_keys::AgentUpperBound(name));
+  if (it == agents_.begin()) return std::nullopt;
+  --it;
+  if (!it->first.starts_with(store_keys::AgentPrefix(name))) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<v1::AgentSpec>> InMemoryRunStore::ListAgents(
+    int page_size, std::string_view page_token) {
+  const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
+  std::vector<v1::AgentSpec> agents;
+  absl::MutexLock lock(&mu_);
+  auto it = page_token.empty() ? agents_.begin()
+                               : agents_.lower_bound(store_keys::AgentUpperBound(page_token));
+  while (it != agents_.end() && agents.size() < limit) {
+    // Jump past the name's versions; the one before is the latest.
+    auto next = agents_.lower_bound(store_keys::AgentUpperBound(
+        store_keys::AgentNameOfKey(it->first)));
+    agents.push_back(std::prev(next)->second);
+    it = next;
+  }
+  return agents;
+}
+
+}  // namespace baton::orchestrator

@@ -1,0 +1,66 @@
+// A RunStore in memory, for unit tests of the scheduler and services.
+#ifndef BATON_ORCHESTRATOR_STORE_MEMORY_RUN_STORE_H_
+#define BATON_ORCHESTRATOR_STORE_MEMORY_RUN_STORE_H_
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "orchestrator/store/run_store.h"
+
+namespace baton::orchestrator {
+
+// Same semantics as RocksDbRunStore (same validation, same key order, since both use
+// store_keys), nothing durable. CommitAsync applies the batch and runs `done` inline
+// on the caller's thread. Thread-safe: one mutex guards all maps; callbacks
+// (CommitAsync's `done`, Scan* functions) run without it held.
+class InMemoryRunStore final : public RunStore {
+ public:
+  InMemoryRunStore() = default;
+  InMemoryRunStore(const InMemoryRunStore&) = delete;
+  InMemoryRunStore& operator=(const InMemoryRunStore&) = delete;
+
+  absl::Status Commit(const StoreBatch& batch) override;
+  void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) override;
+
+  absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
+  absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
+                                   std::string_view page_token) override;
+  absl::StatusOr<std::optional<std::string>> LookupRequestId(
+      std::string_view request_id) override;
+
+  absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) override;
+  absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view run_id,
+                                                       int64_t after_seq, int limit) override;
+
+  absl::Status ScanQueue(const std::function<void(const QueueEntry&)>& fn) override;
+  absl::Status ScanLeases(const std::function<void(const LeaseRecord&)>& fn) override;
+
+  absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view name,
+                                                        int32_t version) override;
+  absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
+                                                        std::string_view page_token) override;
+
+ private:
+  // Keyed by the store_keys encodings, so iteration order matches RocksDB's.
+  template <typename V>
+  using Map = std::map<std::string, V, std::less<>>;
+
+  mutable absl::Mutex mu_;
+  Map<v1::Run> runs_ ABSL_GUARDED_BY(mu_);
+  Map<v1::JournalEntry> journal_ ABSL_GUARDED_BY(mu_);
+  Map<v1::RunEvent> events_ ABSL_GUARDED_BY(mu_);
+  Map<QueueEntry> queue_ ABSL_GUARDED_BY(mu_);
+  Map<LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
+  Map<v1::AgentSpec> agents_ ABSL_GUARDED_BY(mu_);
+  Map<std::string> request_ids_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace baton::orchestrator
+
+#endif  // BATON_ORCHESTRATOR_STORE_MEMORY_RUN_STORE_H_

@@ -1,0 +1,573 @@
+#include "orchestrator/store/rocksdb_run_store.h"
+
+#include <pthread.h>
+
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "orchestrator/store/store_keys.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice_transform.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/table_properties_collectors.h"
+#include "rocksdb/write_batch.h"
+
+namespace baton::orchestrator {
+
+const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
+    "default",  // rocksdb::kDefaultColumnFamilyName; unused, but RocksDB requires it
+    "runs",
+    "journal",
+    "events",
+    "queue",
+    "leases",
+    "agents",
+    "request_ids",
+};
+
+namespace {
+
+// Debian's Abseil has its own string_view type, which StrCat needs.
+absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
+
+// The one place rocksdb::Status becomes absl::Status. `what` names the operation and
+// `path` the database, so an operator can tell which disk failed.
+absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view what,
+                         std::string_view path) {
+  if (s.ok()) return absl::OkStatus();
+  std::string message = absl::StrCat("rocksdb ", Sv(what), " (", Sv(path), "): ", s.ToString());
+  switch (s.code()) {
+    case rocksdb::Status::kNotFound:
+      return absl::NotFoundError(message);
+    case rocksdb::Status::kCorruption:
+      return absl::DataLossError(message);
+    case rocksdb::Status::kInvalidArgument:
+      return absl::InvalidArgumentError(message);
+    case rocksdb::Status::kNotSupported:
+      return absl::UnimplementedError(message);
+    case rocksdb::Status::kAborted:
+      return absl::AbortedError(message);
+    // Disk and lock trouble may clear up (space freed, the other process exits), so
+    // the same call may be retried.
+    case rocksdb::Status::kIOError:
+    case rocksdb::Status::kBusy:
+    case rocksdb::Status::kTimedOut:
+    case rocksdb::Status::kTryAgain:
+    case rocksdb::Status::kShutdownInProgress:
+      return absl::UnavailableError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::Status CorruptRecord(std::string_view kind, std::string_view key, std::string_view path) {
+  return absl::DataLossError(
+      absl::StrCat("rocksdb (", Sv(path), "): corrupt ", Sv(kind), " record for ", Sv(key)));
+}
+
+bool Matches(const RunFilter& filter, const v1::Run& run) {
+  return (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
+         (filter.agent_name.empty() || run.agent().name() == filter.agent_name);
+}
+
+template <typename Message>
+bool Parse(const rocksdb::Slice& value, Message* message) {
+  return message->ParseFromArray(value.data(), static_cast<int>(value.size()));
+}
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// Journal and events keys are "<run_id> 0x00 BE64(seq)": the prefix is everything
+// but the last 8 bytes. With it RocksDB keeps prefix bloom filters (in SST files and
+// memtables), so reading one run's journal skips the files that hold none of it.
+class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
+ public:
+  // Stored in SST properties: changing it disables the filters of existing files.
+  const char* Name() const override { return "baton.RunSeqPrefix.v1"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - store_keys::kSeqBytes);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() > store_keys::kSeqBytes;
+  }
+};
+
+// Options for this workload, chosen on purpose:
+// - Writes are small synced batches from one committer thread; reads are point
+//   lookups (runs, request ids, a named agent) and short prefix scans (a run's
+//   journal and events). Level compaction with dynamic level sizes keeps space
+//   amplification low for a store that mostly grows.
+// - One LRU block cache for all column families, with index and filter blocks in it,
+//   so memory is bounded by the options, not by the number of SST files.
+// - Whole-key bloom filters where reads are point Gets (runs, request_ids): a miss,
+//   such as a new request id, costs no disk read. Agents are read with seeks (latest
+//   version of a name), which whole-key filters cannot help, and the family is tiny.
+// - Prefix bloom filters on journal and events (RunSeqPrefixTransform).
+// - queue and leases are rewritten and deleted constantly: the deletion-triggered
+//   compaction collector compacts files dense with tombstones, so the start-up scans
+//   do not wade through dead entries.
+// - max_background_jobs 2: the orchestrator shares small machines with workers.
+struct StoreRocksOptions {
+  rocksdb::DBOptions db;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+};
+
+StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
+                                   const char* const* cf_names, size_t num_cfs) {
+  StoreRocksOptions out;
+  out.db.create_if_missing = options.create_if_missing;
+  // An older database gains the kinds added since it was created.
+  out.db.create_missing_column_families = true;
+  out.db.max_background_jobs = options.max_background_jobs;
+  out.db.max_total_wal_size = options.max_total_wal_bytes;
+  out.db.bytes_per_sync = 1 << 20;  // smooth SST writeback instead of one burst per file
+  out.db.keep_log_file_num = 10;    // RocksDB's own LOG files
+
+  std::shared_ptr<rocksdb::Cache> cache;
+  if (options.block_cache_bytes > 0) cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+
+  auto table_options = [&](bool bloom, bool whole_key) {
+    rocksdb::BlockBasedTableOptions t;
+    if (cache) {
+      t.block_cache = cache;
+    } else {
+      t.no_block_cache = true;
+    }
+    t.cache_index_and_filter_blocks = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
+    if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    t.whole_key_filtering = whole_key;
+    return t;
+  };
+  auto base = [&]() {
+    rocksdb::ColumnFamilyOptions cf;
+    cf.write_buffer_size = options.write_buffer_bytes;
+    cf.level_compaction_dynamic_level_bytes = true;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(false, true)));
+    return cf;
+  };
+  auto point_lookups = [&]() {
+    rocksdb::ColumnFamilyOptions cf = base();
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(true, true)));
+    return cf;
+  };
+  auto prefix_scans = [&]() {
+    rocksdb::ColumnFamilyOptions cf = base();
+    cf.prefix_extractor = std::make_shared<RunSeqPrefixTransform>();
+    cf.memtable_prefix_bloom_size_ratio = 0.05;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(true, false)));
+    return cf;
+  };
+  auto churn = [&]() {
+    rocksdb::ColumnFamilyOptions cf = base();
+    // Compact a file once 64 of any 128 consecutive entries are deletions.
+    cf.table_properties_collector_factories.push_back(
+        rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
+    return cf;
+  };
+
+  for (size_t i = 0; i < num_cfs; ++i) {
+    std::string_view name = cf_names[i];
+    rocksdb::ColumnFamilyOptions cf;
+    if (name == "runs" || name == "request_ids") {
+      cf = point_lookups();
+    } else if (name == "journal" || name == "events") {
+      cf = prefix_scans();
+    } else if (name == "queue" || name == "leases") {
+      cf = churn();
+    } else {
+      cf = base();
+    }
+    out.cfs.emplace_back(std::string(name), std::move(cf));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
+    const RocksDbStoreOptions& options) {
+  if (options.path.empty()) {
+    return absl::InvalidArgumentError("RocksDbStoreOptions.path: empty");
+  }
+  if (options.create_if_missing) {
+    // RocksDB creates only the last directory of the path; `baton up` passes nested ones.
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("creating store directory ", options.path, ": ", ec.message()));
+    }
+  }
+  StoreRocksOptions rocks = MakeRocksOptions(options, kCfNames, kNumCfs);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw_db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(rocks.db, options.path, rocks.cfs, &handles, &raw_db);
+  if (!s.ok()) return FromRocksDb(s, "open", options.path);
+  BATON_CHECK(handles.size() == kNumCfs) << "RocksDB returned " << handles.size() << " handles";
+  BATON_LOG(INFO) << "store opened at " << options.path << " (sync=" << options.sync << ")";
+  return std::unique_ptr<RocksDbRunStore>(
+      new RocksDbRunStore(options, std::unique_ptr<rocksdb::DB>(raw_db), handles));
+}
+
+RocksDbRunStore::RocksDbRunStore(const RocksDbStoreOptions& options,
+                                 std::unique_ptr<rocksdb::DB> db,
+                                 const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
+    : options_(options), db_(std::move(db)) {
+  for (size_t i = 0; i < kNumCfs; ++i) handles_[i] = handles[i];
+  committer_ = std::thread([this] { CommitterLoop(); });
+}
+
+RocksDbRunStore::~RocksDbRunStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  // The committer drains what is queued before it returns.
+  committer_.join();
+  for (rocksdb::ColumnFamilyHandle*& handle : handles_) {
+    rocksdb::Status s = db_->DestroyColumnFamilyHandle(handle);
+    if (!s.ok()) {
+      BATON_LOG(WARNING) << FromRocksDb(s, "release column family", path());
+    }
+    handle = nullptr;
+  }
+  rocksdb::Status s = db_->Close();
+  if (!s.ok()) {
+    BATON_LOG(WARNING) << FromRocksDb(s, "close", path());
+  }
+}
+
+// ---- Writes -------------------------------------------------------------------------
+
+absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* commit) {
+  RETURN_IF_ERROR(store_keys::ValidateBatch(batch));
+  std::vector<Op>& ops = commit->ops;
+  ops.reserve(batch.put_runs.size() + batch.journal.size() + batch.events.size() +
+              batch.queue_deletes.size() + batch.queue_puts.size() +
+              batch.lease_deletes.size() + batch.lease_puts.size() +
+              batch.request_ids.size() + batch.agents.size());
+  auto put = [&](Cf cf, std::string key, std::string value) {
+    commit->bytes += key.size() + value.size();
+    ops.push_back(Op{cf, false, std::move(key), std::move(value)});
+  };
+  auto del = [&](Cf cf, std::string key) {
+    commit->bytes += key.size();
+    ops.push_back(Op{cf, true, std::move(key), {}});
+  };
+  auto serialize = [](const google::protobuf::MessageLite& m, std::string_view field,
+                      size_t i) -> absl::StatusOr<std::string> {
+    std::string out;
+    if (!m.SerializeToString(&out)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Sv(field), "[", i, "]: cannot be serialized (larger than 2 GiB?)"));
+    }
+    return out;
+  };
+
+  // The order StoreBatch documents; InMemoryRunStore applies the same.
+  for (size_t i = 0; i < batch.put_runs.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string value, serialize(batch.put_runs[i], "put_runs", i));
+    put(kRunsCf, batch.put_runs[i].run_id(), std::move(value));
+  }
+  for (size_t i = 0; i < batch.journal.size(); ++i) {
+    const auto& [run_id, entry] = batch.journal[i];
+    ASSIGN_OR_RETURN(std::string value, serialize(entry, "journal", i));
+    put(kJournalCf, store_keys::RunSeqKey(run_id, entry.seq()), std::move(value));
+  }
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    const v1::RunEvent& event = batch.events[i];
+    ASSIGN_OR_RETURN(std::string value, serialize(event, "events", i));
+    put(kEventsCf, store_keys::RunSeqKey(event.run_id(), event.seq()), std::move(value));
+  }
+  for (const QueueEntry& entry : batch.queue_deletes) del(kQueueCf, store_keys::QueueKey(entry));
+  for (const QueueEntry& entry : batch.queue_puts) put(kQueueCf, store_keys::QueueKey(entry), {});
+  for (const std::string& run_id : batch.lease_deletes) del(kLeasesCf, run_id);
+  for (const LeaseRecord& lease : batch.lease_puts) {
+    put(kLeasesCf, lease.run_id, store_keys::EncodeLease(lease));
+  }
+  for (const auto& [request_id, run_id] : batch.request_ids) {
+    put(kRequestIdsCf, request_id, run_id);
+  }
+  for (size_t i = 0; i < batch.agents.size(); ++i) {
+    const v1::AgentSpec& agent = batch.agents[i];
+    ASSIGN_OR_RETURN(std::string value, serialize(agent, "agents", i));
+    put(kAgentsCf, store_keys::AgentKey(agent.name(), agent.version()), std::move(value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
+  // The committer waiting on itself would never wake up.
+  BATON_CHECK(std::this_thread::get_id() != committer_.get_id())
+      << "RocksDbRunStore::Commit called from a CommitAsync callback";
+  if (batch.empty()) return absl::OkStatus();
+  PendingCommit commit;
+  RETURN_IF_ERROR(Encode(batch, &commit));
+  absl::Notification written;
+  absl::Status result;
+  commit.done = [&](absl::Status s) {
+    result = std::move(s);
+    written.Notify();
+  };
+  Enqueue(std::move(commit));
+  written.WaitForNotification();
+  return result;
+}
+
+void RocksDbRunStore::CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) {
+  PendingCommit commit;
+  commit.status = Encode(batch, &commit);
+  if (!commit.status.ok()) commit.ops.clear();
+  commit.done = std::move(done);
+  Enqueue(std::move(commit));
+}
+
+void RocksDbRunStore::Enqueue(PendingCommit commit) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      pending_.push_back(std::move(commit));
+      return;
+    }
+  }
+  commit.done(absl::UnavailableError(absl::StrCat("store ", path(), " is closing")));
+}
+
+bool RocksDbRunStore::HasWorkOrStopping() const { return stopping_ || !pending_.empty(); }
+
+void RocksDbRunStore::CommitterLoop() {
+  pthread_setname_np(pthread_self(), "baton-commit");
+  std::vector<PendingCommit> group;
+  for (;;) {
+    group.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &RocksDbRunStore::HasWorkOrStopping));
+      if (pending_.empty()) return;  // stopping, and everything queued is written
+      group.swap(pending_);
+    }
+    absl::Status status = WriteGroup(group);
+    for (PendingCommit& commit : group) {
+      commit.done(commit.status.ok() ? status : commit.status);
+    }
+  }
+}
+
+absl::Status RocksDbRunStore::WriteGroup(std::vector<PendingCommit>& group) {
+  size_t bytes = 0;
+  size_t ops = 0;
+  for (const PendingCommit& commit : group) {
+    bytes += commit.bytes + 16 * commit.ops.size();  // plus per-record headers, roughly
+    ops += commit.ops.size();
+  }
+  if (ops == 0) return absl::OkStatus();
+  rocksdb::WriteBatch write_batch(bytes);
+  for (const PendingCommit& commit : group) {
+    for (const Op& op : commit.ops) {
+      rocksdb::Status s = op.is_delete ? write_batch.Delete(cf(op.cf), op.key)
+                                       : write_batch.Put(cf(op.cf), op.key, op.value);
+      if (!s.ok()) return FromRocksDb(s, "batch", path());
+    }
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync;
+  absl::Status status = FromRocksDb(db_->Write(write_options, &write_batch), "write", path());
+  if (!status.ok()) {
+    BATON_LOG(ERROR) << "group commit of " << group.size() << " batches failed: " << status;
+  }
+  return status;
+}
+
+// ---- Reads --------------------------------------------------------------------------
+
+absl::StatusOr<std::optional<v1::Run>> RocksDbRunStore::GetRun(std::string_view run_id) {
+  if (!store_keys::IsValidId(run_id)) return std::nullopt;
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kRunsCf), run_id, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(FromRocksDb(s, "get run", path()));
+  v1::Run run;
+  if (!Parse(value, &run)) return CorruptRecord("run", run_id, path());
+  return run;
+}
+
+absl::StatusOr<RunPage> RocksDbRunStore::ListRuns(const RunFilter& filter, int page_size,
+                                                  std::string_view page_token) {
+  const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
+  const bool any = filter.state == v1::RUN_STATE_UNSPECIFIED && filter.agent_name.empty();
+  RunPage page;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
+  // Run ids sort by creation time: walk backwards, from just before the token.
+  if (page_token.empty()) {
+    it->SeekToLast();
+  } else {
+    it->SeekForPrev(page_token);
+    if (it->Valid() && View(it->key()) == page_token) it->Prev();
+  }
+  // Memory stays at one page: runs that do not match are parsed and dropped.
+  for (; it->Valid(); it->Prev()) {
+    if (page.runs.size() == limit && any) {  // one more run exists: there is a next page
+      page.next_page_token = page.runs.back().run_id();
+      break;
+    }
+    v1::Run run;
+    if (!Parse(it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
+    if (!Matches(filter, run)) continue;
+    if (page.runs.size() == limit) {
+      page.next_page_token = page.runs.back().run_id();
+      break;
+    }
+    page.runs.push_back(std::move(run));
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "list runs", path()));
+  return page;
+}
+
+absl::StatusOr<std::optional<std::string>> RocksDbRunStore::LookupRequestId(
+    std::string_view request_id) {
+  if (request_id.empty()) return std::nullopt;
+  std::string run_id;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kRequestIdsCf), request_id, &run_id);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(FromRocksDb(s, "get request id", path()));
+  return run_id;
+}
+
+absl::StatusOr<std::vector<v1::JournalEntry>> RocksDbRunStore::ReadJournal(
+    std::string_view run_id) {
+  std::vector<v1::JournalEntry> entries;
+  if (!store_keys::IsValidId(run_id)) return entries;
+  const std::string upper = store_keys::RunSeqUpperBound(run_id);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kJournalCf)));
+  for (it->Seek(store_keys::RunSeqKey(run_id, 0)); it->Valid(); it->Next()) {
+    if (!Parse(it->value(), &entries.emplace_back())) {
+      return CorruptRecord("journal", run_id, path());
+    }
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "read journal", path()));
+  return entries;
+}
+
+absl::StatusOr<std::vector<v1::RunEvent>> RocksDbRunStore::ReadEvents(std::string_view run_id,
+                                                                     int64_t after_seq,
+                                                                     int limit) {
+  std::vector<v1::RunEvent> events;
+  if (!store_keys::IsValidId(run_id) || after_seq == INT64_MAX) return events;
+  const int64_t first_seq = after_seq < 0 ? 0 : after_seq + 1;
+  const std::string upper = store_keys::RunSeqUpperBound(run_id);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kEventsCf)));
+  for (it->Seek(store_keys::RunSeqKey(run_id, first_seq)); it->Valid(); it->Next()) {
+    if (limit > 0 && events.size() == static_cast<size_t>(limit)) break;
+    if (!Parse(it->value(), &events.emplace_back())) {
+      return CorruptRecord("event", run_id, path());
+    }
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "read events", path()));
+  return events;
+}
+
+absl::Status RocksDbRunStore::ScanQueue(const std::function<void(const QueueEntry&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kQueueCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::optional<QueueEntry> entry = store_keys::ParseQueueKey(View(it->key()));
+    if (!entry) return CorruptRecord("queue", "a queue key", path());
+    fn(*entry);
+  }
+  return FromRocksDb(it->status(), "scan queue", path());
+}
+
+absl::Status RocksDbRunStore::ScanLeases(const std::function<void(const LeaseRecord&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf(kLeasesCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::StatusOr<LeaseRecord> lease =
+        store_keys::DecodeLease(View(it->key()), View(it->value()));
+    if (!lease.ok()) {
+      return absl::DataLossError(absl::StrCat(lease.status().message(), " (", path(), ")"));
+    }
+    fn(*lease);
+  }
+  return FromRocksDb(it->status(), "scan leases", path());
+}
+
+absl::StatusOr<std::optional<v1::AgentSpec>> RocksDbRunStore::GetAgent(std::string_view name,
+                                                                      int32_t version) {
+  if (version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version: must be >= 0 (got ", version, ")"));
+  }
+  if (!store_keys::IsValidId(name)) return std::nullopt;
+  v1::AgentSpec agent;
+  if (version > 0) {
+    rocksdb::PinnableSlice value;
+    const std::string key = store_keys::AgentKey(name, version);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kAgentsCf), key, &value);
+    if (s.IsNotFound()) return std::nullopt;
+    RETURN_IF_ERROR(FromRocksDb(s, "get agent", path()));
+    if (!Parse(value, &agent)) return CorruptRecord("agent", name, path());
+    return agent;
+  }
+  // The latest version is the name's last key.
+  const std::string lower = store_keys::AgentPrefix(name);
+  const rocksdb::Slice lower_slice(lower);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kAgentsCf)));
+  it->SeekForPrev(store_keys::AgentKey(name, INT32_MAX));
+  if (!it->Valid()) {
+    RETURN_IF_ERROR(FromRocksDb(it->status(), "get agent", path()));
+    return std::nullopt;
+  }
+  if (!Parse(it->value(), &agent)) return CorruptRecord("agent", name, path());
+  return agent;
+}
+
+absl::StatusOr<std::vector<v1::AgentSpec>> RocksDbRunStore::ListAgents(
+    int page_size, std::string_view page_token) {
+  const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
+  std::vector<v1::AgentSpec> agents;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf(kAgentsCf)));
+  if (page_token.empty()) {
+    it->SeekToFirst();
+  } else {
+    it->Seek(store_keys::AgentUpperBound(page_token));
+  }
+  while (it->Valid() && agents.size() < limit) {
+    // At a name's first version: jump past its versions and step back to the latest.
+    const std::string name(store_keys::AgentNameOfKey(View(it->key())));
+    if (name.empty()) return CorruptRecord("agent", "an agents key", path());
+    it->Seek(store_keys::AgentUpperBound(name));
+    if (it->Valid()) {
+      it->Prev();
+    } else {
+      RETURN_IF_ERROR(FromRocksDb(it->status(), "list agents", path()));
+      it->SeekToLast();
+    }
+    if (!it->Valid()) break;
+    if (!Parse(it->value(), &agents.emplace_back())) {
+      return CorruptRecord("agent", name, path());
+    }
+    it->Next();  // the next name's first version
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "list agents", path()));
+  return agents;
+}
+
+}  // namespace baton::orchestrator

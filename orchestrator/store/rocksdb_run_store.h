@@ -1,0 +1,163 @@
+// The orchestrator's durable RunStore: one RocksDB database, a column family per kind
+// of record, every commit fsynced through a group-commit thread.
+#ifndef BATON_ORCHESTRATOR_STORE_ROCKSDB_RUN_STORE_H_
+#define BATON_ORCHESTRATOR_STORE_ROCKSDB_RUN_STORE_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "orchestrator/store/run_store.h"
+
+// Forward declarations keep RocksDB's headers out of every file that wires a store.
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace baton::orchestrator {
+
+struct RocksDbStoreOptions {
+  // Directory of the database. Required.
+  std::string path;
+  // Create the directory (and its parents) and the database when missing.
+  // Default: true
+  bool create_if_missing = true;
+  // fsync the WAL before a commit is acknowledged. With false, a process crash still
+  // loses nothing (the WAL is in the OS page cache) but a machine crash may lose the
+  // latest commits; only for tests and benchmarks.
+  // Default: true
+  bool sync = true;
+  // LRU block cache shared by every column family; 0 disables block caching.
+  // Default: 64 MiB
+  size_t block_cache_bytes = size_t{64} << 20;
+  // Memtable size of each column family.
+  // Default: 16 MiB
+  size_t write_buffer_bytes = size_t{16} << 20;
+  // Flushes and compactions that may run at once.
+  // Default: 2
+  int max_background_jobs = 2;
+  // When the WALs grow past this, the column families that pin the oldest WAL are
+  // flushed so it can be deleted (rarely written kinds such as agents would otherwise
+  // keep every WAL alive).
+  // Default: 256 MiB
+  uint64_t max_total_wal_bytes = uint64_t{256} << 20;
+};
+
+// Thread-safe. Reads go straight to RocksDB on the caller's thread. Writes go through
+// one committer thread: Commit and CommitAsync encode their batch on the caller's
+// thread and queue it; the committer takes everything queued, merges it (in arrival
+// order) into one rocksdb::WriteBatch, writes it once with WriteOptions.sync =
+// options.sync, then completes every waiter of that group with the write's status.
+// So N concurrent commits cost one fsync, not N. CommitAsync's `done` runs on the
+// committer thread. Key and value encodings: store_keys.h.
+class RocksDbRunStore final : public RunStore {
+ public:
+  // Opens (or creates) the database at options.path.
+  static absl::StatusOr<std::unique_ptr<RocksDbRunStore>> Open(
+      const RocksDbStoreOptions& options);
+
+  // Stops accepting commits (later ones fail with kUnavailable), writes everything
+  // already queued and runs its callbacks, then closes the database.
+  ~RocksDbRunStore() override;
+  RocksDbRunStore(const RocksDbRunStore&) = delete;
+  RocksDbRunStore& operator=(const RocksDbRunStore&) = delete;
+
+  absl::Status Commit(const StoreBatch& batch) override;
+  void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) override;
+
+  absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
+  absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
+                                   std::string_view page_token) override;
+  absl::StatusOr<std::optional<std::string>> LookupRequestId(
+      std::string_view request_id) override;
+
+  absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) override;
+  absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view run_id,
+                                                       int64_t after_seq, int limit) override;
+
+  absl::Status ScanQueue(const std::function<void(const QueueEntry&)>& fn) override;
+  absl::Status ScanLeases(const std::function<void(const LeaseRecord&)>& fn) override;
+
+  absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view name,
+                                                        int32_t version) override;
+  absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
+                                                        std::string_view page_token) override;
+
+  const std::string& path() const { return options_.path; }
+
+ private:
+  // Column families, in the order they are opened.
+  enum Cf : uint8_t {
+    kDefaultCf = 0,
+    kRunsCf,
+    kJournalCf,
+    kEventsCf,
+    kQueueCf,
+    kLeasesCf,
+    kAgentsCf,
+    kRequestIdsCf,
+    kNumCfs,
+  };
+  static const char* const kCfNames[kNumCfs];
+
+  // One encoded write of a batch.
+  struct Op {
+    Cf cf;
+    bool is_delete;
+    std::string key;
+    std::string value;
+  };
+  // A batch waiting for the committer. A batch that failed to encode waits too (with
+  // `status` set, and no ops), so its `done` still runs on the committer thread.
+  struct PendingCommit {
+    std::vector<Op> ops;
+    size_t bytes = 0;
+    absl::Status status;
+    std::function<void(absl::Status)> done;
+  };
+
+  RocksDbRunStore(const RocksDbStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
+                  const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
+
+  // Validates and serializes `batch` into ops, in StoreBatch's documented order.
+  static absl::Status Encode(const StoreBatch& batch, PendingCommit* commit);
+  // Queues `commit` for the committer, or fails it at once when closing.
+  void Enqueue(PendingCommit commit);
+  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CommitterLoop();
+  // Writes one group; returns the status every member gets.
+  absl::Status WriteGroup(std::vector<PendingCommit>& group);
+
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
+
+  const RocksDbStoreOptions options_;
+
+  // Destruction order: ~RocksDbRunStore stops and joins committer_ first (it writes
+  // through db_ and the handles), then destroys handles_ through db_, then closes
+  // db_. Members are also declared so that the implicit order is safe: db_ first (so
+  // destroyed last), the thread last (so destroyed first).
+  std::unique_ptr<rocksdb::DB> db_;
+  // Owned; released with db_->DestroyColumnFamilyHandle in the destructor.
+  std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> handles_{};
+
+  absl::Mutex mu_;
+  std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Started last in the constructor, joined first in the destructor.
+  std::thread committer_;
+};
+
+}  // namespace baton::orchestrator
+
+#endif  // BATON_ORCHESTRATOR_STORE_ROCKSDB_RUN_STORE_H_

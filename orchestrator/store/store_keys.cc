@@ -1,0 +1,252 @@
+#include "orchestrator/store/store_keys.h"
+
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace baton::orchestrator::store_keys {
+namespace {
+
+// The byte after kSeparator: "<id> kSeparatorEnd" bounds "<id> kSeparator ..." above.
+constexpr char kSeparatorEnd = kSeparator + 1;
+constexpr uint64_t kSignBit = uint64_t{1} << 63;
+constexpr uint8_t kLeaseFormatV1 = 1;
+constexpr size_t kQueuePrefixBytes = 4 + 8;
+
+void PutBigEndian(std::string* out, uint64_t v, size_t bytes) {
+  for (size_t i = bytes; i-- > 0;) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetBigEndian(std::string_view in, size_t bytes) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+void PutVarint32(std::string* out, uint32_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint32(std::string_view* in, uint32_t* v) {
+  uint32_t result = 0;
+  for (int shift = 0; shift <= 28 && !in->empty(); shift += 7) {
+    uint8_t byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<uint32_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool GetLengthPrefixed(std::string_view* in, std::string* out) {
+  uint32_t len = 0;
+  if (!GetVarint32(in, &len) || in->size() < len) return false;
+  out->assign(in->data(), len);
+  in->remove_prefix(len);
+  return true;
+}
+
+bool GetFixed64(std::string_view* in, int64_t* v) {
+  if (in->size() < 8) return false;
+  *v = static_cast<int64_t>(GetBigEndian(*in, 8));
+  in->remove_prefix(8);
+  return true;
+}
+
+std::string WithSuffix(std::string_view id, char suffix) {
+  std::string out;
+  out.reserve(id.size() + 1);
+  out.append(id);
+  out.push_back(suffix);
+  return out;
+}
+
+// Debian's Abseil has its own string_view type, which StrCat needs.
+absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+bool IsValidId(std::string_view id) {
+  return !id.empty() && id.find(kSeparator) == std::string_view::npos;
+}
+
+std::string RunSeqKey(std::string_view run_id, int64_t seq) {
+  std::string key;
+  key.reserve(run_id.size() + 1 + kSeqBytes);
+  key.append(run_id);
+  key.push_back(kSeparator);
+  PutBigEndian(&key, static_cast<uint64_t>(seq), kSeqBytes);
+  return key;
+}
+
+std::string RunSeqPrefix(std::string_view run_id) {
+  return WithSuffix(run_id, kSeparator);
+}
+
+std::string RunSeqUpperBound(std::string_view run_id) {
+  return WithSuffix(run_id, kSeparatorEnd);
+}
+
+std::optional<int64_t> SeqOfRunSeqKey(std::string_view key) {
+  if (key.size() < kSeqBytes + 2 || key[key.size() - kSeqBytes - 1] != kSeparator) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(GetBigEndian(key.substr(key.size() - kSeqBytes), kSeqBytes));
+}
+
+std::string QueueKey(const QueueEntry& entry) {
+  std::string key;
+  key.reserve(kQueuePrefixBytes + entry.run_id.size());
+  // 0x7fffffff - priority lies in [0, 2^32 - 1] for every int32, and is smaller for
+  // higher priorities.
+  PutBigEndian(&key, static_cast<uint64_t>(int64_t{0x7fffffff} - entry.priority), 4);
+  PutBigEndian(&key, static_cast<uint64_t>(entry.enqueue_time_ms) ^ kSignBit, 8);
+  key.append(entry.run_id);
+  return key;
+}
+
+std::optional<QueueEntry> ParseQueueKey(std::string_view key) {
+  if (key.size() <= kQueuePrefixBytes) return std::nullopt;
+  QueueEntry entry;
+  entry.priority = static_cast<int32_t>(int64_t{0x7fffffff} -
+                                        static_cast<int64_t>(GetBigEndian(key, 4)));
+  entry.enqueue_time_ms = static_cast<int64_t>(GetBigEndian(key.substr(4), 8) ^ kSignBit);
+  entry.run_id.assign(key.substr(kQueuePrefixBytes));
+  return entry;
+}
+
+bool QueueOrderLess(const QueueEntry& a, const QueueEntry& b) {
+  return std::forward_as_tuple(b.priority, a.enqueue_time_ms, a.run_id) <
+         std::forward_as_tuple(a.priority, b.enqueue_time_ms, b.run_id);
+}
+
+std::string AgentKey(std::string_view name, int32_t version) {
+  std::string key;
+  key.reserve(name.size() + 1 + kVersionBytes);
+  key.append(name);
+  key.push_back(kSeparator);
+  PutBigEndian(&key, static_cast<uint32_t>(version), kVersionBytes);
+  return key;
+}
+
+std::string AgentPrefix(std::string_view name) { return WithSuffix(name, kSeparator); }
+
+std::string AgentUpperBound(std::string_view name) { return WithSuffix(name, kSeparatorEnd); }
+
+std::string_view AgentNameOfKey(std::string_view key) {
+  if (key.size() < kVersionBytes + 2 || key[key.size() - kVersionBytes - 1] != kSeparator) {
+    return {};
+  }
+  return key.substr(0, key.size() - kVersionBytes - 1);
+}
+
+namespace {
+
+absl::Status CheckId(std::string_view id, std::string_view field, size_t index,
+                     std::string_view member) {
+  if (id.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(field), "[", index, "].", Sv(member), ": empty"));
+  }
+  if (id.find(kSeparator) != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(field), "[", index, "].", Sv(member), ": contains a NUL byte"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSeq(int64_t seq, std::string_view field, size_t index) {
+  if (seq < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(field), "[", index, "].seq: must be >= 0 (got ", seq, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateBatch(const StoreBatch& batch) {
+  for (size_t i = 0; i < batch.put_runs.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.put_runs[i].run_id(), "put_runs", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.journal.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.journal[i].first, "journal", i, "run_id"));
+    RETURN_IF_ERROR(CheckSeq(batch.journal[i].second.seq(), "journal", i));
+  }
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.events[i].run_id(), "events", i, "run_id"));
+    RETURN_IF_ERROR(CheckSeq(batch.events[i].seq(), "events", i));
+  }
+  for (size_t i = 0; i < batch.queue_puts.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.queue_puts[i].run_id, "queue_puts", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.queue_deletes.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.queue_deletes[i].run_id, "queue_deletes", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.lease_puts.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.lease_puts[i].run_id, "lease_puts", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.lease_deletes.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.lease_deletes[i], "lease_deletes", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.request_ids.size(); ++i) {
+    // A request id is a whole key, so any non-empty bytes will do.
+    if (batch.request_ids[i].first.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("request_ids[", i, "].request_id: empty"));
+    }
+    RETURN_IF_ERROR(CheckId(batch.request_ids[i].second, "request_ids", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.agents.size(); ++i) {
+    const v1::AgentSpec& agent = batch.agents[i];
+    RETURN_IF_ERROR(CheckId(agent.name(), "agents", i, "name"));
+    if (agent.version() < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "agents[", i, "].version: must be >= 1 (got ", agent.version(), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int EffectivePageSize(int requested) {
+  if (requested <= 0) return kDefaultPageSize;
+  return requested > kMaxPageSize ? kMaxPageSize : requested;
+}
+
+std::string EncodeLease(const LeaseRecord& lease) {
+  std::string out;
+  out.reserve(1 + 5 + lease.lease_id.size() + 16 + 5 + lease.worker_id.size());
+  out.push_back(static_cast<char>(kLeaseFormatV1));
+  PutVarint32(&out, static_cast<uint32_t>(lease.lease_id.size()));
+  out.append(lease.lease_id);
+  PutBigEndian(&out, static_cast<uint64_t>(lease.epoch), 8);
+  PutBigEndian(&out, static_cast<uint64_t>(lease.deadline_ms), 8);
+  PutVarint32(&out, static_cast<uint32_t>(lease.worker_id.size()));
+  out.append(lease.worker_id);
+  return out;
+}
+
+absl::StatusOr<LeaseRecord> DecodeLease(std::string_view run_id, std::string_view value) {
+  LeaseRecord lease;
+  lease.run_id.assign(run_id);
+  std::string_view in = value;
+  if (in.empty() || static_cast<uint8_t>(in.front()) != kLeaseFormatV1) {
+    return absl::DataLossError(
+        absl::StrCat("lease of run ", Sv(run_id), ": unknown record format"));
+  }
+  in.remove_prefix(1);
+  if (!GetLengthPrefixed(&in, &lease.lease_id) || !GetFixed64(&in, &lease.epoch) ||
+      !GetFixed64(&in, &lease.deadline_ms) || !GetLengthPrefixed(&in, &lease.worker_id) ||
+      !in.empty()) {
+    return absl::DataLossError(absl::StrCat("lease of run ", Sv(run_id), ": truncated or corrupt record"));
+  }
+  return lease;
+}
+
+}  // namespace baton::orchestrator::store_keys

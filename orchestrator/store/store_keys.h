@@ -1,0 +1,90 @@
+// Byte encodings of the store's keys and compact values. Both RunStore
+// implementations order their keyspaces with these functions, so the in-memory store
+// iterates in exactly the order RocksDB does. Pure logic: no RocksDB headers.
+//
+// Layout (BE = big-endian, fixed width):
+//   runs         <run_id>                                  -> v1::Run
+//   journal      <run_id> 0x00 BE64(seq)                   -> v1::JournalEntry
+//   events       <run_id> 0x00 BE64(seq)                   -> v1::RunEvent
+//   queue        BE32(0x7fffffff - priority)               -> "" (all in the key)
+//                BE64(enqueue_time_ms ^ 1<<63) <run_id>
+//   leases       <run_id>                                  -> EncodeLease()
+//   agents       <name> 0x00 BE32(version)                 -> v1::AgentSpec
+//   request_ids  <request_id>                              -> <run_id>
+//
+// Run ids and agent names never contain 0x00 (ValidateStoreBatch refuses them), so
+// "<run_id> 0x00" is a prefix of exactly one run's keys even when one run id is a
+// prefix of another ("run_a" vs "run_ab"), and "<run_id> 0x01" is its exclusive upper
+// bound. Big-endian fixed-width integers make byte order equal numeric order (seq 256
+// after seq 2). Sequence numbers and agent versions are non-negative, so they are
+// stored as plain unsigned values; the enqueue time has its sign bit flipped so that
+// negative times still sort first.
+#ifndef BATON_ORCHESTRATOR_STORE_STORE_KEYS_H_
+#define BATON_ORCHESTRATOR_STORE_STORE_KEYS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "orchestrator/store/run_store.h"
+
+namespace baton::orchestrator::store_keys {
+
+inline constexpr char kSeparator = '\0';
+// Width of the BE64 sequence number that ends every journal and events key.
+inline constexpr size_t kSeqBytes = 8;
+// Width of the BE32 version that ends every agents key.
+inline constexpr size_t kVersionBytes = 4;
+
+// True when `id` can name a run or an agent in a key: not empty, no 0x00 byte.
+bool IsValidId(std::string_view id);
+
+// Journal and events keys. REQUIRES: IsValidId(run_id), seq >= 0.
+std::string RunSeqKey(std::string_view run_id, int64_t seq);
+// "<run_id> 0x00": every key of the run starts with it.
+std::string RunSeqPrefix(std::string_view run_id);
+// "<run_id> 0x01": greater than every key of the run, smaller than any other run's.
+std::string RunSeqUpperBound(std::string_view run_id);
+// The seq of a journal or events key; nullopt when the key is malformed.
+std::optional<int64_t> SeqOfRunSeqKey(std::string_view key);
+
+// Queue keys: byte order is dequeue order (priority desc, then enqueue time asc,
+// then run id asc).
+std::string QueueKey(const QueueEntry& entry);
+std::optional<QueueEntry> ParseQueueKey(std::string_view key);
+// True when `a` is dequeued before `b` (the order QueueKey encodes).
+bool QueueOrderLess(const QueueEntry& a, const QueueEntry& b);
+
+// Agents keys. REQUIRES: IsValidId(name), version >= 0.
+std::string AgentKey(std::string_view name, int32_t version);
+std::string AgentPrefix(std::string_view name);      // "<name> 0x00"
+std::string AgentUpperBound(std::string_view name);  // "<name> 0x01"
+// The name part of an agents key; empty when the key is malformed.
+std::string_view AgentNameOfKey(std::string_view key);
+
+// OK when every key of `batch` can be encoded: run ids and agent names not empty and
+// without 0x00, request ids not empty, seqs >= 0, agent versions >= 1. Otherwise
+// kInvalidArgument naming the field, e.g. "journal[2].seq: must be >= 0 (got -1)".
+// Both stores call it first, so they refuse exactly the same batches.
+absl::Status ValidateBatch(const StoreBatch& batch);
+
+// ListRuns and ListAgents page sizes: <= 0 means kDefaultPageSize, at most
+// kMaxPageSize.
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 1000;
+int EffectivePageSize(int requested);
+
+// Lease value (the run id is the key). Format version 1:
+//   0x01 | varint32 len | lease_id | BE64 epoch | BE64 deadline_ms |
+//   varint32 len | worker_id
+// The leading version byte lets a later format be read side by side with this one.
+std::string EncodeLease(const LeaseRecord& lease);
+// kDataLoss when `value` is not a valid encoding.
+absl::StatusOr<LeaseRecord> DecodeLease(std::string_view run_id, std::string_view value);
+
+}  // namespace baton::orchestrator::store_keys
+
+#endif  // BATON_ORCHESTRATOR_STORE_STORE_KEYS_H_
