@@ -1,0 +1,663 @@
+#include "orchestrator/scheduler.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/transcript.h"
+#include "orchestrator/store/run_id.h"
+
+namespace baton::orchestrator {
+
+bool IsTerminal(v1::RunState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+Scheduler::Scheduler(RunStore& store, const Clock& clock, SchedulerOptions options)
+    : store_(store), clock_(clock), options_(options) {}
+
+Scheduler::~Scheduler() { Shutdown(); }
+
+void Scheduler::SetEventListener(EventListener listener) { event_listener_ = std::move(listener); }
+
+absl::Status Scheduler::Recover() {
+  std::vector<QueueEntry> queued;
+  std::vector<LeaseRecord> leases;
+  if (absl::Status s = store_.ScanQueue([&](const QueueEntry& e) { queued.push_back(e); }); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = store_.ScanLeases([&](const LeaseRecord& l) { leases.push_back(l); });
+      !s.ok()) {
+    return s;
+  }
+  const int64_t now_ms = clock_.NowMillis();
+  absl::MutexLock lock(&mu_);
+  for (const QueueEntry& e : queued) {
+    absl::StatusOr<std::optional<v1::Run>> run = store_.GetRun(e.run_id);
+    if (!run.ok()) return run.status();
+    if (!run->has_value() || (*run)->state() != v1::QUEUED) {
+      BATON_LOG(WARNING) << "queue entry for " << e.run_id << " has no queued run; ignored";
+      continue;
+    }
+    ActiveRun& active = active_[e.run_id];
+    active.run = std::move(**run);
+    active.enqueue_time_ms = e.enqueue_time_ms;
+    if (active.run.not_before_ms() > now_ms) {
+      delayed_.insert({active.run.not_before_ms(), e.run_id});
+    } else {
+      queue_.insert(QueueKey{e.priority, e.enqueue_time_ms, e.run_id});
+    }
+  }
+  for (const LeaseRecord& l : leases) {
+    absl::StatusOr<std::optional<v1::Run>> run = store_.GetRun(l.run_id);
+    if (!run.ok()) return run.status();
+    if (!run->has_value() || (*run)->state() != v1::RUNNING) {
+      BATON_LOG(WARNING) << "lease for " << l.run_id << " has no running run; ignored";
+      continue;
+    }
+    ActiveRun& active = active_[l.run_id];
+    active.run = std::move(**run);
+    active.lease = l;
+    active.lease->deadline_ms = now_ms + absl::ToInt64Milliseconds(options_.lease_ttl);
+    lease_deadlines_.insert({active.lease->deadline_ms, l.run_id});
+  }
+  BATON_LOG(INFO) << "recovered " << queue_.size() + delayed_.size() << " queued and "
+                  << lease_deadlines_.size() << " leased runs";
+  return absl::OkStatus();
+}
+
+void Scheduler::Start() {
+  ticker_ = std::thread([this] { TickerLoop(); });
+}
+
+void Scheduler::Shutdown() {
+  std::vector<PollCallback> to_answer;
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    ticker_stop_ = true;
+    for (auto& [id, poll] : polls_) to_answer.push_back(std::move(poll.done));
+    polls_.clear();
+  }
+  for (auto& done : to_answer) done(std::optional<TaskGrant>());
+  if (ticker_.joinable()) ticker_.join();
+}
+
+void Scheduler::TickerLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ticker_stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), options_.tick_interval);
+      if (ticker_stop_) return;
+    }
+    Tick();
+  }
+}
+
+std::string Scheduler::NewLeaseIdLocked() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrFormat("lease_%d_%08x", ++lease_counter_, static_cast<uint32_t>(rng()));
+}
+
+v1::RunEvent& Scheduler::NewEventLocked(v1::Run& run, StoreBatch& batch) {
+  v1::RunEvent& event = batch.events.emplace_back();
+  event.set_run_id(run.run_id());
+  event.set_seq(run.last_event_seq() + 1);
+  event.set_time_ms(clock_.NowMillis());
+  run.set_last_event_seq(event.seq());
+  return event;
+}
+
+void Scheduler::AddStateEventLocked(v1::Run& run, const std::string& reason, StoreBatch& batch) {
+  v1::RunEvent& event = NewEventLocked(run, batch);
+  auto* sc = event.mutable_state_changed();
+  sc->set_state(run.state());
+  sc->set_reason(reason);
+  sc->set_attempt(run.attempt());
+  sc->set_worker_id(run.worker_id());
+  sc->set_failure_kind(run.failure_kind());
+}
+
+void Scheduler::EnqueueLocked(ActiveRun& active, StoreBatch& batch) {
+  v1::Run& run = active.run;
+  run.set_state(v1::QUEUED);
+  run.clear_worker_id();
+  active.lease.reset();
+  active.enqueue_time_ms = clock_.NowMillis();
+  QueueEntry entry{run.priority(), active.enqueue_time_ms, run.run_id()};
+  batch.queue_puts.push_back(entry);
+  if (run.not_before_ms() > clock_.NowMillis()) {
+    delayed_.insert({run.not_before_ms(), run.run_id()});
+  } else {
+    queue_.insert(QueueKey{entry.priority, entry.enqueue_time_ms, entry.run_id});
+  }
+}
+
+void Scheduler::DequeueLocked(ActiveRun& active, StoreBatch& batch) {
+  const v1::Run& run = active.run;
+  queue_.erase(QueueKey{run.priority(), active.enqueue_time_ms, run.run_id()});
+  delayed_.erase({run.not_before_ms(), run.run_id()});
+  batch.queue_deletes.push_back(QueueEntry{run.priority(), active.enqueue_time_ms, run.run_id()});
+}
+
+void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
+                             const std::string& reason, v1::FailureKind kind, StoreBatch& batch) {
+  auto it = active_.find(run_id);
+  BATON_CHECK(it != active_.end()) << run_id;
+  ActiveRun& active = it->second;
+  if (active.run.state() == v1::QUEUED) DequeueLocked(active, batch);
+  if (active.lease.has_value()) {
+    lease_deadlines_.erase({active.lease->deadline_ms, run_id});
+    batch.lease_deletes.push_back(run_id);
+  }
+  v1::Run& run = active.run;
+  run.set_state(state);
+  run.set_end_time_ms(clock_.NowMillis());
+  run.set_failure_kind(kind);
+  if (state != v1::SUCCEEDED) run.set_error(reason);
+  if (state == v1::SUCCEEDED) {
+    // The final output comes before the terminal state change: watchers stop at it.
+    v1::RunEvent& final_event = NewEventLocked(run, batch);
+    final_event.mutable_final_output()->set_text(run.output());
+    *final_event.mutable_final_output()->mutable_usage() = run.usage();
+  }
+  AddStateEventLocked(run, reason, batch);
+  batch.put_runs.push_back(run);
+  active_.erase(it);
+}
+
+namespace {
+// Set while Scheduler::CommitLocked is inside RunStore::CommitAsync, to tell a
+// completion that runs inline (still under the scheduler's mutex).
+thread_local Scheduler* t_committing = nullptr;
+}  // namespace
+
+void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Deferred& deferred) {
+  std::vector<v1::RunEvent> events = batch.events;
+  auto complete = [this, events = std::move(events), after = std::move(after)](absl::Status status) {
+    if (!status.ok()) {
+      // Memory already holds the decision; answering "not durable" would leave the
+      // two apart. A restart recovers a consistent state from the store.
+      BATON_LOG(FATAL) << "store commit failed, restarting from durable state: " << status;
+    }
+    if (!events.empty() && event_listener_) event_listener_(events);
+    if (after) after();
+  };
+  Deferred* inline_sink = &deferred;
+  t_committing = this;
+  store_.CommitAsync(std::move(batch),
+                     [this, inline_sink, complete = std::move(complete)](absl::Status status) mutable {
+                       if (t_committing == this) {
+                         inline_sink->push_back(
+                             [complete = std::move(complete), status]() mutable { complete(status); });
+                       } else {
+                         complete(status);
+                       }
+                     });
+  t_committing = nullptr;
+}
+
+namespace {
+void RunAll(std::vector<std::function<void()>>& deferred) {
+  // A deferred step may add more (a completion that leases a run, say).
+  for (size_t i = 0; i < deferred.size(); ++i) deferred[i]();
+}
+}  // namespace
+
+void Scheduler::CreateRun(v1::Run run, RunCallback done) {
+  Deferred deferred;
+  std::optional<std::string> existing;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) {
+      done(absl::UnavailableError("orchestrator is shutting down"));
+      return;
+    }
+    if (!run.request_id().empty()) {
+      if (auto it = pending_request_ids_.find(run.request_id()); it != pending_request_ids_.end()) {
+        existing = it->second;
+      } else {
+        absl::StatusOr<std::optional<std::string>> found = store_.LookupRequestId(run.request_id());
+        if (!found.ok()) {
+          done(found.status());
+          return;
+        }
+        existing = *found;
+      }
+    }
+    if (!existing.has_value()) {
+      run.set_run_id(NewRunId(clock_));
+      run.set_state(v1::QUEUED);
+      run.set_attempt(1);
+      run.set_epoch(0);
+      run.set_create_time_ms(clock_.NowMillis());
+      if (run.agent().max_attempts() <= 0) {
+        run.mutable_agent()->set_max_attempts(options_.default_max_attempts);
+      }
+      ActiveRun& active = active_[run.run_id()];
+      active.run = std::move(run);
+      StoreBatch batch;
+      EnqueueLocked(active, batch);
+      AddStateEventLocked(active.run, "created", batch);
+      batch.put_runs.push_back(active.run);
+      const std::string request_id = active.run.request_id();
+      if (!request_id.empty()) {
+        batch.request_ids.push_back({request_id, active.run.run_id()});
+        pending_request_ids_[request_id] = active.run.run_id();
+      }
+      v1::Run created = active.run;
+      CommitLocked(
+          std::move(batch),
+          [this, created, done = std::move(done)]() {
+            if (!created.request_id().empty()) {
+              absl::MutexLock lock(&mu_);
+              pending_request_ids_.erase(created.request_id());
+            }
+            done(created);
+          },
+          deferred);
+      MatchLocked(deferred);
+    }
+  }
+  if (existing.has_value()) {
+    done(GetRun(*existing));
+    return;
+  }
+  RunAll(deferred);
+}
+
+absl::StatusOr<v1::Run> Scheduler::GetRun(const std::string& run_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = active_.find(run_id); it != active_.end()) return it->second.run;
+  }
+  absl::StatusOr<std::optional<v1::Run>> run = store_.GetRun(run_id);
+  if (!run.ok()) return run.status();
+  if (!run->has_value()) return absl::NotFoundError(absl::StrCat("run \"", run_id, "\" not found"));
+  return std::move(**run);
+}
+
+void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, RunCallback done) {
+  Deferred deferred;
+  bool not_active = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = active_.find(run_id);
+    if (it == active_.end()) {
+      not_active = true;
+    } else {
+      ActiveRun& active = it->second;
+      StoreBatch batch;
+      const std::string why = reason.empty() ? "cancelled" : absl::StrCat("cancelled: ", reason);
+      v1::Run result;
+      if (active.run.state() == v1::QUEUED) {
+        active.run.set_cancel_requested(true);
+        FinishLocked(run_id, v1::CANCELLED, why, v1::CANCELLED_BY_USER, batch);
+        result = batch.put_runs.back();
+      } else {
+        // The holding worker learns it on its next heartbeat or AppendStep.
+        active.run.set_cancel_requested(true);
+        AddStateEventLocked(active.run, absl::StrCat("cancel requested", reason.empty() ? "" : ": ", reason),
+                            batch);
+        batch.put_runs.push_back(active.run);
+        result = active.run;
+      }
+      CommitLocked(std::move(batch), [result, done = std::move(done)]() { done(result); }, deferred);
+    }
+  }
+  if (not_active) {
+    // Unknown (NOT_FOUND) or already finished: cancelling is a no-op.
+    done(GetRun(run_id));
+    return;
+  }
+  RunAll(deferred);
+}
+
+uint64_t Scheduler::PollTask(const std::string& worker_id, absl::Time deadline, PollCallback done) {
+  Deferred deferred;
+  uint64_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) {
+      id = 0;
+      deferred.push_back([done = std::move(done)] { done(std::optional<TaskGrant>()); });
+    } else {
+      id = next_poll_id_++;
+      polls_.emplace(id, Poll{worker_id, deadline, std::move(done)});
+      MatchLocked(deferred);
+    }
+  }
+  RunAll(deferred);
+  return id;
+}
+
+void Scheduler::CancelPoll(uint64_t poll_id) {
+  PollCallback done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = polls_.find(poll_id);
+    if (it == polls_.end()) return;
+    done = std::move(it->second.done);
+    polls_.erase(it);
+  }
+  done(std::optional<TaskGrant>());
+}
+
+void Scheduler::MatchLocked(Deferred& deferred) {
+  while (!polls_.empty() && !queue_.empty()) {
+    auto poll_it = polls_.begin();
+    Poll poll = std::move(poll_it->second);
+    polls_.erase(poll_it);
+    QueueKey key = *queue_.begin();
+    ActiveRun& active = active_.at(key.run_id);
+    StoreBatch batch;
+    DequeueLocked(active, batch);
+    v1::Run& run = active.run;
+    const int64_t now_ms = clock_.NowMillis();
+    run.set_state(v1::RUNNING);
+    run.set_epoch(run.epoch() + 1);
+    run.set_worker_id(poll.worker_id);
+    if (run.start_time_ms() == 0) run.set_start_time_ms(now_ms);
+    LeaseRecord lease{run.run_id(), NewLeaseIdLocked(), run.epoch(),
+                      now_ms + absl::ToInt64Milliseconds(options_.lease_ttl), poll.worker_id};
+    active.lease = lease;
+    lease_deadlines_.insert({lease.deadline_ms, run.run_id()});
+    batch.lease_puts.push_back(lease);
+    AddStateEventLocked(run, absl::StrCat("leased to ", poll.worker_id), batch);
+    batch.put_runs.push_back(run);
+    TaskGrant grant{run, lease, {}};
+    CommitLocked(
+        std::move(batch),
+        [this, grant = std::move(grant), done = std::move(poll.done)]() mutable {
+          if (grant.run.last_journal_seq() > 0) {
+            absl::StatusOr<std::vector<v1::JournalEntry>> journal =
+                store_.ReadJournal(grant.run.run_id());
+            if (!journal.ok()) {
+              // The lease stands and expires; the run is retried then.
+              done(journal.status());
+              return;
+            }
+            grant.journal = std::move(*journal);
+          }
+          done(std::optional<TaskGrant>(std::move(grant)));
+        },
+        deferred);
+  }
+}
+
+absl::StatusOr<Scheduler::ActiveRun*> Scheduler::CheckLeaseLocked(const LeaseRef& lease) {
+  auto it = active_.find(lease.run_id);
+  if (it == active_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("lease on run \"", lease.run_id, "\" is stale: the run is not running"));
+  }
+  ActiveRun& active = it->second;
+  if (!active.lease.has_value() || active.lease->lease_id != lease.lease_id ||
+      active.lease->epoch != lease.epoch) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lease on run \"", lease.run_id, "\" is stale: epoch ", lease.epoch, " lease ",
+        lease.lease_id, ", current epoch ", active.run.epoch(),
+        active.lease.has_value() ? "" : " (not leased)"));
+  }
+  return &active;
+}
+
+std::vector<LeaseStatus> Scheduler::Heartbeat(const std::string& worker_id,
+                                              const std::vector<LeaseRef>& leases) {
+  std::vector<LeaseStatus> out;
+  absl::MutexLock lock(&mu_);
+  const int64_t deadline = clock_.NowMillis() + absl::ToInt64Milliseconds(options_.lease_ttl);
+  for (const LeaseRef& ref : leases) {
+    LeaseStatus status{ref.run_id, false, false};
+    absl::StatusOr<ActiveRun*> active = CheckLeaseLocked(ref);
+    if (active.ok()) {
+      LeaseRecord& lease = *(*active)->lease;
+      lease_deadlines_.erase({lease.deadline_ms, ref.run_id});
+      lease.deadline_ms = deadline;
+      lease_deadlines_.insert({lease.deadline_ms, ref.run_id});
+      status.valid = true;
+      status.cancel_requested = (*active)->run.cancel_requested();
+    }
+    out.push_back(status);
+  }
+  return out;
+}
+
+void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
+                           std::function<void(absl::StatusOr<AppendResult>)> done) {
+  Deferred deferred;
+  absl::Status error;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<ActiveRun*> checked = CheckLeaseLocked(lease);
+    if (!checked.ok()) {
+      error = checked.status();
+    } else {
+      v1::Run& run = (*checked)->run;
+      StoreBatch batch;
+      const int64_t now_ms = clock_.NowMillis();
+      for (v1::JournalEntry& entry : entries) {
+        entry.set_seq(run.last_journal_seq() + 1);
+        run.set_last_journal_seq(entry.seq());
+        entry.set_epoch(run.epoch());
+        if (entry.time_ms() == 0) entry.set_time_ms(now_ms);
+        switch (entry.entry_case()) {
+          case v1::JournalEntry::kModelTurn: {
+            const v1::ModelTurn& turn = entry.model_turn();
+            v1::RunEvent& started = NewEventLocked(run, batch);
+            started.set_time_ms(entry.time_ms());
+            started.mutable_step_started()->set_step(entry.step());
+            started.mutable_step_started()->set_model(turn.model());
+            nlohmann::json content = nlohmann::json::parse(turn.content_json(), nullptr, false);
+            std::string text = content.is_discarded() ? "" : TextOfContent(content);
+            if (!text.empty()) {
+              v1::RunEvent& text_event = NewEventLocked(run, batch);
+              text_event.mutable_text()->set_step(entry.step());
+              text_event.mutable_text()->set_text(text);
+            }
+            v1::RunEvent& finished = NewEventLocked(run, batch);
+            finished.mutable_step_finished()->set_step(entry.step());
+            finished.mutable_step_finished()->set_stop_reason(turn.stop_reason());
+            *finished.mutable_step_finished()->mutable_usage() = turn.usage();
+            AddUsage(turn.usage(), run.mutable_usage());
+            run.set_steps(std::max(run.steps(), entry.step() + 1));
+            break;
+          }
+          case v1::JournalEntry::kToolCall: {
+            v1::RunEvent& event = NewEventLocked(run, batch);
+            auto* e = event.mutable_tool_call_started();
+            e->set_step(entry.step());
+            e->set_tool_use_id(entry.tool_call().tool_use_id());
+            e->set_name(entry.tool_call().name());
+            e->set_input_json(entry.tool_call().input_json());
+            break;
+          }
+          case v1::JournalEntry::kToolResult: {
+            const v1::ToolResult& result = entry.tool_result();
+            v1::RunEvent& event = NewEventLocked(run, batch);
+            auto* e = event.mutable_tool_call_finished();
+            e->set_step(entry.step());
+            e->set_tool_use_id(result.tool_use_id());
+            e->set_is_error(result.is_error());
+            e->set_duration_ms(result.duration_ms());
+            nlohmann::json content = nlohmann::json::parse(result.content_json(), nullptr, false);
+            std::string preview = content.is_discarded() ? result.content_json() : TextOfContent(content);
+            if (preview.size() > 200) preview = preview.substr(0, 200) + "…";
+            e->set_output_preview(preview);
+            run.mutable_usage()->set_tool_calls(run.usage().tool_calls() + 1);
+            break;
+          }
+          case v1::JournalEntry::ENTRY_NOT_SET:
+            break;
+        }
+        batch.journal.push_back({run.run_id(), std::move(entry)});
+      }
+      batch.put_runs.push_back(run);
+      AppendResult result{run.last_journal_seq(), run.cancel_requested()};
+      CommitLocked(std::move(batch), [result, done]() { done(result); }, deferred);
+    }
+  }
+  if (!error.ok()) {
+    done(error);
+    return;
+  }
+  RunAll(deferred);
+}
+
+void Scheduler::CompleteRun(const LeaseRef& lease, const std::string& output,
+                            const v1::Usage& usage, int32_t steps,
+                            std::function<void(absl::Status)> done) {
+  Deferred deferred;
+  absl::Status error;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<ActiveRun*> checked = CheckLeaseLocked(lease);
+    if (!checked.ok()) {
+      error = checked.status();
+    } else {
+      v1::Run& run = (*checked)->run;
+      run.set_output(output);
+      // The journal's totals are authoritative; the worker's figures fill gaps.
+      if (run.usage().model_calls() == 0) *run.mutable_usage() = usage;
+      run.set_steps(std::max(run.steps(), steps));
+      StoreBatch batch;
+      FinishLocked(lease.run_id, v1::SUCCEEDED, "completed", v1::FAILURE_KIND_UNSPECIFIED, batch);
+      CommitLocked(std::move(batch), [done]() { done(absl::OkStatus()); }, deferred);
+    }
+  }
+  if (!error.ok()) {
+    done(error);
+    return;
+  }
+  RunAll(deferred);
+}
+
+void Scheduler::RetryOrFailLocked(ActiveRun& active, const std::string& error,
+                                  v1::FailureKind kind, StoreBatch& batch) {
+  v1::Run& run = active.run;
+  if (active.lease.has_value()) {
+    lease_deadlines_.erase({active.lease->deadline_ms, run.run_id()});
+    batch.lease_deletes.push_back(run.run_id());
+    active.lease.reset();
+  }
+  const int max_attempts =
+      run.agent().max_attempts() > 0 ? run.agent().max_attempts() : options_.default_max_attempts;
+  if (run.attempt() >= max_attempts) {
+    FinishLocked(run.run_id(), v1::FAILED,
+                 absl::StrCat(error, " (attempt ", run.attempt(), " of ", max_attempts, ")"), kind,
+                 batch);
+    return;
+  }
+  absl::Duration backoff = options_.retry_backoff_base * (1 << std::min(run.attempt() - 1, 20));
+  backoff = std::min(backoff, options_.retry_backoff_max);
+  run.set_attempt(run.attempt() + 1);
+  run.set_error(error);
+  run.set_not_before_ms(clock_.NowMillis() + absl::ToInt64Milliseconds(backoff));
+  EnqueueLocked(active, batch);
+  AddStateEventLocked(run, absl::StrCat("retrying after: ", error), batch);
+  batch.put_runs.push_back(run);
+}
+
+void Scheduler::FailRun(const FailRunParams& params,
+                        std::function<void(absl::StatusOr<v1::RunState>)> done) {
+  Deferred deferred;
+  absl::Status error;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<ActiveRun*> checked = CheckLeaseLocked(params.lease);
+    if (!checked.ok()) {
+      error = checked.status();
+    } else {
+      ActiveRun& active = **checked;
+      v1::Run& run = active.run;
+      if (params.usage.model_calls() > run.usage().model_calls()) *run.mutable_usage() = params.usage;
+      run.set_steps(std::max(run.steps(), params.steps));
+      StoreBatch batch;
+      const std::string run_id = run.run_id();
+      if (params.cancelled || run.cancel_requested()) {
+        FinishLocked(run_id, v1::CANCELLED, params.error.empty() ? "cancelled" : params.error,
+                     v1::CANCELLED_BY_USER, batch);
+      } else if (params.released) {
+        lease_deadlines_.erase({active.lease->deadline_ms, run_id});
+        batch.lease_deletes.push_back(run_id);
+        const std::string worker = run.worker_id();
+        run.set_not_before_ms(0);
+        EnqueueLocked(active, batch);
+        AddStateEventLocked(run, absl::StrCat("released by ", worker, ": ", params.error), batch);
+        batch.put_runs.push_back(run);
+      } else if (params.retryable) {
+        RetryOrFailLocked(active, params.error, params.failure_kind, batch);
+      } else {
+        FinishLocked(run_id, v1::FAILED, params.error, params.failure_kind, batch);
+      }
+      v1::RunState state = batch.put_runs.back().state();
+      CommitLocked(std::move(batch), [state, done]() { done(state); }, deferred);
+      MatchLocked(deferred);
+    }
+  }
+  if (!error.ok()) {
+    done(error);
+    return;
+  }
+  RunAll(deferred);
+}
+
+void Scheduler::Tick() {
+  Deferred deferred;
+  std::vector<PollCallback> expired_polls;
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t now_ms = clock_.NowMillis();
+    // Leases past their deadline: the worker is gone.
+    while (!lease_deadlines_.empty() && lease_deadlines_.begin()->first <= now_ms) {
+      std::string run_id = lease_deadlines_.begin()->second;
+      ActiveRun& active = active_.at(run_id);
+      StoreBatch batch;
+      const std::string worker = active.run.worker_id();
+      if (active.run.cancel_requested()) {
+        FinishLocked(run_id, v1::CANCELLED, "cancelled (the worker holding it is gone)",
+                     v1::CANCELLED_BY_USER, batch);
+      } else {
+        RetryOrFailLocked(active, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"),
+                          v1::LEASE_EXPIRED, batch);
+      }
+      BATON_LOG(INFO) << "lease on " << run_id << " held by " << worker << " expired";
+      CommitLocked(std::move(batch), nullptr, deferred);
+    }
+    // Retries whose backoff is over.
+    while (!delayed_.empty() && delayed_.begin()->first <= now_ms) {
+      auto [not_before, run_id] = *delayed_.begin();
+      delayed_.erase(delayed_.begin());
+      const ActiveRun& active = active_.at(run_id);
+      queue_.insert(QueueKey{active.run.priority(), active.enqueue_time_ms, run_id});
+    }
+    // Polls past their deadline answer empty.
+    const absl::Time now = clock_.Now();
+    for (auto it = polls_.begin(); it != polls_.end();) {
+      if (it->second.deadline <= now) {
+        expired_polls.push_back(std::move(it->second.done));
+        it = polls_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    MatchLocked(deferred);
+  }
+  for (auto& done : expired_polls) done(std::optional<TaskGrant>());
+  RunAll(deferred);
+}
+
+size_t Scheduler::QueuedCount() {
+  absl::MutexLock lock(&mu_);
+  return queue_.size() + delayed_.size();
+}
+
+size_t Scheduler::RunningCount() {
+  absl::MutexLock lock(&mu_);
+  return lease_deadlines_.size();
+}
+
+}  // namespace baton::orchestrator

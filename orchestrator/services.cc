@@ -1,0 +1,502 @@
+#include "orchestrator/services.h"
+
+#include <atomic>
+#include <deque>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "common/transcript.h"
+#include "orchestrator/validation.h"
+
+namespace baton::orchestrator {
+namespace {
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+LeaseRef ToLeaseRef(const v1::Lease& lease) {
+  return LeaseRef{lease.run_id(), lease.lease_id(), lease.epoch()};
+}
+
+absl::Status ValidateLease(const v1::Lease& lease) {
+  if (lease.run_id().empty()) return absl::InvalidArgumentError("lease.run_id: must not be empty");
+  if (lease.lease_id().empty()) return absl::InvalidArgumentError("lease.lease_id: must not be empty");
+  return absl::OkStatus();
+}
+
+bool IsTerminalEvent(const v1::RunEvent& event) {
+  return event.has_state_changed() && IsTerminal(event.state_changed().state());
+}
+
+}  // namespace
+
+// One WatchRun stream. Events come from the store (at the start and after a gap)
+// and from the hub as they become durable. At most kMaxPending events wait in
+// memory; past that the watcher drops them and reads again from the store, so a
+// slow client never grows memory or holds up a worker. Deletes itself in OnDone.
+class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
+ public:
+  static constexpr size_t kMaxPending = 256;
+  static constexpr int kReadBatch = 256;
+
+  RunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub, std::string run_id,
+             int64_t after_seq)
+      : scheduler_(scheduler), store_(store), hub_(hub), run_id_(std::move(run_id)) {
+    last_queued_ = after_seq;
+    last_sent_ = after_seq;
+    hub_.Subscribe(run_id_, this);
+    Resync();
+  }
+
+  // Called by the hub, in commit order, with the run's new durable events.
+  void Deliver(const std::vector<v1::RunEvent>& events) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    for (const v1::RunEvent& event : events) {
+      if (event.run_id() != run_id_ || event.seq() <= last_queued_) continue;
+      if (event.seq() != last_queued_ + 1 || pending_.size() >= kMaxPending || resync_needed_) {
+        resync_needed_ = true;
+        continue;
+      }
+      pending_.push_back(event);
+      last_queued_ = event.seq();
+    }
+    if (!writing_ && !pending_.empty()) StartNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool resync = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+        return;
+      }
+      last_sent_ = current_.seq();
+      if (IsTerminalEvent(current_)) {
+        FinishLocked(grpc::Status::OK);
+        return;
+      }
+      if (!pending_.empty()) {
+        StartNextLocked();
+      } else if (resync_needed_) {
+        resync = true;
+      }
+    }
+    if (resync) Resync();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  void OnDone() override {
+    hub_.Unsubscribe(run_id_, this);
+    delete this;
+  }
+
+ private:
+  // Reads the events after the last one sent from the store, merges what the hub
+  // delivered meanwhile, and starts writing.
+  void Resync() {
+    while (true) {
+      int64_t from;
+      {
+        absl::MutexLock lock(&mu_);
+        if (finished_ || writing_) return;
+        resync_needed_ = false;
+        pending_.clear();
+        from = last_sent_;
+        last_queued_ = from;
+      }
+      absl::StatusOr<std::vector<v1::RunEvent>> events = store_.ReadEvents(run_id_, from, kReadBatch);
+      absl::StatusOr<v1::Run> run = absl::UnknownError("not read");
+      if (events.ok() && events->empty()) run = scheduler_.GetRun(run_id_);
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      if (!events.ok()) {
+        FinishLocked(ToGrpcStatus(events.status()));
+        return;
+      }
+      std::deque<v1::RunEvent> merged(events->begin(), events->end());
+      int64_t last = merged.empty() ? from : merged.back().seq();
+      for (v1::RunEvent& event : pending_) {
+        if (event.seq() <= last) continue;  // read from the store already
+        if (event.seq() != last + 1) {
+          resync_needed_ = true;
+          break;
+        }
+        last = event.seq();
+        merged.push_back(std::move(event));
+      }
+      if (static_cast<int>(events->size()) == kReadBatch) resync_needed_ = true;
+      pending_ = std::move(merged);
+      last_queued_ = last;
+      if (!pending_.empty()) {
+        if (!writing_) StartNextLocked();
+        return;
+      }
+      if (resync_needed_) continue;
+      if (!run.ok()) {
+        FinishLocked(ToGrpcStatus(run.status()));
+        return;
+      }
+      // Nothing after `from` and the run is over: the watcher has seen its end.
+      if (IsTerminal(run->state()) && run->last_event_seq() <= last_sent_) {
+        FinishLocked(grpc::Status::OK);
+      }
+      return;
+    }
+  }
+
+  void StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    current_ = std::move(pending_.front());
+    pending_.pop_front();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  Scheduler& scheduler_;
+  RunStore& store_;
+  EventHub& hub_;
+  const std::string run_id_;
+
+  absl::Mutex mu_;
+  std::deque<v1::RunEvent> pending_ ABSL_GUARDED_BY(mu_);
+  v1::RunEvent current_ ABSL_GUARDED_BY(mu_);  // the event being written
+  int64_t last_queued_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool resync_needed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
+  std::set<std::string> run_ids;
+  for (const v1::RunEvent& event : events) run_ids.insert(event.run_id());
+  absl::MutexLock lock(&mu_);
+  for (const std::string& run_id : run_ids) {
+    auto it = watchers_.find(run_id);
+    if (it == watchers_.end()) continue;
+    for (RunWatcher* watcher : it->second) watcher->Deliver(events);
+  }
+}
+
+void EventHub::Subscribe(const std::string& run_id, RunWatcher* watcher) {
+  absl::MutexLock lock(&mu_);
+  watchers_[run_id].insert(watcher);
+}
+
+void EventHub::Unsubscribe(const std::string& run_id, RunWatcher* watcher) {
+  absl::MutexLock lock(&mu_);
+  auto it = watchers_.find(run_id);
+  if (it == watchers_.end()) return;
+  it->second.erase(watcher);
+  if (it->second.empty()) watchers_.erase(it);
+}
+
+// ---------------------------------------------------------------------------
+// RunService
+
+grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext* ctx,
+                                                    const v1::CreateRunRequest* request,
+                                                    v1::Run* reply) {
+  if (absl::Status s = ValidateCreateRunRequest(*request); !s.ok()) return FinishNow(ctx, s);
+  v1::Run run;
+  if (!request->agent_name().empty()) {
+    absl::StatusOr<std::optional<v1::AgentSpec>> agent =
+        store_.GetAgent(request->agent_name(), request->agent_version());
+    if (!agent.ok()) return FinishNow(ctx, agent.status());
+    if (!agent->has_value()) {
+      return FinishNow(ctx, absl::NotFoundError(absl::StrCat(
+                                "agent_name: agent \"", request->agent_name(), "\"",
+                                request->agent_version() ? absl::StrCat(" version ", request->agent_version()) : "",
+                                " not found")));
+    }
+    *run.mutable_agent() = std::move(**agent);
+  } else {
+    *run.mutable_agent() = request->agent();
+  }
+  run.set_input(request->input());
+  run.set_priority(request->priority());
+  run.set_request_id(request->request_id());
+  run.mutable_labels()->insert(request->labels().begin(), request->labels().end());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  scheduler_.CreateRun(std::move(run), [reactor, reply](absl::StatusOr<v1::Run> created) {
+    if (created.ok()) *reply = std::move(*created);
+    reactor->Finish(ToGrpcStatus(created.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::GetRun(grpc::CallbackServerContext* ctx,
+                                                 const v1::GetRunRequest* request, v1::Run* reply) {
+  if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
+  absl::StatusOr<v1::Run> run = scheduler_.GetRun(request->run_id());
+  if (run.ok()) *reply = std::move(*run);
+  return FinishNow(ctx, run.status());
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* ctx,
+                                                   const v1::ListRunsRequest* request,
+                                                   v1::ListRunsResponse* reply) {
+  if (request->page_size() < 0 || request->page_size() > 1000) {
+    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
+                              "page_size: must be between 0 and 1000, got ", request->page_size())));
+  }
+  RunFilter filter{request->state(), request->agent_name()};
+  absl::StatusOr<RunPage> page =
+      store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(),
+                      request->page_token());
+  if (!page.ok()) return FinishNow(ctx, page.status());
+  for (v1::Run& run : page->runs) {
+    // The store may trail memory by a commit in flight: show the newest state.
+    absl::StatusOr<v1::Run> fresh = scheduler_.GetRun(run.run_id());
+    *reply->add_runs() = fresh.ok() ? std::move(*fresh) : std::move(run);
+  }
+  reply->set_next_page_token(page->next_page_token);
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext* ctx,
+                                                    const v1::CancelRunRequest* request,
+                                                    v1::Run* reply) {
+  if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  scheduler_.CancelRun(request->run_id(), request->reason(),
+                       [reactor, reply](absl::StatusOr<v1::Run> run) {
+                         if (run.ok()) *reply = std::move(*run);
+                         reactor->Finish(ToGrpcStatus(run.status()));
+                       });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::RunEvent>* RunServiceImpl::WatchRun(
+    grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
+  absl::Status s = ValidateRunId(request->run_id());
+  if (s.ok() && request->after_seq() < 0) {
+    s = absl::InvalidArgumentError("after_seq: must be >= 0");
+  }
+  if (s.ok()) s = scheduler_.GetRun(request->run_id()).status();
+  if (!s.ok()) {
+    class Failed final : public grpc::ServerWriteReactor<v1::RunEvent> {
+     public:
+      explicit Failed(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Failed(s);
+  }
+  return new RunWatcher(scheduler_, store_, hub_, request->run_id(), request->after_seq());
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::GetTranscript(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetTranscriptRequest* request,
+                                                        v1::Transcript* reply) {
+  if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
+  absl::StatusOr<v1::Run> run = scheduler_.GetRun(request->run_id());
+  if (!run.ok()) return FinishNow(ctx, run.status());
+  absl::StatusOr<std::vector<v1::JournalEntry>> journal = store_.ReadJournal(request->run_id());
+  if (!journal.ok()) return FinishNow(ctx, journal.status());
+  absl::StatusOr<RebuiltConversation> conv = RebuildConversation(run->input(), *journal);
+  if (!conv.ok()) return FinishNow(ctx, conv.status());
+  reply->set_run_id(run->run_id());
+  reply->set_input(run->input());
+  for (v1::JournalEntry& entry : *journal) *reply->add_entries() = std::move(entry);
+  reply->set_messages_json(conv->messages.dump());
+  *reply->mutable_usage() = run->usage();
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+// ---------------------------------------------------------------------------
+// AgentService
+
+grpc::ServerUnaryReactor* AgentServiceImpl::PutAgent(grpc::CallbackServerContext* ctx,
+                                                     const v1::PutAgentRequest* request,
+                                                     v1::PutAgentResponse* reply) {
+  if (!request->has_agent()) return FinishNow(ctx, absl::InvalidArgumentError("agent: must be set"));
+  if (absl::Status s = ValidateAgentSpec(request->agent(), /*require_name=*/true); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  // Agents change rarely: a blocking synced write here is simpler than a
+  // completion and holds one callback thread for about a millisecond.
+  absl::MutexLock lock(&put_mu_);
+  absl::StatusOr<std::optional<v1::AgentSpec>> latest = store_.GetAgent(request->agent().name(), 0);
+  if (!latest.ok()) return FinishNow(ctx, latest.status());
+  v1::AgentSpec agent = request->agent();
+  agent.set_version(latest->has_value() ? (*latest)->version() + 1 : 1);
+  StoreBatch batch;
+  batch.agents.push_back(agent);
+  if (absl::Status s = store_.Commit(batch); !s.ok()) return FinishNow(ctx, s);
+  *reply->mutable_agent() = std::move(agent);
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::GetAgent(grpc::CallbackServerContext* ctx,
+                                                     const v1::GetAgentRequest* request,
+                                                     v1::AgentSpec* reply) {
+  if (request->name().empty()) return FinishNow(ctx, absl::InvalidArgumentError("name: must not be empty"));
+  if (request->version() < 0) {
+    return FinishNow(ctx, absl::InvalidArgumentError(
+                              absl::StrCat("version: must be >= 0, got ", request->version())));
+  }
+  absl::StatusOr<std::optional<v1::AgentSpec>> agent = store_.GetAgent(request->name(), request->version());
+  if (!agent.ok()) return FinishNow(ctx, agent.status());
+  if (!agent->has_value()) {
+    return FinishNow(ctx, absl::NotFoundError(absl::StrCat("agent \"", request->name(), "\"",
+                                                           request->version() ? absl::StrCat(" version ", request->version()) : "",
+                                                           " not found")));
+  }
+  *reply = std::move(**agent);
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,
+                                                       const v1::ListAgentsRequest* request,
+                                                       v1::ListAgentsResponse* reply) {
+  if (request->page_size() < 0 || request->page_size() > 1000) {
+    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
+                              "page_size: must be between 0 and 1000, got ", request->page_size())));
+  }
+  const int page_size = request->page_size() == 0 ? 100 : request->page_size();
+  absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(page_size, request->page_token());
+  if (!agents.ok()) return FinishNow(ctx, agents.status());
+  for (v1::AgentSpec& agent : *agents) *reply->add_agents() = std::move(agent);
+  if (static_cast<int>(reply->agents_size()) == page_size) {
+    reply->set_next_page_token(reply->agents(reply->agents_size() - 1).name());
+  }
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+// ---------------------------------------------------------------------------
+// WorkerService
+
+namespace {
+
+// A parked PollTask: answered by the scheduler (task, deadline or shutdown) or
+// withdrawn when the worker goes away. Deletes itself in OnDone.
+class PollReactor final : public grpc::ServerUnaryReactor {
+ public:
+  PollReactor(Scheduler& scheduler, const v1::PollTaskRequest& request, v1::PollTaskResponse* reply,
+              absl::Duration lease_ttl)
+      : scheduler_(scheduler) {
+    int64_t wait_ms = request.wait_ms() <= 0 ? 10'000 : std::min<int64_t>(request.wait_ms(), 60'000);
+    absl::Time deadline = absl::Now() + absl::Milliseconds(wait_ms);
+    const int64_t ttl_ms = absl::ToInt64Milliseconds(lease_ttl);
+    poll_id_ = scheduler_.PollTask(
+        request.worker_id(), deadline,
+        [this, reply, ttl_ms](absl::StatusOr<std::optional<TaskGrant>> grant) {
+          if (grant.ok() && grant->has_value()) {
+            TaskGrant& g = **grant;
+            v1::Task* task = reply->mutable_task();
+            task->mutable_lease()->set_run_id(g.lease.run_id);
+            task->mutable_lease()->set_lease_id(g.lease.lease_id);
+            task->mutable_lease()->set_epoch(g.lease.epoch);
+            *task->mutable_run() = std::move(g.run);
+            for (v1::JournalEntry& e : g.journal) *task->add_journal() = std::move(e);
+            task->set_lease_ttl_ms(ttl_ms);
+          }
+          Finish(ToGrpcStatus(grant.status()));
+        });
+  }
+  void OnCancel() override { scheduler_.CancelPoll(poll_id_); }
+  void OnDone() override { delete this; }
+
+ private:
+  Scheduler& scheduler_;
+  uint64_t poll_id_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::PollTask(grpc::CallbackServerContext* ctx,
+                                                      const v1::PollTaskRequest* request,
+                                                      v1::PollTaskResponse* reply) {
+  if (request->worker_id().empty()) {
+    return FinishNow(ctx, absl::InvalidArgumentError("worker_id: must not be empty"));
+  }
+  return new PollReactor(scheduler_, *request, reply, lease_ttl_);
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(grpc::CallbackServerContext* ctx,
+                                                       const v1::HeartbeatRequest* request,
+                                                       v1::HeartbeatResponse* reply) {
+  std::vector<LeaseRef> refs;
+  for (const v1::Lease& lease : request->leases()) refs.push_back(ToLeaseRef(lease));
+  for (const LeaseStatus& status : scheduler_.Heartbeat(request->worker_id(), refs)) {
+    auto* out = reply->add_leases();
+    out->set_run_id(status.run_id);
+    out->set_valid(status.valid);
+    out->set_cancel_requested(status.cancel_requested);
+  }
+  reply->set_lease_ttl_ms(absl::ToInt64Milliseconds(lease_ttl_));
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerContext* ctx,
+                                                        const v1::AppendStepRequest* request,
+                                                        v1::AppendStepResponse* reply) {
+  if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
+  std::vector<v1::JournalEntry> entries(request->entries().begin(), request->entries().end());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].entry_case() == v1::JournalEntry::ENTRY_NOT_SET) {
+      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("entries[", i, "]: empty entry")));
+    }
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  scheduler_.AppendStep(ToLeaseRef(request->lease()), std::move(entries),
+                        [reactor, reply](absl::StatusOr<AppendResult> result) {
+                          if (result.ok()) {
+                            reply->set_last_seq(result->last_seq);
+                            reply->set_cancel_requested(result->cancel_requested);
+                          }
+                          reactor->Finish(ToGrpcStatus(result.status()));
+                        });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(grpc::CallbackServerContext* ctx,
+                                                         const v1::CompleteRunRequest* request,
+                                                         v1::CompleteRunResponse* reply) {
+  if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  scheduler_.CompleteRun(ToLeaseRef(request->lease()), request->output(), request->usage(),
+                         request->steps(),
+                         [reactor](absl::Status s) { reactor->Finish(ToGrpcStatus(s)); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::FailRun(grpc::CallbackServerContext* ctx,
+                                                     const v1::FailRunRequest* request,
+                                                     v1::FailRunResponse* reply) {
+  if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
+  FailRunParams params;
+  params.lease = ToLeaseRef(request->lease());
+  params.error = request->error();
+  params.failure_kind = request->failure_kind();
+  params.retryable = request->retryable();
+  params.cancelled = request->cancelled();
+  params.released = request->released();
+  params.usage = request->usage();
+  params.steps = request->steps();
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  scheduler_.FailRun(params, [reactor, reply](absl::StatusOr<v1::RunState> state) {
+    if (state.ok()) reply->set_state(*state);
+    reactor->Finish(ToGrpcStatus(state.status()));
+  });
+  return reactor;
+}
+
+}  // namespace baton::orchestrator

@@ -1,0 +1,109 @@
+// The orchestrator's gRPC services (callback API): RunService and AgentService for
+// clients, WorkerService for workers. Handlers never block on a durable write:
+// they answer from the scheduler's completion callbacks.
+#ifndef BATON_ORCHESTRATOR_SERVICES_H_
+#define BATON_ORCHESTRATOR_SERVICES_H_
+
+#include <memory>
+#include <set>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/container/flat_hash_map.h"
+#include "baton/v1/agent.grpc.pb.h"
+#include "baton/v1/run_service.grpc.pb.h"
+#include "baton/v1/worker_service.grpc.pb.h"
+#include "orchestrator/scheduler.h"
+#include "orchestrator/store/run_store.h"
+
+namespace baton::orchestrator {
+
+class RunWatcher;
+
+// Fans durable events out to WatchRun streams. Thread-safe.
+class EventHub {
+ public:
+  void Publish(const std::vector<v1::RunEvent>& events);
+  void Subscribe(const std::string& run_id, RunWatcher* watcher);
+  void Unsubscribe(const std::string& run_id, RunWatcher* watcher);
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::set<RunWatcher*>> watchers_ ABSL_GUARDED_BY(mu_);
+};
+
+class RunServiceImpl final : public v1::RunService::CallbackService {
+ public:
+  RunServiceImpl(Scheduler& scheduler, RunStore& store, EventHub& hub)
+      : scheduler_(scheduler), store_(store), hub_(hub) {}
+
+  grpc::ServerUnaryReactor* CreateRun(grpc::CallbackServerContext* ctx,
+                                      const v1::CreateRunRequest* request, v1::Run* reply) override;
+  grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* ctx,
+                                   const v1::GetRunRequest* request, v1::Run* reply) override;
+  grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* ctx,
+                                     const v1::ListRunsRequest* request,
+                                     v1::ListRunsResponse* reply) override;
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* ctx,
+                                      const v1::CancelRunRequest* request, v1::Run* reply) override;
+  grpc::ServerWriteReactor<v1::RunEvent>* WatchRun(grpc::CallbackServerContext* ctx,
+                                                   const v1::WatchRunRequest* request) override;
+  grpc::ServerUnaryReactor* GetTranscript(grpc::CallbackServerContext* ctx,
+                                          const v1::GetTranscriptRequest* request,
+                                          v1::Transcript* reply) override;
+
+ private:
+  Scheduler& scheduler_;
+  RunStore& store_;
+  EventHub& hub_;
+};
+
+class AgentServiceImpl final : public v1::AgentService::CallbackService {
+ public:
+  explicit AgentServiceImpl(RunStore& store) : store_(store) {}
+
+  grpc::ServerUnaryReactor* PutAgent(grpc::CallbackServerContext* ctx,
+                                     const v1::PutAgentRequest* request,
+                                     v1::PutAgentResponse* reply) override;
+  grpc::ServerUnaryReactor* GetAgent(grpc::CallbackServerContext* ctx,
+                                     const v1::GetAgentRequest* request,
+                                     v1::AgentSpec* reply) override;
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
+                                       const v1::ListAgentsRequest* request,
+                                       v1::ListAgentsResponse* reply) override;
+
+ private:
+  RunStore& store_;
+  // PutAgent reads the latest version and writes the next: one writer at a time.
+  absl::Mutex put_mu_;
+};
+
+class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
+ public:
+  WorkerServiceImpl(Scheduler& scheduler, absl::Duration lease_ttl)
+      : scheduler_(scheduler), lease_ttl_(lease_ttl) {}
+
+  grpc::ServerUnaryReactor* PollTask(grpc::CallbackServerContext* ctx,
+                                     const v1::PollTaskRequest* request,
+                                     v1::PollTaskResponse* reply) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
+                                      const v1::HeartbeatRequest* request,
+                                      v1::HeartbeatResponse* reply) override;
+  grpc::ServerUnaryReactor* AppendStep(grpc::CallbackServerContext* ctx,
+                                       const v1::AppendStepRequest* request,
+                                       v1::AppendStepResponse* reply) override;
+  grpc::ServerUnaryReactor* CompleteRun(grpc::CallbackServerContext* ctx,
+                                        const v1::CompleteRunRequest* request,
+                                        v1::CompleteRunResponse* reply) override;
+  grpc::ServerUnaryReactor* FailRun(grpc::CallbackServerContext* ctx,
+                                    const v1::FailRunRequest* request,
+                                    v1::FailRunResponse* reply) override;
+
+ private:
+  Scheduler& scheduler_;
+  const absl::Duration lease_ttl_;
+};
+
+}  // namespace baton::orchestrator
+
+#endif  // BATON_ORCHESTRATOR_SERVICES_H_

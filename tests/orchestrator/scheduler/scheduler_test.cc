@@ -1,0 +1,303 @@
+#include "orchestrator/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include "orchestrator/store/memory_run_store.h"
+
+namespace baton::orchestrator {
+namespace {
+
+using ::testing::Test;
+
+class SchedulerTest : public Test {
+ protected:
+  SchedulerTest() { Reset(); }
+
+  void Reset() {
+    scheduler_ = std::make_unique<Scheduler>(store_, clock_, options());
+    ASSERT_TRUE(scheduler_->Recover().ok());
+    scheduler_->SetEventListener([this](const std::vector<v1::RunEvent>& events) {
+      events_.insert(events_.end(), events.begin(), events.end());
+    });
+  }
+
+  static SchedulerOptions options() {
+    SchedulerOptions o;
+    o.lease_ttl = absl::Seconds(10);
+    o.retry_backoff_base = absl::Seconds(1);
+    o.default_max_attempts = 3;
+    return o;
+  }
+
+  v1::Run Create(const std::string& input, int priority = 0, const std::string& request_id = "") {
+    v1::Run run;
+    run.mutable_agent()->set_name("a");
+    run.mutable_agent()->set_model("claude-sonnet-4-5");
+    run.set_input(input);
+    run.set_priority(priority);
+    run.set_request_id(request_id);
+    absl::StatusOr<v1::Run> created = absl::UnknownError("no answer");
+    scheduler_->CreateRun(run, [&](absl::StatusOr<v1::Run> r) { created = std::move(r); });
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? *created : v1::Run();
+  }
+
+  // Polls with a deadline already passed unless something is queued.
+  std::optional<TaskGrant> Poll(const std::string& worker = "w1") {
+    std::optional<TaskGrant> out;
+    bool answered = false;
+    uint64_t id = scheduler_->PollTask(worker, clock_.Now() + absl::Seconds(5),
+                                       [&](absl::StatusOr<std::optional<TaskGrant>> g) {
+                                         answered = true;
+                                         ASSERT_TRUE(g.ok()) << g.status();
+                                         out = std::move(*g);
+                                       });
+    if (!answered) scheduler_->CancelPoll(id);
+    return out;
+  }
+
+  LeaseRef Ref(const TaskGrant& g) { return LeaseRef{g.lease.run_id, g.lease.lease_id, g.lease.epoch}; }
+
+  absl::Status Append(const LeaseRef& lease, v1::JournalEntry entry) {
+    absl::Status status = absl::UnknownError("no answer");
+    scheduler_->AppendStep(lease, {entry}, [&](absl::StatusOr<AppendResult> r) { status = r.status(); });
+    return status;
+  }
+
+  absl::Status Complete(const LeaseRef& lease) {
+    absl::Status status = absl::UnknownError("no answer");
+    scheduler_->CompleteRun(lease, "done", v1::Usage(), 1, [&](absl::Status s) { status = s; });
+    return status;
+  }
+
+  absl::StatusOr<v1::RunState> Fail(FailRunParams params) {
+    absl::StatusOr<v1::RunState> out = absl::UnknownError("no answer");
+    scheduler_->FailRun(params, [&](absl::StatusOr<v1::RunState> s) { out = s; });
+    return out;
+  }
+
+  v1::JournalEntry ToolResult(const std::string& id) {
+    v1::JournalEntry e;
+    e.mutable_tool_result()->set_tool_use_id(id);
+    e.mutable_tool_result()->set_content_json("\"ok\"");
+    return e;
+  }
+
+  FakeClock clock_;
+  InMemoryRunStore store_;
+  std::vector<v1::RunEvent> events_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, HigherPriorityIsLeasedFirstThenFifo) {
+  v1::Run low = Create("low", 0);
+  clock_.Advance(absl::Milliseconds(1));
+  v1::Run high = Create("high", 5);
+  clock_.Advance(absl::Milliseconds(1));
+  v1::Run low2 = Create("low2", 0);
+  EXPECT_EQ(Poll()->run.run_id(), high.run_id());
+  EXPECT_EQ(Poll()->run.run_id(), low.run_id());
+  EXPECT_EQ(Poll()->run.run_id(), low2.run_id());
+  EXPECT_FALSE(Poll().has_value());
+}
+
+TEST_F(SchedulerTest, ParkedPollIsAnsweredWhenARunArrives) {
+  std::optional<TaskGrant> got;
+  scheduler_->PollTask("w1", clock_.Now() + absl::Seconds(5),
+                       [&](absl::StatusOr<std::optional<TaskGrant>> g) { got = std::move(*g); });
+  EXPECT_FALSE(got.has_value());
+  v1::Run run = Create("x");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->run.run_id(), run.run_id());
+  EXPECT_EQ(got->run.state(), v1::RUNNING);
+  EXPECT_EQ(got->lease.epoch, 1);
+}
+
+TEST_F(SchedulerTest, PollPastItsDeadlineAnswersEmpty) {
+  bool answered = false;
+  scheduler_->PollTask("w1", clock_.Now() + absl::Seconds(1),
+                       [&](absl::StatusOr<std::optional<TaskGrant>> g) {
+                         answered = true;
+                         EXPECT_FALSE(g->has_value());
+                       });
+  scheduler_->Tick();
+  EXPECT_FALSE(answered);
+  clock_.Advance(absl::Seconds(2));
+  scheduler_->Tick();
+  EXPECT_TRUE(answered);
+}
+
+TEST_F(SchedulerTest, CreateRunIsIdempotentByRequestId) {
+  v1::Run first = Create("x", 0, "req-1");
+  v1::Run again = Create("different input", 0, "req-1");
+  EXPECT_EQ(first.run_id(), again.run_id());
+  EXPECT_EQ(again.input(), "x");
+  EXPECT_EQ(scheduler_->QueuedCount(), 1u);
+  v1::Run other = Create("x", 0, "req-2");
+  EXPECT_NE(other.run_id(), first.run_id());
+}
+
+TEST_F(SchedulerTest, ExpiredLeaseIsRequeuedWithNextEpochAfterBackoff) {
+  Create("x");
+  TaskGrant first = *Poll("w1");
+  clock_.Advance(absl::Seconds(11));
+  scheduler_->Tick();
+  v1::Run run = *scheduler_->GetRun(first.run.run_id());
+  EXPECT_EQ(run.state(), v1::QUEUED);
+  EXPECT_EQ(run.attempt(), 2);
+  EXPECT_NE(run.error().find("lease expired"), std::string::npos);
+  // Backoff of 1 s before it may run again.
+  EXPECT_FALSE(Poll("w2").has_value());
+  clock_.Advance(absl::Seconds(1));
+  scheduler_->Tick();
+  TaskGrant second = *Poll("w2");
+  EXPECT_EQ(second.run.run_id(), first.run.run_id());
+  EXPECT_EQ(second.lease.epoch, first.lease.epoch + 1);
+  EXPECT_NE(second.lease.lease_id, first.lease.lease_id);
+}
+
+TEST_F(SchedulerTest, HeartbeatKeepsTheLease) {
+  Create("x");
+  TaskGrant g = *Poll();
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(absl::Seconds(6));
+    auto statuses = scheduler_->Heartbeat("w1", {Ref(g)});
+    ASSERT_EQ(statuses.size(), 1u);
+    EXPECT_TRUE(statuses[0].valid);
+    scheduler_->Tick();
+  }
+  EXPECT_EQ(scheduler_->GetRun(g.run.run_id())->state(), v1::RUNNING);
+}
+
+TEST_F(SchedulerTest, StaleEpochIsRefusedEverywhere) {
+  Create("x");
+  TaskGrant old_grant = *Poll("w1");
+  clock_.Advance(absl::Seconds(11));
+  scheduler_->Tick();
+  clock_.Advance(absl::Seconds(2));
+  scheduler_->Tick();
+  TaskGrant new_grant = *Poll("w2");
+  absl::Status append = Append(Ref(old_grant), ToolResult("t1"));
+  EXPECT_EQ(append.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(append.message().find("stale"), std::string::npos);
+  EXPECT_EQ(Complete(Ref(old_grant)).code(), absl::StatusCode::kFailedPrecondition);
+  FailRunParams fail;
+  fail.lease = Ref(old_grant);
+  fail.error = "boom";
+  EXPECT_EQ(Fail(fail).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(scheduler_->Heartbeat("w1", {Ref(old_grant)})[0].valid);
+  // The current holder is unaffected.
+  EXPECT_TRUE(Append(Ref(new_grant), ToolResult("t1")).ok());
+  EXPECT_TRUE(Complete(Ref(new_grant)).ok());
+  EXPECT_EQ(scheduler_->GetRun(new_grant.run.run_id())->state(), v1::SUCCEEDED);
+}
+
+TEST_F(SchedulerTest, RetryableFailuresStopAtMaxAttemptsWithTheLastError) {
+  v1::Run run = Create("x");
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    clock_.Advance(absl::Seconds(10));
+    scheduler_->Tick();
+    TaskGrant g = *Poll();
+    EXPECT_EQ(g.run.attempt(), attempt);
+    FailRunParams fail;
+    fail.lease = Ref(g);
+    fail.error = "model unavailable " + std::to_string(attempt);
+    fail.retryable = true;
+    fail.failure_kind = v1::MODEL_UNAVAILABLE;
+    EXPECT_EQ(*Fail(fail), attempt < 3 ? v1::QUEUED : v1::FAILED);
+  }
+  v1::Run failed = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(failed.state(), v1::FAILED);
+  EXPECT_EQ(failed.failure_kind(), v1::MODEL_UNAVAILABLE);
+  EXPECT_NE(failed.error().find("model unavailable 3"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, ReleasedRunIsQueuedAtOnceWithoutSpendingAnAttempt) {
+  Create("x");
+  TaskGrant g = *Poll("w1");
+  FailRunParams release;
+  release.lease = Ref(g);
+  release.released = true;
+  release.error = "worker draining";
+  EXPECT_EQ(*Fail(release), v1::QUEUED);
+  TaskGrant again = *Poll("w2");
+  EXPECT_EQ(again.run.attempt(), 1);
+  EXPECT_EQ(again.lease.epoch, 2);
+}
+
+TEST_F(SchedulerTest, CancelQueuedRunEndsItAtOnce) {
+  v1::Run run = Create("x");
+  absl::StatusOr<v1::Run> cancelled = absl::UnknownError("");
+  scheduler_->CancelRun(run.run_id(), "no longer needed", [&](absl::StatusOr<v1::Run> r) { cancelled = r; });
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), v1::CANCELLED);
+  EXPECT_FALSE(Poll().has_value());
+}
+
+TEST_F(SchedulerTest, CancelRunningRunReachesTheWorkerThroughHeartbeat) {
+  v1::Run run = Create("x");
+  TaskGrant g = *Poll();
+  EXPECT_FALSE(scheduler_->Heartbeat("w1", {Ref(g)})[0].cancel_requested);
+  scheduler_->CancelRun(run.run_id(), "", [](absl::StatusOr<v1::Run>) {});
+  EXPECT_TRUE(scheduler_->Heartbeat("w1", {Ref(g)})[0].cancel_requested);
+  FailRunParams fail;
+  fail.lease = Ref(g);
+  fail.cancelled = true;
+  EXPECT_EQ(*Fail(fail), v1::CANCELLED);
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->failure_kind(), v1::CANCELLED_BY_USER);
+}
+
+TEST_F(SchedulerTest, UnknownRunIsNotFound) {
+  EXPECT_EQ(scheduler_->GetRun("run_000000000000deadbeef").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, EventsAreNumberedAndEndWithTheFinalState) {
+  v1::Run run = Create("x");
+  TaskGrant g = *Poll();
+  v1::JournalEntry turn;
+  turn.set_step(0);
+  turn.mutable_model_turn()->set_model("claude-sonnet-4-5");
+  turn.mutable_model_turn()->set_content_json(R"([{"type":"text","text":"hi"}])");
+  turn.mutable_model_turn()->set_stop_reason("end_turn");
+  turn.mutable_model_turn()->mutable_usage()->set_input_tokens(10);
+  turn.mutable_model_turn()->mutable_usage()->set_model_calls(1);
+  ASSERT_TRUE(Append(Ref(g), turn).ok());
+  ASSERT_TRUE(Complete(Ref(g)).ok());
+  ASSERT_GE(events_.size(), 6u);
+  for (size_t i = 0; i < events_.size(); ++i) EXPECT_EQ(events_[i].seq(), static_cast<int64_t>(i + 1));
+  EXPECT_EQ(events_.front().state_changed().state(), v1::QUEUED);
+  EXPECT_TRUE(events_[events_.size() - 2].has_final_output());
+  EXPECT_EQ(events_.back().state_changed().state(), v1::SUCCEEDED);
+  v1::Run done = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(done.usage().input_tokens(), 10);
+  EXPECT_EQ(done.last_event_seq(), static_cast<int64_t>(events_.size()));
+  // Events are durable: the store has the same ones.
+  EXPECT_EQ(store_.ReadEvents(run.run_id(), 0, 0)->size(), events_.size());
+}
+
+TEST_F(SchedulerTest, RestartRecoversQueuedAndLeasedRuns) {
+  v1::Run queued = Create("queued");
+  v1::Run leased = Create("leased", 10);
+  TaskGrant g = *Poll();
+  ASSERT_EQ(g.run.run_id(), leased.run_id());
+  ASSERT_TRUE(Append(Ref(g), ToolResult("t1")).ok());
+  // A new scheduler on the same store: as after a crash.
+  Reset();
+  EXPECT_EQ(scheduler_->QueuedCount(), 1u);
+  EXPECT_EQ(scheduler_->RunningCount(), 1u);
+  // The old worker may go on heartbeating its lease.
+  EXPECT_TRUE(scheduler_->Heartbeat("w1", {Ref(g)})[0].valid);
+  EXPECT_EQ(Poll()->run.run_id(), queued.run_id());
+  // When the lease expires, the run is leased again, with its journal.
+  clock_.Advance(absl::Seconds(11));
+  scheduler_->Tick();
+  clock_.Advance(absl::Seconds(2));
+  scheduler_->Tick();
+  TaskGrant again = *Poll("w2");
+  EXPECT_EQ(again.run.run_id(), leased.run_id());
+  ASSERT_EQ(again.journal.size(), 1u);
+  EXPECT_EQ(again.journal[0].tool_result().tool_use_id(), "t1");
+}
+
+}  // namespace
+}  // namespace baton::orchestrator
