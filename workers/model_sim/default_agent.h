@@ -1,0 +1,59 @@
+// The simulator's built-in "model": a small deterministic agent used when no
+// scripted reply matches, so offline demos run end to end. Pure functions.
+//
+// It calls the offered tools one per reply, cycling through them, with inputs
+// made from each tool's input_schema, until the conversation holds as many tool
+// results as wanted (one per offered tool by default), then ends the turn with a
+// text that summarises the tool results it saw.
+//
+// Directives in the first user message steer it (see docs/model-sim.md):
+//   [sim steps=N]      exactly N model calls in the run: N-1 tool calls, then the answer
+//   [sim tool=NAME]    always call NAME
+//   [sim sleep_ms=M]   delay every reply by M ms
+//   [sim text=WORDS]   the final answer's text (the rest of the bracket)
+//   [sim parallel=K]   up to K tool_use blocks per reply (default 1)
+// Several may share a bracket: [sim steps=3 tool=echo]; `text=` takes the rest.
+#ifndef BATON_WORKERS_MODEL_SIM_DEFAULT_AGENT_H_
+#define BATON_WORKERS_MODEL_SIM_DEFAULT_AGENT_H_
+
+#include <optional>
+#include <string>
+
+#include "workers/model_sim/wire.h"
+
+namespace baton::model_sim {
+
+struct Directives {
+  std::optional<int> steps;
+  std::optional<std::string> tool;
+  int sleep_ms = 0;
+  std::optional<std::string> text;
+  int parallel = 1;
+};
+
+// Reads the directives of the request's first user message.
+Directives ParseDirectives(const Json& request);
+
+// The text of a message's content (a string, or its text blocks joined by "\n").
+std::string MessageText(const Json& message);
+
+// A JSON value satisfying `schema`: required properties plus optional ones of a
+// simple type; strings "hello", numbers 2, 3, 4... in order, booleans true, enums
+// their first value, arrays one generated item.
+Json InputFromSchema(const Json& schema);
+
+// A tool_use id that depends only on the conversation so far and the block's
+// position, so replaying the same prefix gives the same id.
+std::string ToolUseId(const Json& request, size_t block_index);
+
+struct AgentReply {
+  Json content = Json::array();
+  std::string stop_reason = "end_turn";
+};
+
+// REQUIRES: `request` passed ValidateRequestBody(kMessages).
+AgentReply DefaultAgentReply(const Json& request, const Directives& directives);
+
+}  // namespace baton::model_sim
+
+#endif  // BATON_WORKERS_MODEL_SIM_DEFAULT_AGENT_H_

@@ -1,0 +1,75 @@
+// ModelSimulator: the Messages API as baton-model-sim serves it, without sockets.
+// It routes an HttpRequest to /v1/messages, /v1/messages/count_tokens or the
+// /_sim/* control endpoints and returns the HttpResponse to write. HttpServer
+// (or a test) does the I/O.
+#ifndef BATON_WORKERS_MODEL_SIM_SIMULATOR_H_
+#define BATON_WORKERS_MODEL_SIM_SIMULATOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "workers/model_sim/http_message.h"
+#include "workers/model_sim/script.h"
+#include "workers/model_sim/wire.h"
+
+namespace baton::model_sim {
+
+struct SimulatorOptions {
+  // When non-empty, /v1/* requests must carry it as `x-api-key` (or
+  // `Authorization: Bearer <key>`), else 401 authentication_error. Default: "".
+  std::string api_key;
+  // Added to the delay of every /v1/messages reply. Default: 0.
+  int latency_ms = 0;
+};
+
+// Thread-safe: Handle() may run on many connection threads at once.
+class ModelSimulator {
+ public:
+  explicit ModelSimulator(SimulatorOptions options);
+  ModelSimulator(const ModelSimulator&) = delete;
+  ModelSimulator& operator=(const ModelSimulator&) = delete;
+
+  HttpResponse Handle(const HttpRequest& request);
+
+  // Queues the replies of a {"replies":[...]} script (as POST /_sim/script does).
+  absl::Status AddScript(const Json& script);
+
+ private:
+  HttpResponse HandleMessages(const HttpRequest& request);
+  HttpResponse HandleCountTokens(const HttpRequest& request);
+  HttpResponse HandleControl(const HttpRequest& request);
+  HttpResponse Route(const HttpRequest& request);
+
+  // Auth and anthropic-version checks shared by the /v1 endpoints.
+  std::optional<ApiError> CheckHeaders(const HttpRequest& request) const;
+  // Builds the 200 reply (JSON or SSE) or the error of `script`.
+  HttpResponse BuildReply(const Json& body, const std::optional<ScriptedReply>& script,
+                          const std::string& request_id);
+  std::string NextRequestId();
+  std::string NextMessageId();
+
+  // Appends to the request log and counts the status.
+  void RecordLocked(const HttpRequest& request, const Json& body, int status,
+                    const std::string& request_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const SimulatorOptions options_;
+  const uint64_t id_seed_;
+  std::atomic<uint64_t> id_counter_{0};
+
+  absl::Mutex mu_;
+  ReplyQueue replies_ ABSL_GUARDED_BY(mu_);
+  Json request_log_ ABSL_GUARDED_BY(mu_) = Json::array();
+  int64_t message_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t count_tokens_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t scripted_replies_used_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<int, int64_t> by_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace baton::model_sim
+
+#endif  // BATON_WORKERS_MODEL_SIM_SIMULATOR_H_

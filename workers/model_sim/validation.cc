@@ -1,0 +1,286 @@
+#include "workers/model_sim/validation.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace baton::model_sim {
+namespace {
+
+ApiError Invalid(std::string message) { return ApiError{400, "invalid_request_error", std::move(message)}; }
+
+bool IsTextBlockList(const Json& v, absl::string_view field, std::optional<ApiError>& error) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    const Json& b = v[i];
+    std::string at = absl::StrCat(field, ".", i);
+    if (!b.is_object()) {
+      error = Invalid(absl::StrCat(at, ": Input should be a valid dictionary"));
+      return false;
+    }
+    if (StringField(b, "type") != "text") {
+      error = Invalid(absl::StrCat(at, ".type: Input should be 'text'"));
+      return false;
+    }
+    if (!b.contains("text") || !b["text"].is_string()) {
+      error = Invalid(absl::StrCat(at, ".text: Field required"));
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<ApiError> ValidateBlock(const Json& b, const std::string& at, const std::string& role) {
+  if (!b.is_object()) return Invalid(absl::StrCat(at, ": Input should be a valid dictionary"));
+  if (!b.contains("type")) return Invalid(absl::StrCat(at, ".type: Field required"));
+  if (!b["type"].is_string()) return Invalid(absl::StrCat(at, ".type: Input should be a valid string"));
+  const std::string& type = b["type"].get_ref<const std::string&>();
+  if (type == "text") {
+    if (!b.contains("text")) return Invalid(absl::StrCat(at, ".text: Field required"));
+    if (!b["text"].is_string()) return Invalid(absl::StrCat(at, ".text: Input should be a valid string"));
+  } else if (type == "tool_use") {
+    if (role != "assistant") {
+      return Invalid(absl::StrCat(at, ": `tool_use` blocks can only appear in `assistant` messages"));
+    }
+    for (const char* key : {"id", "name"}) {
+      if (!b.contains(key)) return Invalid(absl::StrCat(at, ".", key, ": Field required"));
+      if (!b[key].is_string() || b[key].get_ref<const std::string&>().empty()) {
+        return Invalid(absl::StrCat(at, ".", key, ": Input should be a non-empty string"));
+      }
+    }
+    if (!b.contains("input")) return Invalid(absl::StrCat(at, ".input: Field required"));
+    if (!b["input"].is_object()) return Invalid(absl::StrCat(at, ".input: Input should be a valid dictionary"));
+  } else if (type == "tool_result") {
+    if (role != "user") {
+      return Invalid(absl::StrCat(at, ": `tool_result` blocks can only appear in `user` messages"));
+    }
+    if (!b.contains("tool_use_id")) return Invalid(absl::StrCat(at, ".tool_use_id: Field required"));
+    if (!b["tool_use_id"].is_string()) {
+      return Invalid(absl::StrCat(at, ".tool_use_id: Input should be a valid string"));
+    }
+    if (b.contains("content") && !b["content"].is_string() && !b["content"].is_array()) {
+      return Invalid(absl::StrCat(at, ".content: Input should be a valid string or a list of content blocks"));
+    }
+    if (b.contains("is_error") && !b["is_error"].is_boolean()) {
+      return Invalid(absl::StrCat(at, ".is_error: Input should be a valid boolean"));
+    }
+  } else if (type == "thinking") {
+    if (!b.contains("thinking") || !b["thinking"].is_string()) {
+      return Invalid(absl::StrCat(at, ".thinking: Field required"));
+    }
+    if (!b.contains("signature") || !b["signature"].is_string()) {
+      return Invalid(absl::StrCat(at, ".signature: Field required"));
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> ToolUseIds(const Json& message) {
+  std::vector<std::string> ids;
+  const Json& content = message["content"];
+  if (!content.is_array()) return ids;
+  for (const Json& b : content) {
+    if (StringField(b, "type") == "tool_use") ids.push_back(StringField(b, "id"));
+  }
+  return ids;
+}
+
+std::optional<ApiError> ValidateMessages(const Json& body) {
+  if (!body.contains("messages")) return Invalid("messages: Field required");
+  const Json& messages = body["messages"];
+  if (!messages.is_array()) return Invalid("messages: Input should be a valid list");
+  if (messages.empty()) return Invalid("messages: at least one message is required");
+
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Json& m = messages[i];
+    const std::string at = absl::StrCat("messages.", i);
+    if (!m.is_object()) return Invalid(absl::StrCat(at, ": Input should be a valid dictionary"));
+    if (!m.contains("role")) return Invalid(absl::StrCat(at, ".role: Field required"));
+    const std::string role = m["role"].is_string() ? m["role"].get<std::string>() : "";
+    if (role != "user" && role != "assistant") {
+      return Invalid(absl::StrCat(at, ".role: Input should be 'user' or 'assistant'"));
+    }
+    if (!m.contains("content")) return Invalid(absl::StrCat(at, ".content: Field required"));
+    const Json& content = m["content"];
+    if (!content.is_string() && !content.is_array()) {
+      return Invalid(absl::StrCat(at, ".content: Input should be a valid string or a list of content blocks"));
+    }
+    const bool final_assistant = role == "assistant" && i + 1 == messages.size();
+    const bool empty = content.is_string() ? content.get_ref<const std::string&>().empty() : content.empty();
+    if (empty && !final_assistant) {
+      return Invalid(absl::StrCat(
+          at, ": all messages must have non-empty content except for the optional final assistant message"));
+    }
+    if (content.is_array()) {
+      for (size_t k = 0; k < content.size(); ++k) {
+        if (auto e = ValidateBlock(content[k], absl::StrCat(at, ".content.", k), role)) return e;
+      }
+    }
+  }
+
+  // Tool pairing: an assistant turn's tool_use ids must be answered at the very
+  // beginning of the next user turn, and every tool_result must answer one.
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Json& m = messages[i];
+    if (m["role"] == "user" && m["content"].is_array()) {
+      std::vector<std::string> previous_ids;
+      if (i > 0 && messages[i - 1]["role"] == "assistant") previous_ids = ToolUseIds(messages[i - 1]);
+      std::set<std::string> previous(previous_ids.begin(), previous_ids.end());
+      const Json& content = m["content"];
+      for (size_t k = 0; k < content.size(); ++k) {
+        if (content[k]["type"] != "tool_result") continue;
+        const std::string id = content[k]["tool_use_id"].get<std::string>();
+        if (!previous.count(id)) {
+          return Invalid(absl::StrCat(
+              "messages.", i, ".content.", k, ": unexpected `tool_use_id` found in `tool_result` blocks: ",
+              id, ". Each `tool_result` block must have a corresponding `tool_use` block in the previous message."));
+        }
+      }
+    }
+    if (m["role"] != "assistant" || i + 1 >= messages.size()) continue;
+    std::vector<std::string> ids = ToolUseIds(m);
+    if (ids.empty()) continue;
+    std::set<std::string> answered;
+    const Json& next = messages[i + 1];
+    if (next["role"] == "user" && next["content"].is_array()) {
+      for (const Json& b : next["content"]) {
+        if (b["type"] != "tool_result") break;
+        answered.insert(b["tool_use_id"].get<std::string>());
+      }
+    }
+    std::vector<std::string> missing;
+    for (const std::string& id : ids) {
+      if (!answered.count(id)) missing.push_back(id);
+    }
+    if (!missing.empty()) {
+      return Invalid(absl::StrCat(
+          "messages.", i, ": `tool_use` ids were found without `tool_result` blocks immediately after: ",
+          absl::StrJoin(missing, ", "),
+          ". Each `tool_use` block must have a corresponding `tool_result` block in the next message."));
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ValidateTools(const Json& body) {
+  if (!body.contains("tools")) return std::nullopt;
+  const Json& tools = body["tools"];
+  if (!tools.is_array()) return Invalid("tools: Input should be a valid list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const Json& t = tools[i];
+    const std::string at = absl::StrCat("tools.", i);
+    if (!t.is_object()) return Invalid(absl::StrCat(at, ": Input should be a valid dictionary"));
+    if (!t.contains("name")) return Invalid(absl::StrCat(at, ".name: Field required"));
+    if (!t["name"].is_string()) return Invalid(absl::StrCat(at, ".name: Input should be a valid string"));
+    const std::string& name = t["name"].get_ref<const std::string&>();
+    if (!IsValidToolName(name)) {
+      return Invalid(absl::StrCat(at, ".name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'"));
+    }
+    const std::string type = t.contains("type") && t["type"].is_string() ? t["type"].get<std::string>() : "custom";
+    if (type == "custom") {
+      if (!t.contains("input_schema")) return Invalid(absl::StrCat(at, ".input_schema: Field required"));
+      const Json& schema = t["input_schema"];
+      if (!schema.is_object()) return Invalid(absl::StrCat(at, ".input_schema: Input should be a valid dictionary"));
+      if (StringField(schema, "type") != "object") {
+        return Invalid(absl::StrCat(at, ".input_schema.type: Input should be 'object'"));
+      }
+    }
+    if (!names.insert(name).second) return Invalid("tools: Tool names must be unique.");
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ValidateToolChoice(const Json& body) {
+  if (!body.contains("tool_choice")) return std::nullopt;
+  const Json& tc = body["tool_choice"];
+  if (!tc.is_object()) return Invalid("tool_choice: Input should be a valid dictionary");
+  const std::string type = StringField(tc, "type");
+  if (type != "auto" && type != "any" && type != "tool" && type != "none") {
+    return Invalid("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'");
+  }
+  if (type == "tool" && (!tc.contains("name") || !tc["name"].is_string())) {
+    return Invalid("tool_choice.name: Field required");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool IsValidToolName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::optional<ApiError> ValidateRequestBody(const Json& body, RequestKind kind) {
+  if (!body.is_object()) return Invalid("The request body must be a JSON object");
+
+  if (!body.contains("model")) return Invalid("model: Field required");
+  if (!body["model"].is_string()) return Invalid("model: Input should be a valid string");
+  if (body["model"].get_ref<const std::string&>().empty()) {
+    return Invalid("model: String should have at least 1 character");
+  }
+
+  if (kind == RequestKind::kMessages) {
+    if (!body.contains("max_tokens")) return Invalid("max_tokens: Field required");
+    const Json& mt = body["max_tokens"];
+    if (!mt.is_number_integer()) return Invalid("max_tokens: Input should be a valid integer");
+    if (mt.get<int64_t>() < 1) return Invalid("max_tokens: Input should be greater than or equal to 1");
+    if (body.contains("stream") && !body["stream"].is_boolean()) {
+      return Invalid("stream: Input should be a valid boolean");
+    }
+  } else {
+    for (const char* extra : {"max_tokens", "stream"}) {
+      if (body.contains(extra)) return Invalid(absl::StrCat(extra, ": Extra inputs are not permitted"));
+    }
+  }
+
+  if (auto e = ValidateMessages(body)) return e;
+
+  if (body.contains("system")) {
+    const Json& system = body["system"];
+    if (!system.is_string() && !system.is_array()) {
+      return Invalid("system: Input should be a valid string or a list of text blocks");
+    }
+    std::optional<ApiError> error;
+    if (system.is_array() && !IsTextBlockList(system, "system", error)) return error;
+  }
+
+  if (auto e = ValidateTools(body)) return e;
+  if (auto e = ValidateToolChoice(body)) return e;
+
+  if (body.contains("temperature")) {
+    const Json& t = body["temperature"];
+    if (!t.is_number()) return Invalid("temperature: Input should be a valid number");
+    if (t.get<double>() < 0 || t.get<double>() > 1) {
+      return Invalid("temperature: Input should be between 0 and 1");
+    }
+  }
+  if (body.contains("stop_sequences") && !body["stop_sequences"].is_array()) {
+    return Invalid("stop_sequences: Input should be a valid list");
+  }
+  if (kind == RequestKind::kMessages && body.contains("thinking") && body["thinking"].is_object() &&
+      StringField(body["thinking"], "type") == "enabled") {
+    const Json& thinking = body["thinking"];
+    if (!thinking.contains("budget_tokens") || !thinking["budget_tokens"].is_number_integer()) {
+      return Invalid("thinking.enabled.budget_tokens: Field required");
+    }
+    int64_t budget = thinking["budget_tokens"].get<int64_t>();
+    if (budget < 1024) {
+      return Invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024");
+    }
+    if (budget >= body["max_tokens"].get<int64_t>()) {
+      return Invalid("`max_tokens` must be greater than `thinking.budget_tokens`");
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace baton::model_sim
