@@ -1,0 +1,181 @@
+// What only the RocksDB store does: opening, closing and the group-commit thread.
+// The RunStore behaviour itself is in run_store_test.cc.
+#include "orchestrator/store/rocksdb_run_store.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace baton::orchestrator {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RocksDbRunStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "baton_rocks_XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  RocksDbStoreOptions Options(const std::string& sub = "db") {
+    RocksDbStoreOptions options;
+    options.path = (dir_ / sub).string();
+    options.block_cache_bytes = 1 << 20;
+    return options;
+  }
+
+  static StoreBatch RunBatch(const std::string& run_id) {
+    StoreBatch batch;
+    v1::Run run;
+    run.set_run_id(run_id);
+    batch.put_runs.push_back(run);
+    v1::JournalEntry entry;
+    entry.set_seq(1);
+    batch.journal.emplace_back(run_id, entry);
+    return batch;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(RocksDbRunStoreTest, OpenCreatesNestedDirectories) {
+  auto store = RocksDbRunStore::Open(Options("a/b/c"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "a/b/c/CURRENT"));
+}
+
+TEST_F(RocksDbRunStoreTest, OpenWithoutPathIsInvalid) {
+  auto store = RocksDbRunStore::Open(RocksDbStoreOptions());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RocksDbRunStoreTest, OpenMissingDatabaseWithoutCreateFailsNamingThePath) {
+  RocksDbStoreOptions options = Options("missing");
+  options.create_if_missing = false;
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(options.path));
+}
+
+TEST_F(RocksDbRunStoreTest, SecondOpenOfTheSameDirectoryIsUnavailable) {
+  auto first = RocksDbRunStore::Open(Options());
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = RocksDbRunStore::Open(Options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr(Options().path));
+}
+
+TEST_F(RocksDbRunStoreTest, DestructorWritesEveryQueuedCommitAndRunsItsCallback) {
+  constexpr int kCommits = 500;
+  std::atomic<int> ok{0};
+  std::atomic<int> called{0};
+  {
+    auto store = RocksDbRunStore::Open(Options());
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int i = 0; i < kCommits; ++i) {
+      (*store)->CommitAsync(RunBatch(absl::StrCat("run_", 1000 + i)), [&](absl::Status s) {
+        ++called;
+        if (s.ok()) ++ok;
+      });
+    }
+  }  // closes with commits still queued
+  EXPECT_EQ(called.load(), kCommits);
+  EXPECT_EQ(ok.load(), kCommits);
+
+  auto store = RocksDbRunStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (int i = 0; i < kCommits; ++i) {
+    auto run = (*store)->GetRun(absl::StrCat("run_", 1000 + i));
+    ASSERT_TRUE(run.ok());
+    EXPECT_TRUE(run->has_value()) << i;
+  }
+}
+
+TEST_F(RocksDbRunStoreTest, CallbackMayCommitAsyncAgain) {
+  auto store = RocksDbRunStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  RocksDbRunStore& s = **store;
+  absl::Notification second_done;
+  s.CommitAsync(RunBatch("run_1"), [&](absl::Status status) {
+    EXPECT_TRUE(status.ok()) << status;
+    s.CommitAsync(RunBatch("run_2"), [&](absl::Status status) {
+      EXPECT_TRUE(status.ok()) << status;
+      second_done.Notify();
+    });
+  });
+  ASSERT_TRUE(second_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  auto run = s.GetRun("run_2");
+  ASSERT_TRUE(run.ok());
+  EXPECT_TRUE(run->has_value());
+}
+
+TEST_F(RocksDbRunStoreTest, UnsyncedStoreStillPersistsAcrossCleanClose) {
+  RocksDbStoreOptions options = Options();
+  options.sync = false;
+  {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Commit(RunBatch("run_1")).ok());
+  }
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto journal = (*store)->ReadJournal("run_1");
+  ASSERT_TRUE(journal.ok());
+  EXPECT_EQ(journal->size(), 1u);
+}
+
+TEST_F(RocksDbRunStoreTest, ManyJournalsSurviveFlushToSstFiles) {
+  // Small memtables force flushes, so reads go through SST files and their prefix
+  // bloom filters, not only the memtable.
+  RocksDbStoreOptions options = Options();
+  options.write_buffer_bytes = 64 << 10;
+  constexpr int kRuns = 200;
+  constexpr int kEntries = 20;
+  {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int r = 0; r < kRuns; ++r) {
+      StoreBatch batch;
+      for (int e = 1; e <= kEntries; ++e) {
+        v1::JournalEntry entry;
+        entry.set_seq(e);
+        entry.mutable_model_turn()->set_content_json(std::string(200, 'x'));
+        batch.journal.emplace_back(absl::StrCat("run_", r), entry);
+      }
+      ASSERT_TRUE((*store)->Commit(batch).ok());
+    }
+  }
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  int sst_files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(options.path)) {
+    sst_files += f.path().extension() == ".sst";
+  }
+  EXPECT_GT(sst_files, 1);
+  for (int r = 0; r < kRuns; ++r) {
+    auto journal = (*store)->ReadJournal(absl::StrCat("run_", r));
+    ASSERT_TRUE(journal.ok());
+    ASSERT_EQ(journal->size(), static_cast<size_t>(kEntries)) << r;
+    EXPECT_EQ(journal->back().seq(), kEntries);
+  }
+  auto none = (*store)->ReadJournal("run_999");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+}  // namespace
+}  // namespace baton::orchestrator

@@ -1,0 +1,105 @@
+#include "orchestrator/store/store_keys.h"
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace baton::orchestrator::store_keys {
+namespace {
+
+TEST(StoreKeysTest, QueueKeyByteOrderIsDequeueOrder) {
+  std::mt19937 rng(1);
+  const std::vector<int32_t> priorities = {INT32_MIN, -1000, -1, 0, 1, 7, INT32_MAX};
+  const std::vector<int64_t> times = {INT64_MIN, -5, 0, 1, 255, 256, 1700000000000, INT64_MAX};
+  const std::vector<std::string> ids = {"a", "ab", "b", "run_1", "run_10"};
+  std::vector<QueueEntry> entries;
+  for (int32_t p : priorities) {
+    for (int64_t t : times) {
+      for (const std::string& id : ids) entries.push_back({p, t, id});
+    }
+  }
+  std::shuffle(entries.begin(), entries.end(), rng);
+  for (size_t i = 0; i + 1 < entries.size(); ++i) {
+    const QueueEntry& a = entries[i];
+    const QueueEntry& b = entries[i + 1];
+    EXPECT_EQ(QueueKey(a) < QueueKey(b), QueueOrderLess(a, b))
+        << a.priority << "/" << a.enqueue_time_ms << "/" << a.run_id << " vs " << b.priority
+        << "/" << b.enqueue_time_ms << "/" << b.run_id;
+  }
+  EXPECT_TRUE(QueueOrderLess({5, 100, "z"}, {4, 0, "a"}));
+  EXPECT_TRUE(QueueOrderLess({5, 1, "z"}, {5, 2, "a"}));
+  EXPECT_TRUE(QueueOrderLess({5, 1, "a"}, {5, 1, "b"}));
+  EXPECT_FALSE(QueueOrderLess({5, 1, "a"}, {5, 1, "a"}));
+}
+
+TEST(StoreKeysTest, QueueKeyRoundTrips) {
+  for (QueueEntry e : {QueueEntry{INT32_MIN, INT64_MIN, "x"}, QueueEntry{INT32_MAX, INT64_MAX, "r"},
+                       QueueEntry{-3, -7, std::string("a\0b", 3)}, QueueEntry{0, 0, "run_1"}}) {
+    auto parsed = ParseQueueKey(QueueKey(e));
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed->priority, e.priority);
+    EXPECT_EQ(parsed->enqueue_time_ms, e.enqueue_time_ms);
+    EXPECT_EQ(parsed->run_id, e.run_id);
+  }
+  EXPECT_FALSE(ParseQueueKey("short").has_value());
+}
+
+TEST(StoreKeysTest, RunSeqKeysSortNumericallyAndStayInsideTheirRun) {
+  EXPECT_LT(RunSeqKey("r", 2), RunSeqKey("r", 256));
+  EXPECT_LT(RunSeqKey("r", 255), RunSeqKey("r", 256));
+  EXPECT_LT(RunSeqKey("r", 0), RunSeqKey("r", INT64_MAX));
+  // "r" is a prefix of "r0" and "r\x01": their keys must not fall in r's range.
+  for (const std::string other : {"r0", "r\x01", "ra", "r\xff"}) {
+    const std::string key = RunSeqKey(other, 0);
+    EXPECT_FALSE(key >= RunSeqPrefix("r") && key < RunSeqUpperBound("r")) << other;
+  }
+  EXPECT_TRUE(RunSeqKey("r", INT64_MAX) < RunSeqUpperBound("r"));
+  EXPECT_TRUE(RunSeqKey("r", 0).starts_with(RunSeqPrefix("r")));
+  EXPECT_EQ(SeqOfRunSeqKey(RunSeqKey("run_1", 65536)), 65536);
+  EXPECT_FALSE(SeqOfRunSeqKey("run_1").has_value());
+}
+
+TEST(StoreKeysTest, AgentKeysSortByVersionWithinName) {
+  EXPECT_LT(AgentKey("a", 2), AgentKey("a", 256));
+  EXPECT_LT(AgentKey("a", INT32_MAX), AgentUpperBound("a"));
+  EXPECT_LT(AgentUpperBound("a"), AgentKey("a.b", 1));
+  EXPECT_LT(AgentUpperBound("a"), AgentKey("a0", 1));
+  EXPECT_EQ(AgentNameOfKey(AgentKey("alpha.v2", 7)), "alpha.v2");
+  EXPECT_EQ(AgentNameOfKey("x"), "");
+}
+
+TEST(StoreKeysTest, LeaseRoundTripsAndRejectsCorruption) {
+  LeaseRecord lease{"run_1", std::string(300, 'l'), 12, -4, "worker-a"};
+  const std::string value = EncodeLease(lease);
+  auto decoded = DecodeLease("run_1", value);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->run_id, "run_1");
+  EXPECT_EQ(decoded->lease_id, lease.lease_id);
+  EXPECT_EQ(decoded->epoch, 12);
+  EXPECT_EQ(decoded->deadline_ms, -4);
+  EXPECT_EQ(decoded->worker_id, "worker-a");
+
+  for (size_t cut = 0; cut < value.size(); ++cut) {
+    EXPECT_EQ(DecodeLease("run_1", value.substr(0, cut)).status().code(),
+              absl::StatusCode::kDataLoss)
+        << cut;
+  }
+  EXPECT_FALSE(DecodeLease("run_1", value + "x").ok());
+  std::string other_version = value;
+  other_version[0] = 2;
+  EXPECT_EQ(DecodeLease("run_1", other_version).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(StoreKeysTest, EffectivePageSize) {
+  EXPECT_EQ(EffectivePageSize(0), 50);
+  EXPECT_EQ(EffectivePageSize(-3), 50);
+  EXPECT_EQ(EffectivePageSize(7), 7);
+  EXPECT_EQ(EffectivePageSize(1000), 1000);
+  EXPECT_EQ(EffectivePageSize(1001), 1000);
+}
+
+}  // namespace
+}  // namespace baton::orchestrator::store_keys
