@@ -1,0 +1,121 @@
+#include "cli/args.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace baton::cli {
+
+absl::StatusOr<std::vector<std::string>> ExtractRepeatedFlag(const std::string& name,
+                                                             std::vector<std::string>& args) {
+  const std::string bare = "--" + name;
+  const std::string with_eq = bare + "=";
+  std::vector<std::string> values;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {  // everything after "--" is positional
+      rest.insert(rest.end(), args.begin() + i, args.end());
+      break;
+    }
+    if (arg == bare) {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat("flag ", bare, " needs a value"));
+      values.push_back(args[++i]);
+    } else if (arg.rfind(with_eq, 0) == 0) {
+      values.push_back(arg.substr(with_eq.size()));
+    } else {
+      rest.push_back(arg);
+    }
+  }
+  args = std::move(rest);
+  return values;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseLabels(
+    const std::vector<std::string>& labels) {
+  std::map<std::string, std::string> out;
+  for (const std::string& label : labels) {
+    size_t eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--label \"", label, "\": expected KEY=VALUE with a non-empty key"));
+    }
+    std::string key = label.substr(0, eq);
+    if (!out.emplace(key, label.substr(eq + 1)).second) {
+      return absl::InvalidArgumentError(absl::StrCat("--label: key \"", key, "\" given twice"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<AgentRef> ParseAgentRef(const std::string& text) {
+  AgentRef ref;
+  size_t at = text.rfind('@');
+  ref.name = text.substr(0, at);
+  if (ref.name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--agent \"", text, "\": expected NAME or NAME@VERSION"));
+  }
+  if (at != std::string::npos) {
+    std::string version = text.substr(at + 1);
+    if (!absl::SimpleAtoi(version, &ref.version) || ref.version <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--agent \"", text, "\": version \"", version, "\" is not a positive integer"));
+    }
+  }
+  return ref;
+}
+
+absl::StatusOr<v1::RunState> ParseRunState(const std::string& text) {
+  v1::RunState state;
+  std::string upper = absl::AsciiStrToUpper(text);
+  if (upper != "RUN_STATE_UNSPECIFIED" && v1::RunState_Parse(upper, &state)) return state;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--state \"", text, "\": expected one of queued, running, succeeded, failed, cancelled"));
+}
+
+bool WantsHelp(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    if (arg == "--") return false;
+    if (arg == "--help" || arg == "-h") return true;
+  }
+  return false;
+}
+
+std::string UsageText() {
+  return R"(baton: run LLM agents durably.
+
+Local stack:
+  baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]
+      Start an orchestrator and workers on one data directory (default ./.baton),
+      plus the local Messages API simulator when ANTHROPIC_API_KEY is unset.
+      Runs in the foreground until Ctrl-C, unless --detach.
+  baton down [--data-dir DIR]
+      Stop a stack started with `baton up --detach`.
+
+Runs:
+  baton run AGENT.json INPUT [--watch] [--priority N] [--request-id ID] [--label k=v]...
+  baton run --agent NAME[@VERSION] INPUT [...]
+      Create a run and print its id. --watch follows it to the end and exits 0 only
+      if it SUCCEEDED. INPUT "-" reads standard input.
+  baton get RUN_ID                     show a run
+  baton ls [--state S] [--agent NAME] [--limit N] [--page-token T]
+                                       list runs, newest first
+  baton watch RUN_ID [--after-seq N]   follow a run's events until it ends
+  baton cancel RUN_ID [--reason R]     cancel a run
+  baton transcript RUN_ID              show a run's conversation
+
+Agents (AgentSpec JSON files, see examples/agents/):
+  baton agents put FILE                store an agent; prints its version
+  baton agents get NAME [--version N]  show an agent (latest version by default)
+  baton agents ls                      list agents
+
+Flags for every command:
+  --addr HOST:PORT   orchestrator address (env BATON_ADDR; default 127.0.0.1:7233)
+  --json             print protobuf JSON, one object per line
+  --help             show usage
+
+Exit codes: 0 ok; 1 an error, or a watched run that did not succeed; 2 bad usage or input.
+)";
+}
+
+}  // namespace baton::cli

@@ -1,0 +1,523 @@
+#include "cli/commands.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "baton/v1/agent.grpc.pb.h"
+#include "baton/v1/run_service.grpc.pb.h"
+#include "cli/agent_file.h"
+#include "cli/args.h"
+#include "cli/format.h"
+#include "cli/up.h"
+#include "common/flags.h"
+
+namespace baton::cli {
+namespace {
+
+// Deadline of every unary call.
+constexpr absl::Duration kRpcTimeout = absl::Seconds(15);
+// How long `watch` waits for the orchestrator to come back after losing it.
+constexpr absl::Duration kReconnectTimeout = absl::Seconds(30);
+// Page size of `agents ls` and the default of `ls --limit`.
+constexpr int kAgentPageSize = 200;
+constexpr int kDefaultListLimit = 20;
+
+struct Context {
+  Context(const Flags& flags, std::vector<std::string> args, std::vector<std::string> labels,
+          std::string addr, bool json, std::ostream& out, std::ostream& err)
+      : flags(flags), args(std::move(args)), labels(std::move(labels)), addr(std::move(addr)),
+        json(json), out(out), err(err) {}
+
+  const Flags& flags;
+  std::vector<std::string> args;  // positional arguments after the command words
+  std::vector<std::string> labels;
+  std::string addr;
+  bool json = false;
+  std::ostream& out;
+  std::ostream& err;
+
+  std::shared_ptr<grpc::Channel> channel() {
+    if (!channel_) {
+      grpc::ChannelArguments arguments;
+      arguments.SetMaxReceiveMessageSize(64 << 20);
+      channel_ = grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), arguments);
+    }
+    return channel_;
+  }
+  std::unique_ptr<v1::RunService::Stub> runs() { return v1::RunService::NewStub(channel()); }
+  std::unique_ptr<v1::AgentService::Stub> agents() { return v1::AgentService::NewStub(channel()); }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+using Handler = std::function<int(Context&)>;
+
+struct Command {
+  std::string name;   // "run", "agents put"
+  std::string usage;  // one line
+  std::set<std::string> value_flags;
+  std::set<std::string> bool_flags;
+  size_t min_args = 0;
+  size_t max_args = 0;
+  Handler handler;
+};
+
+const std::set<std::string> kGlobalValueFlags = {"addr"};
+const std::set<std::string> kGlobalBoolFlags = {"json", "help"};
+
+void SetDeadline(grpc::ClientContext& context, absl::Duration timeout = kRpcTimeout) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+int PrintRpcError(Context& ctx, const grpc::Status& status) {
+  auto code = static_cast<absl::StatusCode>(status.error_code());
+  ctx.err << "error: " << absl::StatusCodeToString(code) << ": " << status.error_message() << std::endl;
+  if (code == absl::StatusCode::kUnavailable) {
+    ctx.err << "hint: is Baton running at " << ctx.addr
+            << "? Start it with `baton up`, or point --addr / BATON_ADDR at it." << std::endl;
+  }
+  return kExitFailure;
+}
+
+int PrintUsageError(std::ostream& err, const std::string& message, const std::string& usage) {
+  err << "error: " << message << "\n";
+  if (!usage.empty()) err << "usage: " << usage << "\n";
+  err << "Run `baton help` for all commands." << std::endl;
+  return kExitUsage;
+}
+
+void PrintMessage(Context& ctx, const google::protobuf::Message& message) {
+  ctx.out << ToJsonLine(message) << "\n";
+}
+
+// Reads an INPUT argument: "-" means standard input.
+std::string ReadInput(const std::string& arg) {
+  if (arg != "-") return arg;
+  return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+}
+
+// Follows a run's events until its final event; resumes after the last event seen if
+// the connection breaks. Returns kExitOk only if the run SUCCEEDED.
+int Watch(Context& ctx, const std::string& run_id, int64_t after_seq) {
+  auto stub = ctx.runs();
+  int64_t last_seq = after_seq;
+  v1::RunState final_state = v1::RUN_STATE_UNSPECIFIED;
+  while (true) {
+    grpc::ClientContext context;  // no deadline: the stream ends at the run's final event
+    v1::WatchRunRequest request;
+    request.set_run_id(run_id);
+    request.set_after_seq(last_seq);
+    auto reader = stub->WatchRun(&context, request);
+    v1::RunEvent event;
+    while (reader->Read(&event)) {
+      if (event.seq() > 0 && event.seq() <= last_seq) continue;  // replayed after a reconnect
+      last_seq = std::max(last_seq, event.seq());
+      if (event.has_state_changed() && IsTerminal(event.state_changed().state())) {
+        final_state = event.state_changed().state();
+      }
+      if (ctx.json) {
+        PrintMessage(ctx, event);
+      } else {
+        ctx.out << FormatEvent(event);
+      }
+      ctx.out.flush();
+    }
+    grpc::Status status = reader->Finish();
+    if (status.ok() && IsTerminal(final_state)) break;
+    if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return PrintRpcError(ctx, status);
+    }
+    // The stream broke (or ended early): find the run again, waiting for the
+    // orchestrator to come back, then resume after the last event seen.
+    if (!status.ok()) {
+      ctx.err << "(lost the orchestrator: " << status.error_message() << "; reconnecting)" << std::endl;
+    }
+    grpc::ClientContext get_context;
+    SetDeadline(get_context, kReconnectTimeout);
+    get_context.set_wait_for_ready(true);
+    v1::GetRunRequest get_request;
+    get_request.set_run_id(run_id);
+    v1::Run run;
+    grpc::Status get_status = stub->GetRun(&get_context, get_request, &run);
+    if (!get_status.ok()) return PrintRpcError(ctx, get_status);
+    if (status.ok() && IsTerminal(run.state())) {
+      final_state = run.state();
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return final_state == v1::SUCCEEDED ? kExitOk : kExitFailure;
+}
+
+// ---- commands ----
+
+int CmdRun(Context& ctx) {
+  v1::CreateRunRequest request;
+  std::string int_error;
+  request.set_priority(static_cast<int32_t>(ctx.flags.GetInt("priority", 0, &int_error)));
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  request.set_request_id(ctx.flags.GetString("request-id"));
+  auto labels = ParseLabels(ctx.labels);
+  if (!labels.ok()) return PrintUsageError(ctx.err, std::string(labels.status().message()), "");
+  for (const auto& [key, value] : *labels) (*request.mutable_labels())[key] = value;
+  std::string input_arg;
+  if (ctx.flags.Has("agent")) {
+    if (ctx.args.size() != 1) {
+      return PrintUsageError(ctx.err, "with --agent, give only INPUT",
+                             "baton run --agent NAME[@VERSION] INPUT [--watch]");
+    }
+    auto ref = ParseAgentRef(ctx.flags.GetString("agent"));
+    if (!ref.ok()) return PrintUsageError(ctx.err, std::string(ref.status().message()), "");
+    request.set_agent_name(ref->name);
+    request.set_agent_version(ref->version);
+    input_arg = ctx.args[0];
+  } else {
+    if (ctx.args.size() != 2) {
+      return PrintUsageError(ctx.err, "expected AGENT.json and INPUT (or --agent NAME and INPUT)",
+                             "baton run AGENT.json INPUT [--watch]");
+    }
+    if (ctx.args[0] == "-" && ctx.args[1] == "-") {
+      return PrintUsageError(ctx.err, "the agent file and INPUT cannot both be standard input", "");
+    }
+    auto agent = LoadAgentFile(ctx.args[0]);
+    if (!agent.ok()) {
+      ctx.err << "error: " << agent.status().message() << std::endl;
+      return kExitUsage;
+    }
+    *request.mutable_agent() = *std::move(agent);
+    input_arg = ctx.args[1];
+  }
+  request.set_input(ReadInput(input_arg));
+
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::Run run;
+  grpc::Status status = ctx.runs()->CreateRun(&context, request, &run);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, run);
+  } else {
+    ctx.out << run.run_id() << std::endl;
+  }
+  if (!ctx.flags.GetBool("watch")) return kExitOk;
+  return Watch(ctx, run.run_id(), 0);
+}
+
+int CmdGet(Context& ctx) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetRunRequest request;
+  request.set_run_id(ctx.args[0]);
+  v1::Run run;
+  grpc::Status status = ctx.runs()->GetRun(&context, request, &run);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, run);
+  } else {
+    ctx.out << FormatRun(run);
+  }
+  return kExitOk;
+}
+
+int CmdList(Context& ctx) {
+  v1::ListRunsRequest request;
+  if (ctx.flags.Has("state")) {
+    auto state = ParseRunState(ctx.flags.GetString("state"));
+    if (!state.ok()) return PrintUsageError(ctx.err, std::string(state.status().message()), "");
+    request.set_state(*state);
+  }
+  request.set_agent_name(ctx.flags.GetString("agent"));
+  std::string int_error;
+  int64_t limit = ctx.flags.GetInt("limit", kDefaultListLimit, &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  if (limit <= 0 || limit > 1000) return PrintUsageError(ctx.err, "--limit must be between 1 and 1000", "");
+  request.set_page_size(static_cast<int32_t>(limit));
+  request.set_page_token(ctx.flags.GetString("page-token"));
+
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListRunsResponse response;
+  grpc::Status status = ctx.runs()->ListRuns(&context, request, &response);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+    return kExitOk;
+  }
+  if (response.runs().empty()) {
+    ctx.out << "no runs" << std::endl;
+  } else {
+    std::vector<v1::Run> runs(response.runs().begin(), response.runs().end());
+    ctx.out << FormatRunTable(runs, absl::ToUnixMillis(absl::Now()));
+  }
+  if (!response.next_page_token().empty()) {
+    ctx.out << "more: baton ls --page-token " << response.next_page_token() << std::endl;
+  }
+  return kExitOk;
+}
+
+int CmdWatch(Context& ctx) {
+  std::string int_error;
+  int64_t after_seq = ctx.flags.GetInt("after-seq", 0, &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  if (after_seq < 0) return PrintUsageError(ctx.err, "--after-seq must not be negative", "");
+  return Watch(ctx, ctx.args[0], after_seq);
+}
+
+int CmdCancel(Context& ctx) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::CancelRunRequest request;
+  request.set_run_id(ctx.args[0]);
+  request.set_reason(ctx.flags.GetString("reason"));
+  v1::Run run;
+  grpc::Status status = ctx.runs()->CancelRun(&context, request, &run);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, run);
+  } else if (IsTerminal(run.state())) {
+    ctx.out << run.run_id() << " is " << StateName(run.state()) << std::endl;
+  } else {
+    ctx.out << "cancel requested: " << run.run_id() << " is " << StateName(run.state())
+            << " until its worker stops it" << std::endl;
+  }
+  return kExitOk;
+}
+
+int CmdTranscript(Context& ctx) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetTranscriptRequest request;
+  request.set_run_id(ctx.args[0]);
+  v1::Transcript transcript;
+  grpc::Status status = ctx.runs()->GetTranscript(&context, request, &transcript);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, transcript);
+  } else {
+    ctx.out << FormatTranscript(transcript);
+  }
+  return kExitOk;
+}
+
+int CmdAgentsPut(Context& ctx) {
+  auto agent = LoadAgentFile(ctx.args[0]);
+  if (!agent.ok()) {
+    ctx.err << "error: " << agent.status().message() << std::endl;
+    return kExitUsage;
+  }
+  if (agent->name().empty()) {
+    ctx.err << "error: " << ctx.args[0]
+            << ": invalid agent: field \"name\" is required to store an agent" << std::endl;
+    return kExitUsage;
+  }
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::PutAgentRequest request;
+  *request.mutable_agent() = *std::move(agent);
+  v1::PutAgentResponse response;
+  grpc::Status status = ctx.agents()->PutAgent(&context, request, &response);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+  } else {
+    ctx.out << "stored agent " << response.agent().name() << " version " << response.agent().version()
+            << std::endl;
+  }
+  return kExitOk;
+}
+
+int CmdAgentsGet(Context& ctx) {
+  std::string int_error;
+  int64_t version = ctx.flags.GetInt("version", 0, &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetAgentRequest request;
+  request.set_name(ctx.args[0]);
+  request.set_version(static_cast<int32_t>(version));
+  v1::AgentSpec agent;
+  grpc::Status status = ctx.agents()->GetAgent(&context, request, &agent);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, agent);
+  } else {
+    ctx.out << FormatAgent(agent);
+  }
+  return kExitOk;
+}
+
+int CmdAgentsList(Context& ctx) {
+  auto stub = ctx.agents();
+  std::vector<v1::AgentSpec> agents;
+  v1::ListAgentsResponse all;
+  std::string token;
+  do {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ListAgentsRequest request;
+    request.set_page_size(kAgentPageSize);
+    request.set_page_token(token);
+    v1::ListAgentsResponse response;
+    grpc::Status status = stub->ListAgents(&context, request, &response);
+    if (!status.ok()) return PrintRpcError(ctx, status);
+    for (const v1::AgentSpec& agent : response.agents()) {
+      agents.push_back(agent);
+      *all.add_agents() = agent;
+    }
+    token = response.next_page_token();
+  } while (!token.empty());
+  if (ctx.json) {
+    PrintMessage(ctx, all);
+  } else if (agents.empty()) {
+    ctx.out << "no agents (store one with: baton agents put FILE)" << std::endl;
+  } else {
+    ctx.out << FormatAgentTable(agents);
+  }
+  return kExitOk;
+}
+
+int CmdUp(Context& ctx) {
+  UpOptions options;
+  std::string int_error;
+  options.data_dir = ctx.flags.GetString("data-dir", options.data_dir);
+  options.port = static_cast<int>(ctx.flags.GetInt("port", options.port, &int_error));
+  options.workers = static_cast<int>(ctx.flags.GetInt("workers", options.workers, &int_error));
+  options.concurrency = static_cast<int>(ctx.flags.GetInt("concurrency", options.concurrency, &int_error));
+  int64_t grace = ctx.flags.GetInt("grace-seconds", absl::ToInt64Seconds(options.grace), &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  if (options.port < 0 || options.port > 65535) return PrintUsageError(ctx.err, "--port must be 0..65535", "");
+  if (options.workers < 0) return PrintUsageError(ctx.err, "--workers must not be negative", "");
+  if (options.concurrency < 1) return PrintUsageError(ctx.err, "--concurrency must be at least 1", "");
+  if (grace < 0) return PrintUsageError(ctx.err, "--grace-seconds must not be negative", "");
+  if (options.data_dir.empty()) return PrintUsageError(ctx.err, "--data-dir must not be empty", "");
+  options.grace = absl::Seconds(grace);
+  options.detach = ctx.flags.GetBool("detach");
+  return RunUp(options, ctx.out, ctx.err);
+}
+
+int CmdDown(Context& ctx) {
+  std::string int_error;
+  int64_t grace = ctx.flags.GetInt("grace-seconds", 10, &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  return RunDown(ctx.flags.GetString("data-dir", ".baton"), absl::Seconds(grace), ctx.out, ctx.err);
+}
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"up", "baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]",
+       {"data-dir", "port", "workers", "concurrency", "grace-seconds"}, {"detach"}, 0, 0, CmdUp},
+      {"down", "baton down [--data-dir DIR]", {"data-dir", "grace-seconds"}, {}, 0, 0, CmdDown},
+      {"run",
+       "baton run AGENT.json INPUT [--watch] [--priority N] [--request-id ID] [--label k=v]...\n"
+       "       baton run --agent NAME[@VERSION] INPUT [...]",
+       {"agent", "priority", "request-id"}, {"watch"}, 1, 2, CmdRun},
+      {"get", "baton get RUN_ID", {}, {}, 1, 1, CmdGet},
+      {"ls", "baton ls [--state S] [--agent NAME] [--limit N] [--page-token T]",
+       {"state", "agent", "limit", "page-token"}, {}, 0, 0, CmdList},
+      {"watch", "baton watch RUN_ID [--after-seq N]", {"after-seq"}, {}, 1, 1, CmdWatch},
+      {"cancel", "baton cancel RUN_ID [--reason R]", {"reason"}, {}, 1, 1, CmdCancel},
+      {"transcript", "baton transcript RUN_ID", {}, {}, 1, 1, CmdTranscript},
+      {"agents put", "baton agents put FILE", {}, {}, 1, 1, CmdAgentsPut},
+      {"agents get", "baton agents get NAME [--version N]", {"version"}, {}, 1, 1, CmdAgentsGet},
+      {"agents ls", "baton agents ls", {}, {}, 0, 0, CmdAgentsList},
+  };
+  return *commands;
+}
+
+}  // namespace
+
+int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
+  auto labels = ExtractRepeatedFlag("label", args);
+  if (!labels.ok()) return PrintUsageError(err, std::string(labels.status().message()), "");
+
+  std::set<std::string> value_flags = kGlobalValueFlags;
+  std::set<std::string> bool_flags = kGlobalBoolFlags;
+  for (const Command& c : Commands()) {
+    value_flags.insert(c.value_flags.begin(), c.value_flags.end());
+    bool_flags.insert(c.bool_flags.begin(), c.bool_flags.end());
+  }
+  Flags flags(value_flags, bool_flags);
+  std::vector<char*> argv = {const_cast<char*>("baton")};
+  for (std::string& a : args) argv.push_back(a.data());
+  absl::Status parsed = flags.Parse(static_cast<int>(argv.size()), argv.data());
+  if (!parsed.ok()) return PrintUsageError(err, std::string(parsed.message()), "");
+
+  std::vector<std::string> positional = flags.positional();
+  std::erase(positional, "-h");
+  if (positional.empty() || positional[0] == "help") {
+    out << UsageText();
+    return kExitOk;
+  }
+  // Find the command: one word, or two for "agents ...".
+  const Command* command = nullptr;
+  size_t words = 0;
+  for (const Command& c : Commands()) {
+    size_t n = std::count(c.name.begin(), c.name.end(), ' ') + 1;
+    if (positional.size() < n) continue;
+    std::vector<std::string> head(positional.begin(), positional.begin() + n);
+    if (absl::StrJoin(head, " ") == c.name) {
+      command = &c;
+      words = n;
+      break;
+    }
+  }
+  if (command == nullptr) {
+    if (positional[0] == "agents") {
+      return PrintUsageError(err, "expected `agents put`, `agents get` or `agents ls`",
+                             "baton agents put FILE | get NAME [--version N] | ls");
+    }
+    return PrintUsageError(err, absl::StrCat("unknown command \"", positional[0], "\""), "");
+  }
+  if (WantsHelp(args)) {
+    out << "usage: " << command->usage << "\n";
+    return kExitOk;
+  }
+  for (const std::string& name : value_flags) {
+    if (flags.Has(name) && !kGlobalValueFlags.count(name) && !command->value_flags.count(name)) {
+      return PrintUsageError(err, absl::StrCat("flag --", name, " does not apply to `baton ", command->name, "`"),
+                             command->usage);
+    }
+  }
+  for (const std::string& name : bool_flags) {
+    if (flags.Has(name) && !kGlobalBoolFlags.count(name) && !command->bool_flags.count(name)) {
+      return PrintUsageError(err, absl::StrCat("flag --", name, " does not apply to `baton ", command->name, "`"),
+                             command->usage);
+    }
+  }
+  if (!labels->empty() && command->name != "run") {
+    return PrintUsageError(err, absl::StrCat("flag --label does not apply to `baton ", command->name, "`"),
+                           command->usage);
+  }
+  std::vector<std::string> rest(positional.begin() + words, positional.end());
+  if (rest.size() < command->min_args || rest.size() > command->max_args) {
+    return PrintUsageError(err,
+                           rest.size() < command->min_args
+                               ? "missing arguments"
+                               : absl::StrCat("unexpected argument \"", rest[command->max_args], "\""),
+                           command->usage);
+  }
+  std::string addr = flags.GetString("addr");
+  if (addr.empty()) {
+    const char* env = std::getenv("BATON_ADDR");
+    addr = env && *env ? env : kDefaultAddr;
+  }
+  Context ctx{flags, std::move(rest), *std::move(labels), addr, flags.GetBool("json"), out, err};
+  return command->handler(ctx);
+}
+
+}  // namespace baton::cli

@@ -1,0 +1,57 @@
+// How the `baton` command shows runs, events, agents and transcripts to people, and
+// the one-line protobuf JSON it prints for scripts (--json). Pure functions of the
+// messages: no gRPC, no I/O.
+#ifndef BATON_CLI_FORMAT_H_
+#define BATON_CLI_FORMAT_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include <google/protobuf/message.h>
+
+#include "absl/time/time.h"
+#include "baton/v1/agent.pb.h"
+#include "baton/v1/run.pb.h"
+#include "baton/v1/run_service.pb.h"
+
+namespace baton::cli {
+
+// How much of a tool's input or output an event line shows.
+inline constexpr size_t kPreviewChars = 160;
+
+// "SUCCEEDED"; "UNSPECIFIED" for 0.
+std::string StateName(v1::RunState state);
+bool IsTerminal(v1::RunState state);
+
+// One line: newlines shown as "\n", cut at `max_chars` (UTF-8 safe) with "...".
+std::string Preview(absl::string_view text, size_t max_chars = kPreviewChars);
+
+// "2 model calls, 1 tool call, 1,234 in / 56 out tokens (cache: 100 read, 20 written)".
+std::string FormatUsage(const v1::Usage& usage);
+
+// The lines `baton watch` prints for one event, each ending in '\n'; empty for an
+// event with nothing to show.
+std::string FormatEvent(const v1::RunEvent& event);
+
+// `baton get`: one field per line, the output last.
+std::string FormatRun(const v1::Run& run, absl::TimeZone tz = absl::LocalTimeZone());
+
+// `baton ls`: a table with a header; `now_ms` turns create times into ages.
+std::string FormatRunTable(const std::vector<v1::Run>& runs, int64_t now_ms);
+
+// `baton agents get` and `baton agents ls`.
+std::string FormatAgent(const v1::AgentSpec& agent);
+std::string FormatAgentTable(const std::vector<v1::AgentSpec>& agents);
+
+// `baton transcript`: the conversation as people read it: the user's input, each
+// step's model, assistant text and tool calls, each tool result, and usage.
+std::string FormatTranscript(const v1::Transcript& transcript);
+
+// The message's protobuf JSON on one line (no trailing newline).
+std::string ToJsonLine(const google::protobuf::Message& message);
+
+}  // namespace baton::cli
+
+#endif  // BATON_CLI_FORMAT_H_

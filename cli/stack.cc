@@ -1,0 +1,131 @@
+#include "cli/stack.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace baton::cli {
+namespace {
+
+std::string Join(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+bool IsExecutableFile(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+}  // namespace
+
+absl::StatusOr<std::string> FindBinary(const std::string& name, const std::string& self_dir,
+                                       const std::string& path_env) {
+  if (!self_dir.empty() && IsExecutableFile(Join(self_dir, name))) return Join(self_dir, name);
+  for (absl::string_view dir : absl::StrSplit(path_env, ':', absl::SkipEmpty())) {
+    std::string candidate = Join(std::string(dir), name);
+    if (IsExecutableFile(candidate)) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat("cannot find ", name, " next to baton (in ", self_dir,
+                                          ") or on PATH; build it first (make build)"));
+}
+
+ProcessSpec PlanModelSim(const UpOptions& options, const std::string& binary) {
+  ProcessSpec spec;
+  spec.name = "model-sim";
+  spec.port_file = Join(options.data_dir, "sim.port");
+  spec.argv = {binary, "--listen=127.0.0.1:0", "--port-file=" + spec.port_file};
+  spec.env_unset = {kApiKeyEnv};
+  spec.log_path = Join(options.data_dir, "logs/model-sim.log");
+  return spec;
+}
+
+ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary) {
+  ProcessSpec spec;
+  spec.name = "orchestrator";
+  spec.port_file = Join(options.data_dir, "orchestrator.port");
+  spec.argv = {binary, absl::StrCat("--listen=127.0.0.1:", options.port),
+               "--data-dir=" + Join(options.data_dir, "orchestrator"),
+               "--port-file=" + spec.port_file};
+  spec.env_unset = {kApiKeyEnv};
+  spec.log_path = Join(options.data_dir, "logs/orchestrator.log");
+  return spec;
+}
+
+ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int index,
+                       int orchestrator_port, const std::string& sim_url) {
+  ProcessSpec spec;
+  spec.name = absl::StrCat("worker-", index);
+  spec.argv = {binary, absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port),
+               absl::StrCat("--concurrency=", options.concurrency), "--worker-id=" + spec.name};
+  if (!sim_url.empty()) spec.env_set[kBaseUrlEnv] = sim_url;
+  spec.log_path = Join(options.data_dir, absl::StrCat("logs/", spec.name, ".log"));
+  return spec;
+}
+
+std::string StackFileToJson(const StackFile& stack) {
+  nlohmann::json processes = nlohmann::json::array();
+  for (const StackProcess& p : stack.processes) {
+    processes.push_back({{"name", p.name}, {"pid", p.pid}, {"binary", p.binary}, {"log", p.log}});
+  }
+  nlohmann::json json = {
+      {"data_dir", stack.data_dir},
+      {"addr", stack.addr},
+      {"supervisor_pid", stack.supervisor_pid},
+      {"supervisor_binary", stack.supervisor_binary},
+      {"started_ms", stack.started_ms},
+      {"model_api", stack.model_api},
+      {"processes", processes},
+  };
+  return json.dump(2) + "\n";
+}
+
+absl::StatusOr<StackFile> StackFileFromJson(const std::string& text) {
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    return absl::DataLossError("stack.json is not a JSON object");
+  }
+  StackFile stack;
+  try {
+    stack.data_dir = json.value("data_dir", "");
+    stack.addr = json.value("addr", "");
+    stack.supervisor_pid = json.value("supervisor_pid", 0);
+    stack.supervisor_binary = json.value("supervisor_binary", "");
+    stack.started_ms = json.value("started_ms", int64_t{0});
+    stack.model_api = json.value("model_api", "");
+    if (json.contains("processes")) {
+      for (const auto& p : json.at("processes")) {
+        StackProcess process;
+        process.name = p.value("name", "");
+        process.pid = p.value("pid", 0);
+        process.binary = p.value("binary", "");
+        process.log = p.value("log", "");
+        stack.processes.push_back(std::move(process));
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("stack.json: ", e.what()));
+  }
+  return stack;
+}
+
+std::vector<std::vector<StackProcess>> StopOrder(const std::vector<StackProcess>& processes) {
+  std::vector<StackProcess> workers, orchestrators, others;
+  for (const StackProcess& p : processes) {
+    if (absl::StartsWith(p.name, "worker")) {
+      workers.push_back(p);
+    } else if (p.name == "orchestrator") {
+      orchestrators.push_back(p);
+    } else {
+      others.push_back(p);
+    }
+  }
+  std::vector<std::vector<StackProcess>> order;
+  for (auto* group : {&workers, &orchestrators, &others}) {
+    if (!group->empty()) order.push_back(std::move(*group));
+  }
+  return order;
+}
+
+}  // namespace baton::cli

@@ -1,0 +1,80 @@
+// The local stack `baton up` starts: which processes, with which flags and
+// environment, and the stack.json file that records their pids so `baton down` can
+// stop a detached stack. Pure planning and (de)serialisation; processes are started
+// by cli/process.h.
+#ifndef BATON_CLI_STACK_H_
+#define BATON_CLI_STACK_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace baton::cli {
+
+inline constexpr char kApiKeyEnv[] = "ANTHROPIC_API_KEY";
+inline constexpr char kBaseUrlEnv[] = "ANTHROPIC_BASE_URL";
+
+struct UpOptions {
+  std::string data_dir = ".baton";  // Default: ./.baton
+  int port = 7233;                  // Default: 7233; 0 picks a free port
+  int workers = 2;                  // Default: 2
+  int concurrency = 4;              // Default: 4 runs per worker
+  bool detach = false;              // Default: false (foreground until Ctrl-C)
+  absl::Duration grace = absl::Seconds(10);          // SIGTERM → SIGKILL
+  absl::Duration start_timeout = absl::Seconds(30);  // until the orchestrator answers
+};
+
+// One process of the stack.
+struct ProcessSpec {
+  std::string name;               // "orchestrator", "worker-1", "model-sim"
+  std::vector<std::string> argv;  // argv[0] is the binary's path
+  std::map<std::string, std::string> env_set;  // added to or replacing the environment
+  std::vector<std::string> env_unset;          // removed from the environment
+  std::string log_path;
+  std::string port_file;  // empty if the process writes none
+};
+
+// Where `baton up` finds a binary: next to the `baton` executable (`self_dir`), else
+// on `path_env` (a PATH value). Returns the path or NOT_FOUND naming both places.
+absl::StatusOr<std::string> FindBinary(const std::string& name, const std::string& self_dir,
+                                       const std::string& path_env);
+
+// Flags and environment of each process. ANTHROPIC_API_KEY reaches only the workers
+// (never argv, which stack.json records). `sim_url` empty: the workers use the real API.
+ProcessSpec PlanModelSim(const UpOptions& options, const std::string& binary);
+ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary);
+ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int index,
+                       int orchestrator_port, const std::string& sim_url);
+
+// The contents of DIR/stack.json. No environment values are recorded, so no secret
+// can end up in it.
+struct StackProcess {
+  std::string name;
+  int pid = 0;
+  std::string binary;  // argv[0]: `baton down` signals a pid only if it still runs this
+  std::string log;
+};
+struct StackFile {
+  std::string data_dir;
+  std::string addr;            // "127.0.0.1:7233"
+  int supervisor_pid = 0;      // the foreground `baton up`; 0 when detached
+  std::string supervisor_binary;  // its argv[0]
+  int64_t started_ms = 0;
+  std::string model_api;       // "simulator at http://..." or "Anthropic API"
+  std::vector<StackProcess> processes;  // in start order
+};
+std::string StackFileToJson(const StackFile& stack);
+absl::StatusOr<StackFile> StackFileFromJson(const std::string& json);
+
+// Shutdown order: workers first (they give their runs back to the orchestrator),
+// then the orchestrator, then the simulator. Each inner vector is stopped together.
+std::vector<std::vector<StackProcess>> StopOrder(const std::vector<StackProcess>& processes);
+
+}  // namespace baton::cli
+
+#endif  // BATON_CLI_STACK_H_

@@ -1,0 +1,428 @@
+#include "cli/up.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "baton/v1/run_service.grpc.pb.h"
+#include "cli/process.h"
+#include "common/status_macros.h"
+
+namespace baton::cli {
+namespace {
+
+constexpr absl::Duration kPoll = absl::Milliseconds(50);
+// A process that dies this soon after the stack is up failed to start.
+constexpr absl::Duration kSettleTime = absl::Seconds(1);
+
+std::string PathIn(const std::string& dir, const std::string& name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+std::string StackPath(const std::string& dir) { return PathIn(dir, "stack.json"); }
+
+// The signals `baton up` handles. They are blocked in every thread and taken
+// synchronously with sigtimedwait, so no handler runs inside gRPC or malloc.
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
+  return set;
+}
+
+// The next handled signal within `timeout`; 0 if none came.
+int NextSignal(absl::Duration timeout) {
+  sigset_t set = HandledSignals();
+  timespec ts = absl::ToTimespec(timeout);
+  int sig = ::sigtimedwait(&set, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+bool IsStopSignal(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGHUP; }
+
+std::string Indented(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) absl::StrAppend(&out, "    ", line, "\n");
+  return out;
+}
+
+absl::StatusOr<StackFile> ReadStackFile(const std::string& data_dir) {
+  std::ifstream in(StackPath(data_dir));
+  if (!in) return absl::NotFoundError(absl::StrCat("no ", StackPath(data_dir)));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return StackFileFromJson(buffer.str());
+}
+
+std::vector<StackProcess> Running(const StackFile& stack) {
+  std::vector<StackProcess> out;
+  for (const StackProcess& p : stack.processes) {
+    if (ProcessRuns(p.pid, p.binary)) out.push_back(p);
+  }
+  return out;
+}
+
+void RemoveStackFiles(const std::string& data_dir) {
+  std::error_code ec;
+  for (const char* name : {"stack.json", "orchestrator.port", "sim.port"}) {
+    std::filesystem::remove(PathIn(data_dir, name), ec);
+  }
+}
+
+// The processes of one `baton up`, which are its children. Not thread-safe: used by
+// the main thread only.
+class UpSession {
+ public:
+  UpSession(const UpOptions& options, std::ostream& out, std::ostream& err)
+      : options_(options), out_(out), err_(err) {
+    stack_.data_dir = options.data_dir;
+    stack_.started_ms = absl::ToUnixMillis(absl::Now());
+    if (!options.detach) {
+      stack_.supervisor_pid = ::getpid();
+      char buf[4096];
+      ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+      // The supervisor's argv[0] is what /proc/PID/cmdline shows; record that.
+      std::ifstream cmdline("/proc/self/cmdline");
+      std::getline(cmdline, stack_.supervisor_binary, '\0');
+      if (stack_.supervisor_binary.empty() && n > 0) stack_.supervisor_binary.assign(buf, n);
+    }
+  }
+
+  int Run();
+
+ private:
+  absl::Status StartAll();
+  absl::StatusOr<StackProcess> Launch(const ProcessSpec& spec);
+  absl::StatusOr<int> WaitForPort(const StackProcess& process, const std::string& port_file);
+  absl::Status WaitForOrchestrator(const StackProcess& process, const std::string& port_file);
+  // Non-OK when `process` has exited (reaped) or a stop signal arrived.
+  absl::Status CheckStartup(const StackProcess& process);
+  // Reaps children that exited and reports them; returns their names.
+  std::vector<std::string> ReapAndReport();
+  int Supervise();
+  void StopAll();
+  void SaveStack();
+
+  const UpOptions options_;
+  std::ostream& out_;
+  std::ostream& err_;
+  StackFile stack_;
+  std::set<std::string> exited_;  // names of processes reaped so far
+  std::string sim_url_;
+};
+
+absl::StatusOr<StackProcess> UpSession::Launch(const ProcessSpec& spec) {
+  if (!spec.port_file.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(spec.port_file, ec);  // a stale file would be read as ready
+  }
+  ASSIGN_OR_RETURN(int pid, SpawnProcess(spec));
+  StackProcess process{spec.name, pid, spec.argv[0], spec.log_path};
+  stack_.processes.push_back(process);
+  SaveStack();
+  out_ << "  started " << spec.name << " (pid " << pid << "), log " << spec.log_path << std::endl;
+  return process;
+}
+
+void UpSession::SaveStack() {
+  absl::Status s = WriteFileAtomically(StackPath(options_.data_dir), StackFileToJson(stack_));
+  if (!s.ok()) err_ << "warning: " << s.message() << std::endl;
+}
+
+absl::Status UpSession::CheckStartup(const StackProcess& process) {
+  if (auto how = ReapChild(process.pid)) {
+    exited_.insert(process.name);
+    return absl::UnavailableError(absl::StrCat(process.name, " (pid ", process.pid, ") ", *how,
+                                               " during start-up; last lines of ", process.log, ":\n",
+                                               Indented(TailFile(process.log, 15))));
+  }
+  int sig = NextSignal(kPoll);
+  if (IsStopSignal(sig)) return absl::CancelledError(absl::StrCat("interrupted by signal ", sig));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> UpSession::WaitForPort(const StackProcess& process, const std::string& port_file) {
+  absl::Time deadline = absl::Now() + options_.start_timeout;
+  while (absl::Now() < deadline) {
+    if (auto port = ReadPortFile(port_file); port.ok()) return *port;
+    RETURN_IF_ERROR(CheckStartup(process));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      process.name, " wrote no port file (", port_file, ") within ",
+      absl::FormatDuration(options_.start_timeout), "; see ", process.log));
+}
+
+absl::Status UpSession::WaitForOrchestrator(const StackProcess& process, const std::string& port_file) {
+  absl::Time deadline = absl::Now() + options_.start_timeout;
+  absl::Status last = absl::UnavailableError("not started");
+  while (absl::Now() < deadline) {
+    int port = options_.port;
+    if (auto from_file = ReadPortFile(port_file); from_file.ok()) port = *from_file;
+    if (port != 0) {
+      std::string addr = absl::StrCat("127.0.0.1:", port);
+      last = CheckOrchestrator(addr, absl::Seconds(1));
+      if (last.ok()) {
+        stack_.addr = addr;
+        SaveStack();
+        return absl::OkStatus();
+      }
+    }
+    RETURN_IF_ERROR(CheckStartup(process));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "the orchestrator did not answer within ", absl::FormatDuration(options_.start_timeout), " (",
+      last.message(), "); see ", process.log));
+}
+
+absl::Status UpSession::StartAll() {
+  std::error_code ec;
+  std::filesystem::create_directories(PathIn(options_.data_dir, "logs"), ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create ", PathIn(options_.data_dir, "logs"), ": ", ec.message()));
+  }
+  const std::string self_dir = SelfDir();
+  const char* path_env = std::getenv("PATH");
+  const char* api_key = std::getenv(kApiKeyEnv);
+  const bool use_sim = api_key == nullptr || *api_key == '\0';
+
+  ASSIGN_OR_RETURN(std::string orchestrator_bin,
+                   FindBinary("baton-orchestrator", self_dir, path_env ? path_env : ""));
+  ASSIGN_OR_RETURN(std::string worker_bin, FindBinary("baton-worker", self_dir, path_env ? path_env : ""));
+  std::string sim_bin;
+  if (use_sim) {
+    ASSIGN_OR_RETURN(sim_bin, FindBinary("baton-model-sim", self_dir, path_env ? path_env : ""));
+  }
+
+  out_ << "Starting Baton in " << options_.data_dir << std::endl;
+  if (use_sim) {
+    ProcessSpec spec = PlanModelSim(options_, sim_bin);
+    ASSIGN_OR_RETURN(StackProcess sim, Launch(spec));
+    ASSIGN_OR_RETURN(int sim_port, WaitForPort(sim, spec.port_file));
+    sim_url_ = absl::StrCat("http://127.0.0.1:", sim_port);
+    stack_.model_api = "simulator at " + sim_url_;
+    out_ << "ANTHROPIC_API_KEY is unset: using the local Messages API simulator at " << sim_url_
+         << "\n  (its answers are canned; export ANTHROPIC_API_KEY and restart to use Claude)"
+         << std::endl;
+  } else {
+    const char* base = std::getenv(kBaseUrlEnv);
+    std::string url = base && *base ? base : "https://api.anthropic.com";
+    stack_.model_api = "Messages API at " + url;
+    out_ << "ANTHROPIC_API_KEY is set: workers call the Messages API at " << url << std::endl;
+  }
+
+  ProcessSpec orchestrator_spec = PlanOrchestrator(options_, orchestrator_bin);
+  ASSIGN_OR_RETURN(StackProcess orchestrator, Launch(orchestrator_spec));
+  RETURN_IF_ERROR(WaitForOrchestrator(orchestrator, orchestrator_spec.port_file));
+  int port = std::stoi(stack_.addr.substr(stack_.addr.rfind(':') + 1));
+
+  for (int i = 1; i <= options_.workers; ++i) {
+    RETURN_IF_ERROR(Launch(PlanWorker(options_, worker_bin, i, port, sim_url_)).status());
+  }
+  // A process with bad flags dies at once: catch that before saying the stack is up.
+  absl::Time settle = absl::Now() + kSettleTime;
+  while (absl::Now() < settle) {
+    for (const StackProcess& p : stack_.processes) {
+      if (!exited_.count(p.name)) RETURN_IF_ERROR(CheckStartup(p));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> UpSession::ReapAndReport() {
+  std::vector<std::string> died;
+  for (const StackProcess& p : stack_.processes) {
+    if (exited_.count(p.name)) continue;
+    if (auto how = ReapChild(p.pid)) {
+      exited_.insert(p.name);
+      died.push_back(p.name);
+      err_ << "baton up: " << p.name << " (pid " << p.pid << ") " << *how << "; last lines of " << p.log
+           << ":\n"
+           << Indented(TailFile(p.log, 10)) << std::flush;
+    }
+  }
+  return died;
+}
+
+int UpSession::Supervise() {
+  while (true) {
+    int sig = NextSignal(absl::Seconds(1));
+    if (IsStopSignal(sig)) {
+      out_ << "\nStopping Baton (" << strsignal(sig) << "; press Ctrl-C again to kill at once)" << std::endl;
+      StopAll();
+      out_ << "Baton is down (data kept in " << options_.data_dir << ")" << std::endl;
+      return 0;
+    }
+    for (const std::string& name : ReapAndReport()) {
+      if (name == "orchestrator" || name == "model-sim") {
+        err_ << "baton up: the stack cannot work without " << name << "; stopping it" << std::endl;
+        StopAll();
+        return 1;
+      }
+      int workers_left = 0;
+      for (const StackProcess& p : stack_.processes) {
+        if (p.name.rfind("worker-", 0) == 0 && !exited_.count(p.name)) ++workers_left;
+      }
+      if (workers_left == 0) {
+        err_ << "baton up: no worker is left; runs stay QUEUED until one connects" << std::endl;
+      } else {
+        err_ << "baton up: " << workers_left << " worker(s) still running; the runs of " << name
+             << " are leased again when its lease expires" << std::endl;
+      }
+    }
+  }
+}
+
+void UpSession::StopAll() {
+  std::vector<StackProcess> alive;
+  for (const StackProcess& p : stack_.processes) {
+    if (!exited_.count(p.name)) alive.push_back(p);
+  }
+  auto hurry = [] { return IsStopSignal(NextSignal(absl::ZeroDuration())); };
+  bool hurried = false;
+  for (const auto& group : StopOrder(alive)) {
+    StopGroup(group, hurried ? absl::ZeroDuration() : options_.grace, /*own_children=*/true,
+              [&] { return hurried = hurried || hurry(); }, out_);
+  }
+  RemoveStackFiles(options_.data_dir);
+}
+
+int UpSession::Run() {
+  absl::Status started = StartAll();
+  if (!started.ok()) {
+    if (absl::IsCancelled(started)) {
+      err_ << "baton up: " << started.message() << "; stopping" << std::endl;
+    } else {
+      err_ << "error: " << started.message() << std::endl;
+    }
+    StopAll();
+    return 1;
+  }
+  out_ << "\nBaton is up at " << stack_.addr << " (data and logs in " << options_.data_dir << ")\n";
+  if (stack_.addr != "127.0.0.1:7233") out_ << "  export BATON_ADDR=" << stack_.addr << "\n";
+  out_ << "  try: baton run examples/agents/assistant.json \"What is 17 + 25?\" --watch\n";
+  if (options_.detach) {
+    out_ << "Stop it with: baton down --data-dir " << options_.data_dir << std::endl;
+    return 0;
+  }
+  out_ << "Press Ctrl-C to stop it." << std::endl;
+  return Supervise();
+}
+
+}  // namespace
+
+absl::Status CheckOrchestrator(const std::string& addr, absl::Duration timeout) {
+  auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::Slice empty("");  // HealthCheckRequest{service: ""} encodes to no bytes
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    v1::RunService::Stub run_stub(channel);
+    grpc::ClientContext list_context;
+    list_context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    v1::ListRunsRequest list_request;
+    list_request.set_page_size(1);
+    v1::ListRunsResponse list_response;
+    grpc::Status list_status = run_stub.ListRuns(&list_context, list_request, &list_response);
+    if (list_status.ok()) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat("ListRuns: ", list_status.error_message()));
+  }
+  if (!status.ok()) return absl::UnavailableError(absl::StrCat("health check: ", status.error_message()));
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (response.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  // HealthCheckResponse{status: SERVING (1)} is field 1, varint 1.
+  if (bytes == std::string("\x08\x01", 2)) return absl::OkStatus();
+  return absl::UnavailableError("health check: not SERVING yet");
+}
+
+int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err) {
+  sigset_t handled = HandledSignals();
+  ::pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+
+  if (auto existing = ReadStackFile(options.data_dir); existing.ok()) {
+    std::vector<StackProcess> running = Running(*existing);
+    bool supervised = existing->supervisor_pid > 0 &&
+                      ProcessRuns(existing->supervisor_pid, existing->supervisor_binary);
+    if (!running.empty() || supervised) {
+      if (options.detach && CheckOrchestrator(existing->addr, absl::Seconds(2)).ok()) {
+        out << "Baton is already up at " << existing->addr << " (data and logs in " << options.data_dir
+            << ")\nStop it with: baton down --data-dir " << options.data_dir << std::endl;
+        return 0;
+      }
+      std::vector<std::string> pids;
+      for (const StackProcess& p : running) pids.push_back(absl::StrCat(p.name, " pid ", p.pid));
+      err << "error: a Baton stack is already running from " << options.data_dir << " ("
+          << (pids.empty() ? absl::StrCat("baton up pid ", existing->supervisor_pid) : absl::StrJoin(pids, ", "))
+          << "); stop it with: baton down --data-dir " << options.data_dir << std::endl;
+      return 1;
+    }
+  }
+  UpSession session(options, out, err);
+  return session.Run();
+}
+
+int RunDown(const std::string& data_dir, absl::Duration grace, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<StackFile> stack = ReadStackFile(data_dir);
+  if (absl::IsNotFound(stack.status())) {
+    out << "Baton is not running from " << data_dir << " (no stack.json)" << std::endl;
+    return 0;
+  }
+  if (!stack.ok()) {
+    err << "error: " << StackPath(data_dir) << ": " << stack.status().message() << std::endl;
+    return 1;
+  }
+  // A foreground `baton up` stops its own children in order; let it.
+  if (stack->supervisor_pid > 0 && ProcessRuns(stack->supervisor_pid, stack->supervisor_binary)) {
+    out << "asking baton up (pid " << stack->supervisor_pid << ") to stop the stack" << std::endl;
+    StopGroup({StackProcess{"baton up", stack->supervisor_pid, stack->supervisor_binary, ""}},
+              grace * 3 + absl::Seconds(5), /*own_children=*/false, nullptr, out);
+  } else {
+    for (const StackProcess& p : stack->processes) {
+      if (!ProcessRuns(p.pid, p.binary)) {
+        out << p.name << " (pid " << p.pid << ") had already stopped; see " << p.log << std::endl;
+      }
+    }
+  }
+  for (const auto& group : StopOrder(Running(*stack))) {
+    StopGroup(group, grace, /*own_children=*/false, nullptr, out);
+  }
+  std::vector<StackProcess> left = Running(*stack);
+  if (!left.empty()) {
+    for (const StackProcess& p : left) err << "error: " << p.name << " (pid " << p.pid << ") is still running" << std::endl;
+    return 1;
+  }
+  RemoveStackFiles(data_dir);
+  out << "Baton is down (data kept in " << data_dir << ")" << std::endl;
+  return 0;
+}
+
+}  // namespace baton::cli

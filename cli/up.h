@@ -1,0 +1,29 @@
+// `baton up` and `baton down`: the local stack on one data directory.
+#ifndef BATON_CLI_UP_H_
+#define BATON_CLI_UP_H_
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "cli/stack.h"
+
+namespace baton::cli {
+
+// Starts the stack and, unless options.detach, supervises it until SIGINT/SIGTERM/
+// SIGHUP, then stops it. Returns the process exit code. REQUIRES: called from the
+// main thread before any other thread exists (it blocks the signals it waits for, so
+// every later thread inherits the mask).
+int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err);
+
+// Stops the stack recorded in DIR/stack.json. Returns the exit code.
+int RunDown(const std::string& data_dir, absl::Duration grace, std::ostream& out, std::ostream& err);
+
+// OK when the gRPC server at `addr` reports SERVING on grpc.health.v1.Health/Check
+// (or, if it has no health service, answers RunService.ListRuns).
+absl::Status CheckOrchestrator(const std::string& addr, absl::Duration timeout);
+
+}  // namespace baton::cli
+
+#endif  // BATON_CLI_UP_H_

@@ -1,0 +1,77 @@
+#include "cli/args.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace baton::cli {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(ArgsTest, ExtractRepeatedFlagTakesEveryOccurrenceAndLeavesTheRest) {
+  std::vector<std::string> args = {"run", "--label", "a=1", "agent.json", "--label=b=2", "--watch",
+                                   "hi"};
+  auto labels = ExtractRepeatedFlag("label", args);
+  ASSERT_TRUE(labels.ok());
+  EXPECT_THAT(*labels, ElementsAre("a=1", "b=2"));
+  EXPECT_THAT(args, ElementsAre("run", "agent.json", "--watch", "hi"));
+}
+
+TEST(ArgsTest, ExtractRepeatedFlagStopsAtDoubleDash) {
+  std::vector<std::string> args = {"run", "--", "--label", "x"};
+  auto labels = ExtractRepeatedFlag("label", args);
+  ASSERT_TRUE(labels.ok());
+  EXPECT_TRUE(labels->empty());
+  EXPECT_THAT(args, ElementsAre("run", "--", "--label", "x"));
+}
+
+TEST(ArgsTest, ExtractRepeatedFlagWithoutValueIsAnError) {
+  std::vector<std::string> args = {"run", "--label"};
+  EXPECT_EQ(ExtractRepeatedFlag("label", args).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ArgsTest, ParseLabelsSplitsAtTheFirstEquals) {
+  auto labels = ParseLabels({"team=infra", "query=a=b", "empty="});
+  ASSERT_TRUE(labels.ok());
+  EXPECT_EQ(labels->at("team"), "infra");
+  EXPECT_EQ(labels->at("query"), "a=b");
+  EXPECT_EQ(labels->at("empty"), "");
+}
+
+TEST(ArgsTest, ParseLabelsRejectsMissingKeysAndDuplicates) {
+  EXPECT_THAT(std::string(ParseLabels({"novalue"}).status().message()), HasSubstr("KEY=VALUE"));
+  EXPECT_THAT(std::string(ParseLabels({"=v"}).status().message()), HasSubstr("KEY=VALUE"));
+  EXPECT_THAT(std::string(ParseLabels({"a=1", "a=2"}).status().message()), HasSubstr("\"a\" given twice"));
+}
+
+TEST(ArgsTest, ParseAgentRefWithAndWithoutVersion) {
+  auto latest = ParseAgentRef("assistant");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->name, "assistant");
+  EXPECT_EQ(latest->version, 0);
+  auto pinned = ParseAgentRef("assistant@3");
+  ASSERT_TRUE(pinned.ok());
+  EXPECT_EQ(pinned->name, "assistant");
+  EXPECT_EQ(pinned->version, 3);
+  EXPECT_FALSE(ParseAgentRef("assistant@x").ok());
+  EXPECT_FALSE(ParseAgentRef("assistant@0").ok());
+  EXPECT_FALSE(ParseAgentRef("@2").ok());
+}
+
+TEST(ArgsTest, ParseRunStateIgnoresCase) {
+  EXPECT_EQ(*ParseRunState("succeeded"), v1::SUCCEEDED);
+  EXPECT_EQ(*ParseRunState("RUNNING"), v1::RUNNING);
+  EXPECT_FALSE(ParseRunState("done").ok());
+  EXPECT_FALSE(ParseRunState("run_state_unspecified").ok());
+}
+
+TEST(ArgsTest, WantsHelp) {
+  EXPECT_TRUE(WantsHelp({"run", "--help"}));
+  EXPECT_TRUE(WantsHelp({"-h"}));
+  EXPECT_FALSE(WantsHelp({"run", "--", "--help"}));
+  EXPECT_FALSE(WantsHelp({"run", "x"}));
+}
+
+}  // namespace
+}  // namespace baton::cli
