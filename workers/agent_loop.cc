@@ -1,0 +1,338 @@
+#include "workers/agent_loop.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/transcript.h"
+
+namespace baton::worker {
+namespace {
+
+using json = nlohmann::json;
+
+v1::Usage UsageFromApi(const json& usage) {
+  v1::Usage u;
+  auto get = [&](const char* key) -> int64_t {
+    return usage.is_object() && usage.contains(key) && usage[key].is_number_integer()
+               ? usage[key].get<int64_t>()
+               : 0;
+  };
+  u.set_input_tokens(get("input_tokens"));
+  u.set_output_tokens(get("output_tokens"));
+  u.set_cache_creation_input_tokens(get("cache_creation_input_tokens"));
+  u.set_cache_read_input_tokens(get("cache_read_input_tokens"));
+  u.set_model_calls(1);
+  return u;
+}
+
+int64_t TotalTokens(const v1::Usage& u) {
+  return u.input_tokens() + u.output_tokens() + u.cache_creation_input_tokens() +
+         u.cache_read_input_tokens();
+}
+
+// What happens to a run whose model call failed.
+RunOutcome ModelFailure(const absl::Status& status) {
+  RunOutcome out;
+  out.kind = RunOutcome::Kind::kFailed;
+  out.error = std::string(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kDeadlineExceeded:
+      out.failure_kind = v1::MODEL_UNAVAILABLE;
+      out.retryable = true;
+      break;
+    default:
+      out.failure_kind = v1::MODEL_ERROR;
+      out.retryable = false;
+  }
+  return out;
+}
+
+json ToolResultBlock(const std::string& tool_use_id, const ToolOutput& output) {
+  json block = {{"type", "tool_result"}, {"tool_use_id", tool_use_id}, {"content", output.content}};
+  if (output.is_error) block["is_error"] = true;
+  return block;
+}
+
+}  // namespace
+
+bool ToolAllowed(const std::string& name,
+                 const google::protobuf::RepeatedPtrField<std::string>& patterns) {
+  for (const std::string& p : patterns) {
+    if (!p.empty() && p.back() == '*') {
+      if (name.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0) return true;
+    } else if (p == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalEntry>& journal,
+                              RunJournal& out, RunSignals& signals) {
+  const v1::AgentSpec& agent = run.agent();
+  const std::string& run_id = run.run_id();
+  absl::StatusOr<RebuiltConversation> rebuilt = RebuildConversation(run.input(), journal);
+  RunOutcome result;
+  if (!rebuilt.ok()) {
+    result.error = absl::StrCat("cannot resume from the journal: ", rebuilt.status().message());
+    result.failure_kind = v1::WORKER_ERROR;
+    return result;
+  }
+  RebuiltConversation conv = std::move(*rebuilt);
+
+  auto finish = [&](RunOutcome o) {
+    o.usage = conv.usage;
+    o.steps = conv.steps;
+    return o;
+  };
+  auto interrupted = [&]() -> std::optional<RunOutcome> {
+    RunOutcome o;
+    if (signals.lease_lost) o.kind = RunOutcome::Kind::kLeaseLost;
+    else if (signals.cancelled) o.kind = RunOutcome::Kind::kCancelled;
+    else if (signals.abort || signals.draining) o.kind = RunOutcome::Kind::kReleased;
+    else return std::nullopt;
+    return finish(o);
+  };
+  // Appends entries; maps a lost lease or a cancel to the outcome that ends the loop.
+  auto append = [&](std::vector<v1::JournalEntry> entries) -> std::optional<RunOutcome> {
+    absl::StatusOr<bool> cancelled = out.Append(std::move(entries));
+    if (!cancelled.ok()) {
+      if (cancelled.status().code() == absl::StatusCode::kFailedPrecondition ||
+          cancelled.status().code() == absl::StatusCode::kAborted) {
+        signals.lease_lost = true;
+      } else {
+        RunOutcome o;
+        o.kind = RunOutcome::Kind::kFailed;
+        o.error = absl::StrCat("cannot journal the step: ", cancelled.status().message());
+        o.failure_kind = v1::WORKER_ERROR;
+        o.retryable = true;
+        return finish(o);
+      }
+    } else if (*cancelled) {
+      signals.cancelled = true;
+    }
+    if (signals.lease_lost || signals.cancelled) return interrupted();
+    return std::nullopt;
+  };
+
+  // Tools this agent may use.
+  std::vector<ToolDefinition> offered;
+  if (agent.allowed_tools_size() > 0) {
+    absl::StatusOr<std::vector<ToolDefinition>> listed = tools_.ListTools();
+    if (!listed.ok()) {
+      RunOutcome o;
+      o.error = absl::StrCat("cannot list tools: ", listed.status().message());
+      o.failure_kind = v1::WORKER_ERROR;
+      o.retryable = listed.status().code() == absl::StatusCode::kUnavailable;
+      return finish(o);
+    }
+    for (ToolDefinition& t : *listed) {
+      if (ToolAllowed(t.name, agent.allowed_tools())) offered.push_back(std::move(t));
+    }
+  }
+  auto find_tool = [&](const std::string& name) -> const ToolDefinition* {
+    for (const ToolDefinition& t : offered) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  };
+
+  // Runs the calls still pending in conv (the last assistant turn's), appending each
+  // result as it returns together with the start marker of the next call.
+  auto run_pending = [&](int step) -> std::optional<RunOutcome> {
+    // Results go into the user turn after the assistant turn; a resumed step may
+    // already have one holding the results recorded before the crash.
+    if (conv.messages.back()["role"] != "user") {
+      conv.messages.push_back({{"role", "user"}, {"content", json::array()}});
+    }
+    json& results = conv.messages.back()["content"];
+    std::vector<PendingToolCall> pending = conv.pending;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (auto o = interrupted()) return o;
+      const PendingToolCall& call = pending[i];
+      const ToolDefinition* tool = find_tool(call.name);
+      ToolOutput output;
+      const int64_t started_ms = clock_.NowMillis();
+      if (tool == nullptr) {
+        output = {json(absl::StrCat("Error: tool \"", call.name, "\" is not available to this agent")), true};
+      } else if (call.started && !tool->read_only && !tool->idempotent) {
+        // DESIGN.md, the journal: a call that may have run before a crash is not
+        // repeated unless the tool says that is safe.
+        output = {json(absl::StrCat("Error: the outcome of this call of \"", call.name,
+                                    "\" is unknown: the worker running it stopped before its result "
+                                    "was recorded, and the tool is not idempotent, so it was not run again.")),
+                  true};
+      } else {
+        ToolCallContext ctx;
+        ctx.run_id = run_id;
+        ctx.step = step;
+        ctx.tool_use_id = call.tool_use_id;
+        ctx.idempotency_key = absl::StrCat(run_id, ":", step, ":", call.tool_use_id);
+        ctx.timeout = options_.tool_timeout;
+        ctx.is_cancelled = [&signals] { return signals.Interrupted(); };
+        absl::StatusOr<ToolOutput> called = tools_.CallTool(call.name, call.input, ctx);
+        if (!called.ok()) {
+          if (auto o = interrupted()) return o;
+          RunOutcome o;
+          o.error = absl::StrCat("tool \"", call.name, "\": ", called.status().message());
+          o.failure_kind = v1::WORKER_ERROR;
+          // An unreachable tool server: retry the attempt; the journal's resume rule
+          // decides whether this call runs again.
+          o.retryable = called.status().code() == absl::StatusCode::kUnavailable;
+          return finish(o);
+        }
+        output = std::move(*called);
+      }
+      v1::JournalEntry entry;
+      entry.set_step(step);
+      entry.set_time_ms(clock_.NowMillis());
+      v1::ToolResult* r = entry.mutable_tool_result();
+      r->set_tool_use_id(call.tool_use_id);
+      r->set_content_json(output.content.dump());
+      r->set_is_error(output.is_error);
+      r->set_duration_ms(clock_.NowMillis() - started_ms);
+      std::vector<v1::JournalEntry> entries{std::move(entry)};
+      if (i + 1 < pending.size()) {
+        // The next call starts right after: its marker rides on this write.
+        const PendingToolCall& next = pending[i + 1];
+        v1::JournalEntry marker;
+        marker.set_step(step);
+        marker.set_time_ms(clock_.NowMillis());
+        marker.mutable_tool_call()->set_tool_use_id(next.tool_use_id);
+        marker.mutable_tool_call()->set_name(next.name);
+        marker.mutable_tool_call()->set_input_json(next.input.dump());
+        marker.mutable_tool_call()->set_idempotency_key(absl::StrCat(run_id, ":", step, ":", next.tool_use_id));
+        entries.push_back(std::move(marker));
+      }
+      if (auto o = append(std::move(entries))) return o;
+      results.push_back(ToolResultBlock(call.tool_use_id, output));
+      conv.usage.set_tool_calls(conv.usage.tool_calls() + 1);
+      conv.pending.erase(conv.pending.begin());
+    }
+    return std::nullopt;
+  };
+
+  // Resume: finish the calls of the step the journal stops in.
+  if (!conv.pending.empty()) {
+    if (auto o = run_pending(conv.steps - 1)) return *o;
+  } else if (conv.steps > 0 && conv.last_stop_reason != "tool_use" && conv.last_stop_reason != "pause_turn") {
+    // The answer was journaled but the run was not completed before a crash.
+    RunOutcome o;
+    o.kind = RunOutcome::Kind::kSucceeded;
+    o.output = conv.last_text;
+    return finish(o);
+  }
+
+  const int max_steps = agent.max_steps() > 0 ? agent.max_steps() : options_.default_max_steps;
+  const int max_tokens = agent.max_tokens() > 0 ? agent.max_tokens() : options_.default_max_tokens;
+  json tools_json = json::array();
+  for (const ToolDefinition& t : offered) {
+    tools_json.push_back({{"name", t.name}, {"description", t.description}, {"input_schema", t.input_schema}});
+  }
+
+  while (true) {
+    if (auto o = interrupted()) return *o;
+    const int step = conv.steps;
+    if (step >= max_steps) {
+      RunOutcome o;
+      o.error = absl::StrCat("limit reached: max_steps ", max_steps, " (", step, " steps taken)");
+      o.failure_kind = v1::LIMIT_MAX_STEPS;
+      return finish(o);
+    }
+    if (agent.max_tokens_total() > 0 && TotalTokens(conv.usage) >= agent.max_tokens_total()) {
+      RunOutcome o;
+      o.error = absl::StrCat("limit reached: max_tokens_total ", agent.max_tokens_total(), " (",
+                             TotalTokens(conv.usage), " tokens used)");
+      o.failure_kind = v1::LIMIT_MAX_TOKENS_TOTAL;
+      return finish(o);
+    }
+    if (agent.run_timeout_seconds() > 0 && run.start_time_ms() > 0 &&
+        clock_.NowMillis() - run.start_time_ms() >= agent.run_timeout_seconds() * 1000) {
+      RunOutcome o;
+      o.error = absl::StrCat("limit reached: run_timeout_seconds ", agent.run_timeout_seconds());
+      o.failure_kind = v1::LIMIT_RUN_TIMEOUT;
+      return finish(o);
+    }
+
+    json request = {{"model", agent.model()}, {"max_tokens", max_tokens}, {"messages", conv.messages}};
+    if (!agent.system().empty()) request["system"] = agent.system();
+    if (!tools_json.empty()) request["tools"] = tools_json;
+    if (agent.has_temperature()) request["temperature"] = agent.temperature();
+    ModelCallOptions call;
+    call.stream = !agent.disable_streaming();
+    call.attempt_timeout = options_.model_attempt_timeout;
+    call.is_cancelled = [&signals] { return signals.Interrupted(); };
+    const int64_t started_ms = clock_.NowMillis();
+    absl::StatusOr<ModelResponse> response = model_.CreateMessage(request, call);
+    if (!response.ok()) {
+      if (auto o = interrupted()) return *o;
+      return finish(ModelFailure(response.status()));
+    }
+    json content = response->message.value("content", json::array());
+    if (!content.is_array()) content = json::array();
+    std::string stop_reason = response->message.value("stop_reason", "");
+    if (response->message.contains("stop_reason") && response->message["stop_reason"].is_null()) {
+      stop_reason.clear();
+    }
+    v1::Usage usage = UsageFromApi(response->message.value("usage", json::object()));
+
+    v1::JournalEntry turn;
+    turn.set_step(step);
+    turn.set_time_ms(started_ms);
+    v1::ModelTurn* mt = turn.mutable_model_turn();
+    mt->set_model(response->message.value("model", agent.model()));
+    mt->set_content_json(content.dump());
+    mt->set_stop_reason(stop_reason);
+    *mt->mutable_usage() = usage;
+    mt->set_request_id(response->request_id);
+    std::vector<v1::JournalEntry> entries{std::move(turn)};
+
+    conv.messages.push_back({{"role", "assistant"}, {"content", content}});
+    conv.steps = step + 1;
+    conv.last_stop_reason = stop_reason;
+    conv.last_text = TextOfContent(content);
+    AddUsage(usage, &conv.usage);
+    conv.pending.clear();
+    if (stop_reason == "tool_use") {
+      for (const json& block : content) {
+        if (block.is_object() && block.value("type", "") == "tool_use") {
+          conv.pending.push_back(PendingToolCall{block.value("id", ""), block.value("name", ""),
+                                                 block.value("input", json::object()), false});
+        }
+      }
+      if (!conv.pending.empty()) {
+        // The first call's start marker goes with the turn that asks for it.
+        const PendingToolCall& first = conv.pending.front();
+        v1::JournalEntry marker;
+        marker.set_step(step);
+        marker.set_time_ms(clock_.NowMillis());
+        marker.mutable_tool_call()->set_tool_use_id(first.tool_use_id);
+        marker.mutable_tool_call()->set_name(first.name);
+        marker.mutable_tool_call()->set_input_json(first.input.dump());
+        marker.mutable_tool_call()->set_idempotency_key(absl::StrCat(run_id, ":", step, ":", first.tool_use_id));
+        entries.push_back(std::move(marker));
+      }
+    }
+    if (auto o = append(std::move(entries))) return *o;
+
+    if (stop_reason == "tool_use" && !conv.pending.empty()) {
+      if (auto o = run_pending(step)) return *o;
+      continue;
+    }
+    if (stop_reason == "pause_turn") continue;  // send the turn back as it is
+    if (stop_reason == "refusal") {
+      RunOutcome o;
+      o.error = "the model refused to continue (stop_reason refusal)";
+      o.failure_kind = v1::MODEL_ERROR;
+      return finish(o);
+    }
+    RunOutcome o;
+    o.kind = RunOutcome::Kind::kSucceeded;
+    o.output = conv.last_text;
+    return finish(o);
+  }
+}
+
+}  // namespace baton::worker

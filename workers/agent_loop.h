@@ -1,0 +1,85 @@
+// The agent loop of one run: choose the model, call the Messages API, run the tool
+// calls, journal every step as it happens; resume from the journal without running
+// recorded tool calls again. Pure logic: the model, the tools and the journal are
+// interfaces, so it is tested with fakes in microseconds.
+#ifndef BATON_WORKERS_AGENT_LOOP_H_
+#define BATON_WORKERS_AGENT_LOOP_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "baton/v1/run.pb.h"
+#include "common/clock.h"
+#include "workers/model/model_client.h"
+#include "workers/tool_executor.h"
+
+namespace baton::worker {
+
+// Where the loop makes its progress durable (the orchestrator's AppendStep).
+class RunJournal {
+ public:
+  virtual ~RunJournal() = default;
+  // Appends `entries` durably. Returns whether the run was cancelled meanwhile.
+  // kFailedPrecondition / kAborted: the lease is gone, stop at once.
+  virtual absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) = 0;
+};
+
+// Flags the worker flips while a run is in flight. Thread-safe.
+struct RunSignals {
+  std::atomic<bool> cancelled{false};   // the user cancelled the run
+  std::atomic<bool> lease_lost{false};  // another worker owns the run now
+  std::atomic<bool> draining{false};    // give the run back at the next step boundary
+  std::atomic<bool> abort{false};       // give it back now, abandoning the call in flight
+  bool Interrupted() const { return cancelled || lease_lost || abort; }
+};
+
+struct RunOutcome {
+  enum class Kind {
+    kSucceeded,  // output holds the answer
+    kFailed,     // error, failure_kind, retryable
+    kCancelled,
+    kLeaseLost,  // say nothing: the run is someone else's now
+    kReleased,   // drained: give the lease back
+  };
+  Kind kind = Kind::kFailed;
+  std::string output;
+  std::string error;
+  v1::FailureKind failure_kind = v1::FAILURE_KIND_UNSPECIFIED;
+  bool retryable = false;
+  v1::Usage usage;
+  int32_t steps = 0;
+};
+
+struct AgentLoopOptions {
+  int default_max_steps = 32;         // when the agent sets none
+  int default_max_tokens = 1024;      // per call, when the agent sets none
+  absl::Duration tool_timeout = absl::Seconds(60);
+  absl::Duration model_attempt_timeout = absl::Minutes(10);
+};
+
+// Stateless between runs; thread-safe (one instance serves every run of a worker).
+class AgentLoop {
+ public:
+  AgentLoop(ModelClient& model, ToolExecutor& tools, const Clock& clock, AgentLoopOptions options)
+      : model_(model), tools_(tools), clock_(clock), options_(options) {}
+
+  // Runs `run` from where `journal` stops to its end, a limit, an error or an
+  // interruption in `signals`.
+  RunOutcome Execute(const v1::Run& run, const std::vector<v1::JournalEntry>& journal,
+                     RunJournal& out, RunSignals& signals);
+
+ private:
+  ModelClient& model_;
+  ToolExecutor& tools_;
+  const Clock& clock_;
+  const AgentLoopOptions options_;
+};
+
+// Whether `name` matches one of `patterns` (exact names; "prefix*" wildcards).
+bool ToolAllowed(const std::string& name, const google::protobuf::RepeatedPtrField<std::string>& patterns);
+
+}  // namespace baton::worker
+
+#endif  // BATON_WORKERS_AGENT_LOOP_H_

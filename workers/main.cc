@@ -1,0 +1,88 @@
+// baton-worker: runs agent runs leased from the orchestrator.
+//
+//   baton-worker --orchestrator=127.0.0.1:7233 [--concurrency=4] [--worker-id=ID]
+//                [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]
+//                [--model-retries=4]
+// The Messages API is reached as Anthropic's SDKs do: ANTHROPIC_API_KEY (or
+// ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL.
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "workers/agent_loop.h"
+#include "workers/builtin_tools.h"
+#include "workers/model/messages_api_client.h"
+#include "workers/worker.h"
+
+namespace {
+
+absl::Notification* g_stop = nullptr;
+
+void OnSignal(int) {
+  static std::atomic<bool> once{false};
+  if (!once.exchange(true) && g_stop != nullptr) g_stop->Notify();
+}
+
+constexpr char kUsage[] =
+    "usage: baton-worker --orchestrator=HOST:PORT [--concurrency=4] [--worker-id=ID]\n"
+    "         [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]\n"
+    "         [--model-retries=4]\n"
+    "environment: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  baton::InitLogging("worker");
+  baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
+                      "drain-timeout-ms", "model-retries"},
+                     {"help"});
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
+    if (!s.ok()) std::cerr << "baton-worker: " << s.message() << "\n";
+    std::cerr << kUsage;
+    return s.ok() ? 0 : 2;
+  }
+  std::string error;
+  baton::worker::WorkerOptions options;
+  options.orchestrator_address = flags.GetString("orchestrator", "127.0.0.1:7233");
+  options.concurrency = static_cast<int>(flags.GetInt("concurrency", 4, &error));
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  options.worker_id = flags.GetString("worker-id", absl::StrCat(host, "-", getpid()));
+  options.heartbeat_interval = absl::Milliseconds(flags.GetInt("heartbeat-ms", 0, &error));
+  options.drain_timeout = absl::Milliseconds(flags.GetInt("drain-timeout-ms", 20'000, &error));
+  const int model_retries = static_cast<int>(flags.GetInt("model-retries", 4, &error));
+  if (error.empty() && (options.concurrency < 1 || options.concurrency > 1024)) {
+    error = "--concurrency must be between 1 and 1024";
+  }
+  if (!error.empty()) {
+    std::cerr << "baton-worker: " << error << "\n" << kUsage;
+    return 2;
+  }
+
+  baton::worker::MessagesApiClientOptions model_options = baton::worker::MessagesApiClientOptions::FromEnvironment();
+  model_options.max_retries = model_retries;
+  if (model_options.api_key.empty() && model_options.auth_token.empty()) {
+    BATON_LOG(WARNING) << "neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set; calls to "
+                       << model_options.base_url << " carry no credentials";
+  }
+  BATON_LOG(INFO) << "Messages API at " << model_options.base_url;
+  baton::worker::MessagesApiClient model(model_options);
+  baton::worker::BuiltinToolExecutor tools(baton::SystemClock::Get(), flags.GetString("tool-audit-log"));
+  baton::worker::AgentLoop loop(model, tools, baton::SystemClock::Get(), baton::worker::AgentLoopOptions{});
+  baton::worker::Worker worker(options, loop);
+
+  absl::Notification stop;
+  g_stop = &stop;
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  worker.Start();
+  stop.WaitForNotification();
+  worker.Drain();
+  BATON_LOG(INFO) << "stopped";
+  return 0;
+}

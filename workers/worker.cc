@@ -1,0 +1,273 @@
+#include "workers/worker.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "baton/v1/worker_service.grpc.pb.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+
+namespace baton::worker {
+
+struct Worker::ActiveTask {
+  v1::Task task;
+  RunSignals signals;
+  v1::Lease lease() const { return task.lease(); }
+};
+
+namespace {
+
+bool Retryable(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+// AppendStep through the orchestrator, retried while it is unreachable (it may be
+// restarting: recovered leases stay valid, so the run goes on where it was).
+class GrpcRunJournal final : public RunJournal {
+ public:
+  GrpcRunJournal(v1::WorkerService::Stub& stub, const v1::Lease& lease, RunSignals& signals,
+                 absl::Duration retry_for)
+      : stub_(stub), lease_(lease), signals_(signals), retry_for_(retry_for) {}
+
+  absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) override {
+    v1::AppendStepRequest request;
+    *request.mutable_lease() = lease_;
+    for (v1::JournalEntry& e : entries) *request.add_entries() = std::move(e);
+    const absl::Time give_up = absl::Now() + retry_for_;
+    absl::Duration backoff = absl::Milliseconds(50);
+    while (true) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+      ctx.set_wait_for_ready(false);
+      v1::AppendStepResponse response;
+      grpc::Status status = stub_.AppendStep(&ctx, request, &response);
+      if (status.ok()) return response.cancel_requested();
+      if (!Retryable(status) || absl::Now() + backoff > give_up || signals_.lease_lost || signals_.abort) {
+        return FromGrpcStatus(status);
+      }
+      BATON_LOG(WARNING) << "AppendStep for " << lease_.run_id() << " failed (" << status.error_message()
+                         << "), retrying";
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(1));
+    }
+  }
+
+ private:
+  v1::WorkerService::Stub& stub_;
+  const v1::Lease lease_;
+  RunSignals& signals_;
+  const absl::Duration retry_for_;
+};
+
+}  // namespace
+
+Worker::Worker(WorkerOptions options, AgentLoop& loop) : options_(std::move(options)), loop_(loop) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  // Reconnect quickly after an orchestrator restart.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  channel_ = grpc::CreateCustomChannel(options_.orchestrator_address, grpc::InsecureChannelCredentials(), args);
+}
+
+Worker::~Worker() { Drain(); }
+
+void Worker::Start() {
+  for (int i = 0; i < options_.concurrency; ++i) slots_.emplace_back([this, i] { SlotLoop(i); });
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  BATON_LOG(INFO) << "worker " << options_.worker_id << " polling " << options_.orchestrator_address
+                  << " with " << options_.concurrency << " slots";
+}
+
+int Worker::ActiveRuns() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(active_.size());
+}
+
+absl::Duration Worker::HeartbeatInterval() {
+  if (options_.heartbeat_interval > absl::ZeroDuration()) return options_.heartbeat_interval;
+  return absl::Milliseconds(std::max<int64_t>(lease_ttl_ms_.load() / 3, 50));
+}
+
+void Worker::SlotLoop(int slot) {
+  auto stub = v1::WorkerService::NewStub(channel_);
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (!stopping_) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.poll_wait + absl::Seconds(5)));
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+      polls_.push_back(&ctx);
+    }
+    v1::PollTaskRequest request;
+    request.set_worker_id(options_.worker_id);
+    request.set_wait_ms(absl::ToInt64Milliseconds(options_.poll_wait));
+    v1::PollTaskResponse response;
+    grpc::Status status = stub->PollTask(&ctx, request, &response);
+    {
+      absl::MutexLock lock(&mu_);
+      polls_.erase(std::find(polls_.begin(), polls_.end(), &ctx));
+    }
+    if (!status.ok()) {
+      if (stopping_) break;
+      if (response.has_task()) {
+        BATON_LOG(WARNING) << "poll failed after a task was sent: " << status.error_message();
+      }
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(2));
+      continue;
+    }
+    backoff = absl::Milliseconds(100);
+    if (!response.has_task()) continue;
+    auto task = std::make_shared<ActiveTask>();
+    task->task = std::move(*response.mutable_task());
+    if (task->task.lease_ttl_ms() > 0) lease_ttl_ms_ = task->task.lease_ttl_ms();
+    if (stopping_) {
+      // Drain began while the task was on its way: hand it straight back.
+      task->signals.draining = true;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      active_[task->task.lease().run_id()] = task;
+    }
+    RunTask(task);
+    {
+      absl::MutexLock lock(&mu_);
+      active_.erase(task->task.lease().run_id());
+    }
+  }
+}
+
+void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
+  auto stub = v1::WorkerService::NewStub(channel_);
+  const v1::Run& run = task->task.run();
+  const v1::Lease lease = task->lease();
+  BATON_LOG(INFO) << "running " << run.run_id() << " (attempt " << run.attempt() << ", epoch "
+                  << lease.epoch() << ", " << task->task.journal_size() << " journal entries)";
+  std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
+  GrpcRunJournal out(*stub, lease, task->signals, options_.journal_retry_for);
+  RunOutcome outcome = loop_.Execute(run, journal, out, task->signals);
+
+  // Report the outcome; retried while the orchestrator is unreachable.
+  const absl::Time give_up = absl::Now() + options_.journal_retry_for;
+  while (true) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status status;
+    std::string what;
+    switch (outcome.kind) {
+      case RunOutcome::Kind::kLeaseLost:
+        BATON_LOG(WARNING) << "lease on " << run.run_id() << " lost; dropping the run";
+        return;
+      case RunOutcome::Kind::kSucceeded: {
+        v1::CompleteRunRequest request;
+        *request.mutable_lease() = lease;
+        request.set_output(outcome.output);
+        *request.mutable_usage() = outcome.usage;
+        request.set_steps(outcome.steps);
+        v1::CompleteRunResponse response;
+        status = stub->CompleteRun(&ctx, request, &response);
+        what = "succeeded";
+        break;
+      }
+      default: {
+        v1::FailRunRequest request;
+        *request.mutable_lease() = lease;
+        request.set_error(outcome.error);
+        request.set_failure_kind(outcome.failure_kind);
+        request.set_retryable(outcome.retryable);
+        request.set_cancelled(outcome.kind == RunOutcome::Kind::kCancelled);
+        request.set_released(outcome.kind == RunOutcome::Kind::kReleased);
+        if (outcome.kind == RunOutcome::Kind::kReleased) request.set_error("worker draining");
+        *request.mutable_usage() = outcome.usage;
+        request.set_steps(outcome.steps);
+        v1::FailRunResponse response;
+        status = stub->FailRun(&ctx, request, &response);
+        what = outcome.kind == RunOutcome::Kind::kCancelled  ? "cancelled"
+               : outcome.kind == RunOutcome::Kind::kReleased ? "released"
+                                                             : absl::StrCat("failed: ", outcome.error);
+        break;
+      }
+    }
+    if (status.ok()) {
+      BATON_LOG(INFO) << run.run_id() << " " << what << " after " << outcome.steps << " steps";
+      return;
+    }
+    if (!Retryable(status) || absl::Now() > give_up) {
+      BATON_LOG(WARNING) << "cannot report " << run.run_id() << " " << what << ": " << status.error_message();
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+}
+
+void Worker::HeartbeatLoop() {
+  auto stub = v1::WorkerService::NewStub(channel_);
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return heartbeat_stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), HeartbeatInterval());
+      if (heartbeat_stop_) return;
+    }
+    std::vector<std::shared_ptr<ActiveTask>> tasks;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& [id, task] : active_) tasks.push_back(task);
+    }
+    if (tasks.empty()) continue;
+    v1::HeartbeatRequest request;
+    request.set_worker_id(options_.worker_id);
+    for (auto& task : tasks) *request.add_leases() = task->lease();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::HeartbeatResponse response;
+    grpc::Status status = stub->Heartbeat(&ctx, request, &response);
+    if (!status.ok()) {
+      BATON_LOG(WARNING) << "heartbeat failed: " << status.error_message();
+      continue;
+    }
+    if (response.lease_ttl_ms() > 0) lease_ttl_ms_ = response.lease_ttl_ms();
+    for (const auto& lease_status : response.leases()) {
+      for (auto& task : tasks) {
+        if (task->lease().run_id() != lease_status.run_id()) continue;
+        if (!lease_status.valid()) task->signals.lease_lost = true;
+        if (lease_status.cancel_requested() && !task->signals.cancelled.exchange(true)) {
+          BATON_LOG(INFO) << "run " << lease_status.run_id() << " cancelled; stopping it";
+        }
+      }
+    }
+  }
+}
+
+void Worker::Drain() {
+  if (stopping_.exchange(true)) {
+    // Second call (the destructor after an explicit Drain): just make sure of joins.
+  } else {
+    BATON_LOG(INFO) << "draining: no new runs; " << ActiveRuns() << " in flight";
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (void* ctx : polls_) static_cast<grpc::ClientContext*>(ctx)->TryCancel();
+    for (auto& [id, task] : active_) task->signals.draining = true;
+  }
+  const absl::Time deadline = absl::Now() + options_.drain_timeout;
+  while (ActiveRuns() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, task] : active_) task->signals.abort = true;
+  }
+  for (std::thread& t : slots_) {
+    if (t.joinable()) t.join();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    heartbeat_stop_ = true;
+  }
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+}  // namespace baton::worker

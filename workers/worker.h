@@ -1,0 +1,82 @@
+// A worker process: leases runs from the orchestrator, runs each through the agent
+// loop on its own thread, heartbeats every lease, and drains on request.
+#ifndef BATON_WORKERS_WORKER_H_
+#define BATON_WORKERS_WORKER_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "workers/agent_loop.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace baton::worker {
+
+struct WorkerOptions {
+  std::string orchestrator_address;  // host:port. Required.
+  std::string worker_id;             // Required; unique per process.
+  int concurrency = 4;               // runs at once. Default: 4
+  // Heartbeat period; 0: a third of the lease TTL the orchestrator announces.
+  absl::Duration heartbeat_interval = absl::ZeroDuration();
+  // How long PollTask may wait at the orchestrator. Default: 10 s.
+  absl::Duration poll_wait = absl::Seconds(10);
+  // Drain: runs get this long to finish their current step, then are abandoned
+  // (journaled work stays) and given back. Default: 20 s.
+  absl::Duration drain_timeout = absl::Seconds(20);
+  // How long journal writes are retried while the orchestrator is unreachable.
+  // Default: 60 s.
+  absl::Duration journal_retry_for = absl::Seconds(60);
+};
+
+// Thread-safe. Owns its threads; Stop() (or the destructor) joins them.
+class Worker {
+ public:
+  Worker(WorkerOptions options, AgentLoop& loop);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void Start();
+  // Stops taking runs, lets running ones finish their step (up to drain_timeout),
+  // gives their leases back, and joins every thread.
+  void Drain();
+  // Number of runs in flight.
+  int ActiveRuns();
+
+ private:
+  struct ActiveTask;
+  void SlotLoop(int slot);
+  void HeartbeatLoop();
+  void RunTask(const std::shared_ptr<ActiveTask>& task);
+  absl::Duration HeartbeatInterval();
+
+  const WorkerOptions options_;
+  AgentLoop& loop_;
+  std::shared_ptr<grpc::Channel> channel_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> lease_ttl_ms_{10'000};
+
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<ActiveTask>> active_ ABSL_GUARDED_BY(mu_);
+  // In-flight PollTask contexts, cancelled on drain.
+  std::vector<void*> polls_ ABSL_GUARDED_BY(mu_);
+  bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Joined in Drain() before the members above are destroyed.
+  std::vector<std::thread> slots_;
+  std::thread heartbeat_;
+};
+
+}  // namespace baton::worker
+
+#endif  // BATON_WORKERS_WORKER_H_
