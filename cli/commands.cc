@@ -412,7 +412,7 @@ int CmdUp(Context& ctx) {
 
 int CmdDown(Context& ctx) {
   std::string int_error;
-  int64_t grace = ctx.flags.GetInt("grace-seconds", 10, &int_error);
+  int64_t grace = ctx.flags.GetInt("grace-seconds", absl::ToInt64Seconds(UpOptions().grace), &int_error);
   if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
   return RunDown(ctx.flags.GetString("data-dir", ".baton"), absl::Seconds(grace), ctx.out, ctx.err);
 }

@@ -36,7 +36,7 @@ ProcessSpec PlanModelSim(const UpOptions& options, const std::string& binary) {
   spec.name = "model-sim";
   spec.port_file = Join(options.data_dir, "sim.port");
   spec.argv = {binary, "--listen=127.0.0.1:0", "--port-file=" + spec.port_file};
-  spec.env_unset = {kApiKeyEnv};
+  spec.env_unset = {kApiKeyEnv, kAuthTokenEnv};
   spec.log_path = Join(options.data_dir, "logs/model-sim.log");
   return spec;
 }
@@ -48,7 +48,7 @@ ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary
   spec.argv = {binary, absl::StrCat("--listen=127.0.0.1:", options.port),
                "--data-dir=" + Join(options.data_dir, "orchestrator"),
                "--port-file=" + spec.port_file};
-  spec.env_unset = {kApiKeyEnv};
+  spec.env_unset = {kApiKeyEnv, kAuthTokenEnv};
   spec.log_path = Join(options.data_dir, "logs/orchestrator.log");
   return spec;
 }
@@ -59,7 +59,10 @@ ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int 
   spec.name = absl::StrCat("worker-", index);
   spec.argv = {binary, absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port),
                absl::StrCat("--concurrency=", options.concurrency), "--worker-id=" + spec.name};
-  if (!sim_url.empty()) spec.env_set[kBaseUrlEnv] = sim_url;
+  if (!sim_url.empty()) {
+    spec.env_set[kBaseUrlEnv] = sim_url;
+    spec.env_unset = {kAuthTokenEnv};  // no credential travels to the simulator
+  }
   spec.log_path = Join(options.data_dir, absl::StrCat("logs/", spec.name, ".log"));
   return spec;
 }

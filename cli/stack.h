@@ -18,6 +18,7 @@ namespace baton::cli {
 
 inline constexpr char kApiKeyEnv[] = "ANTHROPIC_API_KEY";
 inline constexpr char kBaseUrlEnv[] = "ANTHROPIC_BASE_URL";
+inline constexpr char kAuthTokenEnv[] = "ANTHROPIC_AUTH_TOKEN";
 
 struct UpOptions {
   std::string data_dir = ".baton";  // Default: ./.baton
@@ -25,7 +26,9 @@ struct UpOptions {
   int workers = 2;                  // Default: 2
   int concurrency = 4;              // Default: 4 runs per worker
   bool detach = false;              // Default: false (foreground until Ctrl-C)
-  absl::Duration grace = absl::Seconds(10);          // SIGTERM → SIGKILL
+  // SIGTERM → SIGKILL. Default: 25 s, past a worker's 20 s drain (it lets running steps
+  // finish, then gives their leases back).
+  absl::Duration grace = absl::Seconds(25);
   absl::Duration start_timeout = absl::Seconds(30);  // until the orchestrator answers
 };
 
@@ -44,8 +47,10 @@ struct ProcessSpec {
 absl::StatusOr<std::string> FindBinary(const std::string& name, const std::string& self_dir,
                                        const std::string& path_env);
 
-// Flags and environment of each process. ANTHROPIC_API_KEY reaches only the workers
-// (never argv, which stack.json records). `sim_url` empty: the workers use the real API.
+// Flags and environment of each process. Credentials (ANTHROPIC_API_KEY,
+// ANTHROPIC_AUTH_TOKEN) reach only workers that call the real API, and only through
+// the environment, never argv (which logs and stack.json record). `sim_url` empty:
+// the workers use the real API.
 ProcessSpec PlanModelSim(const UpOptions& options, const std::string& binary);
 ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary);
 ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int index,

@@ -38,6 +38,7 @@ TEST(StackPlanTest, WorkersUseTheSimulatorWhenGivenItsUrl) {
   EXPECT_EQ(spec.name, "worker-2");
   EXPECT_THAT(spec.argv, ElementsAre("w", "--orchestrator=127.0.0.1:7301", "--concurrency=3", "--worker-id=worker-2"));
   EXPECT_EQ(spec.env_set.at(kBaseUrlEnv), "http://127.0.0.1:5555");
+  EXPECT_THAT(spec.env_unset, ElementsAre(kAuthTokenEnv));
   EXPECT_EQ(spec.log_path, "d/logs/worker-2.log");
 }
 
