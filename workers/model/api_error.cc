@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/cord.h"
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
@@ -30,7 +32,15 @@ absl::Status ApiError::ToStatus() const {
   if (!type.empty()) absl::StrAppend(&text, " ", type);
   if (!message.empty()) absl::StrAppend(&text, ": ", message);
   if (!request_id.empty()) absl::StrAppend(&text, " (request-id ", request_id, ")");
-  return absl::Status(code, text);
+  absl::Status status(code, text);
+  if (!type.empty()) status.SetPayload(kApiErrorTypePayloadUrl, absl::Cord(type));
+  return status;
+}
+
+std::string ApiErrorTypeOf(const absl::Status& status) {
+  // absl::optional, which Debian's Abseil does not alias to std::optional.
+  auto payload = status.GetPayload(kApiErrorTypePayloadUrl);
+  return payload.has_value() ? std::string(*payload) : std::string();
 }
 
 ApiError ParseApiErrorBody(int http_status, std::string_view body,

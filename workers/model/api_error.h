@@ -25,6 +25,14 @@ struct ApiError {
   absl::Status ToStatus() const;
 };
 
+// Statuses made by ApiError::ToStatus() carry the API's error type ("overloaded_error"…)
+// as a payload under this URL, so that a caller can tell an overloaded model (switch to
+// a fallback) from other kUnavailable failures.
+inline constexpr char kApiErrorTypePayloadUrl[] = "type.baton.dev/messages-api/error-type";
+
+// The API error type a status carries, or "" when it carries none.
+std::string ApiErrorTypeOf(const absl::Status& status);
+
 // Parses an error response body. `request_id` (the header) wins over the body's field.
 // Never fails: a body that is not the API's JSON gives its first bytes as the message.
 ApiError ParseApiErrorBody(int http_status, std::string_view body,

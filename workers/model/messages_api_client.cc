@@ -10,11 +10,13 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "workers/model/api_error.h"
 #include "workers/model/message_assembler.h"
 #include "workers/model/sse_parser.h"
@@ -206,6 +208,30 @@ std::string RequestIdOf(const HttpHeaders& headers) {
   return it == headers.end() ? "" : it->second;
 }
 
+// A header value with a line break would let it smuggle in more headers.
+absl::Status CheckOptions(const MessagesApiClientOptions& options) {
+  auto has_line_break = [](const std::string& value) {
+    return value.find_first_of("\r\n") != std::string::npos;
+  };
+  // Name the field, never show its value: it may be a credential.
+  if (has_line_break(options.api_key)) {
+    return absl::InvalidArgumentError("Messages API api_key contains a line break");
+  }
+  if (has_line_break(options.auth_token)) {
+    return absl::InvalidArgumentError("Messages API auth_token contains a line break");
+  }
+  if (has_line_break(options.anthropic_version) || has_line_break(options.user_agent)) {
+    return absl::InvalidArgumentError(
+        "Messages API anthropic_version or user_agent contains a line break");
+  }
+  for (const std::string& beta : options.betas) {
+    if (has_line_break(beta)) {
+      return absl::InvalidArgumentError("Messages API beta name contains a line break");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct MessagesApiClient::Handle {
@@ -244,8 +270,12 @@ MessagesApiClient::MessagesApiClient(MessagesApiClientOptions options, const Clo
                     .initial_backoff = options_.initial_retry_backoff,
                     .max_backoff = options_.max_retry_backoff,
                     .max_delay = options_.max_retry_delay},
-      clock_(clock) {
+      clock_(clock),
+      config_status_(CheckOptions(options_)) {
   InitCurlOnce();
+  if (!config_status_.ok()) {
+    BATON_LOG(ERROR) << config_status_;
+  }
 }
 
 MessagesApiClient::~MessagesApiClient() = default;
@@ -309,6 +339,7 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
                                                       const std::string& body,
                                                       const ModelCallOptions& options,
                                                       bool stream) {
+  RETURN_IF_ERROR(config_status_);
   const std::string url = absl::StrCat(absl::StripSuffix(options_.base_url, "/"),
                                        absl::string_view(path.data(), path.size()));
   const int max_attempts = retry_policy_.max_retries + 1;
@@ -330,13 +361,19 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
     if (!result.retryable) return status;
     if (attempt >= max_attempts) {
       if (attempt == 1) return status;
-      return absl::Status(status.code(), absl::StrCat(status.message(), "; gave up after ",
-                                                      attempt, " attempts"));
+      absl::Status final_status(status.code(), absl::StrCat(status.message(),
+                                                            "; gave up after ", attempt,
+                                                            " attempts"));
+      status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+        final_status.SetPayload(url, payload);
+      });
+      return final_status;
     }
     const absl::Duration delay =
         RetryDelay(retry_policy_, attempt - 1, result.headers, Jitter(), clock_.Now());
     BATON_LOG(WARNING) << "Messages API attempt " << attempt << " of " << max_attempts
-                       << " failed: " << status << "; retrying in " << delay;
+                       << " failed: " << absl::StatusCodeToString(status.code()) << ": "
+                       << status.message() << "; retrying in " << delay;
     if (!SleepUnlessCancelled(delay, options)) return CancelledError();
   }
 }

@@ -104,6 +104,8 @@ class MessagesApiClient final : public ModelClient {
   const MessagesApiClientOptions options_;
   const RetryPolicy retry_policy_;
   const Clock& clock_;
+  // Not OK when the options cannot make a valid request; every call then fails with it.
+  const absl::Status config_status_;
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_handles_ ABSL_GUARDED_BY(mu_);

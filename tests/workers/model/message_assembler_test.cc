@@ -198,6 +198,7 @@ TEST_F(MessageAssemblerTest, ErrorEventBecomesStatusWithApiTypeAndMessage) {
   ASSERT_TRUE(assembler_.error().has_value());
   EXPECT_EQ(assembler_.error()->type, "overloaded_error");
   EXPECT_EQ(assembler_.error()->message, "Overloaded");
+  EXPECT_EQ(ApiErrorTypeOf(status), "overloaded_error");
   EXPECT_EQ(assembler_.Finish().status(), status);
 }
 

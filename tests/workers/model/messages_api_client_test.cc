@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "workers/model/api_error.h"
 
 namespace baton::worker {
 namespace {
@@ -404,6 +405,8 @@ TEST(MessagesApiClientTest, OverloadedUntilRetriesRunOutIsUnavailable) {
   EXPECT_THAT(response.status().message(),
               HasSubstr("Messages API 529 overloaded_error: Overloaded (request-id req_c)"));
   EXPECT_THAT(response.status().message(), HasSubstr("3 attempts"));
+  // The agent loop switches to a fallback model on this.
+  EXPECT_EQ(ApiErrorTypeOf(response.status()), "overloaded_error");
   EXPECT_EQ(server.requests().size(), 3u);
 }
 
@@ -425,9 +428,10 @@ TEST(MessagesApiClientTest, BadRequestFailsAtOnceWithTheApiMessage) {
        JsonReply(200, TextMessage("must not be requested"))});
   MessagesApiClient client(TestOptions(server));
   auto response = client.CreateMessage(Request1(), Streaming());
-  EXPECT_EQ(response.status(),
-            absl::InvalidArgumentError("Messages API 400 invalid_request_error: max_tokens: "
-                                       "Field required (request-id req_123)"));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(response.status().message(),
+            "Messages API 400 invalid_request_error: max_tokens: Field required "
+            "(request-id req_123)");
   EXPECT_EQ(server.requests().size(), 1u);
 }
 
@@ -451,6 +455,18 @@ TEST(MessagesApiClientTest, UnauthorizedIsUnauthenticatedAndNeverShowsTheKey) {
   EXPECT_THAT(response.status().message(), HasSubstr("authentication_error: invalid x-api-key"));
   EXPECT_THAT(response.status().message(), Not(HasSubstr("SECRET")));
   EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(MessagesApiClientTest, CredentialWithLineBreakIsRefusedWithoutBeingShown) {
+  ScriptedHttpServer server({JsonReply(200, TextMessage("must not be requested"))});
+  MessagesApiClientOptions options = TestOptions(server);
+  options.api_key = "sk-ant-SECRET\r\nx-injected: 1";
+  MessagesApiClient client(options);
+  auto response = client.CreateMessage(Request1(), NonStreaming());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(response.status().message(), HasSubstr("api_key"));
+  EXPECT_THAT(response.status().message(), Not(HasSubstr("SECRET")));
+  EXPECT_TRUE(server.requests().empty());
 }
 
 TEST(MessagesApiClientTest, OtherClientErrorsMapToTheirCodes) {
@@ -502,9 +518,9 @@ TEST(MessagesApiClientTest, MidStreamInvalidRequestErrorIsNotRetried) {
        SseReply(ToolUseStream())});
   MessagesApiClient client(TestOptions(server));
   auto response = client.CreateMessage(Request1(), Streaming());
-  EXPECT_EQ(response.status(),
-            absl::InvalidArgumentError(
-                "Messages API stream error invalid_request_error: nope (request-id req_sse)"));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(response.status().message(),
+            "Messages API stream error invalid_request_error: nope (request-id req_sse)");
   EXPECT_EQ(server.requests().size(), 1u);
 }
 
