@@ -364,8 +364,8 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
       absl::Status final_status(status.code(), absl::StrCat(status.message(),
                                                             "; gave up after ", attempt,
                                                             " attempts"));
-      status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-        final_status.SetPayload(url, payload);
+      status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
+        final_status.SetPayload(type_url, payload);
       });
       return final_status;
     }
