@@ -141,6 +141,7 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
   }
 
   HttpResponse response = error ? ErrorResponse(*error, request_id) : BuildReply(body, script, request_id);
+  if (error) response.delay = absl::Milliseconds(options_.latency_ms);
   BATON_LOG(INFO) << "POST /v1/messages -> " << response.status << (response.streamed ? " (stream)" : "")
                   << (script ? " scripted" : error ? "" : " default") << " " << request_id
                   << (error ? absl::StrCat(": ", error->message) : "");
@@ -240,8 +241,8 @@ HttpResponse ModelSimulator::HandleCountTokens(const HttpRequest& request) {
     absl::MutexLock lock(&mu_);
     ++count_tokens_requests_;
   }
-  if (error) return ErrorResponse(*error, request_id);
-  HttpResponse r = JsonResponse(200, Json{{"input_tokens", EstimateInputTokens(body)}}, request_id);
+  HttpResponse r = error ? ErrorResponse(*error, request_id)
+                         : JsonResponse(200, Json{{"input_tokens", EstimateInputTokens(body)}}, request_id);
   r.delay = absl::Milliseconds(options_.latency_ms);
   return r;
 }
