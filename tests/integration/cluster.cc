@@ -1,0 +1,308 @@
+#include "tests/integration/cluster.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace baton::testing {
+
+namespace fs = std::filesystem;
+
+extern "C" char** environ;
+
+Process::Process(const std::string& binary, const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env, const std::string& log_path) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (env.count(key) == 0) env_strings.push_back(kv);
+  }
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) dup2(null_fd, 0);
+    execve(binary.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (Running()) Kill(SIGKILL);
+  Wait(absl::Seconds(10));
+}
+
+void Process::Kill(int signal) {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, signal);
+}
+
+bool Process::Running() {
+  if (pid_ <= 0 || reaped_) return false;
+  int status;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    reaped_ = true;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+int Process::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() > deadline) return -1;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return status_;
+}
+
+int RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+               std::string* output, absl::Duration timeout) {
+  static int counter = 0;
+  std::string log = absl::StrCat(fs::temp_directory_path().string(), "/baton-cmd-", getpid(), "-", ++counter, ".log");
+  int code;
+  {
+    Process p(argv[0], std::vector<std::string>(argv.begin() + 1, argv.end()), env, log);
+    code = p.Wait(timeout);
+    if (code == -1) p.Kill(SIGKILL);
+  }
+  if (output != nullptr) *output = ReadFile(log);
+  fs::remove(log);
+  return code;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int WaitForPortFile(const std::string& path, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::string text = ReadFile(path);
+    int port = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) && port > 0) return port;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ADD_FAILURE() << "no port in " << path;
+  return 0;
+}
+
+std::string Cluster::Bin(const std::string& name) {
+  const char* dir = std::getenv("BATON_BIN_DIR");
+  return std::string(dir ? dir : "build/bin") + "/" + name;
+}
+
+Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
+  std::string tmpl = fs::temp_directory_path().string() + "/baton-it-XXXXXX";
+  dir_ = mkdtemp(tmpl.data());
+}
+
+Cluster::~Cluster() {
+  workers_.clear();
+  orchestrator_.reset();
+  sim_.reset();
+  if (!::testing::Test::HasFailure()) {
+    fs::remove_all(dir_);
+  } else {
+    std::cerr << "cluster logs kept in " << dir_ << "\n";
+  }
+}
+
+void Cluster::Start() {
+  if (options_.start_sim) {
+    sim_ = std::make_unique<Process>(Bin("baton-model-sim"),
+                                     std::vector<std::string>{"--listen=127.0.0.1:0", "--port-file=" + dir_ + "/sim.port"},
+                                     options_.sim_env, dir_ + "/sim.log");
+    sim_port_ = WaitForPortFile(dir_ + "/sim.port", absl::Seconds(20));
+  }
+  StartOrchestrator();
+  for (int i = 0; i < options_.workers; ++i) {
+    workers_.push_back(nullptr);
+    StartWorker(i);
+  }
+}
+
+void Cluster::StartOrchestrator() {
+  const std::string port_file = dir_ + "/orchestrator.port";
+  fs::remove(port_file);
+  orchestrator_ = std::make_unique<Process>(
+      Bin("baton-orchestrator"),
+      std::vector<std::string>{"--data-dir=" + data_dir(), "--listen=127.0.0.1:" + std::to_string(orchestrator_port_),
+                               "--port-file=" + port_file, "--lease-ttl-ms=" + std::to_string(options_.lease_ttl_ms),
+                               "--retry-backoff-ms=" + std::to_string(options_.retry_backoff_ms)},
+      std::map<std::string, std::string>{}, dir_ + "/orchestrator.log");
+  orchestrator_port_ = WaitForPortFile(port_file, absl::Seconds(30));
+  ++orchestrator_starts_;
+  if (!channel_) {
+    channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+    runs_ = v1::RunService::NewStub(channel_);
+    agents_ = v1::AgentService::NewStub(channel_);
+    worker_api_ = v1::WorkerService::NewStub(channel_);
+  }
+}
+
+void Cluster::KillOrchestrator(int signal) {
+  orchestrator_->Kill(signal);
+  orchestrator_->Wait(absl::Seconds(10));
+}
+
+void Cluster::StartWorker(int index) {
+  std::map<std::string, std::string> env = options_.worker_env;
+  if (options_.start_sim) env["ANTHROPIC_BASE_URL"] = sim_url();
+  if (env.count("ANTHROPIC_API_KEY") == 0) env["ANTHROPIC_API_KEY"] = "test-key";
+  workers_.at(index) = std::make_unique<Process>(
+      Bin("baton-worker"),
+      std::vector<std::string>{"--orchestrator=" + address(), "--worker-id=worker-" + std::to_string(index),
+                               "--concurrency=" + std::to_string(options_.concurrency),
+                               "--heartbeat-ms=" + std::to_string(options_.heartbeat_ms),
+                               "--tool-audit-log=" + audit_log(index), "--model-retries=2",
+                               "--drain-timeout-ms=5000"},
+      env, dir_ + "/worker-" + std::to_string(index) + ".log");
+}
+
+void Cluster::KillWorker(int index, int signal) {
+  workers_.at(index)->Kill(signal);
+  workers_.at(index)->Wait(absl::Seconds(30));
+}
+
+std::vector<std::string> Cluster::LogFiles() const {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    if (entry.path().extension() == ".log") out.push_back(entry.path().string());
+  }
+  return out;
+}
+
+namespace {
+size_t Collect(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+}  // namespace
+
+std::string Cluster::HttpRequest(const std::string& method, const std::string& path, const std::string& body) {
+  CURL* curl = curl_easy_init();
+  std::string out;
+  std::string url = sim_url() + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  struct curl_slist* headers = curl_slist_append(nullptr, "content-type: application/json");
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  if (method == "POST") curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  CURLcode rc = curl_easy_perform(curl);
+  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return out;
+}
+
+void Cluster::SimScript(const nlohmann::json& replies) {
+  HttpRequest("POST", "/_sim/script", nlohmann::json{{"replies", replies}}.dump());
+}
+
+nlohmann::json Cluster::SimRequests() {
+  return nlohmann::json::parse(HttpRequest("GET", "/_sim/requests", ""), nullptr, false);
+}
+
+v1::AgentSpec Cluster::Agent() {
+  v1::AgentSpec agent;
+  agent.set_name("tester");
+  agent.set_model("claude-sonnet-4-5");
+  agent.set_system("You are a test agent.");
+  agent.add_allowed_tools("echo");
+  agent.add_allowed_tools("sum");
+  agent.add_allowed_tools("current_time");
+  agent.set_max_steps(20);
+  return agent;
+}
+
+v1::Run Cluster::CreateRun(const std::string& input, const std::string& request_id, int max_steps) {
+  v1::CreateRunRequest request;
+  *request.mutable_agent() = Agent();
+  if (max_steps > 0) request.mutable_agent()->set_max_steps(max_steps);
+  request.set_input(input);
+  request.set_request_id(request_id);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::Run run;
+  grpc::Status s = runs().CreateRun(&ctx, request, &run);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return run;
+}
+
+v1::Run Cluster::WaitForEnd(const std::string& run_id, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  v1::Run run;
+  while (absl::Now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    v1::GetRunRequest request;
+    request.set_run_id(run_id);
+    if (runs().GetRun(&ctx, request, &run).ok() &&
+        (run.state() == v1::SUCCEEDED || run.state() == v1::FAILED || run.state() == v1::CANCELLED)) {
+      return run;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ADD_FAILURE() << "run " << run_id << " did not end; last state " << v1::RunState_Name(run.state());
+  return run;
+}
+
+std::vector<v1::RunEvent> Cluster::Events(const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::WatchRunRequest request;
+  request.set_run_id(run_id);
+  auto reader = runs().WatchRun(&ctx, request);
+  std::vector<v1::RunEvent> events;
+  v1::RunEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  grpc::Status s = reader->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return events;
+}
+
+std::vector<nlohmann::json> Cluster::ToolAudit() const {
+  std::vector<nlohmann::json> lines;
+  for (int i = 0; i < static_cast<int>(workers_.size()); ++i) {
+    for (absl::string_view line : absl::StrSplit(ReadFile(audit_log(i)), '\n', absl::SkipEmpty())) {
+      lines.push_back(nlohmann::json::parse(line, nullptr, false));
+    }
+  }
+  return lines;
+}
+
+}  // namespace baton::testing

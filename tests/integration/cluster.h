@@ -1,0 +1,123 @@
+// A real Baton stack for integration tests: baton-model-sim, baton-orchestrator
+// and baton-workers as child processes on loopback, with data in a temp dir.
+// Processes can be killed with SIGKILL and started again.
+#ifndef BATON_TESTS_INTEGRATION_CLUSTER_H_
+#define BATON_TESTS_INTEGRATION_CLUSTER_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/time/time.h"
+#include "baton/v1/agent.grpc.pb.h"
+#include "baton/v1/run_service.grpc.pb.h"
+#include "baton/v1/worker_service.grpc.pb.h"
+
+namespace baton::testing {
+
+// A child process with its output in a log file. Killed (SIGKILL) on destruction.
+class Process {
+ public:
+  Process(const std::string& binary, const std::vector<std::string>& args,
+          const std::map<std::string, std::string>& env, const std::string& log_path);
+  ~Process();
+  void Kill(int signal = 9);
+  // Waits for exit; returns the exit code (128+signal when killed), -1 on timeout.
+  int Wait(absl::Duration timeout);
+  bool Running();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  bool reaped_ = false;
+};
+
+// Runs a command to completion; returns its exit code and puts stdout+stderr in *output.
+int RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+               std::string* output, absl::Duration timeout = absl::Seconds(60));
+
+struct ClusterOptions {
+  int workers = 2;
+  int concurrency = 4;
+  int lease_ttl_ms = 1500;
+  int heartbeat_ms = 300;
+  int retry_backoff_ms = 100;
+  bool start_sim = true;
+  // Extra environment for the workers (ANTHROPIC_API_KEY...).
+  std::map<std::string, std::string> worker_env;
+  // Environment of the simulator (BATON_SIM_API_KEY...).
+  std::map<std::string, std::string> sim_env;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(ClusterOptions options);
+  ~Cluster();
+
+  // Starts the simulator (if asked), the orchestrator and the workers.
+  void Start();
+  void StartOrchestrator();  // on the same port and data dir as before, if any
+  void KillOrchestrator(int signal = 9);
+  void StartWorker(int index);
+  void KillWorker(int index, int signal = 9);
+  Process* worker(int index) { return workers_.at(index).get(); }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(orchestrator_port_); }
+  std::string sim_url() const { return "http://127.0.0.1:" + std::to_string(sim_port_); }
+  const std::string& dir() const { return dir_; }
+  std::string data_dir() const { return dir_ + "/orchestrator"; }
+  std::string audit_log(int index) const { return dir_ + "/tools-" + std::to_string(index) + ".jsonl"; }
+  std::vector<std::string> LogFiles() const;
+
+  v1::RunService::Stub& runs() { return *runs_; }
+  v1::AgentService::Stub& agents() { return *agents_; }
+  v1::WorkerService::Stub& worker_api() { return *worker_api_; }
+
+  // The simulator's control endpoints.
+  void SimScript(const nlohmann::json& replies);
+  nlohmann::json SimRequests();
+
+  // Creates a run of an inline agent with the built-in tools.
+  v1::Run CreateRun(const std::string& input, const std::string& request_id = "",
+                    int max_steps = 0);
+  // Polls GetRun until the run is terminal or `timeout` passes; returns the last state.
+  v1::Run WaitForEnd(const std::string& run_id, absl::Duration timeout = absl::Seconds(60));
+  // Every event of the run, read with WatchRun from the beginning (to its end).
+  std::vector<v1::RunEvent> Events(const std::string& run_id);
+  // Lines of every worker's tool audit log, parsed.
+  std::vector<nlohmann::json> ToolAudit() const;
+
+  static v1::AgentSpec Agent();
+  static std::string Bin(const std::string& name);
+
+ private:
+  std::string HttpRequest(const std::string& method, const std::string& path, const std::string& body);
+
+  ClusterOptions options_;
+  std::string dir_;
+  int orchestrator_port_ = 0;
+  int sim_port_ = 0;
+  std::unique_ptr<Process> sim_;
+  std::unique_ptr<Process> orchestrator_;
+  std::vector<std::unique_ptr<Process>> workers_;
+  int orchestrator_starts_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::RunService::Stub> runs_;
+  std::unique_ptr<v1::AgentService::Stub> agents_;
+  std::unique_ptr<v1::WorkerService::Stub> worker_api_;
+};
+
+// Waits for a non-empty file holding a port number.
+int WaitForPortFile(const std::string& path, absl::Duration timeout);
+std::string ReadFile(const std::string& path);
+
+}  // namespace baton::testing
+
+#endif  // BATON_TESTS_INTEGRATION_CLUSTER_H_

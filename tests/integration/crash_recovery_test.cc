@@ -1,0 +1,238 @@
+// Crashes with SIGKILL: a worker mid-run, the orchestrator with runs queued and
+// running. Nothing acknowledged is lost; recorded tool calls do not run again.
+#include <signal.h>
+
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/cluster.h"
+
+namespace baton::testing {
+namespace {
+
+using json = nlohmann::json;
+
+int ToolResults(Cluster& cluster, const std::string& run_id) {
+  grpc::ClientContext ctx;
+  v1::GetTranscriptRequest req;
+  req.set_run_id(run_id);
+  v1::Transcript t;
+  if (!cluster.runs().GetTranscript(&ctx, req, &t).ok()) return -1;
+  int n = 0;
+  for (const auto& e : t.entries()) n += e.has_tool_result();
+  return n;
+}
+
+v1::Run GetRun(Cluster& cluster, const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  v1::GetRunRequest req;
+  req.set_run_id(run_id);
+  v1::Run run;
+  cluster.runs().GetRun(&ctx, req, &run);
+  return run;
+}
+
+TEST(CrashRecoveryTest, KilledWorkersRunResumesElsewhereWithoutRepeatingToolCalls) {
+  Cluster cluster(ClusterOptions{});
+  cluster.Start();
+  v1::Run run = cluster.CreateRun("[sim steps=8 tool=echo sleep_ms=250] work slowly");
+  // Wait until some tool results are journaled.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (ToolResults(cluster, run.run_id()) < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_GE(ToolResults(cluster, run.run_id()), 3);
+  v1::Run running = GetRun(cluster, run.run_id());
+  ASSERT_EQ(running.state(), v1::RUNNING);
+  const int victim = running.worker_id() == "worker-0" ? 0 : 1;
+  cluster.KillWorker(victim, SIGKILL);
+
+  v1::Run done = cluster.WaitForEnd(run.run_id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.attempt(), 2);  // the lease expired once
+  EXPECT_EQ(done.worker_id(), "worker-" + std::to_string(1 - victim));
+  EXPECT_EQ(done.steps(), 8);
+
+  // Every tool call ran exactly once across both workers.
+  std::map<std::string, int> runs_per_call;
+  for (const json& line : cluster.ToolAudit()) runs_per_call[line["tool_use_id"].get<std::string>()]++;
+  EXPECT_EQ(runs_per_call.size(), 7u);
+  for (const auto& [id, count] : runs_per_call) EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(ToolResults(cluster, run.run_id()), 7);
+
+  // Both attempts' work is in the journal, under their epochs.
+  grpc::ClientContext ctx;
+  v1::GetTranscriptRequest req;
+  req.set_run_id(run.run_id());
+  v1::Transcript t;
+  ASSERT_TRUE(cluster.runs().GetTranscript(&ctx, req, &t).ok());
+  std::set<int64_t> epochs;
+  for (const auto& e : t.entries()) epochs.insert(e.epoch());
+  EXPECT_EQ(epochs, (std::set<int64_t>{1, 2}));
+}
+
+TEST(CrashRecoveryTest, KilledOrchestratorLosesNoAcknowledgedRun) {
+  ClusterOptions options;
+  options.concurrency = 2;
+  Cluster cluster(options);
+  cluster.Start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 16; ++i) {
+    ids.push_back(cluster.CreateRun("[sim steps=3 tool=echo sleep_ms=150] job " + std::to_string(i)).run_id());
+    ASSERT_FALSE(ids.back().empty());
+  }
+  // Wait for a mix of running and queued runs.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  int running = 0, queued = 0;
+  while (absl::Now() < deadline) {
+    running = queued = 0;
+    for (const std::string& id : ids) {
+      v1::RunState s = GetRun(cluster, id).state();
+      running += s == v1::RUNNING;
+      queued += s == v1::QUEUED;
+    }
+    if (running >= 2 && queued >= 4) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(running, 2);
+  ASSERT_GE(queued, 4);
+  cluster.KillOrchestrator(SIGKILL);
+  absl::SleepFor(absl::Milliseconds(500));
+  cluster.StartOrchestrator();  // same port, same data directory
+
+  for (const std::string& id : ids) {
+    v1::Run run = cluster.WaitForEnd(id, absl::Seconds(90));
+    EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << ": " << run.error();
+    EXPECT_EQ(run.steps(), 3) << id;
+  }
+  // No recorded call ran twice.
+  std::map<std::string, int> runs_per_call;
+  for (const json& line : cluster.ToolAudit()) {
+    runs_per_call[line["idempotency_key"].get<std::string>()]++;
+  }
+  EXPECT_EQ(runs_per_call.size(), 32u);
+  for (const auto& [key, count] : runs_per_call) EXPECT_EQ(count, 1) << key;
+}
+
+TEST(CrashRecoveryTest, StaleEpochIsRefused) {
+  ClusterOptions options;
+  options.workers = 0;  // the test plays the workers
+  options.start_sim = false;
+  Cluster cluster(options);
+  cluster.Start();
+  v1::Run run = cluster.CreateRun("hello");
+  auto poll = [&](const std::string& worker) {
+    grpc::ClientContext ctx;
+    v1::PollTaskRequest req;
+    req.set_worker_id(worker);
+    req.set_wait_ms(5000);
+    v1::PollTaskResponse resp;
+    EXPECT_TRUE(cluster.worker_api().PollTask(&ctx, req, &resp).ok());
+    return resp;
+  };
+  v1::PollTaskResponse first = poll("old-worker");
+  ASSERT_TRUE(first.has_task());
+  EXPECT_EQ(first.task().lease().epoch(), 1);
+  // No heartbeat: the lease expires and the run is leased again.
+  v1::PollTaskResponse second = poll("new-worker");
+  ASSERT_TRUE(second.has_task());
+  EXPECT_EQ(second.task().lease().epoch(), 2);
+
+  v1::JournalEntry entry;
+  entry.mutable_tool_result()->set_tool_use_id("t1");
+  entry.mutable_tool_result()->set_content_json("\"x\"");
+  {
+    grpc::ClientContext ctx;
+    v1::AppendStepRequest req;
+    *req.mutable_lease() = first.task().lease();
+    *req.add_entries() = entry;
+    v1::AppendStepResponse resp;
+    grpc::Status s = cluster.worker_api().AppendStep(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(s.error_message().find("stale"), std::string::npos) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CompleteRunRequest req;
+    *req.mutable_lease() = first.task().lease();
+    req.set_output("stale answer");
+    v1::CompleteRunResponse resp;
+    EXPECT_EQ(cluster.worker_api().CompleteRun(&ctx, req, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::FailRunRequest req;
+    *req.mutable_lease() = first.task().lease();
+    req.set_error("stale failure");
+    v1::FailRunResponse resp;
+    EXPECT_EQ(cluster.worker_api().FailRun(&ctx, req, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  // The current holder's work is accepted and the stale writes left no trace.
+  {
+    grpc::ClientContext ctx;
+    v1::CompleteRunRequest req;
+    *req.mutable_lease() = second.task().lease();
+    req.set_output("fresh answer");
+    v1::CompleteRunResponse resp;
+    EXPECT_TRUE(cluster.worker_api().CompleteRun(&ctx, req, &resp).ok());
+  }
+  v1::Run done = GetRun(cluster, run.run_id());
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_EQ(done.output(), "fresh answer");
+}
+
+TEST(CrashRecoveryTest, CancelledRunStopsWithinAHeartbeat) {
+  ClusterOptions options;
+  options.workers = 1;
+  options.heartbeat_ms = 500;
+  Cluster cluster(options);
+  cluster.Start();
+  // Each model call takes 20 s: the run is mid-call when cancelled.
+  v1::Run run = cluster.CreateRun("[sim steps=5 tool=echo sleep_ms=20000] slow");
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (GetRun(cluster, run.run_id()).state() != v1::RUNNING && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  const absl::Time cancelled_at = absl::Now();
+  grpc::ClientContext ctx;
+  v1::CancelRunRequest req;
+  req.set_run_id(run.run_id());
+  req.set_reason("test");
+  v1::Run reply;
+  ASSERT_TRUE(cluster.runs().CancelRun(&ctx, req, &reply).ok());
+  EXPECT_TRUE(reply.cancel_requested());
+  v1::Run done = cluster.WaitForEnd(run.run_id(), absl::Seconds(15));
+  const absl::Duration took = absl::Now() - cancelled_at;
+  EXPECT_EQ(done.state(), v1::CANCELLED);
+  EXPECT_EQ(done.failure_kind(), v1::CANCELLED_BY_USER);
+  // One heartbeat interval (0.5 s) plus the time to abort the call and report;
+  // far below the 20 s the model call would have taken.
+  EXPECT_LT(took, absl::Seconds(2)) << took;
+  EXPECT_TRUE(cluster.worker(0)->Running());
+}
+
+TEST(CrashRecoveryTest, DrainingWorkerGivesItsRunBack) {
+  ClusterOptions options;
+  options.workers = 2;
+  Cluster cluster(options);
+  cluster.Start();
+  v1::Run run = cluster.CreateRun("[sim steps=6 tool=echo sleep_ms=300] drain me");
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (ToolResults(cluster, run.run_id()) < 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  v1::Run running = GetRun(cluster, run.run_id());
+  ASSERT_EQ(running.state(), v1::RUNNING);
+  const int holder = running.worker_id() == "worker-0" ? 0 : 1;
+  cluster.KillWorker(holder, SIGTERM);
+  EXPECT_EQ(cluster.worker(holder)->Wait(absl::Seconds(10)), 0);  // a clean exit
+  v1::Run done = cluster.WaitForEnd(run.run_id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.attempt(), 1);  // a release is not a failed attempt
+  EXPECT_EQ(done.worker_id(), "worker-" + std::to_string(1 - holder));
+  std::map<std::string, int> runs_per_call;
+  for (const json& line : cluster.ToolAudit()) runs_per_call[line["tool_use_id"].get<std::string>()]++;
+  for (const auto& [id, count] : runs_per_call) EXPECT_EQ(count, 1) << id;
+}
+
+}  // namespace
+}  // namespace baton::testing
