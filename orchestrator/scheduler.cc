@@ -481,6 +481,7 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
             auto* e = event.mutable_tool_call_finished();
             e->set_step(entry.step());
             e->set_tool_use_id(result.tool_use_id());
+            e->set_name(result.name());
             e->set_is_error(result.is_error());
             e->set_duration_ms(result.duration_ms());
             nlohmann::json content = nlohmann::json::parse(result.content_json(), nullptr, false);

@@ -190,6 +190,7 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       entry.set_time_ms(clock_.NowMillis());
       v1::ToolResult* r = entry.mutable_tool_result();
       r->set_tool_use_id(call.tool_use_id);
+      r->set_name(call.name);
       r->set_content_json(output.content.dump());
       r->set_is_error(output.is_error);
       r->set_duration_ms(clock_.NowMillis() - started_ms);

@@ -24,12 +24,13 @@ TEST(ClientsTest, CliRunsWatchesAndShowsTheTranscript) {
   EXPECT_NE(out.find("The answer is 42."), std::string::npos) << out;
   EXPECT_NE(out.find("SUCCEEDED"), std::string::npos) << out;
 
-  // --json for scripts: `ls` gives one run per line.
+  // --json for scripts: `ls` prints the ListRunsResponse as one JSON object.
   code = RunCommand({Cluster::Bin("baton"), "ls", "--json"}, {{"BATON_ADDR", cluster.address()}}, &out);
   EXPECT_EQ(code, 0) << out;
-  const std::string first_line = out.substr(0, out.find('\n'));
-  nlohmann::json run = nlohmann::json::parse(first_line, nullptr, false);
-  ASSERT_FALSE(run.is_discarded()) << out;
+  nlohmann::json listed = nlohmann::json::parse(out.substr(0, out.find('\n')), nullptr, false);
+  ASSERT_FALSE(listed.is_discarded()) << out;
+  ASSERT_EQ(listed["runs"].size(), 1u) << out;
+  nlohmann::json run = listed["runs"][0];
   const std::string run_id = run.value("runId", "");
   EXPECT_EQ(run.value("state", ""), "SUCCEEDED");
 
