@@ -94,6 +94,19 @@ int PrintRpcError(Context& ctx, const grpc::Status& status) {
   return kExitFailure;
 }
 
+// The orchestrator validates agents too. When it refuses one read from a file, say so
+// the way local validation does (naming the file, exit code 2); other errors are
+// ordinary RPC errors.
+int PrintAgentFileRpcError(Context& ctx, const std::string& file, const grpc::Status& status) {
+  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
+      status.error_message().rfind("agent", 0) == 0) {
+    ctx.err << "error: " << file << ": invalid agent: INVALID_ARGUMENT: " << status.error_message()
+            << std::endl;
+    return kExitUsage;
+  }
+  return PrintRpcError(ctx, status);
+}
+
 int PrintUsageError(std::ostream& err, const std::string& message, const std::string& usage) {
   err << "error: " << message << "\n";
   if (!usage.empty()) err << "usage: " << usage << "\n";
@@ -208,7 +221,9 @@ int CmdRun(Context& ctx) {
   SetDeadline(context);
   v1::Run run;
   grpc::Status status = ctx.runs()->CreateRun(&context, request, &run);
-  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (!status.ok()) {
+    return request.has_agent() ? PrintAgentFileRpcError(ctx, ctx.args[0], status) : PrintRpcError(ctx, status);
+  }
   if (ctx.json) {
     PrintMessage(ctx, run);
   } else {
@@ -331,7 +346,7 @@ int CmdAgentsPut(Context& ctx) {
   *request.mutable_agent() = *std::move(agent);
   v1::PutAgentResponse response;
   grpc::Status status = ctx.agents()->PutAgent(&context, request, &response);
-  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (!status.ok()) return PrintAgentFileRpcError(ctx, ctx.args[0], status);
   if (ctx.json) {
     PrintMessage(ctx, response);
   } else {

@@ -59,6 +59,9 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
     std::lock_guard<std::mutex> lock(mu_);
     last_create_ = *request;
     ++creates_;
+    if (request->agent().max_steps() < 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "agent.max_steps: must be >= 0, got -1");
+    }
     run->set_run_id("run_1");
     run->set_state(v1::QUEUED);
     run->set_input(request->input());
@@ -291,6 +294,13 @@ TEST_F(CommandsTest, BadAgentFileExitsTwoNamingFileAndFieldWithoutCallingTheServ
   EXPECT_EQ(Cli({"run", agent, "hi"}), kExitUsage);
   EXPECT_EQ(err_.str(), absl::StrCat("error: ", agent, ": invalid agent: INVALID_ARGUMENT: unknown field \"modle\"\n"));
   EXPECT_EQ(fake_.creates(), 0);
+}
+
+TEST_F(CommandsTest, AgentRefusedByTheServerIsReportedLikeALocalFileError) {
+  std::string agent = WriteFile("agent.json", R"({"model": "m", "maxSteps": -1})");
+  EXPECT_EQ(Cli({"run", agent, "hi"}), kExitUsage);
+  EXPECT_EQ(err_.str(), absl::StrCat("error: ", agent,
+                                     ": invalid agent: INVALID_ARGUMENT: agent.max_steps: must be >= 0, got -1\n"));
 }
 
 TEST_F(CommandsTest, RunByStoredAgentName) {
