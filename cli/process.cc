@@ -157,14 +157,23 @@ void StopGroup(const std::vector<StackProcess>& group, absl::Duration grace, boo
   out << "stopping " << absl::StrJoin(names, ", ") << std::endl;
 
   absl::Time deadline = absl::Now() + grace;
-  while (!running.empty() && absl::Now() < deadline && !(hurry && hurry())) {
+  bool hurried = false;
+  while (!running.empty() && absl::Now() < deadline) {
+    if (hurry && hurry()) {
+      hurried = true;
+      break;
+    }
     std::erase_if(running, [&](const StackProcess& p) { return Gone(p, own_children); });
     if (!running.empty()) absl::SleepFor(kPollInterval);
   }
   std::erase_if(running, [&](const StackProcess& p) { return Gone(p, own_children); });
   for (const StackProcess& p : running) {
-    out << p.name << " (pid " << p.pid << ") did not stop within " << absl::FormatDuration(grace)
-        << ": sending SIGKILL" << std::endl;
+    if (hurried || grace == absl::ZeroDuration()) {
+      out << "killing " << p.name << " (pid " << p.pid << ")" << std::endl;
+    } else {
+      out << p.name << " (pid " << p.pid << ") did not stop within " << absl::FormatDuration(grace)
+          << ": sending SIGKILL" << std::endl;
+    }
     ::kill(p.pid, SIGKILL);
   }
   absl::Time kill_deadline = absl::Now() + absl::Seconds(5);
