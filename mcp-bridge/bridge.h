@@ -1,0 +1,103 @@
+// The bridge's core: one registry of every server's tools under their exposed
+// names, and the policy applied to every call (allowed_tools, argument validation,
+// timeouts, result size cap), with an audit record per call. Transport-free: the
+// servers are ToolServer interfaces and requests/responses are the ToolService
+// protobuf messages, so all of it is tested with fake servers.
+#ifndef BATON_MCP_BRIDGE_BRIDGE_H_
+#define BATON_MCP_BRIDGE_BRIDGE_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "baton/v1/tool_service.pb.h"
+#include "common/clock.h"
+#include "mcp-bridge/audit_log.h"
+#include "mcp-bridge/schema_validator.h"
+#include "mcp-bridge/tool_server.h"
+
+namespace baton::mcp {
+
+// The _meta key that carries the idempotency key to servers.
+inline constexpr char kIdempotencyMetaKey[] = "baton/idempotencyKey";
+
+struct BridgeOptions {
+  // ListTools waits this long for servers still making their first connection.
+  absl::Duration startup_wait = absl::Seconds(20);  // Default: 20 s
+};
+
+// Thread-safe. Owns the servers; `audit` and `clock` must outlive it.
+class Bridge {
+ public:
+  using CallId = int64_t;
+
+  Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock,
+         BridgeOptions options = {});
+  ~Bridge();  // Stop()
+  Bridge(const Bridge&) = delete;
+  Bridge& operator=(const Bridge&) = delete;
+
+  // Starts every server's connection.
+  void Start();
+  // Waits until every server has finished its first connection attempt, up to
+  // `timeout`. Returns whether all did.
+  bool WaitUntilStarted(absl::Duration timeout);
+  // Stops every server; calls in flight fail as server_unavailable.
+  void Stop();
+
+  v1::ListToolsResponse ListTools(const v1::ListToolsRequest& request);
+
+  // Runs one call under the policy; `done` runs exactly once, possibly before this
+  // returns, on some internal thread: it must not block.
+  CallId CallTool(const v1::CallToolRequest& request, std::function<void(v1::CallToolResponse)> done);
+  // The caller gave up (run cancelled, deadline): the server is told, `done` runs
+  // with outcome CANCELLED. No-op when the call has finished.
+  void Cancel(CallId id, const std::string& reason);
+
+ private:
+  struct Entry {
+    std::string name;  // exposed
+    size_t server = 0;  // index in servers_
+    McpTool tool;
+    std::shared_ptr<const SchemaValidator> validator;  // null: the schema could not be compiled
+  };
+  using Registry = std::map<std::string, std::shared_ptr<const Entry>>;
+
+  // Recomputes server `index`'s part of the registry from its tool list.
+  void Rebuild(size_t index);
+  std::shared_ptr<const Registry> Snapshot() const;
+
+  const BridgeOptions options_;
+  AuditLog& audit_;
+  const Clock& clock_;
+  std::vector<std::unique_ptr<ToolServer>> servers_;
+
+  mutable absl::Mutex registry_mu_;
+  // Each server's entries, and the union (rebuilt on change, read lock-free by
+  // copying the pointer).
+  std::vector<Registry> per_server_ ABSL_GUARDED_BY(registry_mu_);
+  std::shared_ptr<const Registry> registry_ ABSL_GUARDED_BY(registry_mu_);
+
+  struct InFlight {
+    ToolServer* server = nullptr;
+    int64_t handle = 0;  // 0 until the server took the call
+    bool cancel_requested = false;
+    std::string cancel_reason;
+  };
+  absl::Mutex calls_mu_;
+  CallId next_call_ ABSL_GUARDED_BY(calls_mu_) = 1;
+  // In-flight calls, for Cancel.
+  absl::flat_hash_map<CallId, InFlight> calls_ ABSL_GUARDED_BY(calls_mu_);
+};
+
+// The readable text of a refusal or failure: "<outcome>: <why>".
+std::string OutcomeName(v1::ToolOutcome outcome);
+
+}  // namespace baton::mcp
+
+#endif  // BATON_MCP_BRIDGE_BRIDGE_H_
