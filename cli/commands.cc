@@ -7,7 +7,6 @@
 #include <iterator>
 #include <memory>
 #include <set>
-#include <thread>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -36,6 +35,8 @@ constexpr absl::Duration kReconnectTimeout = absl::Seconds(30);
 constexpr int kAgentPageSize = 200;
 constexpr int kDefaultListLimit = 20;
 
+// What a command works with: its parsed flags and arguments, where to print, and a
+// channel to the orchestrator made on first use. One per command; not thread-safe.
 struct Context {
   Context(const Flags& flags, std::vector<std::string> args, std::vector<std::string> labels,
           std::string addr, bool json, std::ostream& out, std::ostream& err)

@@ -94,12 +94,9 @@ class UpSession {
     stack_.started_ms = absl::ToUnixMillis(absl::Now());
     if (!options.detach) {
       stack_.supervisor_pid = ::getpid();
-      char buf[4096];
-      ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-      // The supervisor's argv[0] is what /proc/PID/cmdline shows; record that.
+      // `baton down` compares this with argv[0] in /proc/PID/cmdline.
       std::ifstream cmdline("/proc/self/cmdline");
       std::getline(cmdline, stack_.supervisor_binary, '\0');
-      if (stack_.supervisor_binary.empty() && n > 0) stack_.supervisor_binary.assign(buf, n);
     }
   }
 
