@@ -280,6 +280,12 @@ absl::StatusOr<v1::Run> Scheduler::GetRun(const std::string& run_id) {
   return std::move(**run);
 }
 
+std::optional<v1::Run> Scheduler::GetActiveRun(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = active_.find(run_id); it != active_.end()) return it->second.run;
+  return std::nullopt;
+}
+
 void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, RunCallback done) {
   Deferred deferred;
   bool not_active = false;

@@ -109,6 +109,8 @@ class Scheduler {
   // the rest. With a request_id seen before, answers with that run instead.
   void CreateRun(v1::Run run, RunCallback done);
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
+  // The run if it is queued or running (memory only; finished runs: nullopt).
+  std::optional<v1::Run> GetActiveRun(const std::string& run_id);
   void CancelRun(const std::string& run_id, const std::string& reason, RunCallback done);
 
   // Answers with a task as soon as one is leased to `worker_id`, or with nullopt at

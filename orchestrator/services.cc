@@ -29,6 +29,35 @@ absl::Status ValidateLease(const v1::Lease& lease) {
   return absl::OkStatus();
 }
 
+// The journal is replayed on resume: refuse what could not be replayed.
+absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
+  switch (entry.entry_case()) {
+    case v1::JournalEntry::kModelTurn: {
+      nlohmann::json content = nlohmann::json::parse(entry.model_turn().content_json(), nullptr, false);
+      if (content.is_discarded() || !content.is_array()) {
+        return absl::InvalidArgumentError("model_turn.content_json: not a JSON array");
+      }
+      return absl::OkStatus();
+    }
+    case v1::JournalEntry::kToolCall:
+      if (entry.tool_call().tool_use_id().empty()) {
+        return absl::InvalidArgumentError("tool_call.tool_use_id: must not be empty");
+      }
+      return absl::OkStatus();
+    case v1::JournalEntry::kToolResult:
+      if (entry.tool_result().tool_use_id().empty()) {
+        return absl::InvalidArgumentError("tool_result.tool_use_id: must not be empty");
+      }
+      if (!nlohmann::json::accept(entry.tool_result().content_json())) {
+        return absl::InvalidArgumentError("tool_result.content_json: not JSON");
+      }
+      return absl::OkStatus();
+    case v1::JournalEntry::ENTRY_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("entry: empty");
+}
+
 bool IsTerminalEvent(const v1::RunEvent& event) {
   return event.has_state_changed() && IsTerminal(event.state_changed().state());
 }
@@ -264,8 +293,8 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
   if (!page.ok()) return FinishNow(ctx, page.status());
   for (v1::Run& run : page->runs) {
     // The store may trail memory by a commit in flight: show the newest state.
-    absl::StatusOr<v1::Run> fresh = scheduler_.GetRun(run.run_id());
-    *reply->add_runs() = fresh.ok() ? std::move(*fresh) : std::move(run);
+    std::optional<v1::Run> active = scheduler_.GetActiveRun(run.run_id());
+    *reply->add_runs() = active.has_value() ? std::move(*active) : std::move(run);
   }
   reply->set_next_page_token(page->next_page_token);
   return FinishNow(ctx, absl::OkStatus());
@@ -451,8 +480,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   std::vector<v1::JournalEntry> entries(request->entries().begin(), request->entries().end());
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].entry_case() == v1::JournalEntry::ENTRY_NOT_SET) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("entries[", i, "]: empty entry")));
+    if (absl::Status s = ValidateJournalEntry(entries[i]); !s.ok()) {
+      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
     }
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
