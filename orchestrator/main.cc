@@ -2,29 +2,21 @@
 //
 //   baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]
 //                      [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/flags.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/services.h"
 #include "orchestrator/store/rocksdb_run_store.h"
 
 namespace {
 
-absl::Notification* g_stop = nullptr;
-
-void OnSignal(int) {
-  // Only async-signal-safe work here: a watcher thread does the shutdown.
-  static std::atomic<bool> once{false};
-  if (!once.exchange(true) && g_stop != nullptr) g_stop->Notify();
-}
 
 constexpr char kUsage[] =
     "usage: baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]\n"
@@ -34,6 +26,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   baton::InitLogging("orchestrator");
+  baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts"},
                      {"help"});
@@ -88,11 +81,7 @@ int main(int argc, char** argv) {
   }
   BATON_LOG(INFO) << "serving on port " << server->port << ", data in " << data_dir;
 
-  absl::Notification stop;
-  g_stop = &stop;
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  stop.WaitForNotification();
+  baton::WaitForShutdownSignal();
   BATON_LOG(INFO) << "shutting down";
   // Parked polls answer first so Shutdown's wait for in-flight calls is short.
   scheduler.Shutdown();

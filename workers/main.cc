@@ -7,13 +7,12 @@
 // ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL.
 #include <unistd.h>
 
-#include <csignal>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "workers/agent_loop.h"
 #include "workers/builtin_tools.h"
 #include "workers/model/messages_api_client.h"
@@ -21,12 +20,6 @@
 
 namespace {
 
-absl::Notification* g_stop = nullptr;
-
-void OnSignal(int) {
-  static std::atomic<bool> once{false};
-  if (!once.exchange(true) && g_stop != nullptr) g_stop->Notify();
-}
 
 constexpr char kUsage[] =
     "usage: baton-worker --orchestrator=HOST:PORT [--concurrency=4] [--worker-id=ID]\n"
@@ -38,6 +31,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   baton::InitLogging("worker");
+  baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
                       "drain-timeout-ms", "model-retries"},
                      {"help"});
@@ -76,12 +70,8 @@ int main(int argc, char** argv) {
   baton::worker::AgentLoop loop(model, tools, baton::SystemClock::Get(), baton::worker::AgentLoopOptions{});
   baton::worker::Worker worker(options, loop);
 
-  absl::Notification stop;
-  g_stop = &stop;
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
   worker.Start();
-  stop.WaitForNotification();
+  baton::WaitForShutdownSignal();
   worker.Drain();
   BATON_LOG(INFO) << "stopped";
   return 0;
