@@ -60,8 +60,14 @@ absl::StatusOr<ServerInfo> McpClient::Connect() {
   absl::Status started = transport_->Start(Transport::Callbacks{
       [this](std::string_view message) { rpc_.OnMessage(message); },
       [this](absl::Status why) {
-        rpc_.Close(why);
+        // The owner learns first, so a caller whose call fails below and who calls
+        // again at once already finds the connection marked dead.
+        {
+          absl::MutexLock lock(&mu_);
+          lost_reason_ = why;
+        }
         if (callbacks_.on_closed) callbacks_.on_closed(why);
+        rpc_.Close(why);
       }});
   if (!started.ok()) return started;
   json params = {{"protocolVersion", options_.protocol_version},
@@ -322,13 +328,15 @@ size_t McpClient::calls_in_flight() const {
 }
 
 void McpClient::Close() {
+  absl::Status why = absl::UnavailableError("the connection to the server was closed");
   {
     absl::MutexLock lock(&mu_);
     if (closed_) return;
     closed_ = true;
+    if (!lost_reason_.ok()) why = lost_reason_;
   }
   // Calls in flight fail now rather than after the server's shutdown grace.
-  rpc_.Close(absl::UnavailableError("the connection to the server was closed"));
+  rpc_.Close(why);
   transport_->Close();
 }
 

@@ -154,6 +154,7 @@ class McpClient {
   CallId next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<CallId, Call> calls_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status lost_reason_ ABSL_GUARDED_BY(mu_);  // why the transport went away, if it did
 };
 
 }  // namespace baton::mcp

@@ -301,15 +301,43 @@ int64_t ServerConnection::CallTool(const std::string& tool, json arguments, cons
   return handle;
 }
 
+bool ServerConnection::Requeue(int64_t handle, WaitingCall& call, const McpClient* failed) {
+  std::shared_ptr<McpClient> successor;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = running_.find(handle);
+    const bool cancelled = it != running_.end() && it->second.cancel_requested;
+    if (stop_ || cancelled || config_.connect_wait <= absl::ZeroDuration()) return false;
+    running_.erase(handle);
+    std::weak_ptr<Lifeline> weak = lifeline_;
+    call.timer = timers_.Schedule(absl::Now() + std::min(config_.connect_wait, call.options.timeout), [weak, handle] {
+      if (std::shared_ptr<Lifeline> lifeline = weak.lock()) {
+        absl::MutexLock lock(&lifeline->mu);
+        if (lifeline->self != nullptr) lifeline->self->OnWaitTimeout(handle);
+      }
+    });
+    waiting_.emplace(handle, std::move(call));
+    // The connection may have been replaced already; else the next one takes it.
+    if (!disconnected_ && client_.get() != failed) successor = client_;
+  }
+  if (successor != nullptr) FlushWaiting(successor);
+  return true;
+}
+
 void ServerConnection::Dispatch(int64_t handle, const std::shared_ptr<McpClient>& client, WaitingCall call) {
-  auto done = [this, handle, done = std::move(call.done)](CallResult r) {
+  // Kept until the call ends: a call the dying connection could not even send
+  // waits for the next connection instead of failing.
+  auto saved = std::make_shared<WaitingCall>(std::move(call));
+  const McpClient* raw = client.get();
+  auto done = [this, handle, saved, raw](CallResult r) {
+    if (r.kind == CallResult::Kind::kUnavailable && !r.sent && Requeue(handle, *saved, raw)) return;
     {
       absl::MutexLock lock(&mu_);
       running_.erase(handle);
     }
-    done(std::move(r));
+    saved->done(std::move(r));
   };
-  const McpClient::CallId id = client->CallTool(call.tool, std::move(call.arguments), call.options, std::move(done));
+  const McpClient::CallId id = client->CallTool(saved->tool, saved->arguments, saved->options, std::move(done));
   std::string cancel_reason;
   {
     absl::MutexLock lock(&mu_);

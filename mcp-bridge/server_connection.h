@@ -76,6 +76,9 @@ class ServerConnection final : public ToolServer {
   absl::Status RefreshTools(McpClient& client);
   // Sends a call to `client` (REQUIRES: not holding mu_).
   void Dispatch(int64_t handle, const std::shared_ptr<McpClient>& client, WaitingCall call);
+  // Puts a call the connection `failed` could not send back to wait for the next
+  // connection. Returns false when it must fail instead (stopping, cancelled).
+  bool Requeue(int64_t handle, WaitingCall& call, const McpClient* failed);
   // Dispatches or fails the calls waiting for a connection.
   void FlushWaiting(const std::shared_ptr<McpClient>& client);
   void OnWaitTimeout(int64_t handle);
