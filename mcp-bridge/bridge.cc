@@ -95,9 +95,8 @@ std::string OutcomeName(v1::ToolOutcome outcome) {
   }
 }
 
-Bridge::Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock,
-               BridgeOptions options)
-    : options_(options), audit_(audit), clock_(clock), servers_(std::move(servers)) {
+Bridge::Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock)
+    : audit_(audit), clock_(clock), servers_(std::move(servers)) {
   absl::MutexLock lock(&registry_mu_);
   per_server_.resize(servers_.size());
   registry_ = std::make_shared<const Registry>();
@@ -166,7 +165,6 @@ std::shared_ptr<const Bridge::Registry> Bridge::Snapshot() const {
 }
 
 v1::ListToolsResponse Bridge::ListTools(const v1::ListToolsRequest& request) {
-  WaitUntilStarted(options_.startup_wait);
   const std::vector<std::string> allowed(request.allowed_tools().begin(), request.allowed_tools().end());
   v1::ListToolsResponse response;
   std::shared_ptr<const Registry> registry = Snapshot();

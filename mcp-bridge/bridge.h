@@ -26,18 +26,12 @@ namespace baton::mcp {
 // The _meta key that carries the idempotency key to servers.
 inline constexpr char kIdempotencyMetaKey[] = "baton/idempotencyKey";
 
-struct BridgeOptions {
-  // ListTools waits this long for servers still making their first connection.
-  absl::Duration startup_wait = absl::Seconds(20);  // Default: 20 s
-};
-
 // Thread-safe. Owns the servers; `audit` and `clock` must outlive it.
 class Bridge {
  public:
   using CallId = int64_t;
 
-  Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock,
-         BridgeOptions options = {});
+  Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock);
   ~Bridge();  // Stop()
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
@@ -50,6 +44,8 @@ class Bridge {
   // Stops every server; calls in flight fail as server_unavailable.
   void Stop();
 
+  // The tools known now (a server still connecting for the first time has none
+  // yet: callers that need them wait with WaitUntilStarted first). Never blocks.
   v1::ListToolsResponse ListTools(const v1::ListToolsRequest& request);
 
   // Runs one call under the policy; `done` runs exactly once, possibly before this
@@ -72,7 +68,6 @@ class Bridge {
   void Rebuild(size_t index);
   std::shared_ptr<const Registry> Snapshot() const;
 
-  const BridgeOptions options_;
   AuditLog& audit_;
   const Clock& clock_;
   std::vector<std::unique_ptr<ToolServer>> servers_;

@@ -170,6 +170,7 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
         ctx.step = step;
         ctx.tool_use_id = call.tool_use_id;
         ctx.idempotency_key = absl::StrCat(run_id, ":", step, ":", call.tool_use_id);
+        ctx.allowed_tools.assign(agent.allowed_tools().begin(), agent.allowed_tools().end());
         ctx.timeout = options_.tool_timeout;
         ctx.is_cancelled = [&signals] { return signals.Interrupted(); };
         absl::StatusOr<ToolOutput> called = tools_.CallTool(call.name, call.input, ctx);

@@ -2,7 +2,8 @@
 //
 //   baton-worker --orchestrator=127.0.0.1:7233 [--concurrency=4] [--worker-id=ID]
 //                [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]
-//                [--model-retries=4]
+//                [--model-retries=4] [--tool-bridge=HOST:PORT]
+// --tool-bridge adds the MCP bridge's tools (baton-mcp-bridge) to the built-in ones.
 // The Messages API is reached as Anthropic's SDKs do: ANTHROPIC_API_KEY (or
 // ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL.
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "workers/agent_loop.h"
+#include "workers/bridge_tool_executor.h"
 #include "workers/builtin_tools.h"
 #include "workers/model/messages_api_client.h"
 #include "workers/worker.h"
@@ -24,7 +26,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: baton-worker --orchestrator=HOST:PORT [--concurrency=4] [--worker-id=ID]\n"
     "         [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]\n"
-    "         [--model-retries=4]\n"
+    "         [--model-retries=4] [--tool-bridge=HOST:PORT]\n"
     "environment: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL\n";
 
 }  // namespace
@@ -33,7 +35,7 @@ int main(int argc, char** argv) {
   baton::InitLogging("worker");
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
-                      "drain-timeout-ms", "model-retries"},
+                      "drain-timeout-ms", "model-retries", "tool-bridge"},
                      {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-worker: " << s.message() << "\n";
@@ -66,7 +68,17 @@ int main(int argc, char** argv) {
   }
   BATON_LOG(INFO) << "Messages API at " << model_options.base_url;
   baton::worker::MessagesApiClient model(model_options);
-  baton::worker::BuiltinToolExecutor tools(baton::SystemClock::Get(), flags.GetString("tool-audit-log"));
+  baton::worker::BuiltinToolExecutor builtin(baton::SystemClock::Get(), flags.GetString("tool-audit-log"));
+  std::unique_ptr<baton::worker::BridgeToolExecutor> bridge;
+  std::vector<baton::worker::ToolExecutor*> parts = {&builtin};
+  if (flags.Has("tool-bridge")) {
+    baton::worker::BridgeToolExecutorOptions bridge_options;
+    bridge_options.address = flags.GetString("tool-bridge");
+    bridge = std::make_unique<baton::worker::BridgeToolExecutor>(bridge_options);
+    parts.push_back(bridge.get());
+    BATON_LOG(INFO) << "MCP tools from the bridge at " << bridge_options.address;
+  }
+  baton::worker::CompositeToolExecutor tools(parts);
   baton::worker::AgentLoop loop(model, tools, baton::SystemClock::Get(), baton::worker::AgentLoopOptions{});
   baton::worker::Worker worker(options, loop);
 

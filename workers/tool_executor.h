@@ -28,6 +28,10 @@ struct ToolCallContext {
   int step = 0;
   std::string tool_use_id;
   std::string idempotency_key;  // <run_id>:<step>:<tool_use_id>
+  // The agent's allowed_tools (exact names, "prefix*" wildcards). Executors that
+  // enforce policy themselves (the MCP bridge) check the call against it; empty
+  // allows nothing there.
+  std::vector<std::string> allowed_tools;
   absl::Duration timeout = absl::Seconds(60);
   std::function<bool()> is_cancelled;
 };

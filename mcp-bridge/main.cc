@@ -1,0 +1,105 @@
+// baton-mcp-bridge: every configured MCP server's tools as baton.v1.ToolService.
+//
+//   baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]
+//                    [--audit-log=FILE] [--startup-wait-ms=20000]
+// The config format is in docs/mcp-bridge.md. ${VAR} in it expands from this
+// process's environment: that is how credentials reach the servers.
+#include <iostream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/flags.h"
+#include "common/grpc_server.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "mcp-bridge/audit_log.h"
+#include "mcp-bridge/bridge.h"
+#include "mcp-bridge/config.h"
+#include "mcp-bridge/server_connection.h"
+#include "mcp-bridge/timer_queue.h"
+#include "mcp-bridge/tool_service.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]\n"
+    "         [--audit-log=FILE] [--startup-wait-ms=20000]\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  baton::InitLogging("mcp-bridge");
+  baton::BlockShutdownSignals();  // before any thread starts
+  baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms"}, {"help"});
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
+    if (!s.ok()) std::cerr << "baton-mcp-bridge: " << s.message() << "\n";
+    std::cerr << kUsage;
+    return s.ok() ? 0 : 2;
+  }
+  std::string error;
+  const absl::Duration startup_wait = absl::Milliseconds(flags.GetInt("startup-wait-ms", 20'000, &error));
+  if (error.empty() && !flags.Has("config")) error = "--config is required";
+  if (!error.empty()) {
+    std::cerr << "baton-mcp-bridge: " << error << "\n" << kUsage;
+    return 2;
+  }
+  absl::StatusOr<baton::mcp::BridgeConfig> config =
+      baton::mcp::LoadBridgeConfig(flags.GetString("config"), baton::mcp::ProcessEnvironment());
+  if (!config.ok()) {
+    std::cerr << "baton-mcp-bridge: " << config.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<baton::mcp::AuditLog>> audit =
+      baton::mcp::AuditLog::Open(flags.GetString("audit-log"));
+  if (!audit.ok()) {
+    std::cerr << "baton-mcp-bridge: " << audit.status().message() << "\n";
+    return 2;
+  }
+
+  // Destruction runs bottom-up: the gRPC server stops first, then the bridge (and
+  // with it every server connection), then the timers they used.
+  baton::mcp::TimerQueue timers;
+  std::vector<std::unique_ptr<baton::mcp::ToolServer>> servers;
+  for (const baton::mcp::ServerConfig& server : config->servers) {
+    servers.push_back(std::make_unique<baton::mcp::ServerConnection>(server, baton::mcp::DefaultTransportFactory(),
+                                                                     timers));
+  }
+  baton::mcp::Bridge bridge(std::move(servers), **audit, baton::SystemClock::Get());
+  bridge.Start();
+  if (!bridge.WaitUntilStarted(startup_wait)) {
+    BATON_LOG(WARNING) << "some MCP servers are still connecting after " << absl::FormatDuration(startup_wait)
+                       << "; serving without their tools for now";
+  }
+  const baton::v1::ListToolsResponse listed = bridge.ListTools({});
+  for (const baton::v1::ServerStatus& s : listed.servers()) {
+    if (s.connected()) {
+      BATON_LOG(INFO) << "server " << s.name() << ": " << s.tool_count() << " tools (" << s.server_name() << " "
+                      << s.server_version() << ", protocol " << s.protocol_version() << ")";
+    } else {
+      BATON_LOG(WARNING) << "server " << s.name() << " is not connected: " << s.last_error();
+    }
+  }
+
+  baton::mcp::ToolServiceImpl service(bridge);
+  auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7234"), {&service});
+  if (!server.ok()) {
+    BATON_LOG(ERROR) << server.status();
+    return 1;
+  }
+  if (flags.Has("port-file")) {
+    if (absl::Status s = baton::WritePortFile(flags.GetString("port-file"), server->port); !s.ok()) {
+      BATON_LOG(ERROR) << s;
+      return 1;
+    }
+  }
+  BATON_LOG(INFO) << "serving on port " << server->port << " with " << config->servers.size() << " MCP servers";
+
+  baton::WaitForShutdownSignal();
+  BATON_LOG(INFO) << "shutting down";
+  // Calls in flight get a moment to finish; then the servers are stopped in their
+  // orderly way (stdin closed, SIGTERM, SIGKILL).
+  server->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  bridge.Stop();
+  return 0;
+}
