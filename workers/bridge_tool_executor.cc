@@ -18,7 +18,21 @@ BridgeToolExecutor::BridgeToolExecutor(BridgeToolExecutorOptions options)
 BridgeToolExecutor::BridgeToolExecutor(BridgeToolExecutorOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)), channel_(std::move(channel)), stub_(v1::ToolService::NewStub(channel_)) {}
 
+bool BridgeToolExecutor::WaitForBridge(const std::function<bool()>& is_cancelled) {
+  if (channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) return true;
+  const absl::Time deadline = absl::Now() + options_.connect_wait;
+  while (absl::Now() < deadline) {
+    if (is_cancelled && is_cancelled()) return false;
+    const absl::Time slice = std::min(deadline, absl::Now() + absl::Milliseconds(100));
+    if (channel_->WaitForConnected(absl::ToChronoTime(slice))) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<std::vector<ToolDefinition>> BridgeToolExecutor::ListTools() {
+  if (!WaitForBridge(nullptr)) {
+    return absl::UnavailableError(absl::StrCat("the MCP bridge at ", options_.address, " is unreachable"));
+  }
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.list_timeout));
   v1::ListToolsRequest request;
@@ -51,6 +65,12 @@ absl::StatusOr<ToolOutput> BridgeToolExecutor::CallTool(const std::string& name,
   const absl::Duration max_duration = std::max(options_.max_call_duration, context.timeout);
   request.set_max_duration_ms(absl::ToInt64Milliseconds(max_duration));
 
+  if (!WaitForBridge(context.is_cancelled)) {
+    if (context.is_cancelled && context.is_cancelled()) {
+      return absl::CancelledError("the run was cancelled during the tool call");
+    }
+    return absl::UnavailableError(absl::StrCat("the MCP bridge at ", options_.address, " is unreachable"));
+  }
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + max_duration + options_.call_grace));
   v1::CallToolResponse response;

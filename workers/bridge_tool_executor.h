@@ -21,6 +21,10 @@ namespace baton::worker {
 struct BridgeToolExecutorOptions {
   std::string address;  // "127.0.0.1:7234"
   absl::Duration list_timeout = absl::Seconds(10);  // Default: 10 s, the ListTools deadline
+  // A call made while the bridge is unreachable (restarting) waits this long for it
+  // before failing as kUnavailable: it has not reached any server, so waiting is
+  // safe and saves the run an attempt.
+  absl::Duration connect_wait = absl::Seconds(30);  // Default: 30 s
   // Hard limit on one call however much progress the tool reports; the RPC deadline
   // is this plus call_grace.
   absl::Duration max_call_duration = absl::Minutes(10);  // Default: 10 min
@@ -48,6 +52,10 @@ class BridgeToolExecutor final : public ToolExecutor {
                                       const ToolCallContext& context) override;
 
  private:
+  // Waits until the channel is connected, `connect_wait` at most, checking
+  // `is_cancelled` meanwhile. Returns false when it is not.
+  bool WaitForBridge(const std::function<bool()>& is_cancelled);
+
   const BridgeToolExecutorOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ToolService::Stub> stub_;

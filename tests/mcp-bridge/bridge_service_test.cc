@@ -40,6 +40,11 @@ class BridgeServiceTest : public ::testing::Test {
           {"everything", {{"command", "node"}, {"args", {EverythingServer(), "stdio"}}}}}}};
     WriteFile(dir_ + "/bridge.json", config.dump(2));
     StartBridge();
+    worker::BridgeToolExecutorOptions options;
+    options.address = "127.0.0.1:" + std::to_string(port_);
+    options.list_timeout = absl::Seconds(3);
+    options.connect_wait = absl::Milliseconds(500);
+    executor_ = std::make_unique<BridgeToolExecutor>(options);
   }
 
   void StartBridge() {
@@ -50,10 +55,6 @@ class BridgeServiceTest : public ::testing::Test {
                                  "--port-file=" + dir_ + "/bridge.port", "--audit-log=" + dir_ + "/audit.jsonl"},
         std::map<std::string, std::string>{}, dir_ + "/bridge.log");
     port_ = baton::testing::WaitForPortFile(dir_ + "/bridge.port", absl::Seconds(30));
-    worker::BridgeToolExecutorOptions options;
-    options.address = "127.0.0.1:" + std::to_string(port_);
-    options.list_timeout = absl::Seconds(3);
-    executor_ = std::make_unique<BridgeToolExecutor>(options);
   }
 
   ToolCallContext Context(std::vector<std::string> allowed = {"mcp__fault__*", "mcp__everything__*"}) {
@@ -196,6 +197,23 @@ TEST_F(BridgeServiceTest, ABridgeThatIsDownIsUnavailableUntilItIsBack) {
   absl::StatusOr<ToolOutput> back = executor_->CallTool("mcp__fault__echo", {{"text", "back"}}, Context());
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(Text(*back), "echo: back");
+}
+
+TEST_F(BridgeServiceTest, ACallMadeWhileTheBridgeRestartsWaitsForIt) {
+  bridge_->Kill(SIGKILL);
+  bridge_->Wait(absl::Seconds(5));
+  worker::BridgeToolExecutorOptions options;
+  options.address = "127.0.0.1:" + std::to_string(port_);
+  options.connect_wait = absl::Seconds(20);
+  BridgeToolExecutor patient(options);
+  std::thread restart([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    StartBridge();
+  });
+  absl::StatusOr<ToolOutput> out = patient.CallTool("mcp__fault__echo", {{"text", "waited"}}, Context());
+  restart.join();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Text(*out), "echo: waited");
 }
 
 TEST_F(BridgeServiceTest, ShutdownStopsTheServers) {
