@@ -104,6 +104,12 @@ TEST(CrashRecoveryTest, KilledOrchestratorLosesNoAcknowledgedRun) {
     v1::Run run = cluster.WaitForEnd(id, absl::Seconds(90));
     EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << ": " << run.error();
     EXPECT_EQ(run.steps(), 3) << id;
+    // Events written before and after the crash form one gap-free history.
+    std::vector<v1::RunEvent> events = cluster.Events(id);
+    ASSERT_FALSE(events.empty());
+    for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), static_cast<int64_t>(i + 1)) << id;
+    EXPECT_EQ(events.front().state_changed().state(), v1::QUEUED);
+    EXPECT_EQ(events.back().state_changed().state(), v1::SUCCEEDED);
   }
   // No recorded call ran twice.
   std::map<std::string, int> runs_per_call;

@@ -1,4 +1,5 @@
 // A run through the real stack: orchestrator + 2 workers + the model simulator.
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include "common/transcript.h"
@@ -183,6 +184,72 @@ TEST(RunLifecycleTest, StoredAgentsAreVersioned) {
   EXPECT_EQ(cluster.WaitForEnd(run.run_id()).state(), v1::SUCCEEDED);
   json sent = cluster.SimRequests()[0]["body"];
   EXPECT_EQ(sent["system"], "version 1");
+}
+
+// Every server answers grpc.health.v1 and lists its services through reflection,
+// so grpcurl and load balancers work without the protos.
+TEST(RunLifecycleTest, OrchestratorServesHealthAndReflection) {
+  ClusterOptions options;
+  options.workers = 0;
+  options.start_sim = false;
+  Cluster cluster(options);
+  cluster.Start();
+  auto channel = grpc::CreateChannel(cluster.address(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  void* tag;
+  bool ok;
+  auto next = [&]() {
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    return ok;
+  };
+  auto bytes = [](const std::string& s) {
+    grpc::Slice slice(s);
+    return grpc::ByteBuffer(&slice, 1);
+  };
+  auto text = [](const grpc::ByteBuffer& buffer) {
+    std::vector<grpc::Slice> slices;
+    (void)buffer.Dump(&slices);
+    std::string out;
+    for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    return out;
+  };
+  {
+    // HealthCheckRequest{service: ""} is the empty message; SERVING is status 1.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    auto call = stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", bytes(""), &cq);
+    call->StartCall();
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    call->Finish(&response, &status, reinterpret_cast<void*>(1));
+    next();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(text(response), std::string("\x08\x01", 2));
+  }
+  {
+    // ServerReflectionRequest{list_services: ""}: field 7, length 0.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    call->StartCall(reinterpret_cast<void*>(1));
+    ASSERT_TRUE(next());
+    call->Write(bytes(std::string("\x3a\x00", 2)), reinterpret_cast<void*>(2));
+    ASSERT_TRUE(next());
+    grpc::ByteBuffer response;
+    call->Read(&response, reinterpret_cast<void*>(3));
+    ASSERT_TRUE(next());
+    const std::string listed = text(response);
+    for (const char* service : {"baton.v1.RunService", "baton.v1.AgentService", "baton.v1.WorkerService",
+                                "grpc.health.v1.Health"}) {
+      EXPECT_NE(listed.find(service), std::string::npos) << service;
+    }
+    call->WritesDone(reinterpret_cast<void*>(4));
+    next();
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(5));
+    next();
+  }
 }
 
 }  // namespace
