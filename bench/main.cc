@@ -1,0 +1,140 @@
+// baton-bench: runs the workloads of docs/PERFORMANCE.md against a real stack on
+// loopback and writes the results as JSON and as the table in docs/PERFORMANCE.md.
+//
+//   baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]
+//               [--only=W1,W2,...] [--scale=1] [--repeats=3] [--slow-repeats=1]
+//               [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming]
+//               [--orchestrator-wrapper="valgrind --tool=callgrind ..."] [--no-doc]
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/report.h"
+#include "bench/workloads.h"
+#include "common/flags.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr char kUsage[] =
+    "usage: baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]\n"
+    "         [--only=W1,W2,W3,W4,W5,W6] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
+    "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
+    "         [--orchestrator-wrapper=\"valgrind --tool=callgrind ...\"] [--label=TEXT]\n";
+
+std::string CommandOutput(const std::string& command) {
+  std::string out;
+  if (FILE* p = popen(command.c_str(), "r")) {
+    char buf[256];
+    while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
+                      "channels", "orchestrator-wrapper", "label", "work-dir"},
+                     {"streaming", "no-doc", "keep", "help"});
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
+    if (!s.ok()) std::cerr << "baton-bench: " << s.message() << "\n";
+    std::cerr << kUsage;
+    return s.ok() ? 0 : 2;
+  }
+  std::string error;
+  baton::bench::BenchOptions options;
+  options.bin_dir = flags.GetString("bin-dir", fs::absolute(fs::path(argv[0])).parent_path().string());
+  options.scale = flags.GetDouble("scale", 1.0, &error);
+  options.repeats = static_cast<int>(flags.GetInt("repeats", 3, &error));
+  options.slow_repeats = static_cast<int>(flags.GetInt("slow-repeats", 1, &error));
+  options.w3_lease_ttl_ms = static_cast<int>(flags.GetInt("w3-lease-ttl-ms", 10'000, &error));
+  options.channels = static_cast<int>(flags.GetInt("channels", 8, &error));
+  options.streaming = flags.GetBool("streaming");
+  for (absl::string_view w : absl::StrSplit(flags.GetString("orchestrator-wrapper"), ' ', absl::SkipEmpty())) {
+    options.orchestrator_wrapper.emplace_back(w);
+  }
+  std::set<std::string> only;
+  for (absl::string_view w : absl::StrSplit(flags.GetString("only", "W1,W2,W3,W4,W5,W6"), ',', absl::SkipEmpty())) {
+    only.emplace(w);
+  }
+  if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1)) {
+    error = "--scale must be > 0, --repeats and --slow-repeats >= 1";
+  }
+  if (!error.empty()) {
+    std::cerr << "baton-bench: " << error << "\n" << kUsage;
+    return 2;
+  }
+  if (flags.Has("work-dir")) {
+    options.work_dir = flags.GetString("work-dir");
+    fs::create_directories(options.work_dir);
+  } else {
+    std::string tmpl = fs::temp_directory_path().string() + "/baton-bench-XXXXXX";
+    options.work_dir = mkdtemp(tmpl.data());
+  }
+  // A SIGPIPE from a dying child's socket must not end the driver.
+  signal(SIGPIPE, SIG_IGN);
+
+  const absl::Time started = absl::Now();
+  json results;
+  std::string git = CommandOutput("git describe --always --dirty 2>/dev/null");
+  results["meta"] = {
+      {"date", absl::FormatTime("%Y-%m-%d %H:%M UTC", started, absl::UTCTimeZone())},
+      {"git", git.empty() ? "unknown" : git},
+      {"machine", absl::StrCat(CommandOutput("nproc"), " cores, ",
+                               CommandOutput("awk '/MemTotal/ {printf \"%.0f GB\", $2/1048576}' /proc/meminfo"))},
+      {"label", flags.GetString("label")},
+      {"scale", options.scale},
+      {"repeats", options.repeats},
+      {"slow_repeats", options.slow_repeats},
+      {"streaming", options.streaming},
+      {"orchestrator_wrapper", flags.GetString("orchestrator-wrapper")},
+  };
+  json& workloads = results["workloads"];
+  auto run = [&](const std::string& name, json (*fn)(const baton::bench::BenchOptions&)) {
+    if (only.count(name) == 0) return;
+    const absl::Time t0 = absl::Now();
+    workloads[name] = fn(options);
+    workloads[name]["wall_s"] = absl::ToDoubleSeconds(absl::Now() - t0);
+    std::cerr << "[bench] " << name << " done in " << workloads[name]["wall_s"].get<double>() << " s\n";
+  };
+  run("W1", baton::bench::RunW1Dispatch);
+  run("W2", baton::bench::RunW2Steps);
+  run("W3", baton::bench::RunW3Recovery);
+  run("W4", baton::bench::RunW4Restart);
+  run("W5", baton::bench::RunW5Storage);
+  run("W6", baton::bench::RunW6Memory);
+  results["meta"]["wall_s"] = absl::ToDoubleSeconds(absl::Now() - started);
+
+  const std::string out_dir = flags.GetString("out-dir", "bench/results");
+  fs::create_directories(out_dir);
+  const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", started, absl::UTCTimeZone());
+  for (const std::string& name : {absl::StrCat(out_dir, "/run-", stamp, ".json"), out_dir + "/latest.json"}) {
+    std::ofstream out(name, std::ios::trunc);
+    out << results.dump(2) << "\n";
+  }
+  const std::string table = baton::bench::MarkdownTable(results);
+  std::cout << table;
+  if (!flags.GetBool("no-doc")) {
+    const std::string doc = flags.GetString("doc", "docs/PERFORMANCE.md");
+    if (absl::Status s = baton::bench::UpdateDoc(doc, table); !s.ok()) {
+      std::cerr << "baton-bench: " << s << "\n";
+      return 1;
+    }
+  }
+  if (!flags.GetBool("keep")) fs::remove_all(options.work_dir);
+  return 0;
+}

@@ -1,0 +1,150 @@
+#include "bench/report.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace baton::bench {
+namespace {
+
+using json = nlohmann::json;
+
+// The value at `path` ("full.submit_to_start_ms.p99") of `j`, or null.
+const json* At(const json& j, const std::string& path) {
+  const json* cur = &j;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!cur->is_object() || !cur->contains(key)) return nullptr;
+    cur = &(*cur)[key];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return cur;
+}
+
+std::string Num(double v) {
+  if (std::fabs(v) >= 100) return absl::StrFormat("%.0f", v);
+  if (std::fabs(v) >= 10) return absl::StrFormat("%.1f", v);
+  return absl::StrFormat("%.2f", v);
+}
+
+struct Row {
+  std::string workload;
+  std::string metric;
+  std::string path;    // under the workload's "median" / "range"
+  std::string target;  // text
+  // Met when value compares to `bound` as `op` says ("<=", ">=", "=="); "" for no target.
+  std::string op;
+  double bound = 0;
+};
+
+}  // namespace
+
+std::string MarkdownTable(const json& results) {
+  const json& workloads = results["workloads"];
+  const json& meta = results["meta"];
+  double ttl_s = 10;
+  if (const json* v = At(workloads, "W3.median.lease_ttl_s")) ttl_s = v->get<double>();
+  std::vector<Row> rows = {
+      {"W1 dispatch", "completed runs/s (full load)", "full.runs_per_s", "≥ 2,000", ">=", 2000},
+      {"W1 dispatch", "submit→start p50 / p99, ms (full load)", "full.submit_to_start_ms.p50|full.submit_to_start_ms.p99", "—", "", 0},
+      {"W1 dispatch", "submit→start p50 / p99, ms (half load)", "half.submit_to_start_ms.p50|half.submit_to_start_ms.p99", "p99 ≤ 10", "<=", 10},
+      {"W1 dispatch", "CreateRun round trip p50 / p99, ms (half load)", "half.create_rpc_ms.p50|half.create_rpc_ms.p99", "—", "", 0},
+      {"W2 steps", "durable steps/s", "steps_per_s", "≥ 5,000", ">=", 5000},
+      {"W2 steps", "AppendStep ack p50 / p99, ms", "append_step_ack_ms.p50|append_step_ack_ms.p99", "p99 ≤ 5", "<=", 5},
+      {"W3 recovery", "kill → all its runs leased again, s", "kill_to_all_rerun_s", absl::StrCat("≤ TTL + 1 = ", Num(ttl_s + 1)), "<=", ttl_s + 1},
+      {"W3 recovery", "recorded tool calls executed again", "recorded_tool_calls_executed_again", "0", "==", 0},
+      {"W4 restart", "restart → serving, s", "restart_to_serving_s", "≤ 2", "<=", 2},
+      {"W4 restart", "runs lost", "runs_lost", "0", "==", 0},
+      {"W5 storage", "SST bytes/step at 50 / 100 / 200 steps", "at_50.sst_bytes_per_step|at_100.sst_bytes_per_step|at_200.sst_bytes_per_step", "linear", "", 0},
+      {"W5 storage", "marginal SST bytes/step 0-50 / 50-100 / 100-200", "at_50.marginal_sst_bytes_per_step|at_100.marginal_sst_bytes_per_step|at_200.marginal_sst_bytes_per_step", "flat", "", 0},
+      {"W5 storage", "logical bytes/step at 50 / 100 / 200 steps", "at_50.logical_bytes_per_step|at_100.logical_bytes_per_step|at_200.logical_bytes_per_step", "linear", "", 0},
+      {"W6 memory", "orchestrator RSS, MB (100,000 queued)", "rss_mb", "≤ 300", "<=", 300},
+      {"W6 memory", "RSS bytes per queued run", "bytes_per_queued_run", "—", "", 0},
+  };
+  std::string out;
+  absl::StrAppend(&out, "Measured ", meta.value("date", ""), " at ", meta.value("git", ""), " on ",
+                  meta.value("machine", ""), "; scale ", Num(meta.value("scale", 1.0)), ", ",
+                  meta.value("repeats", 1), " repeats of W1-W2 and ", meta.value("slow_repeats", 1),
+                  " of W3-W6 on fresh stacks. Medians; the range is min-max over the repeats.\n\n");
+  absl::StrAppend(&out, "| workload | metric | target | median | range | met |\n");
+  absl::StrAppend(&out, "|---|---|---|---|---|---|\n");
+  std::string linear_note;
+  for (const Row& row : rows) {
+    const std::string key = row.workload.substr(0, 2);
+    if (!workloads.contains(key)) continue;
+    const json& w = workloads[key];
+    std::vector<std::string> values, ranges;
+    std::vector<double> numbers;
+    size_t start = 0;
+    while (true) {
+      size_t bar = row.path.find('|', start);
+      std::string path = row.path.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+      const json* v = At(w["median"], path);
+      const json* r = At(w["range"], path);
+      values.push_back(v && v->is_number() ? Num(v->get<double>()) : "n/a");
+      if (v && v->is_number()) numbers.push_back(v->get<double>());
+      ranges.push_back(r && r->is_array() && r->size() == 2
+                           ? absl::StrCat(Num((*r)[0].get<double>()), "–", Num((*r)[1].get<double>()))
+                           : "n/a");
+      if (bar == std::string::npos) break;
+      start = bar + 1;
+    }
+    std::string met = "";
+    if (!row.op.empty() && !numbers.empty()) {
+      const double v = numbers.back();  // the last figure is the one with the target
+      const bool ok = row.op == ">=" ? v >= row.bound : row.op == "<=" ? v <= row.bound : v == row.bound;
+      met = ok ? "yes" : "**no**";
+    }
+    if (row.target == "linear" || row.target == "flat") {
+      if (numbers.size() == 3) {
+        const double lo = std::min({numbers[0], numbers[1], numbers[2]});
+        const double hi = std::max({numbers[0], numbers[1], numbers[2]});
+        met = hi <= lo * 1.2 ? "yes" : "**no**";  // within 20%
+      }
+    }
+    std::string joined, joined_ranges;
+    for (size_t i = 0; i < values.size(); ++i) {
+      absl::StrAppend(&joined, i ? " / " : "", values[i]);
+      absl::StrAppend(&joined_ranges, i ? " / " : "", ranges[i]);
+    }
+    absl::StrAppend(&out, "| ", row.workload, " | ", row.metric, " | ", row.target, " | ", joined, " | ",
+                    joined_ranges, " | ", met, " |\n");
+  }
+  absl::StrAppend(&out, "\n`linear`/`flat`: met when the three figures are within 20% of each other.\n");
+  return out;
+}
+
+absl::Status UpdateDoc(const std::string& path, const std::string& section) {
+  std::string text;
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  const std::string block = absl::StrCat(kBeginMarker, "\n\n", section, "\n", kEndMarker);
+  const size_t begin = text.find("<!-- bench:begin");
+  const size_t end = text.find(kEndMarker);
+  if (begin != std::string::npos && end != std::string::npos && end > begin) {
+    text.replace(begin, end + std::string(kEndMarker).size() - begin, block);
+  } else {
+    if (text.empty()) text = "# Performance\n";
+    absl::StrAppend(&text, "\n## Results\n\n", block, "\n");
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.good()) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return absl::UnavailableError(absl::StrCat("cannot rename to ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace baton::bench

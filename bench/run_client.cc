@@ -1,0 +1,162 @@
+#include "bench/run_client.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace baton::bench {
+namespace {
+
+bool IsTerminal(v1::RunState s) { return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED; }
+
+// One run from CreateRun to its terminal event. Deletes itself when done.
+class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
+ public:
+  RunCall(v1::RunService::Stub& stub, const v1::CreateRunRequest& request, const SubmitOptions& options,
+          std::function<void(RunRecord)> done)
+      : stub_(stub), request_(request), options_(options), done_(std::move(done)) {}
+
+  void Start() {
+    record_.submit = absl::Now();
+    create_ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    stub_.async()->CreateRun(&create_ctx_, &request_, &created_, [this](grpc::Status s) { OnCreated(s); });
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows with the stream's status
+    const absl::Time now = absl::Now();
+    if (event_.has_state_changed()) {
+      const v1::RunState state = event_.state_changed().state();
+      if (state == v1::RUNNING && record_.first_start_ms == 0) record_.first_start_ms = event_.time_ms();
+      if (IsTerminal(state)) {
+        record_.state = state;
+        record_.end_ms = event_.time_ms();
+        record_.done = now;
+      }
+    }
+    if (event_.has_final_output()) record_.model_calls = event_.final_output().usage().model_calls();
+    if (options_.on_event) options_.on_event(event_);
+    if (options_.keep_events) record_.events.push_back(event_);
+    StartRead(&event_);
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    record_.ok = s.ok() && IsTerminal(record_.state);
+    if (!s.ok()) record_.error = absl::StrCat("WatchRun: ", s.error_message());
+    Finish();
+  }
+
+ private:
+  void OnCreated(const grpc::Status& s) {
+    record_.created = absl::Now();
+    if (!s.ok()) {
+      record_.error = absl::StrCat("CreateRun: ", s.error_message());
+      Finish();
+      return;
+    }
+    record_.run_id = created_.run_id();
+    record_.state = created_.state();
+    if (!options_.watch) {
+      record_.ok = true;
+      Finish();
+      return;
+    }
+    watch_request_.set_run_id(record_.run_id);
+    watch_ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(10)));
+    stub_.async()->WatchRun(&watch_ctx_, &watch_request_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+
+  void Finish() {
+    done_(std::move(record_));
+    delete this;
+  }
+
+  v1::RunService::Stub& stub_;
+  const v1::CreateRunRequest request_;
+  const SubmitOptions options_;
+  std::function<void(RunRecord)> done_;
+  grpc::ClientContext create_ctx_;
+  v1::Run created_;
+  grpc::ClientContext watch_ctx_;
+  v1::WatchRunRequest watch_request_;
+  v1::RunEvent event_;
+  RunRecord record_;
+};
+
+}  // namespace
+
+RunClient::RunClient(const std::string& address, int channels) {
+  for (int i = 0; i < std::max(channels, 1); ++i) {
+    grpc::ChannelArguments args;
+    // A connection per channel: many clients, not one multiplexed one.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("baton.bench.channel", i);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channels_.push_back(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    stubs_.push_back(v1::RunService::NewStub(channels_.back()));
+  }
+}
+
+void RunClient::Submit(const v1::CreateRunRequest& request, const SubmitOptions& options,
+                       std::function<void(RunRecord)> done) {
+  auto* call = new RunCall(*stubs_[next_++ % stubs_.size()], request, options, std::move(done));
+  call->Start();
+}
+
+namespace {
+
+struct Collected {
+  absl::Mutex mu;
+  std::vector<RunRecord> records ABSL_GUARDED_BY(mu);
+};
+
+std::vector<RunRecord> Drive(RunClient& client, const RequestFactory& make, int64_t total,
+                             const SubmitOptions& options,
+                             const std::function<void(int64_t i, Outstanding&)>& before_submit) {
+  Collected collected;
+  {
+    absl::MutexLock lock(&collected.mu);
+    collected.records.resize(total);
+  }
+  Outstanding outstanding;
+  for (int64_t i = 0; i < total; ++i) {
+    before_submit(i, outstanding);
+    outstanding.Add();
+    client.Submit(make(i), options, [i, &collected, &outstanding](RunRecord record) {
+      {
+        absl::MutexLock lock(&collected.mu);
+        collected.records[i] = std::move(record);
+      }
+      outstanding.Done();
+    });
+  }
+  outstanding.WaitBelow(1);
+  absl::MutexLock lock(&collected.mu);
+  return std::move(collected.records);
+}
+
+}  // namespace
+
+std::vector<RunRecord> RunClosedLoop(RunClient& client, const RequestFactory& make, int64_t total,
+                                     int max_outstanding, const SubmitOptions& options) {
+  return Drive(client, make, total, options,
+               [max_outstanding](int64_t, Outstanding& o) { o.WaitBelow(max_outstanding); });
+}
+
+std::vector<RunRecord> RunOpenLoop(RunClient& client, const RequestFactory& make, int64_t total,
+                                   double rate_per_s, const SubmitOptions& options) {
+  std::mt19937_64 rng(12345);
+  std::exponential_distribution<double> gap(rate_per_s);
+  const absl::Time start = absl::Now();
+  double at_s = 0;
+  return Drive(client, make, total, options, [&](int64_t, Outstanding&) {
+    at_s += gap(rng);
+    const absl::Time due = start + absl::Seconds(at_s);
+    const absl::Duration wait = due - absl::Now();
+    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+  });
+}
+
+}  // namespace baton::bench

@@ -1,0 +1,89 @@
+// A real Baton stack for the benchmarks: baton-model-sim (no added latency),
+// baton-orchestrator on a temp data dir and N baton-workers, all on loopback, as
+// child processes that can be signalled (SIGKILL, SIGSTOP) and started again.
+#ifndef BATON_BENCH_STACK_H_
+#define BATON_BENCH_STACK_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bench/process.h"
+
+namespace baton::bench {
+
+struct StackOptions {
+  std::string bin_dir;  // holds baton-orchestrator, baton-worker, baton-model-sim. Required.
+  std::string dir;      // working directory of this stack (created). Required.
+  int workers = 4;      // Default: 4
+  int concurrency = 64;  // runs per worker. Default: 64
+  int lease_ttl_ms = 10'000;       // Default: the orchestrator's default, 10 s
+  int retry_backoff_ms = 1'000;    // Default: the orchestrator's default, 1 s
+  int heartbeat_ms = 0;            // 0: the worker's default (TTL / 3)
+  bool start_sim = true;           // Default: true
+  // Prepended to the orchestrator's command line (valgrind ...). Default: none.
+  std::vector<std::string> orchestrator_wrapper;
+  // Log level of the simulator and the workers. Default: warning (their per-run
+  // INFO lines cost CPU).
+  std::string log_level = "warning";
+  std::string orchestrator_log_level = "warning";  // Default: warning
+};
+
+// Not thread-safe: one driver thread manages the processes.
+class Stack {
+ public:
+  explicit Stack(StackOptions options);
+  ~Stack();  // SIGKILLs whatever still runs
+
+  // Simulator, orchestrator, then the workers.
+  absl::Status Start();
+  absl::Status StartSim();
+  // On the port and data dir of the previous start, if any. With `wait_for_port`,
+  // returns once the port file is written (the server is listening); without, at
+  // once (the port must be known from a previous start).
+  absl::Status StartOrchestrator(bool wait_for_port = true);
+  void SignalOrchestrator(int signal);
+  // Waits for the orchestrator to exit; its exit code, -1 on timeout.
+  int WaitOrchestrator(absl::Duration timeout);
+  void StartWorker(int index);
+  void SignalWorker(int index, int signal);
+  // SIGTERM to every worker (drain; they write their stats files), then waits.
+  void StopWorkers(absl::Duration timeout = absl::Seconds(30));
+  // SIGTERM to the orchestrator, then waits.
+  void StopOrchestrator(absl::Duration timeout = absl::Seconds(30));
+
+  // Polls the orchestrator with GetRun on fresh connections until it answers;
+  // returns when it first did.
+  absl::StatusOr<absl::Time> WaitServing(absl::Duration timeout);
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(orchestrator_port_); }
+  std::string sim_url() const { return "http://127.0.0.1:" + std::to_string(sim_port_); }
+  std::string data_dir() const { return options_.dir + "/data"; }
+  std::string orchestrator_log() const { return options_.dir + "/orchestrator.log"; }
+  std::string audit_log(int index) const;
+  std::string stats_file(int index) const;
+  std::string worker_id(int index) const { return "worker-" + std::to_string(index); }
+  Process* orchestrator() { return orchestrator_.get(); }
+  const StackOptions& options() const { return options_; }
+
+  // POST to the simulator's control API; returns the body.
+  absl::StatusOr<std::string> SimPost(const std::string& path, const std::string& body);
+
+ private:
+  StackOptions options_;
+  int orchestrator_port_ = 0;
+  int sim_port_ = 0;
+  // Destroyed (killed) in reverse order: workers, orchestrator, simulator.
+  std::unique_ptr<Process> sim_;
+  std::unique_ptr<Process> orchestrator_;
+  std::vector<std::unique_ptr<Process>> workers_;
+};
+
+}  // namespace baton::bench
+
+#endif  // BATON_BENCH_STACK_H_

@@ -1,0 +1,654 @@
+#include "bench/workloads.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "bench/process.h"
+#include "bench/run_client.h"
+#include "bench/stack.h"
+#include "bench/stats.h"
+#include "bench/store_size.h"
+
+namespace baton::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+void Log(const std::string& line) { std::cerr << "[bench] " << line << std::endl; }
+
+// Aborts the benchmark on a broken setup: there is nothing to measure then.
+template <typename T>
+T OrDie(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) {
+    std::cerr << "[bench] " << what << ": " << v.status() << std::endl;
+    std::exit(1);
+  }
+  return std::move(*v);
+}
+void OrDie(const absl::Status& s, const std::string& what) {
+  if (!s.ok()) {
+    std::cerr << "[bench] " << what << ": " << s << std::endl;
+    std::exit(1);
+  }
+}
+
+int64_t Scaled(const BenchOptions& o, int64_t n) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(n) * o.scale)));
+}
+
+double UnixMs(absl::Time t) { return static_cast<double>(absl::ToUnixMicros(t)) / 1000.0; }
+
+StackOptions BaseStack(const BenchOptions& o, const std::string& name) {
+  StackOptions s;
+  s.bin_dir = o.bin_dir;
+  s.dir = o.work_dir + "/" + name;
+  fs::remove_all(s.dir);
+  s.orchestrator_wrapper = o.orchestrator_wrapper;
+  return s;
+}
+
+v1::AgentSpec Agent(const BenchOptions& o, bool echo_tool, int max_steps) {
+  v1::AgentSpec agent;
+  agent.set_name("bench");
+  agent.set_model("claude-sonnet-4-5");
+  agent.set_system("You are a benchmark agent.");
+  if (echo_tool) agent.add_allowed_tools("echo");
+  agent.set_max_steps(max_steps);
+  agent.set_max_tokens(256);
+  agent.set_disable_streaming(!o.streaming);
+  return agent;
+}
+
+v1::CreateRunRequest Request(const v1::AgentSpec& agent, const std::string& input) {
+  v1::CreateRunRequest r;
+  *r.mutable_agent() = agent;
+  r.set_input(input);
+  return r;
+}
+
+SubmitOptions NoWatch() {
+  SubmitOptions o;
+  o.watch = false;
+  return o;
+}
+
+// Figures of one load phase.
+json LoadFigures(const std::vector<RunRecord>& records) {
+  std::vector<double> start_ms, create_ms, e2e_ms;
+  absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
+  int64_t succeeded = 0, failed = 0, steps = 0;
+  for (const RunRecord& r : records) {
+    first = std::min(first, r.submit);
+    if (!r.ok || r.state != v1::SUCCEEDED) {
+      ++failed;
+      continue;
+    }
+    ++succeeded;
+    steps += r.model_calls;
+    last = std::max(last, r.done);
+    // Event times are whole milliseconds (truncated): +0.5 centres the error.
+    if (r.first_start_ms > 0) start_ms.push_back(r.first_start_ms + 0.5 - UnixMs(r.submit));
+    create_ms.push_back(absl::ToDoubleMilliseconds(r.created - r.submit));
+    e2e_ms.push_back(absl::ToDoubleMilliseconds(r.done - r.submit));
+  }
+  const double seconds = succeeded > 0 ? absl::ToDoubleSeconds(last - first) : 0;
+  json out;
+  out["runs"] = records.size();
+  out["succeeded"] = succeeded;
+  out["failed"] = failed;
+  out["seconds"] = seconds;
+  out["runs_per_s"] = seconds > 0 ? succeeded / seconds : 0;
+  out["steps"] = steps;
+  out["steps_per_s"] = seconds > 0 ? steps / seconds : 0;
+  out["submit_to_start_ms"] = Summary(start_ms);
+  out["create_rpc_ms"] = Summary(create_ms);
+  out["submit_to_done_ms"] = Summary(e2e_ms);
+  return out;
+}
+
+json Repeat(int n, const std::function<json(int)>& once) {
+  std::vector<json> repeats;
+  for (int i = 0; i < std::max(n, 1); ++i) repeats.push_back(once(i));
+  return json{{"repeats", repeats}, {"median", MedianOfRepeats(repeats)}, {"range", RangeOfRepeats(repeats)}};
+}
+
+// AppendStep round trips the workers wrote to their stats files, in ms.
+std::vector<double> AppendLatencies(const Stack& stack, int workers) {
+  std::vector<double> out;
+  for (int i = 0; i < workers; ++i) {
+    json stats = json::parse(ReadFileOrEmpty(stack.stats_file(i)), nullptr, false);
+    if (stats.is_discarded() || !stats.contains("append_step_us")) continue;
+    for (const json& us : stats["append_step_us"]) out.push_back(us.get<double>() / 1000.0);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Run> GetRun(v1::RunService::Stub& stub, const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::GetRunRequest request;
+  request.set_run_id(run_id);
+  v1::Run run;
+  grpc::Status s = stub.GetRun(&ctx, request, &run);
+  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return run;
+}
+
+absl::StatusOr<v1::Transcript> GetTranscript(v1::RunService::Stub& stub, const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::GetTranscriptRequest request;
+  request.set_run_id(run_id);
+  v1::Transcript t;
+  grpc::Status s = stub.GetTranscript(&ctx, request, &t);
+  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return t;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// W1 dispatch: one-step runs on 4 workers x 64 slots.
+
+nlohmann::json RunW1Dispatch(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    StackOptions so = BaseStack(o, absl::StrCat("w1-", rep));
+    so.workers = 4;
+    so.concurrency = 64;
+    const int slots = so.workers * so.concurrency;
+    Stack stack(so);
+    OrDie(stack.Start(), "W1: start");
+    OrDie(stack.WaitServing(absl::Seconds(30)), "W1: serving");
+    RunClient client(stack.address(), o.channels);
+    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/false, 4);
+    auto make = [&](int64_t i) { return Request(agent, absl::StrCat("w1 run ", i)); };
+    SubmitOptions watch;
+    // Warm-up (connections, allocator, RocksDB memtables): not counted.
+    RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 20'000), 1'000), slots, watch);
+
+    const int64_t total = Scaled(o, 20'000);
+    Log(absl::StrCat("W1 #", rep, ": ", total, " runs, full load (", 2 * slots, " outstanding)"));
+    json full = LoadFigures(RunClosedLoop(client, make, total, 2 * slots, watch));
+    const double rate = full["runs_per_s"].get<double>() / 2;
+    const int64_t half_total = std::clamp<int64_t>(static_cast<int64_t>(rate * 10), 200, total);
+    Log(absl::StrCat("W1 #", rep, ": ", full["runs_per_s"].get<double>(), " runs/s; half load: ", half_total,
+                     " runs at ", rate, "/s"));
+    json half = LoadFigures(RunOpenLoop(client, make, half_total, rate, watch));
+    half["offered_runs_per_s"] = rate;
+    stack.StopWorkers();
+    stack.StopOrchestrator();
+    return json{{"workers", so.workers}, {"concurrency", so.concurrency}, {"full", full}, {"half", half}};
+  });
+}
+
+// ---------------------------------------------------------------------------
+// W2 steps: runs of 10 steps (9 echo calls, then the answer).
+
+nlohmann::json RunW2Steps(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    StackOptions so = BaseStack(o, absl::StrCat("w2-", rep));
+    so.workers = 4;
+    so.concurrency = 64;
+    const int slots = so.workers * so.concurrency;
+    Stack stack(so);
+    OrDie(stack.Start(), "W2: start");
+    OrDie(stack.WaitServing(absl::Seconds(30)), "W2: serving");
+    RunClient client(stack.address(), o.channels);
+    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, 20);
+    auto make = [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=10 tool=echo] w2 run ", i)); };
+    SubmitOptions watch;
+    RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 1'000), 100), slots, watch);  // warm-up
+    // The warm-up's AppendStep samples are dropped with the workers' first stats:
+    // the stats files are written at drain, so count only the measured phase by
+    // restarting the workers.
+    stack.StopWorkers();
+    for (int i = 0; i < so.workers; ++i) {
+      fs::remove(stack.stats_file(i));
+      stack.StartWorker(i);
+    }
+    const int64_t total = Scaled(o, 1'000);
+    Log(absl::StrCat("W2 #", rep, ": ", total, " runs x 10 steps"));
+    std::vector<RunRecord> records = RunClosedLoop(client, make, total, 2 * slots, watch);
+    json figures = LoadFigures(records);
+    stack.StopWorkers();
+    std::vector<double> acks = AppendLatencies(stack, so.workers);
+    stack.StopOrchestrator();
+    figures["append_step_ack_ms"] = Summary(acks);
+    figures["appends_per_s"] =
+        figures["seconds"].get<double>() > 0 ? acks.size() / figures["seconds"].get<double>() : 0;
+    Log(absl::StrCat("W2 #", rep, ": ", figures["steps_per_s"].get<double>(), " steps/s, ack p99 ",
+                     figures["append_step_ack_ms"]["p99"].get<double>(), " ms"));
+    return figures;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// W3 recovery: SIGKILL one of 4 workers with 200 runs in flight.
+
+namespace {
+
+struct AuditLine {
+  std::string worker;
+  std::string key;  // <run_id>:<step>:<tool_use_id>
+};
+
+std::vector<AuditLine> ReadAudit(const Stack& stack, int workers) {
+  std::vector<AuditLine> lines;
+  for (int i = 0; i < workers; ++i) {
+    for (absl::string_view line : absl::StrSplit(ReadFileOrEmpty(stack.audit_log(i)), '\n', absl::SkipEmpty())) {
+      json j = json::parse(line, nullptr, false);  // a SIGKILL may cut the last line
+      if (j.is_discarded() || !j.contains("idempotency_key")) continue;
+      lines.push_back({stack.worker_id(i), j["idempotency_key"].get<std::string>()});
+    }
+  }
+  return lines;
+}
+
+}  // namespace
+
+
+nlohmann::json RunW3Recovery(const BenchOptions& o) {
+  return Repeat(o.slow_repeats, [&](int rep) {
+    StackOptions so = BaseStack(o, absl::StrCat("w3-", rep));
+    so.workers = 4;
+    so.concurrency = 64;
+    so.lease_ttl_ms = o.w3_lease_ttl_ms;
+    Stack stack(so);
+    OrDie(stack.Start(), "W3: start");
+    OrDie(stack.WaitServing(absl::Seconds(30)), "W3: serving");
+    RunClient client(stack.address(), o.channels);
+    // Runs long enough to be running before the kill and well after the recovery.
+    const int sleep_ms = 100;
+    const int steps = static_cast<int>(std::ceil((o.w3_lease_ttl_ms + 8'000.0) / sleep_ms));
+    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, steps + 5);
+    auto make = [&](int64_t i) {
+      return Request(agent, absl::StrCat("[sim steps=", steps, " tool=echo sleep_ms=", sleep_ms, "] w3 run ", i));
+    };
+    struct Started {
+      absl::Mutex mu;
+      std::set<std::string> runs ABSL_GUARDED_BY(mu);
+    } started;
+    SubmitOptions watch;
+    watch.keep_events = true;
+    watch.on_event = [&started](const v1::RunEvent& e) {
+      if (e.has_state_changed() && e.state_changed().state() == v1::RUNNING) {
+        absl::MutexLock lock(&started.mu);
+        started.runs.insert(e.run_id());
+      }
+    };
+    const int64_t total = 200;
+    std::vector<RunRecord> records;
+    std::thread load([&] { records = RunClosedLoop(client, make, total, total, watch); });
+    {
+      absl::MutexLock lock(&started.mu);
+      auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(started.mu) {
+        return static_cast<int64_t>(started.runs.size()) >= total;
+      };
+      started.mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(60));
+    }
+    absl::SleepFor(absl::Seconds(2));  // every run has recorded tool calls by now
+    const int victim = 0;
+    const std::string victim_id = stack.worker_id(victim);
+    const absl::Time kill_time = absl::Now();
+    stack.SignalWorker(victim, SIGKILL);
+    Log(absl::StrCat("W3 #", rep, ": killed ", victim_id, "; lease TTL ", so.lease_ttl_ms, " ms, ", steps,
+                     "-step runs"));
+    load.join();
+    const double kill_ms = UnixMs(kill_time);
+
+    // The victim's runs, and when each was leased again (event times, whole ms).
+    std::vector<double> rerun_s;
+    int64_t succeeded = 0, victim_runs = 0, not_rerun = 0;
+    std::map<std::string, std::vector<std::string>> epoch_workers;  // run -> worker of epoch k+1
+    std::vector<std::string> victim_run_ids;
+    for (const RunRecord& r : records) {
+      succeeded += r.ok && r.state == v1::SUCCEEDED;
+      std::vector<const v1::RunEvent*> leases;
+      for (const v1::RunEvent& e : r.events) {
+        if (e.has_state_changed() && e.state_changed().state() == v1::RUNNING) leases.push_back(&e);
+      }
+      for (const v1::RunEvent* e : leases) epoch_workers[r.run_id].push_back(e->state_changed().worker_id());
+      for (size_t k = 0; k < leases.size(); ++k) {
+        const bool held_at_kill =
+            leases[k]->time_ms() <= kill_ms && (k + 1 == leases.size() || leases[k + 1]->time_ms() > kill_ms);
+        if (!held_at_kill || leases[k]->state_changed().worker_id() != victim_id) continue;
+        ++victim_runs;
+        victim_run_ids.push_back(r.run_id);
+        if (k + 1 < leases.size()) {
+          rerun_s.push_back((leases[k + 1]->time_ms() + 0.5 - kill_ms) / 1000.0);
+        } else {
+          ++not_rerun;
+        }
+      }
+    }
+
+    // Tool calls executed again although their result was recorded: for each
+    // recorded result, executions after the recording one. The recording worker is
+    // the holder of the result's epoch; a worker that is not the victim ran after
+    // the kill, so if the victim recorded a result, every other execution of that
+    // call came after it. (The victim's own execution of a call whose result it did
+    // not record is the one legitimate repeat: echo is read-only.)
+    std::map<std::string, std::vector<std::string>> executions;  // key -> workers
+    for (const AuditLine& line : ReadAudit(stack, so.workers)) executions[line.key].push_back(line.worker);
+    int64_t recorded = 0, recorded_rerun = 0, unrecorded_rerun = 0;
+    for (const RunRecord& r : records) {
+      absl::StatusOr<v1::Transcript> t = GetTranscript(client.stub(), r.run_id);
+      if (!t.ok()) continue;
+      const std::vector<std::string>& workers = epoch_workers[r.run_id];
+      for (const v1::JournalEntry& e : t->entries()) {
+        if (!e.has_tool_result()) continue;
+        ++recorded;
+        const std::string key = absl::StrCat(r.run_id, ":", e.step(), ":", e.tool_result().tool_use_id());
+        const std::string recorder =
+            e.epoch() >= 1 && e.epoch() <= static_cast<int64_t>(workers.size()) ? workers[e.epoch() - 1] : "";
+        int by_recorder = 0, by_others = 0;
+        for (const std::string& w : executions[key]) (w == recorder ? by_recorder : by_others)++;
+        recorded_rerun += std::max(0, by_recorder - 1);
+        if (recorder == victim_id) {
+          recorded_rerun += by_others;
+        } else {
+          unrecorded_rerun += by_others;
+        }
+      }
+    }
+    stack.StopWorkers();
+    stack.StopOrchestrator();
+    json out;
+    out["lease_ttl_s"] = so.lease_ttl_ms / 1000.0;
+    out["retry_backoff_s"] = so.retry_backoff_ms / 1000.0;
+    out["runs"] = total;
+    out["succeeded"] = succeeded;
+    out["victim_runs"] = victim_runs;
+    out["victim_runs_not_rerun"] = not_rerun;
+    out["kill_to_all_rerun_s"] = rerun_s.empty() ? 0 : *std::max_element(rerun_s.begin(), rerun_s.end());
+    out["kill_to_rerun_p50_s"] = Percentile(rerun_s, 50);
+    out["tool_results_recorded"] = recorded;
+    out["recorded_tool_calls_executed_again"] = recorded_rerun;
+    out["unrecorded_tool_calls_executed_again"] = unrecorded_rerun;
+    Log(absl::StrCat("W3 #", rep, ": all of the victim's ", victim_runs, " runs leased again after ",
+                     out["kill_to_all_rerun_s"].get<double>(), " s; recorded calls executed again: ", recorded_rerun));
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// W4 restart: SIGKILL the orchestrator with 10,000 runs queued and 200 running.
+
+nlohmann::json RunW4Restart(const BenchOptions& o) {
+  return Repeat(o.slow_repeats, [&](int rep) {
+    StackOptions so = BaseStack(o, absl::StrCat("w4-", rep));
+    so.workers = 4;
+    so.concurrency = 50;
+    so.orchestrator_log_level = "info";  // for its "recovered N queued" line
+    const int running = so.workers * so.concurrency;
+    Stack stack(so);
+    OrDie(stack.Start(), "W4: start");
+    OrDie(stack.WaitServing(absl::Seconds(30)), "W4: serving");
+    RunClient client(stack.address(), o.channels);
+    // 200 runs that outlast the test, then runs that must wait in the queue.
+    const v1::AgentSpec long_agent = Agent(o, /*echo_tool=*/true, 1'000);
+    std::vector<RunRecord> long_runs = RunClosedLoop(
+        client, [&](int64_t i) { return Request(long_agent, absl::StrCat("[sim steps=900 tool=echo sleep_ms=200] w4 long ", i)); },
+        running, running, NoWatch());
+    const absl::Time until = absl::Now() + absl::Seconds(60);
+    int64_t now_running = 0;
+    while (absl::Now() < until) {
+      now_running = 0;
+      for (const RunRecord& r : long_runs) {
+        absl::StatusOr<v1::Run> run = GetRun(client.stub(), r.run_id);
+        now_running += run.ok() && run->state() == v1::RUNNING;
+      }
+      if (now_running == running) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    const int64_t queued_total = Scaled(o, 10'000);
+    const v1::AgentSpec short_agent = Agent(o, /*echo_tool=*/false, 4);
+    std::vector<RunRecord> queued = RunClosedLoop(
+        client, [&](int64_t i) { return Request(short_agent, absl::StrCat("w4 queued ", i)); }, queued_total, 512,
+        NoWatch());
+    std::map<std::string, int64_t> journal_before;
+    for (const RunRecord& r : long_runs) {
+      absl::StatusOr<v1::Run> run = GetRun(client.stub(), r.run_id);
+      if (run.ok()) journal_before[r.run_id] = run->last_journal_seq();
+    }
+    Log(absl::StrCat("W4 #", rep, ": ", now_running, " running, ", queued.size(), " queued; SIGKILL orchestrator"));
+
+    const absl::Time kill_time = absl::Now();
+    stack.SignalOrchestrator(SIGKILL);
+    stack.WaitOrchestrator(absl::Seconds(10));
+    OrDie(stack.StartOrchestrator(/*wait_for_port=*/false), "W4: restart");
+    const absl::Time spawned = stack.orchestrator()->start_time();
+    const absl::Time serving = OrDie(stack.WaitServing(absl::Seconds(60)), "W4: serving again");
+
+    // Every acknowledged run is there, in the state it had.
+    int64_t acknowledged = 0, lost = 0, still_queued = 0, still_running = 0, other = 0;
+    auto check = [&](const std::vector<RunRecord>& records, v1::RunState expected) {
+      for (const RunRecord& r : records) {
+        if (!r.ok) continue;  // never acknowledged
+        ++acknowledged;
+        absl::StatusOr<v1::Run> run = GetRun(client.stub(), r.run_id);
+        if (!run.ok()) {
+          ++lost;
+          continue;
+        }
+        if (run->state() == v1::QUEUED) ++still_queued;
+        else if (run->state() == v1::RUNNING) ++still_running;
+        else ++other;
+        (void)expected;
+      }
+    };
+    check(long_runs, v1::RUNNING);
+    check(queued, v1::QUEUED);
+    // The running ones go on under their recovered leases.
+    absl::SleepFor(absl::Seconds(3));
+    int64_t progressed = 0;
+    for (const RunRecord& r : long_runs) {
+      absl::StatusOr<v1::Run> run = GetRun(client.stub(), r.run_id);
+      progressed += run.ok() && run->state() == v1::RUNNING && run->attempt() == 1 &&
+                    run->last_journal_seq() > journal_before[r.run_id];
+    }
+    std::string recovered_line;
+    for (absl::string_view line : absl::StrSplit(ReadFileOrEmpty(stack.orchestrator_log()), '\n')) {
+      if (absl::StrContains(line, "recovered ")) recovered_line = std::string(line.substr(line.find("recovered ")));
+    }
+    json out;
+    out["queued_before"] = queued_total;
+    out["running_before"] = now_running;
+    out["restart_to_serving_s"] = absl::ToDoubleSeconds(serving - spawned);
+    out["kill_to_serving_s"] = absl::ToDoubleSeconds(serving - kill_time);
+    out["acknowledged"] = acknowledged;
+    out["runs_lost"] = lost;
+    out["queued_after"] = still_queued;
+    out["running_after"] = still_running;
+    out["other_state_after"] = other;
+    out["running_runs_progressing_on_same_lease"] = progressed;
+    out["orchestrator_log"] = recovered_line;
+    Log(absl::StrCat("W4 #", rep, ": serving ", out["restart_to_serving_s"].get<double>(),
+                     " s after restart; lost ", lost, "; ", recovered_line));
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// W5 storage: one 200-step conversation, the database measured at 50, 100, 200.
+
+nlohmann::json RunW5Storage(const BenchOptions& o) {
+  return Repeat(o.slow_repeats, [&](int rep) {
+    const int kSteps = 200;
+    const std::vector<int> kAt = {50, 100};
+    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, kSteps + 10);
+    const std::string input = absl::StrCat("[sim steps=", kSteps, " tool=echo] w5 conversation");
+
+    // A first run of the same conversation gives the tool_use ids (the simulator
+    // derives them from the first message and the position), so the measured run
+    // can be held, inside the model call of the step after 50 and 100, by a
+    // scripted delay: nothing is in flight at the orchestrator then.
+    std::map<int, std::string> tool_use_id_of_step;
+    {
+      StackOptions so = BaseStack(o, absl::StrCat("w5-dry-", rep));
+      so.workers = 1;
+      so.concurrency = 1;
+      Stack stack(so);
+      OrDie(stack.Start(), "W5: start");
+      OrDie(stack.WaitServing(absl::Seconds(30)), "W5: serving");
+      RunClient client(stack.address(), 1);
+      std::vector<RunRecord> r = RunClosedLoop(client, [&](int64_t) { return Request(agent, input); }, 1, 1, {});
+      v1::Transcript t = OrDie(GetTranscript(client.stub(), r.at(0).run_id), "W5: transcript");
+      for (const v1::JournalEntry& e : t.entries()) {
+        if (e.has_tool_call()) tool_use_id_of_step[e.step()] = e.tool_call().tool_use_id();
+      }
+      stack.StopWorkers();
+      stack.StopOrchestrator();
+    }
+
+    StackOptions so = BaseStack(o, absl::StrCat("w5-", rep));
+    so.workers = 1;
+    so.concurrency = 1;
+    Stack stack(so);
+    OrDie(stack.StartSim(), "W5: sim");
+    // The empty database, as the orchestrator leaves it.
+    OrDie(stack.StartOrchestrator(), "W5: orchestrator");
+    stack.StopOrchestrator();
+    const std::string snapshots = so.dir + "/snapshots";
+    fs::create_directories(snapshots);
+    fs::copy(stack.data_dir(), snapshots + "/0", fs::copy_options::recursive);
+    OrDie(stack.StartOrchestrator(), "W5: orchestrator");
+    stack.StartWorker(0);
+    const int kHoldMs = 6'000;
+    json replies = json::array();
+    for (int at : kAt) replies.push_back({{"match", tool_use_id_of_step.at(at - 1)}, {"delay_ms", kHoldMs}});
+    OrDie(stack.SimPost("/_sim/script", json{{"replies", replies}}.dump()), "W5: script");
+
+    RunClient client(stack.address(), 1);
+    std::vector<RunRecord> records;
+    std::thread load([&] {
+      records = RunClosedLoop(client, [&](int64_t) { return Request(agent, input); }, 1, 1, {});
+    });
+    std::map<int, int> steps_at_snapshot;  // snapshot -> steps the run had
+    std::string run_id;
+    auto snapshot = [&](int name) {
+      stack.StopOrchestrator();
+      fs::copy(stack.data_dir(), absl::StrCat(snapshots, "/", name), fs::copy_options::recursive);
+    };
+    for (int at : kAt) {
+      const absl::Time until = absl::Now() + absl::Seconds(60);
+      int steps = 0;
+      while (absl::Now() < until) {
+        // The run id comes from the listing: the load thread owns its record.
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+        v1::ListRunsRequest req;
+        req.set_page_size(1);
+        v1::ListRunsResponse resp;
+        if (client.stub().ListRuns(&ctx, req, &resp).ok() && resp.runs_size() == 1) {
+          run_id = resp.runs(0).run_id();
+          steps = resp.runs(0).steps();
+        }
+        if (steps >= at) break;
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+      absl::SleepFor(absl::Milliseconds(100));  // the tool result of step `at` lands
+      absl::StatusOr<v1::Run> run = GetRun(client.stub(), run_id);
+      steps_at_snapshot[at] = run.ok() ? run->steps() : steps;
+      snapshot(at);
+      OrDie(stack.StartOrchestrator(), "W5: orchestrator restart");
+    }
+    load.join();
+    absl::StatusOr<v1::Run> final_run = GetRun(client.stub(), run_id);
+    steps_at_snapshot[kSteps] = final_run.ok() ? final_run->steps() : 0;
+    stack.StopWorkers();
+    snapshot(kSteps);
+
+    json out;
+    out["run_state"] = final_run.ok() ? v1::RunState_Name(final_run->state()) : "unknown";
+    StoreSize empty = OrDie(CompactAndMeasure(snapshots + "/0"), "W5: measure empty");
+    out["empty_db_sst_bytes"] = empty.sst_bytes;
+    json points = json::array();
+    int64_t prev_sst = empty.sst_bytes, prev_logical = empty.logical_bytes, prev_steps = 0;
+    for (int at : {50, 100, kSteps}) {
+      StoreSize size = OrDie(CompactAndMeasure(absl::StrCat(snapshots, "/", at)), "W5: measure");
+      const int64_t steps = steps_at_snapshot[at];
+      json p;
+      p["steps"] = steps;
+      p["sst_bytes"] = size.sst_bytes;
+      p["wal_bytes"] = size.wal_bytes;
+      p["logical_bytes"] = size.logical_bytes;
+      p["sst_bytes_per_step"] = steps > 0 ? static_cast<double>(size.sst_bytes - empty.sst_bytes) / steps : 0;
+      p["logical_bytes_per_step"] = steps > 0 ? static_cast<double>(size.logical_bytes - empty.logical_bytes) / steps : 0;
+      p["marginal_sst_bytes_per_step"] =
+          steps > prev_steps ? static_cast<double>(size.sst_bytes - prev_sst) / (steps - prev_steps) : 0;
+      p["marginal_logical_bytes_per_step"] =
+          steps > prev_steps ? static_cast<double>(size.logical_bytes - prev_logical) / (steps - prev_steps) : 0;
+      p["logical_bytes_by_cf"] = size.logical_bytes_by_cf;
+      p["records_by_cf"] = size.records_by_cf;
+      p["sst_bytes_by_cf"] = size.sst_bytes_by_cf;
+      points.push_back(p);
+      out[absl::StrCat("at_", at)] = p;
+      prev_sst = size.sst_bytes;
+      prev_logical = size.logical_bytes;
+      prev_steps = steps;
+    }
+    Log(absl::StrCat("W5 #", rep, ": ", points.dump()));
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// W6 memory: orchestrator RSS with 100,000 queued runs and no workers.
+
+nlohmann::json RunW6Memory(const BenchOptions& o) {
+  return Repeat(o.slow_repeats, [&](int rep) {
+    StackOptions so = BaseStack(o, absl::StrCat("w6-", rep));
+    so.workers = 0;
+    so.start_sim = false;
+    Stack stack(so);
+    OrDie(stack.Start(), "W6: start");
+    OrDie(stack.WaitServing(absl::Seconds(30)), "W6: serving");
+    const pid_t pid = stack.orchestrator()->pid();
+    const int64_t baseline = OrDie(ResidentBytes(pid), "W6: RSS");
+    RunClient client(stack.address(), o.channels);
+    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/false, 4);
+    const int64_t total = Scaled(o, 100'000);
+    Log(absl::StrCat("W6 #", rep, ": creating ", total, " queued runs"));
+    const absl::Time start = absl::Now();
+    std::vector<RunRecord> records = RunClosedLoop(
+        client, [&](int64_t i) { return Request(agent, absl::StrCat("w6 queued run ", i)); }, total, 1'024,
+        NoWatch());
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    int64_t created = 0;
+    std::vector<double> create_ms;
+    for (const RunRecord& r : records) {
+      created += r.ok;
+      create_ms.push_back(absl::ToDoubleMilliseconds(r.created - r.submit));
+    }
+    absl::SleepFor(absl::Seconds(1));
+    const int64_t rss = OrDie(ResidentBytes(pid), "W6: RSS");
+    const int64_t peak = OrDie(PeakResidentBytes(pid), "W6: peak RSS");
+    stack.StopOrchestrator();
+    json out;
+    out["queued_runs"] = created;
+    out["rss_mb"] = rss / 1e6;
+    out["peak_rss_mb"] = peak / 1e6;
+    out["baseline_rss_mb"] = baseline / 1e6;
+    out["bytes_per_queued_run"] = created > 0 ? static_cast<double>(rss - baseline) / created : 0;
+    out["creates_per_s"] = seconds > 0 ? created / seconds : 0;
+    out["create_rpc_ms"] = Summary(create_ms);
+    Log(absl::StrCat("W6 #", rep, ": RSS ", out["rss_mb"].get<double>(), " MB with ", created, " queued"));
+    return out;
+  });
+}
+
+}  // namespace baton::bench

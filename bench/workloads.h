@@ -1,0 +1,39 @@
+// The workloads of docs/PERFORMANCE.md (W1-W6). Each starts its own stack on
+// loopback, measures, stops it, and returns its figures as JSON: one object per
+// repeat plus their median and range.
+#ifndef BATON_BENCH_WORKLOADS_H_
+#define BATON_BENCH_WORKLOADS_H_
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace baton::bench {
+
+struct BenchOptions {
+  std::string bin_dir;   // the three binaries. Required.
+  std::string work_dir;  // stacks' directories go under it. Required.
+  // Multiplies the run counts of W1, W2, W4 and W6 (W3's 200 runs and W5's 200
+  // steps are fixed). Default: 1, the sizes of the issue.
+  double scale = 1.0;
+  int repeats = 3;       // fresh stacks for W1 and W2. Default: 3
+  int slow_repeats = 1;  // for W3-W6. Default: 1
+  // Agents stream from the simulator (its SSE deltas are 8-10 bytes). Default: false.
+  bool streaming = false;
+  int w3_lease_ttl_ms = 10'000;  // Default: the orchestrator's default
+  int channels = 8;              // client connections. Default: 8
+  // Prepended to the orchestrator's command line (valgrind ...). Default: none.
+  std::vector<std::string> orchestrator_wrapper;
+};
+
+nlohmann::json RunW1Dispatch(const BenchOptions& options);
+nlohmann::json RunW2Steps(const BenchOptions& options);
+nlohmann::json RunW3Recovery(const BenchOptions& options);
+nlohmann::json RunW4Restart(const BenchOptions& options);
+nlohmann::json RunW5Storage(const BenchOptions& options);
+nlohmann::json RunW6Memory(const BenchOptions& options);
+
+}  // namespace baton::bench
+
+#endif  // BATON_BENCH_WORKLOADS_H_
