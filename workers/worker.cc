@@ -1,6 +1,10 @@
 #include "workers/worker.h"
 
+#include <cstdlib>
+#include <fstream>
+
 #include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "baton/v1/worker_service.grpc.pb.h"
@@ -8,6 +12,29 @@
 #include "common/logging.h"
 
 namespace baton::worker {
+
+// Round-trip times in microseconds, at most kMax of them (the first ones).
+class Worker::LatencySamples {
+ public:
+  static constexpr size_t kMax = 4'000'000;
+  void Add(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    if (samples_.size() < kMax) samples_.push_back(static_cast<uint32_t>(absl::ToInt64Microseconds(d)));
+  }
+  std::vector<uint32_t> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::move(samples_);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<uint32_t> samples_ ABSL_GUARDED_BY(mu_);
+};
+
+std::string WorkerOptions::StatsFileFromEnvironment() {
+  const char* path = std::getenv("BATON_WORKER_STATS_FILE");
+  return path == nullptr ? "" : path;
+}
 
 struct Worker::ActiveTask {
   v1::Task task;
@@ -27,9 +54,10 @@ bool Retryable(const grpc::Status& s) {
 // restarting: recovered leases stay valid, so the run goes on where it was).
 class GrpcRunJournal final : public RunJournal {
  public:
+  // `on_ack` (may be empty) gets the round trip of every AppendStep that succeeded.
   GrpcRunJournal(v1::WorkerService::Stub& stub, const v1::Lease& lease, RunSignals& signals,
-                 absl::Duration retry_for)
-      : stub_(stub), lease_(lease), signals_(signals), retry_for_(retry_for) {}
+                 absl::Duration retry_for, std::function<void(absl::Duration)> on_ack)
+      : stub_(stub), lease_(lease), signals_(signals), retry_for_(retry_for), on_ack_(std::move(on_ack)) {}
 
   absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) override {
     v1::AppendStepRequest request;
@@ -42,8 +70,12 @@ class GrpcRunJournal final : public RunJournal {
       ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
       ctx.set_wait_for_ready(false);
       v1::AppendStepResponse response;
+      const absl::Time sent = absl::Now();
       grpc::Status status = stub_.AppendStep(&ctx, request, &response);
-      if (status.ok()) return response.cancel_requested();
+      if (status.ok()) {
+        if (on_ack_) on_ack_(absl::Now() - sent);
+        return response.cancel_requested();
+      }
       if (!Retryable(status) || absl::Now() + backoff > give_up || signals_.lease_lost || signals_.abort) {
         return FromGrpcStatus(status);
       }
@@ -59,11 +91,13 @@ class GrpcRunJournal final : public RunJournal {
   const v1::Lease lease_;
   RunSignals& signals_;
   const absl::Duration retry_for_;
+  const std::function<void(absl::Duration)> on_ack_;
 };
 
 }  // namespace
 
-Worker::Worker(WorkerOptions options, AgentLoop& loop) : options_(std::move(options)), loop_(loop) {
+Worker::Worker(WorkerOptions options, AgentLoop& loop)
+    : options_(std::move(options)), loop_(loop), append_latencies_(std::make_unique<LatencySamples>()) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   // Reconnect quickly after an orchestrator restart.
@@ -148,7 +182,9 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   BATON_LOG(INFO) << "running " << run.run_id() << " (attempt " << run.attempt() << ", epoch "
                   << lease.epoch() << ", " << task->task.journal_size() << " journal entries)";
   std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
-  GrpcRunJournal out(*stub, lease, task->signals, options_.journal_retry_for);
+  std::function<void(absl::Duration)> on_ack;
+  if (!options_.stats_file.empty()) on_ack = [this](absl::Duration d) { append_latencies_->Add(d); };
+  GrpcRunJournal out(*stub, lease, task->signals, options_.journal_retry_for, std::move(on_ack));
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals);
 
   // Report the outcome; retried while the orchestrator is unreachable.
@@ -268,6 +304,22 @@ void Worker::Drain() {
     heartbeat_stop_ = true;
   }
   if (heartbeat_.joinable()) heartbeat_.join();
+  WriteStats();
+}
+
+void Worker::WriteStats() {
+  if (options_.stats_file.empty()) return;
+  std::vector<uint32_t> samples = append_latencies_->Take();
+  if (samples.empty()) return;  // a second Drain (the destructor) has nothing new
+  std::string text =
+      absl::StrCat("{\"worker_id\":", nlohmann::json(options_.worker_id).dump(), ",\"append_step_us\":[");
+  for (size_t i = 0; i < samples.size(); ++i) absl::StrAppend(&text, i ? "," : "", samples[i]);
+  text += "]}\n";
+  std::ofstream out(options_.stats_file, std::ios::trunc);
+  out << text;
+  if (!out.good()) {
+    BATON_LOG(WARNING) << "cannot write the stats file " << options_.stats_file;
+  }
 }
 
 }  // namespace baton::worker

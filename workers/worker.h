@@ -35,6 +35,12 @@ struct WorkerOptions {
   // How long journal writes are retried while the orchestrator is unreachable.
   // Default: 60 s.
   absl::Duration journal_retry_for = absl::Seconds(60);
+  // When not empty, Drain() ends by writing what this worker measured (AppendStep
+  // acknowledgement latencies) to this file as JSON, for bench/. Default: the
+  // environment variable BATON_WORKER_STATS_FILE, else none.
+  std::string stats_file = StatsFileFromEnvironment();
+
+  static std::string StatsFileFromEnvironment();
 };
 
 // Thread-safe. Owns its threads; Stop() (or the destructor) joins them.
@@ -54,14 +60,19 @@ class Worker {
 
  private:
   struct ActiveTask;
+  class LatencySamples;
   void SlotLoop(int slot);
   void HeartbeatLoop();
   void RunTask(const std::shared_ptr<ActiveTask>& task);
   absl::Duration HeartbeatInterval();
+  // Writes options_.stats_file, if set.
+  void WriteStats();
 
   const WorkerOptions options_;
   AgentLoop& loop_;
   std::shared_ptr<grpc::Channel> channel_;
+  // Successful AppendStep round trips, for stats_file. Thread-safe.
+  const std::unique_ptr<LatencySamples> append_latencies_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> lease_ttl_ms_{10'000};
