@@ -158,6 +158,9 @@ void Worker::SlotLoop(int slot) {
     if (!response.has_task()) continue;
     auto task = std::make_shared<ActiveTask>();
     task->task = std::move(*response.mutable_task());
+    // The heartbeat period follows the TTL the orchestrator announces; a shorter
+    // TTL than assumed must not wait out a period computed from the old one.
+    const bool ttl_shrank = task->task.lease_ttl_ms() > 0 && task->task.lease_ttl_ms() < lease_ttl_ms_.load();
     if (task->task.lease_ttl_ms() > 0) lease_ttl_ms_ = task->task.lease_ttl_ms();
     if (stopping_) {
       // Drain began while the task was on its way: hand it straight back.
@@ -166,6 +169,7 @@ void Worker::SlotLoop(int slot) {
     {
       absl::MutexLock lock(&mu_);
       active_[task->task.lease().run_id()] = task;
+      if (ttl_shrank) heartbeat_wake_ = true;
     }
     RunTask(task);
     {
@@ -245,9 +249,10 @@ void Worker::HeartbeatLoop() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return heartbeat_stop_; };
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return heartbeat_stop_ || heartbeat_wake_; };
       mu_.AwaitWithTimeout(absl::Condition(&stop), HeartbeatInterval());
       if (heartbeat_stop_) return;
+      heartbeat_wake_ = false;
     }
     std::vector<std::shared_ptr<ActiveTask>> tasks;
     {

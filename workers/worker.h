@@ -82,6 +82,8 @@ class Worker {
   // In-flight PollTask contexts, cancelled on drain.
   std::vector<void*> polls_ ABSL_GUARDED_BY(mu_);
   bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
+  // Set when a task announces a shorter lease TTL: heartbeat now, with the new period.
+  bool heartbeat_wake_ ABSL_GUARDED_BY(mu_) = false;
 
   // Joined in Drain() before the members above are destroyed.
   std::vector<std::thread> slots_;
