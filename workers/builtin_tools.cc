@@ -48,7 +48,8 @@ void BuiltinToolExecutor::Audit(const std::string& name, const ToolCallContext& 
                           {"step", context.step},
                           {"tool_use_id", context.tool_use_id},
                           {"name", name},
-                          {"idempotency_key", context.idempotency_key}}
+                          {"idempotency_key", context.idempotency_key},
+                          {"time_ms", clock_.NowMillis()}}
                          .dump() +
                      "\n";
   std::lock_guard<std::mutex> lock(audit_mu_);
