@@ -243,6 +243,7 @@ namespace {
 struct AuditLine {
   std::string worker;
   std::string key;  // <run_id>:<step>:<tool_use_id>
+  int64_t time_ms = 0;  // when the call ran (worker clock, this host)
 };
 
 std::vector<AuditLine> ReadAudit(const Stack& stack, int workers) {
@@ -251,7 +252,7 @@ std::vector<AuditLine> ReadAudit(const Stack& stack, int workers) {
     for (absl::string_view line : absl::StrSplit(ReadFileOrEmpty(stack.audit_log(i)), '\n', absl::SkipEmpty())) {
       json j = json::parse(line, nullptr, false);  // a SIGKILL may cut the last line
       if (j.is_discarded() || !j.contains("idempotency_key")) continue;
-      lines.push_back({stack.worker_id(i), j["idempotency_key"].get<std::string>()});
+      lines.push_back({stack.worker_id(i), j["idempotency_key"].get<std::string>(), j.value("time_ms", int64_t{0})});
     }
   }
   return lines;
@@ -259,20 +260,21 @@ std::vector<AuditLine> ReadAudit(const Stack& stack, int workers) {
 
 }  // namespace
 
-
 nlohmann::json RunW3Recovery(const BenchOptions& o) {
   return Repeat(o.slow_repeats, [&](int rep) {
     StackOptions so = BaseStack(o, absl::StrCat("w3-", rep));
     so.workers = 4;
-    so.concurrency = 64;
+    // Room on the three survivors for every run of the victim.
+    so.concurrency = 100;
     so.lease_ttl_ms = o.w3_lease_ttl_ms;
     Stack stack(so);
     OrDie(stack.Start(), "W3: start");
     OrDie(stack.WaitServing(absl::Seconds(30)), "W3: serving");
     RunClient client(stack.address(), o.channels);
-    // Runs long enough to be running before the kill and well after the recovery.
-    const int sleep_ms = 100;
-    const int steps = static_cast<int>(std::ceil((o.w3_lease_ttl_ms + 8'000.0) / sleep_ms));
+    // Runs long enough to be running before the kill and well after the recovery,
+    // at a moderate load (200 runs x 2 steps/s): this workload is about recovery.
+    const int sleep_ms = 500;
+    const int steps = static_cast<int>(std::ceil((o.w3_lease_ttl_ms + 10'000.0) / sleep_ms));
     const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, steps + 5);
     auto make = [&](int64_t i) {
       return Request(agent, absl::StrCat("[sim steps=", steps, " tool=echo sleep_ms=", sleep_ms, "] w3 run ", i));
@@ -312,7 +314,6 @@ nlohmann::json RunW3Recovery(const BenchOptions& o) {
     // The victim's runs, and when each was leased again (event times, whole ms).
     std::vector<double> rerun_s;
     int64_t succeeded = 0, victim_runs = 0, not_rerun = 0;
-    std::map<std::string, std::vector<std::string>> epoch_workers;  // run -> worker of epoch k+1
     std::vector<std::string> victim_run_ids;
     for (const RunRecord& r : records) {
       succeeded += r.ok && r.state == v1::SUCCEEDED;
@@ -320,7 +321,6 @@ nlohmann::json RunW3Recovery(const BenchOptions& o) {
       for (const v1::RunEvent& e : r.events) {
         if (e.has_state_changed() && e.state_changed().state() == v1::RUNNING) leases.push_back(&e);
       }
-      for (const v1::RunEvent* e : leases) epoch_workers[r.run_id].push_back(e->state_changed().worker_id());
       for (size_t k = 0; k < leases.size(); ++k) {
         const bool held_at_kill =
             leases[k]->time_ms() <= kill_ms && (k + 1 == leases.size() || leases[k + 1]->time_ms() > kill_ms);
@@ -335,33 +335,37 @@ nlohmann::json RunW3Recovery(const BenchOptions& o) {
       }
     }
 
-    // Tool calls executed again although their result was recorded: for each
-    // recorded result, executions after the recording one. The recording worker is
-    // the holder of the result's epoch; a worker that is not the victim ran after
-    // the kill, so if the victim recorded a result, every other execution of that
-    // call came after it. (The victim's own execution of a call whose result it did
-    // not record is the one legitimate repeat: echo is read-only.)
-    std::map<std::string, std::vector<std::string>> executions;  // key -> workers
-    for (const AuditLine& line : ReadAudit(stack, so.workers)) executions[line.key].push_back(line.worker);
-    int64_t recorded = 0, recorded_rerun = 0, unrecorded_rerun = 0;
+    // Tool calls executed again although their result was recorded: executions
+    // (tool audit log) that ran after the call's recorded result was written (the
+    // result's journal time is taken by the worker right after the call returns).
+    // A call that may have run but whose result was not recorded (its worker was
+    // killed or lost its lease) may legitimately run again: echo is read-only.
+    std::map<std::string, std::vector<const AuditLine*>> executions;  // key -> runs of it
+    const std::vector<AuditLine> audit = ReadAudit(stack, so.workers);
+    for (const AuditLine& line : audit) executions[line.key].push_back(&line);
+    int64_t recorded = 0, recorded_rerun = 0, unrecorded_rerun = 0, duplicate_results = 0;
+    std::vector<std::string> examples;
     for (const RunRecord& r : records) {
       absl::StatusOr<v1::Transcript> t = GetTranscript(client.stub(), r.run_id);
       if (!t.ok()) continue;
-      const std::vector<std::string>& workers = epoch_workers[r.run_id];
+      std::map<std::string, int64_t> result_time;  // key -> first recorded result's time
       for (const v1::JournalEntry& e : t->entries()) {
         if (!e.has_tool_result()) continue;
-        ++recorded;
         const std::string key = absl::StrCat(r.run_id, ":", e.step(), ":", e.tool_result().tool_use_id());
-        const std::string recorder =
-            e.epoch() >= 1 && e.epoch() <= static_cast<int64_t>(workers.size()) ? workers[e.epoch() - 1] : "";
-        int by_recorder = 0, by_others = 0;
-        for (const std::string& w : executions[key]) (w == recorder ? by_recorder : by_others)++;
-        recorded_rerun += std::max(0, by_recorder - 1);
-        if (recorder == victim_id) {
-          recorded_rerun += by_others;
-        } else {
-          unrecorded_rerun += by_others;
+        if (result_time.count(key)) {
+          ++duplicate_results;
+          continue;
         }
+        ++recorded;
+        result_time[key] = e.time_ms();
+      }
+      for (const auto& [key, at] : result_time) {
+        const std::vector<const AuditLine*>& runs = executions[key];
+        int64_t after = 0;
+        for (const AuditLine* line : runs) after += line->time_ms > at;
+        recorded_rerun += after;
+        unrecorded_rerun += std::max<int64_t>(0, static_cast<int64_t>(runs.size()) - 1 - after);
+        if (after > 0 && examples.size() < 5) examples.push_back(key);
       }
     }
     stack.StopWorkers();
@@ -377,7 +381,18 @@ nlohmann::json RunW3Recovery(const BenchOptions& o) {
     out["kill_to_rerun_p50_s"] = Percentile(rerun_s, 50);
     out["tool_results_recorded"] = recorded;
     out["recorded_tool_calls_executed_again"] = recorded_rerun;
+    out["duplicate_recorded_results"] = duplicate_results;
     out["unrecorded_tool_calls_executed_again"] = unrecorded_rerun;
+    out["tool_executions"] = audit.size();
+    out["examples_executed_again"] = examples;
+    int64_t lost_leases = 0;
+    for (int i = 1; i < so.workers; ++i) {
+      for (absl::string_view line :
+           absl::StrSplit(ReadFileOrEmpty(absl::StrCat(so.dir, "/worker-", i, ".log")), '\n')) {
+        lost_leases += absl::StrContains(line, "lost; dropping the run");
+      }
+    }
+    out["survivor_leases_lost"] = lost_leases;
     Log(absl::StrCat("W3 #", rep, ": all of the victim's ", victim_runs, " runs leased again after ",
                      out["kill_to_all_rerun_s"].get<double>(), " s; recorded calls executed again: ", recorded_rerun));
     return out;
@@ -532,13 +547,13 @@ nlohmann::json RunW5Storage(const BenchOptions& o) {
     for (int at : kAt) replies.push_back({{"match", tool_use_id_of_step.at(at - 1)}, {"delay_ms", kHoldMs}});
     OrDie(stack.SimPost("/_sim/script", json{{"replies", replies}}.dump()), "W5: script");
 
+    // Not watched: the watch would end at the first restart. Polled instead.
     RunClient client(stack.address(), 1);
-    std::vector<RunRecord> records;
-    std::thread load([&] {
-      records = RunClosedLoop(client, [&](int64_t) { return Request(agent, input); }, 1, 1, {});
-    });
+    const RunRecord created =
+        RunClosedLoop(client, [&](int64_t) { return Request(agent, input); }, 1, 1, NoWatch()).at(0);
+    if (!created.ok) OrDie(absl::UnavailableError(created.error), "W5: create");
+    const std::string run_id = created.run_id;
     std::map<int, int> steps_at_snapshot;  // snapshot -> steps the run had
-    std::string run_id;
     auto snapshot = [&](int name) {
       stack.StopOrchestrator();
       fs::copy(stack.data_dir(), absl::StrCat(snapshots, "/", name), fs::copy_options::recursive);
@@ -547,16 +562,8 @@ nlohmann::json RunW5Storage(const BenchOptions& o) {
       const absl::Time until = absl::Now() + absl::Seconds(60);
       int steps = 0;
       while (absl::Now() < until) {
-        // The run id comes from the listing: the load thread owns its record.
-        grpc::ClientContext ctx;
-        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-        v1::ListRunsRequest req;
-        req.set_page_size(1);
-        v1::ListRunsResponse resp;
-        if (client.stub().ListRuns(&ctx, req, &resp).ok() && resp.runs_size() == 1) {
-          run_id = resp.runs(0).run_id();
-          steps = resp.runs(0).steps();
-        }
+        absl::StatusOr<v1::Run> run = GetRun(client.stub(), run_id);
+        if (run.ok()) steps = run->steps();
         if (steps >= at) break;
         absl::SleepFor(absl::Milliseconds(10));
       }
@@ -566,8 +573,12 @@ nlohmann::json RunW5Storage(const BenchOptions& o) {
       snapshot(at);
       OrDie(stack.StartOrchestrator(), "W5: orchestrator restart");
     }
-    load.join();
-    absl::StatusOr<v1::Run> final_run = GetRun(client.stub(), run_id);
+    absl::StatusOr<v1::Run> final_run;
+    for (const absl::Time until = absl::Now() + absl::Seconds(120); absl::Now() < until;) {
+      final_run = GetRun(client.stub(), run_id);
+      if (final_run.ok() && (final_run->state() == v1::SUCCEEDED || final_run->state() == v1::FAILED)) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
     steps_at_snapshot[kSteps] = final_run.ok() ? final_run->steps() : 0;
     stack.StopWorkers();
     snapshot(kSteps);
