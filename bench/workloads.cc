@@ -208,7 +208,7 @@ nlohmann::json RunW2Steps(const BenchOptions& o) {
     OrDie(stack.WaitServing(absl::Seconds(30)), "W2: serving");
     RunClient client(stack.address(), o.channels);
     const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, 20);
-    auto make = [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=10 tool=echo] w2 run ", i)); };
+    auto make = [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=10 tool=echo text=w2 done] w2 run ", i)); };
     SubmitOptions watch;
     RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 1'000), 100), slots, watch);  // warm-up
     // The warm-up's AppendStep samples are dropped with the workers' first stats:
@@ -277,7 +277,7 @@ nlohmann::json RunW3Recovery(const BenchOptions& o) {
     const int steps = static_cast<int>(std::ceil((o.w3_lease_ttl_ms + 10'000.0) / sleep_ms));
     const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, steps + 5);
     auto make = [&](int64_t i) {
-      return Request(agent, absl::StrCat("[sim steps=", steps, " tool=echo sleep_ms=", sleep_ms, "] w3 run ", i));
+      return Request(agent, absl::StrCat("[sim steps=", steps, " tool=echo sleep_ms=", sleep_ms, " text=w3 done] w3 run ", i));
     };
     struct Started {
       absl::Mutex mu;
@@ -416,7 +416,7 @@ nlohmann::json RunW4Restart(const BenchOptions& o) {
     // 200 runs that outlast the test, then runs that must wait in the queue.
     const v1::AgentSpec long_agent = Agent(o, /*echo_tool=*/true, 1'000);
     std::vector<RunRecord> long_runs = RunClosedLoop(
-        client, [&](int64_t i) { return Request(long_agent, absl::StrCat("[sim steps=900 tool=echo sleep_ms=200] w4 long ", i)); },
+        client, [&](int64_t i) { return Request(long_agent, absl::StrCat("[sim steps=900 tool=echo sleep_ms=200 text=w4 done] w4 long ", i)); },
         running, running, NoWatch());
     const absl::Time until = absl::Now() + absl::Seconds(60);
     int64_t now_running = 0;
@@ -505,7 +505,7 @@ nlohmann::json RunW5Storage(const BenchOptions& o) {
     const int kSteps = 200;
     const std::vector<int> kAt = {50, 100};
     const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, kSteps + 10);
-    const std::string input = absl::StrCat("[sim steps=", kSteps, " tool=echo] w5 conversation");
+    const std::string input = absl::StrCat("[sim steps=", kSteps, " tool=echo text=w5 done] w5 conversation");
 
     // A first run of the same conversation gives the tool_use ids (the simulator
     // derives them from the first message and the position), so the measured run
@@ -585,6 +585,7 @@ nlohmann::json RunW5Storage(const BenchOptions& o) {
 
     json out;
     out["run_state"] = final_run.ok() ? v1::RunState_Name(final_run->state()) : "unknown";
+    out["run_error"] = final_run.ok() ? final_run->error() : std::string(final_run.status().message());
     StoreSize empty = OrDie(CompactAndMeasure(snapshots + "/0"), "W5: measure empty");
     out["empty_db_sst_bytes"] = empty.sst_bytes;
     json points = json::array();
