@@ -110,6 +110,20 @@ absl::StatusOr<int64_t> StatusField(pid_t pid, absl::string_view field) {
 absl::StatusOr<int64_t> ResidentBytes(pid_t pid) { return StatusField(pid, "VmRSS"); }
 absl::StatusOr<int64_t> PeakResidentBytes(pid_t pid) { return StatusField(pid, "VmHWM"); }
 
+absl::StatusOr<double> CpuSeconds(pid_t pid) {
+  const std::string text = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  // The command name (field 2) may hold spaces; the fields after it do not.
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return absl::NotFoundError(absl::StrCat("no /proc/", pid, "/stat"));
+  std::vector<absl::string_view> fields = absl::StrSplit(absl::string_view(text).substr(paren + 2), ' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  int64_t utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) || !absl::SimpleAtoi(fields[12], &stime)) {
+    return absl::InternalError(absl::StrCat("cannot parse /proc/", pid, "/stat"));
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 absl::StatusOr<int> WaitForPortFile(const std::string& path, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {

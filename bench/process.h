@@ -46,6 +46,9 @@ absl::StatusOr<int64_t> ResidentBytes(pid_t pid);
 // Peak resident set size (VmHWM), in bytes.
 absl::StatusOr<int64_t> PeakResidentBytes(pid_t pid);
 
+// CPU time (user + system) `pid` has used so far, in seconds.
+absl::StatusOr<double> CpuSeconds(pid_t pid);
+
 // Waits for a file holding a port number (written atomically by the process).
 absl::StatusOr<int> WaitForPortFile(const std::string& path, absl::Duration timeout);
 

@@ -154,6 +154,17 @@ absl::StatusOr<absl::Time> Stack::WaitServing(absl::Duration timeout) {
   return absl::DeadlineExceededError("the orchestrator did not serve in time");
 }
 
+nlohmann::json Stack::CpuSeconds() {
+  auto cpu = [](Process* p) {
+    if (p == nullptr || !p->Running()) return 0.0;
+    absl::StatusOr<double> s = bench::CpuSeconds(p->pid());
+    return s.ok() ? *s : 0.0;
+  };
+  double workers = 0;
+  for (auto& w : workers_) workers += cpu(w.get());
+  return {{"orchestrator", cpu(orchestrator_.get())}, {"workers", workers}, {"sim", cpu(sim_.get())}};
+}
+
 namespace {
 size_t Collect(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);

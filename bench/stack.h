@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,6 +71,10 @@ class Stack {
   std::string worker_id(int index) const { return "worker-" + std::to_string(index); }
   Process* orchestrator() { return orchestrator_.get(); }
   const StackOptions& options() const { return options_; }
+
+  // CPU seconds used so far by each kind of process: {"orchestrator", "workers",
+  // "sim"} (workers summed over the live ones).
+  nlohmann::json CpuSeconds();
 
   // POST to the simulator's control API; returns the body.
   absl::StatusOr<std::string> SimPost(const std::string& path, const std::string& body);

@@ -1,6 +1,7 @@
 #include "bench/workloads.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -119,6 +120,25 @@ json LoadFigures(const std::vector<RunRecord>& records) {
   return out;
 }
 
+// CPU seconds per process kind between two Stack::CpuSeconds() snapshots, with
+// the driver's own, and as cores busy over `seconds`.
+json CpuUsed(const json& before, const json& after, double driver_seconds, double seconds) {
+  json out;
+  double total = 0;
+  for (const char* k : {"orchestrator", "workers", "sim"}) {
+    const double used = after[k].get<double>() - before[k].get<double>();
+    out[k] = used;
+    total += used;
+  }
+  out["driver"] = driver_seconds;
+  total += driver_seconds;
+  out["total"] = total;
+  out["cores_busy"] = seconds > 0 ? total / seconds : 0;
+  return out;
+}
+
+double DriverCpuSeconds() { return CpuSeconds(getpid()).value_or(0); }
+
 json Repeat(int n, const std::function<json(int)>& once) {
   std::vector<json> repeats;
   for (int i = 0; i < std::max(n, 1); ++i) repeats.push_back(once(i));
@@ -181,12 +201,18 @@ nlohmann::json RunW1Dispatch(const BenchOptions& o) {
 
     const int64_t total = Scaled(o, 20'000);
     Log(absl::StrCat("W1 #", rep, ": ", total, " runs, full load (", 2 * slots, " outstanding)"));
+    json cpu0 = stack.CpuSeconds();
+    double driver0 = DriverCpuSeconds();
     json full = LoadFigures(RunClosedLoop(client, make, total, 2 * slots, watch));
+    full["cpu_s"] = CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, full["seconds"].get<double>());
     const double rate = full["runs_per_s"].get<double>() / 2;
     const int64_t half_total = std::clamp<int64_t>(static_cast<int64_t>(rate * 10), 200, total);
     Log(absl::StrCat("W1 #", rep, ": ", full["runs_per_s"].get<double>(), " runs/s; half load: ", half_total,
                      " runs at ", rate, "/s"));
+    cpu0 = stack.CpuSeconds();
+    driver0 = DriverCpuSeconds();
     json half = LoadFigures(RunOpenLoop(client, make, half_total, rate, watch));
+    half["cpu_s"] = CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, half["seconds"].get<double>());
     half["offered_runs_per_s"] = rate;
     stack.StopWorkers();
     stack.StopOrchestrator();
@@ -221,8 +247,12 @@ nlohmann::json RunW2Steps(const BenchOptions& o) {
     }
     const int64_t total = Scaled(o, 1'000);
     Log(absl::StrCat("W2 #", rep, ": ", total, " runs x 10 steps"));
+    const json cpu0 = stack.CpuSeconds();
+    const double driver0 = DriverCpuSeconds();
     std::vector<RunRecord> records = RunClosedLoop(client, make, total, 2 * slots, watch);
     json figures = LoadFigures(records);
+    figures["cpu_s"] =
+        CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, figures["seconds"].get<double>());
     stack.StopWorkers();
     std::vector<double> acks = AppendLatencies(stack, so.workers);
     stack.StopOrchestrator();
