@@ -36,6 +36,9 @@ std::string Tokens(const v1::Usage& usage) {
     absl::StrAppend(&out, " (cache: ", WithCommas(usage.cache_read_input_tokens()), " read, ",
                     WithCommas(usage.cache_creation_input_tokens()), " written)");
   }
+  if (usage.cost_usd() > 0) {
+    absl::StrAppend(&out, ", $", absl::StrFormat(usage.cost_usd() < 0.01 ? "%.6f" : "%.4f", usage.cost_usd()));
+  }
   return out;
 }
 
@@ -188,7 +191,8 @@ std::string FormatEvent(const v1::RunEvent& event) {
     }
     case v1::RunEvent::kStepStarted: {
       const auto& e = event.step_started();
-      return absl::StrCat("step ", e.step(), ": model ", e.model().empty() ? "?" : e.model(), "\n");
+      return absl::StrCat("step ", e.step(), ": model ", e.model().empty() ? "?" : e.model(),
+                          e.model_rule().empty() ? "" : absl::StrCat(" (", e.model_rule(), ")"), "\n");
     }
     case v1::RunEvent::kStepFinished: {
       const auto& e = event.step_finished();
@@ -322,6 +326,7 @@ std::string FormatTranscript(const v1::Transcript& transcript) {
       case v1::JournalEntry::kModelTurn: {
         const v1::ModelTurn& turn = entry.model_turn();
         absl::StrAppend(&out, "\nstep ", entry.step(), " · ", turn.model().empty() ? "?" : turn.model());
+        if (!turn.model_rule().empty()) absl::StrAppend(&out, " (", turn.model_rule(), ")");
         if (!turn.stop_reason().empty()) absl::StrAppend(&out, " · ", turn.stop_reason());
         if (turn.has_usage()) absl::StrAppend(&out, " · ", Tokens(turn.usage()));
         absl::StrAppend(&out, "\nassistant:\n");

@@ -20,6 +20,9 @@ void AddUsage(const v1::Usage& step, v1::Usage* total) {
                                      step.cache_read_input_tokens());
   total->set_model_calls(total->model_calls() + step.model_calls());
   total->set_tool_calls(total->tool_calls() + step.tool_calls());
+  total->set_cache_creation_1h_input_tokens(total->cache_creation_1h_input_tokens() +
+                                            step.cache_creation_1h_input_tokens());
+  total->set_cost_usd(total->cost_usd() + step.cost_usd());
 }
 
 std::string TextOfContent(const nlohmann::json& content) {

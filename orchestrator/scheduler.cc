@@ -457,6 +457,7 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
             started.set_time_ms(entry.time_ms());
             started.mutable_step_started()->set_step(entry.step());
             started.mutable_step_started()->set_model(turn.model());
+            started.mutable_step_started()->set_model_rule(turn.model_rule());
             nlohmann::json content = nlohmann::json::parse(turn.content_json(), nullptr, false);
             std::string text = content.is_discarded() ? "" : TextOfContent(content);
             if (!text.empty()) {

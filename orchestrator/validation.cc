@@ -17,6 +17,59 @@ absl::Status NonNegative(const char* field, int64_t value) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateModelId(const std::string& field, const std::string& model) {
+  if (model.empty()) return absl::InvalidArgumentError(absl::StrCat("agent.", field, ": must not be empty"));
+  for (char c : model) {
+    if (!IsNameChar(c) && c != ':' && c != '@') {
+      return absl::InvalidArgumentError(absl::StrCat("agent.", field, ": \"", model, "\" is not a model id"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateModelPolicy(const v1::ModelPolicy& policy) {
+  if (!policy.default_model().empty()) {
+    if (absl::Status s = ValidateModelId("model_policy.default_model", policy.default_model()); !s.ok()) {
+      return s;
+    }
+  }
+  for (int i = 0; i < policy.rules_size(); ++i) {
+    const v1::ModelRule& rule = policy.rules(i);
+    const std::string at = absl::StrCat("model_policy.rules[", i, "]");
+    if (absl::Status s = ValidateModelId(at + ".model", rule.model()); !s.ok()) return s;
+    switch (rule.when_case()) {
+      case v1::ModelRule::WHEN_NOT_SET:
+        return absl::InvalidArgumentError(absl::StrCat(
+            "agent.", at,
+            ": needs a condition (first_step, after_tool, after_tool_error, context_tokens_over or from_step)"));
+      case v1::ModelRule::kAfterTool:
+        if (rule.after_tool().empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("agent.", at, ".after_tool: must not be empty"));
+        }
+        break;
+      case v1::ModelRule::kContextTokensOver:
+        if (absl::Status s = NonNegative((at + ".context_tokens_over").c_str(), rule.context_tokens_over());
+            !s.ok()) {
+          return s;
+        }
+        break;
+      case v1::ModelRule::kFromStep:
+        if (absl::Status s = NonNegative((at + ".from_step").c_str(), rule.from_step()); !s.ok()) return s;
+        break;
+      default:
+        break;
+    }
+  }
+  for (int i = 0; i < policy.fallback_models_size(); ++i) {
+    if (absl::Status s = ValidateModelId(absl::StrCat("model_policy.fallback_models[", i, "]"),
+                                         policy.fallback_models(i));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateAgentSpec(const v1::AgentSpec& agent, bool require_name) {
@@ -39,9 +92,19 @@ absl::Status ValidateAgentSpec(const v1::AgentSpec& agent, bool require_name) {
           absl::StrCat("agent.model: \"", agent.model(), "\" is not a model id"));
     }
   }
+  if (absl::Status s = ValidateModelPolicy(agent.model_policy()); !s.ok()) return s;
   if (absl::Status s = NonNegative("max_tokens", agent.max_tokens()); !s.ok()) return s;
   if (absl::Status s = NonNegative("max_steps", agent.max_steps()); !s.ok()) return s;
   if (absl::Status s = NonNegative("max_tokens_total", agent.max_tokens_total()); !s.ok()) return s;
+  if (absl::Status s = NonNegative("max_tool_calls", agent.max_tool_calls()); !s.ok()) return s;
+  if (const std::string& ttl = agent.prompt_caching().ttl(); !ttl.empty() && ttl != "5m" && ttl != "1h") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent.prompt_caching.ttl: must be \"5m\" or \"1h\", got \"", ttl, "\""));
+  }
+  if (!(agent.max_cost_usd() >= 0) || agent.max_cost_usd() > 1e9) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent.max_cost_usd: must be between 0 and 1e9, got ", agent.max_cost_usd()));
+  }
   if (absl::Status s = NonNegative("max_attempts", agent.max_attempts()); !s.ok()) return s;
   if (absl::Status s = NonNegative("run_timeout_seconds", agent.run_timeout_seconds()); !s.ok()) {
     return s;

@@ -2,8 +2,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/transcript.h"
+#include "workers/model/api_error.h"
+#include "workers/model_policy.h"
+#include "workers/prompt_cache.h"
 
 namespace baton::worker {
 namespace {
@@ -21,9 +25,37 @@ v1::Usage UsageFromApi(const json& usage) {
   u.set_output_tokens(get("output_tokens"));
   u.set_cache_creation_input_tokens(get("cache_creation_input_tokens"));
   u.set_cache_read_input_tokens(get("cache_read_input_tokens"));
+  if (usage.is_object() && usage.contains("cache_creation") && usage["cache_creation"].is_object()) {
+    const json& by_ttl = usage["cache_creation"];
+    if (by_ttl.contains("ephemeral_1h_input_tokens") && by_ttl["ephemeral_1h_input_tokens"].is_number_integer()) {
+      u.set_cache_creation_1h_input_tokens(
+          std::min(by_ttl["ephemeral_1h_input_tokens"].get<int64_t>(), u.cache_creation_input_tokens()));
+    }
+  }
   u.set_model_calls(1);
   return u;
 }
+
+TokenCounts CountsOf(const v1::Usage& u) {
+  TokenCounts t;
+  t.input = u.input_tokens();
+  t.output = u.output_tokens();
+  t.cache_write_1h = u.cache_creation_1h_input_tokens();
+  t.cache_write_5m = u.cache_creation_input_tokens() - t.cache_write_1h;
+  t.cache_read = u.cache_read_input_tokens();
+  return t;
+}
+
+// A run that hit one of its limits: typed, with the bound and the value reached.
+RunOutcome LimitReached(v1::FailureKind kind, const std::string& limit, const std::string& reached) {
+  RunOutcome o;
+  o.kind = RunOutcome::Kind::kFailed;
+  o.failure_kind = kind;
+  o.error = absl::StrCat("limit reached: ", limit, " (", reached, ")");
+  return o;
+}
+
+std::string Usd(double usd) { return absl::StrFormat("%.6f", usd); }
 
 int64_t TotalTokens(const v1::Usage& u) {
   return u.input_tokens() + u.output_tokens() + u.cache_creation_input_tokens() +
@@ -56,6 +88,17 @@ json ToolResultBlock(const std::string& tool_use_id, const ToolOutput& output) {
 }
 
 }  // namespace
+
+int64_t AgentLoop::ContextTokens(const json& request, const ModelCallOptions& call) {
+  absl::StatusOr<int64_t> counted = model_.CountTokens(request, call);
+  if (counted.ok()) return *counted;
+  // No count_tokens: about 4 bytes a token, as the API's tokenizers average.
+  json counted_part = json::object();
+  for (const char* key : {"system", "messages", "tools"}) {
+    if (request.contains(key)) counted_part[key] = request[key];
+  }
+  return static_cast<int64_t>(counted_part.dump().size() + 3) / 4;
+}
 
 bool ToolAllowed(const std::string& name,
                  const google::protobuf::RepeatedPtrField<std::string>& patterns) {
@@ -117,6 +160,38 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
     return std::nullopt;
   };
 
+  // Limits. Each is checked where it can trip exactly at its bound: steps, tokens, cost
+  // and the deadline before every model call and right after a turn that wants more
+  // (its tool calls do not run then); tool calls before each call; the deadline also
+  // cuts a model or tool call in flight.
+  const int max_steps = agent.max_steps() > 0 ? agent.max_steps() : options_.default_max_steps;
+  const int64_t deadline_ms = agent.run_timeout_seconds() > 0 && run.start_time_ms() > 0
+                                  ? run.start_time_ms() + agent.run_timeout_seconds() * 1000
+                                  : 0;
+  auto past_deadline = [&] { return deadline_ms > 0 && clock_.NowMillis() >= deadline_ms; };
+  auto timed_out = [&] {
+    return finish(LimitReached(
+        v1::LIMIT_RUN_TIMEOUT, absl::StrCat("run_timeout_seconds ", agent.run_timeout_seconds()),
+        absl::StrFormat("%.3f s since the run started", (clock_.NowMillis() - run.start_time_ms()) / 1000.0)));
+  };
+  auto check_limits = [&]() -> std::optional<RunOutcome> {
+    if (conv.steps >= max_steps) {
+      return finish(LimitReached(v1::LIMIT_MAX_STEPS, absl::StrCat("max_steps ", max_steps),
+                                 absl::StrCat(conv.steps, " steps taken")));
+    }
+    if (agent.max_tokens_total() > 0 && TotalTokens(conv.usage) >= agent.max_tokens_total()) {
+      return finish(LimitReached(v1::LIMIT_MAX_TOKENS_TOTAL, absl::StrCat("max_tokens_total ", agent.max_tokens_total()),
+                                 absl::StrCat(TotalTokens(conv.usage), " tokens used")));
+    }
+    if (agent.max_cost_usd() > 0 && conv.usage.cost_usd() >= agent.max_cost_usd()) {
+      return finish(LimitReached(v1::LIMIT_MAX_COST, absl::StrCat("max_cost_usd ", agent.max_cost_usd()),
+                                 absl::StrCat(Usd(conv.usage.cost_usd()), " USD spent")));
+    }
+    if (past_deadline()) return timed_out();
+    return std::nullopt;
+  };
+  auto cancelled_or_timed_out = [&] { return signals.Interrupted() || past_deadline(); };
+
   // Tools this agent may use.
   std::vector<ToolDefinition> offered;
   if (agent.allowed_tools_size() > 0) {
@@ -152,6 +227,12 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
     for (size_t i = 0; i < pending.size(); ++i) {
       if (auto o = interrupted()) return o;
       const PendingToolCall& call = pending[i];
+      if (agent.max_tool_calls() > 0 && conv.usage.tool_calls() >= agent.max_tool_calls()) {
+        return finish(LimitReached(v1::LIMIT_MAX_TOOL_CALLS, absl::StrCat("max_tool_calls ", agent.max_tool_calls()),
+                                   absl::StrCat(conv.usage.tool_calls(), " tool calls made; ", call.name,
+                                                " [", call.tool_use_id, "] not run")));
+      }
+      if (past_deadline()) return timed_out();
       const ToolDefinition* tool = find_tool(call.name);
       ToolOutput output;
       const int64_t started_ms = clock_.NowMillis();
@@ -172,10 +253,14 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
         ctx.idempotency_key = absl::StrCat(run_id, ":", step, ":", call.tool_use_id);
         ctx.allowed_tools.assign(agent.allowed_tools().begin(), agent.allowed_tools().end());
         ctx.timeout = options_.tool_timeout;
-        ctx.is_cancelled = [&signals] { return signals.Interrupted(); };
+        if (deadline_ms > 0) {
+          ctx.timeout = std::min(ctx.timeout, absl::Milliseconds(deadline_ms - clock_.NowMillis()));
+        }
+        ctx.is_cancelled = cancelled_or_timed_out;
         absl::StatusOr<ToolOutput> called = tools_.CallTool(call.name, call.input, ctx);
         if (!called.ok()) {
           if (auto o = interrupted()) return o;
+          if (past_deadline()) return timed_out();
           RunOutcome o;
           o.error = absl::StrCat("tool \"", call.name, "\": ", called.status().message());
           o.failure_kind = v1::WORKER_ERROR;
@@ -196,8 +281,10 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       r->set_is_error(output.is_error);
       r->set_duration_ms(clock_.NowMillis() - started_ms);
       std::vector<v1::JournalEntry> entries{std::move(entry)};
-      if (i + 1 < pending.size()) {
-        // The next call starts right after: its marker rides on this write.
+      if (i + 1 < pending.size() &&
+          (agent.max_tool_calls() <= 0 || conv.usage.tool_calls() + 1 < agent.max_tool_calls())) {
+        // The next call starts right after (unless max_tool_calls stops it): its marker
+        // rides on this write.
         const PendingToolCall& next = pending[i + 1];
         v1::JournalEntry marker;
         marker.set_step(step);
@@ -218,6 +305,7 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
 
   // Resume: finish the calls of the step the journal stops in.
   if (!conv.pending.empty()) {
+    if (auto o = check_limits()) return *o;
     if (auto o = run_pending(conv.steps - 1)) return *o;
   } else if (conv.steps > 0 && conv.last_stop_reason != "tool_use" && conv.last_stop_reason != "pause_turn") {
     // The answer was journaled but the run was not completed before a crash.
@@ -227,49 +315,73 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
     return finish(o);
   }
 
-  const int max_steps = agent.max_steps() > 0 ? agent.max_steps() : options_.default_max_steps;
   const int max_tokens = agent.max_tokens() > 0 ? agent.max_tokens() : options_.default_max_tokens;
   json tools_json = json::array();
   for (const ToolDefinition& t : offered) {
     tools_json.push_back({{"name", t.name}, {"description", t.description}, {"input_schema", t.input_schema}});
   }
 
+  // Messages in the previous step's request: its last block holds the breakpoint this
+  // step reads from. On resume, the messages before the last assistant turn.
+  size_t previous_request_messages = 0;
+  for (size_t i = conv.messages.size(); i-- > 1;) {
+    if (conv.messages[i].value("role", "") == "assistant") {
+      previous_request_messages = i;
+      break;
+    }
+  }
+
   while (true) {
     if (auto o = interrupted()) return *o;
     const int step = conv.steps;
-    if (step >= max_steps) {
-      RunOutcome o;
-      o.error = absl::StrCat("limit reached: max_steps ", max_steps, " (", step, " steps taken)");
-      o.failure_kind = v1::LIMIT_MAX_STEPS;
-      return finish(o);
-    }
-    if (agent.max_tokens_total() > 0 && TotalTokens(conv.usage) >= agent.max_tokens_total()) {
-      RunOutcome o;
-      o.error = absl::StrCat("limit reached: max_tokens_total ", agent.max_tokens_total(), " (",
-                             TotalTokens(conv.usage), " tokens used)");
-      o.failure_kind = v1::LIMIT_MAX_TOKENS_TOTAL;
-      return finish(o);
-    }
-    if (agent.run_timeout_seconds() > 0 && run.start_time_ms() > 0 &&
-        clock_.NowMillis() - run.start_time_ms() >= agent.run_timeout_seconds() * 1000) {
-      RunOutcome o;
-      o.error = absl::StrCat("limit reached: run_timeout_seconds ", agent.run_timeout_seconds());
-      o.failure_kind = v1::LIMIT_RUN_TIMEOUT;
-      return finish(o);
-    }
+    if (auto o = check_limits()) return *o;
 
     json request = {{"model", agent.model()}, {"max_tokens", max_tokens}, {"messages", conv.messages}};
     if (!agent.system().empty()) request["system"] = agent.system();
     if (!tools_json.empty()) request["tools"] = tools_json;
     if (agent.has_temperature()) request["temperature"] = agent.temperature();
+    if (!agent.prompt_caching().disabled()) {
+      AddCacheBreakpoints(request, agent.prompt_caching().ttl(), previous_request_messages);
+    }
+    previous_request_messages = conv.messages.size();
     ModelCallOptions call;
     call.stream = !agent.disable_streaming();
     call.attempt_timeout = options_.model_attempt_timeout;
-    call.is_cancelled = [&signals] { return signals.Interrupted(); };
+    call.is_cancelled = cancelled_or_timed_out;
+
+    // The model of this step: the policy's first matching rule, else its default.
+    PolicyContext policy_context;
+    policy_context.step = step;
+    FillPreviousStep(conv.messages, &policy_context);
+    if (PolicyNeedsContextTokens(agent)) policy_context.context_tokens = ContextTokens(request, call);
+    ModelChoice choice = ChooseModel(agent, policy_context);
+
     const int64_t started_ms = clock_.NowMillis();
-    absl::StatusOr<ModelResponse> response = model_.CreateMessage(request, call);
+    absl::StatusOr<ModelResponse> response;
+    std::vector<std::string> tried;
+    while (true) {
+      if (agent.max_cost_usd() > 0 && options_.prices.Find(choice.model) == nullptr) {
+        RunOutcome o;
+        o.error = absl::StrCat("model ", choice.model,
+                               " has no price in the worker's price table, so max_cost_usd cannot be enforced");
+        o.failure_kind = v1::WORKER_ERROR;
+        return finish(o);
+      }
+      request["model"] = choice.model;
+      response = model_.CreateMessage(request, call);
+      if (response.ok() || cancelled_or_timed_out()) break;
+      // An overloaded model (529 past the client's retries) gives way to a fallback.
+      if (ApiErrorTypeOf(response.status()) != "overloaded_error") break;
+      tried.push_back(choice.model);
+      std::vector<std::string> fallbacks = FallbackModels(agent, tried);
+      if (fallbacks.empty()) break;
+      BATON_LOG(WARNING) << run_id << " step " << step << ": " << choice.model
+                         << " stays overloaded; falling back to " << fallbacks.front();
+      choice = {fallbacks.front(), absl::StrCat("fallback after ", choice.model, " overloaded")};
+    }
     if (!response.ok()) {
       if (auto o = interrupted()) return *o;
+      if (past_deadline()) return timed_out();
       return finish(ModelFailure(response.status()));
     }
     json content = response->message.value("content", json::array());
@@ -279,12 +391,14 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       stop_reason.clear();
     }
     v1::Usage usage = UsageFromApi(response->message.value("usage", json::object()));
+    usage.set_cost_usd(options_.prices.Cost(choice.model, CountsOf(usage)));
 
     v1::JournalEntry turn;
     turn.set_step(step);
     turn.set_time_ms(started_ms);
     v1::ModelTurn* mt = turn.mutable_model_turn();
-    mt->set_model(response->message.value("model", agent.model()));
+    mt->set_model(response->message.value("model", choice.model));
+    mt->set_model_rule(choice.rule);
     mt->set_content_json(content.dump());
     mt->set_stop_reason(stop_reason);
     *mt->mutable_usage() = usage;
@@ -297,6 +411,8 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
     conv.last_text = TextOfContent(content);
     AddUsage(usage, &conv.usage);
     conv.pending.clear();
+    // Set when this turn asks for more but a limit ends the run here.
+    std::optional<RunOutcome> stop;
     if (stop_reason == "tool_use") {
       for (const json& block : content) {
         if (block.is_object() && block.value("type", "") == "tool_use") {
@@ -304,7 +420,9 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
                                                  block.value("input", json::object()), false});
         }
       }
-      if (!conv.pending.empty()) {
+      if (!conv.pending.empty()) stop = check_limits();
+      if (!conv.pending.empty() && !stop.has_value() &&
+          (agent.max_tool_calls() <= 0 || conv.usage.tool_calls() < agent.max_tool_calls())) {
         // The first call's start marker goes with the turn that asks for it.
         const PendingToolCall& first = conv.pending.front();
         v1::JournalEntry marker;
@@ -318,6 +436,8 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       }
     }
     if (auto o = append(std::move(entries))) return *o;
+    // The run wants another step, but a limit reached by this one ends it here.
+    if (stop.has_value()) return *stop;
 
     if (stop_reason == "tool_use" && !conv.pending.empty()) {
       if (auto o = run_pending(step)) return *o;

@@ -13,6 +13,7 @@
 #include "baton/v1/run.pb.h"
 #include "common/clock.h"
 #include "workers/model/model_client.h"
+#include "workers/model/prices.h"
 #include "workers/tool_executor.h"
 
 namespace baton::worker {
@@ -57,6 +58,9 @@ struct AgentLoopOptions {
   int default_max_tokens = 1024;      // per call, when the agent sets none
   absl::Duration tool_timeout = absl::Seconds(60);
   absl::Duration model_attempt_timeout = absl::Minutes(10);
+  // Prices of each step's usage (Usage.cost_usd, max_cost_usd). Default: the reference
+  // prices (PriceTable::Default()).
+  PriceTable prices = PriceTable::Default();
 };
 
 // Stateless between runs; thread-safe (one instance serves every run of a worker).
@@ -71,6 +75,9 @@ class AgentLoop {
                      RunJournal& out, RunSignals& signals);
 
  private:
+  // Input tokens of `request`: count_tokens when the client can, else an estimate.
+  int64_t ContextTokens(const nlohmann::json& request, const ModelCallOptions& call);
+
   ModelClient& model_;
   ToolExecutor& tools_;
   const Clock& clock_;

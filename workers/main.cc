@@ -4,6 +4,7 @@
 //                [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]
 //                [--model-retries=4] [--tool-bridge=HOST:PORT]
 // --tool-bridge adds the MCP bridge's tools (baton-mcp-bridge) to the built-in ones.
+// --prices=FILE replaces the built-in price table (docs/design.md, the agent loop).
 // The Messages API is reached as Anthropic's SDKs do: ANTHROPIC_API_KEY (or
 // ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL.
 #include <unistd.h>
@@ -26,7 +27,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: baton-worker --orchestrator=HOST:PORT [--concurrency=4] [--worker-id=ID]\n"
     "         [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]\n"
-    "         [--model-retries=4] [--tool-bridge=HOST:PORT]\n"
+    "         [--model-retries=4] [--tool-bridge=HOST:PORT] [--prices=FILE]\n"
     "environment: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL\n";
 
 }  // namespace
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   baton::InitLogging("worker");
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
-                      "drain-timeout-ms", "model-retries", "tool-bridge"},
+                      "drain-timeout-ms", "model-retries", "tool-bridge", "prices"},
                      {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-worker: " << s.message() << "\n";
@@ -79,7 +80,16 @@ int main(int argc, char** argv) {
     BATON_LOG(INFO) << "MCP tools from the bridge at " << bridge_options.address;
   }
   baton::worker::CompositeToolExecutor tools(parts);
-  baton::worker::AgentLoop loop(model, tools, baton::SystemClock::Get(), baton::worker::AgentLoopOptions{});
+  baton::worker::AgentLoopOptions loop_options;
+  if (flags.Has("prices")) {
+    absl::StatusOr<baton::worker::PriceTable> prices = baton::worker::PriceTable::Load(flags.GetString("prices"));
+    if (!prices.ok()) {
+      std::cerr << "baton-worker: --prices: " << prices.status().message() << "\n";
+      return 2;
+    }
+    loop_options.prices = *std::move(prices);
+  }
+  baton::worker::AgentLoop loop(model, tools, baton::SystemClock::Get(), loop_options);
   baton::worker::Worker worker(options, loop);
 
   worker.Start();

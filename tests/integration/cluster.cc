@@ -140,9 +140,9 @@ Cluster::~Cluster() {
 
 void Cluster::Start() {
   if (options_.start_sim) {
-    sim_ = std::make_unique<Process>(Bin("baton-model-sim"),
-                                     std::vector<std::string>{"--listen=127.0.0.1:0", "--port-file=" + dir_ + "/sim.port"},
-                                     options_.sim_env, dir_ + "/sim.log");
+    std::vector<std::string> sim_args{"--listen=127.0.0.1:0", "--port-file=" + dir_ + "/sim.port"};
+    sim_args.insert(sim_args.end(), options_.sim_args.begin(), options_.sim_args.end());
+    sim_ = std::make_unique<Process>(Bin("baton-model-sim"), sim_args, options_.sim_env, dir_ + "/sim.log");
     sim_port_ = WaitForPortFile(dir_ + "/sim.port", absl::Seconds(20));
   }
   StartOrchestrator();
@@ -180,14 +180,14 @@ void Cluster::StartWorker(int index) {
   std::map<std::string, std::string> env = options_.worker_env;
   if (options_.start_sim) env["ANTHROPIC_BASE_URL"] = sim_url();
   if (env.count("ANTHROPIC_API_KEY") == 0) env["ANTHROPIC_API_KEY"] = "test-key";
-  workers_.at(index) = std::make_unique<Process>(
-      Bin("baton-worker"),
-      std::vector<std::string>{"--orchestrator=" + address(), "--worker-id=worker-" + std::to_string(index),
-                               "--concurrency=" + std::to_string(options_.concurrency),
-                               "--heartbeat-ms=" + std::to_string(options_.heartbeat_ms),
-                               "--tool-audit-log=" + audit_log(index), "--model-retries=2",
-                               "--drain-timeout-ms=5000"},
-      env, dir_ + "/worker-" + std::to_string(index) + ".log");
+  std::vector<std::string> args{"--orchestrator=" + address(), "--worker-id=worker-" + std::to_string(index),
+                                "--concurrency=" + std::to_string(options_.concurrency),
+                                "--heartbeat-ms=" + std::to_string(options_.heartbeat_ms),
+                                "--tool-audit-log=" + audit_log(index), "--model-retries=2",
+                                "--drain-timeout-ms=5000"};
+  args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
+  workers_.at(index) = std::make_unique<Process>(Bin("baton-worker"), args, env,
+                                                 dir_ + "/worker-" + std::to_string(index) + ".log");
 }
 
 void Cluster::KillWorker(int index, int signal) {

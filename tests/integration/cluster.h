@@ -54,6 +54,9 @@ struct ClusterOptions {
   std::map<std::string, std::string> worker_env;
   // Environment of the simulator (BATON_SIM_API_KEY...).
   std::map<std::string, std::string> sim_env;
+  // Extra flags for the workers (--prices=FILE...) and the simulator.
+  std::vector<std::string> worker_args;
+  std::vector<std::string> sim_args;
 };
 
 class Cluster {

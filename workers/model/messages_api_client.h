@@ -84,7 +84,10 @@ class MessagesApiClient final : public ModelClient {
   // attempt_timeout and is_cancelled apply as for CreateMessage; stream and on_text are
   // ignored.
   absl::StatusOr<int64_t> CountTokens(const nlohmann::json& request,
-                                      const ModelCallOptions& options = {});
+                                      const ModelCallOptions& options) override;
+  absl::StatusOr<int64_t> CountTokens(const nlohmann::json& request) {
+    return CountTokens(request, ModelCallOptions{});
+  }
 
   const MessagesApiClientOptions& options() const { return options_; }
 

@@ -2,6 +2,7 @@
 #ifndef BATON_WORKERS_MODEL_MODEL_CLIENT_H_
 #define BATON_WORKERS_MODEL_MODEL_CLIENT_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -47,6 +48,13 @@ class ModelClient {
   // `request` is a Messages API request body without "stream" (the client sets it).
   virtual absl::StatusOr<ModelResponse> CreateMessage(const nlohmann::json& request,
                                                       const ModelCallOptions& options) = 0;
+
+  // POST /v1/messages/count_tokens: the input tokens `request` (a CreateMessage body)
+  // would use. kUnimplemented when the client cannot count; callers then estimate.
+  virtual absl::StatusOr<int64_t> CountTokens(const nlohmann::json& request,
+                                              const ModelCallOptions& options) {
+    return absl::UnimplementedError("count_tokens is not supported by this model client");
+  }
 };
 
 }  // namespace baton::worker

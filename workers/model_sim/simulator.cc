@@ -129,9 +129,14 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
   if (!error) error = ValidateRequestBody(body, RequestKind::kMessages);
 
   std::optional<ScriptedReply> script;
+  CacheUsage cache;
   {
     absl::MutexLock lock(&mu_);
     if (!error) script = replies_.Take(request.body);
+    // Only a reply that is a message reads or writes the prompt cache.
+    if (!error && (!script || script->kind == ScriptedReply::Kind::kMessage)) {
+      cache = prompt_cache_.Apply(body, EstimateInputTokens(body));
+    }
     if (script) ++scripted_replies_used_;
     int status = error ? error->status : 200;
     if (script && script->kind == ScriptedReply::Kind::kError) status = script->status;
@@ -140,7 +145,7 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
     RecordLocked(request, body, status, request_id);
   }
 
-  HttpResponse response = error ? ErrorResponse(*error, request_id) : BuildReply(body, script, request_id);
+  HttpResponse response = error ? ErrorResponse(*error, request_id) : BuildReply(body, script, request_id, cache);
   if (error) response.delay = absl::Milliseconds(options_.latency_ms);
   BATON_LOG(INFO) << "POST /v1/messages -> " << response.status << (response.streamed ? " (stream)" : "")
                   << (script ? " scripted" : error ? "" : " default") << " " << request_id
@@ -149,7 +154,7 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
 }
 
 HttpResponse ModelSimulator::BuildReply(const Json& body, const std::optional<ScriptedReply>& script,
-                                        const std::string& request_id) {
+                                        const std::string& request_id, const CacheUsage& cache) {
   using Kind = ScriptedReply::Kind;
   const Directives directives = ParseDirectives(body);
   const bool stream = body.value("stream", false) == true;
@@ -203,6 +208,7 @@ HttpResponse ModelSimulator::BuildReply(const Json& body, const std::optional<Sc
   if (script && script->stop_reason) stop_reason = *script->stop_reason;
 
   Json usage = MakeUsage(EstimateInputTokens(body), EstimateOutputTokens(content));
+  if (cache.breakpoints > 0) ApplyCacheUsage(cache, usage);
   if (script) {
     for (const auto& [k, v] : script->usage.items()) usage[k] = v;
   }
@@ -272,6 +278,7 @@ HttpResponse ModelSimulator::HandleControl(const HttpRequest& request) {
     count_tokens_requests_ = 0;
     scripted_replies_used_ = 0;
     by_status_.clear();
+    prompt_cache_.Clear();
     return JsonResponse(200, Json{{"ok", true}}, "");
   }
   if (path == "/_sim/requests" && method == "GET") {

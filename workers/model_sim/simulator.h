@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "workers/model_sim/http_message.h"
+#include "workers/model_sim/prompt_cache.h"
 #include "workers/model_sim/script.h"
 #include "workers/model_sim/wire.h"
 
@@ -49,7 +50,7 @@ class ModelSimulator {
   std::optional<ApiError> CheckHeaders(const HttpRequest& request) const;
   // Builds the 200 reply (JSON or SSE) or the error of `script`.
   HttpResponse BuildReply(const Json& body, const std::optional<ScriptedReply>& script,
-                          const std::string& request_id);
+                          const std::string& request_id, const CacheUsage& cache);
   std::string NextRequestId();
   std::string NextMessageId();
 
@@ -68,6 +69,7 @@ class ModelSimulator {
   int64_t count_tokens_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t scripted_replies_used_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<int, int64_t> by_status_ ABSL_GUARDED_BY(mu_);
+  PromptCache prompt_cache_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace baton::model_sim

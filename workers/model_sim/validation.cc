@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "workers/model_sim/prompt_cache.h"
 
 namespace baton::model_sim {
 namespace {
@@ -263,6 +264,7 @@ std::optional<ApiError> ValidateRequestBody(const Json& body, RequestKind kind) 
       return Invalid("temperature: Input should be between 0 and 1");
     }
   }
+  if (auto e = ValidateCacheControl(body)) return e;
   if (body.contains("stop_sequences") && !body["stop_sequences"].is_array()) {
     return Invalid("stop_sequences: Input should be a valid list");
   }

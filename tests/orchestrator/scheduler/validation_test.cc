@@ -35,6 +35,36 @@ TEST(ValidationTest, NegativeLimitsAreNamed) {
   a = Valid();
   a.set_max_tokens(-5);
   ExpectInvalid(ValidateAgentSpec(a, true), "agent.max_tokens");
+  a = Valid();
+  a.set_max_tool_calls(-1);
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.max_tool_calls");
+  a = Valid();
+  a.set_max_cost_usd(-0.5);
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.max_cost_usd");
+  a = Valid();
+  a.mutable_prompt_caching()->set_ttl("2h");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.prompt_caching.ttl");
+  a.mutable_prompt_caching()->set_ttl("1h");
+  EXPECT_TRUE(ValidateAgentSpec(a, true).ok());
+}
+
+TEST(ValidationTest, ModelPolicyRulesAreChecked) {
+  v1::AgentSpec a = Valid();
+  v1::ModelRule* rule = a.mutable_model_policy()->add_rules();
+  rule->set_model("claude-opus-4-5");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.model_policy.rules[0]: needs a condition");
+  rule->set_after_tool("");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.model_policy.rules[0].after_tool");
+  rule->set_after_tool("search*");
+  EXPECT_TRUE(ValidateAgentSpec(a, true).ok());
+  rule->set_from_step(-1);
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.model_policy.rules[0].from_step");
+  rule->set_first_step(true);
+  rule->set_model("bad model");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.model_policy.rules[0].model");
+  rule->set_model("claude-opus-4-5");
+  a.mutable_model_policy()->add_fallback_models("");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.model_policy.fallback_models[0]");
 }
 
 TEST(ValidationTest, StoredAgentsNeedAName) {

@@ -1,10 +1,12 @@
 #include "workers/agent_loop.h"
 
 #include <deque>
+#include <map>
 
 #include <gtest/gtest.h>
 
 #include "workers/builtin_tools.h"
+#include "workers/model/api_error.h"
 
 namespace baton::worker {
 namespace {
@@ -16,9 +18,22 @@ class FakeModelClient final : public ModelClient {
  public:
   void Reply(json message) { replies_.push_back(std::move(message)); }
   void Fail(absl::Status status) { failures_.push_back(std::move(status)); }
+  // Requests for `model` from the `from_request`-th on (0-based, over all requests) fail
+  // with `status`; checked before the queues.
+  void FailFor(const std::string& model, absl::Status status, size_t from_request = 0) {
+    model_failures_[model] = {from_request, std::move(status)};
+  }
 
-  absl::StatusOr<ModelResponse> CreateMessage(const json& request, const ModelCallOptions&) override {
+  absl::StatusOr<ModelResponse> CreateMessage(const json& request, const ModelCallOptions& call) override {
     requests.push_back(request);
+    if (on_call) {
+      absl::Status s = on_call(call);
+      if (!s.ok()) return s;
+    }
+    if (auto it = model_failures_.find(request.value("model", ""));
+        it != model_failures_.end() && requests.size() > it->second.first) {
+      return it->second.second;
+    }
     if (!failures_.empty()) {
       absl::Status s = failures_.front();
       failures_.pop_front();
@@ -28,15 +43,20 @@ class FakeModelClient final : public ModelClient {
     ModelResponse r;
     r.message = replies_.front();
     replies_.pop_front();
+    // Like the API: the answer names the model asked for.
+    if (!r.message.contains("model")) r.message["model"] = request.value("model", "");
     r.request_id = "req_fake";
     return r;
   }
 
   std::vector<json> requests;
+  // Runs first on every call; a non-OK status is the call's answer.
+  std::function<absl::Status(const ModelCallOptions&)> on_call;
 
  private:
   std::deque<json> replies_;
   std::deque<absl::Status> failures_;
+  std::map<std::string, std::pair<size_t, absl::Status>> model_failures_;
 };
 
 // Counts calls per tool; "flaky" is a non-idempotent tool.
@@ -46,15 +66,18 @@ class CountingTools final : public ToolExecutor {
     return std::vector<ToolDefinition>{
         {"echo", "echo", json{{"type", "object"}}, true, true},
         {"charge", "not idempotent", json{{"type", "object"}}, false, false},
+        {"slow", "runs on_call", json{{"type", "object"}}, true, true},
     };
   }
   absl::StatusOr<ToolOutput> CallTool(const std::string& name, const json& input,
                                       const ToolCallContext& ctx) override {
     calls.push_back(name + ":" + ctx.idempotency_key);
+    if (name == "slow" && on_call) return on_call(ctx);
     if (name == "charge" && input.value("fail", false)) return ToolOutput{json("card declined"), true};
     return ToolOutput{json(name + " ok"), false};
   }
   std::vector<std::string> calls;
+  std::function<absl::StatusOr<ToolOutput>(const ToolCallContext&)> on_call;
 };
 
 // Keeps what was appended, like the orchestrator would.
@@ -79,7 +102,7 @@ json ToolUse(const std::string& id, const std::string& name, json input = json::
   return {{"type", "tool_use"}, {"id", id}, {"name", name}, {"input", input}};
 }
 json Message(json content, const std::string& stop) {
-  return {{"content", content}, {"stop_reason", stop}, {"model", "claude-sonnet-4-5"},
+  return {{"content", content}, {"stop_reason", stop},
           {"usage", {{"input_tokens", 10}, {"output_tokens", 5}}}};
 }
 
@@ -222,6 +245,119 @@ TEST_F(AgentLoopTest, MaxTokensTotalEndsTheRunWithATypedReason) {
   EXPECT_NE(o.error.find("max_tokens_total 30"), std::string::npos);
 }
 
+TEST_F(AgentLoopTest, MaxToolCallsTripsAtItsBoundWithoutStartingTheNextCall) {
+  run_.mutable_agent()->set_max_tool_calls(2);
+  model_.Reply(Message(json::array({ToolUse("t1", "echo"), ToolUse("t2", "echo"), ToolUse("t3", "charge")}),
+                       "tool_use"));
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(o.failure_kind, v1::LIMIT_MAX_TOOL_CALLS);
+  EXPECT_FALSE(o.retryable);
+  EXPECT_EQ(o.usage.tool_calls(), 2);
+  EXPECT_EQ(tools_.calls.size(), 2u);
+  EXPECT_NE(o.error.find("max_tool_calls 2 (2 tool calls made; charge [t3] not run)"), std::string::npos) << o.error;
+  // The journal holds both results and no start marker for the call that never ran.
+  for (const v1::JournalEntry& e : out_.journal) {
+    if (e.has_tool_call()) EXPECT_NE(e.tool_call().tool_use_id(), "t3");
+  }
+}
+
+TEST_F(AgentLoopTest, CostIsPricedPerStepWithCacheMultipliers) {
+  json usage = {{"input_tokens", 1000},
+                {"output_tokens", 200},
+                {"cache_creation_input_tokens", 3000},
+                {"cache_read_input_tokens", 10000},
+                {"cache_creation", {{"ephemeral_5m_input_tokens", 2000}, {"ephemeral_1h_input_tokens", 1000}}}};
+  json reply = Message(json::array({{{"type", "text"}, {"text", "ok"}}}), "end_turn");
+  reply["usage"] = usage;
+  model_.Reply(reply);
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  // Sonnet: 1000 × $3 + 200 × $15 + 2000 × $3.75 + 1000 × $6 + 10000 × $0.30, per million.
+  const double expected = (1000 * 3 + 200 * 15 + 2000 * 3.75 + 1000 * 6 + 10000 * 0.3) / 1e6;
+  ASSERT_TRUE(out_.journal[0].has_model_turn());
+  const v1::Usage& step = out_.journal[0].model_turn().usage();
+  EXPECT_NEAR(step.cost_usd(), expected, 1e-12);
+  EXPECT_EQ(step.cache_creation_input_tokens(), 3000);
+  EXPECT_EQ(step.cache_creation_1h_input_tokens(), 1000);
+  EXPECT_EQ(step.cache_read_input_tokens(), 10000);
+  EXPECT_NEAR(o.usage.cost_usd(), expected, 1e-12);
+}
+
+TEST_F(AgentLoopTest, MaxCostTripsRightAfterTheStepThatReachesIt) {
+  // Each step costs 10 × $3 + 5 × $15 = $0.000105 on sonnet.
+  run_.mutable_agent()->set_max_cost_usd(0.00021);
+  for (int i = 0; i < 4; ++i) model_.Reply(Message(json::array({ToolUse("t" + std::to_string(i), "echo")}), "tool_use"));
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(o.failure_kind, v1::LIMIT_MAX_COST);
+  EXPECT_EQ(o.steps, 2);
+  EXPECT_EQ(model_.requests.size(), 2u);
+  // The second step's tool call is not run: no model would read its result.
+  EXPECT_EQ(tools_.calls, (std::vector<std::string>{"echo:run_1:0:t0"}));
+  EXPECT_NE(o.error.find("max_cost_usd 0.00021 (0.000210 USD spent)"), std::string::npos) << o.error;
+}
+
+TEST_F(AgentLoopTest, UnpricedModelWithACostLimitFailsBeforeCalling) {
+  run_.mutable_agent()->set_model("some-other-model");
+  run_.mutable_agent()->set_max_cost_usd(1);
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.failure_kind, v1::WORKER_ERROR);
+  EXPECT_NE(o.error.find("no price"), std::string::npos);
+  EXPECT_TRUE(model_.requests.empty());
+}
+
+TEST_F(AgentLoopTest, RunTimeoutCutsAToolCallInFlight) {
+  run_.mutable_agent()->add_allowed_tools("slow");
+  run_.mutable_agent()->set_run_timeout_seconds(5);
+  run_.set_start_time_ms(clock_.NowMillis());
+  model_.Reply(Message(json::array({ToolUse("t1", "slow")}), "tool_use"));
+  tools_.on_call = [this](const ToolCallContext& ctx) {
+    EXPECT_LE(ctx.timeout, absl::Seconds(5));
+    clock_.Advance(absl::Seconds(6));
+    EXPECT_TRUE(ctx.is_cancelled());
+    return absl::CancelledError("tool call cancelled");
+  };
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(o.failure_kind, v1::LIMIT_RUN_TIMEOUT);
+  EXPECT_NE(o.error.find("run_timeout_seconds 5 (6.000 s since the run started)"), std::string::npos) << o.error;
+}
+
+TEST_F(AgentLoopTest, RunTimeoutCutsAModelCallInFlight) {
+  run_.mutable_agent()->set_run_timeout_seconds(5);
+  run_.set_start_time_ms(clock_.NowMillis());
+  model_.on_call = [this](const ModelCallOptions& call) {
+    clock_.Advance(absl::Seconds(5));
+    EXPECT_TRUE(call.is_cancelled());
+    return absl::CancelledError("Messages API call cancelled");
+  };
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.failure_kind, v1::LIMIT_RUN_TIMEOUT);
+}
+
+TEST_F(AgentLoopTest, RequestsCarryCacheBreakpointsUnlessDisabled) {
+  run_.mutable_agent()->set_system("sys");
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "x"}}}), "end_turn"));
+  ASSERT_EQ(Execute().kind, RunOutcome::Kind::kSucceeded);
+  const json cc = {{"type", "ephemeral"}};
+  const json& second = model_.requests[1];
+  EXPECT_EQ(second["tools"].back()["cache_control"], cc);
+  EXPECT_EQ(second["system"][0]["cache_control"], cc);
+  EXPECT_EQ(second["messages"][0]["content"][0]["cache_control"], cc);  // where step 0 ended
+  EXPECT_EQ(second["messages"][2]["content"][0]["cache_control"], cc);  // the tool result
+  // The journal keeps the content as the API returned it, without breakpoints.
+  EXPECT_EQ(out_.journal[0].model_turn().content_json().find("cache_control"), std::string::npos);
+
+  run_.mutable_agent()->mutable_prompt_caching()->set_disabled(true);
+  model_.requests.clear();
+  out_.journal.clear();
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "x"}}}), "end_turn"));
+  ASSERT_EQ(Execute().kind, RunOutcome::Kind::kSucceeded);
+  EXPECT_EQ(model_.requests[0].dump().find("cache_control"), std::string::npos);
+}
+
 TEST_F(AgentLoopTest, ModelErrorsFailTheRunWithTheApiMessage) {
   model_.Fail(absl::InvalidArgumentError("Messages API 400 invalid_request_error: bad thing"));
   RunOutcome o = Execute();
@@ -253,6 +389,60 @@ TEST_F(AgentLoopTest, DrainReleasesAtTheStepBoundary) {
   signals_.draining = true;
   EXPECT_EQ(Execute().kind, RunOutcome::Kind::kReleased);
   EXPECT_TRUE(model_.requests.empty());
+}
+
+std::vector<std::pair<std::string, std::string>> TurnModels(const std::vector<v1::JournalEntry>& journal) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const v1::JournalEntry& e : journal) {
+    if (e.has_model_turn()) out.emplace_back(e.model_turn().model(), e.model_turn().model_rule());
+  }
+  return out;
+}
+
+TEST_F(AgentLoopTest, ModelPolicyPicksEachStepsModelAndFallsBackWhenOverloaded) {
+  v1::ModelPolicy* policy = run_.mutable_agent()->mutable_model_policy();
+  policy->set_default_model("claude-sonnet-4-5");
+  policy->add_rules()->set_model("claude-opus-4-5");
+  policy->mutable_rules(0)->set_first_step(true);
+  policy->add_rules()->set_model("claude-opus-4-5");
+  policy->mutable_rules(1)->set_after_tool("charge");
+  policy->add_fallback_models("claude-haiku-4-5");
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));    // step 0: opus
+  model_.Reply(Message(json::array({ToolUse("t2", "charge")}), "tool_use"));  // step 1: sonnet
+  model_.Reply(Message(json::array({ToolUse("t3", "echo")}), "tool_use"));    // step 2: opus
+  // Step 3: sonnet stays overloaded past the client's retries, haiku answers.
+  model_.FailFor("claude-sonnet-4-5", ApiError{529, "overloaded_error", "Overloaded", "req_1"}.ToStatus(), 3);
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "done"}}}), "end_turn"));
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  EXPECT_EQ(o.steps, 4);
+  std::vector<std::string> asked;
+  for (const json& r : model_.requests) asked.push_back(r["model"]);
+  EXPECT_EQ(asked, (std::vector<std::string>{"claude-opus-4-5", "claude-sonnet-4-5", "claude-opus-4-5",
+                                             "claude-sonnet-4-5", "claude-haiku-4-5"}));
+  EXPECT_EQ(TurnModels(out_.journal),
+            (std::vector<std::pair<std::string, std::string>>{
+                {"claude-opus-4-5", "first_step"},
+                {"claude-sonnet-4-5", "default"},
+                {"claude-opus-4-5", "after_tool=charge"},
+                {"claude-haiku-4-5", "fallback after claude-sonnet-4-5 overloaded"}}));
+}
+
+TEST_F(AgentLoopTest, OverloadedWithoutFallbackFailsRetryably) {
+  model_.FailFor("claude-sonnet-4-5", ApiError{529, "overloaded_error", "Overloaded", "req_1"}.ToStatus());
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(o.failure_kind, v1::MODEL_UNAVAILABLE);
+  EXPECT_TRUE(o.retryable);
+  EXPECT_EQ(model_.requests.size(), 1u);
+}
+
+TEST_F(AgentLoopTest, OtherUnavailableErrorsDoNotFallBack) {
+  run_.mutable_agent()->mutable_model_policy()->add_fallback_models("claude-haiku-4-5");
+  model_.Fail(ApiError{500, "api_error", "Internal", "req_1"}.ToStatus());
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.failure_kind, v1::MODEL_UNAVAILABLE);
+  EXPECT_EQ(model_.requests.size(), 1u);
 }
 
 TEST(BuiltinToolsTest, ToolsComputeAndRejectBadInput) {

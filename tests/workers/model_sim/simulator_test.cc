@@ -257,6 +257,79 @@ TEST_F(SimulatorTest, CountTokensMatchesMessageInputTokens) {
   EXPECT_EQ(ct["input_tokens"], m["usage"]["input_tokens"]);
 }
 
+// A 3-turn conversation with breakpoints on the system prompt and the last block.
+Json CachedBody(int turns, const std::string& ttl = "") {
+  Json cc = Json{{"type", "ephemeral"}};
+  if (!ttl.empty()) cc["ttl"] = ttl;
+  Json b = Json::object();
+  b["model"] = "claude-sonnet-4-5";
+  b["max_tokens"] = 100;
+  b["system"] = Json::array({Json{{"type", "text"}, {"text", std::string(400, 's')}, {"cache_control", cc}}});
+  Json messages = Json::array();
+  for (int i = 0; i < turns; ++i) {
+    messages.push_back(Json{{"role", "user"}, {"content", Json::array({Json{{"type", "text"}, {"text", "question " + std::to_string(i)}}})}});
+    if (i + 1 < turns) messages.push_back(Json{{"role", "assistant"}, {"content", "answer " + std::to_string(i)}});
+  }
+  messages.back()["content"].back()["cache_control"] = cc;
+  b["messages"] = messages;
+  return b;
+}
+
+TEST_F(SimulatorTest, PromptCacheWritesThenReadsTheSamePrefix) {
+  Json first = JsonOf(sim_.Handle(Post("/v1/messages", CachedBody(1).dump())))["usage"];
+  const int64_t total = first["input_tokens"].get<int64_t>() + first["cache_creation_input_tokens"].get<int64_t>();
+  EXPECT_EQ(first["cache_read_input_tokens"], 0);
+  EXPECT_GT(first["cache_creation_input_tokens"].get<int64_t>(), 100);  // the system prompt and the question
+  EXPECT_EQ(first["cache_creation"]["ephemeral_5m_input_tokens"], first["cache_creation_input_tokens"]);
+  EXPECT_EQ(first["cache_creation"]["ephemeral_1h_input_tokens"], 0);
+
+  // The same request again reads everything it wrote.
+  Json again = JsonOf(sim_.Handle(Post("/v1/messages", CachedBody(1).dump())))["usage"];
+  EXPECT_EQ(again["cache_read_input_tokens"], first["cache_creation_input_tokens"]);
+  EXPECT_EQ(again["cache_creation_input_tokens"], 0);
+  EXPECT_EQ(again["input_tokens"].get<int64_t>() + again["cache_read_input_tokens"].get<int64_t>(), total);
+
+  // A longer conversation reads the old prefix (found by lookback) and writes the rest.
+  Json longer = JsonOf(sim_.Handle(Post("/v1/messages", CachedBody(2).dump())))["usage"];
+  EXPECT_GT(longer["cache_read_input_tokens"].get<int64_t>(), 100);
+  EXPECT_GT(longer["cache_creation_input_tokens"].get<int64_t>(), 0);
+
+  // Without breakpoints nothing is cached; after a reset nothing is read.
+  Json plain = JsonOf(sim_.Handle(Post("/v1/messages", Body("no breakpoints"))))["usage"];
+  EXPECT_EQ(plain["cache_read_input_tokens"], 0);
+  EXPECT_EQ(plain["cache_creation_input_tokens"], 0);
+  sim_.Handle(Post("/_sim/reset", "", {}));
+  EXPECT_EQ(JsonOf(sim_.Handle(Post("/v1/messages", CachedBody(1).dump())))["usage"]["cache_read_input_tokens"], 0);
+}
+
+TEST_F(SimulatorTest, PromptCacheCountsOneHourWritesApart) {
+  Json usage = JsonOf(sim_.Handle(Post("/v1/messages", CachedBody(1, "1h").dump())))["usage"];
+  EXPECT_GT(usage["cache_creation"]["ephemeral_1h_input_tokens"].get<int64_t>(), 0);
+  EXPECT_EQ(usage["cache_creation"]["ephemeral_5m_input_tokens"], 0);
+}
+
+TEST_F(SimulatorTest, CacheControlRulesAreChecked) {
+  Json five = CachedBody(3);
+  for (auto& m : five["messages"]) {
+    if (m["content"].is_array()) m["content"][0]["cache_control"] = Json{{"type", "ephemeral"}};
+  }
+  five["tools"] = Json::array({Json{{"name", "t"}, {"input_schema", {{"type", "object"}}},
+                                    {"cache_control", {{"type", "ephemeral"}}}}});
+  HttpResponse r = sim_.Handle(Post("/v1/messages", five.dump()));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(JsonOf(r)["error"]["message"], "A maximum of 4 blocks with cache_control may be provided. Found 5.");
+
+  Json bad_ttl = CachedBody(1, "2h");
+  r = sim_.Handle(Post("/v1/messages", bad_ttl.dump()));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(JsonOf(r)["error"]["message"], "system.0.cache_control.ttl: Input should be '5m' or '1h'");
+
+  Json order = CachedBody(1);  // system 5m, then a 1h block: refused
+  order["messages"][0]["content"][0]["cache_control"]["ttl"] = "1h";
+  r = sim_.Handle(Post("/v1/messages", order.dump()));
+  EXPECT_EQ(r.status, 400);
+}
+
 TEST_F(SimulatorTest, UnknownPathsAndMethods) {
   EXPECT_EQ(sim_.Handle(Get("/v1/models")).status, 404);
   EXPECT_EQ(sim_.Handle(Get("/v1/messages")).status, 405);

@@ -1,0 +1,262 @@
+// The Claude-native agent loop through the real stack: model policy, limits, prompt
+// caching, stop reasons, compaction, streaming and fleet-wide rate limits, each driven
+// by simulator scripts.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/cluster.h"
+
+namespace baton::testing {
+namespace {
+
+using json = nlohmann::json;
+
+v1::Run CreateRunWith(Cluster& cluster, const v1::AgentSpec& agent, const std::string& input) {
+  v1::CreateRunRequest request;
+  *request.mutable_agent() = agent;
+  request.set_input(input);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::Run run;
+  grpc::Status s = cluster.runs().CreateRun(&ctx, request, &run);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return run;
+}
+
+v1::Transcript GetTranscript(Cluster& cluster, const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::GetTranscriptRequest request;
+  request.set_run_id(run_id);
+  v1::Transcript transcript;
+  grpc::Status s = cluster.runs().GetTranscript(&ctx, request, &transcript);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return transcript;
+}
+
+std::string ModelIs(const std::string& model) { return absl::StrCat("\"model\":\"", model, "\""); }
+
+json ToolUse(const std::string& name, json input = json::object()) {
+  return {{"type", "tool_use"}, {"name", name}, {"input", std::move(input)}};
+}
+
+TEST(AgentLoopIntegrationTest, ModelPolicyJournalsTheModelOfEachStepAndItsRule) {
+  ClusterOptions options;
+  options.workers = 1;
+  Cluster cluster(options);
+  cluster.Start();
+  v1::AgentSpec agent = Cluster::Agent();
+  v1::ModelPolicy* policy = agent.mutable_model_policy();
+  policy->set_default_model("claude-sonnet-4-5");
+  v1::ModelRule* first = policy->add_rules();
+  first->set_model("claude-opus-4-5");
+  first->set_first_step(true);
+  v1::ModelRule* after_sum = policy->add_rules();
+  after_sum->set_model("claude-opus-4-5");
+  after_sum->set_after_tool("sum");
+  policy->add_fallback_models("claude-haiku-4-5");
+
+  // Each reply answers only the model the policy should pick for its step; step 3's
+  // sonnet stays overloaded through the worker's 3 attempts (--model-retries=2).
+  cluster.SimScript(json::array({
+      {{"match", ModelIs("claude-opus-4-5")}, {"content", json::array({ToolUse("echo", {{"text", "a"}})})}},
+      {{"match", ModelIs("claude-sonnet-4-5")}, {"content", json::array({ToolUse("sum", {{"numbers", {1, 2}}})})}},
+      {{"match", ModelIs("claude-opus-4-5")}, {"content", json::array({ToolUse("echo", {{"text", "b"}})})}},
+      {{"match", ModelIs("claude-sonnet-4-5")}, {"status", 529}, {"repeat", 3}},
+      {{"match", ModelIs("claude-haiku-4-5")}, {"content", "all done"}},
+  }));
+  v1::Run created = CreateRunWith(cluster, agent, "Use the tools.");
+  v1::Run run = cluster.WaitForEnd(created.run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  EXPECT_EQ(run.output(), "all done");
+  EXPECT_EQ(run.steps(), 4);
+
+  std::vector<std::pair<std::string, std::string>> turns;
+  const v1::Transcript transcript = GetTranscript(cluster, run.run_id());
+  for (const v1::JournalEntry& e : transcript.entries()) {
+    if (e.has_model_turn()) turns.emplace_back(e.model_turn().model(), e.model_turn().model_rule());
+  }
+  EXPECT_EQ(turns, (std::vector<std::pair<std::string, std::string>>{
+                       {"claude-opus-4-5", "first_step"},
+                       {"claude-sonnet-4-5", "default"},
+                       {"claude-opus-4-5", "after_tool=sum"},
+                       {"claude-haiku-4-5", "fallback after claude-sonnet-4-5 overloaded"}}));
+
+  // The simulator saw 3 overloaded attempts with sonnet, then haiku.
+  json requests = cluster.SimRequests();
+  ASSERT_EQ(requests.size(), 7u);
+  int overloaded = 0;
+  for (const json& r : requests) overloaded += r["status"] == 529;
+  EXPECT_EQ(overloaded, 3);
+  EXPECT_EQ(requests.back()["body"]["model"], "claude-haiku-4-5");
+
+  // Events and the CLI's transcript show the rule.
+  std::vector<std::string> started;
+  for (const v1::RunEvent& e : cluster.Events(run.run_id())) {
+    if (e.has_step_started()) started.push_back(e.step_started().model() + " " + e.step_started().model_rule());
+  }
+  EXPECT_EQ(started, (std::vector<std::string>{"claude-opus-4-5 first_step", "claude-sonnet-4-5 default",
+                                               "claude-opus-4-5 after_tool=sum",
+                                               "claude-haiku-4-5 fallback after claude-sonnet-4-5 overloaded"}));
+  std::string out;
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "transcript", run.run_id(), "--addr", cluster.address()}, {}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("step 2 · claude-opus-4-5 (after_tool=sum)"), std::string::npos) << out;
+  EXPECT_NE(out.find("step 3 · claude-haiku-4-5 (fallback after claude-sonnet-4-5 overloaded)"), std::string::npos)
+      << out;
+}
+
+int CountEntries(const v1::Transcript& t, v1::JournalEntry::EntryCase kind) {
+  int n = 0;
+  for (const v1::JournalEntry& e : t.entries()) n += e.entry_case() == kind;
+  return n;
+}
+
+// Each limit trips exactly at its bound with its FailureKind, the value reached in the
+// error, and the transcript holding every step taken.
+TEST(AgentLoopIntegrationTest, LimitsEndRunsWithTypedReasonsAtTheirBounds) {
+  ClusterOptions options;
+  options.workers = 1;
+  // $1 per million input tokens, output free: 250,000 input tokens cost exactly $0.25.
+  const std::string prices = ::testing::TempDir() + "/baton-limits-prices.json";
+  {
+    std::ofstream(prices) << R"({"models": {"claude-sonnet-4-5": {"input": 1, "output": 0}}})";
+  }
+  options.worker_args = {"--prices=" + prices};
+  Cluster priced(options);
+  priced.Start();
+
+  // max_steps 3: three model calls; the third step's tool call is not run.
+  v1::AgentSpec agent = Cluster::Agent();
+  agent.set_max_steps(3);
+  v1::Run run = priced.WaitForEnd(CreateRunWith(priced, agent, "[sim steps=6 tool=echo] steps").run_id());
+  EXPECT_EQ(run.state(), v1::FAILED);
+  EXPECT_EQ(run.failure_kind(), v1::LIMIT_MAX_STEPS);
+  EXPECT_NE(run.error().find("max_steps 3 (3 steps taken)"), std::string::npos) << run.error();
+  EXPECT_EQ(run.steps(), 3);
+  v1::Transcript t = GetTranscript(priced, run.run_id());
+  EXPECT_EQ(CountEntries(t, v1::JournalEntry::kModelTurn), 3);
+  EXPECT_EQ(CountEntries(t, v1::JournalEntry::kToolResult), 2);
+
+  // max_tool_calls 2: the third call is neither run nor marked as started.
+  agent = Cluster::Agent();
+  agent.set_max_tool_calls(2);
+  run = priced.WaitForEnd(CreateRunWith(priced, agent, "[sim steps=6 tool=echo] tools").run_id());
+  EXPECT_EQ(run.failure_kind(), v1::LIMIT_MAX_TOOL_CALLS);
+  EXPECT_NE(run.error().find("max_tool_calls 2 (2 tool calls made; echo"), std::string::npos) << run.error();
+  t = GetTranscript(priced, run.run_id());
+  EXPECT_EQ(CountEntries(t, v1::JournalEntry::kModelTurn), 3);
+  EXPECT_EQ(CountEntries(t, v1::JournalEntry::kToolCall), 2);
+  EXPECT_EQ(CountEntries(t, v1::JournalEntry::kToolResult), 2);
+  EXPECT_EQ(run.usage().tool_calls(), 2);
+
+  // max_tokens_total 300 at 150 tokens a step: ends right after step 2.
+  json tool_step = {{"match", "[tokens]"}, {"repeat", 5}, {"content", json::array({ToolUse("echo", {{"text", "x"}})})},
+                    {"usage", {{"input_tokens", 100}, {"output_tokens", 50}, {"cache_creation_input_tokens", 0},
+                              {"cache_read_input_tokens", 0}}}};
+  priced.SimScript(json::array({tool_step}));
+  agent = Cluster::Agent();
+  agent.set_max_tokens_total(300);
+  run = priced.WaitForEnd(CreateRunWith(priced, agent, "[tokens] count").run_id());
+  EXPECT_EQ(run.failure_kind(), v1::LIMIT_MAX_TOKENS_TOTAL);
+  EXPECT_NE(run.error().find("max_tokens_total 300 (300 tokens used)"), std::string::npos) << run.error();
+  EXPECT_EQ(run.steps(), 2);
+  EXPECT_EQ(run.usage().tool_calls(), 1);
+
+  // max_cost_usd 0.5 at $0.25 a step (the --prices file): ends right after step 2.
+  json cost_step = {{"match", "[cost]"}, {"repeat", 5}, {"content", json::array({ToolUse("echo", {{"text", "x"}})})},
+                    {"usage", {{"input_tokens", 250000}, {"output_tokens", 10}, {"cache_creation_input_tokens", 0},
+                              {"cache_read_input_tokens", 0}}}};
+  priced.SimScript(json::array({cost_step}));
+  agent = Cluster::Agent();
+  agent.set_max_cost_usd(0.5);
+  run = priced.WaitForEnd(CreateRunWith(priced, agent, "[cost] spend").run_id());
+  EXPECT_EQ(run.failure_kind(), v1::LIMIT_MAX_COST);
+  EXPECT_NE(run.error().find("max_cost_usd 0.5 (0.500000 USD spent)"), std::string::npos) << run.error();
+  EXPECT_EQ(run.steps(), 2);
+  EXPECT_DOUBLE_EQ(run.usage().cost_usd(), 0.5);
+  t = GetTranscript(priced, run.run_id());
+  for (const v1::JournalEntry& e : t.entries()) {
+    if (e.has_model_turn()) EXPECT_DOUBLE_EQ(e.model_turn().usage().cost_usd(), 0.25);
+  }
+
+  // run_timeout_seconds 1: the model call in flight is cut at the deadline.
+  priced.SimScript(json::array({{{"match", "[slow]"}, {"delay_ms", 5000}}}));
+  agent = Cluster::Agent();
+  agent.set_run_timeout_seconds(1);
+  const absl::Time created = absl::Now();
+  run = priced.WaitForEnd(CreateRunWith(priced, agent, "[slow] wait").run_id());
+  EXPECT_EQ(run.failure_kind(), v1::LIMIT_RUN_TIMEOUT);
+  EXPECT_NE(run.error().find("run_timeout_seconds 1 (1."), std::string::npos) << run.error();
+  EXPECT_LT(absl::Now() - created, absl::Seconds(4));
+}
+
+// Requests carry cache_control breakpoints (checked at the simulator) and the run's
+// usage holds the cache tokens, priced at their multipliers.
+TEST(AgentLoopIntegrationTest, PromptCachingBreakpointsAndCachedUsage) {
+  ClusterOptions options;
+  options.workers = 1;
+  Cluster cluster(options);
+  cluster.Start();
+  v1::AgentSpec agent = Cluster::Agent();
+  agent.set_system(std::string(2000, 'S'));  // a long system prompt worth caching
+  v1::Run run = cluster.WaitForEnd(CreateRunWith(cluster, agent, "[sim steps=4 tool=echo] cache me").run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+
+  json requests = cluster.SimRequests();
+  ASSERT_EQ(requests.size(), 4u);
+  const json five_minutes = {{"type", "ephemeral"}};
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const json& body = requests[i]["body"];
+    int breakpoints = 0;
+    for (const json& tool : body["tools"]) breakpoints += tool.contains("cache_control");
+    for (const json& block : body["system"]) breakpoints += block.contains("cache_control");
+    for (const json& m : body["messages"]) {
+      if (!m["content"].is_array()) continue;
+      for (const json& block : m["content"]) breakpoints += block.contains("cache_control");
+    }
+    EXPECT_EQ(breakpoints, i == 0 ? 3 : 4) << body.dump();
+    EXPECT_EQ(body["tools"].back()["cache_control"], five_minutes);
+    EXPECT_EQ(body["system"][0]["cache_control"], five_minutes);
+    EXPECT_EQ(body["messages"].back()["content"].back()["cache_control"], five_minutes);
+  }
+
+  // Step 0 writes the prefix; every later step reads what the one before wrote.
+  const v1::Transcript transcript = GetTranscript(cluster, run.run_id());
+  std::vector<v1::Usage> steps;
+  for (const v1::JournalEntry& e : transcript.entries()) {
+    if (e.has_model_turn()) steps.push_back(e.model_turn().usage());
+  }
+  ASSERT_EQ(steps.size(), 4u);
+  EXPECT_EQ(steps[0].cache_read_input_tokens(), 0);
+  EXPECT_GT(steps[0].cache_creation_input_tokens(), 500);
+  for (size_t i = 1; i < steps.size(); ++i) {
+    EXPECT_GE(steps[i].cache_read_input_tokens(),
+              steps[i - 1].cache_read_input_tokens() + steps[i - 1].cache_creation_input_tokens())
+        << "step " << i;
+  }
+  const v1::Usage& total = run.usage();
+  EXPECT_GT(total.cache_read_input_tokens(), 0);
+  EXPECT_GT(total.cache_creation_input_tokens(), 0);
+  // Sonnet: input $3, 5-minute write $3.75, read $0.30, output $15 per million.
+  const double expected = (total.input_tokens() * 3.0 + total.cache_creation_input_tokens() * 3.75 +
+                           total.cache_read_input_tokens() * 0.3 + total.output_tokens() * 15.0) /
+                          1e6;
+  EXPECT_NEAR(total.cost_usd(), expected, 1e-9);
+  EXPECT_GT(total.cost_usd(), 0);
+
+  // Opting out sends no breakpoints.
+  agent.mutable_prompt_caching()->set_disabled(true);
+  run = cluster.WaitForEnd(CreateRunWith(cluster, agent, "[sim steps=2 tool=echo] no cache").run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  requests = cluster.SimRequests();
+  ASSERT_EQ(requests.size(), 6u);
+  EXPECT_EQ(requests[4]["body"].dump().find("cache_control"), std::string::npos);
+  EXPECT_EQ(requests[5]["body"].dump().find("cache_control"), std::string::npos);
+  EXPECT_EQ(run.usage().cache_read_input_tokens(), 0);
+}
+
+}  // namespace
+}  // namespace baton::testing
