@@ -27,6 +27,9 @@ inline constexpr int kInvalidRequest = -32600;
 inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
+// Baton's own: a transport answers a request it could not deliver with this code,
+// so the client knows the server never saw it (and the call may be sent again).
+inline constexpr int kNotDelivered = -32099;
 
 struct JsonRpcError {
   int code = 0;

@@ -190,6 +190,10 @@ McpClient::CallId McpClient::CallTool(const std::string& name, json arguments, c
         if (!response.ok()) {
           r.kind = CallResult::Kind::kUnavailable;
           r.message = std::string(response.status().message());
+        } else if (response->error.has_value() && response->error->code == kNotDelivered) {
+          r.kind = CallResult::Kind::kUnavailable;
+          r.sent = false;
+          r.message = response->error->message;
         } else if (response->error.has_value()) {
           r.kind = CallResult::Kind::kRpcError;
           r.error = std::move(*response->error);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "mcp-bridge/http_transport.h"
 #include "mcp-bridge/stdio_transport.h"
 
 namespace baton::mcp {
@@ -61,10 +62,16 @@ TransportFactory DefaultTransportFactory() {
         return std::unique_ptr<Transport>(std::make_unique<StdioTransport>(std::move(options)));
       }
       case TransportKind::kStreamableHttp:
-      case TransportKind::kSse:
-        break;
+      case TransportKind::kSse: {
+        HttpTransportOptions options;
+        options.url = config.url;
+        options.headers = config.headers;
+        options.log_name = config.name;
+        options.legacy_only = config.transport == TransportKind::kSse;
+        return std::unique_ptr<Transport>(std::make_unique<HttpTransport>(std::move(options)));
+      }
     }
-    return absl::UnimplementedError(absl::StrCat("transport ", TransportKindName(config.transport), " is not built in"));
+    return absl::InvalidArgumentError("unknown transport");
   };
 }
 

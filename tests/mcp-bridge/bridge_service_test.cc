@@ -194,7 +194,11 @@ TEST_F(BridgeServiceTest, ABridgeThatIsDownIsUnavailableUntilItIsBack) {
   EXPECT_TRUE(Eventually([&] { return kill(server_pid, 0) != 0; }, absl::Seconds(5)));
   // ...and a new bridge on the same port serves again.
   StartBridge();
-  absl::StatusOr<ToolOutput> back = executor_->CallTool("mcp__fault__echo", {{"text", "back"}}, Context());
+  worker::BridgeToolExecutorOptions options;
+  options.address = "127.0.0.1:" + std::to_string(port_);
+  options.connect_wait = absl::Seconds(10);
+  BridgeToolExecutor patient(options);
+  absl::StatusOr<ToolOutput> back = patient.CallTool("mcp__fault__echo", {{"text", "back"}}, Context());
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(Text(*back), "echo: back");
 }

@@ -1,0 +1,180 @@
+// The HTTP transports against server-everything: Streamable HTTP (JSON and SSE
+// answers, sessions, progress, re-initialisation after the session is lost, DELETE)
+// and the legacy HTTP+SSE transport, directly and as a fallback.
+#include "mcp-bridge/http_transport.h"
+
+#include <signal.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "mcp-bridge/content.h"
+#include "mcp-bridge/mcp_client.h"
+#include "mcp-bridge/server_connection.h"
+#include "tests/integration/cluster.h"
+#include "tests/mcp-bridge/mcp_test_util.h"
+
+namespace baton::mcp {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace ::baton::mcp::testing;
+
+// server-everything over HTTP on a port it picks (PORT=0, reported by
+// servers/report_port.mjs), or on a given port.
+class EverythingHttp {
+ public:
+  EverythingHttp(const std::string& mode, int port = 0) : dir_(MakeTempDir()) {
+    process_ = std::make_unique<baton::testing::Process>(
+        "/usr/bin/env",
+        std::vector<std::string>{"node", "--import", SourceDir() + "/tests/mcp-bridge/servers/report_port.mjs",
+                                 EverythingServer(), mode},
+        std::map<std::string, std::string>{{"PORT", std::to_string(port)}, {"PORT_FILE", dir_ + "/port"}},
+        dir_ + "/server.log");
+    port_ = baton::testing::WaitForPortFile(dir_ + "/port", absl::Seconds(20));
+  }
+  void Kill() {
+    process_->Kill(SIGKILL);
+    process_->Wait(absl::Seconds(5));
+  }
+  int port() const { return port_; }
+  std::string log() const { return ReadFile(dir_ + "/server.log"); }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  std::unique_ptr<baton::testing::Process> process_;
+};
+
+std::string FirstText(const CallResult& r) {
+  if (r.kind != CallResult::Kind::kResult) return "<" + r.message + ">";
+  return r.result["content"][0].value("text", "");
+}
+
+std::vector<std::string> Names(const std::vector<json>& tools) {
+  std::vector<std::string> out;
+  for (const json& t : tools) out.push_back(t["name"]);
+  return out;
+}
+
+TEST(StreamableHttpTest, ListsCallsAndStreamsProgress) {
+  EverythingHttp server("streamableHttp");
+  TimerQueue timers;
+  HttpTransportOptions options;
+  options.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/mcp";
+  options.log_name = "everything-http";
+  auto transport = std::make_unique<HttpTransport>(options);
+  HttpTransport* http = transport.get();
+  McpClient client(std::move(transport), timers, McpClientOptions{});
+  absl::StatusOr<ServerInfo> info = client.Connect();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->protocol_version, "2025-11-25");
+  EXPECT_EQ(client.transport_kind(), "streamable_http");
+  const std::string session = http->session_id();
+  EXPECT_FALSE(session.empty());
+
+  absl::StatusOr<std::vector<json>> tools = client.ListTools();
+  ASSERT_TRUE(tools.ok()) << tools.status();
+  EXPECT_THAT(Names(*tools), Contains("echo"));
+
+  EXPECT_EQ(FirstText(client.CallToolAndWait("echo", {{"message", "over http"}}, CallOptions{})), "Echo: over http");
+
+  CallResult image = client.CallToolAndWait("get-tiny-image", json::object(), CallOptions{});
+  ASSERT_EQ(image.kind, CallResult::Kind::kResult) << image.message;
+  EXPECT_THAT(MapCallToolResult(image.result).content.dump(), HasSubstr("image/png"));
+
+  CallResult structured = client.CallToolAndWait("get-structured-content", {{"location", "New York"}}, CallOptions{});
+  ASSERT_EQ(structured.kind, CallResult::Kind::kResult) << structured.message;
+  EXPECT_TRUE(MapCallToolResult(structured.result).structured_content.is_object());
+
+  CallOptions short_timeout;
+  short_timeout.timeout = absl::Milliseconds(900);
+  CallResult progress =
+      client.CallToolAndWait("trigger-long-running-operation", {{"duration", 2}, {"steps", 4}}, short_timeout);
+  ASSERT_EQ(progress.kind, CallResult::Kind::kResult) << progress.message;
+  EXPECT_GE(progress.progress_count, 3);
+
+  CallResult invalid = client.CallToolAndWait("echo", json::object(), CallOptions{});
+  ASSERT_EQ(invalid.kind, CallResult::Kind::kResult);
+  EXPECT_TRUE(MapCallToolResult(invalid.result).is_error);
+
+  client.Close();
+  // Close ended the session with DELETE.
+  EXPECT_TRUE(Eventually([&] { return absl::StrContains(server.log(), "session termination request for session " + session); }))
+      << server.log();
+}
+
+TEST(StreamableHttpTest, ALostSessionIsInitializedAgainAndTheCallGoesThrough) {
+  EverythingHttp first("streamableHttp");
+  const int port = first.port();
+  TimerQueue timers;
+  ServerConfig config;
+  config.name = "web";
+  config.transport = TransportKind::kStreamableHttp;
+  config.url = "http://127.0.0.1:" + std::to_string(port) + "/mcp";
+  config.restart_backoff_initial = absl::Milliseconds(50);
+  ServerConnection connection(config, DefaultTransportFactory(), timers);
+  connection.Start();
+  ASSERT_TRUE(connection.WaitUntilStarted(absl::Seconds(20)));
+  ASSERT_TRUE(connection.state().connected) << connection.state().last_error;
+
+  // The server restarts on the same port and forgets every session: the next POST
+  // gets 404, and the bridge initializes a new session and sends the call there.
+  first.Kill();
+  EverythingHttp second("streamableHttp", port);
+  absl::Notification done;
+  CallResult result;
+  connection.CallTool("echo", {{"message", "after restart"}}, CallOptions{}, [&](CallResult r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(FirstText(result), "Echo: after restart");
+  EXPECT_GE(connection.state().restarts, 1);
+}
+
+TEST(LegacySseTest, TheLegacyTransportWorks) {
+  EverythingHttp server("sse");
+  TimerQueue timers;
+  HttpTransportOptions options;
+  options.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/sse";
+  options.legacy_only = true;
+  McpClient client(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  absl::StatusOr<ServerInfo> info = client.Connect();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(client.transport_kind(), "sse");
+  EXPECT_EQ(FirstText(client.CallToolAndWait("echo", {{"message", "legacy"}}, CallOptions{})), "Echo: legacy");
+}
+
+TEST(LegacySseTest, StreamableHttpFallsBackToLegacyWhenPostIsRefused) {
+  EverythingHttp server("sse");
+  TimerQueue timers;
+  HttpTransportOptions options;
+  options.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/sse";
+  McpClient client(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  absl::StatusOr<ServerInfo> info = client.Connect();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(client.transport_kind(), "sse");
+  absl::StatusOr<std::vector<json>> tools = client.ListTools();
+  ASSERT_TRUE(tools.ok()) << tools.status();
+  EXPECT_THAT(Names(*tools), Contains("get-sum"));
+  CallResult sum = client.CallToolAndWait("get-sum", {{"a", 2}, {"b", 40}}, CallOptions{});
+  EXPECT_THAT(FirstText(sum), HasSubstr("42"));
+}
+
+TEST(HttpTransportTest, AServerThatIsNotThereFailsToConnect) {
+  TimerQueue timers;
+  HttpTransportOptions options;
+  options.url = "http://127.0.0.1:1/mcp";  // nothing listens on port 1
+  McpClient client(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  absl::StatusOr<ServerInfo> info = client.Connect();
+  EXPECT_FALSE(info.ok());
+  EXPECT_THAT(std::string(info.status().message()), HasSubstr("cannot reach"));
+}
+
+}  // namespace
+}  // namespace baton::mcp
