@@ -224,6 +224,13 @@ std::string FormatEvent(const v1::RunEvent& event) {
       if (e.text().empty() || e.text().back() != '\n') out += '\n';
       return out;
     }
+    case v1::RunEvent::kContextCompacted: {
+      const auto& e = event.context_compacted();
+      return absl::StrCat("context compacted before step ", e.step(), ": steps 0-", e.through_step(),
+                          " summarized by ", e.model().empty() ? "?" : e.model(), " (",
+                          WithCommas(e.tokens_before()), " -> ", WithCommas(e.tokens_after()), " tokens, ",
+                          e.reason(), ")\n");
+    }
     case v1::RunEvent::EVENT_NOT_SET:
       break;
   }
@@ -327,6 +334,7 @@ std::string FormatTranscript(const v1::Transcript& transcript) {
         const v1::ModelTurn& turn = entry.model_turn();
         absl::StrAppend(&out, "\nstep ", entry.step(), " · ", turn.model().empty() ? "?" : turn.model());
         if (!turn.model_rule().empty()) absl::StrAppend(&out, " (", turn.model_rule(), ")");
+        if (turn.discarded()) absl::StrAppend(&out, " · discarded, retried after compaction");
         if (!turn.stop_reason().empty()) absl::StrAppend(&out, " · ", turn.stop_reason());
         if (turn.has_usage()) absl::StrAppend(&out, " · ", Tokens(turn.usage()));
         absl::StrAppend(&out, "\nassistant:\n");
@@ -373,6 +381,15 @@ std::string FormatTranscript(const v1::Transcript& transcript) {
                         result.tool_use_id(), "]", result.is_error() ? " ERROR" : "", " (",
                         FormatDuration(result.duration_ms()), "):\n");
         absl::StrAppend(&out, Indent(Truncate(ContentJsonText(result.content_json()), kMaxResultChars), "  "));
+        break;
+      }
+      case v1::JournalEntry::kSummary: {
+        const v1::ContextSummary& summary = entry.summary();
+        absl::StrAppend(&out, "\ncontext compacted before step ", entry.step(), " · steps 0-",
+                        summary.through_step(), " summarized by ", summary.model().empty() ? "?" : summary.model(),
+                        " · ", WithCommas(summary.tokens_before()), " -> ", WithCommas(summary.tokens_after()),
+                        " tokens · ", summary.reason(), "\nsummary:\n");
+        absl::StrAppend(&out, Indent(summary.text(), "  "));
         break;
       }
       case v1::JournalEntry::ENTRY_NOT_SET:

@@ -39,6 +39,37 @@ std::string TextOfContent(const nlohmann::json& content) {
   return text;
 }
 
+std::string SummarizedInput(const std::string& input, const std::string& summary) {
+  return absl::StrCat(input,
+                      "\n\n<conversation_summary>\nThe earlier part of this conversation was compacted into "
+                      "this summary:\n",
+                      summary, "\n</conversation_summary>");
+}
+
+void ApplySummary(const std::string& input, const v1::ContextSummary& summary, RebuiltConversation* conv) {
+  // The kept part starts at the first assistant turn after through_step.
+  size_t start = conv->messages.size();
+  for (const auto& [step, index] : conv->turn_message_index) {
+    if (step > summary.through_step()) {
+      start = index;
+      break;
+    }
+  }
+  if (start < 1) start = 1;
+  nlohmann::json messages = nlohmann::json::array();
+  messages.push_back({{"role", "user"}, {"content", SummarizedInput(input, summary.text())}});
+  for (size_t i = start; i < conv->messages.size(); ++i) messages.push_back(std::move(conv->messages[i]));
+  conv->messages = std::move(messages);
+  std::map<int, size_t> index;
+  for (const auto& [step, i] : conv->turn_message_index) {
+    if (step > summary.through_step() && i >= start) index[step] = i - start + 1;
+  }
+  conv->turn_message_index = std::move(index);
+  conv->summarized_through_step = summary.through_step();
+  conv->needs_compaction = false;
+  AddUsage(summary.usage(), &conv->usage);
+}
+
 absl::StatusOr<RebuiltConversation> RebuildConversation(
     const std::string& input, const std::vector<v1::JournalEntry>& journal) {
   RebuiltConversation conv;
@@ -67,11 +98,20 @@ absl::StatusOr<RebuiltConversation> RebuildConversation(
           return absl::DataLossError(
               absl::StrCat("journal entry ", entry.seq(), ": model turn content is not a JSON array"));
         }
-        conv.messages.push_back({{"role", "assistant"}, {"content", content}});
         conv.steps++;
-        conv.last_stop_reason = entry.model_turn().stop_reason();
-        conv.last_text = TextOfContent(content);
         AddUsage(entry.model_turn().usage(), &conv.usage);
+        if (entry.model_turn().discarded()) {
+          // Not part of the conversation: compacted and retried.
+          conv.needs_compaction = true;
+          break;
+        }
+        conv.needs_compaction = false;
+        conv.turn_message_index[entry.step()] = conv.messages.size();
+        conv.messages.push_back({{"role", "assistant"}, {"content", content}});
+        // A turn cut by max_tokens or paused goes on in the next one: one answer.
+        const bool continues = conv.last_stop_reason == "max_tokens" || conv.last_stop_reason == "pause_turn";
+        conv.last_stop_reason = entry.model_turn().stop_reason();
+        conv.last_text = continues ? conv.last_text + TextOfContent(content) : TextOfContent(content);
         for (const auto& block : content) {
           if (block.is_object() && block.value("type", "") == "tool_use") {
             conv.pending.push_back(PendingToolCall{block.value("id", ""), block.value("name", ""),
@@ -106,6 +146,15 @@ absl::StatusOr<RebuiltConversation> RebuildConversation(
         conv.usage.set_tool_calls(conv.usage.tool_calls() + 1);
         break;
       }
+      case v1::JournalEntry::kSummary:
+        if (!conv.pending.empty()) {
+          return absl::DataLossError(absl::StrCat("journal entry ", entry.seq(),
+                                                  ": summary while tool calls of step ", conv.steps - 1,
+                                                  " are pending"));
+        }
+        flush_step();
+        ApplySummary(input, entry.summary(), &conv);
+        break;
       case v1::JournalEntry::ENTRY_NOT_SET:
         break;
     }

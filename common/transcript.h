@@ -3,6 +3,7 @@
 #ifndef BATON_COMMON_TRANSCRIPT_H_
 #define BATON_COMMON_TRANSCRIPT_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,23 @@ struct RebuiltConversation {
   std::string last_stop_reason;
   // Text of the last assistant turn.
   std::string last_text;
-  v1::Usage usage;  // summed over the model turns
+  v1::Usage usage;  // summed over the model turns (and summarizer calls)
+  // The index in `messages` of each step's assistant turn (steps replaced by a summary
+  // and discarded turns have none).
+  std::map<int, size_t> turn_message_index;
+  // The last ContextSummary's through_step; -1 when none.
+  int summarized_through_step = -1;
+  // The last entry is a turn discarded for model_context_window_exceeded: the loop
+  // compacts before calling the model again.
+  bool needs_compaction = false;
 };
+
+// The first user turn after a compaction: the run's input, then the summary.
+std::string SummarizedInput(const std::string& input, const std::string& summary);
+
+// Replaces the turns up to summary.through_step() with the summary (see ContextSummary).
+// REQUIRES: no tool call of the conversation is pending.
+void ApplySummary(const std::string& input, const v1::ContextSummary& summary, RebuiltConversation* conv);
 
 // Fails with kDataLoss when an entry holds JSON that does not parse.
 absl::StatusOr<RebuiltConversation> RebuildConversation(

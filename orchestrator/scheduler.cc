@@ -498,6 +498,20 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
             run.mutable_usage()->set_tool_calls(run.usage().tool_calls() + 1);
             break;
           }
+          case v1::JournalEntry::kSummary: {
+            const v1::ContextSummary& summary = entry.summary();
+            v1::RunEvent& event = NewEventLocked(run, batch);
+            event.set_time_ms(entry.time_ms());
+            auto* e = event.mutable_context_compacted();
+            e->set_step(entry.step());
+            e->set_through_step(summary.through_step());
+            e->set_tokens_before(summary.tokens_before());
+            e->set_tokens_after(summary.tokens_after());
+            e->set_model(summary.model());
+            e->set_reason(summary.reason());
+            AddUsage(summary.usage(), run.mutable_usage());
+            break;
+          }
           case v1::JournalEntry::ENTRY_NOT_SET:
             break;
         }

@@ -52,6 +52,12 @@ absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
         return absl::InvalidArgumentError("tool_result.content_json: not JSON");
       }
       return absl::OkStatus();
+    case v1::JournalEntry::kSummary:
+      if (entry.summary().text().empty()) return absl::InvalidArgumentError("summary.text: must not be empty");
+      if (entry.summary().through_step() < 0) {
+        return absl::InvalidArgumentError("summary.through_step: must be >= 0");
+      }
+      return absl::OkStatus();
     case v1::JournalEntry::ENTRY_NOT_SET:
       break;
   }

@@ -1,5 +1,7 @@
 #include "workers/agent_loop.h"
 
+#include <optional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -79,6 +81,36 @@ RunOutcome ModelFailure(const absl::Status& status) {
       out.retryable = false;
   }
   return out;
+}
+
+constexpr char kSummarizerSystem[] =
+    "You write the working memory of an agent whose conversation has grown too long. Summarize the "
+    "conversation so that the agent can continue the task from the summary alone: the task and its "
+    "constraints, what was done (tool calls and what they returned, with the exact names, identifiers, "
+    "numbers and file paths that may matter later), decisions made and why, and what remains to do. Do not "
+    "call tools.";
+constexpr char kSummarizeInstruction[] =
+    "Summarize the conversation above for your own later use, following the system prompt.";
+
+// The API refuses a final assistant turn (continued by the next answer) ending in
+// whitespace; the journal keeps it as it came, the request gets it trimmed.
+void TrimFinalAssistantText(json& request) {
+  json& messages = request["messages"];
+  if (!messages.is_array() || messages.empty() || messages.back().value("role", "") != "assistant") return;
+  json& content = messages.back()["content"];
+  if (!content.is_array() || content.empty() || !content.back().is_object() ||
+      content.back().value("type", "") != "text" || !content.back()["text"].is_string()) {
+    return;
+  }
+  std::string text = content.back()["text"].get<std::string>();
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\t' || text.back() == '\r')) {
+    text.pop_back();
+  }
+  if (text.empty()) {
+    content.erase(content.size() - 1);
+  } else {
+    content.back()["text"] = text;
+  }
 }
 
 json ToolResultBlock(const std::string& tool_use_id, const ToolOutput& output) {
@@ -303,19 +335,52 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
     return std::nullopt;
   };
 
+  const int max_tokens = agent.max_tokens() > 0 ? agent.max_tokens() : options_.default_max_tokens;
+  const bool fail_on_max_tokens = agent.on_max_tokens() == v1::AgentSpec::FAIL;
+  // How a turn that stopped for a reason other than tool_use ends the run (nullopt: the
+  // run goes on with another step).
+  auto ending = [&](int step, const std::string& stop_reason,
+                    const json& content) -> std::optional<RunOutcome> {
+    if (stop_reason == "tool_use" || stop_reason == "pause_turn" ||
+        stop_reason == "model_context_window_exceeded") {
+      return std::nullopt;
+    }
+    RunOutcome o;
+    if (stop_reason == "refusal") {
+      o.error = absl::StrCat("the model refused to continue (stop_reason refusal) at step ", step);
+      o.failure_kind = v1::MODEL_REFUSAL;
+      return finish(o);
+    }
+    if (stop_reason == "max_tokens") {
+      bool cut_tool_call = false;
+      for (const json& block : content) {
+        cut_tool_call |= block.is_object() && block.value("type", "") == "tool_use";
+      }
+      if (!fail_on_max_tokens && !cut_tool_call) return std::nullopt;  // continue the turn
+      o.error = absl::StrCat("the model's turn reached max_tokens ", max_tokens, " at step ", step,
+                             cut_tool_call ? " in the middle of a tool call" : "",
+                             fail_on_max_tokens ? " (on_max_tokens FAIL)" : "");
+      o.failure_kind = v1::MODEL_MAX_TOKENS;
+      return finish(o);
+    }
+    o.kind = RunOutcome::Kind::kSucceeded;
+    o.output = conv.last_text;
+    return finish(o);
+  };
+
   // Resume: finish the calls of the step the journal stops in.
   if (!conv.pending.empty()) {
     if (auto o = check_limits()) return *o;
     if (auto o = run_pending(conv.steps - 1)) return *o;
-  } else if (conv.steps > 0 && conv.last_stop_reason != "tool_use" && conv.last_stop_reason != "pause_turn") {
-    // The answer was journaled but the run was not completed before a crash.
-    RunOutcome o;
-    o.kind = RunOutcome::Kind::kSucceeded;
-    o.output = conv.last_text;
-    return finish(o);
+  } else if (conv.steps > 0 && !conv.needs_compaction) {
+    // A journaled answer (the run was not completed before a crash), refusal or cut turn.
+    json last_content = json::array();
+    if (!conv.turn_message_index.empty()) {
+      last_content = conv.messages[conv.turn_message_index.rbegin()->second]["content"];
+    }
+    if (auto o = ending(conv.steps - 1, conv.last_stop_reason, last_content)) return *o;
   }
 
-  const int max_tokens = agent.max_tokens() > 0 ? agent.max_tokens() : options_.default_max_tokens;
   json tools_json = json::array();
   for (const ToolDefinition& t : offered) {
     tools_json.push_back({{"name", t.name}, {"description", t.description}, {"input_schema", t.input_schema}});
@@ -330,31 +395,154 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       break;
     }
   }
-
-  while (true) {
-    if (auto o = interrupted()) return *o;
-    const int step = conv.steps;
-    if (auto o = check_limits()) return *o;
-
-    json request = {{"model", agent.model()}, {"max_tokens", max_tokens}, {"messages", conv.messages}};
+  auto build_request = [&](const std::string& model) {
+    json request = {{"model", model}, {"max_tokens", max_tokens}, {"messages", conv.messages}};
     if (!agent.system().empty()) request["system"] = agent.system();
     if (!tools_json.empty()) request["tools"] = tools_json;
     if (agent.has_temperature()) request["temperature"] = agent.temperature();
+    TrimFinalAssistantText(request);
     if (!agent.prompt_caching().disabled()) {
       AddCacheBreakpoints(request, agent.prompt_caching().ttl(), previous_request_messages);
     }
-    previous_request_messages = conv.messages.size();
-    ModelCallOptions call;
-    call.stream = !agent.disable_streaming();
-    call.attempt_timeout = options_.model_attempt_timeout;
-    call.is_cancelled = cancelled_or_timed_out;
+    return request;
+  };
+  ModelCallOptions call;
+  call.stream = !agent.disable_streaming();
+  call.attempt_timeout = options_.model_attempt_timeout;
+  call.is_cancelled = cancelled_or_timed_out;
 
+  // Context compaction: summarises the turns before the last `keep` ones, journals the
+  // summary and continues from it. Returns whether it compacted; an outcome ends the run.
+  const v1::Compaction& compaction = agent.compaction();
+  auto compact = [&](int step, const std::string& model, const std::string& reason, int64_t tokens_before,
+                     int keep) -> absl::StatusOr<std::optional<RunOutcome>> {
+    // The cut falls on an assistant turn, so its tool results stay with it.
+    size_t cut = conv.messages.size();
+    int through_step = conv.steps - 1;
+    for (auto it = conv.turn_message_index.rbegin(); it != conv.turn_message_index.rend() && keep > 0; ++it, --keep) {
+      cut = it->second;
+      through_step = it->first - 1;
+    }
+    if (cut <= 1 || through_step <= conv.summarized_through_step) return absl::FailedPreconditionError("nothing to compact");
+    json history(conv.messages.begin(), conv.messages.begin() + static_cast<std::ptrdiff_t>(cut));
+    const json instruction = {{"type", "text"}, {"text", kSummarizeInstruction}};
+    json& last = history.back();
+    if (last["role"] == "user") {
+      if (last["content"].is_string()) {
+        last["content"] = json::array({{{"type", "text"}, {"text", last["content"]}}});
+      }
+      last["content"].push_back(instruction);
+    } else {
+      history.push_back({{"role", "user"}, {"content", json::array({instruction})}});
+    }
+    const std::string summarizer = compaction.summarizer_model().empty() ? model : compaction.summarizer_model();
+    json request = {{"model", summarizer},
+                    {"max_tokens", compaction.summary_max_tokens() > 0 ? compaction.summary_max_tokens() : 2048},
+                    {"system", kSummarizerSystem},
+                    {"messages", std::move(history)}};
+    if (!tools_json.empty()) {
+      request["tools"] = tools_json;  // the history holds tool_use blocks
+      request["tool_choice"] = {{"type", "none"}};
+    }
+    ModelCallOptions summary_call = call;
+    summary_call.on_text = nullptr;
+    absl::StatusOr<ModelResponse> response = model_.CreateMessage(request, summary_call);
+    if (!response.ok()) {
+      if (auto o = interrupted()) return o;
+      if (past_deadline()) return std::optional<RunOutcome>(timed_out());
+      RunOutcome o = ModelFailure(response.status());
+      o.error = absl::StrCat("compaction: ", o.error);
+      return std::optional<RunOutcome>(finish(o));
+    }
+    const std::string text = TextOfContent(response->message.value("content", json::array()));
+    if (text.empty()) {
+      RunOutcome o;
+      o.error = "compaction: the summarizer returned no text";
+      o.failure_kind = v1::MODEL_ERROR;
+      return std::optional<RunOutcome>(finish(o));
+    }
+    v1::JournalEntry entry;
+    entry.set_step(step);
+    entry.set_time_ms(clock_.NowMillis());
+    v1::ContextSummary* summary = entry.mutable_summary();
+    summary->set_text(text);
+    summary->set_through_step(through_step);
+    summary->set_tokens_before(tokens_before);
+    summary->set_model(response->message.value("model", summarizer));
+    v1::Usage usage = UsageFromApi(response->message.value("usage", json::object()));
+    usage.set_cost_usd(options_.prices.Cost(summarizer, CountsOf(usage)));
+    *summary->mutable_usage() = usage;
+    summary->set_request_id(response->request_id);
+    summary->set_reason(reason);
+    // What the next request will hold, counted as the compaction's check.
+    RebuiltConversation after = conv;
+    ApplySummary(run.input(), *summary, &after);
+    {
+      std::swap(conv, after);
+      summary->set_tokens_after(ContextTokens(build_request(model), call));
+      std::swap(conv, after);
+    }
+    BATON_LOG(INFO) << run_id << ": compacted steps 0-" << through_step << " before step " << step << " ("
+                    << tokens_before << " -> " << summary->tokens_after() << " tokens, " << reason << ")";
+    if (auto o = append({entry})) return o;
+    conv = std::move(after);
+    previous_request_messages = 0;  // a new prefix: nothing cached to read
+    return std::optional<RunOutcome>();
+  };
+  const int keep_turns = compaction.keep_last_turns() > 0 ? compaction.keep_last_turns() : 2;
+  // Set after compacting for model_context_window_exceeded: a second one fails the run.
+  bool retried_after_overflow = false;
+
+  while (true) {
+    if (auto o = interrupted()) return *o;
+    if (auto o = check_limits()) return *o;
+    const int step = conv.steps;
+
+    json request = build_request(agent.model());
     // The model of this step: the policy's first matching rule, else its default.
     PolicyContext policy_context;
     policy_context.step = step;
     FillPreviousStep(conv.messages, &policy_context);
-    if (PolicyNeedsContextTokens(agent)) policy_context.context_tokens = ContextTokens(request, call);
+    std::optional<int64_t> context_tokens;
+    if (PolicyNeedsContextTokens(agent) || compaction.summarize_at_fraction() > 0) {
+      context_tokens = ContextTokens(request, call);
+      policy_context.context_tokens = context_tokens;
+    }
     ModelChoice choice = ChooseModel(agent, policy_context);
+
+    // Compaction: before a request that would pass the threshold, or one the last
+    // turn (discarded, model_context_window_exceeded) showed does not fit.
+    int64_t window = compaction.context_window_tokens();
+    if (window <= 0) {
+      const ModelPrices* prices = options_.prices.Find(choice.model);
+      window = prices != nullptr ? prices->context_window : 200'000;
+    }
+    const bool over_threshold = compaction.summarize_at_fraction() > 0 && context_tokens.has_value() &&
+                                *context_tokens > compaction.summarize_at_fraction() * static_cast<double>(window);
+    if (over_threshold || conv.needs_compaction) {
+      const bool after_overflow = conv.needs_compaction;
+      const std::string reason = after_overflow ? "model_context_window_exceeded" : "threshold";
+      if (!context_tokens.has_value()) context_tokens = ContextTokens(request, call);
+      absl::StatusOr<std::optional<RunOutcome>> compacted =
+          compact(step, choice.model, reason, *context_tokens, keep_turns);
+      // After an overflow, keep nothing verbatim if keeping turns leaves nothing to cut.
+      if (!compacted.ok() && after_overflow) {
+        compacted = compact(step, choice.model, reason, *context_tokens, 0);
+      }
+      if (compacted.ok() && compacted->has_value()) return **compacted;
+      if (!compacted.ok() && after_overflow) {
+        RunOutcome o;
+        o.error = absl::StrCat("the conversation does not fit the context window of ", choice.model,
+                               " (stop_reason model_context_window_exceeded) and there is nothing left to compact");
+        o.failure_kind = v1::CONTEXT_WINDOW_EXCEEDED;
+        return finish(o);
+      }
+      if (compacted.ok()) {
+        request = build_request(choice.model);
+        if (after_overflow) retried_after_overflow = true;
+      }
+    }
+    previous_request_messages = conv.messages.size();
 
     const int64_t started_ms = clock_.NowMillis();
     absl::StatusOr<ModelResponse> response;
@@ -384,6 +572,7 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       if (past_deadline()) return timed_out();
       return finish(ModelFailure(response.status()));
     }
+    // The content goes back exactly as it came (thinking blocks and signatures too).
     json content = response->message.value("content", json::array());
     if (!content.is_array()) content = json::array();
     std::string stop_reason = response->message.value("stop_reason", "");
@@ -392,6 +581,7 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
     }
     v1::Usage usage = UsageFromApi(response->message.value("usage", json::object()));
     usage.set_cost_usd(options_.prices.Cost(choice.model, CountsOf(usage)));
+    const bool overflow = stop_reason == "model_context_window_exceeded";
 
     v1::JournalEntry turn;
     turn.set_step(step);
@@ -403,14 +593,31 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
     mt->set_stop_reason(stop_reason);
     *mt->mutable_usage() = usage;
     mt->set_request_id(response->request_id);
+    mt->set_discarded(overflow);
     std::vector<v1::JournalEntry> entries{std::move(turn)};
 
-    conv.messages.push_back({{"role", "assistant"}, {"content", content}});
     conv.steps = step + 1;
-    conv.last_stop_reason = stop_reason;
-    conv.last_text = TextOfContent(content);
     AddUsage(usage, &conv.usage);
     conv.pending.clear();
+    if (overflow) {
+      // The turn is dropped; the next iteration compacts and retries, once.
+      conv.needs_compaction = true;
+      if (auto o = append(std::move(entries))) return *o;
+      if (retried_after_overflow) {
+        RunOutcome o;
+        o.error = absl::StrCat("the conversation does not fit the context window of ", choice.model,
+                               " even after compaction (stop_reason model_context_window_exceeded)");
+        o.failure_kind = v1::CONTEXT_WINDOW_EXCEEDED;
+        return finish(o);
+      }
+      continue;
+    }
+    retried_after_overflow = false;
+    const bool continues = conv.last_stop_reason == "max_tokens" || conv.last_stop_reason == "pause_turn";
+    conv.turn_message_index[step] = conv.messages.size();
+    conv.messages.push_back({{"role", "assistant"}, {"content", content}});
+    conv.last_stop_reason = stop_reason;
+    conv.last_text = continues ? conv.last_text + TextOfContent(content) : TextOfContent(content);
     // Set when this turn asks for more but a limit ends the run here.
     std::optional<RunOutcome> stop;
     if (stop_reason == "tool_use") {
@@ -443,17 +650,9 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       if (auto o = run_pending(step)) return *o;
       continue;
     }
-    if (stop_reason == "pause_turn") continue;  // send the turn back as it is
-    if (stop_reason == "refusal") {
-      RunOutcome o;
-      o.error = "the model refused to continue (stop_reason refusal)";
-      o.failure_kind = v1::MODEL_ERROR;
-      return finish(o);
-    }
-    RunOutcome o;
-    o.kind = RunOutcome::Kind::kSucceeded;
-    o.output = conv.last_text;
-    return finish(o);
+    // pause_turn and a cut turn (on_max_tokens CONTINUE) go back as they are: the next
+    // request ends with this assistant turn, which the model continues.
+    if (auto o = ending(step, stop_reason, content)) return *o;
   }
 }
 

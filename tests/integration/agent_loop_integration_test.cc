@@ -1,6 +1,7 @@
 // The Claude-native agent loop through the real stack: model policy, limits, prompt
 // caching, stop reasons, compaction, streaming and fleet-wide rate limits, each driven
 // by simulator scripts.
+#include <csignal>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -256,6 +257,153 @@ TEST(AgentLoopIntegrationTest, PromptCachingBreakpointsAndCachedUsage) {
   EXPECT_EQ(requests[4]["body"].dump().find("cache_control"), std::string::npos);
   EXPECT_EQ(requests[5]["body"].dump().find("cache_control"), std::string::npos);
   EXPECT_EQ(run.usage().cache_read_input_tokens(), 0);
+}
+
+// stop_reason handling through the real stack: refusal ends the run (typed), a turn cut
+// by max_tokens is continued, thinking blocks go back unchanged, and
+// model_context_window_exceeded compacts and retries.
+TEST(AgentLoopIntegrationTest, StopReasonsAreHandledPerTheirMeaning) {
+  ClusterOptions options;
+  options.workers = 1;
+  Cluster cluster(options);
+  cluster.Start();
+  const json thinking = {{"type", "thinking"}, {"thinking", "Let me think.\n"}, {"signature", "c2lnLTE="}};
+  cluster.SimScript(json::array({
+      {{"match", "[refuse]"}, {"content", "I can't help with that."}, {"stop_reason", "refusal"}},
+      {{"match", "[cut]"}, {"content", "The answer "}, {"stop_reason", "max_tokens"}},
+      {{"match", "[cut]"}, {"content", "is 42."}},
+      {{"match", "[think]"}, {"content", json::array({thinking, ToolUse("echo", {{"text", "x"}})})}},
+      {{"match", "[think]"}, {"content", "thought it through"}},
+      {{"match", "[overflow]"}, {"content", json::array({ToolUse("echo", {{"text", "x"}})})}},
+      {{"match", "[overflow]"}, {"content", "partial"}, {"stop_reason", "model_context_window_exceeded"}},
+      {{"match", ModelIs("claude-haiku-4-5")}, {"content", "SUMMARY-OVERFLOW"}},
+      {{"match", "SUMMARY-OVERFLOW"}, {"content", "fits now"}},
+  }));
+  v1::AgentSpec agent = Cluster::Agent();
+
+  v1::Run run = cluster.WaitForEnd(CreateRunWith(cluster, agent, "[refuse] do something bad").run_id());
+  EXPECT_EQ(run.state(), v1::FAILED);
+  EXPECT_EQ(run.failure_kind(), v1::MODEL_REFUSAL);
+  EXPECT_EQ(CountEntries(GetTranscript(cluster, run.run_id()), v1::JournalEntry::kModelTurn), 1);
+
+  run = cluster.WaitForEnd(CreateRunWith(cluster, agent, "[cut] answer").run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  EXPECT_EQ(run.output(), "The answer is 42.");
+  json requests = cluster.SimRequests();
+  const json& continued = requests.back()["body"]["messages"];
+  ASSERT_EQ(continued.size(), 2u);
+  EXPECT_EQ(continued[1]["role"], "assistant");
+  EXPECT_EQ(continued[1]["content"][0]["text"], "The answer");  // trailing space trimmed for the API
+
+  run = cluster.WaitForEnd(CreateRunWith(cluster, agent, "[think] ponder").run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  requests = cluster.SimRequests();
+  EXPECT_EQ(requests.back()["body"]["messages"][1]["content"][0], thinking);
+
+  v1::AgentSpec compacting = agent;
+  compacting.mutable_compaction()->set_summarizer_model("claude-haiku-4-5");
+  run = cluster.WaitForEnd(CreateRunWith(cluster, compacting, "[overflow] fill the window").run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  EXPECT_EQ(run.output(), "fits now");
+  const v1::Transcript t = GetTranscript(cluster, run.run_id());
+  EXPECT_EQ(CountEntries(t, v1::JournalEntry::kSummary), 1);
+  for (const v1::JournalEntry& e : t.entries()) {
+    if (e.has_summary()) EXPECT_EQ(e.summary().reason(), "model_context_window_exceeded");
+    if (e.has_model_turn() && e.model_turn().stop_reason() == "model_context_window_exceeded") {
+      EXPECT_TRUE(e.model_turn().discarded());
+    }
+  }
+  requests = cluster.SimRequests();
+  EXPECT_EQ(requests.back()["body"].dump().find("partial"), std::string::npos);
+}
+
+// A long run crosses the compaction threshold, is summarized and completes; SIGKILL of
+// its worker right after the summary was journaled resumes from the summary.
+TEST(AgentLoopIntegrationTest, CompactionSurvivesSigkillRightAfterTheSummary) {
+  ClusterOptions options;
+  options.workers = 2;
+  options.concurrency = 1;
+  Cluster cluster(options);
+  cluster.Start();
+  v1::AgentSpec agent = Cluster::Agent();
+  agent.mutable_compaction()->set_summarize_at_fraction(0.5);
+  agent.mutable_compaction()->set_context_window_tokens(4000);  // compacts past 2000 tokens
+  agent.mutable_compaction()->set_keep_last_turns(1);
+  agent.mutable_compaction()->set_summarizer_model("claude-haiku-4-5");
+  // Each step echoes 2000 characters (about 1000 tokens with the result): step 2's
+  // request passes 2000 tokens and is compacted first.
+  const std::string big(2000, 'x');
+  cluster.SimScript(json::array({
+      {{"match", ModelIs("claude-sonnet-4-5")}, {"repeat", 2},
+       {"content", json::array({ToolUse("echo", {{"text", big}})})}},
+      {{"match", ModelIs("claude-haiku-4-5")}, {"content", "SUMMARY-1: echoed a long text once."}},
+      // The first call after the summary hangs; its worker is killed meanwhile.
+      {{"match", "SUMMARY-1"}, {"delay_ms", 5000}, {"content", "never journaled"}},
+      {{"match", "SUMMARY-1"}, {"content", "finished after resume"}},
+  }));
+  v1::Run created = CreateRunWith(cluster, agent, "Echo long texts.");
+
+  // Wait for the summary in the journal and the first call after it at the simulator,
+  // then SIGKILL the worker holding the run.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  bool summarized = false;
+  while (!summarized && absl::Now() < deadline) {
+    summarized = CountEntries(GetTranscript(cluster, created.run_id()), v1::JournalEntry::kSummary) > 0;
+    if (summarized) {
+      const json sent = cluster.SimRequests();
+      summarized = !sent.empty() && sent.back()["body"]["model"] == "claude-sonnet-4-5" &&
+                   sent.back()["body"].dump().find("SUMMARY-1") != std::string::npos;
+    }
+    if (!summarized) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(summarized);
+  grpc::ClientContext ctx;
+  v1::GetRunRequest get;
+  get.set_run_id(created.run_id());
+  v1::Run running;
+  ASSERT_TRUE(cluster.runs().GetRun(&ctx, get, &running).ok());
+  ASSERT_EQ(running.worker_id().rfind("worker-", 0), 0u) << running.worker_id();
+  const int holder = std::stoi(running.worker_id().substr(7));
+  cluster.KillWorker(holder, SIGKILL);
+
+  v1::Run run = cluster.WaitForEnd(created.run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  EXPECT_EQ(run.output(), "finished after resume");
+  EXPECT_EQ(run.attempt(), 2);
+
+  const v1::Transcript transcript = GetTranscript(cluster, run.run_id());
+  EXPECT_EQ(CountEntries(transcript, v1::JournalEntry::kSummary), 1);
+  EXPECT_EQ(CountEntries(transcript, v1::JournalEntry::kModelTurn), 3);
+  for (const v1::JournalEntry& e : transcript.entries()) {
+    if (!e.has_summary()) continue;
+    EXPECT_EQ(e.step(), 2);
+    EXPECT_EQ(e.summary().through_step(), 0);
+    EXPECT_GT(e.summary().tokens_before(), 2000);
+    EXPECT_LT(e.summary().tokens_after(), e.summary().tokens_before());
+    EXPECT_EQ(e.summary().reason(), "threshold");
+  }
+  // The transcript's conversation starts from the summary; step 0 is gone from it.
+  json messages = json::parse(transcript.messages_json());
+  ASSERT_EQ(messages.size(), 4u);  // input+summary, step 1, its result, step 2
+  EXPECT_NE(messages[0]["content"].get<std::string>().find("SUMMARY-1"), std::string::npos);
+
+  // The resumed worker asked with the compacted conversation, never the old turns.
+  json requests = cluster.SimRequests();
+  const json& resumed = requests.back()["body"];
+  EXPECT_EQ(resumed["model"], "claude-sonnet-4-5");
+  ASSERT_EQ(resumed["messages"].size(), 3u);
+  for (const v1::JournalEntry& e : transcript.entries()) {
+    if (e.has_tool_call() && e.step() == 0) {
+      EXPECT_EQ(resumed.dump().find(e.tool_call().tool_use_id()), std::string::npos);
+    }
+  }
+  EXPECT_NE(resumed["messages"][0]["content"].dump().find("SUMMARY-1"), std::string::npos);
+
+  std::string out;
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "transcript", run.run_id(), "--addr", cluster.address()}, {}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("context compacted before step 2"), std::string::npos) << out;
+  EXPECT_NE(out.find("SUMMARY-1: echoed a long text once."), std::string::npos) << out;
 }
 
 }  // namespace

@@ -49,7 +49,13 @@ class FakeModelClient final : public ModelClient {
     return r;
   }
 
+  absl::StatusOr<int64_t> CountTokens(const json& request, const ModelCallOptions&) override {
+    if (!count_tokens) return absl::UnimplementedError("no count_tokens");
+    return count_tokens(request);
+  }
+
   std::vector<json> requests;
+  std::function<int64_t(const json&)> count_tokens;  // unset: kUnimplemented
   // Runs first on every call; a non-OK status is the call's answer.
   std::function<absl::Status(const ModelCallOptions&)> on_call;
 
@@ -356,6 +362,174 @@ TEST_F(AgentLoopTest, RequestsCarryCacheBreakpointsUnlessDisabled) {
   model_.Reply(Message(json::array({{{"type", "text"}, {"text", "x"}}}), "end_turn"));
   ASSERT_EQ(Execute().kind, RunOutcome::Kind::kSucceeded);
   EXPECT_EQ(model_.requests[0].dump().find("cache_control"), std::string::npos);
+}
+
+json Text(const std::string& text) { return {{"type", "text"}, {"text", text}}; }
+
+TEST_F(AgentLoopTest, RefusalEndsTheRunWithATypedReasonAlsoOnResume) {
+  model_.Reply(Message(json::array({Text("I can't help with that.")}), "refusal"));
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(o.failure_kind, v1::MODEL_REFUSAL);
+  EXPECT_FALSE(o.retryable);
+  ASSERT_EQ(out_.journal.size(), 1u);  // the transcript keeps the refusal
+  std::vector<v1::JournalEntry> journal = out_.journal;
+  model_.requests.clear();
+  o = Execute(journal);
+  EXPECT_EQ(o.failure_kind, v1::MODEL_REFUSAL);
+  EXPECT_TRUE(model_.requests.empty());
+}
+
+TEST_F(AgentLoopTest, MaxTokensContinuesTheCutTurnByDefault) {
+  model_.Reply(Message(json::array({Text("The answer is ")}), "max_tokens"));
+  model_.Reply(Message(json::array({Text("42.")}), "end_turn"));
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  EXPECT_EQ(o.output, "The answer is 42.");
+  EXPECT_EQ(o.steps, 2);
+  // The cut turn goes back as the last message (trailing whitespace trimmed, as the API
+  // requires); the journal keeps it as it came.
+  const json& msgs = model_.requests[1]["messages"];
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[1]["role"], "assistant");
+  EXPECT_EQ(msgs[1]["content"][0]["text"], "The answer is");
+  EXPECT_NE(out_.journal[0].model_turn().content_json().find("The answer is \""), std::string::npos);
+  // Resume after the answer: the same output without calling the model.
+  std::vector<v1::JournalEntry> journal = out_.journal;
+  model_.requests.clear();
+  o = Execute(journal);
+  EXPECT_EQ(o.output, "The answer is 42.");
+  EXPECT_TRUE(model_.requests.empty());
+}
+
+TEST_F(AgentLoopTest, MaxTokensFailsWhenTheAgentSaysSoOrAToolCallIsCut) {
+  run_.mutable_agent()->set_on_max_tokens(v1::AgentSpec::FAIL);
+  model_.Reply(Message(json::array({Text("The answer is")}), "max_tokens"));
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.failure_kind, v1::MODEL_MAX_TOKENS);
+  EXPECT_NE(o.error.find("max_tokens 1024"), std::string::npos) << o.error;
+
+  run_.mutable_agent()->set_on_max_tokens(v1::AgentSpec::CONTINUE);
+  model_.Reply(Message(json::array({Text("Let me call"), ToolUse("t1", "echo")}), "max_tokens"));
+  o = Execute();
+  EXPECT_EQ(o.failure_kind, v1::MODEL_MAX_TOKENS);
+  EXPECT_NE(o.error.find("tool call"), std::string::npos) << o.error;
+  EXPECT_TRUE(tools_.calls.empty());
+}
+
+TEST_F(AgentLoopTest, PauseTurnAndThinkingBlocksGoBackUnchanged) {
+  const json thinking = {{"type", "thinking"}, {"thinking", "Let me think.\n"}, {"signature", "c2lnbmF0dXJl"}};
+  const json server_tool = {{"type", "server_tool_use"}, {"id", "srv_1"}, {"name", "web_search"},
+                            {"input", {{"query", "x"}}}};
+  model_.Reply(Message(json::array({thinking, server_tool}), "pause_turn"));
+  model_.Reply(Message(json::array({thinking, Text("calling"), ToolUse("t1", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({Text("done")}), "end_turn"));
+  run_.mutable_agent()->mutable_prompt_caching()->set_disabled(true);
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  const json& second = model_.requests[1]["messages"];
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second[1]["content"], json::array({thinking, server_tool}));
+  const json& third = model_.requests[2]["messages"];
+  EXPECT_EQ(third[2]["content"][0], thinking);
+  EXPECT_EQ(third[2]["content"][0]["signature"], "c2lnbmF0dXJl");
+}
+
+// Counts 100 tokens per message, so the test controls when compaction triggers.
+int64_t HundredPerMessage(const json& request) { return 100 * static_cast<int64_t>(request["messages"].size()); }
+
+TEST_F(AgentLoopTest, CompactionSummarizesOlderTurnsAndResumeUsesTheSummary) {
+  v1::AgentSpec* agent = run_.mutable_agent();
+  agent->mutable_prompt_caching()->set_disabled(true);
+  agent->mutable_compaction()->set_summarize_at_fraction(0.5);
+  agent->mutable_compaction()->set_context_window_tokens(1000);
+  agent->mutable_compaction()->set_keep_last_turns(1);
+  agent->mutable_compaction()->set_summarizer_model("claude-haiku-4-5");
+  model_.count_tokens = HundredPerMessage;
+  for (int i = 0; i < 3; ++i) {
+    model_.Reply(Message(json::array({ToolUse("t" + std::to_string(i), "echo")}), "tool_use"));
+  }
+  model_.Reply(Message(json::array({Text("SUMMARY: echoed three times")}), "end_turn"));  // summarizer
+  model_.Reply(Message(json::array({Text("all done")}), "end_turn"));
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  EXPECT_EQ(o.output, "all done");
+  ASSERT_EQ(model_.requests.size(), 5u);
+
+  // Step 3's request (7 messages, 700 tokens > 500) was compacted first: the summarizer
+  // saw steps 0 and 1, with the tools but told not to call them.
+  const json& summarizer = model_.requests[3];
+  EXPECT_EQ(summarizer["model"], "claude-haiku-4-5");
+  EXPECT_EQ(summarizer["tool_choice"], json({{"type", "none"}}));
+  ASSERT_EQ(summarizer["messages"].size(), 5u);  // input, s0, results, s1, results + instruction
+  EXPECT_EQ(summarizer["messages"][4]["content"][0]["type"], "tool_result");
+  EXPECT_EQ(summarizer["messages"][4]["content"][1]["type"], "text");
+
+  // The kept turn (step 2) follows the summary with its tool result.
+  const json after = model_.requests[4]["messages"];
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_NE(after[0]["content"].get<std::string>().find("SUMMARY: echoed three times"), std::string::npos);
+  EXPECT_EQ(after[0]["content"].get<std::string>().rfind("hello", 0), 0u);  // the input first
+  EXPECT_EQ(after[1]["content"][0]["id"], "t2");
+  EXPECT_EQ(after[2]["content"][0]["tool_use_id"], "t2");
+
+  const v1::JournalEntry* summary = nullptr;
+  size_t summary_index = 0;
+  for (size_t i = 0; i < out_.journal.size(); ++i) {
+    if (out_.journal[i].has_summary()) {
+      summary = &out_.journal[i];
+      summary_index = i;
+    }
+  }
+  ASSERT_NE(summary, nullptr);
+  EXPECT_EQ(summary->step(), 3);
+  EXPECT_EQ(summary->summary().through_step(), 1);
+  EXPECT_EQ(summary->summary().tokens_before(), 700);
+  EXPECT_EQ(summary->summary().tokens_after(), 300);
+  EXPECT_EQ(summary->summary().reason(), "threshold");
+  EXPECT_EQ(summary->summary().model(), "claude-haiku-4-5");
+  EXPECT_EQ(o.usage.model_calls(), 5);  // the summarizer's call counts
+
+  // A crash right after the summary was journaled: the resumed run calls the model with
+  // the compacted conversation, not the old turns.
+  std::vector<v1::JournalEntry> partial(out_.journal.begin(), out_.journal.begin() + summary_index + 1);
+  model_.requests.clear();
+  model_.Reply(Message(json::array({Text("resumed")}), "end_turn"));
+  o = Execute(partial);
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  ASSERT_EQ(model_.requests.size(), 1u);
+  EXPECT_EQ(model_.requests[0]["messages"], after);
+}
+
+TEST_F(AgentLoopTest, ContextWindowExceededCompactsAndRetriesOnce) {
+  v1::AgentSpec* agent = run_.mutable_agent();
+  agent->mutable_prompt_caching()->set_disabled(true);
+  agent->mutable_compaction()->set_keep_last_turns(1);
+  model_.Reply(Message(json::array({ToolUse("t0", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({Text("partial")}), "model_context_window_exceeded"));
+  model_.Reply(Message(json::array({Text("summary")}), "end_turn"));  // summarizer
+  model_.Reply(Message(json::array({Text("fits now")}), "end_turn"));
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  EXPECT_EQ(o.output, "fits now");
+  // The overflowing turn is journaled as discarded and never sent back.
+  int discarded = 0;
+  for (const v1::JournalEntry& e : out_.journal) discarded += e.has_model_turn() && e.model_turn().discarded();
+  EXPECT_EQ(discarded, 1);
+  EXPECT_EQ(model_.requests[4]["messages"].dump().find("partial"), std::string::npos);
+  EXPECT_EQ(model_.requests[4]["messages"].size(), 3u);
+
+  // Overflowing again right after the compaction fails the run, typed.
+  out_.journal.clear();
+  model_.requests.clear();
+  model_.Reply(Message(json::array({ToolUse("t0", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({Text("partial")}), "model_context_window_exceeded"));
+  model_.Reply(Message(json::array({Text("summary")}), "end_turn"));
+  model_.Reply(Message(json::array({Text("partial again")}), "model_context_window_exceeded"));
+  o = Execute();
+  EXPECT_EQ(o.failure_kind, v1::CONTEXT_WINDOW_EXCEEDED);
 }
 
 TEST_F(AgentLoopTest, ModelErrorsFailTheRunWithTheApiMessage) {
