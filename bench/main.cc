@@ -4,7 +4,8 @@
 //   baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]
 //               [--only=W1,W2,...] [--scale=1] [--repeats=3] [--slow-repeats=1]
 //               [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming]
-//               [--orchestrator-wrapper="valgrind --tool=callgrind ..."] [--no-doc]
+//               [--orchestrator-wrapper="/usr/bin/valgrind --tool=callgrind ..."]
+//               [--worker-wrapper="..."] [--no-doc] [--keep] [--label=TEXT]
 #include <signal.h>
 #include <unistd.h>
 
@@ -31,7 +32,8 @@ constexpr char kUsage[] =
     "usage: baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]\n"
     "         [--only=W1,W2,W3,W4,W5,W6] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
-    "         [--orchestrator-wrapper=\"valgrind --tool=callgrind ...\"] [--label=TEXT]\n";
+    "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
+    "         [--worker-wrapper=\"...\"] (worker 0 only)\n";
 
 std::string CommandOutput(const std::string& command) {
   std::string out;
@@ -48,7 +50,7 @@ std::string CommandOutput(const std::string& command) {
 
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
-                      "channels", "orchestrator-wrapper", "label", "work-dir"},
+                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-bench: " << s.message() << "\n";
@@ -66,6 +68,9 @@ int main(int argc, char** argv) {
   options.streaming = flags.GetBool("streaming");
   for (absl::string_view w : absl::StrSplit(flags.GetString("orchestrator-wrapper"), ' ', absl::SkipEmpty())) {
     options.orchestrator_wrapper.emplace_back(w);
+  }
+  for (absl::string_view w : absl::StrSplit(flags.GetString("worker-wrapper"), ' ', absl::SkipEmpty())) {
+    options.worker_wrapper.emplace_back(w);
   }
   std::set<std::string> only;
   for (absl::string_view w : absl::StrSplit(flags.GetString("only", "W1,W2,W3,W4,W5,W6"), ',', absl::SkipEmpty())) {

@@ -111,8 +111,14 @@ void Stack::StartWorker(int index) {
       "--drain-timeout-ms=5000",
   };
   if (options_.heartbeat_ms > 0) args.push_back(absl::StrCat("--heartbeat-ms=", options_.heartbeat_ms));
-  workers_[index] = std::make_unique<Process>(options_.bin_dir + "/baton-worker", args, env,
-                                              absl::StrCat(options_.dir, "/worker-", index, ".log"));
+  std::string binary = options_.bin_dir + "/baton-worker";
+  if (index == 0 && !options_.worker_wrapper.empty()) {
+    args.insert(args.begin(), binary);
+    args.insert(args.begin(), options_.worker_wrapper.begin() + 1, options_.worker_wrapper.end());
+    binary = options_.worker_wrapper.front();
+  }
+  workers_[index] =
+      std::make_unique<Process>(binary, args, env, absl::StrCat(options_.dir, "/worker-", index, ".log"));
 }
 
 void Stack::SignalWorker(int index, int signal) {

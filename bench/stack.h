@@ -29,6 +29,8 @@ struct StackOptions {
   bool start_sim = true;           // Default: true
   // Prepended to the orchestrator's command line (valgrind ...). Default: none.
   std::vector<std::string> orchestrator_wrapper;
+  // Prepended to worker 0's command line (valgrind ...). Default: none.
+  std::vector<std::string> worker_wrapper;
   // Log level of the simulator and the workers. Default: warning (their per-run
   // INFO lines cost CPU).
   std::string log_level = "warning";

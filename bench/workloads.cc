@@ -58,6 +58,7 @@ StackOptions BaseStack(const BenchOptions& o, const std::string& name) {
   s.dir = o.work_dir + "/" + name;
   fs::remove_all(s.dir);
   s.orchestrator_wrapper = o.orchestrator_wrapper;
+  s.worker_wrapper = o.worker_wrapper;
   return s;
 }
 

@@ -25,6 +25,8 @@ struct BenchOptions {
   int channels = 8;              // client connections. Default: 8
   // Prepended to the orchestrator's command line (valgrind ...). Default: none.
   std::vector<std::string> orchestrator_wrapper;
+  // Prepended to worker 0's command line (valgrind ...). Default: none.
+  std::vector<std::string> worker_wrapper;
 };
 
 nlohmann::json RunW1Dispatch(const BenchOptions& options);
