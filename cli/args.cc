@@ -88,7 +88,9 @@ Local stack:
   baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]
       Start an orchestrator and workers on one data directory (default ./.baton),
       plus the local Messages API simulator when ANTHROPIC_API_KEY is unset.
-      Runs in the foreground until Ctrl-C, unless --detach.
+      Runs in the foreground until Ctrl-C, unless --detach. With --mcp-config FILE
+      (or DATA_DIR/mcp.json) it also starts baton-mcp-bridge and gives the workers
+      its MCP tools (docs/mcp-bridge.md).
   baton down [--data-dir DIR]
       Stop a stack started with `baton up --detach`.
 
@@ -108,6 +110,13 @@ Agents (AgentSpec JSON files, see examples/agents/):
   baton agents put FILE                store an agent; prints its version
   baton agents get NAME [--version N]  show an agent (latest version by default)
   baton agents ls                      list agents
+
+MCP tools (through baton-mcp-bridge):
+  baton tools ls                       list every MCP server's tools and status
+  baton tools call NAME JSON [--timeout-seconds 60]
+                                       call a tool, e.g. mcp__everything__echo '{"message":"hi"}'
+      --bridge HOST:PORT (env BATON_BRIDGE_ADDR; default: the bridge of `baton up`
+      in --data-dir, else 127.0.0.1:7234)
 
 Flags for every command:
   --addr HOST:PORT   orchestrator address (env BATON_ADDR; default 127.0.0.1:7233)

@@ -21,6 +21,7 @@
 #include "cli/agent_file.h"
 #include "cli/args.h"
 #include "cli/format.h"
+#include "cli/tools.h"
 #include "cli/up.h"
 #include "common/flags.h"
 
@@ -423,6 +424,7 @@ int CmdUp(Context& ctx) {
   if (options.data_dir.empty()) return PrintUsageError(ctx.err, "--data-dir must not be empty", "");
   options.grace = absl::Seconds(grace);
   options.detach = ctx.flags.GetBool("detach");
+  options.mcp_config = ctx.flags.GetString("mcp-config");
   return RunUp(options, ctx.out, ctx.err);
 }
 
@@ -433,10 +435,31 @@ int CmdDown(Context& ctx) {
   return RunDown(ctx.flags.GetString("data-dir", ".baton"), absl::Seconds(grace), ctx.out, ctx.err);
 }
 
+ToolsOptions ToolsOptionsOf(Context& ctx) {
+  ToolsOptions options;
+  options.bridge_addr = ResolveBridgeAddr(ctx.flags.GetString("bridge"), ctx.flags.GetString("data-dir", ".baton"));
+  options.json = ctx.json;
+  return options;
+}
+
+int CmdToolsList(Context& ctx) { return RunToolsList(ToolsOptionsOf(ctx), ctx.out, ctx.err); }
+
+int CmdToolsCall(Context& ctx) {
+  ToolsOptions options = ToolsOptionsOf(ctx);
+  std::string int_error;
+  const int64_t timeout = ctx.flags.GetInt("timeout-seconds", 60, &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  if (timeout < 1) return PrintUsageError(ctx.err, "--timeout-seconds must be at least 1", "");
+  options.timeout = absl::Seconds(timeout);
+  return RunToolsCall(options, ctx.args[0], ReadInput(ctx.args[1]), ctx.out, ctx.err);
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
-      {"up", "baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]",
-       {"data-dir", "port", "workers", "concurrency", "grace-seconds"}, {"detach"}, 0, 0, CmdUp},
+      {"up",
+       "baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]\n"
+       "       [--mcp-config FILE]",
+       {"data-dir", "port", "workers", "concurrency", "grace-seconds", "mcp-config"}, {"detach"}, 0, 0, CmdUp},
       {"down", "baton down [--data-dir DIR]", {"data-dir", "grace-seconds"}, {}, 0, 0, CmdDown},
       {"run",
        "baton run AGENT.json INPUT [--watch] [--priority N] [--request-id ID] [--label k=v]...\n"
@@ -451,6 +474,9 @@ const std::vector<Command>& Commands() {
       {"agents put", "baton agents put FILE", {}, {}, 1, 1, CmdAgentsPut},
       {"agents get", "baton agents get NAME [--version N]", {"version"}, {}, 1, 1, CmdAgentsGet},
       {"agents ls", "baton agents ls", {}, {}, 0, 0, CmdAgentsList},
+      {"tools ls", "baton tools ls [--bridge HOST:PORT]", {"bridge", "data-dir"}, {}, 0, 0, CmdToolsList},
+      {"tools call", "baton tools call NAME JSON [--bridge HOST:PORT] [--timeout-seconds 60]",
+       {"bridge", "data-dir", "timeout-seconds"}, {}, 2, 2, CmdToolsCall},
   };
   return *commands;
 }
@@ -493,6 +519,10 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
     }
   }
   if (command == nullptr) {
+    if (positional[0] == "tools") {
+      return PrintUsageError(err, "expected `tools ls` or `tools call`",
+                             "baton tools ls | call NAME JSON [--bridge HOST:PORT]");
+    }
     if (positional[0] == "agents") {
       return PrintUsageError(err, "expected `agents put`, `agents get` or `agents ls`",
                              "baton agents put FILE | get NAME [--version N] | ls");

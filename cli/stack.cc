@@ -54,16 +54,28 @@ ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary
 }
 
 ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int index,
-                       int orchestrator_port, const std::string& sim_url) {
+                       int orchestrator_port, const std::string& sim_url, const std::string& tool_bridge) {
   ProcessSpec spec;
   spec.name = absl::StrCat("worker-", index);
   spec.argv = {binary, absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port),
                absl::StrCat("--concurrency=", options.concurrency), "--worker-id=" + spec.name};
+  if (!tool_bridge.empty()) spec.argv.push_back("--tool-bridge=" + tool_bridge);
   if (!sim_url.empty()) {
     spec.env_set[kBaseUrlEnv] = sim_url;
     spec.env_unset = {kAuthTokenEnv};  // no credential travels to the simulator
   }
   spec.log_path = Join(options.data_dir, absl::StrCat("logs/", spec.name, ".log"));
+  return spec;
+}
+
+ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, const std::string& config) {
+  ProcessSpec spec;
+  spec.name = "mcp-bridge";
+  spec.port_file = Join(options.data_dir, "mcp-bridge.port");
+  spec.argv = {binary, "--config=" + config, "--listen=127.0.0.1:0", "--port-file=" + spec.port_file,
+               "--audit-log=" + Join(options.data_dir, "logs/mcp-audit.jsonl")};
+  spec.env_unset = {kApiKeyEnv, kAuthTokenEnv};
+  spec.log_path = Join(options.data_dir, "logs/mcp-bridge.log");
   return spec;
 }
 
@@ -79,6 +91,7 @@ std::string StackFileToJson(const StackFile& stack) {
       {"supervisor_binary", stack.supervisor_binary},
       {"started_ms", stack.started_ms},
       {"model_api", stack.model_api},
+      {"bridge_addr", stack.bridge_addr},
       {"processes", processes},
   };
   return json.dump(2) + "\n";
@@ -97,6 +110,7 @@ absl::StatusOr<StackFile> StackFileFromJson(const std::string& text) {
     stack.supervisor_binary = json.value("supervisor_binary", "");
     stack.started_ms = json.value("started_ms", int64_t{0});
     stack.model_api = json.value("model_api", "");
+    stack.bridge_addr = json.value("bridge_addr", "");
     if (json.contains("processes")) {
       for (const auto& p : json.at("processes")) {
         StackProcess process;

@@ -30,6 +30,9 @@ struct UpOptions {
   // finish, then gives their leases back).
   absl::Duration grace = absl::Seconds(25);
   absl::Duration start_timeout = absl::Seconds(30);  // until the orchestrator answers
+  // The MCP bridge's config (docs/mcp-bridge.md). Default: DATA_DIR/mcp.json when it
+  // exists; with none, no bridge runs and workers have only the built-in tools.
+  std::string mcp_config;
 };
 
 // One process of the stack.
@@ -54,7 +57,11 @@ absl::StatusOr<std::string> FindBinary(const std::string& name, const std::strin
 ProcessSpec PlanModelSim(const UpOptions& options, const std::string& binary);
 ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary);
 ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int index,
-                       int orchestrator_port, const std::string& sim_url);
+                       int orchestrator_port, const std::string& sim_url,
+                       const std::string& tool_bridge = "");
+// baton-mcp-bridge with `config`; its servers get the environment of `baton up`
+// (that is how their credentials reach them) but not the Anthropic credentials.
+ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, const std::string& config);
 
 // The contents of DIR/stack.json. No environment values are recorded, so no secret
 // can end up in it.
@@ -71,6 +78,7 @@ struct StackFile {
   std::string supervisor_binary;  // its argv[0]
   int64_t started_ms = 0;
   std::string model_api;       // "simulator at http://..." or "Anthropic API"
+  std::string bridge_addr;     // "127.0.0.1:PORT" of baton-mcp-bridge; empty when none runs
   std::vector<StackProcess> processes;  // in start order
 };
 std::string StackFileToJson(const StackFile& stack);

@@ -79,7 +79,7 @@ std::vector<StackProcess> Running(const StackFile& stack) {
 
 void RemoveStackFiles(const std::string& data_dir) {
   std::error_code ec;
-  for (const char* name : {"stack.json", "orchestrator.port", "sim.port"}) {
+  for (const char* name : {"stack.json", "orchestrator.port", "sim.port", "mcp-bridge.port"}) {
     std::filesystem::remove(PathIn(data_dir, name), ec);
   }
 }
@@ -228,8 +228,27 @@ absl::Status UpSession::StartAll() {
   RETURN_IF_ERROR(WaitForOrchestrator(orchestrator, orchestrator_spec.port_file));
   int port = std::stoi(stack_.addr.substr(stack_.addr.rfind(':') + 1));
 
+  // The MCP bridge, when there is a config for it; workers get its tools.
+  std::string mcp_config = options_.mcp_config;
+  if (mcp_config.empty() && std::filesystem::exists(PathIn(options_.data_dir, "mcp.json"))) {
+    mcp_config = PathIn(options_.data_dir, "mcp.json");
+  }
+  if (!mcp_config.empty()) {
+    if (!std::filesystem::exists(mcp_config)) {
+      return absl::NotFoundError(absl::StrCat("no MCP bridge config at ", mcp_config));
+    }
+    ASSIGN_OR_RETURN(std::string bridge_bin, FindBinary("baton-mcp-bridge", self_dir, path_env ? path_env : ""));
+    ProcessSpec spec = PlanMcpBridge(options_, bridge_bin, mcp_config);
+    ASSIGN_OR_RETURN(StackProcess bridge, Launch(spec));
+    ASSIGN_OR_RETURN(int bridge_port, WaitForPort(bridge, spec.port_file));
+    stack_.bridge_addr = absl::StrCat("127.0.0.1:", bridge_port);
+    SaveStack();
+    out_ << "MCP bridge at " << stack_.bridge_addr << " with the servers of " << mcp_config
+         << " (baton tools ls)" << std::endl;
+  }
+
   for (int i = 1; i <= options_.workers; ++i) {
-    RETURN_IF_ERROR(Launch(PlanWorker(options_, worker_bin, i, port, sim_url_)).status());
+    RETURN_IF_ERROR(Launch(PlanWorker(options_, worker_bin, i, port, sim_url_, stack_.bridge_addr)).status());
   }
   // A process with bad flags dies at once: catch that before saying the stack is up.
   absl::Time settle = absl::Now() + kSettleTime;

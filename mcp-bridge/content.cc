@@ -82,13 +82,12 @@ MappedResult MapCallToolResult(const json& result) {
   }
   if (result.contains("structuredContent") && !result["structuredContent"].is_null()) {
     out.structured_content = result["structuredContent"];
-    bool shown = false;
-    for (const json& block : out.content) {
-      if (block.value("type", "") != "text") continue;
-      json parsed = json::parse(block.value("text", ""), nullptr, false);
-      if (!parsed.is_discarded() && parsed == out.structured_content) shown = true;
-    }
-    if (!shown) out.content.push_back(Text(out.structured_content.dump()));
+    // Servers are asked to show the same result as text too (as JSON, or in words,
+    // as server-filesystem does); repeating it would only double what the model
+    // reads. Only a result without any text gets the JSON.
+    bool has_text = false;
+    for (const json& block : out.content) has_text = has_text || block.value("type", "") == "text";
+    if (!has_text) out.content.push_back(Text(out.structured_content.dump()));
   }
   // The Messages API wants at least something to show.
   if (out.content.empty()) out.content.push_back(Text(out.is_error ? "(the tool failed without a message)" : "(no output)"));

@@ -19,8 +19,9 @@ struct MappedResult {
 // blocks; a PDF becomes a document block; audio, other binary data and
 // resource_links become a text block describing them (the Messages API has no
 // block for them); an embedded text resource becomes text headed by its URI;
-// structuredContent is added as a JSON text block unless a text block already
-// carries the same JSON. A malformed result becomes one readable text block.
+// structuredContent is kept apart and added as a JSON text block only when the
+// result has no text block (servers are asked to show it as text themselves). A
+// malformed result becomes one readable text block.
 MappedResult MapCallToolResult(const nlohmann::json& result);
 
 // Cuts `content` (an array of blocks) to about `max_bytes` of JSON: blocks are

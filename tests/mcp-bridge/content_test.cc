@@ -44,6 +44,11 @@ TEST(ContentTest, StructuredContentIsShownOnceAndKept) {
   MappedResult dup = MapCallToolResult({{"content", {{{"type", "text"}, {"text", sc.dump()}}}}, {"structuredContent", sc}});
   EXPECT_EQ(dup.content.size(), 1u);
   EXPECT_EQ(dup.structured_content, sc);
+  // server-filesystem's way: the text in words, the same data structured.
+  MappedResult words = MapCallToolResult(
+      {{"content", {{{"type", "text"}, {"text", "a,b\n1,2"}}}}, {"structuredContent", {{"content", "a,b\n1,2"}}}});
+  EXPECT_EQ(words.content.size(), 1u);
+  EXPECT_TRUE(words.structured_content.is_object());
   MappedResult only = MapCallToolResult({{"content", json::array()}, {"structuredContent", sc}});
   ASSERT_EQ(only.content.size(), 1u);
   EXPECT_EQ(json::parse(only.content[0]["text"].get<std::string>()), sc);
