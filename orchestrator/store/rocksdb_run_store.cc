@@ -111,7 +111,9 @@ class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
 // - Whole-key bloom filters where reads are point Gets (runs, request_ids): a miss,
 //   such as a new request id, costs no disk read. Agents are read with seeks (latest
 //   version of a name), which whole-key filters cannot help, and the family is tiny.
-// - Prefix bloom filters on journal and events (RunSeqPrefixTransform).
+// - Prefix bloom filters on journal and events (RunSeqPrefixTransform), and the same
+//   prefixes as memtable insert hints: each run appends in seq order. Run records
+//   are rewritten at every step, so their keys are hints too.
 // - queue and leases are rewritten and deleted constantly: the deletion-triggered
 //   compaction collector compacts files dense with tombstones, so the start-up scans
 //   do not wade through dead entries.
@@ -160,9 +162,22 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(true, true)));
     return cf;
   };
+  auto runs = [&]() {
+    rocksdb::ColumnFamilyOptions cf = point_lookups();
+    // A run record is rewritten at every step: its new version goes right next to
+    // the previous one, which the memtable remembers (a hint per run, ~250 bytes,
+    // dropped with the memtable).
+    cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewNoopTransform());
+    return cf;
+  };
   auto prefix_scans = [&]() {
     rocksdb::ColumnFamilyOptions cf = base();
     cf.prefix_extractor = std::make_shared<RunSeqPrefixTransform>();
+    // A run's records arrive in seq order: the memtable keeps, per run, where its
+    // last insert went, so the next one skips the search from the top of the skip
+    // list (the largest cost of a commit; bench/). One writer thread, so RocksDB
+    // does not take the concurrent-insert path that ignores hints.
+    cf.memtable_insert_with_hint_prefix_extractor = cf.prefix_extractor;
     cf.memtable_prefix_bloom_size_ratio = 0.05;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(true, false)));
     return cf;
@@ -178,7 +193,9 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
   for (size_t i = 0; i < num_cfs; ++i) {
     std::string_view name = cf_names[i];
     rocksdb::ColumnFamilyOptions cf;
-    if (name == "runs" || name == "request_ids") {
+    if (name == "runs") {
+      cf = runs();
+    } else if (name == "request_ids") {
       cf = point_lookups();
     } else if (name == "journal" || name == "events") {
       cf = prefix_scans();
