@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/flags.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
@@ -27,6 +28,10 @@ constexpr char kUsage[] =
 int main(int argc, char** argv) {
   baton::InitLogging("orchestrator");
   baton::BlockShutdownSignals();  // before any thread starts
+  // Debian's Abseil is built without NDEBUG, so every Mutex::Lock would also update
+  // the deadlock detector's lock graph: about 6% of the orchestrator's CPU under
+  // load (bench/, docs/PERFORMANCE.md). Tests keep the detector on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   baton::Flags flags({"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts"},
                      {"help"});
