@@ -132,11 +132,17 @@ int Watch(Context& ctx, const std::string& run_id, int64_t after_seq) {
   auto stub = ctx.runs();
   int64_t last_seq = after_seq;
   v1::RunState final_state = v1::RUN_STATE_UNSPECIFIED;
+  // Live text: the step whose deltas are being printed (-1: none), and whether a gap
+  // cut them, in which case the step's durable text event prints it whole.
+  int live_step = -1;
+  bool live_gap = false;
+  bool line_open = false;  // live text printed without its newline yet
   while (true) {
     grpc::ClientContext context;  // no deadline: the stream ends at the run's final event
     v1::WatchRunRequest request;
     request.set_run_id(run_id);
     request.set_after_seq(last_seq);
+    request.set_live_text(!ctx.json);  // print text as it streams
     auto reader = stub->WatchRun(&context, request);
     v1::RunEvent event;
     while (reader->Read(&event)) {
@@ -147,8 +153,24 @@ int Watch(Context& ctx, const std::string& run_id, int64_t after_seq) {
       }
       if (ctx.json) {
         PrintMessage(ctx, event);
+      } else if (event.has_text_delta()) {
+        if (live_step != event.text_delta().step()) {
+          if (line_open) ctx.out << "\n";
+          live_step = event.text_delta().step();
+          live_gap = false;
+          ctx.out << "  text: ";
+        }
+        ctx.out << event.text_delta().text();
+        line_open = true;
+      } else if (event.has_gap()) {
+        if (live_step >= 0) live_gap = true;
       } else {
-        ctx.out << FormatEvent(event);
+        if (line_open) ctx.out << "\n";
+        line_open = false;
+        // A step's text event repeats what was printed live, unless a gap cut it.
+        const bool streamed = event.has_text() && event.text().step() == live_step && !live_gap;
+        if (!streamed) ctx.out << FormatEvent(event);
+        if (event.has_step_finished() && event.step_finished().step() == live_step) live_step = -1;
       }
       ctx.out.flush();
     }

@@ -231,6 +231,10 @@ std::string FormatEvent(const v1::RunEvent& event) {
                           WithCommas(e.tokens_before()), " -> ", WithCommas(e.tokens_after()), " tokens, ",
                           e.reason(), ")\n");
     }
+    case v1::RunEvent::kTextDelta:
+      return event.text_delta().text();  // printed as it arrives, no newline of its own
+    case v1::RunEvent::kGap:
+      return "\n[live text skipped; the step's full text follows]\n";
     case v1::RunEvent::EVENT_NOT_SET:
       break;
   }

@@ -2,6 +2,8 @@
 //
 //   baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]
 //                      [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]
+//                      [--rate-limits=FILE]
+// --rate-limits: fleet-wide Messages API limits per model (orchestrator/rate_limiter.h).
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -21,7 +23,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]\n"
-    "         [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]\n";
+    "         [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]\n"
+    "         [--rate-limits=FILE]\n";
 
 }  // namespace
 
@@ -33,7 +36,7 @@ int main(int argc, char** argv) {
   // load (bench/, docs/PERFORMANCE.md). Tests keep the detector on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   baton::Flags flags({"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
-                      "max-attempts"},
+                      "max-attempts", "rate-limits"},
                      {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-orchestrator: " << s.message() << "\n";
@@ -71,7 +74,19 @@ int main(int argc, char** argv) {
 
   baton::orchestrator::RunServiceImpl run_service(scheduler, **store, hub);
   baton::orchestrator::AgentServiceImpl agent_service(**store);
-  baton::orchestrator::WorkerServiceImpl worker_service(scheduler, options.lease_ttl);
+  // Fleet-wide Messages API rate limits (workers ask before each call).
+  baton::orchestrator::RateLimitConfig rate_config;
+  if (flags.Has("rate-limits")) {
+    absl::StatusOr<baton::orchestrator::RateLimitConfig> loaded =
+        baton::orchestrator::RateLimitConfig::Load(flags.GetString("rate-limits"));
+    if (!loaded.ok()) {
+      std::cerr << "baton-orchestrator: --rate-limits: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    rate_config = *std::move(loaded);
+  }
+  baton::orchestrator::RateLimiter rate_limiter(baton::SystemClock::Get(), rate_config);
+  baton::orchestrator::WorkerServiceImpl worker_service(scheduler, options.lease_ttl, &hub, &rate_limiter);
   auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7233"),
                                        {&run_service, &agent_service, &worker_service});
   if (!server.ok()) {

@@ -77,11 +77,14 @@ bool IsTerminalEvent(const v1::RunEvent& event) {
 class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
  public:
   static constexpr size_t kMaxPending = 256;
+  // Live deltas are queued only while fewer than this many events wait, so they never
+  // take the room durable events need.
+  static constexpr size_t kMaxPendingLive = 128;
   static constexpr int kReadBatch = 256;
 
   RunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub, std::string run_id,
-             int64_t after_seq)
-      : scheduler_(scheduler), store_(store), hub_(hub), run_id_(std::move(run_id)) {
+             int64_t after_seq, bool live_text)
+      : scheduler_(scheduler), store_(store), hub_(hub), run_id_(std::move(run_id)), live_text_(live_text) {
     last_queued_ = after_seq;
     last_sent_ = after_seq;
     hub_.Subscribe(run_id_, this);
@@ -98,8 +101,26 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
         resync_needed_ = true;
         continue;
       }
+      QueueGapLocked();  // live text was dropped before this event
       pending_.push_back(event);
       last_queued_ = event.seq();
+    }
+    if (!writing_ && !pending_.empty()) StartNextLocked();
+  }
+
+  // Called by the hub with live events (seq 0) of this run. Dropped when the stream
+  // is behind; the next live event delivered is then preceded by a Gap.
+  void DeliverLive(const std::vector<v1::RunEvent>& events) {
+    if (!live_text_) return;
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    for (const v1::RunEvent& event : events) {
+      if (resync_needed_ || pending_.size() >= kMaxPendingLive) {
+        ++dropped_live_;
+        continue;
+      }
+      QueueGapLocked();
+      pending_.push_back(event);
     }
     if (!writing_ && !pending_.empty()) StartNextLocked();
   }
@@ -113,7 +134,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
         FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
         return;
       }
-      last_sent_ = current_.seq();
+      if (current_.seq() > 0) last_sent_ = current_.seq();  // live events have none
       if (IsTerminalEvent(current_)) {
         FinishLocked(grpc::Status::OK);
         return;
@@ -146,7 +167,10 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
       {
         absl::MutexLock lock(&mu_);
         if (finished_ || writing_) return;
+        // Behind: the subscriber is told with a Gap before the events read again.
+        if (resync_needed_) gap_pending_ = true;
         resync_needed_ = false;
+        for (const v1::RunEvent& event : pending_) dropped_live_ += event.seq() == 0;
         pending_.clear();
         from = last_sent_;
         last_queued_ = from;
@@ -160,9 +184,24 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
         FinishLocked(ToGrpcStatus(events.status()));
         return;
       }
-      std::deque<v1::RunEvent> merged(events->begin(), events->end());
-      int64_t last = merged.empty() ? from : merged.back().seq();
+      // Live events that came meanwhile are dropped: the durable events hold the whole
+      // text of every finished step.
+      std::deque<v1::RunEvent> delivered;
       for (v1::RunEvent& event : pending_) {
+        if (event.seq() == 0) {
+          ++dropped_live_;
+        } else {
+          delivered.push_back(std::move(event));
+        }
+      }
+      pending_.clear();
+      QueueGapLocked();
+      std::deque<v1::RunEvent> merged(std::make_move_iterator(pending_.begin()),
+                                      std::make_move_iterator(pending_.end()));
+      pending_.clear();
+      merged.insert(merged.end(), events->begin(), events->end());
+      int64_t last = events->empty() ? from : events->back().seq();
+      for (v1::RunEvent& event : delivered) {
         if (event.seq() <= last) continue;  // read from the store already
         if (event.seq() != last + 1) {
           resync_needed_ = true;
@@ -191,6 +230,20 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
     }
   }
 
+  // Queues a Gap event when live events were dropped or the stream fell behind.
+  void QueueGapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (dropped_live_ == 0 && !gap_pending_) return;
+    v1::RunEvent gap;
+    gap.set_run_id(run_id_);
+    gap.set_time_ms(absl::ToUnixMillis(absl::Now()));
+    gap.mutable_gap()->set_dropped(dropped_live_);
+    gap.mutable_gap()->set_reason(gap_pending_ ? "subscriber fell behind; events resent from the journal"
+                                               : "subscriber fell behind; live text dropped");
+    pending_.push_back(std::move(gap));
+    dropped_live_ = 0;
+    gap_pending_ = false;
+  }
+
   void StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     current_ = std::move(pending_.front());
     pending_.pop_front();
@@ -208,6 +261,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
   RunStore& store_;
   EventHub& hub_;
   const std::string run_id_;
+  const bool live_text_;  // the subscriber asked for live events
 
   absl::Mutex mu_;
   std::deque<v1::RunEvent> pending_ ABSL_GUARDED_BY(mu_);
@@ -217,6 +271,9 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_needed_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Live events dropped since the last Gap; a resync owed a Gap.
+  int64_t dropped_live_ ABSL_GUARDED_BY(mu_) = 0;
+  bool gap_pending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
@@ -228,6 +285,13 @@ void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
     if (it == watchers_.end()) continue;
     for (RunWatcher* watcher : it->second) watcher->Deliver(events);
   }
+}
+
+void EventHub::PublishLive(const std::string& run_id, const std::vector<v1::RunEvent>& events) {
+  absl::MutexLock lock(&mu_);
+  auto it = watchers_.find(run_id);
+  if (it == watchers_.end()) return;
+  for (RunWatcher* watcher : it->second) watcher->DeliverLive(events);
 }
 
 void EventHub::Subscribe(const std::string& run_id, RunWatcher* watcher) {
@@ -334,7 +398,8 @@ grpc::ServerWriteReactor<v1::RunEvent>* RunServiceImpl::WatchRun(
     };
     return new Failed(s);
   }
-  return new RunWatcher(scheduler_, store_, hub_, request->run_id(), request->after_seq());
+  return new RunWatcher(scheduler_, store_, hub_, request->run_id(), request->after_seq(),
+                        request->live_text());
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::GetTranscript(grpc::CallbackServerContext* ctx,
@@ -532,6 +597,70 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FailRun(grpc::CallbackServerContext
     reactor->Finish(ToGrpcStatus(state.status()));
   });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerContext* ctx,
+                                                           const v1::PublishDeltasRequest* request,
+                                                           v1::PublishDeltasResponse* reply) {
+  if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
+  // Best effort and not durable: no fencing, no store; watchers that are behind drop
+  // them (they have the durable text events).
+  if (hub_ == nullptr) return FinishNow(ctx, absl::OkStatus());
+  const std::string& run_id = request->lease().run_id();
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  std::vector<v1::RunEvent> events;
+  events.reserve(request->deltas_size() + 1);
+  if (request->dropped_before() > 0) {
+    v1::RunEvent& gap = events.emplace_back();
+    gap.set_run_id(run_id);
+    gap.set_time_ms(now_ms);
+    gap.mutable_gap()->set_dropped(request->dropped_before());
+    gap.mutable_gap()->set_reason("the worker's buffer was full; live text dropped");
+  }
+  for (const v1::RunEvent::TextDelta& delta : request->deltas()) {
+    v1::RunEvent& event = events.emplace_back();
+    event.set_run_id(run_id);
+    event.set_time_ms(now_ms);
+    *event.mutable_text_delta() = delta;
+  }
+  hub_->PublishLive(run_id, events);
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireRate(grpc::CallbackServerContext* ctx,
+                                                         const v1::AcquireRateRequest* request,
+                                                         v1::AcquireRateResponse* reply) {
+  if (request->model().empty()) return FinishNow(ctx, absl::InvalidArgumentError("model: must not be empty"));
+  if (request->input_tokens() < 0 || request->output_tokens() < 0) {
+    return FinishNow(ctx, absl::InvalidArgumentError("input_tokens, output_tokens: must be >= 0"));
+  }
+  if (rate_limiter_ == nullptr || !rate_limiter_->Limited(request->model())) {
+    reply->set_unlimited(true);
+    return FinishNow(ctx, absl::OkStatus());
+  }
+  const absl::Duration wait =
+      rate_limiter_->Acquire(request->model(), request->input_tokens(), request->output_tokens());
+  reply->set_wait_ms(absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1))));
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportRate(grpc::CallbackServerContext* ctx,
+                                                        const v1::ReportRateRequest* request,
+                                                        v1::ReportRateResponse* reply) {
+  if (request->model().empty()) return FinishNow(ctx, absl::InvalidArgumentError("model: must not be empty"));
+  if (rate_limiter_ != nullptr && rate_limiter_->Limited(request->model())) {
+    RateReport report;
+    report.model = request->model();
+    report.http_status = request->http_status();
+    report.retry_after = absl::Milliseconds(std::max<int64_t>(0, request->retry_after_ms()));
+    report.headers.insert(request->headers().begin(), request->headers().end());
+    report.estimated_input_tokens = request->estimated_input_tokens();
+    report.estimated_output_tokens = request->estimated_output_tokens();
+    report.input_tokens = request->input_tokens();
+    report.output_tokens = request->output_tokens();
+    rate_limiter_->Report(report);
+  }
+  return FinishNow(ctx, absl::OkStatus());
 }
 
 }  // namespace baton::orchestrator

@@ -13,6 +13,7 @@
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/worker_service.grpc.pb.h"
+#include "orchestrator/rate_limiter.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_store.h"
 
@@ -24,6 +25,9 @@ class RunWatcher;
 class EventHub {
  public:
   void Publish(const std::vector<v1::RunEvent>& events);
+  // Live, non-durable events of one run (text deltas, gaps): delivered to its current
+  // watchers if they have room, else dropped (they get a Gap event). Never blocks.
+  void PublishLive(const std::string& run_id, const std::vector<v1::RunEvent>& events);
   void Subscribe(const std::string& run_id, RunWatcher* watcher);
   void Unsubscribe(const std::string& run_id, RunWatcher* watcher);
 
@@ -80,8 +84,11 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
 
 class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
-  WorkerServiceImpl(Scheduler& scheduler, absl::Duration lease_ttl)
-      : scheduler_(scheduler), lease_ttl_(lease_ttl) {}
+  // `hub` (live text deltas) and `rate_limiter` (fleet-wide rate limits) may be null:
+  // PublishDeltas then drops what it gets and AcquireRate answers "unlimited".
+  WorkerServiceImpl(Scheduler& scheduler, absl::Duration lease_ttl, EventHub* hub = nullptr,
+                    RateLimiter* rate_limiter = nullptr)
+      : scheduler_(scheduler), lease_ttl_(lease_ttl), hub_(hub), rate_limiter_(rate_limiter) {}
 
   grpc::ServerUnaryReactor* PollTask(grpc::CallbackServerContext* ctx,
                                      const v1::PollTaskRequest* request,
@@ -98,10 +105,21 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   grpc::ServerUnaryReactor* FailRun(grpc::CallbackServerContext* ctx,
                                     const v1::FailRunRequest* request,
                                     v1::FailRunResponse* reply) override;
+  grpc::ServerUnaryReactor* PublishDeltas(grpc::CallbackServerContext* ctx,
+                                          const v1::PublishDeltasRequest* request,
+                                          v1::PublishDeltasResponse* reply) override;
+  grpc::ServerUnaryReactor* AcquireRate(grpc::CallbackServerContext* ctx,
+                                        const v1::AcquireRateRequest* request,
+                                        v1::AcquireRateResponse* reply) override;
+  grpc::ServerUnaryReactor* ReportRate(grpc::CallbackServerContext* ctx,
+                                       const v1::ReportRateRequest* request,
+                                       v1::ReportRateResponse* reply) override;
 
  private:
   Scheduler& scheduler_;
   const absl::Duration lease_ttl_;
+  EventHub* const hub_;
+  RateLimiter* const rate_limiter_;
 };
 
 }  // namespace baton::orchestrator

@@ -543,6 +543,11 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
       }
     }
     previous_request_messages = conv.messages.size();
+    // Live text: out to watchers as it streams (not durable; the turn is).
+    ModelCallOptions step_call = call;
+    step_call.on_text = [&out, step](int block_index, const std::string& text) {
+      out.PublishText(step, block_index, text);
+    };
 
     const int64_t started_ms = clock_.NowMillis();
     absl::StatusOr<ModelResponse> response;
@@ -556,7 +561,7 @@ RunOutcome AgentLoop::Execute(const v1::Run& run, const std::vector<v1::JournalE
         return finish(o);
       }
       request["model"] = choice.model;
-      response = model_.CreateMessage(request, call);
+      response = model_.CreateMessage(request, step_call);
       if (response.ok() || cancelled_or_timed_out()) break;
       // An overloaded model (529 past the client's retries) gives way to a fallback.
       if (ApiErrorTypeOf(response.status()) != "overloaded_error") break;

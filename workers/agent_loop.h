@@ -25,6 +25,9 @@ class RunJournal {
   // Appends `entries` durably. Returns whether the run was cancelled meanwhile.
   // kFailedPrecondition / kAborted: the lease is gone, stop at once.
   virtual absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) = 0;
+  // Live text of the step in flight, as the model streams it: best effort, never
+  // durable, must not block. Default: dropped.
+  virtual void PublishText(int step, int block_index, const std::string& text) {}
 };
 
 // Flags the worker flips while a run is in flight. Thread-safe.

@@ -18,6 +18,7 @@
 #include "workers/agent_loop.h"
 #include "workers/bridge_tool_executor.h"
 #include "workers/builtin_tools.h"
+#include "workers/grpc_rate_gate.h"
 #include "workers/model/messages_api_client.h"
 #include "workers/worker.h"
 
@@ -68,6 +69,9 @@ int main(int argc, char** argv) {
                        << model_options.base_url << " carry no credentials";
   }
   BATON_LOG(INFO) << "Messages API at " << model_options.base_url;
+  // Every call first reserves capacity in the orchestrator's fleet-wide rate limits.
+  baton::worker::GrpcRateGate rate_gate(options.orchestrator_address, options.worker_id);
+  model_options.rate_gate = &rate_gate;
   baton::worker::MessagesApiClient model(model_options);
   baton::worker::BuiltinToolExecutor builtin(baton::SystemClock::Get(), flags.GetString("tool-audit-log"));
   std::unique_ptr<baton::worker::BridgeToolExecutor> bridge;

@@ -55,9 +55,16 @@ bool Retryable(const grpc::Status& s) {
 class GrpcRunJournal final : public RunJournal {
  public:
   // `on_ack` (may be empty) gets the round trip of every AppendStep that succeeded.
+  // `deltas` (may be null) takes the live text of the step in flight.
   GrpcRunJournal(v1::WorkerService::Stub& stub, const v1::Lease& lease, RunSignals& signals,
-                 absl::Duration retry_for, std::function<void(absl::Duration)> on_ack)
-      : stub_(stub), lease_(lease), signals_(signals), retry_for_(retry_for), on_ack_(std::move(on_ack)) {}
+                 absl::Duration retry_for, std::function<void(absl::Duration)> on_ack,
+                 DeltaBuffer* deltas = nullptr)
+      : stub_(stub), lease_(lease), signals_(signals), retry_for_(retry_for), on_ack_(std::move(on_ack)),
+        deltas_(deltas) {}
+
+  void PublishText(int step, int block_index, const std::string& text) override {
+    if (deltas_ != nullptr) deltas_->Add(lease_, step, block_index, text);
+  }
 
   absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) override {
     v1::AppendStepRequest request;
@@ -92,6 +99,7 @@ class GrpcRunJournal final : public RunJournal {
   RunSignals& signals_;
   const absl::Duration retry_for_;
   const std::function<void(absl::Duration)> on_ack_;
+  DeltaBuffer* const deltas_;
 };
 
 }  // namespace
@@ -111,6 +119,7 @@ Worker::~Worker() { Drain(); }
 void Worker::Start() {
   for (int i = 0; i < options_.concurrency; ++i) slots_.emplace_back([this, i] { SlotLoop(i); });
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  delta_sender_ = std::thread([this] { DeltaSenderLoop(); });
   BATON_LOG(INFO) << "worker " << options_.worker_id << " polling " << options_.orchestrator_address
                   << " with " << options_.concurrency << " slots";
 }
@@ -188,7 +197,7 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
   std::function<void(absl::Duration)> on_ack;
   if (!options_.stats_file.empty()) on_ack = [this](absl::Duration d) { append_latencies_->Add(d); };
-  GrpcRunJournal out(*stub, lease, task->signals, options_.journal_retry_for, std::move(on_ack));
+  GrpcRunJournal out(*stub, lease, task->signals, options_.journal_retry_for, std::move(on_ack), &deltas_);
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals);
 
   // Report the outcome; retried while the orchestrator is unreachable.
@@ -309,7 +318,32 @@ void Worker::Drain() {
     heartbeat_stop_ = true;
   }
   if (heartbeat_.joinable()) heartbeat_.join();
+  deltas_.Close();
+  if (delta_sender_.joinable()) delta_sender_.join();
   WriteStats();
+}
+
+void Worker::DeltaSenderLoop() {
+  // One thread sends every run's live text, batched: a slow orchestrator costs dropped
+  // deltas (DeltaBuffer), never a blocked agent loop.
+  auto stub = v1::WorkerService::NewStub(channel_);
+  while (true) {
+    std::vector<v1::PublishDeltasRequest> batch = deltas_.Take(absl::Milliseconds(200));
+    if (batch.empty()) {
+      if (stopping_ && ActiveRuns() == 0) return;
+      continue;
+    }
+    for (const v1::PublishDeltasRequest& request : batch) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+      v1::PublishDeltasResponse response;
+      grpc::Status status = stub->PublishDeltas(&ctx, request, &response);
+      if (!status.ok() && status.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+        BATON_LOG(WARNING) << "PublishDeltas for " << request.lease().run_id() << " failed: "
+                           << status.error_message();
+      }
+    }
+  }
 }
 
 void Worker::WriteStats() {

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "workers/agent_loop.h"
+#include "workers/delta_buffer.h"
 
 namespace grpc {
 class Channel;
@@ -67,6 +68,8 @@ class Worker {
   absl::Duration HeartbeatInterval();
   // Writes options_.stats_file, if set.
   void WriteStats();
+  // Sends the live text deltas the runs buffer, until Drain() closes the buffer.
+  void DeltaSenderLoop();
 
   const WorkerOptions options_;
   AgentLoop& loop_;
@@ -85,9 +88,13 @@ class Worker {
   // Set when a task announces a shorter lease TTL: heartbeat now, with the new period.
   bool heartbeat_wake_ ABSL_GUARDED_BY(mu_) = false;
 
+  // Live text on its way to the orchestrator (bounded; drops when full).
+  DeltaBuffer deltas_;
+
   // Joined in Drain() before the members above are destroyed.
   std::vector<std::thread> slots_;
   std::thread heartbeat_;
+  std::thread delta_sender_;
 };
 
 }  // namespace baton::worker

@@ -406,5 +406,159 @@ TEST(AgentLoopIntegrationTest, CompactionSurvivesSigkillRightAfterTheSummary) {
   EXPECT_NE(out.find("SUMMARY-1: echoed a long text once."), std::string::npos) << out;
 }
 
+// Every event of a run from WatchRun (with live events when `live`), to its end.
+std::vector<v1::RunEvent> WatchAll(Cluster& cluster, const std::string& run_id, bool live) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::WatchRunRequest request;
+  request.set_run_id(run_id);
+  request.set_live_text(live);
+  auto reader = cluster.runs().WatchRun(&ctx, request);
+  std::vector<v1::RunEvent> events;
+  v1::RunEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  grpc::Status s = reader->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return events;
+}
+
+// Text deltas flow model → worker → orchestrator → WatchRun as they stream, in order,
+// before the step's durable events; `baton run --watch` prints the text.
+TEST(AgentLoopIntegrationTest, LiveTextDeltasArriveInOrder) {
+  ClusterOptions options;
+  options.workers = 1;
+  Cluster cluster(options);
+  cluster.Start();
+  const std::string text = "The quick brown fox jumps over the lazy dog, twice: the quick brown fox.";
+  // The delay gives the watcher time to subscribe; the events come 20 ms apart.
+  cluster.SimScript(json::array({{{"match", "[stream]"}, {"delay_ms", 500}, {"event_delay_ms", 20}, {"content", text}},
+                                 {{"match", "[cli]"}, {"event_delay_ms", 20}, {"content", text}}}));
+  v1::Run created = CreateRunWith(cluster, Cluster::Agent(), "[stream] tell me");
+  std::vector<v1::RunEvent> events = WatchAll(cluster, created.run_id(), /*live=*/true);
+  std::string live;
+  int deltas = 0;
+  int64_t last_seq = 0;
+  size_t first_durable_of_step = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const v1::RunEvent& e = events[i];
+    if (e.has_text_delta()) {
+      EXPECT_EQ(e.seq(), 0);
+      EXPECT_EQ(e.text_delta().step(), 0);
+      EXPECT_EQ(first_durable_of_step, 0u) << "a delta after the step's durable events";
+      live += e.text_delta().text();
+      ++deltas;
+      continue;
+    }
+    EXPECT_FALSE(e.has_gap());
+    EXPECT_EQ(e.seq(), last_seq + 1);  // durable events stay numbered without gaps
+    last_seq = e.seq();
+    if (e.has_step_started() && first_durable_of_step == 0) first_durable_of_step = i;
+  }
+  EXPECT_EQ(live, text);
+  EXPECT_GE(deltas, 2);  // it came in pieces
+  // Without live_text a watcher sees the durable events only.
+  for (const v1::RunEvent& e : WatchAll(cluster, created.run_id(), /*live=*/false)) EXPECT_GT(e.seq(), 0);
+
+  // The CLI prints the text once, as it arrives.
+  const std::string agent_file = cluster.dir() + "/agent.json";
+  std::ofstream(agent_file) << R"({"name": "streamer", "model": "claude-sonnet-4-5"})";
+  std::string out;
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "run", agent_file, "[cli] tell me", "--watch", "--addr",
+                        cluster.address()},
+                       {}, &out),
+            0)
+      << out;
+  const std::string printed = "  text: " + text + "\n";
+  ASSERT_NE(out.find(printed), std::string::npos) << out;
+  EXPECT_EQ(out.find(printed), out.rfind(printed)) << out;  // live, not again from the durable event
+}
+
+// A subscriber that stops reading never slows the run nor grows the orchestrator's
+// memory: it gets a Gap marker and the durable events again from the journal.
+TEST(AgentLoopIntegrationTest, StalledWatcherGetsAGapAndResyncs) {
+  ClusterOptions options;
+  options.workers = 1;
+  Cluster cluster(options);
+  cluster.Start();
+  std::string text;
+  while (text.size() < 24'000) text += "All work and no play makes a dull boy. ";
+  cluster.SimScript(json::array({{{"match", "[long]"}, {"delay_ms", 300}, {"event_delay_ms", 1}, {"content", text}}}));
+  v1::Run created = CreateRunWith(cluster, Cluster::Agent(), "[long] write a lot");
+
+  // A client with a tiny flow-control window that does not read until the run is over.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
+  auto channel = grpc::CreateCustomChannel(cluster.address(), grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::RunService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  v1::WatchRunRequest request;
+  request.set_run_id(created.run_id());
+  request.set_live_text(true);
+  auto reader = stub->WatchRun(&ctx, request);
+
+  const absl::Time start = absl::Now();
+  v1::Run run = cluster.WaitForEnd(created.run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  EXPECT_EQ(run.output(), text);
+  std::cerr << "run with a stalled watcher took " << absl::Now() - start << "\n";
+
+  std::vector<v1::RunEvent> events;
+  v1::RunEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  EXPECT_TRUE(reader->Finish().ok());
+  int gaps = 0;
+  int64_t last_seq = 0;
+  for (const v1::RunEvent& e : events) {
+    gaps += e.has_gap();
+    if (e.seq() == 0) continue;
+    EXPECT_EQ(e.seq(), last_seq + 1);
+    last_seq = e.seq();
+  }
+  EXPECT_GE(gaps, 1);
+  EXPECT_EQ(last_seq, run.last_event_seq());  // every durable event, to the end
+  ASSERT_FALSE(events.empty());
+  EXPECT_TRUE(events.back().has_state_changed());
+  EXPECT_EQ(events.back().state_changed().state(), v1::SUCCEEDED);
+}
+
+// Fleet-wide rate limits: 8 workers against a simulator limited to 10 requests/s, the
+// orchestrator's bucket at 9.5/s: almost no 429s and throughput near the limit.
+TEST(AgentLoopIntegrationTest, FleetRateLimitKeeps429sNearZeroAtTheLimit) {
+  const std::string limits = ::testing::TempDir() + "/baton-rate-limits.json";
+  {
+    std::ofstream(limits) << R"({"models": {"claude-sonnet-4-5": {"requests_per_minute": 570}}})";
+  }
+  ClusterOptions options;
+  options.workers = 8;
+  options.concurrency = 2;
+  options.sim_args = {"--rate-limit-rps=10"};
+  options.orchestrator_args = {"--rate-limits=" + limits};
+  Cluster cluster(options);
+  cluster.Start();
+  constexpr int kRuns = 30;
+  constexpr int kStepsPerRun = 3;
+  const absl::Time start = absl::Now();
+  std::vector<std::string> ids;
+  for (int i = 0; i < kRuns; ++i) {
+    ids.push_back(CreateRunWith(cluster, Cluster::Agent(), absl::StrCat("[sim steps=3 tool=echo] run ", i)).run_id());
+  }
+  for (const std::string& id : ids) {
+    v1::Run run = cluster.WaitForEnd(id, absl::Seconds(120));
+    EXPECT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  json stats = cluster.SimStats();
+  const int64_t ok = stats["by_status"].value("200", 0);
+  const int64_t limited = stats["by_status"].value("429", 0);
+  const double throughput = static_cast<double>(ok) / seconds;
+  std::cerr << ok << " requests in " << seconds << " s (" << throughput << "/s), " << limited << " 429s\n";
+  EXPECT_EQ(ok, kRuns * kStepsPerRun);
+  EXPECT_LE(limited, 2);
+  EXPECT_GE(throughput, 8.0);   // near the simulator's 10/s
+  EXPECT_LE(throughput, 10.5);  // and never above it for long
+}
+
 }  // namespace
 }  // namespace baton::testing

@@ -155,12 +155,12 @@ void Cluster::Start() {
 void Cluster::StartOrchestrator() {
   const std::string port_file = dir_ + "/orchestrator.port";
   fs::remove(port_file);
-  orchestrator_ = std::make_unique<Process>(
-      Bin("baton-orchestrator"),
-      std::vector<std::string>{"--data-dir=" + data_dir(), "--listen=127.0.0.1:" + std::to_string(orchestrator_port_),
-                               "--port-file=" + port_file, "--lease-ttl-ms=" + std::to_string(options_.lease_ttl_ms),
-                               "--retry-backoff-ms=" + std::to_string(options_.retry_backoff_ms)},
-      std::map<std::string, std::string>{}, dir_ + "/orchestrator.log");
+  std::vector<std::string> args{"--data-dir=" + data_dir(), "--listen=127.0.0.1:" + std::to_string(orchestrator_port_),
+                                "--port-file=" + port_file, "--lease-ttl-ms=" + std::to_string(options_.lease_ttl_ms),
+                                "--retry-backoff-ms=" + std::to_string(options_.retry_backoff_ms)};
+  args.insert(args.end(), options_.orchestrator_args.begin(), options_.orchestrator_args.end());
+  orchestrator_ = std::make_unique<Process>(Bin("baton-orchestrator"), args, std::map<std::string, std::string>{},
+                                            dir_ + "/orchestrator.log");
   orchestrator_port_ = WaitForPortFile(port_file, absl::Seconds(30));
   ++orchestrator_starts_;
   if (!channel_) {
@@ -231,6 +231,10 @@ std::string Cluster::HttpRequest(const std::string& method, const std::string& p
 
 void Cluster::SimScript(const nlohmann::json& replies) {
   HttpRequest("POST", "/_sim/script", nlohmann::json{{"replies", replies}}.dump());
+}
+
+nlohmann::json Cluster::SimStats() {
+  return nlohmann::json::parse(HttpRequest("GET", "/_sim/stats", ""), nullptr, false);
 }
 
 nlohmann::json Cluster::SimRequests() {

@@ -57,6 +57,7 @@ struct ClusterOptions {
   // Extra flags for the workers (--prices=FILE...) and the simulator.
   std::vector<std::string> worker_args;
   std::vector<std::string> sim_args;
+  std::vector<std::string> orchestrator_args;
 };
 
 class Cluster {
@@ -86,6 +87,7 @@ class Cluster {
   // The simulator's control endpoints.
   void SimScript(const nlohmann::json& replies);
   nlohmann::json SimRequests();
+  nlohmann::json SimStats();
 
   // Creates a run of an inline agent with the built-in tools.
   v1::Run CreateRun(const std::string& input, const std::string& request_id = "",

@@ -252,6 +252,7 @@ struct MessagesApiClient::Handle {
 struct MessagesApiClient::AttemptResult {
   absl::StatusOr<json> message = absl::UnknownError("attempt not made");
   bool retryable = false;
+  int http_status = 0;  // 0: no response
   HttpHeaders headers;
   std::string request_id;
 };
@@ -310,7 +311,14 @@ absl::StatusOr<ModelResponse> MessagesApiClient::CreateMessage(
   } else {
     body.erase("stream");
   }
-  return Call("/v1/messages", SerializeJson(body), options, options.stream);
+  std::string serialized = SerializeJson(body);
+  RateAttempt rate;
+  rate.model = body.value("model", "");
+  rate.input_tokens = static_cast<int64_t>(serialized.size() / 4);  // about 4 bytes a token
+  rate.output_tokens = body.contains("max_tokens") && body["max_tokens"].is_number_integer()
+                           ? body["max_tokens"].get<int64_t>()
+                           : 0;
+  return Call("/v1/messages", serialized, options, options.stream, &rate);
 }
 
 absl::StatusOr<int64_t> MessagesApiClient::CountTokens(const json& request,
@@ -338,17 +346,37 @@ absl::StatusOr<int64_t> MessagesApiClient::CountTokens(const json& request,
 absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
                                                       const std::string& body,
                                                       const ModelCallOptions& options,
-                                                      bool stream) {
+                                                      bool stream, const RateAttempt* rate) {
+  RateGate* gate = rate != nullptr ? options_.rate_gate : nullptr;
   RETURN_IF_ERROR(config_status_);
   const std::string url = absl::StrCat(absl::StripSuffix(options_.base_url, "/"),
                                        absl::string_view(path.data(), path.size()));
   const int max_attempts = retry_policy_.max_retries + 1;
   for (int attempt = 1;; ++attempt) {
     if (IsCancelled(options)) return CancelledError();
+    if (gate != nullptr) {
+      absl::Status acquired = gate->Acquire(*rate, [&options] { return IsCancelled(options); });
+      if (absl::IsCancelled(acquired)) return CancelledError();
+    }
     std::unique_ptr<Handle> handle = AcquireHandle();
     if (handle == nullptr) return absl::InternalError("curl handle allocation failed");
     AttemptResult result = Attempt(*handle, url, body, options, stream);
     ReleaseHandle(std::move(handle));
+    if (gate != nullptr) {
+      RateOutcome outcome;
+      outcome.http_status = result.http_status;
+      outcome.headers = result.headers;
+      if (result.message.ok() && result.message->contains("usage") && (*result.message)["usage"].is_object()) {
+        const json& usage = (*result.message)["usage"];
+        auto get = [&usage](const char* key) {
+          return usage.contains(key) && usage[key].is_number_integer() ? usage[key].get<int64_t>() : 0;
+        };
+        // Cache reads do not count towards input-token rate limits.
+        outcome.input_tokens = get("input_tokens") + get("cache_creation_input_tokens");
+        outcome.output_tokens = get("output_tokens");
+      }
+      gate->Report(*rate, outcome);
+    }
 
     if (result.message.ok()) {
       ModelResponse response;
@@ -369,8 +397,11 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
       });
       return final_status;
     }
+    // A 429 with a rate gate: the gate (told of it above) spaces the next attempt.
     const absl::Duration delay =
-        RetryDelay(retry_policy_, attempt - 1, result.headers, Jitter(), clock_.Now());
+        gate != nullptr && result.http_status == 429
+            ? absl::ZeroDuration()
+            : RetryDelay(retry_policy_, attempt - 1, result.headers, Jitter(), clock_.Now());
     BATON_LOG(WARNING) << "Messages API attempt " << attempt << " of " << max_attempts
                        << " failed: " << absl::StatusCodeToString(status.code()) << ": "
                        << status.message() << "; retrying in " << delay;
@@ -474,6 +505,7 @@ MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle,
 
   long http_status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_status);
+  result.http_status = static_cast<int>(http_status);
   // Drop the pointers into this frame (error buffer, body, headers, callbacks' data)
   // before the handle goes back to the pool.
   curl_easy_reset(easy);

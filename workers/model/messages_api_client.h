@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "workers/model/model_client.h"
+#include "workers/model/rate_gate.h"
 #include "workers/model/retry_policy.h"
 
 namespace baton::worker {
@@ -47,6 +48,9 @@ struct MessagesApiClientOptions {
   absl::Duration max_retry_delay = absl::Seconds(60);
   // The `User-Agent` header. Default: "baton/0.1".
   std::string user_agent = "baton/0.1";
+  // Asked before every /v1/messages attempt and told its outcome (fleet-wide rate
+  // limits). Not owned; must outlive the client. Default: none.
+  RateGate* rate_gate = nullptr;
 
   // The defaults above, with base_url, api_key and auth_token taken from
   // ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN when set and not empty.
@@ -96,8 +100,10 @@ class MessagesApiClient final : public ModelClient {
   struct AttemptResult;  // what one HTTP attempt produced
 
   // Sends `body` to `path`, retrying; on success the response is the parsed message.
+  // `rate` (nullable): what the rate gate is asked for before each attempt.
   absl::StatusOr<ModelResponse> Call(std::string_view path, const std::string& body,
-                                     const ModelCallOptions& options, bool stream);
+                                     const ModelCallOptions& options, bool stream,
+                                     const RateAttempt* rate = nullptr);
   AttemptResult Attempt(Handle& handle, const std::string& url, const std::string& body,
                         const ModelCallOptions& options, bool stream);
 

@@ -19,7 +19,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: baton-model-sim [--listen=127.0.0.1:0] [--port-file=F] [--script=FILE] "
-    "[--latency-ms=N]\n"
+    "[--latency-ms=N] [--rate-limit-rps=N]\n"
     "env BATON_SIM_API_KEY: when set, requests must send it as x-api-key\n";
 
 struct Options {
@@ -27,6 +27,7 @@ struct Options {
   std::string port_file;               // Default: none
   std::string script_file;             // Default: none
   int latency_ms = 0;                  // Default: 0
+  int rate_limit_rps = 0;              // Default: 0 (no limit)
 };
 
 int Fail(const std::string& message) {
@@ -50,7 +51,7 @@ bool WritePortFile(const std::string& path, int port) {
 
 int main(int argc, char** argv) {
   baton::InitLogging("model-sim");
-  baton::Flags flags({"listen", "port-file", "script", "latency-ms"}, {"help"});
+  baton::Flags flags({"listen", "port-file", "script", "latency-ms", "rate-limit-rps"}, {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     return Fail(absl::StrCat(s.message(), "\n", kUsage));
   }
@@ -66,10 +67,14 @@ int main(int argc, char** argv) {
   options.latency_ms = static_cast<int>(flags.GetInt("latency-ms", 0, &error));
   if (!error.empty()) return Fail(error);
   if (options.latency_ms < 0) return Fail("flag --latency-ms must be >= 0");
+  options.rate_limit_rps = static_cast<int>(flags.GetInt("rate-limit-rps", 0, &error));
+  if (!error.empty()) return Fail(error);
+  if (options.rate_limit_rps < 0) return Fail("flag --rate-limit-rps must be >= 0");
 
   baton::model_sim::SimulatorOptions sim_options;
   if (const char* key = std::getenv("BATON_SIM_API_KEY")) sim_options.api_key = key;
   sim_options.latency_ms = options.latency_ms;
+  sim_options.rate_limit_rps = options.rate_limit_rps;
   baton::model_sim::ModelSimulator simulator(sim_options);
 
   if (!options.script_file.empty()) {

@@ -1,5 +1,6 @@
 #include "workers/model_sim/simulator.h"
 
+#include <cmath>
 #include <exception>
 #include <utility>
 
@@ -130,8 +131,34 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
 
   std::optional<ScriptedReply> script;
   CacheUsage cache;
+  std::vector<std::pair<std::string, std::string>> rate_headers;
   {
     absl::MutexLock lock(&mu_);
+    if (!error && options_.rate_limit_rps > 0) {
+      // A token bucket of one second's requests, refilled continuously.
+      const double rps = options_.rate_limit_rps;
+      const absl::Time now = absl::Now();
+      if (rate_updated_ == absl::InfinitePast()) rate_tokens_ = rps;
+      if (rate_updated_ != absl::InfinitePast()) {
+        rate_tokens_ = std::min(rps, rate_tokens_ + rps * absl::ToDoubleSeconds(now - rate_updated_));
+      }
+      rate_updated_ = now;
+      const bool limited = rate_tokens_ < 1;
+      if (!limited) rate_tokens_ -= 1;
+      const absl::Time reset = now + absl::Seconds((rps - rate_tokens_) / rps);
+      rate_headers = {{"anthropic-ratelimit-requests-limit", std::to_string(options_.rate_limit_rps)},
+                      {"anthropic-ratelimit-requests-remaining", std::to_string(static_cast<int64_t>(rate_tokens_))},
+                      {"anthropic-ratelimit-requests-reset", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", reset,
+                                                                              absl::UTCTimeZone())}};
+      if (limited) {
+        const double wait_s = (1 - rate_tokens_) / rps;
+        error = ApiError{429, "rate_limit_error",
+                         absl::StrCat("This request would exceed the rate limit of ", options_.rate_limit_rps,
+                                      " requests per second")};
+        rate_headers.emplace_back("retry-after", std::to_string(static_cast<int64_t>(std::ceil(wait_s))));
+        rate_headers.emplace_back("retry-after-ms", std::to_string(static_cast<int64_t>(std::ceil(wait_s * 1000))));
+      }
+    }
     if (!error) script = replies_.Take(request.body);
     // Only a reply that is a message reads or writes the prompt cache.
     if (!error && (!script || script->kind == ScriptedReply::Kind::kMessage)) {
@@ -147,6 +174,7 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
 
   HttpResponse response = error ? ErrorResponse(*error, request_id) : BuildReply(body, script, request_id, cache);
   if (error) response.delay = absl::Milliseconds(options_.latency_ms);
+  for (const auto& [name, value] : rate_headers) response.SetHeader(name, value);
   BATON_LOG(INFO) << "POST /v1/messages -> " << response.status << (response.streamed ? " (stream)" : "")
                   << (script ? " scripted" : error ? "" : " default") << " " << request_id
                   << (error ? absl::StrCat(": ", error->message) : "");

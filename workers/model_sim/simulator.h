@@ -26,6 +26,10 @@ struct SimulatorOptions {
   std::string api_key;
   // Added to the delay of every /v1/messages reply. Default: 0.
   int latency_ms = 0;
+  // /v1/messages requests per second (a token bucket holding one second's worth);
+  // past it: 429 rate_limit_error with retry-after. Every /v1/messages answer carries
+  // anthropic-ratelimit-requests-{limit,remaining,reset}. Default: 0 (no limit).
+  int rate_limit_rps = 0;
 };
 
 // Thread-safe: Handle() may run on many connection threads at once.
@@ -70,6 +74,8 @@ class ModelSimulator {
   int64_t scripted_replies_used_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<int, int64_t> by_status_ ABSL_GUARDED_BY(mu_);
   PromptCache prompt_cache_ ABSL_GUARDED_BY(mu_);
+  double rate_tokens_ ABSL_GUARDED_BY(mu_) = 0;  // the request bucket (rate_limit_rps)
+  absl::Time rate_updated_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace baton::model_sim

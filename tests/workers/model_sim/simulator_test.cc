@@ -330,6 +330,30 @@ TEST_F(SimulatorTest, CacheControlRulesAreChecked) {
   EXPECT_EQ(r.status, 400);
 }
 
+TEST(SimulatorRateLimitTest, RequestsPastTheRateGet429WithHeaders) {
+  ModelSimulator sim(SimulatorOptions{.rate_limit_rps = 2});
+  ASSERT_TRUE(sim.AddScript(Json::parse(R"({"replies":[{"content":"scripted"}]})")).ok());
+  HttpResponse first = sim.Handle(Post("/v1/messages", Body("one")));
+  EXPECT_EQ(first.status, 200);
+  ASSERT_NE(first.Header("anthropic-ratelimit-requests-limit"), nullptr);
+  EXPECT_EQ(*first.Header("anthropic-ratelimit-requests-limit"), "2");
+  EXPECT_EQ(*first.Header("anthropic-ratelimit-requests-remaining"), "1");
+  EXPECT_NE(first.Header("anthropic-ratelimit-requests-reset"), nullptr);
+  EXPECT_EQ(sim.Handle(Post("/v1/messages", Body("two"))).status, 200);
+  HttpResponse third = sim.Handle(Post("/v1/messages", Body("three")));
+  EXPECT_EQ(third.status, 429);
+  EXPECT_EQ(JsonOf(third)["error"]["type"], "rate_limit_error");
+  ASSERT_NE(third.Header("retry-after"), nullptr);
+  EXPECT_EQ(*third.Header("retry-after"), "1");
+  EXPECT_EQ(*third.Header("anthropic-ratelimit-requests-remaining"), "0");
+  Json stats = JsonOf(sim.Handle(Get("/_sim/stats")));
+  EXPECT_EQ(stats["by_status"]["429"], 1);
+  // The refused request did not take the scripted reply... the first one did.
+  EXPECT_EQ(stats["scripted_replies_used"], 1);
+  absl::SleepFor(absl::Milliseconds(600));  // a token back
+  EXPECT_EQ(sim.Handle(Post("/v1/messages", Body("four"))).status, 200);
+}
+
 TEST_F(SimulatorTest, UnknownPathsAndMethods) {
   EXPECT_EQ(sim_.Handle(Get("/v1/models")).status, 404);
   EXPECT_EQ(sim_.Handle(Get("/v1/messages")).status, 405);

@@ -1,0 +1,62 @@
+#include "workers/delta_buffer.h"
+
+namespace baton::worker {
+
+bool DeltaBuffer::Add(const v1::Lease& lease, int step, int block_index, const std::string& text) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) {
+    ++dropped_;
+    return false;
+  }
+  Pending& pending = runs_[lease.run_id()];
+  pending.lease = lease;
+  if (bytes_ + text.size() > max_bytes_) {
+    ++pending.dropped_before;
+    ++dropped_;
+    return false;
+  }
+  if (!pending.deltas.empty() && pending.deltas.back().step() == step &&
+      pending.deltas.back().block_index() == block_index) {
+    pending.deltas.back().mutable_text()->append(text);
+  } else {
+    v1::RunEvent::TextDelta& delta = pending.deltas.emplace_back();
+    delta.set_step(step);
+    delta.set_block_index(block_index);
+    delta.set_text(text);
+  }
+  bytes_ += text.size();
+  return true;
+}
+
+std::vector<v1::PublishDeltasRequest> DeltaBuffer::Take(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !runs_.empty(); };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  std::vector<v1::PublishDeltasRequest> out;
+  if (closed_) return out;
+  for (auto& [run_id, pending] : runs_) {
+    // A run with only drops still gets a request: its watchers learn of the gap.
+    if (pending.lease.run_id().empty()) continue;
+    v1::PublishDeltasRequest& request = out.emplace_back();
+    *request.mutable_lease() = pending.lease;
+    for (v1::RunEvent::TextDelta& d : pending.deltas) *request.add_deltas() = std::move(d);
+    request.set_dropped_before(pending.dropped_before);
+  }
+  runs_.clear();
+  bytes_ = 0;
+  return out;
+}
+
+void DeltaBuffer::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  runs_.clear();
+  bytes_ = 0;
+}
+
+int64_t DeltaBuffer::dropped() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_;
+}
+
+}  // namespace baton::worker

@@ -1,0 +1,55 @@
+// A bounded buffer of live text deltas on their way from the agent loop to the
+// orchestrator. Never blocks the producer: when full, deltas are counted as dropped and
+// the next batch of that run says so (the orchestrator then sends watchers a Gap).
+#ifndef BATON_WORKERS_DELTA_BUFFER_H_
+#define BATON_WORKERS_DELTA_BUFFER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "baton/v1/worker_service.pb.h"
+
+namespace baton::worker {
+
+// Thread-safe.
+class DeltaBuffer {
+ public:
+  // Holds at most `max_bytes` of text. Default: 256 KiB.
+  explicit DeltaBuffer(size_t max_bytes = size_t{256} << 10) : max_bytes_(max_bytes) {}
+  DeltaBuffer(const DeltaBuffer&) = delete;
+  DeltaBuffer& operator=(const DeltaBuffer&) = delete;
+
+  // Adds a delta of the run holding `lease`; false when it was dropped.
+  bool Add(const v1::Lease& lease, int step, int block_index, const std::string& text);
+  // Waits up to `timeout` for deltas, then takes everything buffered: one request per
+  // run, consecutive deltas of the same block merged. Empty after Close().
+  std::vector<v1::PublishDeltasRequest> Take(absl::Duration timeout);
+  // Wakes Take() and makes later Add() calls drop.
+  void Close();
+  int64_t dropped() const;
+
+ private:
+  struct Pending {
+    v1::Lease lease;
+    std::vector<v1::RunEvent::TextDelta> deltas;
+    int64_t dropped_before = 0;
+  };
+
+  const size_t max_bytes_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Pending> runs_ ABSL_GUARDED_BY(mu_);  // by run_id
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace baton::worker
+
+#endif  // BATON_WORKERS_DELTA_BUFFER_H_
