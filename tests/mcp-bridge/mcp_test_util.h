@@ -3,6 +3,7 @@
 #define BATON_TESTS_MCP_BRIDGE_MCP_TEST_UTIL_H_
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -32,12 +33,24 @@ inline std::string FilesystemServer() {
 }
 inline std::string FaultServer() { return SourceDir() + "/tests/mcp-bridge/servers/fault_server.mjs"; }
 
+// Temp dirs of the test binary, removed when it exits.
+struct TempDirs {
+  ~TempDirs() {
+    std::error_code ec;
+    for (const std::string& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+  std::vector<std::string> dirs;
+};
+inline TempDirs temp_dirs;
+
 inline std::string MakeTempDir() {
   std::string tmpl = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : "/tmp") + "/baton-mcp-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   char* dir = mkdtemp(buf.data());
-  return dir != nullptr ? dir : "/tmp";
+  if (dir == nullptr) return "/tmp";
+  temp_dirs.dirs.push_back(dir);
+  return dir;
 }
 
 inline std::string ReadFile(const std::string& path) {
