@@ -102,6 +102,9 @@ TEST(StreamableHttpTest, ListsCallsAndStreamsProgress) {
   ASSERT_EQ(invalid.kind, CallResult::Kind::kResult);
   EXPECT_TRUE(MapCallToolResult(invalid.result).is_error);
 
+  // After initialization the client opened the server's GET stream.
+  EXPECT_TRUE(Eventually([&] { return absl::StrContains(server.log(), "Establishing new SSE stream for session " + session); }))
+      << server.log();
   client.Close();
   // Close ended the session with DELETE.
   EXPECT_TRUE(Eventually([&] { return absl::StrContains(server.log(), "session termination request for session " + session); }))
