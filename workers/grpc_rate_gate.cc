@@ -49,11 +49,12 @@ absl::Status GrpcRateGate::Acquire(const RateAttempt& attempt, const std::functi
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
   grpc::Status status = stub_->AcquireRate(&ctx, request, &response);
+  {
+    absl::MutexLock lock(&mu_);
+    unreachable_ = !status.ok();
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) unimplemented_ = true;
+  }
   if (!status.ok()) {
-    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      absl::MutexLock lock(&mu_);
-      unimplemented_ = true;
-    }
     BATON_LOG(WARNING) << "AcquireRate for " << attempt.model << " failed (" << status.error_message()
                        << "); calling without the fleet-wide limit";
     return absl::OkStatus();
@@ -69,6 +70,13 @@ absl::Status GrpcRateGate::Acquire(const RateAttempt& attempt, const std::functi
     if (left <= absl::ZeroDuration()) return absl::OkStatus();
     absl::SleepFor(std::min(left, kSleepSlice));
   }
+}
+
+bool GrpcRateGate::Governs(const std::string& model) {
+  absl::MutexLock lock(&mu_);
+  if (unimplemented_ || unreachable_) return false;
+  auto it = unlimited_until_.find(model);
+  return it == unlimited_until_.end() || absl::Now() >= it->second;
 }
 
 void GrpcRateGate::Report(const RateAttempt& attempt, const RateOutcome& outcome) {

@@ -23,6 +23,7 @@ class GrpcRateGate final : public RateGate {
 
   absl::Status Acquire(const RateAttempt& attempt, const std::function<bool()>& is_cancelled) override;
   void Report(const RateAttempt& attempt, const RateOutcome& outcome) override;
+  bool Governs(const std::string& model) override;
 
  private:
   const std::string worker_id_;
@@ -31,6 +32,8 @@ class GrpcRateGate final : public RateGate {
   // Models the orchestrator said are unlimited, until when that answer is trusted.
   std::map<std::string, absl::Time> unlimited_until_ ABSL_GUARDED_BY(mu_);
   bool unimplemented_ ABSL_GUARDED_BY(mu_) = false;
+  // The last AcquireRate failed: attempts go ahead unspaced.
+  bool unreachable_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace baton::worker

@@ -483,6 +483,13 @@ TEST(AgentLoopIntegrationTest, StalledWatcherGetsAGapAndResyncs) {
   std::string text;
   while (text.size() < 24'000) text += "All work and no play makes a dull boy. ";
   cluster.SimScript(json::array({{{"match", "[long]"}, {"delay_ms", 300}, {"event_delay_ms", 1}, {"content", text}}}));
+  // The same run without a watcher, for comparison (printed, not asserted: timings
+  // belong to benchmarks).
+  cluster.SimScript(json::array({{{"match", "[alone]"}, {"delay_ms", 300}, {"event_delay_ms", 1}, {"content", text}}}));
+  const absl::Time alone_start = absl::Now();
+  EXPECT_EQ(cluster.WaitForEnd(CreateRunWith(cluster, Cluster::Agent(), "[alone] write a lot").run_id()).state(),
+            v1::SUCCEEDED);
+  const absl::Duration alone = absl::Now() - alone_start;
   v1::Run created = CreateRunWith(cluster, Cluster::Agent(), "[long] write a lot");
 
   // A client with a tiny flow-control window that does not read until the run is over.
@@ -502,7 +509,8 @@ TEST(AgentLoopIntegrationTest, StalledWatcherGetsAGapAndResyncs) {
   v1::Run run = cluster.WaitForEnd(created.run_id());
   ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
   EXPECT_EQ(run.output(), text);
-  std::cerr << "run with a stalled watcher took " << absl::Now() - start << "\n";
+  std::cerr << "run with a stalled watcher took " << absl::Now() - start << ", without a watcher " << alone
+            << "\n";
 
   std::vector<v1::RunEvent> events;
   v1::RunEvent event;

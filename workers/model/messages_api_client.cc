@@ -399,7 +399,7 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
     }
     // A 429 with a rate gate: the gate (told of it above) spaces the next attempt.
     const absl::Duration delay =
-        gate != nullptr && result.http_status == 429
+        gate != nullptr && result.http_status == 429 && gate->Governs(rate->model)
             ? absl::ZeroDuration()
             : RetryDelay(retry_policy_, attempt - 1, result.headers, Jitter(), clock_.Now());
     BATON_LOG(WARNING) << "Messages API attempt " << attempt << " of " << max_attempts

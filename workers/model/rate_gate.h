@@ -34,6 +34,10 @@ class RateGate {
   // waiting. Any other failure to reach the limiter lets the attempt go (fail open).
   virtual absl::Status Acquire(const RateAttempt& attempt, const std::function<bool()>& is_cancelled) = 0;
   virtual void Report(const RateAttempt& attempt, const RateOutcome& outcome) = 0;
+  // Whether the gate spaces the next attempt of `model` after a 429 (so the client's
+  // own backoff is skipped): false when the model has no limit or the limiter could
+  // not be reached.
+  virtual bool Governs(const std::string& model) = 0;
 };
 
 }  // namespace baton::worker

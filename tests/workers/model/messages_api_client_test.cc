@@ -393,6 +393,68 @@ TEST(MessagesApiClientTest, RateLimitedWithRetryAfterMsThenSucceeds) {
   EXPECT_EQ(server.requests().size(), 2u);
 }
 
+// Records what the client asks and reports.
+class FakeRateGate final : public RateGate {
+ public:
+  absl::Status Acquire(const RateAttempt& attempt, const std::function<bool()>&) override {
+    std::lock_guard<std::mutex> lock(mu);
+    acquired.push_back(attempt);
+    return absl::OkStatus();
+  }
+  void Report(const RateAttempt& attempt, const RateOutcome& outcome) override {
+    std::lock_guard<std::mutex> lock(mu);
+    reported.push_back(outcome);
+  }
+  bool Governs(const std::string& model) override { return governs; }
+  std::mutex mu;
+  std::vector<RateAttempt> acquired;
+  std::vector<RateOutcome> reported;
+  bool governs = true;
+};
+
+TEST(MessagesApiClientTest, RateGateIsAskedBeforeEachAttemptAndToldTheOutcome) {
+  ScriptedHttpServer server(
+      {JsonReply(429, ErrorBody("rate_limit_error", "slow down"),
+                 "retry-after: 30\r\nanthropic-ratelimit-requests-remaining: 0\r\n"),
+       JsonReply(200, TextMessage("ok")), JsonReply(200, json{{"input_tokens", 5}})});
+  FakeRateGate gate;
+  MessagesApiClientOptions options = TestOptions(server);
+  options.max_retry_delay = absl::Seconds(60);
+  options.rate_gate = &gate;
+  MessagesApiClient client(options);
+  const absl::Time start = absl::Now();
+  auto response = client.CreateMessage(Request1(), NonStreaming());
+  ASSERT_TRUE(response.ok()) << response.status();
+  // The gate governs the model: it spaces the retry, not the client's retry-after.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  ASSERT_EQ(gate.acquired.size(), 2u);
+  EXPECT_EQ(gate.acquired[0].model, Request1()["model"]);
+  EXPECT_EQ(gate.acquired[0].output_tokens, Request1()["max_tokens"].get<int64_t>());
+  EXPECT_GT(gate.acquired[0].input_tokens, 0);
+  ASSERT_EQ(gate.reported.size(), 2u);
+  EXPECT_EQ(gate.reported[0].http_status, 429);
+  EXPECT_EQ(gate.reported[0].headers["anthropic-ratelimit-requests-remaining"], "0");
+  EXPECT_EQ(gate.reported[1].http_status, 200);
+  EXPECT_GE(gate.reported[1].output_tokens, 0);
+  // count_tokens does not go through the gate.
+  EXPECT_EQ(client.CountTokens(Request1()).value_or(0), 5);
+  EXPECT_EQ(gate.acquired.size(), 2u);
+}
+
+TEST(MessagesApiClientTest, UngovernedModelKeepsTheClientsBackoffOn429) {
+  ScriptedHttpServer server({JsonReply(429, ErrorBody("rate_limit_error", "slow down"), "retry-after-ms: 300\r\n"),
+                             JsonReply(200, TextMessage("ok"))});
+  FakeRateGate gate;
+  gate.governs = false;
+  MessagesApiClientOptions options = TestOptions(server);
+  options.max_retry_delay = absl::Seconds(60);
+  options.rate_gate = &gate;
+  MessagesApiClient client(options);
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(client.CreateMessage(Request1(), NonStreaming()).ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(290));
+}
+
 TEST(MessagesApiClientTest, OverloadedUntilRetriesRunOutIsUnavailable) {
   const json body = ErrorBody("overloaded_error", "Overloaded");
   ScriptedHttpServer server({JsonReply(529, body, "request-id: req_a\r\n"),
