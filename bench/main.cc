@@ -33,7 +33,7 @@ constexpr char kUsage[] =
     "         [--only=W1,W2,W3,W4,W5,W6] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
-    "         [--worker-wrapper=\"...\"] (worker 0 only)\n";
+    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2)\n";
 
 std::string CommandOutput(const std::string& command) {
   std::string out;
@@ -50,7 +50,7 @@ std::string CommandOutput(const std::string& command) {
 
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
-                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir"},
+                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-bench: " << s.message() << "\n";
@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   options.slow_repeats = static_cast<int>(flags.GetInt("slow-repeats", 1, &error));
   options.w3_lease_ttl_ms = static_cast<int>(flags.GetInt("w3-lease-ttl-ms", 10'000, &error));
   options.channels = static_cast<int>(flags.GetInt("channels", 8, &error));
+  options.workers = static_cast<int>(flags.GetInt("workers", 4, &error));
   options.streaming = flags.GetBool("streaming");
   for (absl::string_view w : absl::StrSplit(flags.GetString("orchestrator-wrapper"), ' ', absl::SkipEmpty())) {
     options.orchestrator_wrapper.emplace_back(w);

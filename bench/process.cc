@@ -124,6 +124,21 @@ absl::StatusOr<double> CpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+absl::StatusOr<double> HostBusySeconds() {
+  const std::string text = ReadFileOrEmpty("/proc/stat");
+  // "cpu  user nice system idle iowait irq softirq steal ..." in clock ticks.
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(text.substr(0, text.find('\n')), ' ', absl::SkipEmpty());
+  if (fields.size() < 9 || fields[0] != "cpu") return absl::InternalError("cannot parse /proc/stat");
+  int64_t busy = 0;
+  for (size_t i = 1; i < fields.size() && i <= 8; ++i) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(fields[i], &v)) return absl::InternalError("cannot parse /proc/stat");
+    if (i != 4 && i != 5) busy += v;  // not idle, not iowait
+  }
+  return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 absl::StatusOr<int> WaitForPortFile(const std::string& path, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {

@@ -49,6 +49,10 @@ absl::StatusOr<int64_t> PeakResidentBytes(pid_t pid);
 // CPU time (user + system) `pid` has used so far, in seconds.
 absl::StatusOr<double> CpuSeconds(pid_t pid);
 
+// CPU time (all states but idle and iowait) the whole machine has used since boot,
+// summed over its cores, in seconds (/proc/stat).
+absl::StatusOr<double> HostBusySeconds();
+
 // Waits for a file holding a port number (written atomically by the process).
 absl::StatusOr<int> WaitForPortFile(const std::string& path, absl::Duration timeout);
 

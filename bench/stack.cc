@@ -168,7 +168,10 @@ nlohmann::json Stack::CpuSeconds() {
   };
   double workers = 0;
   for (auto& w : workers_) workers += cpu(w.get());
-  return {{"orchestrator", cpu(orchestrator_.get())}, {"workers", workers}, {"sim", cpu(sim_.get())}};
+  return {{"orchestrator", cpu(orchestrator_.get())},
+          {"workers", workers},
+          {"sim", cpu(sim_.get())},
+          {"host", bench::HostBusySeconds().value_or(0)}};
 }
 
 namespace {

@@ -75,7 +75,7 @@ class Stack {
   const StackOptions& options() const { return options_; }
 
   // CPU seconds used so far by each kind of process: {"orchestrator", "workers",
-  // "sim"} (workers summed over the live ones).
+  // "sim"} (workers summed over the live ones), and by the whole machine ("host").
   nlohmann::json CpuSeconds();
 
   // POST to the simulator's control API; returns the body.

@@ -135,6 +135,9 @@ json CpuUsed(const json& before, const json& after, double driver_seconds, doubl
   total += driver_seconds;
   out["total"] = total;
   out["cores_busy"] = seconds > 0 ? total / seconds : 0;
+  // What the rest of the machine (other users' builds and tests) took meanwhile.
+  const double host = after["host"].get<double>() - before["host"].get<double>();
+  out["other_processes_cores_busy"] = seconds > 0 ? std::max(0.0, host - total) / seconds : 0;
   return out;
 }
 
@@ -187,7 +190,7 @@ absl::StatusOr<v1::Transcript> GetTranscript(v1::RunService::Stub& stub, const s
 nlohmann::json RunW1Dispatch(const BenchOptions& o) {
   return Repeat(o.repeats, [&](int rep) {
     StackOptions so = BaseStack(o, absl::StrCat("w1-", rep));
-    so.workers = 4;
+    so.workers = o.workers;
     so.concurrency = 64;
     const int slots = so.workers * so.concurrency;
     Stack stack(so);
@@ -227,7 +230,7 @@ nlohmann::json RunW1Dispatch(const BenchOptions& o) {
 nlohmann::json RunW2Steps(const BenchOptions& o) {
   return Repeat(o.repeats, [&](int rep) {
     StackOptions so = BaseStack(o, absl::StrCat("w2-", rep));
-    so.workers = 4;
+    so.workers = o.workers;
     so.concurrency = 64;
     const int slots = so.workers * so.concurrency;
     Stack stack(so);
