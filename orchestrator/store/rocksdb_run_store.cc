@@ -241,7 +241,6 @@ RocksDbRunStore::RocksDbRunStore(const RocksDbStoreOptions& options,
                                  const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
     : options_(options), db_(std::move(db)) {
   for (size_t i = 0; i < kNumCfs; ++i) handles_[i] = handles[i];
-  completer_ = std::thread([this] { CompleterLoop(); });
   committer_ = std::thread([this] { CommitterLoop(); });
 }
 
@@ -250,10 +249,8 @@ RocksDbRunStore::~RocksDbRunStore() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  // The committer drains what is queued before it returns; the completer then
-  // completes every group the committer handed over.
+  // The committer drains what is queued before it returns.
   committer_.join();
-  completer_.join();
   for (rocksdb::ColumnFamilyHandle*& handle : handles_) {
     rocksdb::Status s = db_->DestroyColumnFamilyHandle(handle);
     if (!s.ok()) {
@@ -327,9 +324,8 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
 }
 
 absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
-  // The completion thread waiting on itself would never wake up.
-  BATON_CHECK(std::this_thread::get_id() != completer_.get_id() &&
-              std::this_thread::get_id() != committer_.get_id())
+  // The committer waiting on itself would never wake up.
+  BATON_CHECK(std::this_thread::get_id() != committer_.get_id())
       << "RocksDbRunStore::Commit called from a CommitAsync callback";
   if (batch.empty()) return absl::OkStatus();
   PendingCommit commit;
@@ -368,40 +364,18 @@ bool RocksDbRunStore::HasWorkOrStopping() const { return stopping_ || !pending_.
 
 void RocksDbRunStore::CommitterLoop() {
   pthread_setname_np(pthread_self(), "baton-commit");
+  std::vector<PendingCommit> group;
   for (;;) {
-    std::vector<PendingCommit> group;
+    group.clear();
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &RocksDbRunStore::HasWorkOrStopping));
-      if (pending_.empty()) break;  // stopping, and everything queued is written
+      if (pending_.empty()) return;  // stopping, and everything queued is written
       group.swap(pending_);
     }
     absl::Status status = WriteGroup(group);
-    // The callbacks (answers, event delivery) run on the completion thread while
-    // this one writes the next group: the write path is the serial one.
-    absl::MutexLock lock(&completed_mu_);
-    completed_.push_back(WrittenGroup{std::move(group), std::move(status)});
-  }
-  absl::MutexLock lock(&completed_mu_);
-  committer_done_ = true;
-}
-
-bool RocksDbRunStore::HasCompletedOrStopping() const { return committer_done_ || !completed_.empty(); }
-
-void RocksDbRunStore::CompleterLoop() {
-  pthread_setname_np(pthread_self(), "baton-complete");
-  for (;;) {
-    std::deque<WrittenGroup> groups;
-    {
-      absl::MutexLock lock(&completed_mu_);
-      completed_mu_.Await(absl::Condition(this, &RocksDbRunStore::HasCompletedOrStopping));
-      if (completed_.empty()) return;  // the committer is done and everything is completed
-      groups.swap(completed_);
-    }
-    for (WrittenGroup& group : groups) {
-      for (PendingCommit& commit : group.commits) {
-        commit.done(commit.status.ok() ? group.status : commit.status);
-      }
+    for (PendingCommit& commit : group) {
+      commit.done(commit.status.ok() ? status : commit.status);
     }
   }
 }

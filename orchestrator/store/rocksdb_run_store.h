@@ -6,7 +6,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -58,11 +57,9 @@ struct RocksDbStoreOptions {
 // one committer thread: Commit and CommitAsync encode their batch on the caller's
 // thread and queue it; the committer takes everything queued, merges it (in arrival
 // order) into one rocksdb::WriteBatch, writes it once with WriteOptions.sync =
-// options.sync, then hands the group to the completion thread, which completes every
-// waiter of that group with the write's status, group after group in commit order.
-// So N concurrent commits cost one fsync, not N, and the next group is written while
-// the previous one's callbacks run. CommitAsync's `done` runs on the completion
-// thread. Key and value encodings: store_keys.h.
+// options.sync, then completes every waiter of that group with the write's status.
+// So N concurrent commits cost one fsync, not N. CommitAsync's `done` runs on the
+// committer thread. Key and value encodings: store_keys.h.
 class RocksDbRunStore final : public RunStore {
  public:
   // Opens (or creates) the database at options.path.
@@ -121,7 +118,7 @@ class RocksDbRunStore final : public RunStore {
     std::string value;
   };
   // A batch waiting for the committer. A batch that failed to encode waits too (with
-  // `status` set, and no ops), so its `done` still runs on the completion thread.
+  // `status` set, and no ops), so its `done` still runs on the committer thread.
   struct PendingCommit {
     std::vector<Op> ops;
     size_t bytes = 0;
@@ -140,19 +137,15 @@ class RocksDbRunStore final : public RunStore {
   void CommitterLoop();
   // Writes one group; returns the status every member gets.
   absl::Status WriteGroup(std::vector<PendingCommit>& group);
-  // Runs the callbacks of written groups, in order.
-  void CompleterLoop();
-  bool HasCompletedOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(completed_mu_);
 
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
 
   const RocksDbStoreOptions options_;
 
   // Destruction order: ~RocksDbRunStore stops and joins committer_ first (it writes
-  // through db_ and the handles), then completer_ (once every written group is
-  // completed), then destroys handles_ through db_, then closes db_. Members are
-  // also declared so that the implicit order is safe: db_ first (so destroyed last),
-  // the threads last (so destroyed first).
+  // through db_ and the handles), then destroys handles_ through db_, then closes
+  // db_. Members are also declared so that the implicit order is safe: db_ first (so
+  // destroyed last), the thread last (so destroyed first).
   std::unique_ptr<rocksdb::DB> db_;
   // Owned; released with db_->DestroyColumnFamilyHandle in the destructor.
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> handles_{};
@@ -161,19 +154,7 @@ class RocksDbRunStore final : public RunStore {
   std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
-  // A written group and the status of its write.
-  struct WrittenGroup {
-    std::vector<PendingCommit> commits;
-    absl::Status status;
-  };
-  absl::Mutex completed_mu_;
-  std::deque<WrittenGroup> completed_ ABSL_GUARDED_BY(completed_mu_);
-  // Set once the committer has handed over its last group.
-  bool committer_done_ ABSL_GUARDED_BY(completed_mu_) = false;
-
-  // Started last in the constructor, joined first in the destructor (committer_,
-  // then completer_).
-  std::thread completer_;
+  // Started last in the constructor, joined first in the destructor.
   std::thread committer_;
 };
 
