@@ -450,7 +450,7 @@ nlohmann::json RunW4Restart(const BenchOptions& o) {
     // 200 runs that outlast the test, then runs that must wait in the queue.
     const v1::AgentSpec long_agent = Agent(o, /*echo_tool=*/true, 1'000);
     std::vector<RunRecord> long_runs = RunClosedLoop(
-        client, [&](int64_t i) { return Request(long_agent, absl::StrCat("[sim steps=900 tool=echo sleep_ms=200 text=w4 done] w4 long ", i)); },
+        client, [&](int64_t i) { return Request(long_agent, absl::StrCat("[sim steps=900 tool=echo sleep_ms=1000 text=w4 done] w4 long ", i)); },
         running, running, NoWatch());
     const absl::Time until = absl::Now() + absl::Seconds(60);
     int64_t now_running = 0;
@@ -501,13 +501,22 @@ nlohmann::json RunW4Restart(const BenchOptions& o) {
     };
     check(long_runs, v1::RUNNING);
     check(queued, v1::QUEUED);
-    // The running ones go on under their recovered leases.
-    absl::SleepFor(absl::Seconds(3));
+    // The running ones go on under their recovered leases: time until every one of
+    // them has journaled a step since the kill, on its first attempt.
     int64_t progressed = 0;
-    for (const RunRecord& r : long_runs) {
-      absl::StatusOr<v1::Run> run = GetRun(client.stub(), r.run_id);
-      progressed += run.ok() && run->state() == v1::RUNNING && run->attempt() == 1 &&
-                    run->last_journal_seq() > journal_before[r.run_id];
+    absl::Time all_progressed = absl::InfiniteFuture();
+    for (const absl::Time until = absl::Now() + absl::Seconds(30); absl::Now() < until;) {
+      progressed = 0;
+      for (const RunRecord& r : long_runs) {
+        absl::StatusOr<v1::Run> run = GetRun(client.stub(), r.run_id);
+        progressed += run.ok() && run->state() == v1::RUNNING && run->attempt() == 1 &&
+                      run->last_journal_seq() > journal_before[r.run_id];
+      }
+      if (progressed == running) {
+        all_progressed = absl::Now();
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
     }
     std::string recovered_line;
     for (absl::string_view line : absl::StrSplit(ReadFileOrEmpty(stack.orchestrator_log()), '\n')) {
@@ -524,6 +533,8 @@ nlohmann::json RunW4Restart(const BenchOptions& o) {
     out["running_after"] = still_running;
     out["other_state_after"] = other;
     out["running_runs_progressing_on_same_lease"] = progressed;
+    out["serving_to_all_running_progressed_s"] =
+        all_progressed == absl::InfiniteFuture() ? -1.0 : absl::ToDoubleSeconds(all_progressed - serving);
     out["orchestrator_log"] = recovered_line;
     Log(absl::StrCat("W4 #", rep, ": serving ", out["restart_to_serving_s"].get<double>(),
                      " s after restart; lost ", lost, "; ", recovered_line));
