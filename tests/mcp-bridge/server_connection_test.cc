@@ -123,10 +123,12 @@ TEST_F(FaultServerTest, CancellingACallTellsTheServer) {
 TEST_F(FaultServerTest, ProgressKeepsACallAliveUntilItsHardMaximum) {
   Start();
   CallOptions options;
-  options.timeout = absl::Milliseconds(400);
-  CallResult ok = CallAndWait(*server_, "slow_progress", {{"steps", 6}, {"interval_ms", 150}}, options);
+  // 8 steps of 250 ms take 2 s, twice the timeout: only the resets keep the call
+  // alive. Each gap leaves 750 ms of slack for a loaded machine.
+  options.timeout = absl::Milliseconds(1000);
+  CallResult ok = CallAndWait(*server_, "slow_progress", {{"steps", 8}, {"interval_ms", 250}}, options);
   ASSERT_EQ(ok.kind, CallResult::Kind::kResult) << ok.message;
-  EXPECT_EQ(ok.progress_count, 6);
+  EXPECT_EQ(ok.progress_count, 8);
   options.max_duration = absl::Milliseconds(500);
   CallResult capped = CallAndWait(*server_, "slow_progress", {{"steps", 20}, {"interval_ms", 100}}, options);
   EXPECT_EQ(capped.kind, CallResult::Kind::kTimeout);
