@@ -92,9 +92,9 @@ TEST(StreamableHttpTest, ListsCallsAndStreamsProgress) {
   EXPECT_TRUE(MapCallToolResult(structured.result).structured_content.is_object());
 
   CallOptions short_timeout;
-  short_timeout.timeout = absl::Milliseconds(900);
+  short_timeout.timeout = absl::Milliseconds(1400);  // 500 ms between steps: 900 ms of slack
   CallResult progress =
-      client.CallToolAndWait("trigger-long-running-operation", {{"duration", 2}, {"steps", 4}}, short_timeout);
+      client.CallToolAndWait("trigger-long-running-operation", {{"duration", 3}, {"steps", 6}}, short_timeout);
   ASSERT_EQ(progress.kind, CallResult::Kind::kResult) << progress.message;
   EXPECT_GE(progress.progress_count, 3);
 

@@ -99,8 +99,8 @@ TEST_F(EverythingTest, StructuredContentIsKept) {
 TEST_F(EverythingTest, LongRunningOperationReportsProgressAndFinishes) {
   CallOptions options;
   // Shorter than the operation: only the progress notifications keep it alive.
-  options.timeout = absl::Milliseconds(900);
-  CallResult r = client_->CallToolAndWait("trigger-long-running-operation", {{"duration", 2}, {"steps", 4}}, options);
+  options.timeout = absl::Milliseconds(1400);  // 500 ms between steps: 900 ms of slack
+  CallResult r = client_->CallToolAndWait("trigger-long-running-operation", {{"duration", 3}, {"steps", 6}}, options);
   ASSERT_EQ(r.kind, CallResult::Kind::kResult) << r.message;
   EXPECT_GE(r.progress_count, 3);
   EXPECT_THAT(FirstText(r), HasSubstr("completed"));
