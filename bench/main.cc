@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/process.h"
 #include "bench/report.h"
 #include "bench/workloads.h"
 #include "common/flags.h"
@@ -33,7 +34,8 @@ constexpr char kUsage[] =
     "         [--only=W1,W2,W3,W4,W5,W6] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
-    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2)\n";
+    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2)\n"
+    "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 
 std::string CommandOutput(const std::string& command) {
   std::string out;
@@ -50,7 +52,7 @@ std::string CommandOutput(const std::string& command) {
 
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
-                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers"},
+                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers", "report-only"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-bench: " << s.message() << "\n";
@@ -94,6 +96,20 @@ int main(int argc, char** argv) {
   // A SIGPIPE from a dying child's socket must not end the driver.
   signal(SIGPIPE, SIG_IGN);
 
+  if (flags.Has("report-only")) {
+    // Rewrite the table from a results file, without running anything.
+    json results = json::parse(baton::bench::ReadFileOrEmpty(flags.GetString("report-only")), nullptr, false);
+    if (results.is_discarded() || !results.contains("workloads")) {
+      std::cerr << "baton-bench: --report-only: not a results file\n";
+      return 2;
+    }
+    const std::string table = baton::bench::MarkdownTable(results);
+    std::cout << table;
+    if (flags.GetBool("no-doc")) return 0;
+    absl::Status s = baton::bench::UpdateDoc(flags.GetString("doc", "docs/PERFORMANCE.md"), table);
+    if (!s.ok()) std::cerr << "baton-bench: " << s << "\n";
+    return s.ok() ? 0 : 1;
+  }
   const absl::Time started = absl::Now();
   json results;
   std::string git = CommandOutput("git describe --always --dirty 2>/dev/null");

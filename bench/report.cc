@@ -62,6 +62,7 @@ std::string MarkdownTable(const json& results) {
       {"W3 recovery", "recorded tool calls executed again", "recorded_tool_calls_executed_again", "0", "==", 0},
       {"W4 restart", "restart → serving, s", "restart_to_serving_s", "≤ 2", "<=", 2},
       {"W4 restart", "runs lost", "runs_lost", "0", "==", 0},
+      {"W4 restart", "serving → all 200 running runs journaled a step on their recovered lease, s", "serving_to_all_running_progressed_s", "—", "", 0},
       {"W5 storage", "SST bytes/step at 50 / 100 / 200 steps (compacted)", "at_50.sst_bytes_per_step|at_100.sst_bytes_per_step|at_200.sst_bytes_per_step", "—", "", 0},
       {"W5 storage", "marginal SST bytes/step, steps 50→100 / 100→200", "at_100.marginal_sst_bytes_per_step|at_200.marginal_sst_bytes_per_step", "linear", "", 0},
       {"W5 storage", "marginal logical bytes/step, steps 50→100 / 100→200", "at_100.marginal_logical_bytes_per_step|at_200.marginal_logical_bytes_per_step", "linear", "", 0},
