@@ -248,6 +248,13 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
     current_ = std::move(pending_.front());
     pending_.pop_front();
     writing_ = true;
+    if (IsTerminalEvent(current_)) {
+      // The run's last event and the end of the stream as one operation (no
+      // OnWriteDone follows; OnDone does): one gRPC batch less per watched run.
+      finished_ = true;
+      StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    }
     StartWrite(&current_);
   }
 
