@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
     std::cerr << "baton-bench: " << error << "\n" << kUsage;
     return 2;
   }
+  const std::string out_dir = flags.GetString("out-dir", "bench/results");
+  options.failure_dir = out_dir + "/failures";
   if (flags.Has("work-dir")) {
     options.work_dir = flags.GetString("work-dir");
     fs::create_directories(options.work_dir);
@@ -141,7 +143,7 @@ int main(int argc, char** argv) {
   run("W6", baton::bench::RunW6Memory);
   results["meta"]["wall_s"] = absl::ToDoubleSeconds(absl::Now() - started);
 
-  const std::string out_dir = flags.GetString("out-dir", "bench/results");
+
   fs::create_directories(out_dir);
   const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", started, absl::UTCTimeZone());
   for (const std::string& name : {absl::StrCat(out_dir, "/run-", stamp, ".json"), out_dir + "/latest.json"}) {

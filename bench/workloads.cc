@@ -143,6 +143,19 @@ json CpuUsed(const json& before, const json& after, double driver_seconds, doubl
 
 double DriverCpuSeconds() { return CpuSeconds(getpid()).value_or(0); }
 
+// Copies the *.log files of a stack's directory to options.failure_dir/<name>-<time>.
+void KeepLogs(const BenchOptions& o, const std::string& dir, const std::string& name) {
+  if (o.failure_dir.empty()) return;
+  const std::string to = absl::StrCat(o.failure_dir, "/", name, "-",
+                                      absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone()));
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".log") fs::copy(entry.path(), to / entry.path().filename(), ec);
+  }
+  Log(absl::StrCat("logs kept in ", to));
+}
+
 json Repeat(int n, const std::function<json(int)>& once) {
   std::vector<json> repeats;
   for (int i = 0; i < std::max(n, 1); ++i) repeats.push_back(once(i));
@@ -535,6 +548,18 @@ nlohmann::json RunW4Restart(const BenchOptions& o) {
       }
       absl::SleepFor(absl::Milliseconds(100));
     }
+    // Which workers hold the runs that did not go on, with the logs kept.
+    std::map<std::string, int> stuck_by_worker;
+    if (progressed != running) {
+      for (const RunRecord& r : long_runs) {
+        absl::StatusOr<v1::Run> run = GetRun(client.stub(), r.run_id);
+        if (run.ok() && !(run->state() == v1::RUNNING && run->attempt() == 1 &&
+                          run->last_journal_seq() > journal_before[r.run_id])) {
+          ++stuck_by_worker[run->worker_id()];
+        }
+      }
+      KeepLogs(o, so.dir, absl::StrCat("w4-", rep));
+    }
     std::string recovered_line;
     for (absl::string_view line : absl::StrSplit(ReadFileOrEmpty(stack.orchestrator_log()), '\n')) {
       if (absl::StrContains(line, "recovered ")) recovered_line = std::string(line.substr(line.find("recovered ")));
@@ -550,6 +575,7 @@ nlohmann::json RunW4Restart(const BenchOptions& o) {
     out["running_after"] = still_running;
     out["other_state_after"] = other;
     out["running_runs_progressing_on_same_lease"] = progressed;
+    out["stuck_running_runs_by_worker"] = stuck_by_worker;
     out["serving_to_all_running_progressed_s"] =
         all_progressed == absl::InfiniteFuture() ? -1.0 : absl::ToDoubleSeconds(all_progressed - serving);
     out["orchestrator_log"] = recovered_line;

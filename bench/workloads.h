@@ -24,6 +24,9 @@ struct BenchOptions {
   int w3_lease_ttl_ms = 10'000;  // Default: the orchestrator's default
   int channels = 8;              // client connections. Default: 8
   int workers = 4;               // W1 and W2 (profiling uses 1). Default: 4
+  // Where a workload copies its processes' logs when it sees something wrong.
+  // Default: none (not copied).
+  std::string failure_dir;
   // Prepended to the orchestrator's command line (valgrind ...). Default: none.
   std::vector<std::string> orchestrator_wrapper;
   // Prepended to worker 0's command line (valgrind ...). Default: none.
