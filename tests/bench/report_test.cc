@@ -1,0 +1,87 @@
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "bench/report.h"
+#include "bench/stats.h"
+
+namespace baton::bench {
+namespace {
+
+using json = nlohmann::json;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(StatsTest, PercentileIsNearestRank) {
+  std::vector<double> v;
+  for (int i = 1; i <= 100; ++i) v.push_back(i);
+  EXPECT_EQ(Percentile(v, 50), 50);
+  EXPECT_EQ(Percentile(v, 99), 99);
+  EXPECT_EQ(Percentile(v, 100), 100);
+  EXPECT_EQ(Percentile({7}, 99), 7);
+  EXPECT_EQ(Percentile({}, 50), 0);
+}
+
+TEST(StatsTest, MedianOfRepeatsTakesEachNumberAcrossRepeatsAndKeepsTheRest) {
+  std::vector<json> repeats = {
+      {{"rate", 10}, {"nested", {{"p99", 5}}}, {"label", "a"}, {"missing", nullptr}},
+      {{"rate", 30}, {"nested", {{"p99", 1}}}, {"label", "b"}, {"missing", nullptr}},
+      {{"rate", 20}, {"nested", {{"p99", 3}}}, {"label", "c"}, {"missing", nullptr}},
+  };
+  json median = MedianOfRepeats(repeats);
+  EXPECT_EQ(median["rate"], 20);
+  EXPECT_EQ(median["nested"]["p99"], 3);
+  EXPECT_EQ(median["label"], "a");
+  EXPECT_TRUE(median["missing"].is_null());
+  json range = RangeOfRepeats(repeats);
+  EXPECT_EQ(range["rate"], json({10, 30}));
+  EXPECT_FALSE(range.contains("label"));
+}
+
+TEST(ReportTest, TableSaysWhetherEachTargetIsMet) {
+  json results;
+  results["meta"] = {{"date", "today"}, {"git", "abc"}, {"machine", "2 cores"}};
+  results["workloads"]["W6"]["median"] = {{"rss_mb", 250.0}, {"bytes_per_queued_run", 2000.0}};
+  results["workloads"]["W6"]["range"] = {{"rss_mb", {240.0, 260.0}}, {"bytes_per_queued_run", {1.0, 2.0}}};
+  results["workloads"]["W4"]["median"] = {{"restart_to_serving_s", 3.5}, {"runs_lost", 0.0}};
+  results["workloads"]["W4"]["range"] = json::object();
+  const std::string table = MarkdownTable(results);
+  EXPECT_NE(table.find("| W6 memory | orchestrator RSS, MB (100,000 queued) | ≤ 300 | 250 | 240–260 | yes |"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("| W4 restart | restart → serving, s | ≤ 2 | 3.50 | n/a | **no** |"), std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("W1 dispatch"), std::string::npos);  // not measured, not shown
+}
+
+TEST(ReportTest, UpdateDocReplacesOnlyTheGeneratedSection) {
+  const std::string path = std::filesystem::temp_directory_path() / "baton_report_test.md";
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << "# Title\n\nhand-written\n\n" << kBeginMarker << "\nold table\n" << kEndMarker << "\n\nafter\n";
+  }
+  ASSERT_TRUE(UpdateDoc(path, "new table\n").ok());
+  const std::string text = Read(path);
+  EXPECT_NE(text.find("hand-written"), std::string::npos);
+  EXPECT_NE(text.find("new table"), std::string::npos);
+  EXPECT_EQ(text.find("old table"), std::string::npos);
+  EXPECT_NE(text.find("\nafter\n"), std::string::npos);
+
+  std::filesystem::remove(path);
+  ASSERT_TRUE(UpdateDoc(path, "first table\n").ok());  // no file: created with the markers
+  const std::string created = Read(path);
+  EXPECT_NE(created.find(kBeginMarker), std::string::npos);
+  EXPECT_NE(created.find("first table"), std::string::npos);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace baton::bench
