@@ -6,16 +6,33 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 
 extern "C" char** environ;
 
 namespace baton::bench {
+namespace {
+
+// Children alive, so an early exit can kill them. Thread-safe.
+absl::Mutex g_children_mu(absl::kConstInit);
+std::set<pid_t>& Children() {
+  static auto* children = new std::set<pid_t>();
+  return *children;
+}
+
+}  // namespace
+
+void KillAllChildren() {
+  absl::MutexLock lock(&g_children_mu);
+  for (pid_t pid : Children()) ::kill(pid, SIGKILL);
+}
 
 Process::Process(const std::string& binary, const std::vector<std::string>& args,
                  const std::map<std::string, std::string>& env, const std::string& log_path) {
@@ -49,6 +66,10 @@ Process::Process(const std::string& binary, const std::vector<std::string>& args
     execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);
   }
+  if (pid_ > 0) {
+    absl::MutexLock lock(&g_children_mu);
+    Children().insert(pid_);
+  }
 }
 
 Process::~Process() {
@@ -66,6 +87,10 @@ bool Process::Running() {
   pid_t r = waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
     reaped_ = true;
+    {
+      absl::MutexLock lock(&g_children_mu);
+      Children().erase(pid_);
+    }
     status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return false;
   }

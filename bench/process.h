@@ -41,6 +41,9 @@ class Process {
   absl::Time start_time_;
 };
 
+// SIGKILLs every child process still running (for exits that skip destructors).
+void KillAllChildren();
+
 // Resident set size of `pid` (VmRSS in /proc/PID/status), in bytes.
 absl::StatusOr<int64_t> ResidentBytes(pid_t pid);
 // Peak resident set size (VmHWM), in bytes.

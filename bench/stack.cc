@@ -71,8 +71,15 @@ absl::Status Stack::StartOrchestrator(bool wait_for_port) {
     if (orchestrator_port_ == 0) return absl::FailedPreconditionError("the orchestrator's port is not known yet");
     return absl::OkStatus();
   }
-  // Under valgrind the start takes many seconds.
-  absl::StatusOr<int> port = WaitForPortFile(port_file, absl::Seconds(120));
+  // Under valgrind the start takes many seconds; a process that exits fails at once.
+  absl::StatusOr<int> port = absl::UnavailableError("not started");
+  for (const absl::Time until = absl::Now() + absl::Seconds(120); absl::Now() < until;) {
+    port = WaitForPortFile(port_file, absl::Milliseconds(100));
+    if (port.ok()) break;
+    if (!orchestrator_->Running()) {
+      return absl::UnavailableError(absl::StrCat("the orchestrator exited; see ", orchestrator_log()));
+    }
+  }
   if (!port.ok()) return port.status();
   orchestrator_port_ = *port;
   return absl::OkStatus();

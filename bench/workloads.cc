@@ -31,10 +31,12 @@ using json = nlohmann::json;
 void Log(const std::string& line) { std::cerr << "[bench] " << line << std::endl; }
 
 // Aborts the benchmark on a broken setup: there is nothing to measure then.
+// std::exit skips the stacks' destructors: their processes are killed here.
 template <typename T>
 T OrDie(absl::StatusOr<T> v, const std::string& what) {
   if (!v.ok()) {
     std::cerr << "[bench] " << what << ": " << v.status() << std::endl;
+    KillAllChildren();
     std::exit(1);
   }
   return std::move(*v);
@@ -42,6 +44,7 @@ T OrDie(absl::StatusOr<T> v, const std::string& what) {
 void OrDie(const absl::Status& s, const std::string& what) {
   if (!s.ok()) {
     std::cerr << "[bench] " << what << ": " << s << std::endl;
+    KillAllChildren();
     std::exit(1);
   }
 }
