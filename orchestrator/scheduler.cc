@@ -433,7 +433,7 @@ std::vector<LeaseStatus> Scheduler::Heartbeat(const std::string& worker_id,
 }
 
 void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
-                           std::function<void(absl::StatusOr<AppendResult>)> done) {
+                           std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq) {
   Deferred deferred;
   absl::Status error;
   {
@@ -441,6 +441,19 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
     absl::StatusOr<ActiveRun*> checked = CheckLeaseLocked(lease);
     if (!checked.ok()) {
       error = checked.status();
+    } else if (const int64_t last = (*checked)->run.last_journal_seq();
+               first_seq > 0 && last != first_seq - 1) {
+      const int64_t end = first_seq + static_cast<int64_t>(entries.size()) - 1;
+      if (last >= end) {
+        // A retry of an append already applied (its answer was lost). Answer once
+        // the batch holding it is durable: an empty batch commits after it.
+        AppendResult result{last, (*checked)->run.cancel_requested()};
+        CommitLocked(StoreBatch{}, [result, done]() { done(result); }, deferred);
+      } else {
+        error = absl::FailedPreconditionError(
+            absl::StrCat("journal of run \"", lease.run_id, "\" is out of sync: append starts at seq ",
+                         first_seq, " but the journal ends at seq ", last));
+      }
     } else {
       v1::Run& run = (*checked)->run;
       StoreBatch batch;

@@ -123,8 +123,11 @@ class Scheduler {
   // deadline anyway.
   std::vector<LeaseStatus> Heartbeat(const std::string& worker_id,
                                      const std::vector<LeaseRef>& leases);
+  // `first_seq` > 0: the seq the first entry must get. A retry of an append that is
+  // already in the journal is answered as applied (once durable) and not written
+  // again; another mismatch is FAILED_PRECONDITION.
   void AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
-                  std::function<void(absl::StatusOr<AppendResult>)> done);
+                  std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq = 0);
   void CompleteRun(const LeaseRef& lease, const std::string& output, const v1::Usage& usage,
                    int32_t steps, std::function<void(absl::Status)> done);
   void FailRun(const FailRunParams& params, std::function<void(absl::StatusOr<v1::RunState>)> done);

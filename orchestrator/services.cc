@@ -570,7 +570,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
                             reply->set_cancel_requested(result->cancel_requested);
                           }
                           reactor->Finish(ToGrpcStatus(result.status()));
-                        });
+                        },
+                        request->first_seq());
   return reactor;
 }
 

@@ -56,11 +56,12 @@ class GrpcRunJournal final : public RunJournal {
  public:
   // `on_ack` (may be empty) gets the round trip of every AppendStep that succeeded.
   // `deltas` (may be null) takes the live text of the step in flight.
-  GrpcRunJournal(v1::WorkerService::Stub& stub, const v1::Lease& lease, RunSignals& signals,
-                 absl::Duration retry_for, std::function<void(absl::Duration)> on_ack,
-                 DeltaBuffer* deltas = nullptr)
-      : stub_(stub), lease_(lease), signals_(signals), retry_for_(retry_for), on_ack_(std::move(on_ack)),
-        deltas_(deltas) {}
+  // `next_seq`: the seq the next appended entry gets (the journal's last seq + 1).
+  GrpcRunJournal(v1::WorkerService::Stub& stub, const v1::Lease& lease, int64_t next_seq,
+                 RunSignals& signals, absl::Duration retry_for,
+                 std::function<void(absl::Duration)> on_ack, DeltaBuffer* deltas = nullptr)
+      : stub_(stub), lease_(lease), next_seq_(next_seq), signals_(signals), retry_for_(retry_for),
+        on_ack_(std::move(on_ack)), deltas_(deltas) {}
 
   void PublishText(int step, int block_index, const std::string& text) override {
     if (deltas_ != nullptr) deltas_->Add(lease_, step, block_index, text);
@@ -69,6 +70,9 @@ class GrpcRunJournal final : public RunJournal {
   absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) override {
     v1::AppendStepRequest request;
     *request.mutable_lease() = lease_;
+    // A retry after a lost answer (a timeout, an orchestrator crash after the commit)
+    // is then acknowledged without writing the entries twice.
+    request.set_first_seq(next_seq_);
     for (v1::JournalEntry& e : entries) *request.add_entries() = std::move(e);
     const absl::Time give_up = absl::Now() + retry_for_;
     absl::Duration backoff = absl::Milliseconds(50);
@@ -81,6 +85,7 @@ class GrpcRunJournal final : public RunJournal {
       grpc::Status status = stub_.AppendStep(&ctx, request, &response);
       if (status.ok()) {
         if (on_ack_) on_ack_(absl::Now() - sent);
+        next_seq_ += request.entries_size();
         return response.cancel_requested();
       }
       if (!Retryable(status) || absl::Now() + backoff > give_up || signals_.lease_lost || signals_.abort) {
@@ -96,6 +101,7 @@ class GrpcRunJournal final : public RunJournal {
  private:
   v1::WorkerService::Stub& stub_;
   const v1::Lease lease_;
+  int64_t next_seq_;
   RunSignals& signals_;
   const absl::Duration retry_for_;
   const std::function<void(absl::Duration)> on_ack_;
@@ -197,7 +203,7 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
   std::function<void(absl::Duration)> on_ack;
   if (!options_.stats_file.empty()) on_ack = [this](absl::Duration d) { append_latencies_->Add(d); };
-  GrpcRunJournal out(*stub, lease, task->signals, options_.journal_retry_for, std::move(on_ack), &deltas_);
+  GrpcRunJournal out(*stub, lease, run.last_journal_seq() + 1, task->signals, options_.journal_retry_for, std::move(on_ack), &deltas_);
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals);
 
   // Report the outcome; retried while the orchestrator is unreachable.

@@ -247,6 +247,33 @@ TEST_F(SchedulerTest, CancelRunningRunReachesTheWorkerThroughHeartbeat) {
   EXPECT_EQ(scheduler_->GetRun(run.run_id())->failure_kind(), v1::CANCELLED_BY_USER);
 }
 
+TEST_F(SchedulerTest, RetriedAppendIsAppliedOnce) {
+  v1::Run run = Create("x");
+  TaskGrant g = *Poll();
+  auto append = [&](int64_t first_seq, std::vector<v1::JournalEntry> entries) {
+    absl::StatusOr<AppendResult> out = absl::UnknownError("no answer");
+    scheduler_->AppendStep(Ref(g), entries, [&](absl::StatusOr<AppendResult> r) { out = r; }, first_seq);
+    return out;
+  };
+  absl::StatusOr<AppendResult> first = append(1, {ToolResult("t1"), ToolResult("t2")});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->last_seq, 2);
+  // The same append again (its answer was lost): acknowledged, not written twice.
+  absl::StatusOr<AppendResult> again = append(1, {ToolResult("t1"), ToolResult("t2")});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->last_seq, 2);
+  EXPECT_EQ(store_.ReadJournal(run.run_id())->size(), 2u);
+  // A gap means the worker and the journal disagree: refused.
+  absl::StatusOr<AppendResult> gap = append(5, {ToolResult("t3")});
+  EXPECT_EQ(gap.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(gap.status().message().find("out of sync"), std::string::npos);
+  // The next append in order goes through.
+  absl::StatusOr<AppendResult> next = append(3, {ToolResult("t3")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->last_seq, 3);
+  EXPECT_EQ(store_.ReadJournal(run.run_id())->size(), 3u);
+}
+
 TEST_F(SchedulerTest, UnknownRunIsNotFound) {
   EXPECT_EQ(scheduler_->GetRun("run_000000000000deadbeef").status().code(), absl::StatusCode::kNotFound);
 }
