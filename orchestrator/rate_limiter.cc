@@ -1,11 +1,10 @@
 #include "orchestrator/rate_limiter.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_file.h"
 
 namespace baton::orchestrator {
 namespace {
@@ -67,13 +66,9 @@ absl::StatusOr<RateLimitConfig> RateLimitConfig::FromJson(const json& config) {
 }
 
 absl::StatusOr<RateLimitConfig> RateLimitConfig::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream text;
-  text << in.rdbuf();
-  json config = json::parse(text.str(), nullptr, false);
-  if (config.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
-  absl::StatusOr<RateLimitConfig> parsed = FromJson(config);
+  absl::StatusOr<json> config = ReadJsonFile(path);
+  if (!config.ok()) return config.status();
+  absl::StatusOr<RateLimitConfig> parsed = FromJson(*config);
   if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", parsed.status().message()));
   return parsed;
 }

@@ -1,9 +1,8 @@
 #include "workers/model/prices.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_file.h"
 
 namespace baton::worker {
 namespace {
@@ -83,13 +82,9 @@ absl::StatusOr<PriceTable> PriceTable::FromJson(const json& config) {
 }
 
 absl::StatusOr<PriceTable> PriceTable::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream text;
-  text << in.rdbuf();
-  json config = json::parse(text.str(), nullptr, false);
-  if (config.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
-  absl::StatusOr<PriceTable> table = FromJson(config);
+  absl::StatusOr<json> config = ReadJsonFile(path);
+  if (!config.ok()) return config.status();
+  absl::StatusOr<PriceTable> table = FromJson(*config);
   if (!table.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", table.status().message()));
   return table;
 }
