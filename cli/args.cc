@@ -1,5 +1,7 @@
 #include "cli/args.h"
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -70,7 +72,25 @@ absl::StatusOr<v1::RunState> ParseRunState(const std::string& text) {
   std::string upper = absl::AsciiStrToUpper(text);
   if (upper != "RUN_STATE_UNSPECIFIED" && v1::RunState_Parse(upper, &state)) return state;
   return absl::InvalidArgumentError(absl::StrCat(
-      "--state \"", text, "\": expected one of queued, running, succeeded, failed, cancelled"));
+      "--state \"", text, "\": expected one of queued, running, waiting, succeeded, failed, cancelled"));
+}
+
+absl::StatusOr<v1::ToolResultReplacement> ParseToolResultFlag(const std::string& text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--tool-result \"", text, "\": expected TOOL_USE_ID=JSON"));
+  }
+  std::string content = text.substr(eq + 1);
+  auto parsed = nlohmann::json::parse(content, nullptr, false);
+  if (parsed.is_discarded() || !(parsed.is_string() || parsed.is_array())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tool-result \"", text,
+        "\": the result must be a JSON string (e.g. '\"42\"') or an array of content blocks"));
+  }
+  v1::ToolResultReplacement replacement;
+  replacement.set_tool_use_id(text.substr(0, eq));
+  replacement.set_content_json(content);
+  return replacement;
 }
 
 bool WantsHelp(const std::vector<std::string>& args) {
@@ -95,16 +115,38 @@ Local stack:
       Stop a stack started with `baton up --detach`.
 
 Runs:
-  baton run AGENT.json INPUT [--watch] [--priority N] [--request-id ID] [--label k=v]...
+  baton run AGENT.json INPUT [--watch [--children]] [--priority N] [--request-id ID]
+                             [--label k=v]... [--session ID | --continue RUN_ID]
   baton run --agent NAME[@VERSION] INPUT [...]
       Create a run and print its id. --watch follows it to the end and exits 0 only
-      if it SUCCEEDED. INPUT "-" reads standard input.
-  baton get RUN_ID                     show a run
-  baton ls [--state S] [--agent NAME] [--limit N] [--page-token T]
-                                       list runs, newest first
-  baton watch RUN_ID [--after-seq N]   follow a run's events until it ends
-  baton cancel RUN_ID [--reason R]     cancel a run
-  baton transcript RUN_ID              show a run's conversation
+      if it SUCCEEDED. INPUT "-" reads standard input. --session ID makes the run the
+      next turn of a conversation (it starts from the session's previous run, and
+      waits for it if it is still going); --continue RUN_ID starts from a finished
+      run's conversation.
+  baton get RUN_ID                     show a run: its parent, session, fork and what
+                                       it waits for
+  baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--limit N]
+           [--page-token T]            list runs, newest first
+  baton watch RUN_ID [--after-seq N] [--children]
+                                       follow a run's events until it ends; --children
+                                       adds the events of its subagents' runs
+  baton cancel RUN_ID [--reason R]     cancel a run and its child runs
+  baton transcript RUN_ID              show a run's conversation; #N marks journal seqs
+  baton fork RUN_ID --at SEQ [--input TEXT] [--tool-result TOOL_USE_ID=JSON] [--watch]
+      Start a new run from RUN_ID's journal up to entry SEQ (0: from the start),
+      optionally with another input or another result ('"text"' or a JSON array of
+      blocks) for one tool call. Prints the new run's id.
+
+Approvals (tool calls gated by an agent's `approvals` rules, and MCP input requests):
+  baton approvals ls [--run RUN_ID] [--agent NAME] [--all | --decided] [--limit N]
+                                       pending requests (oldest first) by default
+  baton approve ID [--edit JSON]       run the call, with the model's input or JSON
+  baton approve ID --content JSON      answer an input request
+  baton deny ID --message TEXT         do not run the call; the model reads TEXT
+                                       (an input request: decline it)
+  baton respond ID --message TEXT      do not run the call; TEXT is its result
+      --as NAME says who decided (default: $USER). A request already decided
+      otherwise, or expired, is an error (exit 1).
 
 Agents (AgentSpec JSON files, see examples/agents/):
   baton agents put FILE                store an agent; prints its version

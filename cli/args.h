@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "baton/v1/run.pb.h"
+#include "baton/v1/run_service.pb.h"
 
 namespace baton::cli {
 
@@ -33,6 +34,10 @@ absl::StatusOr<AgentRef> ParseAgentRef(const std::string& text);
 
 // Accepts the enum names case-insensitively ("succeeded", "RUNNING").
 absl::StatusOr<v1::RunState> ParseRunState(const std::string& text);
+
+// `baton fork --tool-result TOOL_USE_ID=JSON`: JSON is the result's Messages API
+// content, a JSON string ("\"42\"") or an array of content blocks.
+absl::StatusOr<v1::ToolResultReplacement> ParseToolResultFlag(const std::string& text);
 
 // True when `args` asks for help (`--help`, `-h`).
 bool WantsHelp(const std::vector<std::string>& args);

@@ -19,7 +19,9 @@
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "cli/agent_file.h"
+#include "cli/approvals.h"
 #include "cli/args.h"
+#include "cli/event_printer.h"
 #include "cli/format.h"
 #include "cli/tools.h"
 #include "cli/up.h"
@@ -40,13 +42,16 @@ constexpr int kDefaultListLimit = 20;
 // channel to the orchestrator made on first use. One per command; not thread-safe.
 struct Context {
   Context(const Flags& flags, std::vector<std::string> args, std::vector<std::string> labels,
-          std::string addr, bool json, std::ostream& out, std::ostream& err)
-      : flags(flags), args(std::move(args)), labels(std::move(labels)), addr(std::move(addr)),
-        json(json), out(out), err(err) {}
+          std::vector<std::string> tool_results, std::string addr, bool json, std::ostream& out,
+          std::ostream& err)
+      : flags(flags), args(std::move(args)), labels(std::move(labels)), tool_results(std::move(tool_results)),
+        addr(std::move(addr)), json(json), out(out), err(err) {}
 
   const Flags& flags;
   std::vector<std::string> args;  // positional arguments after the command words
+  // Repeatable flags, which Flags would keep only the last of: --label, --tool-result.
   std::vector<std::string> labels;
+  std::vector<std::string> tool_results;
   std::string addr;
   bool json = false;
   std::ostream& out;
@@ -126,55 +131,25 @@ std::string ReadInput(const std::string& arg) {
   return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
 }
 
-// Follows a run's events until its final event; resumes after the last event seen if
-// the connection breaks. Returns kExitOk only if the run SUCCEEDED.
-int Watch(Context& ctx, const std::string& run_id, int64_t after_seq) {
+// Follows a run's events (and with `include_children` its subagents') until its final
+// event; resumes after the last event seen if the connection breaks. Returns kExitOk
+// only if the run SUCCEEDED.
+int Watch(Context& ctx, const std::string& run_id, int64_t after_seq, bool include_children) {
   auto stub = ctx.runs();
-  int64_t last_seq = after_seq;
+  EventPrinter printer(run_id, after_seq, ctx.json, ctx.out);
   v1::RunState final_state = v1::RUN_STATE_UNSPECIFIED;
-  // Live text: the step whose deltas are being printed (-1: none), and whether a gap
-  // cut them, in which case the step's durable text event prints it whole.
-  int live_step = -1;
-  bool live_gap = false;
-  bool line_open = false;  // live text printed without its newline yet
   while (true) {
     grpc::ClientContext context;  // no deadline: the stream ends at the run's final event
     v1::WatchRunRequest request;
     request.set_run_id(run_id);
-    request.set_after_seq(last_seq);
+    request.set_after_seq(printer.last_seq());
     request.set_live_text(!ctx.json);  // print text as it streams
+    request.set_include_children(include_children);
     auto reader = stub->WatchRun(&context, request);
     v1::RunEvent event;
-    while (reader->Read(&event)) {
-      if (event.seq() > 0 && event.seq() <= last_seq) continue;  // replayed after a reconnect
-      last_seq = std::max(last_seq, event.seq());
-      if (event.has_state_changed() && IsTerminal(event.state_changed().state())) {
-        final_state = event.state_changed().state();
-      }
-      if (ctx.json) {
-        PrintMessage(ctx, event);
-      } else if (event.has_text_delta()) {
-        if (live_step != event.text_delta().step()) {
-          if (line_open) ctx.out << "\n";
-          live_step = event.text_delta().step();
-          live_gap = false;
-          ctx.out << "  text: ";
-        }
-        ctx.out << event.text_delta().text();
-        line_open = true;
-      } else if (event.has_gap()) {
-        if (live_step >= 0) live_gap = true;
-      } else {
-        if (line_open) ctx.out << "\n";
-        line_open = false;
-        // A step's text event repeats what was printed live, unless a gap cut it.
-        const bool streamed = event.has_text() && event.text().step() == live_step && !live_gap;
-        if (!streamed) ctx.out << FormatEvent(event);
-        if (event.has_step_finished() && event.step_finished().step() == live_step) live_step = -1;
-      }
-      ctx.out.flush();
-    }
+    while (reader->Read(&event)) printer.Print(event);
     grpc::Status status = reader->Finish();
+    final_state = printer.final_state();
     if (status.ok() && IsTerminal(final_state)) break;
     if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) {
       return PrintRpcError(ctx, status);
@@ -201,10 +176,38 @@ int Watch(Context& ctx, const std::string& run_id, int64_t after_seq) {
   return final_state == v1::SUCCEEDED ? kExitOk : kExitFailure;
 }
 
+// --children only makes sense with a watch.
+bool ChildrenWithoutWatch(Context& ctx) {
+  if (ctx.flags.GetBool("children") && !ctx.flags.GetBool("watch")) {
+    PrintUsageError(ctx.err, "--children goes with --watch (or use `baton watch RUN_ID --children`)", "");
+    return true;
+  }
+  return false;
+}
+
+// Prints a run just created (by `run` or `fork`) and follows it with --watch.
+int PrintCreatedRun(Context& ctx, const v1::Run& run) {
+  if (ctx.json) {
+    PrintMessage(ctx, run);
+  } else {
+    ctx.out << run.run_id() << std::endl;
+  }
+  if (!ctx.flags.GetBool("watch")) return kExitOk;
+  return Watch(ctx, run.run_id(), 0, ctx.flags.GetBool("children"));
+}
+
 // ---- commands ----
 
 int CmdRun(Context& ctx) {
+  if (ChildrenWithoutWatch(ctx)) return kExitUsage;
   v1::CreateRunRequest request;
+  if (ctx.flags.Has("session") && ctx.flags.Has("continue")) {
+    return PrintUsageError(ctx.err,
+                           "--session and --continue do not go together (a session continues its previous run)",
+                           "");
+  }
+  request.set_session_id(ctx.flags.GetString("session"));
+  request.set_continue_from(ctx.flags.GetString("continue"));
   std::string int_error;
   request.set_priority(static_cast<int32_t>(ctx.flags.GetInt("priority", 0, &int_error)));
   if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
@@ -248,13 +251,7 @@ int CmdRun(Context& ctx) {
   if (!status.ok()) {
     return request.has_agent() ? PrintAgentFileRpcError(ctx, ctx.args[0], status) : PrintRpcError(ctx, status);
   }
-  if (ctx.json) {
-    PrintMessage(ctx, run);
-  } else {
-    ctx.out << run.run_id() << std::endl;
-  }
-  if (!ctx.flags.GetBool("watch")) return kExitOk;
-  return Watch(ctx, run.run_id(), 0);
+  return PrintCreatedRun(ctx, run);
 }
 
 int CmdGet(Context& ctx) {
@@ -268,9 +265,18 @@ int CmdGet(Context& ctx) {
   if (ctx.json) {
     PrintMessage(ctx, run);
   } else {
-    ctx.out << FormatRun(run);
+    ctx.out << FormatRun(run, absl::ToUnixMillis(absl::Now()));
   }
   return kExitOk;
+}
+
+// --limit of the list commands: 1..1000, default kDefaultListLimit.
+absl::StatusOr<int32_t> ListLimit(Context& ctx) {
+  std::string int_error;
+  int64_t limit = ctx.flags.GetInt("limit", kDefaultListLimit, &int_error);
+  if (!int_error.empty()) return absl::InvalidArgumentError(int_error);
+  if (limit <= 0 || limit > 1000) return absl::InvalidArgumentError("--limit must be between 1 and 1000");
+  return static_cast<int32_t>(limit);
 }
 
 int CmdList(Context& ctx) {
@@ -281,11 +287,11 @@ int CmdList(Context& ctx) {
     request.set_state(*state);
   }
   request.set_agent_name(ctx.flags.GetString("agent"));
-  std::string int_error;
-  int64_t limit = ctx.flags.GetInt("limit", kDefaultListLimit, &int_error);
-  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
-  if (limit <= 0 || limit > 1000) return PrintUsageError(ctx.err, "--limit must be between 1 and 1000", "");
-  request.set_page_size(static_cast<int32_t>(limit));
+  request.set_parent_run_id(ctx.flags.GetString("parent"));
+  request.set_session_id(ctx.flags.GetString("session"));
+  auto limit = ListLimit(ctx);
+  if (!limit.ok()) return PrintUsageError(ctx.err, std::string(limit.status().message()), "");
+  request.set_page_size(*limit);
   request.set_page_token(ctx.flags.GetString("page-token"));
 
   grpc::ClientContext context;
@@ -314,8 +320,119 @@ int CmdWatch(Context& ctx) {
   int64_t after_seq = ctx.flags.GetInt("after-seq", 0, &int_error);
   if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
   if (after_seq < 0) return PrintUsageError(ctx.err, "--after-seq must not be negative", "");
-  return Watch(ctx, ctx.args[0], after_seq);
+  return Watch(ctx, ctx.args[0], after_seq, ctx.flags.GetBool("children"));
 }
+
+int CmdFork(Context& ctx) {
+  if (ChildrenWithoutWatch(ctx)) return kExitUsage;
+  constexpr char kUsage[] = "baton fork RUN_ID --at SEQ [--input TEXT] [--tool-result TOOL_USE_ID=JSON] [--watch]";
+  if (!ctx.flags.Has("at")) {
+    return PrintUsageError(ctx.err,
+                           "--at SEQ is required: the journal entry the fork keeps up to (0: none; "
+                           "`baton transcript RUN_ID` shows each entry's #SEQ)",
+                           kUsage);
+  }
+  std::string int_error;
+  int64_t at = ctx.flags.GetInt("at", 0, &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, kUsage);
+  if (at < 0) return PrintUsageError(ctx.err, "--at must not be negative", kUsage);
+  v1::ForkRunRequest request;
+  request.set_run_id(ctx.args[0]);
+  request.set_at_journal_seq(at);
+  if (ctx.flags.Has("input")) request.set_input(ReadInput(ctx.flags.GetString("input")));
+  if (ctx.tool_results.size() > 1) {
+    return PrintUsageError(ctx.err, "a fork replaces at most one tool result: give --tool-result once", kUsage);
+  }
+  if (!ctx.tool_results.empty()) {
+    auto replacement = ParseToolResultFlag(ctx.tool_results[0]);
+    if (!replacement.ok()) return PrintUsageError(ctx.err, std::string(replacement.status().message()), kUsage);
+    *request.mutable_tool_result() = *std::move(replacement);
+  }
+  auto labels = ParseLabels(ctx.labels);
+  if (!labels.ok()) return PrintUsageError(ctx.err, std::string(labels.status().message()), "");
+  for (const auto& [key, value] : *labels) (*request.mutable_labels())[key] = value;
+  request.set_request_id(ctx.flags.GetString("request-id"));
+
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::Run run;
+  grpc::Status status = ctx.runs()->ForkRun(&context, request, &run);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  return PrintCreatedRun(ctx, run);
+}
+
+int CmdApprovalsList(Context& ctx) {
+  v1::ListApprovalsRequest request;
+  request.set_run_id(ctx.flags.GetString("run"));
+  request.set_agent_name(ctx.flags.GetString("agent"));
+  const bool all = ctx.flags.GetBool("all");
+  const bool decided = ctx.flags.GetBool("decided");
+  if (all && decided) return PrintUsageError(ctx.err, "give --all or --decided, not both", "");
+  request.set_filter(all ? v1::ListApprovalsRequest::ALL
+                         : decided ? v1::ListApprovalsRequest::DECIDED : v1::ListApprovalsRequest::PENDING);
+  auto limit = ListLimit(ctx);
+  if (!limit.ok()) return PrintUsageError(ctx.err, std::string(limit.status().message()), "");
+  request.set_page_size(*limit);
+  request.set_page_token(ctx.flags.GetString("page-token"));
+
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListApprovalsResponse response;
+  grpc::Status status = ctx.runs()->ListApprovals(&context, request, &response);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+    return kExitOk;
+  }
+  if (response.approvals().empty()) {
+    ctx.out << (all ? "no approvals" : decided ? "no decided approvals" : "no pending approvals") << std::endl;
+  } else {
+    std::vector<v1::Approval> approvals(response.approvals().begin(), response.approvals().end());
+    ctx.out << FormatApprovalTable(approvals, absl::ToUnixMillis(absl::Now()));
+  }
+  if (!response.next_page_token().empty()) {
+    ctx.out << "more: baton approvals ls --page-token " << response.next_page_token() << std::endl;
+  }
+  return kExitOk;
+}
+
+// `approve`, `deny` and `respond`: reads the approval first, since its kind (a tool call
+// or an MCP input request) says which decision the verb means.
+int Decide(Context& ctx, DecisionVerb verb) {
+  DecisionFlags flags;
+  flags.verb = verb;
+  if (ctx.flags.Has("edit")) flags.edit = ReadInput(ctx.flags.GetString("edit"));
+  if (ctx.flags.Has("content")) flags.content = ReadInput(ctx.flags.GetString("content"));
+  if (ctx.flags.Has("message")) flags.message = ReadInput(ctx.flags.GetString("message"));
+  flags.decided_by = ctx.flags.Has("as") ? ctx.flags.GetString("as") : DefaultDecider(std::getenv("USER"));
+  auto stub = ctx.runs();
+
+  grpc::ClientContext get_context;
+  SetDeadline(get_context);
+  v1::GetApprovalRequest get_request;
+  get_request.set_approval_id(ctx.args[0]);
+  v1::Approval approval;
+  grpc::Status status = stub->GetApproval(&get_context, get_request, &approval);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  auto request = BuildDecideRequest(approval, flags);
+  if (!request.ok()) return PrintUsageError(ctx.err, std::string(request.status().message()), "");
+
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::Approval decided;
+  status = stub->DecideApproval(&context, *request, &decided);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, decided);
+  } else {
+    ctx.out << FormatApproval(decided);
+  }
+  return kExitOk;
+}
+
+int CmdApprove(Context& ctx) { return Decide(ctx, DecisionVerb::kApprove); }
+int CmdDeny(Context& ctx) { return Decide(ctx, DecisionVerb::kDeny); }
+int CmdRespond(Context& ctx) { return Decide(ctx, DecisionVerb::kRespond); }
 
 int CmdCancel(Context& ctx) {
   grpc::ClientContext context;
@@ -484,15 +601,28 @@ const std::vector<Command>& Commands() {
        {"data-dir", "port", "workers", "concurrency", "grace-seconds", "mcp-config"}, {"detach"}, 0, 0, CmdUp},
       {"down", "baton down [--data-dir DIR]", {"data-dir", "grace-seconds"}, {}, 0, 0, CmdDown},
       {"run",
-       "baton run AGENT.json INPUT [--watch] [--priority N] [--request-id ID] [--label k=v]...\n"
+       "baton run AGENT.json INPUT [--watch [--children]] [--priority N] [--request-id ID] [--label k=v]...\n"
+       "                 [--session ID | --continue RUN_ID]\n"
        "       baton run --agent NAME[@VERSION] INPUT [...]",
-       {"agent", "priority", "request-id"}, {"watch"}, 1, 2, CmdRun},
+       {"agent", "priority", "request-id", "session", "continue"}, {"watch", "children"}, 1, 2, CmdRun},
       {"get", "baton get RUN_ID", {}, {}, 1, 1, CmdGet},
-      {"ls", "baton ls [--state S] [--agent NAME] [--limit N] [--page-token T]",
-       {"state", "agent", "limit", "page-token"}, {}, 0, 0, CmdList},
-      {"watch", "baton watch RUN_ID [--after-seq N]", {"after-seq"}, {}, 1, 1, CmdWatch},
+      {"ls",
+       "baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--limit N] [--page-token T]",
+       {"state", "agent", "parent", "session", "limit", "page-token"}, {}, 0, 0, CmdList},
+      {"watch", "baton watch RUN_ID [--after-seq N] [--children]", {"after-seq"}, {"children"}, 1, 1, CmdWatch},
       {"cancel", "baton cancel RUN_ID [--reason R]", {"reason"}, {}, 1, 1, CmdCancel},
       {"transcript", "baton transcript RUN_ID", {}, {}, 1, 1, CmdTranscript},
+      {"fork",
+       "baton fork RUN_ID --at SEQ [--input TEXT] [--tool-result TOOL_USE_ID=JSON] [--watch [--children]]\n"
+       "                  [--request-id ID] [--label k=v]...",
+       {"at", "input", "request-id"}, {"watch", "children"}, 1, 1, CmdFork},
+      {"approvals ls",
+       "baton approvals ls [--run RUN_ID] [--agent NAME] [--all | --decided] [--limit N] [--page-token T]",
+       {"run", "agent", "limit", "page-token"}, {"all", "decided"}, 0, 0, CmdApprovalsList},
+      {"approve", "baton approve ID [--edit JSON | --content JSON] [--as NAME]", {"edit", "content", "as"}, {}, 1, 1,
+       CmdApprove},
+      {"deny", "baton deny ID --message TEXT [--as NAME]", {"message", "as"}, {}, 1, 1, CmdDeny},
+      {"respond", "baton respond ID --message TEXT [--as NAME]", {"message", "as"}, {}, 1, 1, CmdRespond},
       {"agents put", "baton agents put FILE", {}, {}, 1, 1, CmdAgentsPut},
       {"agents get", "baton agents get NAME [--version N]", {"version"}, {}, 1, 1, CmdAgentsGet},
       {"agents ls", "baton agents ls", {}, {}, 0, 0, CmdAgentsList},
@@ -508,6 +638,8 @@ const std::vector<Command>& Commands() {
 int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
   auto labels = ExtractRepeatedFlag("label", args);
   if (!labels.ok()) return PrintUsageError(err, std::string(labels.status().message()), "");
+  auto tool_results = ExtractRepeatedFlag("tool-result", args);
+  if (!tool_results.ok()) return PrintUsageError(err, std::string(tool_results.status().message()), "");
 
   std::set<std::string> value_flags = kGlobalValueFlags;
   std::set<std::string> bool_flags = kGlobalBoolFlags;
@@ -545,6 +677,10 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
       return PrintUsageError(err, "expected `tools ls` or `tools call`",
                              "baton tools ls | call NAME JSON [--bridge HOST:PORT]");
     }
+    if (positional[0] == "approvals") {
+      return PrintUsageError(err, "expected `approvals ls`",
+                             "baton approvals ls [--run RUN_ID] [--agent NAME] [--all | --decided] [--limit N]");
+    }
     if (positional[0] == "agents") {
       return PrintUsageError(err, "expected `agents put`, `agents get` or `agents ls`",
                              "baton agents put FILE | get NAME [--version N] | ls");
@@ -567,8 +703,12 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
                              command->usage);
     }
   }
-  if (!labels->empty() && command->name != "run") {
+  if (!labels->empty() && command->name != "run" && command->name != "fork") {
     return PrintUsageError(err, absl::StrCat("flag --label does not apply to `baton ", command->name, "`"),
+                           command->usage);
+  }
+  if (!tool_results->empty() && command->name != "fork") {
+    return PrintUsageError(err, absl::StrCat("flag --tool-result does not apply to `baton ", command->name, "`"),
                            command->usage);
   }
   std::vector<std::string> rest(positional.begin() + words, positional.end());
@@ -584,7 +724,8 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
     const char* env = std::getenv("BATON_ADDR");
     addr = env && *env ? env : kDefaultAddr;
   }
-  Context ctx{flags, std::move(rest), *std::move(labels), addr, flags.GetBool("json"), out, err};
+  Context ctx{flags, std::move(rest), *std::move(labels), *std::move(tool_results),
+              addr, flags.GetBool("json"), out, err};
   return command->handler(ctx);
 }
 

@@ -6,11 +6,11 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include <google/protobuf/message.h>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "baton/v1/agent.pb.h"
 #include "baton/v1/run.pb.h"
@@ -32,21 +32,41 @@ std::string Preview(absl::string_view text, size_t max_chars = kPreviewChars);
 std::string FormatUsage(const v1::Usage& usage);
 
 // The lines `baton watch` prints for one event, each ending in '\n'; empty for an
-// event with nothing to show.
+// event with nothing to show. A request for approval says how to answer it.
 std::string FormatEvent(const v1::RunEvent& event);
 
-// `baton get`: one field per line, the output last.
-std::string FormatRun(const v1::Run& run, absl::TimeZone tz = absl::LocalTimeZone());
+// `baton get`: one field per line, the output last. A run's tree (parent, root, depth),
+// session, continuation, fork and what it waits for are shown when set; `now_ms` turns
+// approval deadlines into "expires in ...".
+std::string FormatRun(const v1::Run& run, int64_t now_ms, absl::TimeZone tz = absl::LocalTimeZone());
 
 // `baton ls`: a table with a header; `now_ms` turns create times into ages.
 std::string FormatRunTable(const std::vector<v1::Run>& runs, int64_t now_ms);
+
+// "APPROVE by alice", "EDIT by alice: {...}", "DENY by bob: too risky",
+// "DENY (timed out)".
+std::string FormatDecision(const v1::ApprovalDecision& decision);
+
+// `baton approvals ls`: a table with a header; `now_ms` turns deadlines into
+// "in 23h 59m".
+std::string FormatApprovalTable(const std::vector<v1::Approval>& approvals, int64_t now_ms);
+
+// `baton approve|deny|respond`: one line, "approval ID: APPROVE by alice (tool sleep on
+// run_1)".
+std::string FormatApproval(const v1::Approval& approval);
+
+// How a person answers `approval` from the command line: "baton approve ID | baton deny
+// ID --message …", limited to the decisions it allows.
+std::string ApprovalHint(const v1::Approval& approval);
 
 // `baton agents get` and `baton agents ls`.
 std::string FormatAgent(const v1::AgentSpec& agent);
 std::string FormatAgentTable(const std::vector<v1::AgentSpec>& agents);
 
 // `baton transcript`: the conversation as people read it: the user's input, each
-// step's model, assistant text and tool calls, each tool result, and usage.
+// step's model, assistant text and tool calls, each tool result, child runs, approval
+// requests and decisions, and usage. Each journal entry shown starts with its seq
+// ("#3"), the point `baton fork --at` takes.
 std::string FormatTranscript(const v1::Transcript& transcript);
 
 // The message's protobuf JSON on one line (no trailing newline).

@@ -68,12 +68,14 @@ ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int 
   return spec;
 }
 
-ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, const std::string& config) {
+ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, const std::string& config,
+                          int orchestrator_port) {
   ProcessSpec spec;
   spec.name = "mcp-bridge";
   spec.port_file = Join(options.data_dir, "mcp-bridge.port");
   spec.argv = {binary, "--config=" + config, "--listen=127.0.0.1:0", "--port-file=" + spec.port_file,
                "--audit-log=" + Join(options.data_dir, "logs/mcp-audit.jsonl")};
+  if (orchestrator_port > 0) spec.argv.push_back(absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port));
   spec.env_unset = {kApiKeyEnv, kAuthTokenEnv};
   spec.log_path = Join(options.data_dir, "logs/mcp-bridge.log");
   return spec;

@@ -61,7 +61,10 @@ ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int 
                        const std::string& tool_bridge = "");
 // baton-mcp-bridge with `config`; its servers get the environment of `baton up`
 // (that is how their credentials reach them) but not the Anthropic credentials.
-ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, const std::string& config);
+// With `orchestrator_port`, MCP elicitation with the ask policy goes to the
+// orchestrator there (0: those requests are declined).
+ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, const std::string& config,
+                          int orchestrator_port = 0);
 
 // The contents of DIR/stack.json. No environment values are recorded, so no secret
 // can end up in it.

@@ -238,7 +238,7 @@ absl::Status UpSession::StartAll() {
       return absl::NotFoundError(absl::StrCat("no MCP bridge config at ", mcp_config));
     }
     ASSIGN_OR_RETURN(std::string bridge_bin, FindBinary("baton-mcp-bridge", self_dir, path_env ? path_env : ""));
-    ProcessSpec spec = PlanMcpBridge(options_, bridge_bin, mcp_config);
+    ProcessSpec spec = PlanMcpBridge(options_, bridge_bin, mcp_config, port);
     ASSIGN_OR_RETURN(StackProcess bridge, Launch(spec));
     ASSIGN_OR_RETURN(int bridge_port, WaitForPort(bridge, spec.port_file));
     stack_.bridge_addr = absl::StrCat("127.0.0.1:", bridge_port);

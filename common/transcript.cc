@@ -1,5 +1,7 @@
 #include "common/transcript.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace baton {
@@ -39,6 +41,12 @@ std::string TextOfContent(const nlohmann::json& content) {
   return text;
 }
 
+nlohmann::json ToolResultBlock(const std::string& tool_use_id, nlohmann::json content, bool is_error) {
+  nlohmann::json block = {{"type", "tool_result"}, {"tool_use_id", tool_use_id}, {"content", std::move(content)}};
+  if (is_error) block["is_error"] = true;
+  return block;
+}
+
 std::string SummarizedInput(const std::string& input, const std::string& summary) {
   return absl::StrCat(input,
                       "\n\n<conversation_summary>\nThe earlier part of this conversation was compacted into "
@@ -70,19 +78,45 @@ void ApplySummary(const std::string& input, const v1::ContextSummary& summary, R
   AddUsage(summary.usage(), &conv->usage);
 }
 
+void OrderToolResults(const nlohmann::json& assistant_content, nlohmann::json* results) {
+  if (!assistant_content.is_array() || !results->is_array()) return;
+  std::map<std::string, size_t> position;
+  for (const auto& block : assistant_content) {
+    if (block.is_object() && block.value("type", "") == "tool_use") {
+      position.emplace(block.value("id", ""), position.size());
+    }
+  }
+  auto rank = [&](const nlohmann::json& block) {
+    if (!block.is_object() || block.value("type", "") != "tool_result") return position.size();
+    auto it = position.find(block.value("tool_use_id", ""));
+    return it == position.end() ? position.size() : it->second;
+  };
+  std::vector<nlohmann::json> blocks(results->begin(), results->end());
+  std::stable_sort(blocks.begin(), blocks.end(),
+                   [&](const nlohmann::json& a, const nlohmann::json& b) { return rank(a) < rank(b); });
+  *results = nlohmann::json(std::move(blocks));
+}
+
 absl::StatusOr<RebuiltConversation> RebuildConversation(
-    const std::string& input, const std::vector<v1::JournalEntry>& journal) {
+    const std::string& input, const std::vector<v1::JournalEntry>& journal, nlohmann::json prior) {
   RebuiltConversation conv;
+  if (prior.is_array()) conv.messages = std::move(prior);
   conv.messages.push_back({{"role", "user"}, {"content", input}});
-  // Tool results of the current step, in arrival order, keyed for ordering below.
+  // The current step's assistant content and its tool results, in arrival order (the
+  // orchestrator journals a child's result whenever the child ends).
+  nlohmann::json step_content = nlohmann::json::array();
   nlohmann::json results = nlohmann::json::array();
   auto flush_step = [&]() {
-    if (conv.pending.empty() && results.empty()) return;
-    // Results must follow the assistant turn in the order of its tool_use blocks.
-    nlohmann::json ordered = nlohmann::json::array();
-    for (const auto& r : results) ordered.push_back(r);
-    if (!ordered.empty()) conv.messages.push_back({{"role", "user"}, {"content", ordered}});
+    if (results.empty()) return;
+    OrderToolResults(step_content, &results);
+    conv.messages.push_back({{"role", "user"}, {"content", std::move(results)}});
     results = nlohmann::json::array();
+  };
+  auto find_pending = [&](const std::string& tool_use_id) -> PendingToolCall* {
+    for (PendingToolCall& p : conv.pending) {
+      if (p.tool_use_id == tool_use_id) return &p;
+    }
+    return nullptr;
   };
   for (const v1::JournalEntry& entry : journal) {
     switch (entry.entry_case()) {
@@ -114,18 +148,39 @@ absl::StatusOr<RebuiltConversation> RebuildConversation(
         conv.last_text = continues ? conv.last_text + TextOfContent(content) : TextOfContent(content);
         for (const auto& block : content) {
           if (block.is_object() && block.value("type", "") == "tool_use") {
-            conv.pending.push_back(PendingToolCall{block.value("id", ""), block.value("name", ""),
-                                                   block.value("input", nlohmann::json::object()),
-                                                   false});
+            PendingToolCall call;
+            call.tool_use_id = block.value("id", "");
+            call.name = block.value("name", "");
+            call.input = block.value("input", nlohmann::json::object());
+            conv.pending.push_back(std::move(call));
           }
         }
+        step_content = std::move(content);
         break;
       }
       case v1::JournalEntry::kToolCall:
-        for (auto& p : conv.pending) {
-          if (p.tool_use_id == entry.tool_call().tool_use_id()) p.started = true;
+        if (PendingToolCall* p = find_pending(entry.tool_call().tool_use_id())) {
+          p->started = true;
+          if (!entry.tool_call().child_run_id().empty()) p->child_run_id = entry.tool_call().child_run_id();
         }
         break;
+      case v1::JournalEntry::kApprovalRequest:
+        if (PendingToolCall* p = find_pending(entry.approval_request().tool_use_id())) {
+          p->approval_request = entry.approval_request();
+        }
+        break;
+      case v1::JournalEntry::kApprovalDecision: {
+        const v1::ApprovalDecision& decision = entry.approval_decision();
+        if (decision.decision() == v1::EDIT) {
+          nlohmann::json edited = ParseOrNull(decision.input_json());
+          if (edited.is_discarded() || !edited.is_object()) {
+            return absl::DataLossError(
+                absl::StrCat("journal entry ", entry.seq(), ": the edited input is not a JSON object"));
+          }
+        }
+        if (PendingToolCall* p = find_pending(decision.tool_use_id())) p->approval_decision = decision;
+        break;
+      }
       case v1::JournalEntry::kToolResult: {
         const v1::ToolResult& r = entry.tool_result();
         nlohmann::json content = ParseOrNull(r.content_json());
@@ -133,10 +188,7 @@ absl::StatusOr<RebuiltConversation> RebuildConversation(
           return absl::DataLossError(
               absl::StrCat("journal entry ", entry.seq(), ": tool result content is not JSON"));
         }
-        nlohmann::json block = {{"type", "tool_result"}, {"tool_use_id", r.tool_use_id()},
-                                {"content", content}};
-        if (r.is_error()) block["is_error"] = true;
-        results.push_back(std::move(block));
+        results.push_back(ToolResultBlock(r.tool_use_id(), std::move(content), r.is_error()));
         for (auto it = conv.pending.begin(); it != conv.pending.end(); ++it) {
           if (it->tool_use_id == r.tool_use_id()) {
             conv.pending.erase(it);
@@ -159,10 +211,51 @@ absl::StatusOr<RebuiltConversation> RebuildConversation(
         break;
     }
   }
-  // Results recorded for a step whose other calls are still pending stay unflushed
-  // in `results`: put them in the conversation so the caller appends the rest.
-  if (!results.empty()) conv.messages.push_back({{"role", "user"}, {"content", results}});
+  // Results recorded for a step whose other calls are still pending: in the
+  // conversation too, so the caller adds the rest to the same user turn.
+  flush_step();
   return conv;
+}
+
+namespace {
+
+template <typename Runs>
+absl::StatusOr<nlohmann::json> HistoryMessagesOf(const Runs& history) {
+  nlohmann::json messages = nlohmann::json::array();
+  for (const v1::PriorRun& prior : history) {
+    absl::StatusOr<RebuiltConversation> conv = RebuildConversation(
+        prior.input(), std::vector<v1::JournalEntry>(prior.journal().begin(), prior.journal().end()),
+        std::move(messages));
+    if (!conv.ok()) {
+      return absl::Status(conv.status().code(),
+                          absl::StrCat("run ", prior.run_id(), " of the history: ", conv.status().message()));
+    }
+    if (!conv->pending.empty()) {
+      if (conv->messages.back().value("role", "") != "user") {
+        conv->messages.push_back({{"role", "user"}, {"content", nlohmann::json::array()}});
+      }
+      nlohmann::json& content = conv->messages.back()["content"];
+      for (const PendingToolCall& call : conv->pending) {
+        content.push_back(ToolResultBlock(
+            call.tool_use_id,
+            absl::StrCat("Error: run ", prior.run_id(), " ended before this call of \"", call.name, "\" returned."),
+            true));
+      }
+      OrderToolResults(conv->messages[conv->messages.size() - 2]["content"], &content);
+    }
+    messages = std::move(conv->messages);
+  }
+  return messages;
+}
+
+}  // namespace
+
+absl::StatusOr<nlohmann::json> HistoryMessages(const google::protobuf::RepeatedPtrField<v1::PriorRun>& history) {
+  return HistoryMessagesOf(history);
+}
+
+absl::StatusOr<nlohmann::json> HistoryMessages(const std::vector<v1::PriorRun>& history) {
+  return HistoryMessagesOf(history);
 }
 
 }  // namespace baton

@@ -4,6 +4,7 @@
 #define BATON_COMMON_TRANSCRIPT_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "baton/v1/run.pb.h"
+#include "baton/v1/worker_service.pb.h"
 
 namespace baton {
 
@@ -19,15 +21,24 @@ struct PendingToolCall {
   std::string tool_use_id;
   std::string name;
   nlohmann::json input;
-  // A ToolCall entry was journaled: the call may have started before a crash.
+  // A ToolCall entry was journaled: the call may have started before a crash (for a
+  // subagent call: it was handed to a child run).
   bool started = false;
+  // A subagent call: the child run the orchestrator created for it.
+  std::string child_run_id;
+  // A gated call: the request for a person's decision, and the decision once taken
+  // (an EDIT's input_json is known to parse).
+  std::optional<v1::ApprovalRequest> approval_request;
+  std::optional<v1::ApprovalDecision> approval_decision;
 };
 
 struct RebuiltConversation {
-  // Messages API `messages`: the input as the first user turn, then the turns of
-  // the journal; tool results of a step form the user turn after its assistant turn.
+  // Messages API `messages`: the conversation the run continues (if any), the input
+  // as a user turn, then the turns of the journal; tool results of a step form the user
+  // turn after its assistant turn, in the order of its tool_use blocks.
   nlohmann::json messages = nlohmann::json::array();
-  // Number of model turns journaled (the next step's index).
+  // Number of model turns journaled (the next step's index). This and the fields
+  // below cover the run's own journal, not the conversation it continues.
   int steps = 0;
   // Calls of the last assistant turn still without a result, in the turn's order.
   std::vector<PendingToolCall> pending;
@@ -53,15 +64,35 @@ std::string SummarizedInput(const std::string& input, const std::string& summary
 // REQUIRES: no tool call of the conversation is pending.
 void ApplySummary(const std::string& input, const v1::ContextSummary& summary, RebuiltConversation* conv);
 
-// Fails with kDataLoss when an entry holds JSON that does not parse.
+// The conversation of a run whose journal is `journal`. `prior`: the messages of the
+// conversation it continues (HistoryMessages), which come before its input; a summary
+// in the journal replaces them too, as it did for the model. Fails with kDataLoss when
+// an entry holds JSON that does not parse.
 absl::StatusOr<RebuiltConversation> RebuildConversation(
-    const std::string& input, const std::vector<v1::JournalEntry>& journal);
+    const std::string& input, const std::vector<v1::JournalEntry>& journal,
+    nlohmann::json prior = nlohmann::json::array());
+
+// The conversation a run continues (sessions, continue_from): the runs of `history`,
+// oldest first, each rebuilt as it ended, continuing the one before it. A call left
+// without a result (a run that did not succeed) gets an is_error result, so the
+// conversation stays valid for the API. For a run with history H, journal J and input
+// I, RebuildConversation(I, J, *HistoryMessages(H)) is what its model sees.
+absl::StatusOr<nlohmann::json> HistoryMessages(const google::protobuf::RepeatedPtrField<v1::PriorRun>& history);
+absl::StatusOr<nlohmann::json> HistoryMessages(const std::vector<v1::PriorRun>& history);
+
+// Puts the tool_result blocks of `results` (a user turn's content) in the order of the
+// tool_use blocks of `assistant_content`, the turn they answer; blocks of other ids
+// keep their order after them.
+void OrderToolResults(const nlohmann::json& assistant_content, nlohmann::json* results);
 
 // Adds `step` to `total`, field by field.
 void AddUsage(const v1::Usage& step, v1::Usage* total);
 
 // The concatenated text blocks of a Messages API content array.
 std::string TextOfContent(const nlohmann::json& content);
+
+// A Messages API tool_result block.
+nlohmann::json ToolResultBlock(const std::string& tool_use_id, nlohmann::json content, bool is_error);
 
 }  // namespace baton
 

@@ -70,6 +70,20 @@ v1::CallToolResponse ResponseFor(const CallResult& result, const std::string& to
 
 }  // namespace
 
+ElicitationPolicy ElicitationPolicyFrom(v1::ElicitationPolicy policy) {
+  switch (policy) {
+    case v1::ELICITATION_ASK:
+      return ElicitationPolicy::kAsk;
+    case v1::ELICITATION_ACCEPT_DEFAULTS:
+      return ElicitationPolicy::kAcceptDefaults;
+    case v1::ELICITATION_DECLINE:
+      return ElicitationPolicy::kDecline;
+    default:
+      // A value from a newer worker: giving nothing away is the safe reading.
+      return ElicitationPolicy::kDecline;
+  }
+}
+
 std::string OutcomeName(v1::ToolOutcome outcome) {
   switch (outcome) {
     case v1::TOOL_OUTCOME_OK:
@@ -95,8 +109,9 @@ std::string OutcomeName(v1::ToolOutcome outcome) {
   }
 }
 
-Bridge::Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock)
-    : audit_(audit), clock_(clock), servers_(std::move(servers)) {
+Bridge::Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock,
+               InputRequester* input_requester)
+    : audit_(audit), clock_(clock), input_requester_(input_requester), servers_(std::move(servers)) {
   absl::MutexLock lock(&registry_mu_);
   per_server_.resize(servers_.size());
   registry_ = std::make_shared<const Registry>();
@@ -278,6 +293,9 @@ Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::functio
   }
   options.max_duration = std::max(options.max_duration, options.timeout);
   if (!request.idempotency_key().empty()) options.meta[kIdempotencyMetaKey] = request.idempotency_key();
+  options.elicitation.policy = ElicitationPolicyFrom(request.elicitation());
+  options.elicitation.requester = input_requester_;
+  options.elicitation.call = ToolCallRef{request.run_id(), request.step(), request.tool_use_id(), request.name()};
 
   {
     absl::MutexLock lock(&calls_mu_);

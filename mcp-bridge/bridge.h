@@ -17,8 +17,9 @@
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/tool_service.pb.h"
 #include "common/clock.h"
+#include "common/schema_validator.h"
 #include "mcp-bridge/audit_log.h"
-#include "mcp-bridge/schema_validator.h"
+#include "mcp-bridge/input_requester.h"
 #include "mcp-bridge/tool_server.h"
 
 namespace baton::mcp {
@@ -26,12 +27,16 @@ namespace baton::mcp {
 // The _meta key that carries the idempotency key to servers.
 inline constexpr char kIdempotencyMetaKey[] = "baton/idempotencyKey";
 
-// Thread-safe. Owns the servers; `audit` and `clock` must outlive it.
+// Thread-safe. Owns the servers; `audit`, `clock` and `input_requester` must outlive
+// it.
 class Bridge {
  public:
   using CallId = int64_t;
 
-  Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock);
+  // `input_requester` asks a person for the calls whose elicitation policy is ASK;
+  // null (no orchestrator configured): those calls decline.
+  Bridge(std::vector<std::unique_ptr<ToolServer>> servers, AuditLog& audit, const Clock& clock,
+         InputRequester* input_requester = nullptr);
   ~Bridge();  // Stop()
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
@@ -70,6 +75,7 @@ class Bridge {
 
   AuditLog& audit_;
   const Clock& clock_;
+  InputRequester* const input_requester_;  // may be null
   std::vector<std::unique_ptr<ToolServer>> servers_;
 
   mutable absl::Mutex registry_mu_;
@@ -92,6 +98,9 @@ class Bridge {
 
 // The readable text of a refusal or failure: "<outcome>: <why>".
 std::string OutcomeName(v1::ToolOutcome outcome);
+
+// A call's baton.v1.ElicitationPolicy as the MCP client's.
+ElicitationPolicy ElicitationPolicyFrom(v1::ElicitationPolicy policy);
 
 }  // namespace baton::mcp
 

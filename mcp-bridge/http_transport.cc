@@ -170,6 +170,12 @@ size_t HttpTransport::OnHeader(char* data, size_t size, size_t n, void* user) {
     }
     return size * n;
   }
+  if (line.empty()) {
+    // The end of a header block: the server's GET stream is open once its
+    // headers say so (the server registers the stream before answering).
+    if (t->kind == Transfer::Kind::kGet && t->id_json.empty() && Is2xx(t->status)) t->owner->ReleaseHeld();
+    return size * n;
+  }
   size_t colon = line.find(':');
   if (colon == absl::string_view::npos) return size * n;
   std::string name = absl::AsciiStrToLower(line.substr(0, colon));
@@ -237,7 +243,14 @@ void HttpTransport::Deliver(Transfer* t, const std::string& data) {
       t->answered = true;
     }
   }
-  callbacks_.on_message(data);
+  // A request's stream (its POST, or the GET resuming it) carries what the server
+  // sends while answering that request: an elicitation belongs to that tool call.
+  std::optional<int64_t> related;
+  if (!t->id_json.empty() && t->kind != Transfer::Kind::kLegacyStream) {
+    int64_t id = 0;
+    if (absl::SimpleAtoi(t->id_json, &id)) related = id;
+  }
+  callbacks_.on_message(data, related);
 }
 
 void HttpTransport::FailRequest(const std::string& id_json, const std::string& why, bool delivered) {
@@ -245,7 +258,7 @@ void HttpTransport::FailRequest(const std::string& id_json, const std::string& w
   json id = json::parse(id_json, nullptr, false);
   json error = {{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", delivered ? -32000 : kNotDelivered}, {"message", why}}}};
   BATON_LOG(WARNING) << "[" << options_.log_name << "] request " << id_json << " failed: " << why;
-  callbacks_.on_message(error.dump());
+  callbacks_.on_message(error.dump(), std::nullopt);
 }
 
 void HttpTransport::Fail(const std::string& why) {
@@ -295,6 +308,13 @@ void HttpTransport::StartPost(Outgoing message) {
       url = options_.url;
     }
   }
+  if (message.method == "notifications/initialized") {
+    // What follows waits for the server's GET stream (opened once this is through).
+    if (options_.open_get_stream && !get_stream_open_) hold_until_ = absl::Now() + options_.get_stream_wait;
+  } else if (hold_until_.has_value()) {
+    held_.push_back(std::move(message));
+    return;
+  }
   auto t = std::make_unique<Transfer>(this, Transfer::Kind::kPost);
   t->url = std::move(url);
   t->body = std::move(message.body);
@@ -302,6 +322,15 @@ void HttpTransport::StartPost(Outgoing message) {
   t->id_json = std::move(message.id_json);
   t->headers = static_cast<curl_slist*>(BaseHeaders(true, true));
   AddTransfer(std::move(t));
+}
+
+void HttpTransport::ReleaseHeld() {
+  hold_until_.reset();
+  if (held_.empty()) return;
+  // Possibly inside a curl callback, where no transfer may start: the loop posts them.
+  absl::MutexLock lock(&mu_);
+  queue_.insert(queue_.begin(), std::make_move_iterator(held_.begin()), std::make_move_iterator(held_.end()));
+  held_.clear();
 }
 
 void HttpTransport::ScheduleGet(absl::Duration delay, std::string last_event_id, std::string resume_id_json,
@@ -341,6 +370,8 @@ void HttpTransport::Finish(Transfer* t, int curl_code) {
 
   switch (t->kind) {
     case Transfer::Kind::kPost: {
+      // No GET stream will follow a refused notifications/initialized.
+      if (t->method == "notifications/initialized" && !Is2xx(t->status)) ReleaseHeld();
       bool legacy;
       {
         absl::MutexLock lock(&mu_);
@@ -377,8 +408,12 @@ void HttpTransport::Finish(Transfer* t, int curl_code) {
         } else if (!t->id_json.empty()) {
           FailRequest(t->id_json, absl::StrCat("HTTP ", t->status, " without an answer"));
         }
-        if (t->method == "notifications/initialized" && options_.open_get_stream && !get_stream_open_) {
-          StartGet("", "", 0);
+        if (t->method == "notifications/initialized") {
+          if (options_.open_get_stream && !get_stream_open_) {
+            StartGet("", "", 0);
+          } else {
+            ReleaseHeld();
+          }
         }
         return;
       }
@@ -434,6 +469,7 @@ void HttpTransport::Finish(Transfer* t, int curl_code) {
       }
       // The server's own stream.
       get_stream_open_ = false;
+      ReleaseHeld();  // if it never opened: the posts go without it
       if (t->status != 0 && !Is2xx(t->status)) {
         BATON_LOG(INFO) << "[" << options_.log_name << "] the server offers no GET stream (HTTP " << t->status << ")";
         return;
@@ -478,8 +514,16 @@ void HttpTransport::Loop() {
       if (stop_) break;
       outgoing.swap(queue_);
     }
-    for (Outgoing& o : outgoing) StartPost(std::move(o));
     const absl::Time now = absl::Now();
+    if (hold_until_.has_value() && now >= *hold_until_) {
+      BATON_LOG(WARNING) << "[" << options_.log_name << "] the server's GET stream did not open within "
+                         << absl::FormatDuration(options_.get_stream_wait) << "; sending without it";
+      hold_until_.reset();
+      // Older than what was just taken from the queue: they go first.
+      outgoing.insert(outgoing.begin(), std::make_move_iterator(held_.begin()), std::make_move_iterator(held_.end()));
+      held_.clear();
+    }
+    for (Outgoing& o : outgoing) StartPost(std::move(o));
     while (!scheduled_.empty() && scheduled_.begin()->first <= now) {
       std::unique_ptr<Transfer> t = std::move(scheduled_.begin()->second);
       scheduled_.erase(scheduled_.begin());
@@ -503,6 +547,10 @@ void HttpTransport::Loop() {
     if (!scheduled_.empty()) {
       const int64_t until = absl::ToInt64Milliseconds(scheduled_.begin()->first - absl::Now());
       timeout_ms = static_cast<int>(std::clamp<int64_t>(until, 0, 1000));
+    }
+    if (hold_until_.has_value()) {
+      const int64_t until = absl::ToInt64Milliseconds(*hold_until_ - absl::Now());
+      timeout_ms = std::min(timeout_ms, static_cast<int>(std::clamp<int64_t>(until, 0, 1000)));
     }
     {
       absl::MutexLock lock(&mu_);

@@ -5,7 +5,8 @@
 // is one JSON object or an SSE stream carrying it (possibly after progress
 // notifications and server requests). Mcp-Session-Id from the initialize answer and
 // MCP-Protocol-Version go on every later request. After initialization a GET opens
-// the server's own stream. A stream that ends before its answer (or the GET stream)
+// the server's own stream, and the messages after notifications/initialized wait
+// until it is open (or refused), so nothing the server sends there is lost. A stream that ends before its answer (or the GET stream)
 // is reopened with GET and Last-Event-ID after the server's `retry:` delay. A 404
 // on a POST of a live session means the session expired: the transport reports
 // itself closed and its owner initializes a new one. Close sends DELETE.
@@ -43,6 +44,11 @@ struct HttpTransportOptions {
   // attempts (the request then fails).
   int max_resume_attempts = 5;  // Default: 5
   absl::Duration delete_timeout = absl::Seconds(2);  // Default: 2 s, the DELETE at Close
+  // After notifications/initialized, other messages wait this long at most for
+  // the server's GET stream to open: a server may send requests that belong to no
+  // request of ours there (elicitation from a tool that does not pass its request
+  // id on), and without an event store it drops them while no stream is open.
+  absl::Duration get_stream_wait = absl::Seconds(2);  // Default: 2 s
 };
 
 // Thread-safe. One I/O thread drives every transfer with a curl multi handle;
@@ -87,6 +93,8 @@ class HttpTransport final : public Transport {
   // `delivered` is false (the server never saw it).
   void FailRequest(const std::string& id_json, const std::string& why, bool delivered = true);
   void Fail(const std::string& why);
+  // Lets the messages held for the GET stream go (in order, before newer ones).
+  void ReleaseHeld();
   // Reopens a stream (or the GET stream) after `delay`.
   void ScheduleGet(absl::Duration delay, std::string last_event_id, std::string resume_id_json, int attempt);
   void* BaseHeaders(bool json_body, bool accept_json) const;  // curl_slist*
@@ -113,6 +121,8 @@ class HttpTransport final : public Transport {
   std::multimap<absl::Time, std::unique_ptr<Transfer>> scheduled_;  // GETs to start later
   std::deque<Outgoing> legacy_waiting_;  // posts waiting for the legacy endpoint
   bool get_stream_open_ = false;         // one server GET stream at a time
+  std::optional<absl::Time> hold_until_;  // set while posts wait for the GET stream
+  std::deque<Outgoing> held_;             // those posts
   std::optional<absl::Duration> retry_;  // the last `retry:` a stream gave
   absl::Duration get_backoff_;           // for a GET stream that keeps failing
 

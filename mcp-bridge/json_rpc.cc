@@ -21,6 +21,18 @@ std::string Prefix(std::string_view s) {
 
 }  // namespace
 
+JsonRpcResponse ResultResponse(json result) {
+  JsonRpcResponse r;
+  r.result = std::move(result);
+  return r;
+}
+
+JsonRpcResponse ErrorResponse(int code, std::string message) {
+  JsonRpcResponse r;
+  r.error = JsonRpcError{code, std::move(message), json()};
+  return r;
+}
+
 std::string DescribeError(const JsonRpcError& error) {
   std::string out = absl::StrCat(error.code, " ", error.message);
   if (!error.data.is_null()) absl::StrAppend(&out, " (", error.data.dump(), ")");
@@ -61,23 +73,30 @@ absl::Status JsonRpcConnection::SendNotification(const std::string& method, json
   return send_(message.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-void JsonRpcConnection::Reply(const json& id, json result) {
-  json message = {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+void JsonRpcConnection::Reply(const json& id, JsonRpcResponse response) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_.has_value()) {
+      // An answer that took a while (a person's) comes after the connection died.
+      BATON_LOG(DEBUG) << "dropped the answer to request " << id.dump() << ": the connection is closed";
+      return;
+    }
+  }
+  json message = {{"jsonrpc", "2.0"}, {"id", id}};
+  if (response.error.has_value()) {
+    json error = {{"code", response.error->code}, {"message", response.error->message}};
+    if (!response.error->data.is_null()) error["data"] = response.error->data;
+    message["error"] = std::move(error);
+  } else {
+    message["result"] = std::move(response.result);
+  }
   absl::Status s = send_(message.dump(-1, ' ', false, json::error_handler_t::replace));
   if (!s.ok()) {
     BATON_LOG(WARNING) << "cannot answer request " << id.dump() << ": " << s;
   }
 }
 
-void JsonRpcConnection::ReplyError(const json& id, int code, const std::string& message) {
-  json out = {{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}};
-  absl::Status s = send_(out.dump(-1, ' ', false, json::error_handler_t::replace));
-  if (!s.ok()) {
-    BATON_LOG(WARNING) << "cannot answer request " << id.dump() << ": " << s;
-  }
-}
-
-bool JsonRpcConnection::OnMessage(std::string_view text) {
+bool JsonRpcConnection::OnMessage(std::string_view text, std::optional<int64_t> related_request) {
   auto ignore = [&](const char* why) {
     {
       absl::MutexLock lock(&mu_);
@@ -102,16 +121,15 @@ bool JsonRpcConnection::OnMessage(std::string_view text) {
     }
     const json& id = message["id"];
     if (!id.is_string() && !id.is_number_integer()) {
-      ReplyError(nullptr, kInvalidRequest, "id must be a string or an integer");
+      Reply(nullptr, ErrorResponse(kInvalidRequest, "id must be a string or an integer"));
       return true;
     }
-    std::optional<json> result;
-    if (handlers_.on_request) result = handlers_.on_request(method, params);
-    if (result.has_value()) {
-      Reply(id, std::move(*result));
-    } else {
-      ReplyError(id, kMethodNotFound, absl::StrCat("Method not found: ", method));
+    if (!handlers_.on_request) {
+      Reply(id, ErrorResponse(kMethodNotFound, absl::StrCat("Method not found: ", method)));
+      return true;
     }
+    handlers_.on_request(IncomingRequest{id, method, params, related_request},
+                         [this, id](JsonRpcResponse response) { Reply(id, std::move(response)); });
     return true;
   }
 

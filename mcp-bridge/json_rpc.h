@@ -48,6 +48,23 @@ struct JsonRpcResponse {
 // Abandon).
 using ResponseCallback = std::function<void(absl::StatusOr<JsonRpcResponse>)>;
 
+// A request from the other side.
+struct IncomingRequest {
+  nlohmann::json id;  // a string or an integer
+  std::string method;
+  nlohmann::json params;  // null when absent
+  // The id of our request in whose course it was sent, when the transport knows it
+  // (see Transport::Callbacks::on_message).
+  std::optional<int64_t> related_request;
+};
+
+// The answer to an IncomingRequest, sent when called. Call it once, from any thread,
+// while the connection exists; after Close it sends nothing.
+using Responder = std::function<void(JsonRpcResponse response)>;
+
+JsonRpcResponse ResultResponse(nlohmann::json result);
+JsonRpcResponse ErrorResponse(int code, std::string message);
+
 // Thread-safe. Callbacks run on the thread that calls OnMessage / Close / Abandon,
 // never under the internal lock, so they may call back into the connection.
 class JsonRpcConnection {
@@ -57,10 +74,9 @@ class JsonRpcConnection {
   struct Handlers {
     // A notification from the other side.
     std::function<void(const std::string& method, const nlohmann::json& params)> on_notification;
-    // A request from the other side: return the result, or nullopt for "method not
-    // found" (-32601). Unset: every request is refused.
-    std::function<std::optional<nlohmann::json>(const std::string& method, const nlohmann::json& params)>
-        on_request;
+    // A request from the other side, answered through `respond` at once or later
+    // (so it may wait for a person). Unset: every request is refused (-32601).
+    std::function<void(IncomingRequest request, Responder respond)> on_request;
   };
 
   JsonRpcConnection(SendFn send, Handlers handlers);
@@ -76,8 +92,9 @@ class JsonRpcConnection {
 
   // Feeds one message from the other side. Anything that is not a JSON-RPC 2.0
   // message is logged and ignored (returns false); a request whose id is unknown
-  // or absent is answered with an error as the spec asks.
-  bool OnMessage(std::string_view message);
+  // or absent is answered with an error as the spec asks. `related_request`: as in
+  // IncomingRequest.
+  bool OnMessage(std::string_view message, std::optional<int64_t> related_request = std::nullopt);
 
   // Stops waiting for `id`: `done` runs with `status`; a late response is ignored.
   // Returns false when the request was no longer pending.
@@ -91,8 +108,8 @@ class JsonRpcConnection {
   int64_t ignored_messages() const;
 
  private:
-  void Reply(const nlohmann::json& id, nlohmann::json result);
-  void ReplyError(const nlohmann::json& id, int code, const std::string& message);
+  // Sends the answer to the request `id`, unless the connection is closed.
+  void Reply(const nlohmann::json& id, JsonRpcResponse response);
 
   const SendFn send_;
   const Handlers handlers_;

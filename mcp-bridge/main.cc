@@ -2,8 +2,12 @@
 //
 //   baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]
 //                    [--audit-log=FILE] [--startup-wait-ms=20000]
+//                    [--orchestrator=HOST:PORT]
 // The config format is in docs/mcp-bridge.md. ${VAR} in it expands from this
 // process's environment: that is how credentials reach the servers.
+// --orchestrator is where a person is asked when an MCP server asks for input
+// (elicitation) during a call whose policy is ELICITATION_ASK; without it those
+// requests are declined.
 #include <iostream>
 #include <memory>
 
@@ -16,6 +20,7 @@
 #include "mcp-bridge/audit_log.h"
 #include "mcp-bridge/bridge.h"
 #include "mcp-bridge/config.h"
+#include "mcp-bridge/grpc_input_requester.h"
 #include "mcp-bridge/server_connection.h"
 #include "mcp-bridge/timer_queue.h"
 #include "mcp-bridge/tool_service.h"
@@ -24,14 +29,14 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]\n"
-    "         [--audit-log=FILE] [--startup-wait-ms=20000]\n";
+    "         [--audit-log=FILE] [--startup-wait-ms=20000] [--orchestrator=HOST:PORT]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   baton::InitLogging("mcp-bridge");
   baton::BlockShutdownSignals();  // before any thread starts
-  baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms"}, {"help"});
+  baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms", "orchestrator"}, {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-mcp-bridge: " << s.message() << "\n";
     std::cerr << kUsage;
@@ -40,6 +45,9 @@ int main(int argc, char** argv) {
   std::string error;
   const absl::Duration startup_wait = absl::Milliseconds(flags.GetInt("startup-wait-ms", 20'000, &error));
   if (error.empty() && !flags.Has("config")) error = "--config is required";
+  if (error.empty() && flags.Has("orchestrator") && flags.GetString("orchestrator").empty()) {
+    error = "--orchestrator needs an address (HOST:PORT)";
+  }
   if (!error.empty()) {
     std::cerr << "baton-mcp-bridge: " << error << "\n" << kUsage;
     return 2;
@@ -58,14 +66,24 @@ int main(int argc, char** argv) {
   }
 
   // Destruction runs bottom-up: the gRPC server stops first, then the bridge (and
-  // with it every server connection), then the timers they used.
+  // with it every server connection), then the input requester (its asks are
+  // cancelled), then the timers they used.
   baton::mcp::TimerQueue timers;
+  std::unique_ptr<baton::mcp::GrpcInputRequester> input_requester;
+  if (flags.Has("orchestrator")) {
+    baton::mcp::GrpcInputRequesterOptions options;
+    options.address = flags.GetString("orchestrator");
+    input_requester = std::make_unique<baton::mcp::GrpcInputRequester>(options, timers);
+    BATON_LOG(INFO) << "elicitation with policy ask goes to the orchestrator at " << options.address;
+  } else {
+    BATON_LOG(INFO) << "no --orchestrator: elicitation with policy ask is declined";
+  }
   std::vector<std::unique_ptr<baton::mcp::ToolServer>> servers;
   for (const baton::mcp::ServerConfig& server : config->servers) {
     servers.push_back(std::make_unique<baton::mcp::ServerConnection>(server, baton::mcp::DefaultTransportFactory(),
                                                                      timers));
   }
-  baton::mcp::Bridge bridge(std::move(servers), **audit, baton::SystemClock::Get());
+  baton::mcp::Bridge bridge(std::move(servers), **audit, baton::SystemClock::Get(), input_requester.get());
   bridge.Start();
   if (!bridge.WaitUntilStarted(startup_wait)) {
     BATON_LOG(WARNING) << "some MCP servers are still connecting after " << absl::FormatDuration(startup_wait)

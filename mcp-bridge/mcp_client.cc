@@ -25,7 +25,9 @@ McpClient::McpClient(std::unique_ptr<Transport> transport, TimerQueue& timers, M
       rpc_([this](const std::string& message) { return transport_->Send(message); },
            JsonRpcConnection::Handlers{
                [this](const std::string& method, const json& params) { OnNotification(method, params); },
-               [this](const std::string& method, const json& params) { return OnRequest(method, params); }}) {
+               [this](IncomingRequest request, Responder respond) {
+                 OnRequest(std::move(request), std::move(respond));
+               }}) {
   absl::MutexLock lock(&lifeline_->mu);
   lifeline_->client = this;
 }
@@ -58,7 +60,7 @@ absl::StatusOr<JsonRpcResponse> McpClient::Request(const std::string& method, js
 
 absl::StatusOr<ServerInfo> McpClient::Connect() {
   absl::Status started = transport_->Start(Transport::Callbacks{
-      [this](std::string_view message) { rpc_.OnMessage(message); },
+      [this](std::string_view message, std::optional<int64_t> related) { rpc_.OnMessage(message, related); },
       [this](absl::Status why) {
         // The owner learns first, so a caller whose call fails below and who calls
         // again at once already finds the connection marked dead.
@@ -70,8 +72,12 @@ absl::StatusOr<ServerInfo> McpClient::Connect() {
         rpc_.Close(why);
       }});
   if (!started.ok()) return started;
+  json capabilities = json::object();
+  if (json elicitation = ElicitationCapability(options_.protocol_version); !elicitation.is_null()) {
+    capabilities["elicitation"] = std::move(elicitation);
+  }
   json params = {{"protocolVersion", options_.protocol_version},
-                 {"capabilities", json::object()},
+                 {"capabilities", std::move(capabilities)},
                  {"clientInfo", {{"name", options_.client_name}, {"version", options_.client_version}}}};
   absl::StatusOr<JsonRpcResponse> response = Request("initialize", std::move(params));
   if (!response.ok()) {
@@ -146,7 +152,10 @@ absl::Status McpClient::Ping() {
 
 void McpClient::ArmTimer(CallId id, Call& call) {
   if (call.timer != 0) timers_.Cancel(call.timer);
-  const absl::Time when = std::min(absl::Now() + call.timeout, call.hard_deadline);
+  // While a person is asked the server waits for us and owes no progress: only the
+  // call's maximum duration bounds the wait.
+  const absl::Time when =
+      call.asking > 0 ? call.hard_deadline : std::min(absl::Now() + call.timeout, call.hard_deadline);
   std::weak_ptr<Lifeline> weak = lifeline_;
   call.timer = timers_.Schedule(when, [weak, id] {
     std::shared_ptr<Lifeline> lifeline = weak.lock();
@@ -169,6 +178,7 @@ McpClient::CallId McpClient::CallTool(const std::string& name, json arguments, c
       call.done = std::move(done);
       call.timeout = options.timeout;
       call.hard_deadline = absl::Now() + options.max_duration;
+      call.elicitation = options.elicitation;
       calls_.emplace(id, std::move(call));
     }
   }
@@ -233,6 +243,7 @@ CallResult McpClient::CallToolAndWait(const std::string& name, json arguments, c
 
 void McpClient::Finish(CallId id, CallResult result) {
   std::function<void(CallResult)> done;
+  std::vector<Asking> unanswered;
   {
     absl::MutexLock lock(&mu_);
     auto it = calls_.find(id);
@@ -240,7 +251,22 @@ void McpClient::Finish(CallId id, CallResult result) {
     done = std::move(it->second.done);
     if (it->second.timer != 0) timers_.Cancel(it->second.timer);
     result.progress_count = it->second.progress_count;
+    result.elicitations = it->second.elicitations;
     calls_.erase(it);
+    for (auto a = asking_.begin(); a != asking_.end();) {
+      if (a->second.call == id) {
+        unanswered.push_back(std::move(a->second));
+        asking_.erase(a++);
+      } else {
+        ++a;
+      }
+    }
+  }
+  // Nobody waits for these answers any more: the person's request is withdrawn and
+  // the server hears cancel (the call itself is being cancelled or has its result).
+  for (Asking& a : unanswered) {
+    if (a.ask.has_value()) a.requester->Cancel(*a.ask);
+    a.respond(ResultResponse(CancelResult()));
   }
   done(std::move(result));
 }
@@ -312,18 +338,208 @@ void McpClient::OnNotification(const std::string& method, const json& params) {
   } else if (method == "notifications/message") {
     BATON_LOG(INFO) << "[" << options_.log_name << " log] " << params.dump();
   } else if (method == "notifications/cancelled") {
-    // The server gives up a request it sent us; we answer requests at once, so
-    // there is nothing to stop.
+    OnServerCancelled(params);
   } else {
     BATON_LOG(DEBUG) << "[" << options_.log_name << "] notification " << method;
   }
 }
 
-std::optional<json> McpClient::OnRequest(const std::string& method, const json& params) {
-  if (method == "ping") return json::object();
-  // No roots, sampling or elicitation: the bridge declares none of them.
-  BATON_LOG(INFO) << "[" << options_.log_name << "] refused server request " << method;
-  return std::nullopt;
+void McpClient::OnRequest(IncomingRequest request, Responder respond) {
+  if (request.method == "ping") {
+    respond(ResultResponse(json::object()));
+    return;
+  }
+  if (request.method == "elicitation/create") {
+    OnElicitation(std::move(request), std::move(respond));
+    return;
+  }
+  // No roots or sampling: the bridge declares neither.
+  BATON_LOG(INFO) << "[" << options_.log_name << "] refused server request " << request.method;
+  respond(ErrorResponse(kMethodNotFound, absl::StrCat("Method not found: ", request.method)));
+}
+
+namespace {
+
+// What a call's options come to: asking without anyone to ask declines.
+ElicitationPolicy EffectivePolicy(const ElicitationOptions& options) {
+  if (options.policy == ElicitationPolicy::kAsk && options.requester == nullptr) return ElicitationPolicy::kDecline;
+  return options.policy;
+}
+
+}  // namespace
+
+McpClient::Call* McpClient::FindCallFor(std::optional<int64_t> related_request, CallId* id) {
+  if (related_request.has_value()) {
+    // Sent while answering one of our requests: that one's, or (tools/list...) none.
+    for (auto& [call_id, call] : calls_) {
+      if (call.rpc_id == *related_request) {
+        *id = call_id;
+        return &call;
+      }
+    }
+    return nullptr;
+  }
+  if (calls_.size() == 1) {
+    *id = calls_.begin()->first;
+    return &calls_.begin()->second;
+  }
+  return nullptr;
+}
+
+json McpClient::AnswerWithoutCall(const json& requested_schema, std::string* why) {
+  if (calls_.empty()) {
+    *why = "no tool call is in flight";
+    return DeclineResult();
+  }
+  // Any of the calls may have asked: an answer they would all give is safe.
+  std::optional<ElicitationPolicy> common;
+  for (const auto& [id, call] : calls_) {
+    const ElicitationPolicy policy = EffectivePolicy(call.elicitation);
+    if (!common.has_value()) {
+      common = policy;
+    } else if (*common != policy) {
+      common = ElicitationPolicy::kAsk;
+      break;
+    }
+  }
+  if (*common == ElicitationPolicy::kAcceptDefaults) {
+    *why = absl::StrCat("each of the ", calls_.size(), " calls in flight accepts defaults");
+    return AcceptDefaultsResult(requested_schema);
+  }
+  if (*common == ElicitationPolicy::kDecline) {
+    *why = absl::StrCat("each of the ", calls_.size(), " calls in flight declines");
+  } else {
+    *why = absl::StrCat("the transport cannot tell which of the ", calls_.size(), " calls in flight it belongs to");
+  }
+  return DeclineResult();
+}
+
+void McpClient::OnElicitation(IncomingRequest request, Responder respond) {
+  absl::StatusOr<ElicitationRequest> parsed = ParseElicitationRequest(request.params);
+  if (!parsed.ok()) {
+    BATON_LOG(WARNING) << "[" << options_.log_name << "] refused elicitation/create: " << parsed.status().message();
+    respond(ErrorResponse(kInvalidParams, std::string(parsed.status().message())));
+    return;
+  }
+  // Decided under the lock, acted on after it.
+  json answer;
+  std::string why;
+  CallId call_id = 0;
+  InputRequester* requester = nullptr;
+  InputRequest ask;
+  int64_t key = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    Call* call = FindCallFor(request.related_request, &call_id);
+    if (call == nullptr) {
+      answer = AnswerWithoutCall(parsed->requested_schema, &why);
+    } else {
+      ++call->elicitations;
+      switch (EffectivePolicy(call->elicitation)) {
+        case ElicitationPolicy::kDecline:
+          answer = DeclineResult();
+          why = call->elicitation.policy == ElicitationPolicy::kAsk ? "the policy is ask, but there is nobody to ask"
+                                                                     : "the policy is decline";
+          break;
+        case ElicitationPolicy::kAcceptDefaults:
+          answer = AcceptDefaultsResult(parsed->requested_schema);
+          why = "the policy is accept_defaults";
+          break;
+        case ElicitationPolicy::kAsk:
+          requester = call->elicitation.requester;
+          key = next_asking_++;
+          ask.call = call->elicitation.call;
+          ask.message = parsed->message;
+          ask.requested_schema = parsed->requested_schema;
+          ask.sequence = call->elicitations;
+          ask.deadline = call->hard_deadline;
+          asking_.emplace(key, Asking{call_id, request.id, requester, std::nullopt, parsed->requested_schema, respond});
+          ++call->asking;
+          break;
+      }
+      // The server is alive and waits for us: its timeout starts afresh (or, while
+      // a person is asked, only the hard deadline holds).
+      ArmTimer(call_id, *call);
+    }
+  }
+  if (requester == nullptr) {
+    BATON_LOG(INFO) << "[" << options_.log_name << "] elicitation " << request.id.dump()
+                    << (call_id != 0 ? absl::StrCat(" during call ", call_id) : "") << ": " << ActionOf(answer)
+                    << " (" << why << ")";
+    respond(ResultResponse(std::move(answer)));
+    return;
+  }
+  BATON_LOG(INFO) << "[" << options_.log_name << "] elicitation " << request.id.dump() << " during call " << call_id
+                  << ": asking a person (" << ask.call.tool << ", run " << ask.call.run_id << ")";
+  std::weak_ptr<Lifeline> weak = lifeline_;
+  const InputRequester::AskId ask_id =
+      requester->Ask(std::move(ask), [weak, key](absl::StatusOr<InputDecision> decision) {
+        std::shared_ptr<Lifeline> lifeline = weak.lock();
+        if (lifeline == nullptr) return;
+        absl::MutexLock lock(&lifeline->mu);
+        if (lifeline->client != nullptr) lifeline->client->OnInputDecided(key, std::move(decision));
+      });
+  bool ended;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = asking_.find(key);
+    ended = it == asking_.end();
+    if (!ended) it->second.ask = ask_id;
+  }
+  // The call ended (or the server withdrew its request) before Ask returned: the
+  // ask goes too (a no-op when it was already answered).
+  if (ended) requester->Cancel(ask_id);
+}
+
+void McpClient::OnInputDecided(int64_t key, absl::StatusOr<InputDecision> decision) {
+  Asking asking;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = asking_.find(key);
+    if (it == asking_.end()) return;  // the call ended first; the server heard cancel
+    asking = std::move(it->second);
+    asking_.erase(it);
+    auto call = calls_.find(asking.call);
+    if (call != calls_.end()) {
+      --call->second.asking;
+      ArmTimer(asking.call, call->second);  // the server's turn again: its timeout restarts
+    }
+  }
+  std::string problem;
+  json answer;
+  if (decision.ok()) {
+    answer = ResultForDecision(*decision, asking.requested_schema, &problem);
+  } else {
+    // Nobody decided in time, or the orchestrator could not be asked: no explicit
+    // choice was made.
+    answer = CancelResult();
+    problem = std::string(decision.status().message());
+  }
+  BATON_LOG(INFO) << "[" << options_.log_name << "] elicitation " << asking.server_request_id.dump() << " during call "
+                  << asking.call << ": " << ActionOf(answer) << (problem.empty() ? "" : absl::StrCat(" (", problem, ")"));
+  asking.respond(ResultResponse(std::move(answer)));
+}
+
+void McpClient::OnServerCancelled(const json& params) {
+  if (!params.is_object() || !params.contains("requestId")) return;
+  Asking asking;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = asking_.begin();
+    while (it != asking_.end() && it->second.server_request_id != params["requestId"]) ++it;
+    if (it == asking_.end()) return;  // not waiting for it: we answered at once
+    asking = std::move(it->second);
+    asking_.erase(it);
+    auto call = calls_.find(asking.call);
+    if (call != calls_.end()) {
+      --call->second.asking;
+      ArmTimer(asking.call, call->second);
+    }
+  }
+  // The spec: a cancelled request is not answered.
+  BATON_LOG(INFO) << "[" << options_.log_name << "] the server withdrew elicitation "
+                  << asking.server_request_id.dump();
+  if (asking.ask.has_value()) asking.requester->Cancel(*asking.ask);
 }
 
 size_t McpClient::calls_in_flight() const {

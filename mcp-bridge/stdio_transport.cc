@@ -207,7 +207,7 @@ void StdioTransport::HandleStdout(const char* data, size_t n) {
       stdout_buffer_.append(data + start, i - start);
       std::string_view line(stdout_buffer_);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (!line.empty()) callbacks_.on_message(line);
+      if (!line.empty()) callbacks_.on_message(line, std::nullopt);
     }
     stdout_buffer_.clear();
     dropping_line_ = false;

@@ -3,7 +3,9 @@
 #ifndef BATON_MCP_BRIDGE_TRANSPORT_H_
 #define BATON_MCP_BRIDGE_TRANSPORT_H_
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,7 +21,11 @@ class Transport {
   struct Callbacks {
     // One message from the server (a JSON text, not yet parsed). Called from the
     // transport's own threads, one message at a time; it must not block.
-    std::function<void(std::string_view message)> on_message;
+    // `related_request` is the id of the client's request on whose response stream
+    // the message came (Streamable HTTP: a server request or notification sent
+    // while answering that request), when the transport knows it; stdio and the
+    // server's own streams never know it.
+    std::function<void(std::string_view message, std::optional<int64_t> related_request)> on_message;
     // The connection is gone (process exited, stream broken, session expired). Called
     // at most once, and not after Close was called.
     std::function<void(absl::Status why)> on_closed;

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     rate_config = *std::move(loaded);
   }
   baton::orchestrator::RateLimiter rate_limiter(baton::SystemClock::Get(), rate_config);
-  baton::orchestrator::WorkerServiceImpl worker_service(scheduler, options.lease_ttl, &hub, &rate_limiter);
+  baton::orchestrator::WorkerServiceImpl worker_service(scheduler, **store, options.lease_ttl, &hub, &rate_limiter);
   auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7233"),
                                        {&run_service, &agent_service, &worker_service});
   if (!server.ok()) {

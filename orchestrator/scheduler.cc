@@ -63,8 +63,46 @@ absl::Status Scheduler::Recover() {
     active.lease->deadline_ms = now_ms + absl::ToInt64Milliseconds(options_.lease_ttl);
     lease_deadlines_.insert({active.lease->deadline_ms, l.run_id});
   }
-  BATON_LOG(INFO) << "recovered " << queue_.size() + delayed_.size() << " queued and "
-                  << lease_deadlines_.size() << " leased runs";
+  std::vector<std::string> waiting;
+  if (absl::Status s = store_.ScanWaiting([&](const std::string& id) { waiting.push_back(id); }); !s.ok()) {
+    return s;
+  }
+  for (const std::string& run_id : waiting) {
+    absl::StatusOr<std::optional<v1::Run>> run = store_.GetRun(run_id);
+    if (!run.ok()) return run.status();
+    if (!run->has_value() || (*run)->state() != v1::WAITING) {
+      BATON_LOG(WARNING) << "waiting entry for " << run_id << " has no waiting run; ignored";
+      continue;
+    }
+    active_[run_id].run = std::move(**run);
+  }
+  // What links the active runs: children, session successors.
+  for (const auto& [run_id, active] : active_) {
+    if (!active.run.parent_run_id().empty()) children_of_[active.run.parent_run_id()].insert(run_id);
+    for (const v1::Wait& wait : active.run.waits()) {
+      if (!wait.done() && wait.what_case() == v1::Wait::kPreviousRunId) {
+        session_waiters_[wait.previous_run_id()] = run_id;
+      }
+    }
+  }
+  // Approvals not decided yet (their deadlines may have passed while the orchestrator
+  // was down: the first tick expires them, and decisions check the deadline).
+  ApprovalFilter pending;
+  std::string token;
+  do {
+    absl::StatusOr<ApprovalPage> page = store_.ListApprovals(pending, 1000, token);
+    if (!page.ok()) return page.status();
+    for (v1::Approval& approval : page->approvals) {
+      if (!active_.contains(approval.run_id())) continue;  // its run ended meanwhile
+      approval_deadlines_.insert({approval.expire_time_ms(), approval.approval_id()});
+      const std::string id = approval.approval_id();
+      approvals_[id] = std::move(approval);
+    }
+    token = page->next_page_token;
+  } while (!token.empty());
+  BATON_LOG(INFO) << "recovered " << queue_.size() + delayed_.size() << " queued, "
+                  << lease_deadlines_.size() << " leased and " << waiting.size() << " waiting runs, "
+                  << approvals_.size() << " pending approvals";
   return absl::OkStatus();
 }
 
@@ -105,6 +143,7 @@ std::string Scheduler::NewLeaseIdLocked() {
 v1::RunEvent& Scheduler::NewEventLocked(v1::Run& run, StoreBatch& batch) {
   v1::RunEvent& event = batch.events.emplace_back();
   event.set_run_id(run.run_id());
+  if (!run.root_run_id().empty() && run.root_run_id() != run.run_id()) event.set_root_run_id(run.root_run_id());
   event.set_seq(run.last_event_seq() + 1);
   event.set_time_ms(clock_.NowMillis());
   run.set_last_event_seq(event.seq());
@@ -144,11 +183,13 @@ void Scheduler::DequeueLocked(ActiveRun& active, StoreBatch& batch) {
 }
 
 void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
-                             const std::string& reason, v1::FailureKind kind, StoreBatch& batch) {
+                             const std::string& reason, v1::FailureKind kind, StoreBatch& batch,
+                             Deferred& deferred) {
   auto it = active_.find(run_id);
   BATON_CHECK(it != active_.end()) << run_id;
   ActiveRun& active = it->second;
   if (active.run.state() == v1::QUEUED) DequeueLocked(active, batch);
+  if (active.run.state() == v1::WAITING) batch.waiting_deletes.push_back(run_id);
   if (active.lease.has_value()) {
     lease_deadlines_.erase({active.lease->deadline_ms, run_id});
     batch.lease_deletes.push_back(run_id);
@@ -166,7 +207,9 @@ void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
   }
   AddStateEventLocked(run, reason, batch);
   batch.put_runs.push_back(run);
+  v1::Run ended = std::move(run);
   active_.erase(it);
+  OnRunEndedLocked(ended, batch, deferred);
 }
 
 namespace {
@@ -177,11 +220,25 @@ thread_local Scheduler* t_committing = nullptr;
 
 void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Deferred& deferred) {
   std::vector<v1::RunEvent> events = batch.events;
-  auto complete = [this, events = std::move(events), after = std::move(after)](absl::Status status) {
+  // Decided approvals stay in memory until their decision is durable, so a repeated
+  // decision is checked against it rather than a store that trails.
+  std::vector<std::string> decided;
+  for (const v1::Approval& approval : batch.approvals) {
+    if (approval.state() != v1::Approval::PENDING) decided.push_back(approval.approval_id());
+  }
+  auto complete = [this, events = std::move(events), decided = std::move(decided),
+                   after = std::move(after)](absl::Status status) {
     if (!status.ok()) {
       // Memory already holds the decision; answering "not durable" would leave the
       // two apart. A restart recovers a consistent state from the store.
       BATON_LOG(FATAL) << "store commit failed, restarting from durable state: " << status;
+    }
+    if (!decided.empty()) {
+      absl::MutexLock lock(&mu_);
+      for (const std::string& id : decided) {
+        auto it = approvals_.find(id);
+        if (it != approvals_.end() && it->second.state() != v1::Approval::PENDING) approvals_.erase(it);
+      }
     }
     if (!events.empty() && event_listener_) event_listener_(events);
     if (after) after();
@@ -200,14 +257,26 @@ void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Defe
   t_committing = nullptr;
 }
 
-namespace {
-void RunAll(std::vector<std::function<void()>>& deferred) {
+v1::RunState Scheduler::StateIn(const StoreBatch& batch, const std::string& run_id) {
+  v1::RunState state = v1::RUN_STATE_UNSPECIFIED;
+  for (const v1::Run& put : batch.put_runs) {
+    if (put.run_id() == run_id) state = put.state();  // the last put wins
+  }
+  return state;
+}
+
+void Scheduler::RunAll(Deferred& deferred) {
   // A deferred step may add more (a completion that leases a run, say).
   for (size_t i = 0; i < deferred.size(); ++i) deferred[i]();
 }
-}  // namespace
 
-void Scheduler::CreateRun(v1::Run run, RunCallback done) {
+void Scheduler::CreateRun(v1::Run run, RunCallback done) { Create(std::move(run), {}, std::move(done)); }
+
+void Scheduler::ForkRun(ForkParams params, RunCallback done) {
+  Create(std::move(params.run), std::move(params.journal), std::move(done));
+}
+
+void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCallback done) {
   Deferred deferred;
   std::optional<std::string> existing;
   {
@@ -229,20 +298,49 @@ void Scheduler::CreateRun(v1::Run run, RunCallback done) {
       }
     }
     if (!existing.has_value()) {
-      run.set_run_id(NewRunId(clock_));
-      run.set_state(v1::QUEUED);
-      run.set_attempt(1);
-      run.set_epoch(0);
-      run.set_create_time_ms(clock_.NowMillis());
-      if (run.agent().max_attempts() <= 0) {
-        run.mutable_agent()->set_max_attempts(options_.default_max_attempts);
+      // A session goes on from its latest run.
+      if (!run.session_id().empty()) {
+        std::optional<std::string> head;
+        if (auto it = pending_session_heads_.find(run.session_id()); it != pending_session_heads_.end()) {
+          head = it->second;
+        } else {
+          absl::StatusOr<std::optional<std::string>> found = store_.GetSessionHead(run.session_id());
+          if (!found.ok()) {
+            done(found.status());
+            return;
+          }
+          head = *found;
+        }
+        if (head.has_value()) {
+          int32_t head_seq = 0;
+          if (auto it = active_.find(*head); it != active_.end()) {
+            head_seq = it->second.run.session_seq();
+          } else {
+            absl::StatusOr<std::optional<v1::Run>> previous = store_.GetRun(*head);
+            if (!previous.ok()) {
+              done(previous.status());
+              return;
+            }
+            if (previous->has_value()) head_seq = (*previous)->session_seq();
+          }
+          run.set_continue_from(*head);
+          run.set_session_seq(head_seq + 1);
+        } else {
+          run.set_session_seq(1);
+        }
       }
-      ActiveRun& active = active_[run.run_id()];
-      active.run = std::move(run);
+      run.set_run_id(NewRunId(clock_));
       StoreBatch batch;
-      EnqueueLocked(active, batch);
-      AddStateEventLocked(active.run, "created", batch);
-      batch.put_runs.push_back(active.run);
+      ActiveRun& active = AddRunLocked(std::move(run), batch);
+      if (!journal.empty()) {
+        // A fork: the prefix it starts from, with its events and usage.
+        for (v1::JournalEntry& entry : journal) JournalLocked(active.run, std::move(entry), batch);
+        batch.put_runs.push_back(active.run);
+      }
+      if (!active.run.session_id().empty()) {
+        batch.session_heads.push_back({active.run.session_id(), active.run.run_id()});
+        pending_session_heads_[active.run.session_id()] = active.run.run_id();
+      }
       const std::string request_id = active.run.request_id();
       if (!request_id.empty()) {
         batch.request_ids.push_back({request_id, active.run.run_id()});
@@ -252,9 +350,14 @@ void Scheduler::CreateRun(v1::Run run, RunCallback done) {
       CommitLocked(
           std::move(batch),
           [this, created, done = std::move(done)]() {
-            if (!created.request_id().empty()) {
+            if (!created.request_id().empty() || !created.session_id().empty()) {
               absl::MutexLock lock(&mu_);
               pending_request_ids_.erase(created.request_id());
+              // A later create may have moved the head on: only drop our own.
+              if (auto it = pending_session_heads_.find(created.session_id());
+                  it != pending_session_heads_.end() && it->second == created.run_id()) {
+                pending_session_heads_.erase(it);
+              }
             }
             done(created);
           },
@@ -299,10 +402,12 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
       StoreBatch batch;
       const std::string why = reason.empty() ? "cancelled" : absl::StrCat("cancelled: ", reason);
       v1::Run result;
-      if (active.run.state() == v1::QUEUED) {
+      if (active.run.state() == v1::QUEUED || active.run.state() == v1::WAITING) {
         active.run.set_cancel_requested(true);
-        FinishLocked(run_id, v1::CANCELLED, why, v1::CANCELLED_BY_USER, batch);
-        result = batch.put_runs.back();
+        FinishLocked(run_id, v1::CANCELLED, why, v1::CANCELLED_BY_USER, batch, deferred);
+        for (const v1::Run& put : batch.put_runs) {
+          if (put.run_id() == run_id) result = put;
+        }
       } else {
         // The holding worker learns it on its next heartbeat or AppendStep.
         active.run.set_cancel_requested(true);
@@ -312,6 +417,7 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
         result = active.run;
       }
       CommitLocked(std::move(batch), [result, done = std::move(done)]() { done(result); }, deferred);
+      MatchLocked(deferred);
     }
   }
   if (not_active) {
@@ -388,6 +494,14 @@ void Scheduler::MatchLocked(Deferred& deferred) {
             }
             grant.journal = std::move(*journal);
           }
+          if (!grant.run.continue_from().empty()) {
+            absl::StatusOr<std::vector<v1::PriorRun>> history = ReadHistory(store_, grant.run);
+            if (!history.ok()) {
+              done(history.status());
+              return;
+            }
+            grant.history = std::move(*history);
+          }
           done(std::optional<TaskGrant>(std::move(grant)));
         },
         deferred);
@@ -432,8 +546,92 @@ std::vector<LeaseStatus> Scheduler::Heartbeat(const std::string& worker_id,
   return out;
 }
 
+void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch) {
+  entry.set_seq(run.last_journal_seq() + 1);
+  run.set_last_journal_seq(entry.seq());
+  entry.set_epoch(run.epoch());
+  if (entry.time_ms() == 0) entry.set_time_ms(clock_.NowMillis());
+  switch (entry.entry_case()) {
+    case v1::JournalEntry::kModelTurn: {
+      const v1::ModelTurn& turn = entry.model_turn();
+      v1::RunEvent& started = NewEventLocked(run, batch);
+      started.set_time_ms(entry.time_ms());
+      started.mutable_step_started()->set_step(entry.step());
+      started.mutable_step_started()->set_model(turn.model());
+      started.mutable_step_started()->set_model_rule(turn.model_rule());
+      nlohmann::json content = nlohmann::json::parse(turn.content_json(), nullptr, false);
+      std::string text = content.is_discarded() ? "" : TextOfContent(content);
+      if (!text.empty()) {
+        v1::RunEvent& text_event = NewEventLocked(run, batch);
+        text_event.mutable_text()->set_step(entry.step());
+        text_event.mutable_text()->set_text(text);
+      }
+      v1::RunEvent& finished = NewEventLocked(run, batch);
+      finished.mutable_step_finished()->set_step(entry.step());
+      finished.mutable_step_finished()->set_stop_reason(turn.stop_reason());
+      *finished.mutable_step_finished()->mutable_usage() = turn.usage();
+      AddUsage(turn.usage(), run.mutable_usage());
+      AddUsage(turn.usage(), run.mutable_tree_usage());
+      run.set_steps(std::max(run.steps(), entry.step() + 1));
+      break;
+    }
+    case v1::JournalEntry::kToolCall: {
+      v1::RunEvent& event = NewEventLocked(run, batch);
+      auto* e = event.mutable_tool_call_started();
+      e->set_step(entry.step());
+      e->set_tool_use_id(entry.tool_call().tool_use_id());
+      e->set_name(entry.tool_call().name());
+      e->set_input_json(entry.tool_call().edited_input_json().empty() ? entry.tool_call().input_json()
+                                                                      : entry.tool_call().edited_input_json());
+      break;
+    }
+    case v1::JournalEntry::kToolResult: {
+      const v1::ToolResult& result = entry.tool_result();
+      v1::RunEvent& event = NewEventLocked(run, batch);
+      auto* e = event.mutable_tool_call_finished();
+      e->set_step(entry.step());
+      e->set_tool_use_id(result.tool_use_id());
+      e->set_name(result.name());
+      e->set_is_error(result.is_error());
+      e->set_duration_ms(result.duration_ms());
+      nlohmann::json content = nlohmann::json::parse(result.content_json(), nullptr, false);
+      std::string preview = content.is_discarded() ? result.content_json() : TextOfContent(content);
+      if (preview.size() > 200) preview = preview.substr(0, 200) + "…";
+      e->set_output_preview(preview);
+      run.mutable_usage()->set_tool_calls(run.usage().tool_calls() + 1);
+      run.mutable_tree_usage()->set_tool_calls(run.tree_usage().tool_calls() + 1);
+      break;
+    }
+    case v1::JournalEntry::kSummary: {
+      const v1::ContextSummary& summary = entry.summary();
+      v1::RunEvent& event = NewEventLocked(run, batch);
+      event.set_time_ms(entry.time_ms());
+      auto* e = event.mutable_context_compacted();
+      e->set_step(entry.step());
+      e->set_through_step(summary.through_step());
+      e->set_tokens_before(summary.tokens_before());
+      e->set_tokens_after(summary.tokens_after());
+      e->set_model(summary.model());
+      e->set_reason(summary.reason());
+      AddUsage(summary.usage(), run.mutable_usage());
+      AddUsage(summary.usage(), run.mutable_tree_usage());
+      break;
+    }
+    case v1::JournalEntry::kApprovalRequest:
+      // The ApprovalRequested event comes from CreateApprovalLocked (it has the approval).
+      break;
+    case v1::JournalEntry::kApprovalDecision:
+      // The ApprovalDecided event went out when the decision was taken (DecideLocked).
+      break;
+    case v1::JournalEntry::ENTRY_NOT_SET:
+      break;
+  }
+  batch.journal.push_back({run.run_id(), std::move(entry)});
+}
+
 void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
-                           std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq) {
+                           std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq,
+                           std::vector<v1::ChildRunSpec> children) {
   Deferred deferred;
   absl::Status error;
   {
@@ -455,84 +653,40 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
                          first_seq, " but the journal ends at seq ", last));
       }
     } else {
-      v1::Run& run = (*checked)->run;
+      ActiveRun& active = **checked;
+      v1::Run& run = active.run;
       StoreBatch batch;
-      const int64_t now_ms = clock_.NowMillis();
+      std::vector<v1::Usage> turn_usage;
       for (v1::JournalEntry& entry : entries) {
-        entry.set_seq(run.last_journal_seq() + 1);
-        run.set_last_journal_seq(entry.seq());
-        entry.set_epoch(run.epoch());
-        if (entry.time_ms() == 0) entry.set_time_ms(now_ms);
-        switch (entry.entry_case()) {
-          case v1::JournalEntry::kModelTurn: {
-            const v1::ModelTurn& turn = entry.model_turn();
-            v1::RunEvent& started = NewEventLocked(run, batch);
-            started.set_time_ms(entry.time_ms());
-            started.mutable_step_started()->set_step(entry.step());
-            started.mutable_step_started()->set_model(turn.model());
-            started.mutable_step_started()->set_model_rule(turn.model_rule());
-            nlohmann::json content = nlohmann::json::parse(turn.content_json(), nullptr, false);
-            std::string text = content.is_discarded() ? "" : TextOfContent(content);
-            if (!text.empty()) {
-              v1::RunEvent& text_event = NewEventLocked(run, batch);
-              text_event.mutable_text()->set_step(entry.step());
-              text_event.mutable_text()->set_text(text);
+        if (entry.has_tool_call()) {
+          for (const v1::ChildRunSpec& child : children) {
+            if (child.tool_use_id() == entry.tool_call().tool_use_id()) {
+              CreateChildLocked(active, entry, child, batch);
+              break;
             }
-            v1::RunEvent& finished = NewEventLocked(run, batch);
-            finished.mutable_step_finished()->set_step(entry.step());
-            finished.mutable_step_finished()->set_stop_reason(turn.stop_reason());
-            *finished.mutable_step_finished()->mutable_usage() = turn.usage();
-            AddUsage(turn.usage(), run.mutable_usage());
-            run.set_steps(std::max(run.steps(), entry.step() + 1));
-            break;
           }
-          case v1::JournalEntry::kToolCall: {
-            v1::RunEvent& event = NewEventLocked(run, batch);
-            auto* e = event.mutable_tool_call_started();
-            e->set_step(entry.step());
-            e->set_tool_use_id(entry.tool_call().tool_use_id());
-            e->set_name(entry.tool_call().name());
-            e->set_input_json(entry.tool_call().input_json());
-            break;
-          }
-          case v1::JournalEntry::kToolResult: {
-            const v1::ToolResult& result = entry.tool_result();
-            v1::RunEvent& event = NewEventLocked(run, batch);
-            auto* e = event.mutable_tool_call_finished();
-            e->set_step(entry.step());
-            e->set_tool_use_id(result.tool_use_id());
-            e->set_name(result.name());
-            e->set_is_error(result.is_error());
-            e->set_duration_ms(result.duration_ms());
-            nlohmann::json content = nlohmann::json::parse(result.content_json(), nullptr, false);
-            std::string preview = content.is_discarded() ? result.content_json() : TextOfContent(content);
-            if (preview.size() > 200) preview = preview.substr(0, 200) + "…";
-            e->set_output_preview(preview);
-            run.mutable_usage()->set_tool_calls(run.usage().tool_calls() + 1);
-            break;
-          }
-          case v1::JournalEntry::kSummary: {
-            const v1::ContextSummary& summary = entry.summary();
-            v1::RunEvent& event = NewEventLocked(run, batch);
-            event.set_time_ms(entry.time_ms());
-            auto* e = event.mutable_context_compacted();
-            e->set_step(entry.step());
-            e->set_through_step(summary.through_step());
-            e->set_tokens_before(summary.tokens_before());
-            e->set_tokens_after(summary.tokens_after());
-            e->set_model(summary.model());
-            e->set_reason(summary.reason());
-            AddUsage(summary.usage(), run.mutable_usage());
-            break;
-          }
-          case v1::JournalEntry::ENTRY_NOT_SET:
-            break;
+        } else if (entry.has_approval_request()) {
+          CreateApprovalLocked(active, entry, batch);
+        } else if (entry.has_model_turn()) {
+          turn_usage.push_back(entry.model_turn().usage());
+        } else if (entry.has_summary()) {
+          turn_usage.push_back(entry.summary().usage());
         }
-        batch.journal.push_back({run.run_id(), std::move(entry)});
+        JournalLocked(run, std::move(entry), batch);
       }
       batch.put_runs.push_back(run);
-      AppendResult result{run.last_journal_seq(), run.cancel_requested()};
+      const std::string run_id = run.run_id();
+      for (const v1::Usage& usage : turn_usage) AddTreeUsageLocked(run, usage, batch, deferred);
+      // An ancestor that passed its budget ended the tree, this run included.
+      bool cancel = true;
+      int64_t last_seq = 0;
+      if (auto it = active_.find(run_id); it != active_.end()) {
+        cancel = it->second.run.cancel_requested();
+        last_seq = it->second.run.last_journal_seq();
+      }
+      AppendResult result{last_seq, cancel};
       CommitLocked(std::move(batch), [result, done]() { done(result); }, deferred);
+      MatchLocked(deferred);
     }
   }
   if (!error.ok()) {
@@ -559,8 +713,9 @@ void Scheduler::CompleteRun(const LeaseRef& lease, const std::string& output,
       if (run.usage().model_calls() == 0) *run.mutable_usage() = usage;
       run.set_steps(std::max(run.steps(), steps));
       StoreBatch batch;
-      FinishLocked(lease.run_id, v1::SUCCEEDED, "completed", v1::FAILURE_KIND_UNSPECIFIED, batch);
+      FinishLocked(lease.run_id, v1::SUCCEEDED, "completed", v1::FAILURE_KIND_UNSPECIFIED, batch, deferred);
       CommitLocked(std::move(batch), [done]() { done(absl::OkStatus()); }, deferred);
+      MatchLocked(deferred);
     }
   }
   if (!error.ok()) {
@@ -571,7 +726,7 @@ void Scheduler::CompleteRun(const LeaseRef& lease, const std::string& output,
 }
 
 void Scheduler::RetryOrFailLocked(ActiveRun& active, const std::string& error,
-                                  v1::FailureKind kind, StoreBatch& batch) {
+                                  v1::FailureKind kind, StoreBatch& batch, Deferred& deferred) {
   v1::Run& run = active.run;
   if (active.lease.has_value()) {
     lease_deadlines_.erase({active.lease->deadline_ms, run.run_id()});
@@ -583,7 +738,7 @@ void Scheduler::RetryOrFailLocked(ActiveRun& active, const std::string& error,
   if (run.attempt() >= max_attempts) {
     FinishLocked(run.run_id(), v1::FAILED,
                  absl::StrCat(error, " (attempt ", run.attempt(), " of ", max_attempts, ")"), kind,
-                 batch);
+                 batch, deferred);
     return;
   }
   absl::Duration backoff = options_.retry_backoff_base * (1 << std::min(run.attempt() - 1, 20));
@@ -613,8 +768,13 @@ void Scheduler::FailRun(const FailRunParams& params,
       StoreBatch batch;
       const std::string run_id = run.run_id();
       if (params.cancelled || run.cancel_requested()) {
-        FinishLocked(run_id, v1::CANCELLED, params.error.empty() ? "cancelled" : params.error,
-                     v1::CANCELLED_BY_USER, batch);
+        // A child whose parent ended was cancelled by that, not by a user.
+        const bool orphan = !run.parent_run_id().empty() && !active_.contains(run.parent_run_id());
+        FinishLocked(run_id, v1::CANCELLED,
+                     orphan                 ? "cancelled: the parent run ended"
+                     : params.error.empty() ? "cancelled"
+                                            : params.error,
+                     orphan ? v1::PARENT_ENDED : v1::CANCELLED_BY_USER, batch, deferred);
       } else if (params.released) {
         lease_deadlines_.erase({active.lease->deadline_ms, run_id});
         batch.lease_deletes.push_back(run_id);
@@ -624,11 +784,11 @@ void Scheduler::FailRun(const FailRunParams& params,
         AddStateEventLocked(run, absl::StrCat("released by ", worker, ": ", params.error), batch);
         batch.put_runs.push_back(run);
       } else if (params.retryable) {
-        RetryOrFailLocked(active, params.error, params.failure_kind, batch);
+        RetryOrFailLocked(active, params.error, params.failure_kind, batch, deferred);
       } else {
-        FinishLocked(run_id, v1::FAILED, params.error, params.failure_kind, batch);
+        FinishLocked(run_id, v1::FAILED, params.error, params.failure_kind, batch, deferred);
       }
-      v1::RunState state = batch.put_runs.back().state();
+      const v1::RunState state = StateIn(batch, run_id);
       CommitLocked(std::move(batch), [state, done]() { done(state); }, deferred);
       MatchLocked(deferred);
     }
@@ -654,10 +814,10 @@ void Scheduler::Tick() {
       const std::string worker = active.run.worker_id();
       if (active.run.cancel_requested()) {
         FinishLocked(run_id, v1::CANCELLED, "cancelled (the worker holding it is gone)",
-                     v1::CANCELLED_BY_USER, batch);
+                     v1::CANCELLED_BY_USER, batch, deferred);
       } else {
         RetryOrFailLocked(active, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"),
-                          v1::LEASE_EXPIRED, batch);
+                          v1::LEASE_EXPIRED, batch, deferred);
       }
       BATON_LOG(INFO) << "lease on " << run_id << " held by " << worker << " expired";
       CommitLocked(std::move(batch), nullptr, deferred);
@@ -669,8 +829,29 @@ void Scheduler::Tick() {
       const ActiveRun& active = active_.at(run_id);
       queue_.insert(QueueKey{active.run.priority(), active.enqueue_time_ms, run_id});
     }
+    // Approvals past their deadline: the rule's on_timeout decides.
+    while (!approval_deadlines_.empty() && approval_deadlines_.begin()->first <= now_ms) {
+      const std::string approval_id = approval_deadlines_.begin()->second;
+      approval_deadlines_.erase(approval_deadlines_.begin());
+      auto it = approvals_.find(approval_id);
+      if (it == approvals_.end() || it->second.state() != v1::Approval::PENDING) continue;
+      StoreBatch batch;
+      ExpireApprovalLocked(it->second, batch, deferred);
+      CommitLocked(std::move(batch), nullptr, deferred);
+    }
     // Polls past their deadline answer empty.
     const absl::Time now = clock_.Now();
+    for (auto it = input_waiters_.begin(); it != input_waiters_.end();) {
+      if (it->second.deadline <= now) {
+        InputCallback waiter_done = std::move(it->second.done);
+        deferred.push_back([waiter_done = std::move(waiter_done)] {
+          waiter_done(std::optional<v1::ApprovalDecision>());
+        });
+        it = input_waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (auto it = polls_.begin(); it != polls_.end();) {
       if (it->second.deadline <= now) {
         expired_polls.push_back(std::move(it->second.done));
@@ -693,6 +874,13 @@ size_t Scheduler::QueuedCount() {
 size_t Scheduler::RunningCount() {
   absl::MutexLock lock(&mu_);
   return lease_deadlines_.size();
+}
+
+size_t Scheduler::WaitingCount() {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [id, active] : active_) n += active.run.state() == v1::WAITING;
+  return n;
 }
 
 }  // namespace baton::orchestrator

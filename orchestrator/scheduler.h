@@ -6,8 +6,14 @@
 // disk in decision order; callers are answered only after their batch is durable.
 // Nothing here knows about gRPC.
 //
-// Memory holds the runs that are not finished (queued or running), with their
-// lease; finished runs live only in the store.
+// Memory holds the runs that are not finished (queued, running or waiting), with their
+// lease, and the approvals not yet decided; finished runs live only in the store.
+//
+// Runs that wait (docs/design.md, "Runs that wait"): child runs are created in the
+// same batch as the parent's journal entry that asks for them; a child's end, an
+// approval's decision or expiry, and the end of a session's previous run each mark a
+// wait of the waiting run done, and the last one journals the results and queues the
+// run, in one batch. Scheduler methods for waits live in scheduler_waits.cc.
 #ifndef BATON_ORCHESTRATOR_SCHEDULER_H_
 #define BATON_ORCHESTRATOR_SCHEDULER_H_
 
@@ -23,10 +29,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "baton/v1/run.pb.h"
+#include "baton/v1/worker_service.pb.h"
 #include "common/clock.h"
 #include "orchestrator/store/run_store.h"
 
@@ -42,6 +50,8 @@ struct SchedulerOptions {
   int default_max_attempts = 3;
   // How often the ticker looks for expired leases and due retries. Default: 100 ms.
   absl::Duration tick_interval = absl::Milliseconds(100);
+  // Subagent tree depth when the root's agent sets none. Default: 4.
+  int default_max_subagent_depth = 4;
 };
 
 // A run leased to a worker, with what it needs to resume.
@@ -49,6 +59,24 @@ struct TaskGrant {
   v1::Run run;
   LeaseRecord lease;
   std::vector<v1::JournalEntry> journal;
+  // Sessions and continuations: the runs whose conversation this one continues.
+  std::vector<v1::PriorRun> history;
+};
+
+// A decision on an approval (DecideApproval), checked by the caller against the
+// approval's schema.
+struct DecisionParams {
+  std::string approval_id;
+  v1::Decision decision = v1::DECISION_UNSPECIFIED;
+  std::string input_json;
+  std::string message;
+  std::string decided_by;
+};
+
+// A new run from a prefix of another's journal (ForkRun), prepared by the caller.
+struct ForkParams {
+  v1::Run run;  // agent, input, labels, request_id, forked_from, ... (the rest is filled)
+  std::vector<v1::JournalEntry> journal;  // the prefix, seqs assigned here
 };
 
 struct LeaseRef {
@@ -105,9 +133,13 @@ class Scheduler {
   // Called after each durable batch with its events, in commit order. Set before Start.
   void SetEventListener(EventListener listener);
 
-  // `run` carries agent, input, priority, labels, request_id; the scheduler fills
-  // the rest. With a request_id seen before, answers with that run instead.
+  // `run` carries agent, input, priority, labels, request_id, session_id,
+  // continue_from; the scheduler fills the rest. With a request_id seen before,
+  // answers with that run instead. A run of a session whose previous run is still
+  // going starts WAITING for it.
   void CreateRun(v1::Run run, RunCallback done);
+  // ForkRun: a run whose journal starts with `params.journal`.
+  void ForkRun(ForkParams params, RunCallback done);
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
   // The run if it is queued or running (memory only; finished runs: nullopt).
   std::optional<v1::Run> GetActiveRun(const std::string& run_id);
@@ -126,8 +158,32 @@ class Scheduler {
   // `first_seq` > 0: the seq the first entry must get. A retry of an append that is
   // already in the journal is answered as applied (once durable) and not written
   // again; another mismatch is FAILED_PRECONDITION.
+  // `children`: one per subagent ToolCall entry in `entries` (same tool_use_id); each
+  // becomes a child run in the same batch. ApprovalRequest entries become approvals.
   void AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
-                  std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq = 0);
+                  std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq = 0,
+                  std::vector<v1::ChildRunSpec> children = {});
+  // The worker gives the run's slot back: WAITING until every wait is over, or QUEUED
+  // at once when they all are. Answers the state the run is in.
+  void SuspendRun(const LeaseRef& lease, const v1::Usage& usage, int32_t steps,
+                  std::function<void(absl::StatusOr<v1::RunState>)> done);
+
+  // Approvals. GetApproval answers from memory (pending and just-decided ones) or the
+  // store.
+  absl::StatusOr<v1::Approval> GetApproval(const std::string& approval_id);
+  // FAILED_PRECONDITION when the approval is not pending (expired, abandoned, decided
+  // otherwise) or the decision is not allowed; the same decision again is answered
+  // with the approval as it is.
+  void DecideApproval(const DecisionParams& params, std::function<void(absl::StatusOr<v1::Approval>)> done);
+  // MCP elicitation: an input request of a RUNNING run. Idempotent per
+  // (run, step, tool_use_id, sequence).
+  void RequestInput(const v1::RequestInputRequest& request,
+                    std::function<void(absl::StatusOr<std::string>)> done);
+  // Answers with the decision once the request is decided (or expires, or its run
+  // ends: CANCEL), or with nullopt at `deadline`.
+  using InputCallback = std::function<void(absl::StatusOr<std::optional<v1::ApprovalDecision>>)>;
+  uint64_t AwaitInput(const std::string& approval_id, absl::Time deadline, InputCallback done);
+  void CancelAwaitInput(uint64_t await_id);
   void CompleteRun(const LeaseRef& lease, const std::string& output, const v1::Usage& usage,
                    int32_t steps, std::function<void(absl::Status)> done);
   void FailRun(const FailRunParams& params, std::function<void(absl::StatusOr<v1::RunState>)> done);
@@ -138,6 +194,7 @@ class Scheduler {
   // Counts for tests and metrics.
   size_t QueuedCount();
   size_t RunningCount();
+  size_t WaitingCount();
 
  private:
   struct ActiveRun {
@@ -162,6 +219,53 @@ class Scheduler {
   };
   // Work decided under mu_ that runs after it is released.
   using Deferred = std::vector<std::function<void()>>;
+  struct InputWaiter {
+    std::string approval_id;
+    absl::Time deadline;
+    InputCallback done;
+  };
+
+  // CreateRun and ForkRun: a new run (unless its request_id is known), starting with
+  // `journal` (a fork's prefix; empty for a new run).
+  void Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCallback done);
+  // Creates the run in memory and in `batch` (QUEUED, or WAITING for its session's
+  // previous run). REQUIRES: run_id, agent, input set.
+  ActiveRun& AddRunLocked(v1::Run run, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Journals `entry` for `run` (seq, epoch, time) with the events it implies and its
+  // usage, into `batch`.
+  void JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A subagent ToolCall entry: creates the child run; sets child_run_id and the wait.
+  void CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, const v1::ChildRunSpec& spec,
+                         StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An ApprovalRequest entry: creates the approval and the wait.
+  void CreateApprovalLocked(ActiveRun& active, v1::JournalEntry& entry, StoreBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the wait answering `tool_use_id` done with `results`; resumes the run when
+  // it is WAITING and nothing else is left.
+  void CompleteWaitLocked(ActiveRun& active, const std::string& tool_use_id,
+                          std::vector<v1::JournalEntry> results, const std::string& fail_run,
+                          StoreBatch& batch, Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every wait is over: journals their results and queues the run (or fails it when
+  // an approval's timeout says so).
+  void ResumeLocked(ActiveRun& active, StoreBatch& batch, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What ending `run` does to the others: its children end, its parent's wait is
+  // done, its session's next run goes on, its approvals are abandoned.
+  void OnRunEndedLocked(const v1::Run& run, StoreBatch& batch, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds a model turn's usage to the ancestors of `run`; fails an ancestor whose tree
+  // passed its max_cost_usd or max_tokens_total.
+  void AddTreeUsageLocked(const v1::Run& run, const v1::Usage& usage, StoreBatch& batch,
+                          Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies the decision to a pending approval (persisted in `batch`).
+  void DecideLocked(v1::Approval& approval, v1::ApprovalDecision decision, StoreBatch& batch,
+                    Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireApprovalLocked(v1::Approval& approval, StoreBatch& batch, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers the AwaitInput callers of a decided elicitation (after `batch` is durable).
+  void WakeInputWaitersLocked(const v1::Approval& approval, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Validates a lease against the run; FAILED_PRECONDITION names what is stale.
   absl::StatusOr<ActiveRun*> CheckLeaseLocked(const LeaseRef& lease)
@@ -173,19 +277,26 @@ class Scheduler {
   // Puts the run in the queue (or the delayed set when not_before is in the future).
   void EnqueueLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DequeueLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends the run (terminal state) and forgets it from memory.
+  // Ends the run (terminal state) and forgets it from memory; ends its children and
+  // completes its parent's wait (OnRunEndedLocked). `deferred` gets work for after
+  // the lock (answers to AwaitInput callers).
   void FinishLocked(const std::string& run_id, v1::RunState state, const std::string& reason,
-                    v1::FailureKind kind, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                    v1::FailureKind kind, StoreBatch& batch, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leases queued runs to parked polls while both exist.
   void MatchLocked(Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Retry or fail a run whose attempt failed (lease expiry or retryable error).
   void RetryOrFailLocked(ActiveRun& active, const std::string& error, v1::FailureKind kind,
-                         StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                         StoreBatch& batch, Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Enqueues the batch; `after` runs once it is durable, never under mu_: a store
   // that completes inline (the in-memory one) has it added to `deferred` instead.
   void CommitLocked(StoreBatch batch, std::function<void()> after, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewLeaseIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs work decided under mu_, after it is released.
+  static void RunAll(Deferred& deferred);
+  // The state `batch` leaves the run in.
+  static v1::RunState StateIn(const StoreBatch& batch, const std::string& run_id);
   void TickerLoop();
 
   RunStore& store_;
@@ -194,7 +305,21 @@ class Scheduler {
   EventListener event_listener_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, ActiveRun> active_ ABSL_GUARDED_BY(mu_);
+  // Node-based: references to a run stay valid while children are added.
+  absl::node_hash_map<std::string, ActiveRun> active_ ABSL_GUARDED_BY(mu_);
+  // Active children of each run with any.
+  absl::flat_hash_map<std::string, std::set<std::string>> children_of_ ABSL_GUARDED_BY(mu_);
+  // Approvals pending, and decided ones until the decision is durable.
+  absl::flat_hash_map<std::string, v1::Approval> approvals_ ABSL_GUARDED_BY(mu_);
+  // Expiry of pending approvals: (expire_time_ms, approval_id); expiry never scans.
+  std::set<std::pair<int64_t, std::string>> approval_deadlines_ ABSL_GUARDED_BY(mu_);
+  // AwaitInput callers.
+  std::map<uint64_t, InputWaiter> input_waiters_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_await_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Sessions: previous run id -> the run WAITING for it.
+  absl::flat_hash_map<std::string, std::string> session_waiters_ ABSL_GUARDED_BY(mu_);
+  // session_id -> latest run id, for creates not yet visible in the store.
+  absl::flat_hash_map<std::string, std::string> pending_session_heads_ ABSL_GUARDED_BY(mu_);
   std::set<QueueKey> queue_ ABSL_GUARDED_BY(mu_);
   // Runs waiting for their retry backoff: (not_before_ms, run_id).
   std::set<std::pair<int64_t, std::string>> delayed_ ABSL_GUARDED_BY(mu_);
@@ -214,6 +339,11 @@ class Scheduler {
 };
 
 bool IsTerminal(v1::RunState state);
+
+// Sessions and continuations: the runs whose conversation `run` continues
+// (continue_from, then theirs...), oldest first, with their inputs and journals. Runs
+// that did not succeed are left out (their turns never finished).
+absl::StatusOr<std::vector<v1::PriorRun>> ReadHistory(RunStore& store, const v1::Run& run);
 
 }  // namespace baton::orchestrator
 

@@ -1,5 +1,6 @@
 #include "orchestrator/services.h"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 
@@ -8,6 +9,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/transcript.h"
+#include "orchestrator/run_watcher.h"
 #include "orchestrator/validation.h"
 
 namespace baton::orchestrator {
@@ -58,261 +60,23 @@ absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
         return absl::InvalidArgumentError("summary.through_step: must be >= 0");
       }
       return absl::OkStatus();
+    case v1::JournalEntry::kApprovalRequest:
+      if (entry.approval_request().tool_use_id().empty()) {
+        return absl::InvalidArgumentError("approval_request.tool_use_id: must not be empty");
+      }
+      if (entry.approval_request().timeout_ms() < 0) {
+        return absl::InvalidArgumentError("approval_request.timeout_ms: must be >= 0");
+      }
+      return absl::OkStatus();
+    case v1::JournalEntry::kApprovalDecision:
+      return absl::InvalidArgumentError("approval_decision: written by the orchestrator only");
     case v1::JournalEntry::ENTRY_NOT_SET:
       break;
   }
   return absl::InvalidArgumentError("entry: empty");
 }
 
-bool IsTerminalEvent(const v1::RunEvent& event) {
-  return event.has_state_changed() && IsTerminal(event.state_changed().state());
-}
-
 }  // namespace
-
-// One WatchRun stream. Events come from the store (at the start and after a gap)
-// and from the hub as they become durable. At most kMaxPending events wait in
-// memory; past that the watcher drops them and reads again from the store, so a
-// slow client never grows memory or holds up a worker. Deletes itself in OnDone.
-class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent> {
- public:
-  static constexpr size_t kMaxPending = 256;
-  // Live deltas are queued only while fewer than this many events wait, so they never
-  // take the room durable events need.
-  static constexpr size_t kMaxPendingLive = 128;
-  static constexpr int kReadBatch = 256;
-
-  RunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub, std::string run_id,
-             int64_t after_seq, bool live_text)
-      : scheduler_(scheduler), store_(store), hub_(hub), run_id_(std::move(run_id)), live_text_(live_text) {
-    last_queued_ = after_seq;
-    last_sent_ = after_seq;
-    hub_.Subscribe(run_id_, this);
-    Resync();
-  }
-
-  // Called by the hub, in commit order, with the run's new durable events.
-  void Deliver(const std::vector<v1::RunEvent>& events) {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    for (const v1::RunEvent& event : events) {
-      if (event.run_id() != run_id_ || event.seq() <= last_queued_) continue;
-      if (event.seq() != last_queued_ + 1 || pending_.size() >= kMaxPending || resync_needed_) {
-        resync_needed_ = true;
-        continue;
-      }
-      QueueGapLocked();  // live text was dropped before this event
-      pending_.push_back(event);
-      last_queued_ = event.seq();
-    }
-    if (!writing_ && !pending_.empty()) StartNextLocked();
-  }
-
-  // Called by the hub with live events (seq 0) of this run. Dropped when the stream
-  // is behind; the next live event delivered is then preceded by a Gap.
-  void DeliverLive(const std::vector<v1::RunEvent>& events) {
-    if (!live_text_) return;
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    for (const v1::RunEvent& event : events) {
-      if (resync_needed_ || pending_.size() >= kMaxPendingLive) {
-        ++dropped_live_;
-        continue;
-      }
-      QueueGapLocked();
-      pending_.push_back(event);
-    }
-    if (!writing_ && !pending_.empty()) StartNextLocked();
-  }
-
-  void OnWriteDone(bool ok) override {
-    bool resync = false;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) {
-        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-        return;
-      }
-      if (current_.seq() > 0) last_sent_ = current_.seq();  // live events have none
-      if (IsTerminalEvent(current_)) {
-        FinishLocked(grpc::Status::OK);
-        return;
-      }
-      if (!pending_.empty()) {
-        StartNextLocked();
-      } else if (resync_needed_) {
-        resync = true;
-      }
-    }
-    if (resync) Resync();
-  }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-  }
-
-  void OnDone() override {
-    hub_.Unsubscribe(run_id_, this);
-    delete this;
-  }
-
- private:
-  // Reads the events after the last one sent from the store, merges what the hub
-  // delivered meanwhile, and starts writing.
-  void Resync() {
-    while (true) {
-      int64_t from;
-      {
-        absl::MutexLock lock(&mu_);
-        if (finished_ || writing_) return;
-        // Behind: the subscriber is told with a Gap before the events read again.
-        if (resync_needed_) gap_pending_ = true;
-        resync_needed_ = false;
-        for (const v1::RunEvent& event : pending_) dropped_live_ += event.seq() == 0;
-        pending_.clear();
-        from = last_sent_;
-        last_queued_ = from;
-      }
-      absl::StatusOr<std::vector<v1::RunEvent>> events = store_.ReadEvents(run_id_, from, kReadBatch);
-      absl::StatusOr<v1::Run> run = absl::UnknownError("not read");
-      if (events.ok() && events->empty()) run = scheduler_.GetRun(run_id_);
-      absl::MutexLock lock(&mu_);
-      if (finished_) return;
-      if (!events.ok()) {
-        FinishLocked(ToGrpcStatus(events.status()));
-        return;
-      }
-      // Live events that came meanwhile are dropped: the durable events hold the whole
-      // text of every finished step.
-      std::deque<v1::RunEvent> delivered;
-      for (v1::RunEvent& event : pending_) {
-        if (event.seq() == 0) {
-          ++dropped_live_;
-        } else {
-          delivered.push_back(std::move(event));
-        }
-      }
-      pending_.clear();
-      QueueGapLocked();
-      std::deque<v1::RunEvent> merged(std::make_move_iterator(pending_.begin()),
-                                      std::make_move_iterator(pending_.end()));
-      pending_.clear();
-      merged.insert(merged.end(), events->begin(), events->end());
-      int64_t last = events->empty() ? from : events->back().seq();
-      for (v1::RunEvent& event : delivered) {
-        if (event.seq() <= last) continue;  // read from the store already
-        if (event.seq() != last + 1) {
-          resync_needed_ = true;
-          break;
-        }
-        last = event.seq();
-        merged.push_back(std::move(event));
-      }
-      if (static_cast<int>(events->size()) == kReadBatch) resync_needed_ = true;
-      pending_ = std::move(merged);
-      last_queued_ = last;
-      if (!pending_.empty()) {
-        if (!writing_) StartNextLocked();
-        return;
-      }
-      if (resync_needed_) continue;
-      if (!run.ok()) {
-        FinishLocked(ToGrpcStatus(run.status()));
-        return;
-      }
-      // Nothing after `from` and the run is over: the watcher has seen its end.
-      if (IsTerminal(run->state()) && run->last_event_seq() <= last_sent_) {
-        FinishLocked(grpc::Status::OK);
-      }
-      return;
-    }
-  }
-
-  // Queues a Gap event when live events were dropped or the stream fell behind.
-  void QueueGapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (dropped_live_ == 0 && !gap_pending_) return;
-    v1::RunEvent gap;
-    gap.set_run_id(run_id_);
-    gap.set_time_ms(absl::ToUnixMillis(absl::Now()));
-    gap.mutable_gap()->set_dropped(dropped_live_);
-    gap.mutable_gap()->set_reason(gap_pending_ ? "subscriber fell behind; events resent from the journal"
-                                               : "subscriber fell behind; live text dropped");
-    pending_.push_back(std::move(gap));
-    dropped_live_ = 0;
-    gap_pending_ = false;
-  }
-
-  void StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    current_ = std::move(pending_.front());
-    pending_.pop_front();
-    writing_ = true;
-    if (IsTerminalEvent(current_)) {
-      // The run's last event and the end of the stream as one operation (no
-      // OnWriteDone follows; OnDone does): one gRPC batch less per watched run.
-      finished_ = true;
-      StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
-      return;
-    }
-    StartWrite(&current_);
-  }
-
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
-  }
-
-  Scheduler& scheduler_;
-  RunStore& store_;
-  EventHub& hub_;
-  const std::string run_id_;
-  const bool live_text_;  // the subscriber asked for live events
-
-  absl::Mutex mu_;
-  std::deque<v1::RunEvent> pending_ ABSL_GUARDED_BY(mu_);
-  v1::RunEvent current_ ABSL_GUARDED_BY(mu_);  // the event being written
-  int64_t last_queued_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t last_sent_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool resync_needed_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  // Live events dropped since the last Gap; a resync owed a Gap.
-  int64_t dropped_live_ ABSL_GUARDED_BY(mu_) = 0;
-  bool gap_pending_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
-  std::set<std::string> run_ids;
-  for (const v1::RunEvent& event : events) run_ids.insert(event.run_id());
-  absl::MutexLock lock(&mu_);
-  for (const std::string& run_id : run_ids) {
-    auto it = watchers_.find(run_id);
-    if (it == watchers_.end()) continue;
-    for (RunWatcher* watcher : it->second) watcher->Deliver(events);
-  }
-}
-
-void EventHub::PublishLive(const std::string& run_id, const std::vector<v1::RunEvent>& events) {
-  absl::MutexLock lock(&mu_);
-  auto it = watchers_.find(run_id);
-  if (it == watchers_.end()) return;
-  for (RunWatcher* watcher : it->second) watcher->DeliverLive(events);
-}
-
-void EventHub::Subscribe(const std::string& run_id, RunWatcher* watcher) {
-  absl::MutexLock lock(&mu_);
-  watchers_[run_id].insert(watcher);
-}
-
-void EventHub::Unsubscribe(const std::string& run_id, RunWatcher* watcher) {
-  absl::MutexLock lock(&mu_);
-  auto it = watchers_.find(run_id);
-  if (it == watchers_.end()) return;
-  it->second.erase(watcher);
-  if (it->second.empty()) watchers_.erase(it);
-}
 
 // ---------------------------------------------------------------------------
 // RunService
@@ -336,6 +100,23 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
   } else {
     *run.mutable_agent() = request->agent();
   }
+  if (absl::Status s = ResolveSubagents(run.mutable_agent(), store_, "agent"); !s.ok()) return FinishNow(ctx, s);
+  if (!request->continue_from().empty()) {
+    absl::StatusOr<v1::Run> previous = scheduler_.GetRun(request->continue_from());
+    if (!previous.ok()) {
+      return FinishNow(ctx, absl::Status(previous.status().code(),
+                                         absl::StrCat("continue_from: ", previous.status().message())));
+    }
+    if (previous->state() != v1::SUCCEEDED) {
+      return FinishNow(ctx, absl::FailedPreconditionError(absl::StrCat(
+                                "continue_from: run \"", request->continue_from(), "\" ",
+                                IsTerminal(previous->state()) ? "ended " : "has not ended: it is ",
+                                v1::RunState_Name(previous->state()),
+                                "; only a run that SUCCEEDED can be continued")));
+    }
+    run.set_continue_from(request->continue_from());
+  }
+  run.set_session_id(request->session_id());
   run.set_input(request->input());
   run.set_priority(request->priority());
   run.set_request_id(request->request_id());
@@ -363,7 +144,11 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
     return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
                               "page_size: must be between 0 and 1000, got ", request->page_size())));
   }
-  RunFilter filter{request->state(), request->agent_name()};
+  if (!v1::RunState_IsValid(request->state())) {
+    return FinishNow(ctx, absl::InvalidArgumentError(
+                              absl::StrCat("state: ", request->state(), " is not a RunState value")));
+  }
+  RunFilter filter{request->state(), request->agent_name(), request->parent_run_id(), request->session_id()};
   absl::StatusOr<RunPage> page =
       store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(),
                       request->page_token());
@@ -405,8 +190,8 @@ grpc::ServerWriteReactor<v1::RunEvent>* RunServiceImpl::WatchRun(
     };
     return new Failed(s);
   }
-  return new RunWatcher(scheduler_, store_, hub_, request->run_id(), request->after_seq(),
-                        request->live_text());
+  return NewRunWatcher(scheduler_, store_, hub_, request->run_id(), request->after_seq(), request->live_text(),
+                       request->include_children());
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::GetTranscript(grpc::CallbackServerContext* ctx,
@@ -417,8 +202,18 @@ grpc::ServerUnaryReactor* RunServiceImpl::GetTranscript(grpc::CallbackServerCont
   if (!run.ok()) return FinishNow(ctx, run.status());
   absl::StatusOr<std::vector<v1::JournalEntry>> journal = store_.ReadJournal(request->run_id());
   if (!journal.ok()) return FinishNow(ctx, journal.status());
-  absl::StatusOr<RebuiltConversation> conv = RebuildConversation(run->input(), *journal);
+  std::vector<v1::PriorRun> history;
+  if (!run->continue_from().empty()) {
+    absl::StatusOr<std::vector<v1::PriorRun>> read = ReadHistory(store_, *run);
+    if (!read.ok()) return FinishNow(ctx, read.status());
+    history = std::move(*read);
+  }
+  // The earlier runs' conversation comes before this run's input, as the model saw it.
+  absl::StatusOr<nlohmann::json> prior = HistoryMessages(history);
+  if (!prior.ok()) return FinishNow(ctx, prior.status());
+  absl::StatusOr<RebuiltConversation> conv = RebuildConversation(run->input(), *journal, std::move(*prior));
   if (!conv.ok()) return FinishNow(ctx, conv.status());
+  for (const v1::PriorRun& earlier : history) reply->add_history_run_ids(earlier.run_id());
   reply->set_run_id(run->run_id());
   reply->set_input(run->input());
   for (v1::JournalEntry& entry : *journal) *reply->add_entries() = std::move(entry);
@@ -437,6 +232,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::PutAgent(grpc::CallbackServerContext
   if (absl::Status s = ValidateAgentSpec(request->agent(), /*require_name=*/true); !s.ok()) {
     return FinishNow(ctx, s);
   }
+  if (absl::Status s = CheckStoredSubagents(request->agent(), store_, "agent"); !s.ok()) return FinishNow(ctx, s);
   // Agents change rarely: a blocking synced write here is simpler than a
   // completion and holds one callback thread for about a millisecond.
   absl::MutexLock lock(&put_mu_);
@@ -513,6 +309,7 @@ class PollReactor final : public grpc::ServerUnaryReactor {
             task->mutable_lease()->set_epoch(g.lease.epoch);
             *task->mutable_run() = std::move(g.run);
             for (v1::JournalEntry& e : g.journal) *task->add_journal() = std::move(e);
+            for (v1::PriorRun& prior : g.history) *task->add_history() = std::move(prior);
             task->set_lease_ttl_ms(ttl_ms);
           }
           Finish(ToGrpcStatus(grant.status()));
@@ -562,6 +359,26 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
       return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
     }
   }
+  std::vector<v1::ChildRunSpec> children(request->children().begin(), request->children().end());
+  for (size_t i = 0; i < children.size(); ++i) {
+    const std::string at = absl::StrCat("children[", i, "]");
+    const bool has_call = std::any_of(entries.begin(), entries.end(), [&](const v1::JournalEntry& e) {
+      return e.has_tool_call() && e.tool_call().tool_use_id() == children[i].tool_use_id();
+    });
+    if (!has_call) {
+      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
+                                at, ".tool_use_id: no tool_call entry for \"", children[i].tool_use_id(), "\"")));
+    }
+    if (children[i].input().empty()) {
+      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(at, ".input: must not be empty")));
+    }
+    if (absl::Status s = ValidateAgentSpec(children[i].agent(), /*require_name=*/false); !s.ok()) {
+      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(at, ".", s.message())));
+    }
+    if (absl::Status s = ResolveSubagents(children[i].mutable_agent(), store_, at + ".agent"); !s.ok()) {
+      return FinishNow(ctx, s);
+    }
+  }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.AppendStep(ToLeaseRef(request->lease()), std::move(entries),
                         [reactor, reply](absl::StatusOr<AppendResult> result) {
@@ -571,7 +388,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
                           }
                           reactor->Finish(ToGrpcStatus(result.status()));
                         },
-                        request->first_seq());
+                        request->first_seq(), std::move(children));
   return reactor;
 }
 

@@ -13,28 +13,12 @@
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/worker_service.grpc.pb.h"
+#include "orchestrator/event_hub.h"
 #include "orchestrator/rate_limiter.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_store.h"
 
 namespace baton::orchestrator {
-
-class RunWatcher;
-
-// Fans durable events out to WatchRun streams. Thread-safe.
-class EventHub {
- public:
-  void Publish(const std::vector<v1::RunEvent>& events);
-  // Live, non-durable events of one run (text deltas, gaps): delivered to its current
-  // watchers if they have room, else dropped (they get a Gap event). Never blocks.
-  void PublishLive(const std::string& run_id, const std::vector<v1::RunEvent>& events);
-  void Subscribe(const std::string& run_id, RunWatcher* watcher);
-  void Unsubscribe(const std::string& run_id, RunWatcher* watcher);
-
- private:
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::set<RunWatcher*>> watchers_ ABSL_GUARDED_BY(mu_);
-};
 
 class RunServiceImpl final : public v1::RunService::CallbackService {
  public:
@@ -55,6 +39,17 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   grpc::ServerUnaryReactor* GetTranscript(grpc::CallbackServerContext* ctx,
                                           const v1::GetTranscriptRequest* request,
                                           v1::Transcript* reply) override;
+  // Approvals and forks: run_service_waits.cc.
+  grpc::ServerUnaryReactor* ListApprovals(grpc::CallbackServerContext* ctx,
+                                          const v1::ListApprovalsRequest* request,
+                                          v1::ListApprovalsResponse* reply) override;
+  grpc::ServerUnaryReactor* GetApproval(grpc::CallbackServerContext* ctx,
+                                        const v1::GetApprovalRequest* request, v1::Approval* reply) override;
+  grpc::ServerUnaryReactor* DecideApproval(grpc::CallbackServerContext* ctx,
+                                           const v1::DecideApprovalRequest* request,
+                                           v1::Approval* reply) override;
+  grpc::ServerUnaryReactor* ForkRun(grpc::CallbackServerContext* ctx, const v1::ForkRunRequest* request,
+                                    v1::Run* reply) override;
 
  private:
   Scheduler& scheduler_;
@@ -86,9 +81,10 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
   // `hub` (live text deltas) and `rate_limiter` (fleet-wide rate limits) may be null:
   // PublishDeltas then drops what it gets and AcquireRate answers "unlimited".
-  WorkerServiceImpl(Scheduler& scheduler, absl::Duration lease_ttl, EventHub* hub = nullptr,
+  // `store` resolves the stored subagents of child runs.
+  WorkerServiceImpl(Scheduler& scheduler, RunStore& store, absl::Duration lease_ttl, EventHub* hub = nullptr,
                     RateLimiter* rate_limiter = nullptr)
-      : scheduler_(scheduler), lease_ttl_(lease_ttl), hub_(hub), rate_limiter_(rate_limiter) {}
+      : scheduler_(scheduler), store_(store), lease_ttl_(lease_ttl), hub_(hub), rate_limiter_(rate_limiter) {}
 
   grpc::ServerUnaryReactor* PollTask(grpc::CallbackServerContext* ctx,
                                      const v1::PollTaskRequest* request,
@@ -114,13 +110,30 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   grpc::ServerUnaryReactor* ReportRate(grpc::CallbackServerContext* ctx,
                                        const v1::ReportRateRequest* request,
                                        v1::ReportRateResponse* reply) override;
+  // Runs that wait: run_service_waits.cc.
+  grpc::ServerUnaryReactor* SuspendRun(grpc::CallbackServerContext* ctx, const v1::SuspendRunRequest* request,
+                                       v1::SuspendRunResponse* reply) override;
+  grpc::ServerUnaryReactor* RequestInput(grpc::CallbackServerContext* ctx,
+                                         const v1::RequestInputRequest* request,
+                                         v1::RequestInputResponse* reply) override;
+  grpc::ServerUnaryReactor* AwaitInput(grpc::CallbackServerContext* ctx, const v1::AwaitInputRequest* request,
+                                       v1::AwaitInputResponse* reply) override;
 
  private:
   Scheduler& scheduler_;
+  RunStore& store_;
   const absl::Duration lease_ttl_;
   EventHub* const hub_;
   RateLimiter* const rate_limiter_;
 };
+
+// Inlines every stored subagent of `agent` (one level: a child resolves its own when it
+// is created), pinning the version used. `field` names `agent` in errors
+// ("agent", "children[0].agent"). NOT_FOUND names the subagent that does not exist.
+absl::Status ResolveSubagents(v1::AgentSpec* agent, RunStore& store, const std::string& field);
+// Every stored subagent `agent` names, at any depth of inline ones, exists (an agent
+// may name itself). NOT_FOUND names the first that does not.
+absl::Status CheckStoredSubagents(const v1::AgentSpec& agent, RunStore& store, const std::string& field);
 
 }  // namespace baton::orchestrator
 

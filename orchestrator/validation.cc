@@ -1,9 +1,16 @@
 #include "orchestrator/validation.h"
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
 
 namespace baton::orchestrator {
 namespace {
+
+absl::Status ValidateAgentSpecAt(const v1::AgentSpec& agent, bool require_name, int depth);
+absl::Status ValidateSubagents(const v1::AgentSpec& agent, int depth);
 
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -73,6 +80,11 @@ absl::Status ValidateModelPolicy(const v1::ModelPolicy& policy) {
 }  // namespace
 
 absl::Status ValidateAgentSpec(const v1::AgentSpec& agent, bool require_name) {
+  return ValidateAgentSpecAt(agent, require_name, 0);
+}
+
+namespace {
+absl::Status ValidateAgentSpecAt(const v1::AgentSpec& agent, bool require_name, int depth) {
   if (require_name && agent.name().empty()) {
     return absl::InvalidArgumentError("agent.name: must not be empty");
   }
@@ -125,8 +137,101 @@ absl::Status ValidateAgentSpec(const v1::AgentSpec& agent, bool require_name) {
           "\" is not a tool name (letters, digits, '_', '-', '.', optionally ending in '*')"));
     }
   }
+  return ValidateSubagents(agent, depth);
+}
+}  // namespace
+
+namespace {
+
+bool IsToolNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+// Prefixes the field path of an error about a nested agent ("agent.model: ..." from
+// the nested check becomes "agent.subagents[0].agent.model: ...").
+absl::Status Nested(const absl::Status& s, const std::string& at) {
+  std::string message(s.message());
+  if (message.rfind("agent.", 0) == 0) message = absl::StrCat(at, message.substr(5));
+  return absl::Status(s.code(), message);
+}
+
+absl::Status ValidateSubagents(const v1::AgentSpec& agent, int depth) {
+  for (int i = 0; i < agent.subagents_size(); ++i) {
+    const v1::Subagent& sub = agent.subagents(i);
+    const std::string at = absl::StrCat("agent.subagents[", i, "]");
+    if (sub.name().empty() || sub.name().size() > 64 ||
+        !std::all_of(sub.name().begin(), sub.name().end(), IsToolNameChar)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".name: \"", sub.name(), "\" is not a tool name (1 to 64 letters, digits, '_' or '-')"));
+    }
+    for (int j = 0; j < i; ++j) {
+      if (agent.subagents(j).name() == sub.name()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".name: \"", sub.name(), "\" is used by subagents[", j, "] too"));
+      }
+    }
+    const bool by_name = !sub.agent_name().empty();
+    if (by_name == sub.has_agent()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ": exactly one of agent_name (a stored agent) and agent (an inline spec) must be set"));
+    }
+    if (sub.agent_version() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".agent_version: must be >= 0, got ", sub.agent_version()));
+    }
+    if (!sub.input_schema_json().empty()) {
+      nlohmann::json schema = nlohmann::json::parse(sub.input_schema_json(), nullptr, false);
+      if (schema.is_discarded() || !schema.is_object() || schema.value("type", "") != "object") {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".input_schema_json: must be a JSON Schema object with \"type\": \"object\""));
+      }
+    }
+    if (sub.has_agent()) {
+      if (depth >= 16) return absl::InvalidArgumentError(absl::StrCat(at, ".agent: nested too deeply"));
+      if (absl::Status s = ValidateAgentSpecAt(sub.agent(), false, depth + 1); !s.ok()) {
+        return Nested(s, absl::StrCat(at, ".agent"));
+      }
+    }
+  }
+  for (int i = 0; i < agent.approvals_size(); ++i) {
+    const v1::ApprovalRule& rule = agent.approvals(i);
+    const std::string at = absl::StrCat("agent.approvals[", i, "]");
+    if (rule.tools_size() == 0) return absl::InvalidArgumentError(absl::StrCat(at, ".tools: must not be empty"));
+    for (int j = 0; j < rule.tools_size(); ++j) {
+      const std::string& tool = rule.tools(j);
+      bool ok = !tool.empty() && tool.size() <= 128;
+      for (size_t k = 0; ok && k < tool.size(); ++k) ok = IsNameChar(tool[k]) || (tool[k] == '*' && k + 1 == tool.size());
+      if (!ok) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".tools[", j, "]: \"", tool, "\" is not a tool name or pattern"));
+      }
+    }
+    for (int j = 0; j < rule.decisions_size(); ++j) {
+      const v1::Decision d = rule.decisions(j);
+      if (d != v1::APPROVE && d != v1::EDIT && d != v1::DENY && d != v1::RESPOND) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".decisions[", j, "]: ", v1::Decision_Name(d),
+                                                       " is not a decision on a tool call (APPROVE, EDIT, DENY, RESPOND)"));
+      }
+    }
+    if (rule.timeout_seconds() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".timeout_seconds: must be >= 0, got ", rule.timeout_seconds()));
+    }
+    if (!v1::ApprovalRule::OnTimeout_IsValid(rule.on_timeout())) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".on_timeout: unknown value ", rule.on_timeout()));
+    }
+  }
+  if (agent.max_subagent_depth() < 0 || agent.max_subagent_depth() > 16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent.max_subagent_depth: must be between 0 and 16, got ", agent.max_subagent_depth()));
+  }
+  if (absl::Status s = NonNegative("max_children", agent.max_children()); !s.ok()) return s;
+  if (!v1::ElicitationPolicy_IsValid(agent.elicitation())) {
+    return absl::InvalidArgumentError(absl::StrCat("agent.elicitation: unknown value ", agent.elicitation()));
+  }
   return absl::OkStatus();
 }
+
+bool IsSessionChar(char c) { return IsNameChar(c) || c == ':'; }
+
+}  // namespace
 
 absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request) {
   const bool by_name = !request.agent_name().empty();
@@ -153,6 +258,22 @@ absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request) {
   }
   if (request.request_id().size() > 256) {
     return absl::InvalidArgumentError("request_id: longer than 256 characters");
+  }
+  if (!request.session_id().empty()) {
+    if (request.session_id().size() > 128 ||
+        !std::all_of(request.session_id().begin(), request.session_id().end(), IsSessionChar)) {
+      return absl::InvalidArgumentError(absl::StrCat("session_id: \"", request.session_id(),
+                                                     "\" must be 1 to 128 letters, digits, '_', '-', '.' or ':'"));
+    }
+    if (!request.continue_from().empty()) {
+      return absl::InvalidArgumentError(
+          "continue_from: not together with session_id (a session continues from its latest run)");
+    }
+  }
+  if (!request.continue_from().empty()) {
+    if (absl::Status s = ValidateRunId(request.continue_from()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("continue_from: ", s.message().substr(8)));
+    }
   }
   for (const auto& [key, value] : request.labels()) {
     if (key.empty() || key.size() > 64) {

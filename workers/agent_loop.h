@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "baton/v1/run.pb.h"
+#include "baton/v1/worker_service.pb.h"
 #include "common/clock.h"
 #include "workers/model/model_client.h"
 #include "workers/model/prices.h"
@@ -22,9 +23,12 @@ namespace baton::worker {
 class RunJournal {
  public:
   virtual ~RunJournal() = default;
-  // Appends `entries` durably. Returns whether the run was cancelled meanwhile.
-  // kFailedPrecondition / kAborted: the lease is gone, stop at once.
-  virtual absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) = 0;
+  // Appends `entries` durably, in one write with the child runs of the subagent calls
+  // among them (`children`, each with its ToolCall entry in `entries`). Returns whether
+  // the run was cancelled meanwhile. kFailedPrecondition / kAborted: the lease is
+  // gone, stop at once.
+  virtual absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries,
+                                      std::vector<v1::ChildRunSpec> children) = 0;
   // Live text of the step in flight, as the model streams it: best effort, never
   // durable, must not block. Default: dropped.
   virtual void PublishText(int step, int block_index, const std::string& text) {}
@@ -46,6 +50,7 @@ struct RunOutcome {
     kCancelled,
     kLeaseLost,  // say nothing: the run is someone else's now
     kReleased,   // drained: give the lease back
+    kSuspended,  // waits for what it handed off (children, approvals): give the slot back
   };
   Kind kind = Kind::kFailed;
   std::string output;
@@ -72,15 +77,15 @@ class AgentLoop {
   AgentLoop(ModelClient& model, ToolExecutor& tools, const Clock& clock, AgentLoopOptions options)
       : model_(model), tools_(tools), clock_(clock), options_(options) {}
 
-  // Runs `run` from where `journal` stops to its end, a limit, an error or an
-  // interruption in `signals`.
+  // Runs `run` from where `journal` stops to its end, a limit, an error, an
+  // interruption in `signals`, or a wait for calls it handed off (a RunExecution does
+  // the work). `history`: the runs whose conversation this one continues, oldest first
+  // (Task.history).
   RunOutcome Execute(const v1::Run& run, const std::vector<v1::JournalEntry>& journal,
-                     RunJournal& out, RunSignals& signals);
+                     RunJournal& out, RunSignals& signals,
+                     const google::protobuf::RepeatedPtrField<v1::PriorRun>& history = {});
 
  private:
-  // Input tokens of `request`: count_tokens when the client can, else an estimate.
-  int64_t ContextTokens(const nlohmann::json& request, const ModelCallOptions& call);
-
   ModelClient& model_;
   ToolExecutor& tools_;
   const Clock& clock_;

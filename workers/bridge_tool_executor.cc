@@ -78,6 +78,10 @@ absl::StatusOr<ToolOutput> BridgeToolExecutor::CallTool(const std::string& name,
   request.set_idempotency_key(context.idempotency_key);
   for (const std::string& pattern : context.allowed_tools) request.add_allowed_tools(pattern);
   request.set_timeout_ms(absl::ToInt64Milliseconds(context.timeout));
+  // A value this build does not know gives nothing away.
+  request.set_elicitation(v1::ElicitationPolicy_IsValid(context.elicitation)
+                              ? static_cast<v1::ElicitationPolicy>(context.elicitation)
+                              : v1::ELICITATION_DECLINE);
   const absl::Duration max_duration = std::max(options_.max_call_duration, context.timeout);
   request.set_max_duration_ms(absl::ToInt64Milliseconds(max_duration));
 

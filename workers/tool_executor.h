@@ -34,6 +34,11 @@ struct ToolCallContext {
   std::vector<std::string> allowed_tools;
   absl::Duration timeout = absl::Seconds(60);
   std::function<bool()> is_cancelled;
+  // The agent's elicitation policy: what an MCP server's request for input during
+  // the call gets. The values of baton.v1.ElicitationPolicy (kept as an int so this
+  // header stays free of protobuf): 0 ask a person (the call holds its worker slot
+  // while it waits), 1 accept the requested defaults, 2 decline.
+  int elicitation = 0;
 };
 
 struct ToolOutput {

@@ -67,13 +67,16 @@ class GrpcRunJournal final : public RunJournal {
     if (deltas_ != nullptr) deltas_->Add(lease_, step, block_index, text);
   }
 
-  absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries) override {
+  absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries,
+                              std::vector<v1::ChildRunSpec> children) override {
     v1::AppendStepRequest request;
     *request.mutable_lease() = lease_;
     // A retry after a lost answer (a timeout, an orchestrator crash after the commit)
-    // is then acknowledged without writing the entries twice.
+    // is then acknowledged without writing the entries twice (nor creating the
+    // children twice: they come with the same entries).
     request.set_first_seq(next_seq_);
     for (v1::JournalEntry& e : entries) *request.add_entries() = std::move(e);
+    for (v1::ChildRunSpec& c : children) *request.add_children() = std::move(c);
     const absl::Time give_up = absl::Now() + retry_for_;
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
@@ -155,6 +158,9 @@ void Worker::SlotLoop(int slot) {
     request.set_worker_id(options_.worker_id);
     request.set_wait_ms(absl::ToInt64Milliseconds(options_.poll_wait));
     v1::PollTaskResponse response;
+    // While the orchestrator restarts, the poll waits for the channel to reconnect
+    // instead of failing at once and backing off past the moment it is back.
+    ctx.set_wait_for_ready(true);
     grpc::Status status = stub->PollTask(&ctx, request, &response);
     {
       absl::MutexLock lock(&mu_);
@@ -204,7 +210,7 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   std::function<void(absl::Duration)> on_ack;
   if (!options_.stats_file.empty()) on_ack = [this](absl::Duration d) { append_latencies_->Add(d); };
   GrpcRunJournal out(*stub, lease, run.last_journal_seq() + 1, task->signals, options_.journal_retry_for, std::move(on_ack), &deltas_);
-  RunOutcome outcome = loop_.Execute(run, journal, out, task->signals);
+  RunOutcome outcome = loop_.Execute(run, journal, out, task->signals, task->task.history());
 
   // Report the outcome; retried while the orchestrator is unreachable.
   const absl::Time give_up = absl::Now() + options_.journal_retry_for;
@@ -217,6 +223,17 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
       case RunOutcome::Kind::kLeaseLost:
         BATON_LOG(WARNING) << "lease on " << run.run_id() << " lost; dropping the run";
         return;
+      case RunOutcome::Kind::kSuspended: {
+        // The run waits for what it handed off (children, approvals), holding no slot.
+        v1::SuspendRunRequest request;
+        *request.mutable_lease() = lease;
+        *request.mutable_usage() = outcome.usage;
+        request.set_steps(outcome.steps);
+        v1::SuspendRunResponse response;
+        status = stub->SuspendRun(&ctx, request, &response);
+        what = "suspended";
+        break;
+      }
       case RunOutcome::Kind::kSucceeded: {
         v1::CompleteRunRequest request;
         *request.mutable_lease() = lease;

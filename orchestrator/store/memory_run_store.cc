@@ -10,15 +10,6 @@
 
 namespace baton::orchestrator {
 
-namespace {
-
-bool Matches(const RunFilter& filter, const v1::Run& run) {
-  return (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
-         (filter.agent_name.empty() || run.agent().name() == filter.agent_name);
-}
-
-}  // namespace
-
 absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   RETURN_IF_ERROR(store_keys::ValidateBatch(batch));
   absl::MutexLock lock(&mu_);
@@ -37,6 +28,14 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   for (const auto& [request_id, run_id] : batch.request_ids) request_ids_[request_id] = run_id;
   for (const v1::AgentSpec& agent : batch.agents) {
     agents_[store_keys::AgentKey(agent.name(), agent.version())] = agent;
+  }
+  for (const std::string& run_id : batch.waiting_deletes) waiting_.erase(run_id);
+  for (const std::string& run_id : batch.waiting_puts) waiting_.insert(run_id);
+  for (const v1::Approval& approval : batch.approvals) {
+    approvals_[approval.approval_id()] = approval;
+  }
+  for (const auto& [session_id, run_id] : batch.session_heads) {
+    session_heads_[session_id] = run_id;
   }
   return absl::OkStatus();
 }
@@ -62,7 +61,7 @@ absl::StatusOr<RunPage> InMemoryRunStore::ListRuns(const RunFilter& filter, int 
   auto it = page_token.empty() ? runs_.rbegin()
                                : std::make_reverse_iterator(runs_.lower_bound(page_token));
   for (; it != runs_.rend(); ++it) {
-    if (!Matches(filter, it->second)) continue;
+    if (!store_keys::MatchesFilter(filter, it->second)) continue;
     if (page.runs.size() == limit) {  // one more match exists: there is a next page
       page.next_page_token = page.runs.back().run_id();
       break;
@@ -167,6 +166,53 @@ absl::StatusOr<std::vector<v1::AgentSpec>> InMemoryRunStore::ListAgents(
     it = next;
   }
   return agents;
+}
+
+absl::Status InMemoryRunStore::ScanWaiting(const std::function<void(const std::string&)>& fn) {
+  std::vector<std::string> run_ids;
+  {
+    absl::MutexLock lock(&mu_);
+    run_ids.assign(waiting_.begin(), waiting_.end());
+  }
+  for (const std::string& run_id : run_ids) fn(run_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::Approval>> InMemoryRunStore::GetApproval(
+    std::string_view approval_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = approvals_.find(approval_id);
+  if (it == approvals_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<ApprovalPage> InMemoryRunStore::ListApprovals(const ApprovalFilter& filter,
+                                                             int page_size,
+                                                             std::string_view page_token) {
+  const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
+  ASSIGN_OR_RETURN(const std::string after, store_keys::DecodeApprovalPageToken(page_token));
+  ApprovalPage page;
+  absl::MutexLock lock(&mu_);
+  // From just after the token's approval id (exclusive), in approval id order.
+  auto it = after.empty() ? approvals_.begin() : approvals_.upper_bound(after);
+  for (; it != approvals_.end(); ++it) {
+    if (!store_keys::MatchesFilter(filter, it->second)) continue;
+    if (page.approvals.size() == limit) {  // one more match exists: there is a next page
+      page.next_page_token =
+          store_keys::EncodeApprovalPageToken(page.approvals.back().approval_id());
+      break;
+    }
+    page.approvals.push_back(it->second);
+  }
+  return page;
+}
+
+absl::StatusOr<std::optional<std::string>> InMemoryRunStore::GetSessionHead(
+    std::string_view session_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = session_heads_.find(session_id);
+  if (it == session_heads_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace baton::orchestrator

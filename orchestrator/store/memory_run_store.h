@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,14 @@ class InMemoryRunStore final : public RunStore {
   absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
                                                         std::string_view page_token) override;
 
+  absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) override;
+
+  absl::StatusOr<std::optional<v1::Approval>> GetApproval(std::string_view approval_id) override;
+  absl::StatusOr<ApprovalPage> ListApprovals(const ApprovalFilter& filter, int page_size,
+                                             std::string_view page_token) override;
+
+  absl::StatusOr<std::optional<std::string>> GetSessionHead(std::string_view session_id) override;
+
  private:
   // Keyed by the store_keys encodings, so iteration order matches RocksDB's.
   template <typename V>
@@ -59,6 +68,9 @@ class InMemoryRunStore final : public RunStore {
   Map<LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
   Map<v1::AgentSpec> agents_ ABSL_GUARDED_BY(mu_);
   Map<std::string> request_ids_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> waiting_ ABSL_GUARDED_BY(mu_);
+  Map<v1::Approval> approvals_ ABSL_GUARDED_BY(mu_);
+  Map<std::string> session_heads_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace baton::orchestrator

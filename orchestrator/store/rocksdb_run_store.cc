@@ -32,6 +32,9 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
     "leases",
     "agents",
     "request_ids",
+    "waiting",
+    "approvals",
+    "sessions",
 };
 
 namespace {
@@ -74,11 +77,6 @@ absl::Status CorruptRecord(std::string_view kind, std::string_view key, std::str
       absl::StrCat("rocksdb (", Sv(path), "): corrupt ", Sv(kind), " record for ", Sv(key)));
 }
 
-bool Matches(const RunFilter& filter, const v1::Run& run) {
-  return (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
-         (filter.agent_name.empty() || run.agent().name() == filter.agent_name);
-}
-
 template <typename Message>
 bool Parse(const rocksdb::Slice& value, Message* message) {
   return message->ParseFromArray(value.data(), static_cast<int>(value.size()));
@@ -116,7 +114,15 @@ class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
 //   are rewritten at every step, so their keys are hints too.
 // - queue and leases are rewritten and deleted constantly: the deletion-triggered
 //   compaction collector compacts files dense with tombstones, so the start-up scans
-//   do not wade through dead entries.
+//   do not wade through dead entries. waiting is the same kind of index (a run id is
+//   put when the run starts to wait and deleted when it is queued again, and the
+//   family is read only by the start-up scan), so it gets the same options.
+// - approvals and sessions are read with point Gets (GetApproval, GetSessionHead: a
+//   decision names its approval, a new run of a session looks up the session's head),
+//   so they get whole-key bloom filters like runs and request_ids. ListApprovals
+//   walks the whole approvals family, which a filter neither helps nor hurts. Neither
+//   is rewritten often enough for memtable insert hints to pay (an approval is
+//   written about twice, a session head once per run of the session).
 // - max_background_jobs 2: the orchestrator shares small machines with workers.
 struct StoreRocksOptions {
   rocksdb::DBOptions db;
@@ -195,11 +201,11 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
     rocksdb::ColumnFamilyOptions cf;
     if (name == "runs") {
       cf = runs();
-    } else if (name == "request_ids") {
+    } else if (name == "request_ids" || name == "approvals" || name == "sessions") {
       cf = point_lookups();
     } else if (name == "journal" || name == "events") {
       cf = prefix_scans();
-    } else if (name == "queue" || name == "leases") {
+    } else if (name == "queue" || name == "leases" || name == "waiting") {
       cf = churn();
     } else {
       cf = base();
@@ -272,7 +278,8 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
   ops.reserve(batch.put_runs.size() + batch.journal.size() + batch.events.size() +
               batch.queue_deletes.size() + batch.queue_puts.size() +
               batch.lease_deletes.size() + batch.lease_puts.size() +
-              batch.request_ids.size() + batch.agents.size());
+              batch.request_ids.size() + batch.agents.size() + batch.waiting_deletes.size() +
+              batch.waiting_puts.size() + batch.approvals.size() + batch.session_heads.size());
   auto put = [&](Cf cf, std::string key, std::string value) {
     commit->bytes += key.size() + value.size();
     ops.push_back(Op{cf, false, std::move(key), std::move(value)});
@@ -319,6 +326,16 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     const v1::AgentSpec& agent = batch.agents[i];
     ASSIGN_OR_RETURN(std::string value, serialize(agent, "agents", i));
     put(kAgentsCf, store_keys::AgentKey(agent.name(), agent.version()), std::move(value));
+  }
+  for (const std::string& run_id : batch.waiting_deletes) del(kWaitingCf, run_id);
+  for (const std::string& run_id : batch.waiting_puts) put(kWaitingCf, run_id, {});
+  for (size_t i = 0; i < batch.approvals.size(); ++i) {
+    const v1::Approval& approval = batch.approvals[i];
+    ASSIGN_OR_RETURN(std::string value, serialize(approval, "approvals", i));
+    put(kApprovalsCf, approval.approval_id(), std::move(value));
+  }
+  for (const auto& [session_id, run_id] : batch.session_heads) {
+    put(kSessionsCf, session_id, run_id);
   }
   return absl::OkStatus();
 }
@@ -421,7 +438,7 @@ absl::StatusOr<std::optional<v1::Run>> RocksDbRunStore::GetRun(std::string_view 
 absl::StatusOr<RunPage> RocksDbRunStore::ListRuns(const RunFilter& filter, int page_size,
                                                   std::string_view page_token) {
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
-  const bool any = filter.state == v1::RUN_STATE_UNSPECIFIED && filter.agent_name.empty();
+  const bool any = store_keys::MatchesEveryRun(filter);
   RunPage page;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
   // Run ids sort by creation time: walk backwards, from just before the token.
@@ -439,7 +456,7 @@ absl::StatusOr<RunPage> RocksDbRunStore::ListRuns(const RunFilter& filter, int p
     }
     v1::Run run;
     if (!Parse(it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
-    if (!Matches(filter, run)) continue;
+    if (!store_keys::MatchesFilter(filter, run)) continue;
     if (page.runs.size() == limit) {
       page.next_page_token = page.runs.back().run_id();
       break;
@@ -585,6 +602,68 @@ absl::StatusOr<std::vector<v1::AgentSpec>> RocksDbRunStore::ListAgents(
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "list agents", path()));
   return agents;
+}
+
+absl::Status RocksDbRunStore::ScanWaiting(const std::function<void(const std::string&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf(kWaitingCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) fn(it->key().ToString());
+  return FromRocksDb(it->status(), "scan waiting", path());
+}
+
+absl::StatusOr<std::optional<v1::Approval>> RocksDbRunStore::GetApproval(
+    std::string_view approval_id) {
+  if (approval_id.empty()) return std::nullopt;
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kApprovalsCf), approval_id, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(FromRocksDb(s, "get approval", path()));
+  v1::Approval approval;
+  if (!Parse(value, &approval)) return CorruptRecord("approval", approval_id, path());
+  return approval;
+}
+
+absl::StatusOr<ApprovalPage> RocksDbRunStore::ListApprovals(const ApprovalFilter& filter,
+                                                            int page_size,
+                                                            std::string_view page_token) {
+  const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
+  ASSIGN_OR_RETURN(const std::string after, store_keys::DecodeApprovalPageToken(page_token));
+  ApprovalPage page;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf(kApprovalsCf)));
+  // From just after the token's approval id (exclusive), in approval id order.
+  if (after.empty()) {
+    it->SeekToFirst();
+  } else {
+    it->Seek(after);
+    if (it->Valid() && View(it->key()) == after) it->Next();
+  }
+  // As in ListRuns, memory stays at one page: approvals that do not match are dropped.
+  for (; it->Valid(); it->Next()) {
+    v1::Approval approval;
+    if (!Parse(it->value(), &approval)) {
+      return CorruptRecord("approval", View(it->key()), path());
+    }
+    if (!store_keys::MatchesFilter(filter, approval)) continue;
+    if (page.approvals.size() == limit) {  // one more match exists: there is a next page
+      page.next_page_token =
+          store_keys::EncodeApprovalPageToken(page.approvals.back().approval_id());
+      break;
+    }
+    page.approvals.push_back(std::move(approval));
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "list approvals", path()));
+  return page;
+}
+
+absl::StatusOr<std::optional<std::string>> RocksDbRunStore::GetSessionHead(
+    std::string_view session_id) {
+  if (session_id.empty()) return std::nullopt;
+  std::string run_id;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSessionsCf), session_id, &run_id);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(FromRocksDb(s, "get session head", path()));
+  return run_id;
 }
 
 }  // namespace baton::orchestrator

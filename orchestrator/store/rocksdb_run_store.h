@@ -93,10 +93,19 @@ class RocksDbRunStore final : public RunStore {
   absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
                                                         std::string_view page_token) override;
 
+  absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) override;
+
+  absl::StatusOr<std::optional<v1::Approval>> GetApproval(std::string_view approval_id) override;
+  absl::StatusOr<ApprovalPage> ListApprovals(const ApprovalFilter& filter, int page_size,
+                                             std::string_view page_token) override;
+
+  absl::StatusOr<std::optional<std::string>> GetSessionHead(std::string_view session_id) override;
+
   const std::string& path() const { return options_.path; }
 
  private:
-  // Column families, in the order they are opened.
+  // Column families, in the order they are opened. Append only: a database written by
+  // an older version lacks the later ones, and Open creates them.
   enum Cf : uint8_t {
     kDefaultCf = 0,
     kRunsCf,
@@ -106,6 +115,9 @@ class RocksDbRunStore final : public RunStore {
     kLeasesCf,
     kAgentsCf,
     kRequestIdsCf,
+    kWaitingCf,
+    kApprovalsCf,
+    kSessionsCf,
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];

@@ -1,6 +1,7 @@
-// Durable state of the orchestrator: runs, their journals and events, the queue
-// index, leases, agents and idempotency keys. The scheduler decides in memory; the
-// store makes each decision durable as one atomic batch.
+// Durable state of the orchestrator: runs, their journals and events, the queue and
+// waiting indexes, leases, agents, idempotency keys, approvals and session heads. The
+// scheduler decides in memory; the store makes each decision durable as one atomic
+// batch.
 #ifndef BATON_ORCHESTRATOR_STORE_RUN_STORE_H_
 #define BATON_ORCHESTRATOR_STORE_RUN_STORE_H_
 
@@ -38,10 +39,11 @@ struct LeaseRecord {
 
 // Everything one state transition writes. Applied atomically and durably, in this
 // order: runs, journal, events, queue deletes, queue puts, lease deletes, lease puts,
-// request ids, agents (so a delete and a put of the same key leave the put; within
-// one vector the last write of a key wins). Run ids and agent names must be non-empty
-// without NUL bytes, seqs >= 0, agent versions >= 1; otherwise Commit fails with
-// kInvalidArgument and writes nothing.
+// request ids, agents, waiting deletes, waiting puts, approvals, session heads (so a
+// delete and a put of the same key leave the put; within one vector the last write of
+// a key wins). Run ids (wherever a batch names one) and agent names must be non-empty
+// without NUL bytes; request, approval and session ids non-empty; seqs >= 0; agent
+// versions >= 1. Otherwise Commit fails with kInvalidArgument and writes nothing.
 struct StoreBatch {
   std::vector<v1::Run> put_runs;                                  // upsert by run_id
   std::vector<std::pair<std::string, v1::JournalEntry>> journal;  // (run_id, entry with seq)
@@ -52,17 +54,40 @@ struct StoreBatch {
   std::vector<std::string> lease_deletes;  // run ids
   std::vector<std::pair<std::string, std::string>> request_ids;  // request_id -> run_id
   std::vector<v1::AgentSpec> agents;  // keyed by (name, version)
+  // Index of WAITING runs (run ids), read back at start-up by ScanWaiting.
+  std::vector<std::string> waiting_puts;
+  std::vector<std::string> waiting_deletes;  // applied before waiting_puts
+  std::vector<v1::Approval> approvals;  // upsert by approval_id
+  std::vector<std::pair<std::string, std::string>> session_heads;  // session_id -> latest run_id
 
   bool empty() const {
     return put_runs.empty() && journal.empty() && events.empty() && queue_puts.empty() &&
            queue_deletes.empty() && lease_puts.empty() && lease_deletes.empty() &&
-           request_ids.empty() && agents.empty();
+           request_ids.empty() && agents.empty() && waiting_puts.empty() &&
+           waiting_deletes.empty() && approvals.empty() && session_heads.empty();
   }
 };
 
+// ListRuns' filter: every set field must match.
 struct RunFilter {
   v1::RunState state = v1::RUN_STATE_UNSPECIFIED;  // unspecified: any
   std::string agent_name;                          // empty: any
+  std::string parent_run_id;                       // empty: any
+  std::string session_id;                          // empty: any
+};
+
+// ListApprovals' filter: every set field must match.
+struct ApprovalFilter {
+  std::string run_id;      // empty: any
+  std::string agent_name;  // empty: any
+  enum class States { kPending, kDecided, kAll };
+  // kDecided: DECIDED, EXPIRED or ABANDONED.
+  States states = States::kPending;
+};
+
+struct ApprovalPage {
+  std::vector<v1::Approval> approvals;
+  std::string next_page_token;  // empty at the end
 };
 
 struct RunPage {
@@ -109,6 +134,26 @@ class RunStore {
   // (empty: from the first name). page_size as in ListRuns.
   virtual absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
                                                                 std::string_view page_token) = 0;
+
+  // Start-up recovery: the ids of every WAITING run (waiting_puts not deleted since),
+  // in run id order (so oldest first).
+  virtual absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) = 0;
+
+  // nullopt when no batch put `approval_id` (or it is empty).
+  virtual absl::StatusOr<std::optional<v1::Approval>> GetApproval(
+      std::string_view approval_id) = 0;
+  // In approval_id order (approval ids start with their run's id, so oldest run
+  // first). Like ListRuns, walks the approvals from the token and drops those that
+  // do not match. `page_token` is opaque (empty: from the start) and stays valid
+  // across restarts; one that ListApprovals did not return fails with
+  // kInvalidArgument. page_size as in ListRuns. A full page has a next_page_token only
+  // when another match follows.
+  virtual absl::StatusOr<ApprovalPage> ListApprovals(const ApprovalFilter& filter, int page_size,
+                                                     std::string_view page_token) = 0;
+
+  // The latest run of a session (the last session_heads write), or nullopt.
+  virtual absl::StatusOr<std::optional<std::string>> GetSessionHead(
+      std::string_view session_id) = 0;
 };
 
 }  // namespace baton::orchestrator

@@ -2,6 +2,7 @@
 
 #include <tuple>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -12,6 +13,8 @@ namespace {
 constexpr char kSeparatorEnd = kSeparator + 1;
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
 constexpr uint8_t kLeaseFormatV1 = 1;
+constexpr uint8_t kApprovalTokenFormatV1 = 1;
+constexpr size_t kTokenChecksumBytes = 4;
 constexpr size_t kQueuePrefixBytes = 4 + 8;
 
 void PutBigEndian(std::string* out, uint64_t v, size_t bytes) {
@@ -71,6 +74,16 @@ std::string WithSuffix(std::string_view id, char suffix) {
 
 // Debian's Abseil has its own string_view type, which StrCat needs.
 absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
+
+// FNV-1a: a page token's checksum only has to catch accidents, not attacks.
+uint32_t Fnv1a32(std::string_view data) {
+  uint32_t hash = 2166136261u;
+  for (char c : data) {
+    hash ^= static_cast<uint8_t>(c);
+    hash *= 16777619u;
+  }
+  return hash;
+}
 
 }  // namespace
 
@@ -211,12 +224,85 @@ absl::Status ValidateBatch(const StoreBatch& batch) {
           "agents[", i, "].version: must be >= 1 (got ", agent.version(), ")"));
     }
   }
+  for (size_t i = 0; i < batch.waiting_deletes.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.waiting_deletes[i], "waiting_deletes", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.waiting_puts.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.waiting_puts[i], "waiting_puts", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.approvals.size(); ++i) {
+    // Like a request id, an approval id is a whole key.
+    if (batch.approvals[i].approval_id().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("approvals[", i, "].approval_id: empty"));
+    }
+  }
+  for (size_t i = 0; i < batch.session_heads.size(); ++i) {
+    if (batch.session_heads[i].first.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("session_heads[", i, "].session_id: empty"));
+    }
+    RETURN_IF_ERROR(CheckId(batch.session_heads[i].second, "session_heads", i, "run_id"));
+  }
   return absl::OkStatus();
+}
+
+bool MatchesFilter(const RunFilter& filter, const v1::Run& run) {
+  return (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
+         (filter.agent_name.empty() || run.agent().name() == filter.agent_name) &&
+         (filter.parent_run_id.empty() || run.parent_run_id() == filter.parent_run_id) &&
+         (filter.session_id.empty() || run.session_id() == filter.session_id);
+}
+
+bool MatchesEveryRun(const RunFilter& filter) {
+  return filter.state == v1::RUN_STATE_UNSPECIFIED && filter.agent_name.empty() &&
+         filter.parent_run_id.empty() && filter.session_id.empty();
+}
+
+bool MatchesFilter(const ApprovalFilter& filter, const v1::Approval& approval) {
+  if (!filter.run_id.empty() && approval.run_id() != filter.run_id) return false;
+  if (!filter.agent_name.empty() && approval.agent_name() != filter.agent_name) return false;
+  switch (filter.states) {
+    case ApprovalFilter::States::kPending:
+      return approval.state() == v1::Approval::PENDING;
+    case ApprovalFilter::States::kDecided:
+      return approval.state() == v1::Approval::DECIDED ||
+             approval.state() == v1::Approval::EXPIRED ||
+             approval.state() == v1::Approval::ABANDONED;
+    case ApprovalFilter::States::kAll:
+      return true;
+  }
+  return false;
 }
 
 int EffectivePageSize(int requested) {
   if (requested <= 0) return kDefaultPageSize;
   return requested > kMaxPageSize ? kMaxPageSize : requested;
+}
+
+std::string EncodeApprovalPageToken(std::string_view last_approval_id) {
+  std::string raw;
+  raw.reserve(1 + last_approval_id.size() + kTokenChecksumBytes);
+  raw.push_back(static_cast<char>(kApprovalTokenFormatV1));
+  raw.append(last_approval_id);
+  PutBigEndian(&raw, Fnv1a32(raw), kTokenChecksumBytes);
+  return absl::WebSafeBase64Escape(raw);
+}
+
+absl::StatusOr<std::string> DecodeApprovalPageToken(std::string_view token) {
+  if (token.empty()) return std::string();
+  const absl::Status invalid =
+      absl::InvalidArgumentError("page_token: not a token that ListApprovals returned");
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(Sv(token), &raw) ||
+      raw.size() < 1 + 1 + kTokenChecksumBytes ||
+      static_cast<uint8_t>(raw.front()) != kApprovalTokenFormatV1) {
+    return invalid;
+  }
+  const std::string_view body(raw.data(), raw.size() - kTokenChecksumBytes);
+  const uint64_t checksum =
+      GetBigEndian(std::string_view(raw).substr(body.size()), kTokenChecksumBytes);
+  if (checksum != Fnv1a32(body)) return invalid;
+  return std::string(body.substr(1));
 }
 
 std::string EncodeLease(const LeaseRecord& lease) {

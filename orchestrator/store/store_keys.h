@@ -1,6 +1,8 @@
-// Byte encodings of the store's keys and compact values. Both RunStore
-// implementations order their keyspaces with these functions, so the in-memory store
-// iterates in exactly the order RocksDB does. Pure logic: no RocksDB headers.
+// Byte encodings of the store's keys, compact values and page tokens, and the rules
+// both RunStore implementations share (batch validation, list filters, page sizes).
+// Both order their keyspaces with these functions, so the in-memory store iterates in
+// exactly the order RocksDB does and refuses exactly the same input. Pure logic: no
+// RocksDB headers.
 //
 // Layout (BE = big-endian, fixed width):
 //   runs         <run_id>                                  -> v1::Run
@@ -11,6 +13,14 @@
 //   leases       <run_id>                                  -> EncodeLease()
 //   agents       <name> 0x00 BE32(version)                 -> v1::AgentSpec
 //   request_ids  <request_id>                              -> <run_id>
+//   waiting      <run_id>                                  -> "" (all in the key)
+//   approvals    <approval_id>                             -> v1::Approval
+//   sessions     <session_id>                              -> <run_id> (the head)
+//
+// waiting, approvals and sessions came later; a database written before them gains
+// them, empty, when it is next opened. Request, approval and session ids are whole
+// keys, so any non-empty bytes will do; approval ids conventionally start with their
+// run's id ("<run_id>:<step>:<tool_use_id>"), but no read relies on it.
 //
 // Run ids and agent names never contain 0x00 (ValidateStoreBatch refuses them), so
 // "<run_id> 0x00" is a prefix of exactly one run's keys even when one run id is a
@@ -65,17 +75,35 @@ std::string AgentUpperBound(std::string_view name);  // "<name> 0x01"
 // The name part of an agents key; empty when the key is malformed.
 std::string_view AgentNameOfKey(std::string_view key);
 
-// OK when every key of `batch` can be encoded: run ids and agent names not empty and
-// without 0x00, request ids not empty, seqs >= 0, agent versions >= 1. Otherwise
-// kInvalidArgument naming the field, e.g. "journal[2].seq: must be >= 0 (got -1)".
-// Both stores call it first, so they refuse exactly the same batches.
+// OK when every key of `batch` can be encoded: run ids (wherever a batch names one:
+// runs, journal, events, queue, leases, request ids' and session heads' targets,
+// waiting) and agent names not empty and without 0x00; request ids, approval ids and
+// session ids not empty; seqs >= 0; agent versions >= 1. Otherwise kInvalidArgument
+// naming the field, e.g. "journal[2].seq: must be >= 0 (got -1)". Both stores call it
+// first, so they refuse exactly the same batches.
 absl::Status ValidateBatch(const StoreBatch& batch);
 
-// ListRuns and ListAgents page sizes: <= 0 means kDefaultPageSize, at most
-// kMaxPageSize.
+// The filters of ListRuns and ListApprovals; every set field must match.
+bool MatchesFilter(const RunFilter& filter, const v1::Run& run);
+bool MatchesFilter(const ApprovalFilter& filter, const v1::Approval& approval);
+// True when no field of `filter` is set: every run matches.
+bool MatchesEveryRun(const RunFilter& filter);
+
+// ListRuns, ListAgents and ListApprovals page sizes: <= 0 means kDefaultPageSize, at
+// most kMaxPageSize.
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 1000;
 int EffectivePageSize(int requested);
+
+// ListApprovals page tokens: the last approval id of the page, with a format byte
+// and a checksum, in unpadded web-safe base64. The checksum is not a secret (a client
+// that forges a token only skips approvals it could list anyway); it turns a
+// truncated or made-up token into an error instead of a silently wrong page.
+// REQUIRES: !last_approval_id.empty().
+std::string EncodeApprovalPageToken(std::string_view last_approval_id);
+// The approval id the next page starts after; "" for the empty token (the first
+// page). kInvalidArgument when `token` is not one EncodeApprovalPageToken made.
+absl::StatusOr<std::string> DecodeApprovalPageToken(std::string_view token);
 
 // Lease value (the run id is the key). Format version 1:
 //   0x01 | varint32 len | lease_id | BE64 epoch | BE64 deadline_ms |

@@ -84,5 +84,19 @@ TEST(AgentFileTest, ExampleAssistantAgentIsValid) {
   EXPECT_EQ(spec->max_steps(), 10);
 }
 
+TEST(AgentFileTest, ExampleResearcherHasASubagentAndAnApprovalRule) {
+  const char* source_dir = std::getenv("BATON_SOURCE_DIR");
+  if (source_dir == nullptr) GTEST_SKIP() << "BATON_SOURCE_DIR is unset (run through ctest)";
+  auto spec = LoadAgentFile(std::string(source_dir) + "/examples/agents/researcher.json");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->subagents_size(), 1);
+  EXPECT_EQ(spec->subagents(0).name(), "digger");
+  EXPECT_EQ(spec->subagents(0).agent().model(), "claude-haiku-4-5");
+  ASSERT_EQ(spec->approvals_size(), 1);
+  EXPECT_THAT(std::vector<std::string>(spec->approvals(0).tools().begin(), spec->approvals(0).tools().end()),
+              ::testing::ElementsAre("sleep"));
+  EXPECT_EQ(spec->approvals(0).on_timeout(), v1::ApprovalRule::TIMEOUT_DENY);
+}
+
 }  // namespace
 }  // namespace baton::cli

@@ -73,5 +73,30 @@ TEST(ArgsTest, WantsHelp) {
   EXPECT_FALSE(WantsHelp({"run", "x"}));
 }
 
+TEST(ArgsTest, ParseRunStateAcceptsWaiting) {
+  auto state = ParseRunState("waiting");
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(*state, v1::WAITING);
+  EXPECT_THAT(ParseRunState("done").status().message(), HasSubstr("waiting"));
+}
+
+TEST(ArgsTest, ToolResultFlagTakesAJsonStringOrBlocks) {
+  auto replacement = ParseToolResultFlag(R"(toolu_1="42")");
+  ASSERT_TRUE(replacement.ok()) << replacement.status();
+  EXPECT_EQ(replacement->tool_use_id(), "toolu_1");
+  EXPECT_EQ(replacement->content_json(), R"("42")");
+  replacement = ParseToolResultFlag(R"(t=[{"type":"text","text":"a=b"}])");
+  ASSERT_TRUE(replacement.ok()) << replacement.status();
+  EXPECT_EQ(replacement->tool_use_id(), "t");
+  EXPECT_EQ(replacement->content_json(), R"([{"type":"text","text":"a=b"}])");
+}
+
+TEST(ArgsTest, ToolResultFlagNeedsAnIdAndJsonContent) {
+  EXPECT_FALSE(ParseToolResultFlag(R"(="42")").ok());
+  EXPECT_FALSE(ParseToolResultFlag("toolu_1").ok());
+  EXPECT_FALSE(ParseToolResultFlag("toolu_1=42").ok());  // a number is not tool_result content
+  EXPECT_FALSE(ParseToolResultFlag("toolu_1=hello").ok());
+}
+
 }  // namespace
 }  // namespace baton::cli

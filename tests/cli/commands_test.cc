@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,8 +19,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
+#include "cli/approvals.h"
 #include "cli/up.h"
 #include "common/grpc_server.h"
 
@@ -30,12 +33,48 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-v1::RunEvent Event(int64_t seq, const std::string& text_proto) {
+v1::RunEvent Event(int64_t seq, const std::string& text_proto, const std::string& run_id = "run_1") {
   v1::RunEvent event;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text_proto, &event)) << text_proto;
-  event.set_run_id("run_1");
+  event.set_run_id(run_id);
   event.set_seq(seq);
   return event;
+}
+
+template <typename T>
+T Proto(const std::string& text_proto) {
+  T message;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text_proto, &message)) << text_proto;
+  return message;
+}
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// The approvals the fake serves: a gated tool call, two MCP input requests (one whose
+// schema requires a property, one whose schema requires none) and a decided one.
+constexpr char kToolApproval[] = "run_1:1:toolu_2";
+constexpr char kInputRequest[] = "run_1:1:elicit_1";
+constexpr char kOptionalInputRequest[] = "run_1:1:elicit_2";
+constexpr char kDeniedApproval[] = "run_1:0:toolu_1";
+
+std::map<std::string, v1::Approval> SeedApprovals() {
+  std::map<std::string, v1::Approval> approvals;
+  auto add = [&approvals](const std::string& text_proto) {
+    v1::Approval approval = Proto<v1::Approval>(text_proto);
+    approvals[approval.approval_id()] = approval;
+  };
+  add(absl::StrCat(R"pb(approval_id: 'run_1:1:toolu_2' run_id: 'run_1' kind: TOOL_CALL tool: 'sleep'
+                       input_json: '{"seconds":5}' state: PENDING expire_time_ms: )pb",
+                   NowMs() + 3'630'000));
+  add(R"pb(approval_id: 'run_1:1:elicit_1' run_id: 'run_1' kind: ELICITATION tool: 'mcp__travel__book'
+           message: 'Which date?' state: PENDING
+           input_schema_json: '{"type":"object","properties":{"date":{"type":"string"}},"required":["date"]}')pb");
+  add(R"pb(approval_id: 'run_1:1:elicit_2' run_id: 'run_1' kind: ELICITATION tool: 'mcp__travel__book'
+           message: 'Anything else?' state: PENDING
+           input_schema_json: '{"type":"object","properties":{"note":{"type":"string"}}}')pb");
+  add(R"pb(approval_id: 'run_1:0:toolu_1' run_id: 'run_1' kind: TOOL_CALL tool: 'sleep' state: DECIDED
+           decision { decision: DENY message: 'no' decided_by: 'bob' })pb");
+  return approvals;
 }
 
 std::vector<v1::RunEvent> SucceedingRun() {
@@ -69,10 +108,22 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
   }
   grpc::Status GetRun(grpc::ServerContext*, const v1::GetRunRequest* request, v1::Run* run) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (request->run_id() == "run_w") {  // a child run waiting for its own child, an approval
+      *run = Proto<v1::Run>(absl::StrCat(R"pb(
+          run_id: 'run_w' state: WAITING agent { name: 'researcher' model: 'm' } input: 'dig'
+          parent_run_id: 'run_1' root_run_id: 'run_1' depth: 1 parent_tool_use_id: 'toolu_9'
+          session_id: 'chat-7' session_seq: 3 continue_from: 'run_0' forked_from: 'run_x' forked_at_seq: 12
+          children: 1 tree_usage { model_calls: 4 }
+          waits { tool_use_id: 'toolu_a' child_run_id: 'run_c1' name: 'summarizer' }
+          waits { tool_use_id: 'toolu_b' approval_id: 'run_w:2:toolu_b' name: 'sleep' expire_time_ms: )pb",
+                                         NowMs() + 7'230'000, R"pb( }
+          waits { tool_use_id: 'toolu_c' child_run_id: 'run_c2' name: 'critic' done: true })pb"));
+      return grpc::Status::OK;
+    }
     if (request->run_id() != "run_1") {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("run \"", request->run_id(), "\" not found"));
     }
-    run->set_run_id("run_1");
+    run->set_run_id(request->run_id());
     run->set_state(final_state_);
     return grpc::Status::OK;
   }
@@ -84,6 +135,10 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
     run->set_run_id("run_1");
     run->set_state(v1::SUCCEEDED);
     run->set_input("hello");
+    run = response->add_runs();
+    run->set_run_id("run_2");
+    run->set_state(v1::WAITING);
+    run->set_input("wait");
     response->set_next_page_token("next");
     return grpc::Status::OK;
   }
@@ -93,13 +148,14 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
     bool break_now = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      watch_after_seqs_.push_back(request->after_seq());
+      watch_requests_.push_back(*request);
       events = events_;
       break_now = break_after_ > 0;
     }
     int sent = 0;
     for (const v1::RunEvent& event : events) {
-      if (event.seq() <= request->after_seq()) continue;
+      // after_seq applies to the watched run only; subagents' events come again.
+      if (event.run_id() == request->run_id() && event.seq() <= request->after_seq()) continue;
       if (break_now && sent == break_after_) {
         std::lock_guard<std::mutex> lock(mu_);
         break_after_ = 0;
@@ -120,6 +176,67 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
                              v1::Transcript* transcript) override {
     transcript->set_run_id(request->run_id());
     transcript->set_input("What is 17 + 25?");
+    return grpc::Status::OK;
+  }
+  grpc::Status ListApprovals(grpc::ServerContext*, const v1::ListApprovalsRequest* request,
+                             v1::ListApprovalsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_list_approvals_ = *request;
+    for (const auto& [id, approval] : approvals_) {
+      const bool pending = approval.state() == v1::Approval::PENDING;
+      if (request->filter() == v1::ListApprovalsRequest::PENDING && !pending) continue;
+      if (request->filter() == v1::ListApprovalsRequest::DECIDED && pending) continue;
+      if (id == kOptionalInputRequest) continue;  // keeps the table short
+      *response->add_approvals() = approval;
+    }
+    response->set_next_page_token("p2");
+    return grpc::Status::OK;
+  }
+  grpc::Status GetApproval(grpc::ServerContext*, const v1::GetApprovalRequest* request,
+                           v1::Approval* approval) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++get_approvals_;
+    auto it = approvals_.find(request->approval_id());
+    if (it == approvals_.end()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("approval \"", request->approval_id(), "\" not found"));
+    }
+    *approval = it->second;
+    return grpc::Status::OK;
+  }
+  // Like the orchestrator: another decision on a decided request, and an edited input
+  // the schema refuses, are errors.
+  grpc::Status DecideApproval(grpc::ServerContext*, const v1::DecideApprovalRequest* request,
+                              v1::Approval* approval) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    decides_.push_back(*request);
+    auto it = approvals_.find(request->approval_id());
+    if (it == approvals_.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such approval");
+    if (it->second.state() != v1::Approval::PENDING) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("approval ", request->approval_id(), " was already decided: DENY by bob"));
+    }
+    if (request->input_json() == R"({"seconds":-1})") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "input_json does not match the tool's input schema: /seconds: must be >= 0");
+    }
+    *approval = it->second;
+    approval->set_state(v1::Approval::DECIDED);
+    v1::ApprovalDecision* decision = approval->mutable_decision();
+    decision->set_approval_id(request->approval_id());
+    decision->set_decision(request->decision());
+    decision->set_input_json(request->input_json());
+    decision->set_message(request->message());
+    decision->set_decided_by(request->decided_by());
+    return grpc::Status::OK;
+  }
+  grpc::Status ForkRun(grpc::ServerContext*, const v1::ForkRunRequest* request, v1::Run* run) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_fork_ = *request;
+    run->set_run_id("run_f");
+    run->set_state(v1::QUEUED);
+    run->set_forked_from(request->run_id());
+    run->set_forked_at_seq(request->at_journal_seq());
     return grpc::Status::OK;
   }
   grpc::Status PutAgent(grpc::ServerContext*, const v1::PutAgentRequest* request,
@@ -161,7 +278,29 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
   }
   std::vector<int64_t> watch_after_seqs() {
     std::lock_guard<std::mutex> lock(mu_);
-    return watch_after_seqs_;
+    std::vector<int64_t> seqs;
+    for (const v1::WatchRunRequest& request : watch_requests_) seqs.push_back(request.after_seq());
+    return seqs;
+  }
+  std::vector<v1::WatchRunRequest> watch_requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return watch_requests_;
+  }
+  v1::ListApprovalsRequest last_list_approvals() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_list_approvals_;
+  }
+  int get_approvals() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return get_approvals_;
+  }
+  std::vector<v1::DecideApprovalRequest> decides() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return decides_;
+  }
+  v1::ForkRunRequest last_fork() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_fork_;
   }
 
  private:
@@ -172,7 +311,12 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
   int creates_ = 0;
   v1::CreateRunRequest last_create_;
   v1::ListRunsRequest last_list_;
-  std::vector<int64_t> watch_after_seqs_;
+  std::vector<v1::WatchRunRequest> watch_requests_;
+  std::map<std::string, v1::Approval> approvals_ = SeedApprovals();
+  v1::ListApprovalsRequest last_list_approvals_;
+  int get_approvals_ = 0;
+  std::vector<v1::DecideApprovalRequest> decides_;
+  v1::ForkRunRequest last_fork_;
 };
 
 class CommandsTest : public ::testing::Test {
@@ -371,6 +515,290 @@ TEST_F(CommandsTest, CancelSaysTheCancelIsPending) {
 TEST_F(CommandsTest, CheckOrchestratorUsesTheHealthService) {
   EXPECT_TRUE(CheckOrchestrator(addr_, absl::Seconds(5)).ok());
   EXPECT_FALSE(CheckOrchestrator("127.0.0.1:1", absl::Seconds(1)).ok());
+}
+
+
+// ---- runs that wait ----
+
+// The run's side of a subagent call and an approval: what a person watching sees.
+std::vector<v1::RunEvent> WaitingRun() {
+  return {
+      Event(1, "state_changed { state: RUNNING attempt: 1 worker_id: 'worker-1' }"),
+      Event(2, "step_started { step: 0 model: 'm' }"),
+      Event(3, "child_started { step: 0 tool_use_id: 'toolu_1' name: 'researcher' child_run_id: 'run_c1' }"),
+      Event(4, R"(approval_requested { approval { approval_id: 'run_1:0:toolu_2' run_id: 'run_1' kind: TOOL_CALL
+                  tool: 'sleep' input_json: '{"seconds":5}' } })"),
+      Event(5, "step_finished { step: 0 stop_reason: 'tool_use' }"),
+      Event(6, "waiting { child_run_ids: 'run_c1' approval_ids: 'run_1:0:toolu_2' }"),
+      Event(7, "state_changed { state: WAITING }"),
+      Event(8, "child_finished { step: 0 tool_use_id: 'toolu_1' child_run_id: 'run_c1' state: SUCCEEDED "
+               "output_preview: 'three sources' }"),
+      Event(9, "approval_decided { approval_id: 'run_1:0:toolu_2' decision { decision: APPROVE decided_by: 'alice' } }"),
+      Event(10, "state_changed { state: QUEUED }"),
+      Event(11, "final_output { text: 'done' }"),
+      Event(12, "state_changed { state: SUCCEEDED }"),
+  };
+}
+
+TEST_F(CommandsTest, WatchShowsWhatTheRunWaitsForAndHowToAnswer) {
+  fake_.Script(WaitingRun(), v1::SUCCEEDED);
+  EXPECT_EQ(Cli({"watch", "run_1"}), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(),
+              HasSubstr("step 0: model m\n"
+                        "  child run_c1 started (subagent researcher)\n"
+                        "  approval needed: sleep {\"seconds\":5}  →  baton approve run_1:0:toolu_2 | "
+                        "baton deny run_1:0:toolu_2 --message …\n"
+                        "step 0 done: tool_use\n"
+                        "waiting for 1 child run / 1 approval\n"
+                        "state WAITING\n"
+                        "  child run_c1 SUCCEEDED: three sources\n"
+                        "  approval run_1:0:toolu_2: APPROVE by alice\n"
+                        "state QUEUED\n"));
+  EXPECT_FALSE(fake_.watch_requests().at(0).include_children());
+}
+
+TEST_F(CommandsTest, WatchChildrenAsksForThemAndPrefixesTheirEventsWithTheirRun) {
+  std::vector<v1::RunEvent> events = WaitingRun();
+  // The child's own events, interleaved; its end must not end the watch.
+  events.insert(events.begin() + 3, Event(1, "state_changed { state: RUNNING attempt: 1 }", "run_c1"));
+  events.insert(events.begin() + 8, Event(2, "final_output { text: 'three sources\\nand a table' }", "run_c1"));
+  events.insert(events.begin() + 9, Event(3, "state_changed { state: SUCCEEDED }", "run_c1"));
+  events.insert(events.begin() + 9, Event(0, "text_delta { step: 0 text: 'live child text' }", "run_c1"));
+  fake_.Script(events, v1::SUCCEEDED, /*break_after=*/9);
+  EXPECT_EQ(Cli({"watch", "run_1", "--children"}), kExitOk) << err_.str();
+  ASSERT_EQ(fake_.watch_requests().size(), 2u);
+  EXPECT_TRUE(fake_.watch_requests()[0].include_children());
+  EXPECT_TRUE(fake_.watch_requests()[1].include_children());
+  // Resumes after the watched run's last event, not a child's.
+  EXPECT_EQ(fake_.watch_after_seqs(), (std::vector<int64_t>{0, 7}));
+  const std::string out = out_.str();
+  EXPECT_THAT(out, HasSubstr("  child run_c1 started (subagent researcher)\n[run_c1] state RUNNING (attempt 1)\n"));
+  EXPECT_THAT(out, HasSubstr("[run_c1] output:\n[run_c1] three sources\n[run_c1] and a table\n"));
+  EXPECT_THAT(out, HasSubstr("[run_c1] state SUCCEEDED\n  child run_c1 SUCCEEDED: three sources\n"));
+  EXPECT_THAT(out, Not(HasSubstr("live child text")));
+  // Replayed after the reconnect, printed once.
+  EXPECT_EQ(out.find("[run_c1] state RUNNING"), out.rfind("[run_c1] state RUNNING"));
+  EXPECT_EQ(out.find("[run_c1] output:"), out.rfind("[run_c1] output:"));
+  EXPECT_THAT(out, HasSubstr("state SUCCEEDED\n"));
+}
+
+TEST_F(CommandsTest, ChildrenWithoutAWatchIsAUsageError) {
+  std::string agent = WriteFile("agent.json", R"({"model": "m"})");
+  EXPECT_EQ(Cli({"run", agent, "hi", "--children"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--children goes with --watch"));
+  EXPECT_EQ(fake_.creates(), 0);
+}
+
+TEST_F(CommandsTest, RunInASessionOrContinuingARun) {
+  std::string agent = WriteFile("agent.json", R"({"model": "m"})");
+  EXPECT_EQ(Cli({"run", agent, "and then?", "--session", "chat-7"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.last_create().session_id(), "chat-7");
+  EXPECT_EQ(fake_.last_create().continue_from(), "");
+  EXPECT_EQ(Cli({"run", "--agent", "assistant", "more", "--continue", "run_0"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.last_create().continue_from(), "run_0");
+  EXPECT_EQ(fake_.last_create().session_id(), "");
+  EXPECT_EQ(out_.str(), "run_1\n");
+
+  EXPECT_EQ(Cli({"run", agent, "x", "--session", "s", "--continue", "run_0"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--session and --continue do not go together"));
+  EXPECT_EQ(fake_.creates(), 2);
+}
+
+TEST_F(CommandsTest, ListFiltersByParentAndSessionAndShowsWaitingRuns) {
+  EXPECT_EQ(Cli({"ls", "--parent", "run_1", "--session", "chat-7", "--state", "waiting"}), kExitOk) << err_.str();
+  v1::ListRunsRequest request = fake_.last_list();
+  EXPECT_EQ(request.parent_run_id(), "run_1");
+  EXPECT_EQ(request.session_id(), "chat-7");
+  EXPECT_EQ(request.state(), v1::WAITING);
+  EXPECT_THAT(out_.str(), HasSubstr("\nrun_2   WAITING    (inline)  0      -    wait\n"));
+}
+
+TEST_F(CommandsTest, GetShowsTheTreeSessionForkAndWhatAWaitingRunWaitsFor) {
+  EXPECT_EQ(Cli({"get", "run_w"}), kExitOk) << err_.str();
+  const std::string out = out_.str();
+  EXPECT_THAT(out, HasSubstr("state       WAITING\n"));
+  EXPECT_THAT(out, HasSubstr("parent      run_1 (root run_1, depth 1)\n"));
+  EXPECT_THAT(out, HasSubstr("session     chat-7 #3\n"));
+  EXPECT_THAT(out, HasSubstr("continues   run_0\n"));
+  EXPECT_THAT(out, HasSubstr("forked      from run_x at journal seq 12\n"));
+  EXPECT_THAT(out, HasSubstr("waits for   child run run_c1 (subagent summarizer)\n"
+                             "            approval run_w:2:toolu_b (tool sleep, expires in 2h 0m)\n"
+                             "            child run run_c2 (subagent critic): done\n"));
+  EXPECT_THAT(out, HasSubstr("children    1 (baton ls --parent run_w)\n"));
+  EXPECT_THAT(out, HasSubstr("tree usage  4 model calls"));
+}
+
+TEST_F(CommandsTest, ForkSendsTheCutTheNewInputAndTheReplacedToolResult) {
+  EXPECT_EQ(Cli({"fork", "run_1", "--at", "4", "--input", "try again", "--tool-result", R"(toolu_1="43")",
+                 "--label", "why=retry", "--request-id", "fork-1"}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "run_f\n");
+  v1::ForkRunRequest request = fake_.last_fork();
+  EXPECT_EQ(request.run_id(), "run_1");
+  EXPECT_EQ(request.at_journal_seq(), 4);
+  ASSERT_TRUE(request.has_input());
+  EXPECT_EQ(request.input(), "try again");
+  EXPECT_EQ(request.tool_result().tool_use_id(), "toolu_1");
+  EXPECT_EQ(request.tool_result().content_json(), R"("43")");
+  EXPECT_EQ(request.labels().at("why"), "retry");
+  EXPECT_EQ(request.request_id(), "fork-1");
+
+  // Without --input the input is not replaced (an empty one would be).
+  EXPECT_EQ(Cli({"fork", "run_1", "--at", "0"}), kExitOk) << err_.str();
+  EXPECT_FALSE(fake_.last_fork().has_input());
+  EXPECT_FALSE(fake_.last_fork().has_tool_result());
+  EXPECT_EQ(fake_.last_fork().at_journal_seq(), 0);
+}
+
+TEST_F(CommandsTest, ForkWithWatchFollowsTheNewRun) {
+  std::vector<v1::RunEvent> events = {Event(1, "state_changed { state: QUEUED }", "run_f"),
+                                      Event(2, "state_changed { state: SUCCEEDED }", "run_f")};
+  fake_.Script(events, v1::SUCCEEDED);
+  EXPECT_EQ(Cli({"fork", "run_1", "--at", "2", "--watch"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "run_f\nstate QUEUED\nstate SUCCEEDED\n");
+  EXPECT_EQ(fake_.watch_requests().at(0).run_id(), "run_f");
+}
+
+TEST_F(CommandsTest, ForkUsageErrors) {
+  EXPECT_EQ(Cli({"fork", "run_1"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--at SEQ is required"));
+  EXPECT_EQ(Cli({"fork", "run_1", "--at", "-1"}), kExitUsage);
+  EXPECT_EQ(Cli({"fork", "run_1", "--at", "x"}), kExitUsage);
+  EXPECT_EQ(Cli({"fork", "run_1", "--at", "2", "--tool-result", "toolu_1=42"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("a JSON string"));
+  EXPECT_EQ(Cli({"fork", "run_1", "--at", "2", "--tool-result", R"(a="1")", "--tool-result", R"(b="2")"}),
+            kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("at most one tool result"));
+  EXPECT_EQ(Cli({"get", "run_1", "--tool-result", R"(a="1")"}), kExitUsage);
+  EXPECT_EQ(fake_.last_fork().run_id(), "");  // never called
+}
+
+TEST_F(CommandsTest, ApprovalsListShowsPendingRequestsWithTheirDeadline) {
+  EXPECT_EQ(Cli({"approvals", "ls", "--run", "run_1", "--agent", "assistant", "--limit", "5"}), kExitOk)
+      << err_.str();
+  v1::ListApprovalsRequest request = fake_.last_list_approvals();
+  EXPECT_EQ(request.run_id(), "run_1");
+  EXPECT_EQ(request.agent_name(), "assistant");
+  EXPECT_EQ(request.filter(), v1::ListApprovalsRequest::PENDING);
+  EXPECT_EQ(request.page_size(), 5);
+  EXPECT_EQ(out_.str(),
+            "ID                RUN    TOOL           INPUT          STATE    EXPIRES / DECISION\n"
+            "run_1:1:elicit_1  run_1  input request  Which date?    PENDING  -\n"
+            "run_1:1:toolu_2   run_1  sleep          {\"seconds\":5}  PENDING  in 1h 0m\n"
+            "more: baton approvals ls --page-token p2\n");
+}
+
+TEST_F(CommandsTest, ApprovalsListDecidedOrAll) {
+  EXPECT_EQ(Cli({"approvals", "ls", "--decided"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.last_list_approvals().filter(), v1::ListApprovalsRequest::DECIDED);
+  EXPECT_THAT(out_.str(), HasSubstr("run_1:0:toolu_1  run_1  sleep  {}     DECIDED  DENY by bob: no\n"));
+  EXPECT_EQ(Cli({"approvals", "ls", "--all", "--json"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.last_list_approvals().filter(), v1::ListApprovalsRequest::ALL);
+  auto json = nlohmann::json::parse(out_.str(), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << out_.str();
+  EXPECT_EQ(json["approvals"].size(), 3u);
+  EXPECT_EQ(Cli({"approvals", "ls", "--all", "--decided"}), kExitUsage);
+  EXPECT_EQ(Cli({"approvals"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("expected `approvals ls`"));
+}
+
+TEST_F(CommandsTest, ApproveDecidesAsTheLocalUserUnlessToldOtherwise) {
+  const std::string user = DefaultDecider(std::getenv("USER"));  // $USER, else "cli"
+  EXPECT_EQ(Cli({"approve", kToolApproval}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), absl::StrCat("approval run_1:1:toolu_2: APPROVE by ", user, " (tool sleep on run_1)\n"));
+  EXPECT_EQ(fake_.get_approvals(), 1);
+  ASSERT_EQ(fake_.decides().size(), 1u);
+  v1::DecideApprovalRequest request = fake_.decides()[0];
+  EXPECT_EQ(request.approval_id(), kToolApproval);
+  EXPECT_EQ(request.decision(), v1::APPROVE);
+  EXPECT_EQ(request.decided_by(), user);
+  EXPECT_EQ(request.input_json(), "");
+
+  EXPECT_EQ(Cli({"approve", kToolApproval, "--as", "carol@example.com"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.decides().back().decided_by(), "carol@example.com");
+}
+
+TEST_F(CommandsTest, ApproveWithAnEditedInput) {
+  EXPECT_EQ(Cli({"approve", kToolApproval, "--edit", R"({"seconds":1})", "--as", "alice"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.decides().back().decision(), v1::EDIT);
+  EXPECT_EQ(fake_.decides().back().input_json(), R"({"seconds":1})");
+  EXPECT_EQ(out_.str(), "approval run_1:1:toolu_2: EDIT by alice: {\"seconds\":1} (tool sleep on run_1)\n");
+
+  // Not JSON: refused here, nothing sent.
+  EXPECT_EQ(Cli({"approve", kToolApproval, "--edit", "{seconds: 1}"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--edit: not valid JSON"));
+  EXPECT_EQ(fake_.decides().size(), 1u);
+
+  // Refused by the server's schema check: its message, exit 1.
+  EXPECT_EQ(Cli({"approve", kToolApproval, "--edit", R"({"seconds":-1})"}), kExitFailure);
+  EXPECT_EQ(err_.str(),
+            "error: INVALID_ARGUMENT: input_json does not match the tool's input schema: /seconds: must be >= 0\n");
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(CommandsTest, DenyAndRespondNeedAMessage) {
+  EXPECT_EQ(Cli({"deny", kToolApproval}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("`baton deny` needs --message TEXT"));
+  EXPECT_EQ(Cli({"respond", kToolApproval}), kExitUsage);
+  EXPECT_TRUE(fake_.decides().empty());
+
+  EXPECT_EQ(Cli({"deny", kToolApproval, "--message", "too slow", "--as", "alice"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.decides().back().decision(), v1::DENY);
+  EXPECT_EQ(fake_.decides().back().message(), "too slow");
+  EXPECT_EQ(out_.str(), "approval run_1:1:toolu_2: DENY by alice: too slow (tool sleep on run_1)\n");
+
+  EXPECT_EQ(Cli({"respond", kToolApproval, "--message", "slept already", "--as", "alice"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.decides().back().decision(), v1::RESPOND);
+  EXPECT_EQ(fake_.decides().back().message(), "slept already");
+}
+
+TEST_F(CommandsTest, DecidingAnAlreadyDecidedOrUnknownRequestExitsOne) {
+  EXPECT_EQ(Cli({"approve", kDeniedApproval}), kExitFailure);
+  EXPECT_EQ(err_.str(), "error: FAILED_PRECONDITION: approval run_1:0:toolu_1 was already decided: DENY by bob\n");
+  EXPECT_EQ(Cli({"deny", "run_9:0:x", "--message", "no"}), kExitFailure);
+  EXPECT_EQ(err_.str(), "error: NOT_FOUND: approval \"run_9:0:x\" not found\n");
+}
+
+TEST_F(CommandsTest, InputRequestsAreAcceptedWithContentOrDeclined) {
+  // The schema requires "date": approve needs --content.
+  EXPECT_EQ(Cli({"approve", kInputRequest}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("needs --content JSON matching its schema"));
+  EXPECT_EQ(Cli({"approve", kInputRequest, "--edit", "{}"}), kExitUsage);
+  EXPECT_EQ(Cli({"respond", kInputRequest, "--message", "x"}), kExitUsage);
+  EXPECT_TRUE(fake_.decides().empty());
+
+  EXPECT_EQ(Cli({"approve", kInputRequest, "--content", R"({"date":"2026-12-01"})", "--as", "alice"}), kExitOk)
+      << err_.str();
+  EXPECT_EQ(fake_.decides().back().decision(), v1::ACCEPT);
+  EXPECT_EQ(fake_.decides().back().input_json(), R"({"date":"2026-12-01"})");
+  EXPECT_EQ(out_.str(), "approval run_1:1:elicit_1: ACCEPT by alice: {\"date\":\"2026-12-01\"} (input request on run_1)\n");
+
+  // Nothing required: accepting sends an empty object.
+  EXPECT_EQ(Cli({"approve", kOptionalInputRequest}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.decides().back().decision(), v1::ACCEPT);
+  EXPECT_EQ(fake_.decides().back().input_json(), "{}");
+
+  EXPECT_EQ(Cli({"deny", kOptionalInputRequest}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.decides().back().decision(), v1::DECLINE);
+}
+
+TEST_F(CommandsTest, DecisionFlagsOnlyApplyToTheirVerb) {
+  EXPECT_EQ(Cli({"approve", kToolApproval, "--message", "x"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--message does not apply to `baton approve`"));
+  EXPECT_EQ(Cli({"deny", kToolApproval, "--message", "x", "--edit", "{}"}), kExitUsage);
+  EXPECT_EQ(Cli({"approve"}), kExitUsage);
+  EXPECT_EQ(fake_.get_approvals(), 0);
+}
+
+TEST_F(CommandsTest, HelpShowsTheCommandsForRunsThatWait) {
+  EXPECT_EQ(Cli({"help"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("baton approvals ls [--run RUN_ID]"));
+  EXPECT_THAT(out_.str(), HasSubstr("baton approve ID [--edit JSON]"));
+  EXPECT_THAT(out_.str(), HasSubstr("baton fork RUN_ID --at SEQ"));
+  EXPECT_THAT(out_.str(), HasSubstr("--session ID | --continue RUN_ID"));
+  EXPECT_EQ(Cli({"fork", "--help"}), kExitOk);
+  EXPECT_THAT(out_.str(), StartsWith("usage: baton fork RUN_ID --at SEQ"));
 }
 
 }  // namespace

@@ -105,6 +105,15 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
 int WaitForPortFile(const std::string& path, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
@@ -163,12 +172,12 @@ void Cluster::StartOrchestrator() {
                                             dir_ + "/orchestrator.log");
   orchestrator_port_ = WaitForPortFile(port_file, absl::Seconds(30));
   ++orchestrator_starts_;
-  if (!channel_) {
-    channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
-    runs_ = v1::RunService::NewStub(channel_);
-    agents_ = v1::AgentService::NewStub(channel_);
-    worker_api_ = v1::WorkerService::NewStub(channel_);
-  }
+  // A fresh channel: one to a killed orchestrator may still hold the dead connection,
+  // and the first call on it would fail.
+  channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  runs_ = v1::RunService::NewStub(channel_);
+  agents_ = v1::AgentService::NewStub(channel_);
+  worker_api_ = v1::WorkerService::NewStub(channel_);
 }
 
 void Cluster::KillOrchestrator(int signal) {
@@ -265,6 +274,30 @@ v1::Run Cluster::CreateRun(const std::string& input, const std::string& request_
   grpc::Status s = runs().CreateRun(&ctx, request, &run);
   EXPECT_TRUE(s.ok()) << s.error_message();
   return run;
+}
+
+v1::Run Cluster::GetRun(const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  ctx.set_wait_for_ready(true);  // the orchestrator may be restarting
+  v1::GetRunRequest request;
+  request.set_run_id(run_id);
+  v1::Run run;
+  grpc::Status s = runs().GetRun(&ctx, request, &run);
+  EXPECT_TRUE(s.ok()) << run_id << ": " << s.error_message();
+  return run;
+}
+
+v1::Transcript Cluster::Transcript(const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  ctx.set_wait_for_ready(true);
+  v1::GetTranscriptRequest request;
+  request.set_run_id(run_id);
+  v1::Transcript transcript;
+  grpc::Status s = runs().GetTranscript(&ctx, request, &transcript);
+  EXPECT_TRUE(s.ok()) << run_id << ": " << s.error_message();
+  return transcript;
 }
 
 v1::Run Cluster::WaitForEnd(const std::string& run_id, absl::Duration timeout) {

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -67,7 +68,9 @@ class Cluster {
 
   // Starts the simulator (if asked), the orchestrator and the workers.
   void Start();
-  void StartOrchestrator();  // on the same port and data dir as before, if any
+  // On the same port and data dir as before, if any. Replaces the client stubs: do not
+  // hold runs() and the like across a restart.
+  void StartOrchestrator();
   void KillOrchestrator(int signal = 9);
   void StartWorker(int index);
   void KillWorker(int index, int signal = 9);
@@ -92,6 +95,11 @@ class Cluster {
   // Creates a run of an inline agent with the built-in tools.
   v1::Run CreateRun(const std::string& input, const std::string& request_id = "",
                     int max_steps = 0);
+  // GetRun (waiting for a restarting orchestrator); an empty Run and a test failure when
+  // the call fails.
+  v1::Run GetRun(const std::string& run_id);
+  // GetTranscript; an empty Transcript (and a test failure) when the call fails.
+  v1::Transcript Transcript(const std::string& run_id);
   // Polls GetRun until the run is terminal or `timeout` passes; returns the last state.
   v1::Run WaitForEnd(const std::string& run_id, absl::Duration timeout = absl::Seconds(60));
   // Every event of the run, read with WatchRun from the beginning (to its end).
@@ -118,6 +126,9 @@ class Cluster {
   std::unique_ptr<v1::AgentService::Stub> agents_;
   std::unique_ptr<v1::WorkerService::Stub> worker_api_;
 };
+
+// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout);
 
 // Waits for a non-empty file holding a port number.
 int WaitForPortFile(const std::string& path, absl::Duration timeout);

@@ -3,11 +3,14 @@
 #include <signal.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "baton/v1/worker_service.grpc.pb.h"
+#include "common/grpc_server.h"
 #include "tests/integration/cluster.h"
 #include "tests/mcp-bridge/mcp_test_util.h"
 #include "workers/bridge_tool_executor.h"
@@ -47,13 +50,13 @@ class BridgeServiceTest : public ::testing::Test {
     executor_ = std::make_unique<BridgeToolExecutor>(options);
   }
 
-  void StartBridge() {
+  void StartBridge(const std::vector<std::string>& extra_flags = {}) {
     std::remove((dir_ + "/bridge.port").c_str());
-    bridge_ = std::make_unique<baton::testing::Process>(
-        BinDir() + "/baton-mcp-bridge",
-        std::vector<std::string>{"--config=" + dir_ + "/bridge.json", "--listen=127.0.0.1:" + std::to_string(port_),
-                                 "--port-file=" + dir_ + "/bridge.port", "--audit-log=" + dir_ + "/audit.jsonl"},
-        std::map<std::string, std::string>{}, dir_ + "/bridge.log");
+    std::vector<std::string> flags{"--config=" + dir_ + "/bridge.json", "--listen=127.0.0.1:" + std::to_string(port_),
+                                   "--port-file=" + dir_ + "/bridge.port", "--audit-log=" + dir_ + "/audit.jsonl"};
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+    bridge_ = std::make_unique<baton::testing::Process>(BinDir() + "/baton-mcp-bridge", flags,
+                                                        std::map<std::string, std::string>{}, dir_ + "/bridge.log");
     port_ = baton::testing::WaitForPortFile(dir_ + "/bridge.port", absl::Seconds(30));
   }
 
@@ -142,6 +145,90 @@ TEST_F(BridgeServiceTest, PolicyRefusalsAreReadableErrors) {
   ASSERT_TRUE(failed.ok());
   EXPECT_TRUE(failed->is_error);
   EXPECT_EQ(Text(*failed), "it went wrong");
+}
+
+TEST_F(BridgeServiceTest, TheAgentsElicitationPolicyAnswersTheServer) {
+  ToolCallContext defaults = Context();
+  defaults.elicitation = 1;  // ELICITATION_ACCEPT_DEFAULTS
+  absl::StatusOr<ToolOutput> accepted = executor_->CallTool("mcp__fault__ask", json::object(), defaults);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(json::parse(Text(*accepted), nullptr, false), json::parse(R"({"action":"accept","content":{"size":"M"}})"))
+      << Text(*accepted);
+
+  ToolCallContext decline = Context();
+  decline.elicitation = 2;  // ELICITATION_DECLINE
+  absl::StatusOr<ToolOutput> declined = executor_->CallTool("mcp__fault__ask", json::object(), decline);
+  ASSERT_TRUE(declined.ok()) << declined.status();
+  EXPECT_EQ(Text(*declined), R"({"action":"decline"})");
+
+  // ELICITATION_ASK, but this bridge has no --orchestrator to ask through.
+  absl::StatusOr<ToolOutput> ask = executor_->CallTool("mcp__fault__ask", json::object(), Context());
+  ASSERT_TRUE(ask.ok()) << ask.status();
+  EXPECT_EQ(Text(*ask), R"({"action":"decline"})");
+}
+
+// The orchestrator's side of elicitation: every request is answered at once with
+// `decision`.
+class AnsweringOrchestrator final : public v1::WorkerService::CallbackService {
+ public:
+  explicit AnsweringOrchestrator(v1::ApprovalDecision decision) : decision_(std::move(decision)) {}
+  grpc::ServerUnaryReactor* RequestInput(grpc::CallbackServerContext* context, const v1::RequestInputRequest* request,
+                                         v1::RequestInputResponse* response) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      requests_.push_back(*request);
+    }
+    response->set_approval_id("ap-1");
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* AwaitInput(grpc::CallbackServerContext* context, const v1::AwaitInputRequest* request,
+                                       v1::AwaitInputResponse* response) override {
+    response->set_decided(request->approval_id() == "ap-1");
+    *response->mutable_decision() = decision_;
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  std::vector<v1::RequestInputRequest> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  const v1::ApprovalDecision decision_;
+  std::mutex mu_;
+  std::vector<v1::RequestInputRequest> requests_;
+};
+
+TEST_F(BridgeServiceTest, WithAnOrchestratorAPersonAnswersTheServer) {
+  v1::ApprovalDecision decision;
+  decision.set_decision(v1::ACCEPT);
+  decision.set_input_json(R"({"size":"L"})");
+  AnsweringOrchestrator orchestrator(decision);
+  absl::StatusOr<StartedServer> started = StartGrpcServer("127.0.0.1:0", {&orchestrator});
+  ASSERT_TRUE(started.ok()) << started.status();
+  bridge_->Kill(SIGTERM);
+  ASSERT_EQ(bridge_->Wait(absl::Seconds(10)), 0);
+  StartBridge({"--orchestrator=127.0.0.1:" + std::to_string(started->port)});
+
+  ToolCallContext ctx = Context();  // elicitation 0: ELICITATION_ASK
+  absl::StatusOr<ToolOutput> out = executor_->CallTool("mcp__fault__ask", json::object(), ctx);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(json::parse(Text(*out), nullptr, false), json::parse(R"({"action":"accept","content":{"size":"L"}})"))
+      << Text(*out) << "\n" << ReadFile(dir_ + "/bridge.log");
+  std::vector<v1::RequestInputRequest> requests = orchestrator.requests();
+  ASSERT_THAT(requests, SizeIs(1));
+  EXPECT_EQ(requests[0].run_id(), "run_7");
+  EXPECT_EQ(requests[0].step(), 2);
+  EXPECT_EQ(requests[0].tool_use_id(), ctx.tool_use_id);
+  EXPECT_EQ(requests[0].tool(), "mcp__fault__ask");
+  EXPECT_EQ(requests[0].message(), "Which size?");
+  EXPECT_EQ(json::parse(requests[0].requested_schema_json())["required"], json({"size"}));
+  EXPECT_EQ(requests[0].sequence(), 1);
+  EXPECT_GT(requests[0].timeout_ms(), 0);
+  started->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
 }
 
 TEST_F(BridgeServiceTest, ATimeoutIsAnErrorResultAndTheServerIsTold) {

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/mcp-bridge/fake_input_requester.h"
 #include "tests/mcp-bridge/fake_tool_server.h"
 #include "tests/mcp-bridge/mcp_test_util.h"
 
@@ -43,12 +44,14 @@ class BridgeTest : public ::testing::Test {
     std::vector<std::unique_ptr<ToolServer>> servers;
     servers.push_back(std::move(fs_server));
     servers.push_back(std::move(other_server));
-    bridge_ = std::make_unique<Bridge>(std::move(servers), *audit_, clock_);
+    bridge_ = std::make_unique<Bridge>(std::move(servers), *audit_, clock_, &requester_);
     bridge_->Start();
   }
 
-  v1::CallToolResponse Call(const std::string& name, const std::string& args, std::vector<std::string> allowed = {"*"}) {
+  v1::CallToolResponse Call(const std::string& name, const std::string& args, std::vector<std::string> allowed = {"*"},
+                            v1::ElicitationPolicy elicitation = v1::ELICITATION_ASK) {
     v1::CallToolRequest request;
+    request.set_elicitation(elicitation);
     request.set_name(name);
     request.set_arguments_json(args);
     request.set_run_id("run_1");
@@ -74,6 +77,7 @@ class BridgeTest : public ::testing::Test {
   std::string dir_;
   FakeClock clock_;
   std::unique_ptr<AuditLog> audit_;
+  FakeInputRequester requester_;
   FakeToolServer* fs_ = nullptr;
   FakeToolServer* other_ = nullptr;
   std::unique_ptr<Bridge> bridge_;
@@ -112,6 +116,27 @@ TEST_F(BridgeTest, ACallReachesTheServerUnderItsOwnNameWithTheIdempotencyKey) {
   ASSERT_THAT(fs_->calls(), SizeIs(1));
   EXPECT_EQ(fs_->calls()[0].tool, "write.file");
   EXPECT_EQ(fs_->calls()[0].options.meta[kIdempotencyMetaKey], "run_1:3:toolu_9");
+}
+
+TEST_F(BridgeTest, TheCallCarriesItsElicitationPolicyAndWhoToAsk) {
+  ASSERT_EQ(Call("mcp__fs__write_file", "{}").outcome(), v1::TOOL_OUTCOME_OK);
+  ASSERT_EQ(Call("mcp__fs__write_file", "{}", {"*"}, v1::ELICITATION_ACCEPT_DEFAULTS).outcome(), v1::TOOL_OUTCOME_OK);
+  ASSERT_EQ(Call("mcp__fs__write_file", "{}", {"*"}, v1::ELICITATION_DECLINE).outcome(), v1::TOOL_OUTCOME_OK);
+  // A value this bridge does not know gives nothing away.
+  ASSERT_EQ(Call("mcp__fs__write_file", "{}", {"*"}, static_cast<v1::ElicitationPolicy>(9)).outcome(),
+            v1::TOOL_OUTCOME_OK);
+  std::vector<FakeToolServer::SeenCall> calls = fs_->calls();
+  ASSERT_THAT(calls, SizeIs(4));
+  const ElicitationOptions& ask = calls[0].options.elicitation;
+  EXPECT_EQ(ask.policy, ElicitationPolicy::kAsk);  // the proto's default
+  EXPECT_EQ(ask.requester, &requester_);
+  EXPECT_EQ(ask.call.run_id, "run_1");
+  EXPECT_EQ(ask.call.step, 3);
+  EXPECT_EQ(ask.call.tool_use_id, "toolu_9");
+  EXPECT_EQ(ask.call.tool, "mcp__fs__write_file");  // the name the person knows it by
+  EXPECT_EQ(calls[1].options.elicitation.policy, ElicitationPolicy::kAcceptDefaults);
+  EXPECT_EQ(calls[2].options.elicitation.policy, ElicitationPolicy::kDecline);
+  EXPECT_EQ(calls[3].options.elicitation.policy, ElicitationPolicy::kDecline);
 }
 
 TEST_F(BridgeTest, ADisallowedToolIsRefusedReadablyAndNeverCalled) {

@@ -111,6 +111,10 @@ TEST(UpPlanTest, TheBridgeRunsWithItsConfigAndWorkersUseIt) {
   EXPECT_THAT(bridge.argv, Contains("--port-file=/d/mcp-bridge.port"));
   EXPECT_THAT(bridge.argv, Contains("--audit-log=/d/logs/mcp-audit.jsonl"));
   EXPECT_THAT(bridge.env_unset, Contains(std::string(kApiKeyEnv)));
+  for (const std::string& arg : bridge.argv) EXPECT_THAT(arg, Not(HasSubstr("--orchestrator")));
+  // Elicitation with the ask policy reaches people through the orchestrator.
+  EXPECT_THAT(PlanMcpBridge(options, "/bin/baton-mcp-bridge", "/etc/mcp.json", 7233).argv,
+              Contains("--orchestrator=127.0.0.1:7233"));
   ProcessSpec worker = PlanWorker(options, "/bin/baton-worker", 1, 7233, "", "127.0.0.1:9999");
   EXPECT_THAT(worker.argv, Contains("--tool-bridge=127.0.0.1:9999"));
   ProcessSpec plain = PlanWorker(options, "/bin/baton-worker", 1, 7233, "");

@@ -3,7 +3,9 @@
 //   mcp-conformance-client <server-url>
 // with MCP_CONFORMANCE_SCENARIO set. Whatever the scenario, it does what the bridge
 // does: initialize, list the tools, call each one once (arguments made from its
-// schema), and close the session. Exit 0 when every step worked.
+// schema), and close the session. Exit 0 when every step worked. Calls answer the
+// server's elicitation requests as an agent with the ELICITATION_ACCEPT_DEFAULTS
+// policy would (what the suite's elicitation scenarios check).
 #include <cstdlib>
 #include <iostream>
 
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
     const std::string name = tool.value("name", "");
     baton::mcp::CallOptions call;
     call.timeout = absl::Seconds(10);
+    call.elicitation.policy = baton::mcp::ElicitationPolicy::kAcceptDefaults;
     baton::mcp::CallResult r = client.CallToolAndWait(name, ArgumentsFor(tool.value("inputSchema", json::object())), call);
     if (r.kind != baton::mcp::CallResult::Kind::kResult) {
       BATON_LOG(ERROR) << "tools/call " << name << ": " << r.message;

@@ -49,7 +49,9 @@ TEST_P(ConformanceTest, ScenarioPasses) {
   EXPECT_GT(successes, 0) << output;
 }
 
-INSTANTIATE_TEST_SUITE_P(Client, ConformanceTest, ::testing::Values("initialize", "tools_call", "sse-retry"),
+INSTANTIATE_TEST_SUITE_P(Client, ConformanceTest,
+                         ::testing::Values("initialize", "tools_call", "sse-retry",
+                                           "elicitation-sep1034-client-defaults"),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) {

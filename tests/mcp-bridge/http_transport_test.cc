@@ -1,6 +1,7 @@
 // The HTTP transports against server-everything: Streamable HTTP (JSON and SSE
-// answers, sessions, progress, re-initialisation after the session is lost, DELETE)
-// and the legacy HTTP+SSE transport, directly and as a fallback.
+// answers, sessions, progress, re-initialisation after the session is lost, DELETE,
+// elicitation on a call's stream and on the GET stream) and the legacy HTTP+SSE
+// transport, directly and as a fallback.
 #include "mcp-bridge/http_transport.h"
 
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include "mcp-bridge/mcp_client.h"
 #include "mcp-bridge/server_connection.h"
 #include "tests/integration/cluster.h"
+#include "tests/mcp-bridge/fake_input_requester.h"
 #include "tests/mcp-bridge/mcp_test_util.h"
 
 namespace baton::mcp {
@@ -42,6 +44,30 @@ class EverythingHttp {
     process_->Wait(absl::Seconds(5));
   }
   int port() const { return port_; }
+  std::string log() const { return ReadFile(dir_ + "/server.log"); }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  std::unique_ptr<baton::testing::Process> process_;
+};
+
+// servers/elicit_http_server.mjs on a port it picks; its GET stream opens after
+// `get_delay`.
+class ElicitHttp {
+ public:
+  explicit ElicitHttp(absl::Duration get_delay = absl::ZeroDuration()) : dir_(MakeTempDir()) {
+    process_ = std::make_unique<baton::testing::Process>(
+        "/usr/bin/env",
+        std::vector<std::string>{"node", "--import", SourceDir() + "/tests/mcp-bridge/servers/report_port.mjs",
+                                 SourceDir() + "/tests/mcp-bridge/servers/elicit_http_server.mjs"},
+        std::map<std::string, std::string>{{"PORT", "0"},
+                                           {"PORT_FILE", dir_ + "/port"},
+                                           {"GET_DELAY_MS", std::to_string(absl::ToInt64Milliseconds(get_delay))}},
+        dir_ + "/server.log");
+    port_ = baton::testing::WaitForPortFile(dir_ + "/port", absl::Seconds(20));
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/mcp"; }
   std::string log() const { return ReadFile(dir_ + "/server.log"); }
 
  private:
@@ -138,6 +164,82 @@ TEST(StreamableHttpTest, ALostSessionIsInitializedAgainAndTheCallGoesThrough) {
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(20)));
   EXPECT_EQ(FirstText(result), "Echo: after restart");
   EXPECT_GE(connection.state().restarts, 1);
+}
+
+CallOptions WithElicitation(ElicitationPolicy policy, InputRequester* requester = nullptr) {
+  CallOptions options;
+  options.timeout = absl::Seconds(10);
+  options.elicitation.policy = policy;
+  options.elicitation.requester = requester;
+  options.elicitation.call = ToolCallRef{"run_1", 1, "toolu_1", "mcp__shop__ask"};
+  return options;
+}
+
+TEST(StreamableHttpElicitationTest, ARequestOnTheCallsStreamIsAnsweredByThatCall) {
+  ElicitHttp server;
+  TimerQueue timers;
+  HttpTransportOptions options;
+  options.url = server.url();
+  McpClient client(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  ASSERT_TRUE(client.Connect().ok());
+  // Two calls in flight: the stream tells which one asked.
+  FakeInputRequester requester;
+  requester.AnswerEveryAskWith(InputDecision{InputDecision::Action::kAccept, {{"name", "Grace"}, {"size", "S"}}});
+  absl::Notification asked_done;
+  CallResult asked;
+  client.CallTool("ask_on_call_stream", json::object(), WithElicitation(ElicitationPolicy::kAsk, &requester),
+                  [&](CallResult r) {
+                    asked = std::move(r);
+                    asked_done.Notify();
+                  });
+  CallResult defaults =
+      client.CallToolAndWait("ask_on_call_stream", json::object(), WithElicitation(ElicitationPolicy::kAcceptDefaults));
+  ASSERT_TRUE(asked_done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(json::parse(FirstText(defaults), nullptr, false),
+            json::parse(R"({"action":"accept","content":{"name":"Ada","size":"M"}})"))
+      << FirstText(defaults);
+  EXPECT_EQ(json::parse(FirstText(asked), nullptr, false),
+            json::parse(R"({"action":"accept","content":{"name":"Grace","size":"S"}})"))
+      << FirstText(asked);
+  ASSERT_EQ(requester.requests().size(), 1u);
+  EXPECT_EQ(requester.requests()[0].message, "Who is ordering?");
+  EXPECT_EQ(defaults.elicitations, 1);
+  EXPECT_EQ(asked.elicitations, 1);
+
+  EXPECT_EQ(FirstText(client.CallToolAndWait("ask_on_call_stream", json::object(),
+                                             WithElicitation(ElicitationPolicy::kDecline))),
+            R"({"action":"decline"})");
+}
+
+TEST(StreamableHttpElicitationTest, ARequestOnTheGetStreamIsNotLostWhenTheStreamOpensLate) {
+  // The server drops what it sends while no GET stream is open: the client's calls
+  // wait for the stream, however slowly it opens.
+  ElicitHttp server(/*get_delay=*/absl::Milliseconds(600));
+  TimerQueue timers;
+  HttpTransportOptions options;
+  options.url = server.url();
+  McpClient client(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  ASSERT_TRUE(client.Connect().ok());
+  CallResult r =
+      client.CallToolAndWait("ask_on_get_stream", json::object(), WithElicitation(ElicitationPolicy::kAcceptDefaults));
+  ASSERT_EQ(r.kind, CallResult::Kind::kResult) << r.message << "\n" << server.log();
+  EXPECT_EQ(json::parse(FirstText(r), nullptr, false),
+            json::parse(R"({"action":"accept","content":{"name":"Ada","size":"M"}})"));
+}
+
+TEST(StreamableHttpElicitationTest, ServerEverythingGetsAPersonsAnswer) {
+  EverythingHttp server("streamableHttp");
+  TimerQueue timers;
+  HttpTransportOptions options;
+  options.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/mcp";
+  McpClient client(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  ASSERT_TRUE(client.Connect().ok());
+  FakeInputRequester requester;
+  requester.AnswerEveryAskWith(InputDecision{InputDecision::Action::kAccept, {{"name", "Ada Lovelace"}}});
+  CallResult r = client.CallToolAndWait("trigger-elicitation-request", json::object(),
+                                        WithElicitation(ElicitationPolicy::kAsk, &requester));
+  ASSERT_EQ(r.kind, CallResult::Kind::kResult) << r.message;
+  EXPECT_THAT(MapCallToolResult(r.result).content.dump(), HasSubstr("Name: Ada Lovelace"));
 }
 
 TEST(LegacySseTest, TheLegacyTransportWorks) {

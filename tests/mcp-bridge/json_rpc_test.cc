@@ -21,12 +21,20 @@ class JsonRpcTest : public ::testing::Test {
              },
              JsonRpcConnection::Handlers{
                  [this](const std::string& method, const json& params) { notifications_.push_back(method); },
-                 [](const std::string& method, const json&) -> std::optional<json> {
-                   if (method == "ping") return json::object();
-                   return std::nullopt;
+                 [this](IncomingRequest request, Responder respond) {
+                   if (request.method == "ping") {
+                     respond(ResultResponse(json::object()));
+                   } else if (request.method == "later") {
+                     held_.push_back(std::move(respond));
+                     related_.push_back(request.related_request);
+                   } else {
+                     respond(ErrorResponse(kMethodNotFound, "no " + request.method));
+                   }
                  }}) {}
 
   absl::Status send_status_ = absl::OkStatus();
+  std::vector<Responder> held_;  // requests answered later
+  std::vector<std::optional<int64_t>> related_;
   std::vector<json> sent_;
   std::vector<std::string> notifications_;
   JsonRpcConnection rpc_;
@@ -93,6 +101,32 @@ TEST_F(JsonRpcTest, PingFromTheServerIsAnsweredAndOtherRequestsRefused) {
   EXPECT_EQ(sent_[0]["result"], json::object());
   EXPECT_EQ(sent_[1]["id"], 7);
   EXPECT_EQ(sent_[1]["error"]["code"], kMethodNotFound);
+}
+
+TEST_F(JsonRpcTest, ARequestCanBeAnsweredLaterAndKnowsTheRequestItCameWith) {
+  rpc_.OnMessage(R"({"jsonrpc":"2.0","id":"e1","method":"later","params":{}})", 41);
+  rpc_.OnMessage(R"({"jsonrpc":"2.0","id":"e2","method":"later"})");
+  ASSERT_EQ(held_.size(), 2u);
+  EXPECT_EQ(related_[0], 41);
+  EXPECT_EQ(related_[1], std::nullopt);
+  EXPECT_TRUE(sent_.empty());  // nothing answered yet
+
+  held_[1](ResultResponse({{"action", "decline"}}));
+  held_[0](ErrorResponse(kInvalidParams, "bad mode"));
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[0]["id"], "e2");
+  EXPECT_EQ(sent_[0]["result"]["action"], "decline");
+  EXPECT_EQ(sent_[1]["id"], "e1");
+  EXPECT_EQ(sent_[1]["error"]["code"], kInvalidParams);
+  EXPECT_EQ(sent_[1]["error"]["message"], "bad mode");
+}
+
+TEST_F(JsonRpcTest, AnAnswerAfterCloseIsNotSent) {
+  rpc_.OnMessage(R"({"jsonrpc":"2.0","id":"e1","method":"later"})");
+  ASSERT_EQ(held_.size(), 1u);
+  rpc_.Close(absl::UnavailableError("gone"));
+  held_[0](ResultResponse({{"action", "cancel"}}));
+  EXPECT_TRUE(sent_.empty());
 }
 
 TEST_F(JsonRpcTest, NotificationsAreHandedOnAndNeverAnswered) {

@@ -9,6 +9,7 @@
 
 #include "mcp-bridge/content.h"
 #include "mcp-bridge/stdio_transport.h"
+#include "tests/mcp-bridge/fake_input_requester.h"
 #include "tests/mcp-bridge/mcp_test_util.h"
 
 namespace baton::mcp {
@@ -104,6 +105,38 @@ TEST_F(EverythingTest, LongRunningOperationReportsProgressAndFinishes) {
   ASSERT_EQ(r.kind, CallResult::Kind::kResult) << r.message;
   EXPECT_GE(r.progress_count, 3);
   EXPECT_THAT(FirstText(r), HasSubstr("completed"));
+}
+
+CallOptions WithElicitation(ElicitationPolicy policy, InputRequester* requester = nullptr) {
+  CallOptions options;
+  options.elicitation.policy = policy;
+  options.elicitation.requester = requester;
+  options.elicitation.call = ToolCallRef{"run_1", 1, "toolu_1", "mcp__everything__trigger-elicitation-request"};
+  return options;
+}
+
+TEST_F(EverythingTest, ElicitationOverStdioFollowsTheCallsPolicy) {
+  // The server offers its elicitation tool only to clients that declare elicitation.
+  absl::StatusOr<std::vector<json>> tools = client_->ListTools();
+  ASSERT_TRUE(tools.ok()) << tools.status();
+  ASSERT_THAT(ToolNames(*tools), Contains("trigger-elicitation-request"));
+
+  // Its schema requires a name without a default: accepting defaults declines.
+  CallResult defaults = client_->CallToolAndWait("trigger-elicitation-request", json::object(),
+                                                 WithElicitation(ElicitationPolicy::kAcceptDefaults));
+  ASSERT_EQ(defaults.kind, CallResult::Kind::kResult) << defaults.message;
+  EXPECT_THAT(FirstText(defaults), HasSubstr("declined"));
+  EXPECT_EQ(defaults.elicitations, 1);
+
+  FakeInputRequester requester;
+  requester.AnswerEveryAskWith(InputDecision{InputDecision::Action::kAccept, {{"name", "Ada Lovelace"}, {"check", true}}});
+  CallResult asked = client_->CallToolAndWait("trigger-elicitation-request", json::object(),
+                                              WithElicitation(ElicitationPolicy::kAsk, &requester));
+  ASSERT_EQ(asked.kind, CallResult::Kind::kResult) << asked.message;
+  EXPECT_THAT(MapCallToolResult(asked.result).content.dump(), HasSubstr("Name: Ada Lovelace"));
+  ASSERT_EQ(requester.requests().size(), 1u);
+  EXPECT_THAT(requester.requests()[0].message, HasSubstr("Please provide inputs"));
+  EXPECT_TRUE(requester.requests()[0].requested_schema["properties"].contains("email"));
 }
 
 TEST_F(EverythingTest, InvalidArgumentsComeBackAsAnIsErrorResult) {

@@ -34,7 +34,7 @@ class FakeTransport final : public Transport {
     } else if (m["method"] == "tools/list") {
       result = {{"tools", {{{"name", "t"}, {"inputSchema", {{"type", "object"}}}}}}};
     }
-    callbacks_.on_message(json({{"jsonrpc", "2.0"}, {"id", m["id"]}, {"result", result}}).dump());
+    callbacks_.on_message(json({{"jsonrpc", "2.0"}, {"id", m["id"]}, {"result", result}}).dump(), std::nullopt);
     return absl::OkStatus();
   }
   void SetProtocolVersion(const std::string& version) override { negotiated = version; }
@@ -61,11 +61,26 @@ TEST(McpClientHandshakeTest, AsksForTheLatestVersionAndSaysInitialized) {
   EXPECT_EQ(sent[0]["method"], "initialize");
   EXPECT_EQ(sent[0]["params"]["protocolVersion"], "2025-11-25");
   EXPECT_EQ(sent[0]["params"]["clientInfo"]["name"], "baton-mcp-bridge");
-  EXPECT_EQ(sent[0]["params"]["capabilities"], json::object());  // no roots, sampling, elicitation
+  // Form-mode elicitation only: no roots, no sampling, no URL mode.
+  EXPECT_EQ(sent[0]["params"]["capabilities"], json({{"elicitation", {{"form", json::object()}}}}));
   EXPECT_EQ(sent[1]["method"], "notifications/initialized");
   EXPECT_FALSE(sent[1].contains("id"));
   EXPECT_EQ(fake->negotiated, "2025-11-25");
   EXPECT_EQ(info->name, "fake");
+}
+
+TEST(McpClientHandshakeTest, DeclaresElicitationAsTheVersionItAsksForExpects) {
+  for (const auto& [version, capabilities] :
+       std::vector<std::pair<std::string, json>>{{"2025-06-18", {{"elicitation", json::object()}}},
+                                                 {"2025-03-26", json::object()}}) {
+    TimerQueue timers;
+    std::vector<json> sent;
+    McpClientOptions options;
+    options.protocol_version = version;
+    McpClient client(std::make_unique<FakeTransport>(version, &sent), timers, options);
+    ASSERT_TRUE(client.Connect().ok()) << version;
+    EXPECT_EQ(sent[0]["params"]["capabilities"], capabilities) << version;
+  }
 }
 
 TEST(McpClientHandshakeTest, AcceptsAnOlderVersionTheServerChooses) {

@@ -138,7 +138,7 @@ TEST_F(FaultServerTest, ProgressKeepsACallAliveUntilItsHardMaximum) {
 TEST_F(FaultServerTest, PaginatedToolsListIsFollowedToTheEnd) {
   Start({"--page-size=3", "--extra-tools=7"});
   std::vector<std::string> names = Names(server_->tools());
-  EXPECT_THAT(names, SizeIs(12 + 7));
+  EXPECT_THAT(names, SizeIs(13 + 7));
   EXPECT_THAT(names, Contains("pad_6"));
   EXPECT_THAT(names, Contains("echo"));
 }

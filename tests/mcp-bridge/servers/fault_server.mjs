@@ -12,7 +12,8 @@ import { appendFileSync } from "node:fs";
 const sdk = (path) => import(new URL(`../../npm/node_modules/@modelcontextprotocol/sdk/dist/esm/${path}`, import.meta.url));
 const { Server } = await sdk("server/index.js");
 const { StdioServerTransport } = await sdk("server/stdio.js");
-const { CallToolRequestSchema, ListToolsRequestSchema, ListRootsResultSchema, EmptyResultSchema } = await sdk("types.js");
+const { CallToolRequestSchema, ListToolsRequestSchema, ListRootsResultSchema, EmptyResultSchema, ElicitResultSchema } =
+  await sdk("types.js");
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -45,6 +46,8 @@ let tools = [
   { name: "add_tool", description: "Adds a tool and sends list_changed", inputSchema: obj({ name: { type: "string" } }, ["name"]) },
   { name: "noisy", description: "Writes garbage to stdout, then answers", inputSchema: obj({}) },
   { name: "rpc_error", description: "Answers with a JSON-RPC error", inputSchema: obj({}) },
+  { name: "ask", description: "Asks the client which size (elicitation) and returns its answer as JSON",
+    inputSchema: obj({}) },
 ];
 for (let i = 0; i < Number(args["extra-tools"] ?? 0); i++) {
   tools.push({ name: `pad_${i}`, description: `padding tool ${i}`, inputSchema: obj({}) });
@@ -118,6 +121,16 @@ server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       } catch (e) {
         return text(`roots refused: ${e.code}`);
       }
+    case "ask": {
+      const answer = await extra.sendRequest({
+        method: "elicitation/create",
+        params: {
+          message: "Which size?",
+          requestedSchema: obj({ size: { type: "string", enum: ["S", "M", "L"], default: "M" } }, ["size"]),
+        },
+      }, ElicitResultSchema, { timeout: 10 * 60 * 1000 });
+      return text(JSON.stringify(answer));
+    }
     case "add_tool":
       tools.push({ name: a.name, description: "added at run time", inputSchema: obj({}) });
       await server.sendToolListChanged();

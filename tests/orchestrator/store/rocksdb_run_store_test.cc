@@ -4,8 +4,10 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,11 +17,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
 
 namespace baton::orchestrator {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
 
 class RocksDbRunStoreTest : public ::testing::Test {
  protected:
@@ -175,6 +180,71 @@ TEST_F(RocksDbRunStoreTest, ManyJournalsSurviveFlushToSstFiles) {
   auto none = (*store)->ReadJournal("run_999");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+// A data directory written before waiting, approvals and sessions existed, made with
+// RocksDB directly: the column families that version created, with a run in it.
+TEST_F(RocksDbRunStoreTest, OpensADatabaseWrittenBeforeWaitingApprovalsAndSessions) {
+  const RocksDbStoreOptions options = Options();
+  v1::Run old_run;
+  old_run.set_run_id("run_old");
+  old_run.set_state(v1::SUCCEEDED);
+  {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "runs", "journal", "events", "queue", "leases", "agents",
+                             "request_ids"}) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw_db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw_db).ok());
+    std::unique_ptr<rocksdb::DB> db(raw_db);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], "run_old",
+                        old_run.SerializeAsString()).ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    }
+    ASSERT_TRUE(db->Close().ok());
+  }
+
+  {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto run = (*store)->GetRun("run_old");
+    ASSERT_TRUE(run.ok() && run->has_value());
+    EXPECT_EQ((*run)->state(), v1::SUCCEEDED);
+    StoreBatch batch;
+    batch.waiting_puts.push_back("run_new");
+    v1::Approval approval;
+    approval.set_approval_id("run_new:1:toolu_1");
+    approval.set_run_id("run_new");
+    approval.set_state(v1::Approval::PENDING);
+    batch.approvals.push_back(approval);
+    batch.session_heads.emplace_back("sess-1", "run_new");
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path, &families).ok());
+  EXPECT_THAT(families, IsSupersetOf({"waiting", "approvals", "sessions"}));
+
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto run = (*store)->GetRun("run_old");
+  ASSERT_TRUE(run.ok());
+  EXPECT_TRUE(run->has_value());
+  std::vector<std::string> waiting;
+  ASSERT_TRUE((*store)->ScanWaiting([&](const std::string& id) { waiting.push_back(id); }).ok());
+  EXPECT_EQ(waiting, std::vector<std::string>{"run_new"});
+  auto got = (*store)->GetApproval("run_new:1:toolu_1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->has_value());
+  auto head = (*store)->GetSessionHead("sess-1");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->value_or(""), "run_new");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -73,6 +74,23 @@ v1::AgentSpec MakeAgent(const std::string& name, int32_t version) {
   return agent;
 }
 
+// An approval of `run_id`'s tool call at `step`, with the id the orchestrator gives it.
+v1::Approval MakeApproval(const std::string& run_id, int32_t step,
+                          v1::Approval::State state = v1::Approval::PENDING,
+                          const std::string& agent = "writer") {
+  v1::Approval approval;
+  approval.set_approval_id(absl::StrCat(run_id, ":", step, ":toolu_", step));
+  approval.set_run_id(run_id);
+  approval.set_agent_name(agent);
+  approval.set_step(step);
+  approval.set_tool_use_id(absl::StrCat("toolu_", step));
+  approval.set_kind(v1::Approval::TOOL_CALL);
+  approval.set_tool("deploy");
+  approval.set_input_json(absl::StrCat("{\"step\":", step, "}"));
+  approval.set_state(state);
+  return approval;
+}
+
 std::vector<int64_t> Seqs(const std::vector<v1::JournalEntry>& entries) {
   std::vector<int64_t> out;
   for (const auto& e : entries) out.push_back(e.seq());
@@ -88,6 +106,12 @@ std::vector<int64_t> Seqs(const std::vector<v1::RunEvent>& events) {
 std::vector<std::string> Ids(const std::vector<v1::Run>& runs) {
   std::vector<std::string> out;
   for (const auto& r : runs) out.push_back(r.run_id());
+  return out;
+}
+
+std::vector<std::string> Ids(const std::vector<v1::Approval>& approvals) {
+  std::vector<std::string> out;
+  for (const auto& a : approvals) out.push_back(a.approval_id());
   return out;
 }
 
@@ -144,6 +168,34 @@ class RunStoreTest : public ::testing::TestWithParam<StoreKind> {
   std::vector<LeaseRecord> Leases() {
     std::vector<LeaseRecord> out;
     EXPECT_TRUE(store().ScanLeases([&](const LeaseRecord& l) { out.push_back(l); }).ok());
+    return out;
+  }
+
+  std::vector<std::string> Waiting() {
+    std::vector<std::string> out;
+    EXPECT_TRUE(store().ScanWaiting([&](const std::string& id) { out.push_back(id); }).ok());
+    return out;
+  }
+
+  std::optional<std::string> SessionHead(const std::string& session_id) {
+    auto head = store().GetSessionHead(session_id);
+    EXPECT_TRUE(head.ok()) << head.status();
+    return head.ok() ? *head : std::nullopt;
+  }
+
+  std::vector<std::string> ListAllApprovals(const ApprovalFilter& filter, int page_size) {
+    std::vector<std::string> out;
+    std::string token;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto page = store().ListApprovals(filter, page_size, token);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      EXPECT_LE(page->approvals.size(), static_cast<size_t>(page_size));
+      for (const auto& approval : page->approvals) out.push_back(approval.approval_id());
+      if (page->next_page_token.empty()) break;
+      EXPECT_THAT(page->approvals, SizeIs(page_size)) << "only a full page may have a next page";
+      token = page->next_page_token;
+    }
     return out;
   }
 
@@ -471,7 +523,9 @@ TEST_P(RunStoreTest, ListRunsIsNewestFirstWithFiltersAndPaging) {
   EXPECT_EQ(ListAllRuns({}, 23), all);
   EXPECT_EQ(ListAllRuns({}, 1), all);
 
-  RunFilter both{v1::SUCCEEDED, "writer"};
+  RunFilter both;
+  both.state = v1::SUCCEEDED;
+  both.agent_name = "writer";
   ASSERT_THAT(succeeded_writer, SizeIs(4));  // runs 18, 12, 6, 0
   EXPECT_EQ(ListAllRuns(both, 2), succeeded_writer);
   EXPECT_EQ(ListAllRuns(both, 3), succeeded_writer);
@@ -485,14 +539,17 @@ TEST_P(RunStoreTest, ListRunsIsNewestFirstWithFiltersAndPaging) {
   EXPECT_EQ(Ids(second->runs), (std::vector<std::string>{RunIdAt(6), RunIdAt(0)}));
   EXPECT_EQ(second->next_page_token, "") << "no more matches: no next page";
 
-  RunFilter by_state{v1::SUCCEEDED, ""};
+  RunFilter by_state;
+  by_state.state = v1::SUCCEEDED;
   for (const std::string& id : ListAllRuns(by_state, 3)) {
     EXPECT_EQ(GetRunOrDie(id).state(), v1::SUCCEEDED);
   }
   EXPECT_THAT(ListAllRuns(by_state, 3), SizeIs(8));
-  RunFilter by_agent{v1::RUN_STATE_UNSPECIFIED, "reviewer"};
+  RunFilter by_agent;
+  by_agent.agent_name = "reviewer";
   EXPECT_THAT(ListAllRuns(by_agent, 4), SizeIs(11));
-  RunFilter nobody{v1::RUN_STATE_UNSPECIFIED, "nobody"};
+  RunFilter nobody;
+  nobody.agent_name = "nobody";
   auto none = store().ListRuns(nobody, 5, "");
   ASSERT_TRUE(none.ok());
   EXPECT_THAT(none->runs, IsEmpty());
@@ -529,6 +586,319 @@ TEST_P(RunStoreTest, ListRunsPageSizeDefaultsTo50AndIsCappedAt1000) {
   EXPECT_EQ(rest->next_page_token, "");
 }
 
+TEST_P(RunStoreTest, ListRunsFiltersByParentRunAndSession) {
+  // A root with three children (one a grandparent), a second root with one child, and
+  // a session of three runs that is not a tree.
+  const std::string root = RunIdAt(0), other_root = RunIdAt(1);
+  StoreBatch batch;
+  batch.put_runs.push_back(MakeRun(root, v1::WAITING));
+  batch.put_runs.push_back(MakeRun(other_root, v1::RUNNING));
+  auto child = [&](int64_t n, const std::string& parent, v1::RunState state) {
+    v1::Run run = MakeRun(RunIdAt(n), state, "researcher");
+    run.set_parent_run_id(parent);
+    run.set_root_run_id(root);
+    run.set_depth(1);
+    batch.put_runs.push_back(run);
+  };
+  child(2, root, v1::SUCCEEDED);
+  child(3, other_root, v1::RUNNING);
+  child(4, root, v1::WAITING);
+  child(5, RunIdAt(4), v1::RUNNING);  // a grandchild: not a child of the root
+  child(6, root, v1::RUNNING);
+  for (int64_t n : {7, 8, 9}) {
+    v1::Run run = MakeRun(RunIdAt(n), n == 9 ? v1::QUEUED : v1::SUCCEEDED);
+    run.set_session_id("sess-a");
+    run.set_session_seq(static_cast<int32_t>(n - 6));
+    batch.put_runs.push_back(run);
+  }
+  v1::Run elsewhere = MakeRun(RunIdAt(10));
+  elsewhere.set_session_id("sess-ab");  // "sess-a" is a prefix of it: no match
+  batch.put_runs.push_back(elsewhere);
+  ASSERT_TRUE(store().Commit(batch).ok());
+
+  RunFilter children_of_root;
+  children_of_root.parent_run_id = root;
+  const std::vector<std::string> root_children = {RunIdAt(6), RunIdAt(4), RunIdAt(2)};
+  EXPECT_EQ(ListAllRuns(children_of_root, 1), root_children);
+  EXPECT_EQ(ListAllRuns(children_of_root, 2), root_children);
+  // A page that holds every match says there is no next page, though more runs follow.
+  auto exact = store().ListRuns(children_of_root, 3, "");
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ(Ids(exact->runs), root_children);
+  EXPECT_EQ(exact->next_page_token, "");
+
+  RunFilter running_children = children_of_root;
+  running_children.state = v1::RUNNING;
+  EXPECT_EQ(ListAllRuns(running_children, 5), (std::vector<std::string>{RunIdAt(6)}));
+  RunFilter grandchildren;
+  grandchildren.parent_run_id = RunIdAt(4);
+  EXPECT_EQ(ListAllRuns(grandchildren, 5), (std::vector<std::string>{RunIdAt(5)}));
+  RunFilter childless;
+  childless.parent_run_id = RunIdAt(2);
+  EXPECT_THAT(ListAllRuns(childless, 5), IsEmpty());
+
+  RunFilter session;
+  session.session_id = "sess-a";
+  const std::vector<std::string> session_runs = {RunIdAt(9), RunIdAt(8), RunIdAt(7)};
+  EXPECT_EQ(ListAllRuns(session, 1), session_runs);
+  EXPECT_EQ(ListAllRuns(session, 50), session_runs);
+  RunFilter finished_in_session = session;
+  finished_in_session.state = v1::SUCCEEDED;
+  EXPECT_EQ(ListAllRuns(finished_in_session, 50),
+            (std::vector<std::string>{RunIdAt(8), RunIdAt(7)}));
+  RunFilter unknown_session;
+  unknown_session.session_id = "sess";
+  EXPECT_THAT(ListAllRuns(unknown_session, 50), IsEmpty());
+
+  // Both at once: no child of the root is in the session.
+  RunFilter both = children_of_root;
+  both.session_id = "sess-a";
+  EXPECT_THAT(ListAllRuns(both, 50), IsEmpty());
+  // An agent filter still applies alongside.
+  RunFilter writer_children = children_of_root;
+  writer_children.agent_name = "writer";
+  EXPECT_THAT(ListAllRuns(writer_children, 50), IsEmpty());
+}
+
+// ---- Waiting runs ---------------------------------------------------------------
+
+TEST_P(RunStoreTest, WaitingRunsArePutDeletedAndScannedInRunIdOrder) {
+  StoreBatch batch;
+  batch.waiting_puts = {RunIdAt(3), RunIdAt(1), RunIdAt(2), RunIdAt(1)};
+  ASSERT_TRUE(store().Commit(batch).ok());
+  EXPECT_THAT(Waiting(), ElementsAre(RunIdAt(1), RunIdAt(2), RunIdAt(3)));
+
+  StoreBatch resume;
+  resume.waiting_deletes = {RunIdAt(2), RunIdAt(9)};  // 9 never waited: no effect
+  resume.waiting_puts = {RunIdAt(4)};
+  ASSERT_TRUE(store().Commit(resume).ok());
+  EXPECT_THAT(Waiting(), ElementsAre(RunIdAt(1), RunIdAt(3), RunIdAt(4)));
+}
+
+TEST_P(RunStoreTest, WaitingDeleteAndPutOfTheSameRunInOneBatchLeavesItWaiting) {
+  StoreBatch first;
+  first.waiting_puts = {RunIdAt(1)};
+  ASSERT_TRUE(store().Commit(first).ok());
+  // Deletes are applied before puts whatever their place in the batch, so a run that
+  // is resumed and waits again in the same transition stays in the index.
+  StoreBatch again;
+  again.waiting_puts = {RunIdAt(1), RunIdAt(2)};
+  again.waiting_deletes = {RunIdAt(1), RunIdAt(2)};
+  ASSERT_TRUE(store().Commit(again).ok());
+  EXPECT_THAT(Waiting(), ElementsAre(RunIdAt(1), RunIdAt(2)));
+  Reopen();
+  EXPECT_THAT(Waiting(), ElementsAre(RunIdAt(1), RunIdAt(2)));
+}
+
+// ---- Approvals ------------------------------------------------------------------
+
+TEST_P(RunStoreTest, ApprovalIsUpsertedByApprovalId) {
+  const v1::Approval pending = MakeApproval(RunIdAt(1), 3);
+  StoreBatch request;
+  request.approvals.push_back(pending);
+  ASSERT_TRUE(store().Commit(request).ok());
+
+  auto got = store().GetApproval(pending.approval_id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->SerializeAsString(), pending.SerializeAsString());
+
+  v1::Approval decided = pending;
+  decided.set_state(v1::Approval::DECIDED);
+  decided.mutable_decision()->set_approval_id(pending.approval_id());
+  decided.mutable_decision()->set_decision(v1::DENY);
+  decided.mutable_decision()->set_message("not on a Friday");
+  decided.mutable_decision()->set_decided_by("alice");
+  StoreBatch decide;
+  decide.approvals.push_back(decided);
+  ASSERT_TRUE(store().Commit(decide).ok());
+
+  got = store().GetApproval(pending.approval_id());
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->state(), v1::Approval::DECIDED);
+  EXPECT_EQ((*got)->decision().decided_by(), "alice");
+  EXPECT_EQ((*got)->input_json(), pending.input_json());
+  auto all = store().ListApprovals({"", "", ApprovalFilter::States::kAll}, 10, "");
+  ASSERT_TRUE(all.ok());
+  EXPECT_THAT(all->approvals, SizeIs(1)) << "an upsert, not a second approval";
+
+  for (const std::string& missing :
+       {std::string(""), RunIdAt(1), pending.approval_id() + "x",
+        pending.approval_id().substr(0, pending.approval_id().size() - 1)}) {
+    auto none = store().GetApproval(missing);
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none->has_value()) << missing;
+  }
+}
+
+TEST_P(RunStoreTest, ListApprovalsFiltersByStateRunAndAgent) {
+  StoreBatch batch;
+  // Run 1 (writer): pending at steps 1 and 2, decided at step 3.
+  batch.approvals.push_back(MakeApproval(RunIdAt(1), 2));
+  batch.approvals.push_back(MakeApproval(RunIdAt(1), 1));
+  batch.approvals.push_back(MakeApproval(RunIdAt(1), 3, v1::Approval::DECIDED));
+  // Run 2 (reviewer): one expired, one abandoned, one pending.
+  batch.approvals.push_back(MakeApproval(RunIdAt(2), 1, v1::Approval::EXPIRED, "reviewer"));
+  batch.approvals.push_back(MakeApproval(RunIdAt(2), 2, v1::Approval::ABANDONED, "reviewer"));
+  batch.approvals.push_back(MakeApproval(RunIdAt(2), 4, v1::Approval::PENDING, "reviewer"));
+  // Run 10 (writer): pending. Its id sorts after run 1's and run 2's.
+  batch.approvals.push_back(MakeApproval(RunIdAt(10), 1));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  auto id = [](int64_t run, int step) { return MakeApproval(RunIdAt(run), step).approval_id(); };
+
+  using States = ApprovalFilter::States;
+  EXPECT_EQ(ListAllApprovals({}, 50), (std::vector<std::string>{id(1, 1), id(1, 2), id(2, 4),
+                                                                id(10, 1)}))
+      << "the default filter lists pending approvals";
+  EXPECT_EQ(ListAllApprovals({"", "", States::kDecided}, 50),
+            (std::vector<std::string>{id(1, 3), id(2, 1), id(2, 2)}));
+  EXPECT_EQ(ListAllApprovals({"", "", States::kAll}, 50),
+            (std::vector<std::string>{id(1, 1), id(1, 2), id(1, 3), id(2, 1), id(2, 2),
+                                      id(2, 4), id(10, 1)}));
+
+  EXPECT_EQ(ListAllApprovals({RunIdAt(1), "", States::kPending}, 50),
+            (std::vector<std::string>{id(1, 1), id(1, 2)}));
+  EXPECT_EQ(ListAllApprovals({RunIdAt(1), "", States::kAll}, 1),
+            (std::vector<std::string>{id(1, 1), id(1, 2), id(1, 3)}));
+  EXPECT_EQ(ListAllApprovals({RunIdAt(2), "", States::kDecided}, 1),
+            (std::vector<std::string>{id(2, 1), id(2, 2)}));
+  EXPECT_THAT(ListAllApprovals({RunIdAt(3), "", States::kAll}, 50), IsEmpty());
+
+  EXPECT_EQ(ListAllApprovals({"", "reviewer", States::kAll}, 2),
+            (std::vector<std::string>{id(2, 1), id(2, 2), id(2, 4)}));
+  EXPECT_EQ(ListAllApprovals({"", "writer", States::kPending}, 2),
+            (std::vector<std::string>{id(1, 1), id(1, 2), id(10, 1)}));
+  EXPECT_THAT(ListAllApprovals({RunIdAt(1), "reviewer", States::kAll}, 50), IsEmpty());
+  EXPECT_THAT(ListAllApprovals({"", "nobody", States::kAll}, 50), IsEmpty());
+
+  // A decision moves an approval from the pending list to the decided one.
+  StoreBatch decide;
+  decide.approvals.push_back(MakeApproval(RunIdAt(1), 1, v1::Approval::DECIDED));
+  ASSERT_TRUE(store().Commit(decide).ok());
+  EXPECT_EQ(ListAllApprovals({RunIdAt(1), "", States::kPending}, 50),
+            (std::vector<std::string>{id(1, 2)}));
+  EXPECT_EQ(ListAllApprovals({RunIdAt(1), "", States::kDecided}, 50),
+            (std::vector<std::string>{id(1, 1), id(1, 3)}));
+}
+
+TEST_P(RunStoreTest, ListApprovalsPagesInApprovalIdOrder) {
+  StoreBatch batch;
+  std::vector<std::string> all, pending;
+  for (int i = 0; i < 23; ++i) {
+    const auto state = i % 4 == 0 ? v1::Approval::DECIDED : v1::Approval::PENDING;
+    v1::Approval approval = MakeApproval(RunIdAt(i), 1, state);
+    all.push_back(approval.approval_id());
+    if (state == v1::Approval::PENDING) pending.push_back(approval.approval_id());
+    batch.approvals.push_back(approval);
+  }
+  std::shuffle(batch.approvals.begin(), batch.approvals.end(), std::mt19937(3));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  ASSERT_THAT(pending, SizeIs(17));
+
+  const ApprovalFilter any{"", "", ApprovalFilter::States::kAll};
+  EXPECT_EQ(ListAllApprovals(any, 1), all);
+  EXPECT_EQ(ListAllApprovals(any, 5), all);
+  EXPECT_EQ(ListAllApprovals(any, 23), all);
+  EXPECT_EQ(ListAllApprovals({}, 4), pending);
+  EXPECT_EQ(ListAllApprovals({}, 17), pending);
+
+  // A page that ends with the last match has no next page, even when it is full.
+  auto exact = store().ListApprovals({}, 17, "");
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ(exact->next_page_token, "");
+  auto default_size = store().ListApprovals(any, 0, "");
+  ASSERT_TRUE(default_size.ok());
+  EXPECT_THAT(default_size->approvals, SizeIs(23));
+  EXPECT_EQ(default_size->next_page_token, "");
+
+  // A token taken before a restart still continues where it left off, and an approval
+  // decided meanwhile drops out of a pending listing without disturbing the paging.
+  auto first = store().ListApprovals({}, 5, "");
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(Ids(first->approvals),
+            std::vector<std::string>(pending.begin(), pending.begin() + 5));
+  ASSERT_NE(first->next_page_token, "");
+  Reopen();
+  StoreBatch decide;
+  decide.approvals.push_back(MakeApproval(RunIdAt(7), 1, v1::Approval::DECIDED));
+  ASSERT_TRUE(store().Commit(decide).ok());
+  ASSERT_EQ(pending[5], MakeApproval(RunIdAt(7), 1).approval_id());
+  auto second = store().ListApprovals({}, 5, first->next_page_token);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(Ids(second->approvals),
+            std::vector<std::string>(pending.begin() + 6, pending.begin() + 11));
+}
+
+TEST_P(RunStoreTest, ListApprovalsPageSizeDefaultsTo50) {
+  StoreBatch batch;
+  for (int i = 0; i < 51; ++i) batch.approvals.push_back(MakeApproval(RunIdAt(i), 1));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  auto page = store().ListApprovals({}, 0, "");
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(page->approvals, SizeIs(50));
+  ASSERT_NE(page->next_page_token, "");
+  auto rest = store().ListApprovals({}, -1, page->next_page_token);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(Ids(rest->approvals),
+            (std::vector<std::string>{MakeApproval(RunIdAt(50), 1).approval_id()}));
+  EXPECT_EQ(rest->next_page_token, "");
+}
+
+TEST_P(RunStoreTest, ListApprovalsRefusesAPageTokenItDidNotIssue) {
+  StoreBatch batch;
+  for (int i = 0; i < 4; ++i) batch.approvals.push_back(MakeApproval(RunIdAt(i), 1));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  auto first = store().ListApprovals({}, 2, "");
+  ASSERT_TRUE(first.ok());
+  const std::string token = first->next_page_token;
+  ASSERT_GT(token.size(), 4u);
+
+  std::string edited = token;
+  edited[token.size() / 2] = edited[token.size() / 2] == 'A' ? 'B' : 'A';
+  const std::vector<std::string> garbage = {
+      "garbage",
+      "not a token!",
+      RunIdAt(1),                                // a ListRuns token
+      MakeApproval(RunIdAt(1), 1).approval_id(),  // a bare approval id
+      token.substr(0, token.size() - 2),          // truncated
+      token + "AAAA",                             // extended
+      edited,
+      std::string(4, '\0'),
+  };
+  for (const std::string& bad : garbage) {
+    auto page = store().ListApprovals({}, 2, bad);
+    EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  auto second = store().ListApprovals({}, 2, token);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(Ids(second->approvals),
+            (std::vector<std::string>{MakeApproval(RunIdAt(2), 1).approval_id(),
+                                      MakeApproval(RunIdAt(3), 1).approval_id()}));
+}
+
+// ---- Session heads --------------------------------------------------------------
+
+TEST_P(RunStoreTest, SessionHeadIsTheLatestRunPut) {
+  StoreBatch first;
+  first.session_heads.emplace_back("sess-1", RunIdAt(1));
+  first.session_heads.emplace_back("sess-2", RunIdAt(2));
+  ASSERT_TRUE(store().Commit(first).ok());
+  EXPECT_EQ(SessionHead("sess-1"), RunIdAt(1));
+  EXPECT_EQ(SessionHead("sess-2"), RunIdAt(2));
+
+  StoreBatch next;
+  next.session_heads.emplace_back("sess-1", RunIdAt(3));
+  next.session_heads.emplace_back("sess-1", RunIdAt(4));  // the last write of a key wins
+  ASSERT_TRUE(store().Commit(next).ok());
+  EXPECT_EQ(SessionHead("sess-1"), RunIdAt(4));
+  EXPECT_EQ(SessionHead("sess-2"), RunIdAt(2));
+
+  for (const char* missing : {"", "sess", "sess-10", "sess-3"}) {
+    EXPECT_EQ(SessionHead(missing), std::nullopt) << missing;
+  }
+}
+
 // ---- Atomicity, validation, async and concurrency ---------------------------------
 
 StoreBatch EveryKindBatch(const std::string& run_id) {
@@ -541,7 +911,16 @@ StoreBatch EveryKindBatch(const std::string& run_id) {
   batch.lease_puts.push_back({run_id, "lease-" + run_id, 2, 5000, "worker-9"});
   batch.request_ids.emplace_back("req-" + run_id, run_id);
   batch.agents.push_back(MakeAgent("agent-" + run_id, 1));
+  batch.waiting_puts.push_back(run_id);
+  batch.approvals.push_back(MakeApproval(run_id, 1));
+  batch.session_heads.emplace_back("sess-" + run_id, run_id);
   return batch;
+}
+
+bool IsWaiting(RunStore& store, const std::string& run_id) {
+  bool waiting = false;
+  EXPECT_TRUE(store.ScanWaiting([&](const std::string& id) { waiting |= id == run_id; }).ok());
+  return waiting;
 }
 
 void ExpectEveryKindPresent(RunStore& store, const std::string& run_id) {
@@ -574,6 +953,14 @@ void ExpectEveryKindPresent(RunStore& store, const std::string& run_id) {
   auto agent = store.GetAgent("agent-" + run_id, 0);
   ASSERT_TRUE(agent.ok());
   EXPECT_TRUE(agent->has_value());
+  EXPECT_TRUE(IsWaiting(store, run_id));
+  auto approval = store.GetApproval(MakeApproval(run_id, 1).approval_id());
+  ASSERT_TRUE(approval.ok());
+  ASSERT_TRUE(approval->has_value());
+  EXPECT_EQ((*approval)->run_id(), run_id);
+  auto head = store.GetSessionHead("sess-" + run_id);
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->value_or(""), run_id);
 }
 
 void ExpectNothingOf(RunStore& store, const std::string& run_id) {
@@ -597,6 +984,13 @@ void ExpectNothingOf(RunStore& store, const std::string& run_id) {
   auto agent = store.GetAgent("agent-" + run_id, 0);
   ASSERT_TRUE(agent.ok());
   EXPECT_FALSE(agent->has_value());
+  EXPECT_FALSE(IsWaiting(store, run_id));
+  auto approval = store.GetApproval(MakeApproval(run_id, 1).approval_id());
+  ASSERT_TRUE(approval.ok());
+  EXPECT_FALSE(approval->has_value());
+  auto head = store.GetSessionHead("sess-" + run_id);
+  ASSERT_TRUE(head.ok());
+  EXPECT_FALSE(head->has_value());
 }
 
 TEST_P(RunStoreTest, BatchIsAppliedWhole) {
@@ -619,6 +1013,13 @@ TEST_P(RunStoreTest, InvalidBatchIsRefusedWhole) {
       {"events[1].seq", [](StoreBatch& b) { b.events.push_back(MakeEvent("run_z", -1)); }},
       {"lease_deletes[0].run_id", [](StoreBatch& b) { b.lease_deletes.push_back(""); }},
       {"request_ids[1].request_id", [](StoreBatch& b) { b.request_ids.emplace_back("", "r"); }},
+      {"waiting_puts[1].run_id", [](StoreBatch& b) { b.waiting_puts.push_back(""); }},
+      {"waiting_deletes[0].run_id",
+       [](StoreBatch& b) { b.waiting_deletes.push_back(std::string("run\0w", 5)); }},
+      {"approvals[1].approval_id", [](StoreBatch& b) { b.approvals.emplace_back(); }},
+      {"session_heads[1].session_id",
+       [](StoreBatch& b) { b.session_heads.emplace_back("", "run_s"); }},
+      {"session_heads[1].run_id", [](StoreBatch& b) { b.session_heads.emplace_back("s", ""); }},
   };
   for (const Case& c : cases) {
     StoreBatch batch = EveryKindBatch(RunIdAt(1));
@@ -765,6 +1166,41 @@ TEST_P(RunStoreTest, EveryKindSurvivesReopenIncludingDeletes) {
   ASSERT_TRUE(store().Commit(EveryKindBatch(RunIdAt(5))).ok());
   Reopen();
   ExpectEveryKindPresent(store(), RunIdAt(5));
+}
+
+TEST_P(RunStoreTest, WaitingApprovalsAndSessionHeadsSurviveReopenIncludingChanges) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store().Commit(EveryKindBatch(RunIdAt(i))).ok());
+  // Run 1 is resumed (its approval decided), run 2's session gains a run that waits on
+  // run 2, and run 0 waits for a second approval.
+  StoreBatch change;
+  change.waiting_deletes.push_back(RunIdAt(1));
+  change.approvals.push_back(MakeApproval(RunIdAt(1), 1, v1::Approval::DECIDED));
+  change.put_runs.push_back(MakeRun(RunIdAt(3), v1::WAITING));
+  change.waiting_puts.push_back(RunIdAt(3));
+  change.session_heads.emplace_back("sess-" + RunIdAt(2), RunIdAt(3));
+  change.approvals.push_back(MakeApproval(RunIdAt(0), 2));
+  ASSERT_TRUE(store().Commit(change).ok());
+
+  Reopen();
+  EXPECT_THAT(Waiting(), ElementsAre(RunIdAt(0), RunIdAt(2), RunIdAt(3)));
+  EXPECT_EQ(SessionHead("sess-" + RunIdAt(2)), RunIdAt(3));
+  EXPECT_EQ(SessionHead("sess-" + RunIdAt(1)), RunIdAt(1));
+  auto decided = store().GetApproval(MakeApproval(RunIdAt(1), 1).approval_id());
+  ASSERT_TRUE(decided.ok() && decided->has_value());
+  EXPECT_EQ((*decided)->state(), v1::Approval::DECIDED);
+  EXPECT_EQ(ListAllApprovals({}, 2),
+            (std::vector<std::string>{MakeApproval(RunIdAt(0), 1).approval_id(),
+                                      MakeApproval(RunIdAt(0), 2).approval_id(),
+                                      MakeApproval(RunIdAt(2), 1).approval_id()}));
+
+  // And the new kinds keep working after the reopen.
+  StoreBatch more;
+  more.waiting_deletes.push_back(RunIdAt(0));
+  more.session_heads.emplace_back("sess-new", RunIdAt(0));
+  ASSERT_TRUE(store().Commit(more).ok());
+  Reopen();
+  EXPECT_THAT(Waiting(), ElementsAre(RunIdAt(2), RunIdAt(3)));
+  EXPECT_EQ(SessionHead("sess-new"), RunIdAt(0));
 }
 
 TEST_P(RunStoreTest, EmptyBatchCommits) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -99,6 +100,68 @@ TEST(StoreKeysTest, EffectivePageSize) {
   EXPECT_EQ(EffectivePageSize(7), 7);
   EXPECT_EQ(EffectivePageSize(1000), 1000);
   EXPECT_EQ(EffectivePageSize(1001), 1000);
+}
+
+TEST(StoreKeysTest, ApprovalPageTokenRoundTrips) {
+  for (const std::string& id : {std::string("run_0018bcfe5c1b0000000007:3:toolu_01"),
+                               std::string("a"), std::string("with\0nul", 8),
+                               std::string(500, '\xff')}) {
+    const std::string token = EncodeApprovalPageToken(id);
+    EXPECT_EQ(token.find(id), std::string::npos) << "opaque: the id does not show";
+    auto decoded = DecodeApprovalPageToken(token);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(*decoded, id);
+  }
+  auto first_page = DecodeApprovalPageToken("");
+  ASSERT_TRUE(first_page.ok());
+  EXPECT_EQ(*first_page, "");
+}
+
+TEST(StoreKeysTest, ApprovalPageTokenRefusesEveryTruncationAndEdit) {
+  const std::string token = EncodeApprovalPageToken("run_0018bcfe5c1b0000000007:3:toolu_01");
+  for (size_t cut = 1; cut < token.size(); ++cut) {
+    EXPECT_EQ(DecodeApprovalPageToken(token.substr(0, cut)).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << cut;
+  }
+  // Every character but the last, which may carry only padding bits, matters.
+  for (size_t i = 0; i + 1 < token.size(); ++i) {
+    std::string edited = token;
+    edited[i] = edited[i] == 'A' ? 'B' : 'A';
+    EXPECT_EQ(DecodeApprovalPageToken(edited).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << i;
+  }
+  for (const char* garbage : {"x", "garbage", "run_1", "AAAAAAAAAAAA", "%%%%"}) {
+    EXPECT_EQ(DecodeApprovalPageToken(garbage).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << garbage;
+  }
+  // The token of an empty id is never issued; decoding one would mean "from the start".
+  EXPECT_FALSE(DecodeApprovalPageToken(EncodeApprovalPageToken("")).ok());
+}
+
+TEST(StoreKeysTest, ApprovalFilterDecidedMeansEveryFinalState) {
+  v1::Approval approval;
+  approval.set_run_id("run_1");
+  approval.set_agent_name("writer");
+  using States = ApprovalFilter::States;
+  const std::vector<std::pair<v1::Approval::State, std::vector<States>>> cases = {
+      {v1::Approval::PENDING, {States::kPending, States::kAll}},
+      {v1::Approval::DECIDED, {States::kDecided, States::kAll}},
+      {v1::Approval::EXPIRED, {States::kDecided, States::kAll}},
+      {v1::Approval::ABANDONED, {States::kDecided, States::kAll}},
+      {v1::Approval::STATE_UNSPECIFIED, {States::kAll}},
+  };
+  for (const auto& [state, matching] : cases) {
+    approval.set_state(state);
+    for (States states : {States::kPending, States::kDecided, States::kAll}) {
+      const bool expected =
+          std::find(matching.begin(), matching.end(), states) != matching.end();
+      EXPECT_EQ(MatchesFilter(ApprovalFilter{"", "", states}, approval), expected)
+          << v1::Approval::State_Name(state) << " " << static_cast<int>(states);
+    }
+  }
 }
 
 }  // namespace

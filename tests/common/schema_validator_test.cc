@@ -1,9 +1,9 @@
-#include "mcp-bridge/schema_validator.h"
+#include "common/schema_validator.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace baton::mcp {
+namespace baton {
 namespace {
 
 using json = nlohmann::json;
@@ -41,4 +41,4 @@ TEST(SchemaValidatorTest, AnUnusableSchemaIsAnErrorNotACrash) {
 }
 
 }  // namespace
-}  // namespace baton::mcp
+}  // namespace baton

@@ -1,6 +1,6 @@
 // valijson reports bad schemas by throwing; the exceptions stay in this file.
 #define VALIJSON_USE_EXCEPTIONS 1
-#include "mcp-bridge/schema_validator.h"
+#include "common/schema_validator.h"
 
 #include <exception>
 #include <string>
@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace baton::mcp {
+namespace baton {
 
 namespace {
 constexpr int kMaxReportedErrors = 8;
@@ -79,4 +79,4 @@ absl::Status SchemaValidator::Validate(const nlohmann::json& value) const {
   return absl::InvalidArgumentError(message);
 }
 
-}  // namespace baton::mcp
+}  // namespace baton

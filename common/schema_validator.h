@@ -1,8 +1,8 @@
 // Validates tool arguments against the tool's inputSchema (JSON Schema; draft-07
 // semantics, which also covers what 2020-12 schemas from MCP servers use for
 // arguments) before the server sees them.
-#ifndef BATON_MCP_BRIDGE_SCHEMA_VALIDATOR_H_
-#define BATON_MCP_BRIDGE_SCHEMA_VALIDATOR_H_
+#ifndef BATON_COMMON_SCHEMA_VALIDATOR_H_
+#define BATON_COMMON_SCHEMA_VALIDATOR_H_
 
 #include <memory>
 
@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace baton::mcp {
+namespace baton {
 
 // Immutable after Compile; thread-safe.
 class SchemaValidator {
@@ -31,6 +31,6 @@ class SchemaValidator {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace baton::mcp
+}  // namespace baton
 
-#endif  // BATON_MCP_BRIDGE_SCHEMA_VALIDATOR_H_
+#endif  // BATON_COMMON_SCHEMA_VALIDATOR_H_

@@ -1,0 +1,335 @@
+#include "orchestrator/run_watcher.h"
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
+
+namespace baton::orchestrator {
+namespace {
+
+bool IsTerminalEvent(const v1::RunEvent& event) {
+  return event.has_state_changed() && IsTerminal(event.state_changed().state());
+}
+
+// One WatchRun stream. Events come from the store (at the start and after a gap) and
+// from the hub as they become durable; each followed run has its own cursor (one run,
+// or with include_children the run and every child its ChildStarted events name). At
+// most kMaxPending events wait in memory; past that the watcher drops them and reads
+// again from the store, so a slow client never grows memory or holds up a worker.
+// Deletes itself in OnDone.
+class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public EventSubscriber {
+ public:
+  static constexpr size_t kMaxPending = 256;
+  // Live deltas are queued only while fewer than this many events wait, so they never
+  // take the room durable events need.
+  static constexpr size_t kMaxPendingLive = 128;
+  static constexpr int kReadBatch = 256;
+
+  // `children`: runs below this one already known (started before after_seq), followed
+  // from their first event.
+  RunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub, std::string run_id, std::string root_id,
+             int64_t after_seq, bool live_text, bool include_children, const std::vector<std::string>& children)
+      : scheduler_(scheduler),
+        store_(store),
+        hub_(hub),
+        run_id_(std::move(run_id)),
+        root_id_(include_children ? std::move(root_id) : run_id_),
+        live_text_(live_text),
+        include_children_(include_children) {
+    cursors_[run_id_] = Cursor{after_seq, after_seq};
+    for (const std::string& child : children) cursors_.try_emplace(child);
+    // Events of the whole tree are published under its root; live text under the run.
+    hub_.Subscribe(run_id_, this);
+    if (root_id_ != run_id_) hub_.Subscribe(root_id_, this);
+    Resync();
+  }
+
+  // Called by the hub, in commit order, with new durable events.
+  void Deliver(const std::vector<v1::RunEvent>& events) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    for (const v1::RunEvent& event : events) FollowChildLocked(event);
+    for (const v1::RunEvent& event : events) {
+      auto it = cursors_.find(event.run_id());
+      if (it == cursors_.end() || event.seq() <= it->second.last_queued) continue;
+      if (event.seq() != it->second.last_queued + 1 || pending_.size() >= kMaxPending || resync_needed_) {
+        // Behind: the subscriber is told with a Gap before the events read again.
+        if (pending_.size() >= kMaxPending) gap_pending_ = true;
+        resync_needed_ = true;
+        continue;
+      }
+      QueueGapLocked();  // live text was dropped before this event
+      pending_.push_back(event);
+      it->second.last_queued = event.seq();
+    }
+    if (!writing_ && !reading_ && !pending_.empty()) StartNextLocked();
+  }
+
+  // Called by the hub with live events (seq 0) of the watched run. Dropped when the
+  // stream is behind; the next live event delivered is then preceded by a Gap.
+  void DeliverLive(const std::vector<v1::RunEvent>& events) override {
+    if (!live_text_) return;
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    for (const v1::RunEvent& event : events) {
+      if (resync_needed_ || pending_.size() >= kMaxPendingLive) {
+        ++dropped_live_;
+        continue;
+      }
+      QueueGapLocked();
+      pending_.push_back(event);
+    }
+    if (!writing_ && !reading_ && !pending_.empty()) StartNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool resync = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+        return;
+      }
+      if (current_.seq() > 0) cursors_[current_.run_id()].last_sent = current_.seq();  // live events have none
+      if (IsEndLocked(current_)) {
+        FinishLocked(grpc::Status::OK);
+        return;
+      }
+      if (!pending_.empty()) {
+        StartNextLocked();
+      } else if (resync_needed_) {
+        resync = true;
+      }
+    }
+    if (resync) Resync();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  void OnDone() override {
+    hub_.Unsubscribe(run_id_, this);
+    if (root_id_ != run_id_) hub_.Unsubscribe(root_id_, this);
+    delete this;
+  }
+
+ private:
+  struct Cursor {
+    int64_t last_queued = 0;
+    int64_t last_sent = 0;
+  };
+
+  // The watched run's terminal event ends the stream.
+  bool IsEndLocked(const v1::RunEvent& event) const { return event.run_id() == run_id_ && IsTerminalEvent(event); }
+
+  // With include_children, a ChildStarted of a followed run starts following the child
+  // from its first event. Returns whether it did.
+  bool FollowChildLocked(const v1::RunEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!include_children_ || !event.has_child_started() || !cursors_.contains(event.run_id())) return false;
+    return cursors_.try_emplace(event.child_started().child_run_id()).second;
+  }
+
+  // Reads the events after the last ones sent from the store, merges what the hub
+  // delivered meanwhile, and starts writing.
+  void Resync() {
+    while (true) {
+      std::vector<std::pair<std::string, int64_t>> from;
+      {
+        absl::MutexLock lock(&mu_);
+        if (finished_ || writing_ || reading_) return;
+        reading_ = true;
+        resync_needed_ = false;
+        for (const v1::RunEvent& event : pending_) dropped_live_ += event.seq() == 0;
+        pending_.clear();
+        for (auto& [id, cursor] : cursors_) {
+          from.emplace_back(id, cursor.last_sent);
+          cursor.last_queued = cursor.last_sent;
+        }
+      }
+      absl::Status error;
+      std::vector<std::vector<v1::RunEvent>> read(from.size());
+      bool watched_run_quiet = false;
+      for (size_t i = 0; i < from.size() && error.ok(); ++i) {
+        absl::StatusOr<std::vector<v1::RunEvent>> events = store_.ReadEvents(from[i].first, from[i].second, kReadBatch);
+        if (!events.ok()) {
+          error = events.status();
+        } else {
+          read[i] = std::move(*events);
+          if (from[i].first == run_id_) watched_run_quiet = read[i].empty();
+        }
+      }
+      absl::StatusOr<v1::Run> run = absl::UnknownError("not read");
+      if (error.ok() && watched_run_quiet) run = scheduler_.GetRun(run_id_);
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (finished_) return;
+      if (!error.ok()) {
+        FinishLocked(ToGrpcStatus(error));
+        return;
+      }
+      // Live events that came meanwhile are dropped: the durable events hold the whole
+      // text of every finished step.
+      std::deque<v1::RunEvent> delivered;
+      for (v1::RunEvent& event : pending_) {
+        if (event.seq() == 0) {
+          ++dropped_live_;
+        } else {
+          delivered.push_back(std::move(event));
+        }
+      }
+      pending_.clear();
+      QueueGapLocked();
+      std::deque<v1::RunEvent> merged(std::make_move_iterator(pending_.begin()),
+                                      std::make_move_iterator(pending_.end()));
+      pending_.clear();
+      absl::flat_hash_map<std::string, int64_t> last;
+      for (size_t i = 0; i < from.size(); ++i) {
+        last[from[i].first] = read[i].empty() ? from[i].second : read[i].back().seq();
+        if (static_cast<int>(read[i].size()) == kReadBatch) resync_needed_ = true;
+        for (v1::RunEvent& event : read[i]) {
+          // A child not followed yet is read on the next pass.
+          if (FollowChildLocked(event)) resync_needed_ = true;
+          merged.push_back(std::move(event));
+        }
+      }
+      for (v1::RunEvent& event : delivered) {
+        auto it = last.find(event.run_id());
+        if (it == last.end()) {
+          resync_needed_ = true;  // a run followed since the read began
+          continue;
+        }
+        if (event.seq() <= it->second) continue;  // read from the store already
+        if (event.seq() != it->second + 1) {
+          resync_needed_ = true;
+          continue;
+        }
+        it->second = event.seq();
+        merged.push_back(std::move(event));
+      }
+      // The watched run's terminal event ends the stream, so it goes after the events
+      // of the runs below it; when this pass found runs to follow that it has not read
+      // yet, it waits for the next pass (a tree watched after it ended).
+      auto end = std::find_if(merged.begin(), merged.end(), [this](const v1::RunEvent& e) { return IsEndLocked(e); });
+      if (end != merged.end()) {
+        v1::RunEvent terminal = std::move(*end);
+        merged.erase(end);
+        if (resync_needed_) {
+          last[run_id_] = terminal.seq() - 1;
+        } else {
+          merged.push_back(std::move(terminal));
+        }
+      }
+      for (const auto& [id, seq] : last) cursors_[id].last_queued = seq;
+      pending_ = std::move(merged);
+      if (!pending_.empty()) {
+        if (!writing_) StartNextLocked();
+        return;
+      }
+      if (resync_needed_) continue;
+      if (!watched_run_quiet) return;
+      if (!run.ok()) {
+        FinishLocked(ToGrpcStatus(run.status()));
+        return;
+      }
+      // Nothing after `from` and the run is over: the watcher has seen its end.
+      if (IsTerminal(run->state()) && run->last_event_seq() <= cursors_[run_id_].last_sent) {
+        FinishLocked(grpc::Status::OK);
+      }
+      return;
+    }
+  }
+
+  // Queues a Gap event when live events were dropped or the stream fell behind.
+  void QueueGapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (dropped_live_ == 0 && !gap_pending_) return;
+    v1::RunEvent gap;
+    gap.set_run_id(run_id_);
+    gap.set_time_ms(absl::ToUnixMillis(absl::Now()));
+    gap.mutable_gap()->set_dropped(dropped_live_);
+    gap.mutable_gap()->set_reason(gap_pending_ ? "subscriber fell behind; events resent from the journal"
+                                               : "subscriber fell behind; live text dropped");
+    pending_.push_back(std::move(gap));
+    dropped_live_ = 0;
+    gap_pending_ = false;
+  }
+
+  void StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    current_ = std::move(pending_.front());
+    pending_.pop_front();
+    writing_ = true;
+    if (IsEndLocked(current_)) {
+      // The run's last event and the end of the stream as one operation (no
+      // OnWriteDone follows; OnDone does): one gRPC batch less per watched run.
+      finished_ = true;
+      StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    }
+    StartWrite(&current_);
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  Scheduler& scheduler_;
+  RunStore& store_;
+  EventHub& hub_;
+  const std::string run_id_;
+  // Where the tree's events are published: the root's id (run_id_ without children).
+  const std::string root_id_;
+  const bool live_text_;         // the subscriber asked for live events
+  const bool include_children_;  // ... and for the events of the runs below
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Cursor> cursors_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::RunEvent> pending_ ABSL_GUARDED_BY(mu_);
+  v1::RunEvent current_ ABSL_GUARDED_BY(mu_);  // the event being written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // Resync is reading the store: what the hub delivers meanwhile waits in pending_ (it
+  // may be in the read too, and is sent once, after the merge), so nothing starts.
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool resync_needed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Live events dropped since the last Gap; a resync owed a Gap.
+  int64_t dropped_live_ ABSL_GUARDED_BY(mu_) = 0;
+  bool gap_pending_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::RunEvent>* NewRunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub,
+                                                      const std::string& run_id, int64_t after_seq,
+                                                      bool live_text, bool include_children) {
+  std::string root = run_id;
+  std::vector<std::string> children;
+  if (include_children) {
+    absl::StatusOr<v1::Run> run = scheduler.GetRun(run_id);
+    if (run.ok() && !run->root_run_id().empty()) root = run->root_run_id();
+    // Children started before after_seq are followed too (a watch resumed after a
+    // reconnect); their own children are found in their events.
+    if (after_seq > 0) {
+      absl::StatusOr<std::vector<v1::RunEvent>> earlier =
+          store.ReadEvents(run_id, 0, static_cast<int>(std::min<int64_t>(after_seq, 1 << 30)));
+      if (earlier.ok()) {
+        for (const v1::RunEvent& event : *earlier) {
+          if (event.has_child_started()) children.push_back(event.child_started().child_run_id());
+        }
+      }
+    }
+  }
+  return new RunWatcher(scheduler, store, hub, run_id, std::move(root), after_seq, live_text, include_children,
+                        children);
+}
+
+}  // namespace baton::orchestrator

@@ -1,0 +1,62 @@
+#include "cli/event_printer.h"
+
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <google/protobuf/text_format.h>
+
+namespace baton::cli {
+namespace {
+
+v1::RunEvent Event(const std::string& run_id, int64_t seq, const std::string& text_proto) {
+  v1::RunEvent event;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text_proto, &event)) << text_proto;
+  event.set_run_id(run_id);
+  event.set_seq(seq);
+  return event;
+}
+
+TEST(EventPrinterTest, OnlyTheWatchedRunsEndIsTheFinalState) {
+  std::ostringstream out;
+  EventPrinter printer("run_1", 0, /*json=*/false, out);
+  printer.Print(Event("run_1", 1, "state_changed { state: RUNNING }"));
+  printer.Print(Event("run_c", 7, "state_changed { state: FAILED }"));
+  EXPECT_EQ(printer.final_state(), v1::RUN_STATE_UNSPECIFIED);
+  EXPECT_EQ(printer.last_seq(), 1);
+  printer.Print(Event("run_1", 2, "state_changed { state: SUCCEEDED }"));
+  EXPECT_EQ(printer.final_state(), v1::SUCCEEDED);
+  EXPECT_EQ(out.str(), "state RUNNING\n[run_c] state FAILED\nstate SUCCEEDED\n");
+}
+
+TEST(EventPrinterTest, EventsSeenBeforeArePrintedOncePerRun) {
+  std::ostringstream out;
+  EventPrinter printer("run_1", 3, /*json=*/false, out);
+  printer.Print(Event("run_1", 2, "state_changed { state: QUEUED }"));  // before after_seq
+  printer.Print(Event("run_c", 1, "state_changed { state: QUEUED }"));  // a child's seqs are its own
+  printer.Print(Event("run_c", 1, "state_changed { state: QUEUED }"));
+  printer.Print(Event("run_1", 4, "state_changed { state: RUNNING }"));
+  printer.Print(Event("run_1", 4, "state_changed { state: RUNNING }"));
+  EXPECT_EQ(out.str(), "[run_c] state QUEUED\nstate RUNNING\n");
+}
+
+TEST(EventPrinterTest, AChildEventCuttingLiveTextEndsTheLineAndTheTextGoesOnLabelled) {
+  std::ostringstream out;
+  EventPrinter printer("run_1", 0, /*json=*/false, out);
+  printer.Print(Event("run_1", 0, "text_delta { step: 1 text: 'Hello ' }"));
+  printer.Print(Event("run_c", 3, "child_started { child_run_id: 'run_d' }"));
+  printer.Print(Event("run_1", 0, "text_delta { step: 1 text: 'world' }"));
+  printer.Print(Event("run_1", 5, "text { step: 1 text: 'Hello world' }"));  // streamed already
+  EXPECT_EQ(out.str(), "  text: Hello \n[run_c]   child run_d started\n  text: world\n");
+}
+
+TEST(EventPrinterTest, JsonPrintsEveryEventOnItsOwnLine) {
+  std::ostringstream out;
+  EventPrinter printer("run_1", 0, /*json=*/true, out);
+  printer.Print(Event("run_c", 1, "state_changed { state: QUEUED }"));
+  EXPECT_EQ(out.str(), R"({"runId":"run_c","seq":"1","stateChanged":{"state":"QUEUED"}})" "\n");
+}
+
+}  // namespace
+}  // namespace baton::cli
