@@ -95,8 +95,7 @@ absl::Status Scheduler::Recover() {
     for (v1::Approval& approval : page->approvals) {
       if (!active_.contains(approval.run_id())) continue;  // its run ended meanwhile
       approval_deadlines_.insert({approval.expire_time_ms(), approval.approval_id()});
-      const std::string id = approval.approval_id();
-      approvals_[id] = std::move(approval);
+      RememberApprovalLocked(std::move(approval));
     }
     token = page->next_page_token;
   } while (!token.empty());
@@ -237,7 +236,7 @@ void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Defe
       absl::MutexLock lock(&mu_);
       for (const std::string& id : decided) {
         auto it = approvals_.find(id);
-        if (it != approvals_.end() && it->second.state() != v1::Approval::PENDING) approvals_.erase(it);
+        if (it != approvals_.end() && it->second.state() != v1::Approval::PENDING) ForgetApprovalLocked(id);
       }
     }
     if (!events.empty() && event_listener_) event_listener_(events);

@@ -263,6 +263,9 @@ class Scheduler {
                     Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireApprovalLocked(v1::Approval& approval, StoreBatch& batch, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps an approval in memory (approvals_ and its run's index).
+  void RememberApprovalLocked(v1::Approval approval) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetApprovalLocked(const std::string& approval_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers the AwaitInput callers of a decided elicitation (after `batch` is durable).
   void WakeInputWaitersLocked(const v1::Approval& approval, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -311,6 +314,8 @@ class Scheduler {
   absl::flat_hash_map<std::string, std::set<std::string>> children_of_ ABSL_GUARDED_BY(mu_);
   // Approvals pending, and decided ones until the decision is durable.
   absl::flat_hash_map<std::string, v1::Approval> approvals_ ABSL_GUARDED_BY(mu_);
+  // The ids in approvals_ of each run, so a run's end does not scan them all.
+  absl::flat_hash_map<std::string, std::set<std::string>> approvals_of_run_ ABSL_GUARDED_BY(mu_);
   // Expiry of pending approvals: (expire_time_ms, approval_id); expiry never scans.
   std::set<std::pair<int64_t, std::string>> approval_deadlines_ ABSL_GUARDED_BY(mu_);
   // AwaitInput callers.

@@ -168,7 +168,23 @@ void Scheduler::CreateApprovalLocked(ActiveRun& active, v1::JournalEntry& entry,
   wait->set_name(request->name());
   v1::RunEvent& event = NewEventLocked(run, batch);
   *event.mutable_approval_requested()->mutable_approval() = approval;
-  approvals_[approval.approval_id()] = std::move(approval);
+  RememberApprovalLocked(std::move(approval));
+}
+
+void Scheduler::RememberApprovalLocked(v1::Approval approval) {
+  approvals_of_run_[approval.run_id()].insert(approval.approval_id());
+  const std::string id = approval.approval_id();
+  approvals_[id] = std::move(approval);
+}
+
+void Scheduler::ForgetApprovalLocked(const std::string& approval_id) {
+  auto it = approvals_.find(approval_id);
+  if (it == approvals_.end()) return;
+  if (auto of_run = approvals_of_run_.find(it->second.run_id()); of_run != approvals_of_run_.end()) {
+    of_run->second.erase(approval_id);
+    if (of_run->second.empty()) approvals_of_run_.erase(of_run);
+  }
+  approvals_.erase(it);
 }
 
 void Scheduler::CompleteWaitLocked(ActiveRun& active, const std::string& tool_use_id,
@@ -229,8 +245,10 @@ void Scheduler::OnRunEndedLocked(const v1::Run& ended, StoreBatch& batch, Deferr
   const std::string& run_id = ended.run_id();
   // Its requests for a person can no longer be answered.
   std::vector<std::string> abandoned;
-  for (auto& [id, approval] : approvals_) {
-    if (approval.run_id() == run_id && approval.state() == v1::Approval::PENDING) abandoned.push_back(id);
+  if (auto of_run = approvals_of_run_.find(run_id); of_run != approvals_of_run_.end()) {
+    for (const std::string& id : of_run->second) {
+      if (approvals_.at(id).state() == v1::Approval::PENDING) abandoned.push_back(id);
+    }
   }
   for (const std::string& id : abandoned) {
     v1::Approval& approval = approvals_.at(id);
@@ -622,7 +640,7 @@ void Scheduler::RequestInput(const v1::RequestInputRequest& request,
       *event.mutable_approval_requested()->mutable_approval() = approval;
       batch.put_runs.push_back(run->second.run);
       approval_deadlines_.insert({approval.expire_time_ms(), id});
-      approvals_[id] = std::move(approval);
+      RememberApprovalLocked(std::move(approval));
       CommitLocked(std::move(batch), [id, done]() { done(id); }, deferred);
     }
   }
