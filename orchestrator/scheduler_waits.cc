@@ -109,9 +109,10 @@ void Scheduler::CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, co
   child.set_parent_run_id(p.run_id());
   child.set_root_run_id(p.root_run_id().empty() ? p.run_id() : p.root_run_id());
   child.set_depth(p.depth() + 1);
-  child.set_max_depth(p.max_depth());
+  // The tree's limit, or the child agent's own when it is lower.
+  const int32_t own = spec.agent().max_subagent_depth();
+  child.set_max_depth(own > 0 ? std::min(own, p.max_depth()) : p.max_depth());
   child.set_parent_tool_use_id(entry.tool_call().tool_use_id());
-  // A child never gets more attempts than the platform default unless its agent says so.
   ActiveRun& created = AddRunLocked(std::move(child), batch);
   const std::string child_id = created.run.run_id();
   if (!created.run.request_id().empty()) batch.request_ids.push_back({created.run.request_id(), child_id});
@@ -310,6 +311,9 @@ void Scheduler::OnRunEndedLocked(const v1::Run& ended, StoreBatch& batch, Deferr
       finished->set_output_preview(Preview(text));
       std::vector<v1::JournalEntry> results;
       results.push_back(ToolResultEntry(step, ended.parent_tool_use_id(), name, text, !ok));
+      // The call lasted as long as the child did.
+      results.back().mutable_tool_result()->set_duration_ms(
+          std::max<int64_t>(0, ended.end_time_ms() - ended.create_time_ms()));
       CompleteWaitLocked(parent->second, ended.parent_tool_use_id(), std::move(results), "", batch, deferred);
     }
   }
