@@ -4,6 +4,7 @@
 //   baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]
 //               [--only=W1,W2,...] [--scale=1] [--repeats=3] [--slow-repeats=1]
 //               [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming]
+//               [--w7-children=100]
 //               [--orchestrator-wrapper="/usr/bin/valgrind --tool=callgrind ..."]
 //               [--worker-wrapper="..."] [--no-doc] [--keep] [--label=TEXT]
 #include <signal.h>
@@ -31,10 +32,10 @@ using json = nlohmann::json;
 
 constexpr char kUsage[] =
     "usage: baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]\n"
-    "         [--only=W1,W2,W3,W4,W5,W6] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
+    "         [--only=W1,W2,W3,W4,W5,W6,W7,W8] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
-    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2)\n"
+    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2) [--w7-children=100]\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 
 std::string CommandOutput(const std::string& command) {
@@ -52,7 +53,8 @@ std::string CommandOutput(const std::string& command) {
 
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
-                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers", "report-only"},
+                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers",
+                      "report-only", "w7-children"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-bench: " << s.message() << "\n";
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   options.w3_lease_ttl_ms = static_cast<int>(flags.GetInt("w3-lease-ttl-ms", 10'000, &error));
   options.channels = static_cast<int>(flags.GetInt("channels", 8, &error));
   options.workers = static_cast<int>(flags.GetInt("workers", 4, &error));
+  options.w7_children = static_cast<int>(flags.GetInt("w7-children", 100, &error));
   options.streaming = flags.GetBool("streaming");
   for (absl::string_view w : absl::StrSplit(flags.GetString("orchestrator-wrapper"), ' ', absl::SkipEmpty())) {
     options.orchestrator_wrapper.emplace_back(w);
@@ -76,11 +79,13 @@ int main(int argc, char** argv) {
     options.worker_wrapper.emplace_back(w);
   }
   std::set<std::string> only;
-  for (absl::string_view w : absl::StrSplit(flags.GetString("only", "W1,W2,W3,W4,W5,W6"), ',', absl::SkipEmpty())) {
+  for (absl::string_view w :
+       absl::StrSplit(flags.GetString("only", "W1,W2,W3,W4,W5,W6,W7,W8"), ',', absl::SkipEmpty())) {
     only.emplace(w);
   }
-  if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1)) {
-    error = "--scale must be > 0, --repeats and --slow-repeats >= 1";
+  if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1 ||
+                        options.w7_children < 1)) {
+    error = "--scale must be > 0, --repeats, --slow-repeats and --w7-children >= 1";
   }
   if (!error.empty()) {
     std::cerr << "baton-bench: " << error << "\n" << kUsage;
@@ -126,6 +131,7 @@ int main(int argc, char** argv) {
       {"slow_repeats", options.slow_repeats},
       {"streaming", options.streaming},
       {"orchestrator_wrapper", flags.GetString("orchestrator-wrapper")},
+      {"build_type", BATON_BENCH_BUILD_TYPE},
   };
   json& workloads = results["workloads"];
   auto run = [&](const std::string& name, json (*fn)(const baton::bench::BenchOptions&)) {
@@ -133,6 +139,11 @@ int main(int argc, char** argv) {
     const absl::Time t0 = absl::Now();
     workloads[name] = fn(options);
     workloads[name]["wall_s"] = absl::ToDoubleSeconds(absl::Now() - t0);
+    // Which run measured it: the table may show workloads of earlier runs beside it.
+    workloads[name]["run"] = {{"date", results["meta"]["date"]},
+                              {"git", results["meta"]["git"]},
+                              {"build_type", results["meta"]["build_type"]},
+                              {"scale", options.scale}};
     std::cerr << "[bench] " << name << " done in " << workloads[name]["wall_s"].get<double>() << " s\n";
   };
   run("W1", baton::bench::RunW1Dispatch);
@@ -141,16 +152,26 @@ int main(int argc, char** argv) {
   run("W4", baton::bench::RunW4Restart);
   run("W5", baton::bench::RunW5Storage);
   run("W6", baton::bench::RunW6Memory);
+  run("W7", baton::bench::RunW7FanOut);
+  run("W8", baton::bench::RunW8Approval);
   results["meta"]["wall_s"] = absl::ToDoubleSeconds(absl::Now() - started);
 
 
   fs::create_directories(out_dir);
   const std::string stamp = absl::FormatTime("%Y%m%d-%H%M%S", started, absl::UTCTimeZone());
-  for (const std::string& name : {absl::StrCat(out_dir, "/run-", stamp, ".json"), out_dir + "/latest.json"}) {
-    std::ofstream out(name, std::ios::trunc);
+  {
+    std::ofstream out(absl::StrCat(out_dir, "/run-", stamp, ".json"), std::ios::trunc);
     out << results.dump(2) << "\n";
   }
-  const std::string table = baton::bench::MarkdownTable(results);
+  // latest.json and the table: this run's workloads, and the latest results of the
+  // others (--only) from the previous latest.json, each saying which run measured it.
+  json latest = baton::bench::MergeWithPrevious(
+      results, json::parse(baton::bench::ReadFileOrEmpty(out_dir + "/latest.json"), nullptr, false));
+  {
+    std::ofstream out(out_dir + "/latest.json", std::ios::trunc);
+    out << latest.dump(2) << "\n";
+  }
+  const std::string table = baton::bench::MarkdownTable(latest);
   std::cout << table;
   if (!flags.GetBool("no-doc")) {
     const std::string doc = flags.GetString("doc", "docs/PERFORMANCE.md");

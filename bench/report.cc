@@ -44,6 +44,56 @@ struct Row {
   double bound = 0;
 };
 
+// Which run measured workload `w`: its own "run", else the results file's meta.
+json RunOf(const json& w, const json& meta) {
+  if (w.contains("run")) return w["run"];
+  json run = {{"date", meta.value("date", "")}, {"git", meta.value("git", "")}, {"scale", meta.value("scale", 1.0)}};
+  if (meta.contains("build_type")) run["build_type"] = meta["build_type"];
+  return run;
+}
+
+// "W1-W2" for the names of a consecutive group, "W7" for one.
+std::string Span(const std::vector<std::string>& names) {
+  return names.size() == 1 ? names[0] : absl::StrCat(names.front(), "-", names.back());
+}
+
+// "W1-W6: measured <date> at <git>, scale 1.00, 3 repeats of W1-W2 and 1 of W3-W6 on
+// fresh stacks." for each run whose results the table shows, in workload order.
+std::string RunsSentence(const json& workloads, const json& meta) {
+  struct Group {
+    std::string label;
+    std::vector<std::string> names;
+    std::vector<std::pair<std::vector<std::string>, size_t>> repeats;  // consecutive workloads, count
+  };
+  std::vector<Group> groups;
+  for (auto it = workloads.begin(); it != workloads.end(); ++it) {  // keys sort W1 < W2 < ...
+    const json run = RunOf(it.value(), meta);
+    const std::string build = run.value("build_type", "");
+    const std::string label = absl::StrCat(run.value("date", ""), " at ", run.value("git", ""),
+                                           build.empty() ? "" : absl::StrCat(" (", build, " build)"), ", scale ",
+                                           Num(run.value("scale", 1.0)));
+    if (groups.empty() || groups.back().label != label) groups.push_back({label, {}, {}});
+    Group& g = groups.back();
+    g.names.push_back(it.key());
+    const json& w = it.value();
+    const size_t n = w.contains("repeats") && w["repeats"].is_array() ? w["repeats"].size() : 0;
+    if (g.repeats.empty() || g.repeats.back().second != n) g.repeats.push_back({{}, n});
+    g.repeats.back().first.push_back(it.key());
+  }
+  std::string out;
+  for (const Group& g : groups) {
+    absl::StrAppend(&out, out.empty() ? "" : " ", Span(g.names), ": measured ", g.label, ", ");
+    for (size_t i = 0; i < g.repeats.size(); ++i) {
+      const auto& [names, n] = g.repeats[i];
+      absl::StrAppend(&out, i == 0 ? "" : (i + 1 == g.repeats.size() ? " and " : ", "), n,
+                      i == 0 ? (n == 1 ? " repeat" : " repeats") : "",
+                      g.repeats.size() > 1 ? absl::StrCat(" of ", Span(names)) : "");
+    }
+    absl::StrAppend(&out, " on fresh stacks.");
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string MarkdownTable(const json& results) {
@@ -68,12 +118,18 @@ std::string MarkdownTable(const json& results) {
       {"W5 storage", "marginal logical bytes/step, steps 50→100 / 100→200", "at_100.marginal_logical_bytes_per_step|at_200.marginal_logical_bytes_per_step", "linear", "", 0},
       {"W6 memory", "orchestrator RSS, MB (100,000 queued)", "rss_mb", "≤ 300", "<=", 300},
       {"W6 memory", "RSS bytes per queued run", "bytes_per_queued_run", "—", "", 0},
+      {"W7 fan-out", "tool_use turn journaled → parent RUNNING again, ms ({children} children; p50 / max of the fan-outs)", "turn_to_parent_running_ms.p50|turn_to_parent_running_ms.max", "—", "", 0},
+      {"W7 fan-out", "of which turn → last child ended / → parent queued again / → RUNNING, ms (p50)", "turn_to_last_child_finished_ms.p50|last_child_finished_to_resumed_ms.p50|resumed_to_running_ms.p50", "—", "", 0},
+      {"W7 fan-out", "Baton CPU (orchestrator + workers) per child / per plain one-step run, ms", "cpu_ms_per_child.baton|cpu_ms_per_plain_run.baton", "—", "", 0},
+      {"W7 fan-out", "CPU per child ÷ per plain run (tree watched)", "cpu_ratio", "≤ 1.3", "<=", 1.3},
+      {"W7 fan-out", "CPU per child ÷ per plain run (only the parent watched)", "cpu_ratio_parent_watched", "—", "", 0},
+      {"W8 approval", "DecideApproval sent → tool ran (audit log) p50 / p99, ms", "decide_to_tool_ms.p50|decide_to_tool_ms.p99", "p99 ≤ 50", "<=", 50},
+      {"W8 approval", "DecideApproval round trip p50 / p99, ms", "decide_rpc_ms.p50|decide_rpc_ms.p99", "—", "", 0},
+      {"W8 approval", "sent → run queued again / RUNNING / ToolCallStarted event, ms (p50)", "decide_to_resumed_event_ms.p50|decide_to_running_event_ms.p50|decide_to_tool_started_event_ms.p50", "—", "", 0},
   };
   std::string out;
-  absl::StrAppend(&out, "Measured ", meta.value("date", ""), " at ", meta.value("git", ""), " on ",
-                  meta.value("machine", ""), "; scale ", Num(meta.value("scale", 1.0)), ", ",
-                  meta.value("repeats", 1), " repeats of W1-W2 and ", meta.value("slow_repeats", 1),
-                  " of W3-W6 on fresh stacks. Medians; the range is min-max over the repeats.\n\n");
+  absl::StrAppend(&out, "Measured on ", meta.value("machine", ""), ". ", RunsSentence(workloads, meta),
+                  " Medians; the range is min-max over the repeats.\n\n");
   absl::StrAppend(&out, "| workload | metric | target | median | range | met |\n");
   absl::StrAppend(&out, "|---|---|---|---|---|---|\n");
   std::string linear_note;
@@ -113,13 +169,33 @@ std::string MarkdownTable(const json& results) {
       absl::StrAppend(&joined, i ? " / " : "", values[i]);
       absl::StrAppend(&joined_ranges, i ? " / " : "", ranges[i]);
     }
-    absl::StrAppend(&out, "| ", row.workload, " | ", row.metric, " | ", row.target, " | ", joined, " | ",
+    std::string metric = row.metric;
+    if (const size_t at = metric.find("{children}"); at != std::string::npos) {
+      const json* children = At(w["median"], "children");
+      metric.replace(at, 10, children && children->is_number() ? Num(children->get<double>()) : "?");
+    }
+    absl::StrAppend(&out, "| ", row.workload, " | ", metric, " | ", row.target, " | ", joined, " | ",
                     joined_ranges, " | ", met, " |\n");
   }
-  absl::StrAppend(&out,
-                  "\nW5 `linear`: the bytes a step adds do not grow with the transcript: the marginal bytes per "
-                  "step of the two windows are within 20% of each other.\n");
+  if (workloads.contains("W5")) {
+    absl::StrAppend(&out,
+                    "\nW5 `linear`: the bytes a step adds do not grow with the transcript: the marginal bytes per "
+                    "step of the two windows are within 20% of each other.\n");
+  }
   return out;
+}
+
+json MergeWithPrevious(const json& results, const json& previous) {
+  json merged = results;
+  if (previous.is_discarded() || !previous.is_object() || !previous.contains("workloads")) return merged;
+  const json& meta = previous.contains("meta") ? previous["meta"] : json::object();
+  for (auto it = previous["workloads"].begin(); it != previous["workloads"].end(); ++it) {
+    if (merged["workloads"].contains(it.key())) continue;
+    json w = it.value();
+    if (!w.contains("run")) w["run"] = RunOf(w, meta);
+    merged["workloads"][it.key()] = std::move(w);
+  }
+  return merged;
 }
 
 absl::Status UpdateDoc(const std::string& path, const std::string& section) {

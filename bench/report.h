@@ -14,6 +14,11 @@ namespace baton::bench {
 // `results` is the driver's JSON ({"meta": ..., "workloads": {"W1": ...}}).
 std::string MarkdownTable(const nlohmann::json& results);
 
+// `results` with the workloads of `previous` (an earlier results file, or a
+// discarded value) it did not run, each with its "run" (date, git, scale) taken from
+// `previous`'s meta when it has none: what the table shows after a run with --only.
+nlohmann::json MergeWithPrevious(const nlohmann::json& results, const nlohmann::json& previous);
+
 // Replaces what lies between kBeginMarker and kEndMarker in the file at `path`
 // with `section` (appends the markers and the section when they are missing;
 // creates the file when it does not exist).

@@ -25,7 +25,8 @@ class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows with the stream's status
     const absl::Time now = absl::Now();
-    if (event_.has_state_changed()) {
+    // With include_children the stream carries the subagents' events as well.
+    if (event_.has_state_changed() && event_.run_id() == record_.run_id) {
       const v1::RunState state = event_.state_changed().state();
       if (state == v1::RUNNING && record_.first_start_ms == 0) record_.first_start_ms = event_.time_ms();
       if (IsTerminal(state)) {
@@ -34,7 +35,9 @@ class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
         record_.done = now;
       }
     }
-    if (event_.has_final_output()) record_.model_calls = event_.final_output().usage().model_calls();
+    if (event_.has_final_output() && event_.run_id() == record_.run_id) {
+      record_.model_calls = event_.final_output().usage().model_calls();
+    }
     if (options_.on_event) options_.on_event(event_);
     if (options_.keep_events) record_.events.push_back(event_);
     StartRead(&event_);
@@ -62,6 +65,7 @@ class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
       return;
     }
     watch_request_.set_run_id(record_.run_id);
+    watch_request_.set_include_children(options_.include_children);
     watch_ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(10)));
     stub_.async()->WatchRun(&watch_ctx_, &watch_request_, this);
     StartRead(&event_);

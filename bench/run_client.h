@@ -41,6 +41,10 @@ struct SubmitOptions {
   bool keep_events = false;
   // Called on a gRPC thread for each event as it arrives (watched runs). Default: none.
   std::function<void(const v1::RunEvent&)> on_event;
+  // Watch the run's subagents too (WatchRunRequest.include_children): their events
+  // go to `on_event` and `events`; the record's state and times stay the run's own.
+  // Default: false.
+  bool include_children = false;
 };
 
 // Thread-safe. Spreads calls over `channels` connections round robin.

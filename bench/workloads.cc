@@ -21,68 +21,13 @@
 #include "bench/stack.h"
 #include "bench/stats.h"
 #include "bench/store_size.h"
+#include "bench/workload_common.h"
 
 namespace baton::bench {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-void Log(const std::string& line) { std::cerr << "[bench] " << line << std::endl; }
-
-// Aborts the benchmark on a broken setup: there is nothing to measure then.
-// std::exit skips the stacks' destructors: their processes are killed here.
-template <typename T>
-T OrDie(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) {
-    std::cerr << "[bench] " << what << ": " << v.status() << std::endl;
-    KillAllChildren();
-    std::exit(1);
-  }
-  return std::move(*v);
-}
-void OrDie(const absl::Status& s, const std::string& what) {
-  if (!s.ok()) {
-    std::cerr << "[bench] " << what << ": " << s << std::endl;
-    KillAllChildren();
-    std::exit(1);
-  }
-}
-
-int64_t Scaled(const BenchOptions& o, int64_t n) {
-  return std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(n) * o.scale)));
-}
-
-double UnixMs(absl::Time t) { return static_cast<double>(absl::ToUnixMicros(t)) / 1000.0; }
-
-StackOptions BaseStack(const BenchOptions& o, const std::string& name) {
-  StackOptions s;
-  s.bin_dir = o.bin_dir;
-  s.dir = o.work_dir + "/" + name;
-  fs::remove_all(s.dir);
-  s.orchestrator_wrapper = o.orchestrator_wrapper;
-  s.worker_wrapper = o.worker_wrapper;
-  return s;
-}
-
-v1::AgentSpec Agent(const BenchOptions& o, bool echo_tool, int max_steps) {
-  v1::AgentSpec agent;
-  agent.set_name("bench");
-  agent.set_model("claude-sonnet-4-5");
-  agent.set_system("You are a benchmark agent.");
-  if (echo_tool) agent.add_allowed_tools("echo");
-  agent.set_max_steps(max_steps);
-  agent.set_max_tokens(256);
-  agent.set_disable_streaming(!o.streaming);
-  return agent;
-}
-
-v1::CreateRunRequest Request(const v1::AgentSpec& agent, const std::string& input) {
-  v1::CreateRunRequest r;
-  *r.mutable_agent() = agent;
-  r.set_input(input);
-  return r;
-}
 
 SubmitOptions NoWatch() {
   SubmitOptions o;
@@ -142,27 +87,6 @@ json CpuUsed(const json& before, const json& after, double driver_seconds, doubl
   const double host = after["host"].get<double>() - before["host"].get<double>();
   out["other_processes_cores_busy"] = seconds > 0 ? std::max(0.0, host - total) / seconds : 0;
   return out;
-}
-
-double DriverCpuSeconds() { return CpuSeconds(getpid()).value_or(0); }
-
-// Copies the *.log files of a stack's directory to options.failure_dir/<name>-<time>.
-void KeepLogs(const BenchOptions& o, const std::string& dir, const std::string& name) {
-  if (o.failure_dir.empty()) return;
-  const std::string to = absl::StrCat(o.failure_dir, "/", name, "-",
-                                      absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone()));
-  std::error_code ec;
-  fs::create_directories(to, ec);
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".log") fs::copy(entry.path(), to / entry.path().filename(), ec);
-  }
-  Log(absl::StrCat("logs kept in ", to));
-}
-
-json Repeat(int n, const std::function<json(int)>& once) {
-  std::vector<json> repeats;
-  for (int i = 0; i < std::max(n, 1); ++i) repeats.push_back(once(i));
-  return json{{"repeats", repeats}, {"median", MedianOfRepeats(repeats)}, {"range", RangeOfRepeats(repeats)}};
 }
 
 // AppendStep round trips the workers wrote to their stats files, in ms.

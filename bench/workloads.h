@@ -1,4 +1,4 @@
-// The workloads of docs/PERFORMANCE.md (W1-W6). Each starts its own stack on
+// The workloads of docs/PERFORMANCE.md (W1-W8). Each starts its own stack on
 // loopback, measures, stops it, and returns its figures as JSON: one object per
 // repeat plus their median and range.
 #ifndef BATON_BENCH_WORKLOADS_H_
@@ -14,16 +14,18 @@ namespace baton::bench {
 struct BenchOptions {
   std::string bin_dir;   // the three binaries. Required.
   std::string work_dir;  // stacks' directories go under it. Required.
-  // Multiplies the run counts of W1, W2, W4 and W6 (W3's 200 runs and W5's 200
-  // steps are fixed). Default: 1, the sizes of the issue.
+  // Multiplies the run counts of W1, W2, W4 and W6, W7's fan-outs and W8's
+  // approvals (W3's 200 runs, W5's 200 steps and W7's children per fan-out are not).
+  // Default: 1, the sizes of the issue.
   double scale = 1.0;
-  int repeats = 3;       // fresh stacks for W1 and W2. Default: 3
+  int repeats = 3;       // fresh stacks for W1, W2, W7 and W8. Default: 3
   int slow_repeats = 1;  // for W3-W6. Default: 1
   // Agents stream from the simulator (its SSE deltas are 8-10 bytes). Default: false.
   bool streaming = false;
   int w3_lease_ttl_ms = 10'000;  // Default: the orchestrator's default
   int channels = 8;              // client connections. Default: 8
   int workers = 4;               // W1 and W2 (profiling uses 1). Default: 4
+  int w7_children = 100;         // subagents a W7 parent calls in one turn. Default: 100
   // Where a workload copies its processes' logs when it sees something wrong.
   // Default: none (not copied).
   std::string failure_dir;
@@ -39,6 +41,9 @@ nlohmann::json RunW3Recovery(const BenchOptions& options);
 nlohmann::json RunW4Restart(const BenchOptions& options);
 nlohmann::json RunW5Storage(const BenchOptions& options);
 nlohmann::json RunW6Memory(const BenchOptions& options);
+// Runs that wait (bench/wait_workloads.cc).
+nlohmann::json RunW7FanOut(const BenchOptions& options);
+nlohmann::json RunW8Approval(const BenchOptions& options);
 
 }  // namespace baton::bench
 
