@@ -4,6 +4,8 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/transcript.h"
@@ -275,8 +277,35 @@ void Scheduler::ForkRun(ForkParams params, RunCallback done) {
   Create(std::move(params.run), std::move(params.journal), std::move(done));
 }
 
+namespace {
+
+// FNV-1a over the agent (deterministically serialized) and the input: stable across
+// processes and builds, unlike std::hash.
+uint64_t RequestFingerprint(const v1::Run& run) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    run.agent().SerializeToCodedStream(&out);
+  }
+  bytes.push_back('\0');
+  bytes.append(run.input());
+  bytes.push_back('\0');
+  bytes.append(absl::StrCat(run.forked_from(), ":", run.forked_at_seq()));
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
 void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCallback done) {
   Deferred deferred;
+  if (!run.request_id().empty()) run.set_request_fingerprint(RequestFingerprint(run));
   std::optional<std::string> existing;
   {
     absl::MutexLock lock(&mu_);
@@ -365,7 +394,16 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
     }
   }
   if (existing.has_value()) {
-    done(GetRun(*existing));
+    absl::StatusOr<v1::Run> found = GetRun(*existing);
+    // Runs from before fingerprints (0) are taken on trust.
+    if (found.ok() && found->request_fingerprint() != 0 &&
+        found->request_fingerprint() != run.request_fingerprint()) {
+      done(absl::FailedPreconditionError(absl::StrCat(
+          "request_id: \"", run.request_id(), "\" was used for run ", *existing,
+          " with another agent or input; use a new request_id for a different request")));
+      return;
+    }
+    done(std::move(found));
     return;
   }
   RunAll(deferred);
@@ -410,6 +448,7 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
       } else {
         // The holding worker learns it on its next heartbeat or AppendStep.
         active.run.set_cancel_requested(true);
+        active.run.set_cancel_reason(why);
         AddStateEventLocked(active.run, absl::StrCat("cancel requested", reason.empty() ? "" : ": ", reason),
                             batch);
         batch.put_runs.push_back(active.run);
@@ -770,9 +809,10 @@ void Scheduler::FailRun(const FailRunParams& params,
         // A child whose parent ended was cancelled by that, not by a user.
         const bool orphan = !run.parent_run_id().empty() && !active_.contains(run.parent_run_id());
         FinishLocked(run_id, v1::CANCELLED,
-                     orphan                 ? "cancelled: the parent run ended"
-                     : params.error.empty() ? "cancelled"
-                                            : params.error,
+                     orphan                          ? "cancelled: the parent run ended"
+                     : !run.cancel_reason().empty() ? run.cancel_reason()
+                     : params.error.empty()          ? "cancelled"
+                                                     : params.error,
                      orphan ? v1::PARENT_ENDED : v1::CANCELLED_BY_USER, batch, deferred);
       } else if (params.released) {
         lease_deadlines_.erase({active.lease->deadline_ms, run_id});
@@ -812,7 +852,9 @@ void Scheduler::Tick() {
       StoreBatch batch;
       const std::string worker = active.run.worker_id();
       if (active.run.cancel_requested()) {
-        FinishLocked(run_id, v1::CANCELLED, "cancelled (the worker holding it is gone)",
+        FinishLocked(run_id, v1::CANCELLED,
+                     absl::StrCat(active.run.cancel_reason().empty() ? "cancelled" : active.run.cancel_reason(),
+                                  " (the worker holding it is gone)"),
                      v1::CANCELLED_BY_USER, batch, deferred);
       } else {
         RetryOrFailLocked(active, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"),

@@ -232,7 +232,8 @@ void Scheduler::ResumeLocked(ActiveRun& active, StoreBatch& batch, Deferred& def
     return;
   }
   if (run.cancel_requested()) {
-    FinishLocked(run_id, v1::CANCELLED, "cancelled", v1::CANCELLED_BY_USER, batch, deferred);
+    FinishLocked(run_id, v1::CANCELLED, run.cancel_reason().empty() ? "cancelled" : run.cancel_reason(),
+                 v1::CANCELLED_BY_USER, batch, deferred);
     return;
   }
   run.set_not_before_ms(0);

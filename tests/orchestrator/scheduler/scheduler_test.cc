@@ -129,12 +129,44 @@ TEST_F(SchedulerTest, PollPastItsDeadlineAnswersEmpty) {
 
 TEST_F(SchedulerTest, CreateRunIsIdempotentByRequestId) {
   v1::Run first = Create("x", 0, "req-1");
-  v1::Run again = Create("different input", 0, "req-1");
+  v1::Run again = Create("x", 0, "req-1");
   EXPECT_EQ(first.run_id(), again.run_id());
   EXPECT_EQ(again.input(), "x");
   EXPECT_EQ(scheduler_->QueuedCount(), 1u);
   v1::Run other = Create("x", 0, "req-2");
   EXPECT_NE(other.run_id(), first.run_id());
+}
+
+TEST_F(SchedulerTest, ARequestIdReusedForAnotherRequestIsRefused) {
+  v1::Run first = Create("x", 0, "req-1");
+  v1::Run run;
+  run.mutable_agent()->set_name("a");
+  run.mutable_agent()->set_model("claude-sonnet-4-5");
+  run.set_input("another input");
+  run.set_request_id("req-1");
+  absl::StatusOr<v1::Run> created = absl::UnknownError("no answer");
+  scheduler_->CreateRun(run, [&](absl::StatusOr<v1::Run> r) { created = std::move(r); });
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(created.status().message().find("req-1"), std::string::npos) << created.status();
+  EXPECT_NE(created.status().message().find(first.run_id()), std::string::npos) << created.status();
+  EXPECT_EQ(scheduler_->QueuedCount(), 1u);
+}
+
+TEST_F(SchedulerTest, ACancelsReasonIsTheRunsErrorWhenItsWorkerStops) {
+  v1::Run run = Create("x");
+  std::optional<TaskGrant> g = Poll();
+  ASSERT_TRUE(g.has_value());
+  scheduler_->CancelRun(run.run_id(), "wrong input", [](absl::StatusOr<v1::Run>) {});
+  FailRunParams params;
+  params.lease = Ref(*g);
+  params.cancelled = true;
+  params.error = "cancelled";
+  ASSERT_TRUE(Fail(params).ok());
+  absl::StatusOr<v1::Run> ended = scheduler_->GetRun(run.run_id());
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->state(), v1::CANCELLED);
+  EXPECT_EQ(ended->error(), "cancelled: wrong input");
+  EXPECT_EQ(events_.back().state_changed().reason(), "cancelled: wrong input");
 }
 
 TEST_F(SchedulerTest, ExpiredLeaseIsRequeuedWithNextEpochAfterBackoff) {
