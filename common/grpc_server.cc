@@ -12,7 +12,8 @@
 namespace baton {
 
 absl::StatusOr<StartedServer> StartGrpcServer(const std::string& address,
-                                              const std::vector<grpc::Service*>& services) {
+                                              const std::vector<grpc::Service*>& services,
+                                              const std::vector<std::string>& service_names) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -24,6 +25,9 @@ absl::StatusOr<StartedServer> StartGrpcServer(const std::string& address,
   started.server = builder.BuildAndStart();
   if (started.server == nullptr || started.port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  if (grpc::HealthCheckServiceInterface* health = started.server->GetHealthCheckService(); health != nullptr) {
+    for (const std::string& name : service_names) health->SetServingStatus(name, true);
   }
   return started;
 }

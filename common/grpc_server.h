@@ -23,10 +23,13 @@ struct StartedServer {
 };
 
 // Registers `services` (not owned; they must outlive the server), enables the
-// standard health service (every service SERVING) and server reflection, and binds
-// `address` ("127.0.0.1:0", "0.0.0.0:7233"...).
+// standard health service and server reflection, and binds `address`
+// ("127.0.0.1:0", "0.0.0.0:7233"...). Health answers SERVING for the server as a whole
+// ("") and for each of `service_names` ("baton.v1.RunService"), which probes that name
+// a service ask for; other names are NOT_FOUND.
 absl::StatusOr<StartedServer> StartGrpcServer(const std::string& address,
-                                              const std::vector<grpc::Service*>& services);
+                                              const std::vector<grpc::Service*>& services,
+                                              const std::vector<std::string>& service_names = {});
 
 // Writes `port` to `path` atomically (write to a temp file, then rename), so a
 // parent process polling for the file never reads half a number.

@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
   }
 
   baton::mcp::ToolServiceImpl service(bridge);
-  auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7234"), {&service});
+  auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7234"), {&service},
+                                       {baton::v1::ToolService::service_full_name()});
   if (!server.ok()) {
     BATON_LOG(ERROR) << server.status();
     return 1;

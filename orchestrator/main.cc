@@ -88,7 +88,10 @@ int main(int argc, char** argv) {
   baton::orchestrator::RateLimiter rate_limiter(baton::SystemClock::Get(), rate_config);
   baton::orchestrator::WorkerServiceImpl worker_service(scheduler, **store, options.lease_ttl, &hub, &rate_limiter);
   auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7233"),
-                                       {&run_service, &agent_service, &worker_service});
+                                       {&run_service, &agent_service, &worker_service},
+                                       {baton::v1::RunService::service_full_name(),
+                                        baton::v1::AgentService::service_full_name(),
+                                        baton::v1::WorkerService::service_full_name()});
   if (!server.ok()) {
     BATON_LOG(ERROR) << server.status();
     return 1;

@@ -229,6 +229,25 @@ TEST(RunLifecycleTest, OrchestratorServesHealthAndReflection) {
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(text(response), std::string("\x08\x01", 2));
   }
+  // Probes that name a service: HealthCheckRequest{service: NAME} is field 1.
+  for (const std::string name : {"baton.v1.RunService", "baton.v1.AgentService", "baton.v1.WorkerService",
+                                 "baton.v1.NoSuchService"}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    auto call = stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check",
+                                      bytes(std::string("\x0a", 1) + static_cast<char>(name.size()) + name), &cq);
+    call->StartCall();
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    call->Finish(&response, &status, reinterpret_cast<void*>(1));
+    next();
+    if (name == "baton.v1.NoSuchService") {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << name;
+    } else {
+      ASSERT_TRUE(status.ok()) << name << ": " << status.error_message();
+      EXPECT_EQ(text(response), std::string("\x08\x01", 2)) << name;
+    }
+  }
   {
     // ServerReflectionRequest{list_services: ""}: field 7, length 0.
     grpc::ClientContext ctx;
