@@ -439,5 +439,80 @@ TEST_F(WaitsTest, AForkStartsFromTheJournalPrefixWithItsUsage) {
   EXPECT_EQ(g->journal[1].seq(), 2);
 }
 
+TEST_F(WaitsTest, AnInputRequestIsAnsweredToItsWaiterAndAbandonedWhenTheRunEnds) {
+  v1::Run run = Create("x");
+  std::optional<TaskGrant> g = Poll();
+  ASSERT_TRUE(g.has_value());
+  v1::RequestInputRequest request;
+  request.set_run_id(run.run_id());
+  request.set_step(0);
+  request.set_tool_use_id("t1");
+  request.set_tool("mcp__srv__configure");
+  request.set_message("Which color?");
+  request.set_requested_schema_json(R"({"type":"object","properties":{"color":{"type":"string"}}})");
+  request.set_timeout_ms(30'000);
+  request.set_sequence(1);
+  absl::StatusOr<std::string> id = absl::UnknownError("no answer");
+  scheduler_->RequestInput(request, [&](absl::StatusOr<std::string> r) { id = r; });
+  ASSERT_TRUE(id.ok()) << id.status();
+  // A retry of the same request gets the same id; the run stays RUNNING.
+  absl::StatusOr<std::string> again = absl::UnknownError("no answer");
+  scheduler_->RequestInput(request, [&](absl::StatusOr<std::string> r) { again = r; });
+  EXPECT_EQ(*again, *id);
+  EXPECT_EQ(Get(run.run_id()).state(), v1::RUNNING);
+  EXPECT_EQ(scheduler_->GetApproval(*id)->kind(), v1::Approval::ELICITATION);
+
+  std::optional<absl::StatusOr<std::optional<v1::ApprovalDecision>>> answer;
+  scheduler_->AwaitInput(*id, clock_.Now() + absl::Seconds(10),
+                         [&](absl::StatusOr<std::optional<v1::ApprovalDecision>> d) { answer = d; });
+  EXPECT_FALSE(answer.has_value());  // parked until someone decides
+  EXPECT_EQ(Decide(*id, v1::APPROVE).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Decide(*id, v1::ACCEPT, "", R"({"color":"blue"})").ok());
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_TRUE(answer->ok());
+  ASSERT_TRUE(answer->value().has_value());
+  EXPECT_EQ(answer->value()->decision(), v1::ACCEPT);
+  EXPECT_EQ(answer->value()->input_json(), R"({"color":"blue"})");
+
+  // A second request of the same call, left pending: the run's end abandons it and its
+  // waiter hears CANCEL.
+  request.set_sequence(2);
+  scheduler_->RequestInput(request, [&](absl::StatusOr<std::string> r) { id = r; });
+  ASSERT_TRUE(id.ok());
+  answer.reset();
+  scheduler_->AwaitInput(*id, clock_.Now() + absl::Seconds(10),
+                         [&](absl::StatusOr<std::optional<v1::ApprovalDecision>> d) { answer = d; });
+  ASSERT_TRUE(Complete(*g, "done").ok());
+  ASSERT_TRUE(answer.has_value() && answer->ok() && answer->value().has_value());
+  EXPECT_EQ(answer->value()->decision(), v1::CANCEL);
+  EXPECT_EQ(scheduler_->GetApproval(*id)->state(), v1::Approval::ABANDONED);
+  // And a run that is not running cannot ask.
+  absl::StatusOr<std::string> refused = absl::UnknownError("no answer");
+  scheduler_->RequestInput(request, [&](absl::StatusOr<std::string> r) { refused = r; });
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(WaitsTest, AnUnansweredInputRequestExpiresAsCancel) {
+  v1::Run run = Create("x");
+  std::optional<TaskGrant> g = Poll();
+  v1::RequestInputRequest request;
+  request.set_run_id(run.run_id());
+  request.set_tool_use_id("t1");
+  request.set_requested_schema_json(R"({"type":"object"})");
+  request.set_timeout_ms(2'000);
+  absl::StatusOr<std::string> id = absl::UnknownError("no answer");
+  scheduler_->RequestInput(request, [&](absl::StatusOr<std::string> r) { id = r; });
+  ASSERT_TRUE(id.ok());
+  std::optional<absl::StatusOr<std::optional<v1::ApprovalDecision>>> answer;
+  scheduler_->AwaitInput(*id, clock_.Now() + absl::Seconds(60),
+                         [&](absl::StatusOr<std::optional<v1::ApprovalDecision>> d) { answer = d; });
+  clock_.Advance(absl::Seconds(3));
+  scheduler_->Tick();
+  ASSERT_TRUE(answer.has_value() && answer->ok() && answer->value().has_value());
+  EXPECT_EQ(answer->value()->decision(), v1::CANCEL);
+  EXPECT_TRUE(answer->value()->timed_out());
+  EXPECT_EQ(Get(run.run_id()).state(), v1::RUNNING);  // the tool call decides what comes next
+}
+
 }  // namespace
 }  // namespace baton::orchestrator
