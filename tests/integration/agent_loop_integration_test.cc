@@ -406,21 +406,6 @@ TEST(AgentLoopIntegrationTest, CompactionSurvivesSigkillRightAfterTheSummary) {
   EXPECT_NE(out.find("SUMMARY-1: echoed a long text once."), std::string::npos) << out;
 }
 
-// Every event of a run from WatchRun (with live events when `live`), to its end.
-std::vector<v1::RunEvent> WatchAll(Cluster& cluster, const std::string& run_id, bool live) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  v1::WatchRunRequest request;
-  request.set_run_id(run_id);
-  request.set_live_text(live);
-  auto reader = cluster.runs().WatchRun(&ctx, request);
-  std::vector<v1::RunEvent> events;
-  v1::RunEvent event;
-  while (reader->Read(&event)) events.push_back(event);
-  grpc::Status s = reader->Finish();
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return events;
-}
 
 // Text deltas flow model → worker → orchestrator → WatchRun as they stream, in order,
 // before the step's durable events; `baton run --watch` prints the text.
@@ -434,7 +419,7 @@ TEST(AgentLoopIntegrationTest, LiveTextDeltasArriveInOrder) {
   cluster.SimScript(json::array({{{"match", "[stream]"}, {"delay_ms", 500}, {"event_delay_ms", 20}, {"content", text}},
                                  {{"match", "[cli]"}, {"event_delay_ms", 20}, {"content", text}}}));
   v1::Run created = CreateRunWith(cluster, Cluster::Agent(), "[stream] tell me");
-  std::vector<v1::RunEvent> events = WatchAll(cluster, created.run_id(), /*live=*/true);
+  std::vector<v1::RunEvent> events = cluster.Events(created.run_id(), {.live_text = true, .timeout = absl::Seconds(30)});
   std::string live;
   int deltas = 0;
   int64_t last_seq = 0;
@@ -457,7 +442,7 @@ TEST(AgentLoopIntegrationTest, LiveTextDeltasArriveInOrder) {
   EXPECT_EQ(live, text);
   EXPECT_GE(deltas, 2);  // it came in pieces
   // Without live_text a watcher sees the durable events only.
-  for (const v1::RunEvent& e : WatchAll(cluster, created.run_id(), /*live=*/false)) EXPECT_GT(e.seq(), 0);
+  for (const v1::RunEvent& e : cluster.Events(created.run_id(), {.timeout = absl::Seconds(30)})) EXPECT_GT(e.seq(), 0);
 
   // The CLI prints the text once, as it arrives.
   const std::string agent_file = cluster.dir() + "/agent.json";

@@ -318,11 +318,13 @@ v1::Run Cluster::WaitForEnd(const std::string& run_id, absl::Duration timeout) {
   return run;
 }
 
-std::vector<v1::RunEvent> Cluster::Events(const std::string& run_id) {
+std::vector<v1::RunEvent> Cluster::Events(const std::string& run_id, WatchOptions options) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
   v1::WatchRunRequest request;
   request.set_run_id(run_id);
+  request.set_live_text(options.live_text);
+  request.set_include_children(options.include_children);
   auto reader = runs().WatchRun(&ctx, request);
   std::vector<v1::RunEvent> events;
   v1::RunEvent event;

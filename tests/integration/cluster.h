@@ -102,8 +102,14 @@ class Cluster {
   v1::Transcript Transcript(const std::string& run_id);
   // Polls GetRun until the run is terminal or `timeout` passes; returns the last state.
   v1::Run WaitForEnd(const std::string& run_id, absl::Duration timeout = absl::Seconds(60));
+  struct WatchOptions {
+    bool live_text = false;         // WatchRunRequest.live_text
+    bool include_children = false;  // WatchRunRequest.include_children
+    absl::Duration timeout = absl::Seconds(20);
+  };
   // Every event of the run, read with WatchRun from the beginning (to its end).
-  std::vector<v1::RunEvent> Events(const std::string& run_id);
+  std::vector<v1::RunEvent> Events(const std::string& run_id, WatchOptions options);
+  std::vector<v1::RunEvent> Events(const std::string& run_id) { return Events(run_id, WatchOptions{}); }
   // Lines of every worker's tool audit log, parsed.
   std::vector<nlohmann::json> ToolAudit() const;
 

@@ -102,23 +102,6 @@ std::vector<v1::Run> Children(Cluster& cluster, const std::string& parent_id) {
   return ListRuns(cluster, request);
 }
 
-// Every event of `run_id` and of the runs below it, as one WatchRun stream with
-// include_children delivers them (to the stream's end).
-std::vector<v1::RunEvent> WatchTree(Cluster& cluster, const std::string& run_id,
-                                    absl::Duration timeout = absl::Seconds(60)) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, timeout);
-  v1::WatchRunRequest request;
-  request.set_run_id(run_id);
-  request.set_include_children(true);
-  auto reader = cluster.runs().WatchRun(&ctx, request);
-  std::vector<v1::RunEvent> events;
-  v1::RunEvent event;
-  while (reader->Read(&event)) events.push_back(event);
-  grpc::Status s = reader->Finish();
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return events;
-}
 
 // Tool calls the workers executed (their audit logs), per (run_id, tool_use_id).
 std::map<std::pair<std::string, std::string>, int> ExecutedCalls(const Cluster& cluster) {
@@ -306,13 +289,13 @@ TEST(WaitsTest, WatchRunWithChildrenFollowsTheTree) {
   };
   // Live, from the start...
   std::vector<v1::RunEvent> live;
-  std::thread watcher([&] { live = WatchTree(cluster, parent.run_id()); });
+  std::thread watcher([&] { live = cluster.Events(parent.run_id(), {.include_children = true, .timeout = absl::Seconds(60)}); });
   v1::Run done = cluster.WaitForEnd(parent.run_id(), absl::Seconds(60));
   watcher.join();
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
   check(live, "live");
   // ... and replayed after the end.
-  check(WatchTree(cluster, parent.run_id()), "replayed");
+  check(cluster.Events(parent.run_id(), {.include_children = true, .timeout = absl::Seconds(60)}), "replayed");
 }
 
 TEST(WaitsTest, CancellingAParentCancelsItsChildren) {
