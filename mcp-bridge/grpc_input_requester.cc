@@ -1,7 +1,6 @@
 #include "mcp-bridge/grpc_input_requester.h"
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 
@@ -19,16 +19,6 @@ namespace baton::mcp {
 using json = nlohmann::json;
 
 namespace {
-
-// An orchestrator that restarts is noticed within a couple of seconds instead of
-// gRPC's default reconnect backoff (up to 2 min): a person may be answering.
-std::shared_ptr<grpc::Channel> OrchestratorChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
 
 // Worth another attempt: the orchestrator is away, busy, or its answer was late.
 bool IsTransient(grpc::StatusCode code) {
@@ -76,7 +66,7 @@ struct GrpcInputRequester::Pending {
 };
 
 GrpcInputRequester::GrpcInputRequester(GrpcInputRequesterOptions options, TimerQueue& timers)
-    : GrpcInputRequester(options, OrchestratorChannel(options.address), timers) {}
+    : GrpcInputRequester(options, NewChannel(options.address), timers) {}
 
 GrpcInputRequester::GrpcInputRequester(GrpcInputRequesterOptions options, std::shared_ptr<grpc::Channel> channel,
                                        TimerQueue& timers)

@@ -1,35 +1,20 @@
 #include "workers/bridge_tool_executor.h"
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 
 namespace baton::worker {
 
 using json = nlohmann::json;
 
-namespace {
-
-// The bridge usually runs beside the worker: when it restarts, notice it within
-// a couple of seconds instead of gRPC's default reconnect backoff (up to 2 min).
-std::shared_ptr<grpc::Channel> BridgeChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
-}  // namespace
-
 BridgeToolExecutor::BridgeToolExecutor(BridgeToolExecutorOptions options)
-    : BridgeToolExecutor(options, BridgeChannel(options.address)) {}
+    : BridgeToolExecutor(options, NewChannel(options.address)) {}
 
 BridgeToolExecutor::BridgeToolExecutor(BridgeToolExecutorOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)), channel_(std::move(channel)), stub_(v1::ToolService::NewStub(channel_)) {}

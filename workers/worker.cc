@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "baton/v1/worker_service.grpc.pb.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 
@@ -115,12 +116,10 @@ class GrpcRunJournal final : public RunJournal {
 
 Worker::Worker(WorkerOptions options, AgentLoop& loop)
     : options_(std::move(options)), loop_(loop), append_latencies_(std::make_unique<LatencySamples>()) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
   // Reconnect quickly after an orchestrator restart.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  channel_ = grpc::CreateCustomChannel(options_.orchestrator_address, grpc::InsecureChannelCredentials(), args);
+  ChannelOptions channel;
+  channel.max_reconnect_backoff_ms = 1000;
+  channel_ = NewChannel(options_.orchestrator_address, channel);
 }
 
 Worker::~Worker() { Drain(); }
