@@ -207,6 +207,9 @@ absl::StatusOr<RebuiltConversation> RebuildConversation(
         flush_step();
         ApplySummary(input, entry.summary(), &conv);
         break;
+      case v1::JournalEntry::kNodeStarted:
+      case v1::JournalEntry::kNodeFinished:
+        break;  // graph runs: no conversation of their own
       case v1::JournalEntry::ENTRY_NOT_SET:
         break;
     }

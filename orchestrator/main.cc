@@ -14,6 +14,7 @@
 #include "common/grpc_server.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "orchestrator/graph_service.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/services.h"
 #include "orchestrator/store/rocksdb_run_store.h"
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
 
   baton::orchestrator::RunServiceImpl run_service(scheduler, **store, hub);
   baton::orchestrator::AgentServiceImpl agent_service(**store);
+  baton::orchestrator::GraphServiceImpl graph_service(**store);
   // Fleet-wide Messages API rate limits (workers ask before each call).
   baton::orchestrator::RateLimitConfig rate_config;
   if (flags.Has("rate-limits")) {
@@ -88,9 +90,10 @@ int main(int argc, char** argv) {
   baton::orchestrator::RateLimiter rate_limiter(baton::SystemClock::Get(), rate_config);
   baton::orchestrator::WorkerServiceImpl worker_service(scheduler, **store, options.lease_ttl, &hub, &rate_limiter);
   auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7233"),
-                                       {&run_service, &agent_service, &worker_service},
+                                       {&run_service, &agent_service, &graph_service, &worker_service},
                                        {baton::v1::RunService::service_full_name(),
                                         baton::v1::AgentService::service_full_name(),
+                                        baton::v1::GraphService::service_full_name(),
                                         baton::v1::WorkerService::service_full_name()});
   if (!server.ok()) {
     BATON_LOG(ERROR) << server.status();

@@ -13,6 +13,11 @@
 namespace baton::orchestrator {
 namespace {
 
+// The run an event says was started below its run: a subagent's or a graph node's.
+const std::string& ChildOf(const v1::RunEvent& event) {
+  return event.has_child_started() ? event.child_started().child_run_id() : event.node_started().child_run_id();
+}
+
 bool IsTerminalEvent(const v1::RunEvent& event) {
   return event.has_state_changed() && IsTerminal(event.state_changed().state());
 }
@@ -131,11 +136,12 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   // The watched run's terminal event ends the stream.
   bool IsEndLocked(const v1::RunEvent& event) const { return event.run_id() == run_id_ && IsTerminalEvent(event); }
 
-  // With include_children, a ChildStarted of a followed run starts following the child
+  // With include_children, a ChildStarted (or a graph's NodeStarted) of a followed run starts following the child
   // from its first event. Returns whether it did.
   bool FollowChildLocked(const v1::RunEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!include_children_ || !event.has_child_started() || !cursors_.contains(event.run_id())) return false;
-    return cursors_.try_emplace(event.child_started().child_run_id()).second;
+    const std::string& child = ChildOf(event);
+    if (!include_children_ || child.empty() || !cursors_.contains(event.run_id())) return false;
+    return cursors_.try_emplace(child).second;
   }
 
   // Reads the events after the last ones sent from the store, merges what the hub
@@ -323,7 +329,7 @@ grpc::ServerWriteReactor<v1::RunEvent>* NewRunWatcher(Scheduler& scheduler, RunS
           store.ReadEvents(run_id, 0, static_cast<int>(std::min<int64_t>(after_seq, 1 << 30)));
       if (earlier.ok()) {
         for (const v1::RunEvent& event : *earlier) {
-          if (event.has_child_started()) children.push_back(event.child_started().child_run_id());
+          if (!ChildOf(event).empty()) children.push_back(ChildOf(event));
         }
       }
     }

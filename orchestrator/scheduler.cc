@@ -76,6 +76,9 @@ absl::Status Scheduler::Recover() {
       BATON_LOG(WARNING) << "waiting entry for " << run_id << " has no waiting run; ignored";
       continue;
     }
+    if ((*run)->has_graph()) {
+      if (absl::Status s = RecoverGraphLocked(**run); !s.ok()) return s;
+    }
     active_[run_id].run = std::move(**run);
   }
   // What links the active runs: children, session successors.
@@ -195,6 +198,13 @@ void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
     lease_deadlines_.erase({active.lease->deadline_ms, run_id});
     batch.lease_deletes.push_back(run_id);
   }
+  if (active.run.has_graph()) {
+    graphs_.erase(run_id);
+    if (active.run.graph().limits().timeout_seconds() > 0) {
+      graph_deadlines_.erase(
+          {active.run.create_time_ms() + active.run.graph().limits().timeout_seconds() * 1000, run_id});
+    }
+  }
   v1::Run& run = active.run;
   run.set_state(state);
   run.set_end_time_ms(clock_.NowMillis());
@@ -288,6 +298,7 @@ uint64_t RequestFingerprint(const v1::Run& run) {
     google::protobuf::io::CodedOutputStream out(&stream);
     out.SetSerializationDeterministic(true);
     run.agent().SerializeToCodedStream(&out);
+    run.graph().SerializeToCodedStream(&out);
   }
   bytes.push_back('\0');
   bytes.append(run.input());
@@ -365,6 +376,8 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
         for (v1::JournalEntry& entry : journal) JournalLocked(active.run, std::move(entry), batch);
         batch.put_runs.push_back(active.run);
       }
+      const std::string run_id = active.run.run_id();
+      if (active.run.has_graph()) StartGraphLocked(active, batch, deferred);
       if (!active.run.session_id().empty()) {
         batch.session_heads.push_back({active.run.session_id(), active.run.run_id()});
         pending_session_heads_[active.run.session_id()] = active.run.run_id();
@@ -374,7 +387,11 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
         batch.request_ids.push_back({request_id, active.run.run_id()});
         pending_request_ids_[request_id] = active.run.run_id();
       }
-      v1::Run created = active.run;
+      // The run as this batch leaves it (a graph run may have started nodes already).
+      v1::Run created;
+      for (const v1::Run& put : batch.put_runs) {
+        if (put.run_id() == run_id) created = put;
+      }
       CommitLocked(
           std::move(batch),
           [this, created, done = std::move(done)]() {
@@ -661,6 +678,53 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
     case v1::JournalEntry::kApprovalDecision:
       // The ApprovalDecided event went out when the decision was taken (DecideLocked).
       break;
+    case v1::JournalEntry::kNodeStarted: {
+      const v1::GraphNodeStarted& started = entry.node_started();
+      auto* e = NewEventLocked(run, batch).mutable_node_started();
+      e->set_node(started.node());
+      e->set_visit(started.visit());
+      e->set_item(started.item());
+      e->set_items(started.items());
+      e->set_child_run_id(started.child_run_id());
+      e->set_approval_id(started.approval_id());
+      break;
+    }
+    case v1::JournalEntry::kNodeFinished: {
+      const v1::GraphNodeFinished& finished = entry.node_finished();
+      auto* e = NewEventLocked(run, batch).mutable_node_finished();
+      e->set_node(finished.node());
+      e->set_visit(finished.visit());
+      e->set_item(finished.item());
+      e->set_child_run_id(finished.child_run_id());
+      e->set_state(finished.state());
+      e->set_output_preview(finished.output().size() > 200 ? finished.output().substr(0, 200) + "…"
+                                                           : finished.output());
+      e->set_error(finished.error());
+      if (finished.item() > 0) {
+        auto* progress = NewEventLocked(run, batch).mutable_map_progress();
+        progress->set_node(finished.node());
+        progress->set_visit(finished.visit());
+        *progress->mutable_progress() = finished.progress();
+      }
+      for (const std::string& to : finished.next()) {
+        auto* edge = NewEventLocked(run, batch).mutable_edge_taken();
+        edge->set_from(finished.node());
+        edge->set_to(to);
+      }
+      for (const std::string& to : finished.dropped()) {
+        auto* edge = NewEventLocked(run, batch).mutable_edge_taken();
+        edge->set_from(finished.node());
+        edge->set_to(to);
+        edge->set_dropped(true);
+      }
+      for (const std::string& to : finished.skipped()) {
+        auto* edge = NewEventLocked(run, batch).mutable_edge_taken();
+        edge->set_from(finished.node());
+        edge->set_to(to);
+        edge->set_skipped(true);
+      }
+      break;
+    }
     case v1::JournalEntry::ENTRY_NOT_SET:
       break;
   }
@@ -880,6 +944,7 @@ void Scheduler::Tick() {
       ExpireApprovalLocked(it->second, batch, deferred);
       CommitLocked(std::move(batch), nullptr, deferred);
     }
+    ExpireGraphsLocked(now_ms, deferred);
     // Polls past their deadline answer empty.
     const absl::Time now = clock_.Now();
     for (auto it = input_waiters_.begin(); it != input_waiters_.end();) {

@@ -14,6 +14,12 @@
 // approval's decision or expiry, and the end of a session's previous run each mark a
 // wait of the waiting run done, and the last one journals the results and queues the
 // run, in one batch. Scheduler methods for waits live in scheduler_waits.cc.
+//
+// Graph runs (docs/design.md, "Graphs") are WAITING from creation to end and never
+// leased: a graph::GraphExecution per run decides, when a node's child run ends (or a
+// human node's question is decided), which nodes start next; its journal entries, the
+// new child runs and the end of the graph go in the batch of the child's end.
+// Scheduler methods for graphs live in scheduler_graphs.cc.
 #ifndef BATON_ORCHESTRATOR_SCHEDULER_H_
 #define BATON_ORCHESTRATOR_SCHEDULER_H_
 
@@ -36,6 +42,7 @@
 #include "baton/v1/run.pb.h"
 #include "baton/v1/worker_service.pb.h"
 #include "common/clock.h"
+#include "orchestrator/graph/graph_execution.h"
 #include "orchestrator/store/run_store.h"
 
 namespace baton::orchestrator {
@@ -195,6 +202,7 @@ class Scheduler {
   size_t QueuedCount();
   size_t RunningCount();
   size_t WaitingCount();
+  size_t GraphCount();
 
  private:
   struct ActiveRun {
@@ -270,6 +278,21 @@ class Scheduler {
   void WakeInputWaitersLocked(const v1::Approval& approval, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Graph runs (scheduler_graphs.cc).
+  // A graph run just added by AddRunLocked (WAITING): starts its start node.
+  void StartGraphLocked(ActiveRun& active, StoreBatch& batch, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes what the graph decided: its journal entries (and their events), the node
+  // runs and questions it starts, its end.
+  void ApplyGraphStepLocked(const std::string& graph_run_id, graph::GraphStep step, StoreBatch& batch,
+                            Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a restart: the graph's state from its journal. Reads the store (Recover only).
+  absl::Status RecoverGraphLocked(const v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::unique_ptr<graph::GraphExecution> NewGraphExecutionLocked(const v1::Run& run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Graph runs whose timeout passed end FAILED (LIMIT_RUN_TIMEOUT).
+  void ExpireGraphsLocked(int64_t now_ms, Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Validates a lease against the run; FAILED_PRECONDITION names what is stale.
   absl::StatusOr<ActiveRun*> CheckLeaseLocked(const LeaseRef& lease)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -325,6 +348,10 @@ class Scheduler {
   absl::flat_hash_map<std::string, std::string> session_waiters_ ABSL_GUARDED_BY(mu_);
   // session_id -> latest run id, for creates not yet visible in the store.
   absl::flat_hash_map<std::string, std::string> pending_session_heads_ ABSL_GUARDED_BY(mu_);
+  // The state of each active graph run.
+  absl::flat_hash_map<std::string, std::unique_ptr<graph::GraphExecution>> graphs_ ABSL_GUARDED_BY(mu_);
+  // Graph runs with a timeout: (deadline_ms, run_id).
+  std::set<std::pair<int64_t, std::string>> graph_deadlines_ ABSL_GUARDED_BY(mu_);
   std::set<QueueKey> queue_ ABSL_GUARDED_BY(mu_);
   // Runs waiting for their retry backoff: (not_before_ms, run_id).
   std::set<std::pair<int64_t, std::string>> delayed_ ABSL_GUARDED_BY(mu_);

@@ -66,7 +66,9 @@ Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
   run.set_attempt(1);
   run.set_epoch(0);
   run.set_create_time_ms(clock_.NowMillis());
-  if (run.agent().max_attempts() <= 0) run.mutable_agent()->set_max_attempts(options_.default_max_attempts);
+  if (run.has_agent() && run.agent().max_attempts() <= 0) {
+    run.mutable_agent()->set_max_attempts(options_.default_max_attempts);
+  }
   if (run.root_run_id().empty()) run.set_root_run_id(run.run_id());
   if (run.max_depth() <= 0) {
     run.set_max_depth(run.agent().max_subagent_depth() > 0 ? run.agent().max_subagent_depth()
@@ -77,7 +79,12 @@ Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
   active.run = std::move(run);
   // A session's next run waits while the previous one is still going.
   const std::string& previous = active.run.continue_from();
-  if (!active.run.session_id().empty() && !previous.empty() && active_.contains(previous)) {
+  if (active.run.has_graph()) {
+    // Never leased: it waits for its nodes from the start (StartGraphLocked).
+    active.run.set_state(v1::WAITING);
+    batch.waiting_puts.push_back(run_id);
+    AddStateEventLocked(active.run, "created", batch);
+  } else if (!active.run.session_id().empty() && !previous.empty() && active_.contains(previous)) {
     active.run.set_state(v1::WAITING);
     v1::Wait* wait = active.run.add_waits();
     wait->set_previous_run_id(previous);
@@ -288,7 +295,10 @@ void Scheduler::OnRunEndedLocked(const v1::Run& ended, StoreBatch& batch, Deferr
       if (it->second.empty()) children_of_.erase(it);
     }
     auto parent = active_.find(ended.parent_run_id());
-    if (parent != active_.end()) {
+    if (auto graph = graphs_.find(ended.parent_run_id()); graph != graphs_.end()) {
+      // A graph's node run: the graph decides what comes next.
+      ApplyGraphStepLocked(ended.parent_run_id(), graph->second->OnChildEnded(ended), batch, deferred);
+    } else if (parent != active_.end()) {
       v1::Run& p = parent->second.run;
       int32_t step = 0;
       std::string name = ended.agent().name();
@@ -340,22 +350,27 @@ void Scheduler::AddTreeUsageLocked(const v1::Run& run, const v1::Usage& usage, S
     if (it == active_.end()) return;
     v1::Run& ancestor = it->second.run;
     AddUsage(usage, ancestor.mutable_tree_usage());
-    const v1::AgentSpec& agent = ancestor.agent();
+    // A graph's limits cover every run below it, as an agent's cover its subagents.
+    const bool is_graph = ancestor.has_graph();
+    const double max_cost = is_graph ? ancestor.graph().limits().max_cost_usd() : ancestor.agent().max_cost_usd();
+    const int64_t max_tokens =
+        is_graph ? ancestor.graph().limits().max_tokens_total() : ancestor.agent().max_tokens_total();
+    const char* by = is_graph ? "the graph's runs" : "the run and its subagents";
     std::string limit;
     v1::FailureKind kind = v1::FAILURE_KIND_UNSPECIFIED;
-    if (agent.max_cost_usd() > 0 && ancestor.tree_usage().cost_usd() >= agent.max_cost_usd()) {
-      limit = absl::StrCat("limit reached: max_cost_usd ", agent.max_cost_usd(), " (",
-                           absl::StrFormat("%.6f", ancestor.tree_usage().cost_usd()),
-                           " USD spent by the run and its subagents)");
+    if (max_cost > 0 && ancestor.tree_usage().cost_usd() >= max_cost) {
+      limit = absl::StrCat("limit reached: max_cost_usd ", max_cost, " (",
+                           absl::StrFormat("%.6f", ancestor.tree_usage().cost_usd()), " USD spent by ", by, ")");
       kind = v1::LIMIT_MAX_COST;
-    } else if (agent.max_tokens_total() > 0 && TotalTokens(ancestor.tree_usage()) >= agent.max_tokens_total()) {
-      limit = absl::StrCat("limit reached: max_tokens_total ", agent.max_tokens_total(), " (",
-                           TotalTokens(ancestor.tree_usage()), " tokens used by the run and its subagents)");
+    } else if (max_tokens > 0 && TotalTokens(ancestor.tree_usage()) >= max_tokens) {
+      limit = absl::StrCat("limit reached: max_tokens_total ", max_tokens, " (", TotalTokens(ancestor.tree_usage()),
+                           " tokens used by ", by, ")");
       kind = v1::LIMIT_MAX_TOKENS_TOTAL;
     }
     const std::string next = ancestor.parent_run_id();
     if (!limit.empty()) {
       BATON_LOG(INFO) << ancestor_id << ": " << limit;
+      if (is_graph) *ancestor.mutable_usage() = ancestor.tree_usage();
       FinishLocked(ancestor_id, v1::FAILED, limit, kind, batch, deferred);
       return;
     }
@@ -381,6 +396,16 @@ void Scheduler::DecideLocked(v1::Approval& approval, v1::ApprovalDecision decisi
   decided->set_approval_id(approval.approval_id());
   decided->set_tool_use_id(approval.tool_use_id());
   *decided->mutable_decision() = decision;
+  if (approval.kind() == v1::Approval::GRAPH_NODE) {
+    // A human node: the graph decides what comes next.
+    if (auto graph = graphs_.find(approval.run_id()); graph != graphs_.end()) {
+      ApplyGraphStepLocked(approval.run_id(), graph->second->OnDecision(approval.approval_id(), decision), batch,
+                           deferred);
+    } else {
+      batch.put_runs.push_back(run);
+    }
+    return;
+  }
   if (approval.kind() == v1::Approval::ELICITATION) {
     // The tool call is open on a worker; the run does not wait for it.
     WakeInputWaitersLocked(approval, deferred);

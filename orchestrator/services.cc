@@ -9,6 +9,8 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/transcript.h"
+#include "orchestrator/graph/graph_execution.h"
+#include "orchestrator/graph_service.h"
 #include "orchestrator/run_watcher.h"
 #include "orchestrator/validation.h"
 
@@ -70,6 +72,9 @@ absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
       return absl::OkStatus();
     case v1::JournalEntry::kApprovalDecision:
       return absl::InvalidArgumentError("approval_decision: written by the orchestrator only");
+    case v1::JournalEntry::kNodeStarted:
+    case v1::JournalEntry::kNodeFinished:
+      return absl::InvalidArgumentError("node_started, node_finished: graph entries, written by the orchestrator only");
     case v1::JournalEntry::ENTRY_NOT_SET:
       break;
   }
@@ -86,7 +91,28 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
                                                     v1::Run* reply) {
   if (absl::Status s = ValidateCreateRunRequest(*request); !s.ok()) return FinishNow(ctx, s);
   v1::Run run;
-  if (!request->agent_name().empty()) {
+  if (!request->graph_name().empty() || request->has_graph()) {
+    v1::GraphSpec graph;
+    if (!request->graph_name().empty()) {
+      absl::StatusOr<std::optional<v1::GraphSpec>> stored =
+          store_.GetGraph(request->graph_name(), request->graph_version());
+      if (!stored.ok()) return FinishNow(ctx, stored.status());
+      if (!stored->has_value()) {
+        return FinishNow(ctx, absl::NotFoundError(absl::StrCat(
+                                  "graph_name: graph \"", request->graph_name(), "\"",
+                                  request->graph_version() ? absl::StrCat(" version ", request->graph_version()) : "",
+                                  " not found")));
+      }
+      graph = std::move(**stored);
+    } else {
+      graph = request->graph();
+    }
+    if (absl::Status s = ResolveGraph(&graph, store_, request->graph_name().empty() ? "graph" : "graph_name");
+        !s.ok()) {
+      return FinishNow(ctx, s);
+    }
+    *run.mutable_graph() = std::move(graph);
+  } else if (!request->agent_name().empty()) {
     absl::StatusOr<std::optional<v1::AgentSpec>> agent =
         store_.GetAgent(request->agent_name(), request->agent_version());
     if (!agent.ok()) return FinishNow(ctx, agent.status());
@@ -100,7 +126,9 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
   } else {
     *run.mutable_agent() = request->agent();
   }
-  if (absl::Status s = ResolveSubagents(run.mutable_agent(), store_, "agent"); !s.ok()) return FinishNow(ctx, s);
+  if (run.has_agent()) {
+    if (absl::Status s = ResolveSubagents(run.mutable_agent(), store_, "agent"); !s.ok()) return FinishNow(ctx, s);
+  }
   if (!request->continue_from().empty()) {
     absl::StatusOr<v1::Run> previous = scheduler_.GetRun(request->continue_from());
     if (!previous.ok()) {
@@ -202,6 +230,16 @@ grpc::ServerUnaryReactor* RunServiceImpl::GetTranscript(grpc::CallbackServerCont
   if (!run.ok()) return FinishNow(ctx, run.status());
   absl::StatusOr<std::vector<v1::JournalEntry>> journal = store_.ReadJournal(request->run_id());
   if (!journal.ok()) return FinishNow(ctx, journal.status());
+  if (run->has_graph()) {
+    // A graph run has no conversation of its own: its nodes are child runs.
+    reply->set_run_id(run->run_id());
+    reply->set_input(run->input());
+    for (v1::GraphNodeRun& node : graph::NodeRuns(*journal)) *reply->add_nodes() = std::move(node);
+    for (v1::JournalEntry& entry : *journal) *reply->add_entries() = std::move(entry);
+    reply->set_messages_json("[]");
+    *reply->mutable_usage() = run->tree_usage();
+    return FinishNow(ctx, absl::OkStatus());
+  }
   std::vector<v1::PriorRun> history;
   if (!run->continue_from().empty()) {
     absl::StatusOr<std::vector<v1::PriorRun>> read = ReadHistory(store_, *run);

@@ -1,10 +1,13 @@
 #include "orchestrator/validation.h"
 
 #include <algorithm>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/schema_validator.h"
+#include "orchestrator/graph/json_value.h"
 
 namespace baton::orchestrator {
 namespace {
@@ -77,6 +80,35 @@ absl::Status ValidateModelPolicy(const v1::ModelPolicy& policy) {
   return absl::OkStatus();
 }
 
+// The output schema is the input schema of the `respond` tool the worker offers: an
+// object schema the validator compiles, and no other tool of the agent named respond.
+absl::Status ValidateOutputSchema(const v1::AgentSpec& agent) {
+  if (!agent.has_output_schema()) return absl::OkStatus();
+  constexpr char kRespond[] = "respond";
+  const nlohmann::json schema = graph::StructToJson(agent.output_schema());
+  if (!schema.contains("type") || schema["type"] != "object") {
+    return absl::InvalidArgumentError(
+        "agent.output_schema: must have \"type\": \"object\" (it is the input schema of the respond tool)");
+  }
+  if (absl::StatusOr<std::unique_ptr<SchemaValidator>> compiled = SchemaValidator::Compile(schema); !compiled.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent.output_schema: not a usable JSON Schema: ", compiled.status().message()));
+  }
+  for (int i = 0; i < agent.subagents_size(); ++i) {
+    if (agent.subagents(i).name() == kRespond) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "agent.subagents[", i, "].name: \"respond\" is the tool of output_schema; name the subagent otherwise"));
+    }
+  }
+  for (int i = 0; i < agent.allowed_tools_size(); ++i) {
+    if (agent.allowed_tools(i) == kRespond) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "agent.allowed_tools[", i, "]: \"respond\" is the tool of output_schema, which hides a tool of that name"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateAgentSpec(const v1::AgentSpec& agent, bool require_name) {
@@ -137,6 +169,7 @@ absl::Status ValidateAgentSpecAt(const v1::AgentSpec& agent, bool require_name, 
           "\" is not a tool name (letters, digits, '_', '-', '.', optionally ending in '*')"));
     }
   }
+  if (absl::Status s = ValidateOutputSchema(agent); !s.ok()) return s;
   return ValidateSubagents(agent, depth);
 }
 }  // namespace
@@ -236,9 +269,12 @@ bool IsSessionChar(char c) { return IsNameChar(c) || c == ':'; }
 absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request) {
   const bool by_name = !request.agent_name().empty();
   const bool inline_spec = request.has_agent();
-  if (by_name == inline_spec) {
+  const bool graph_by_name = !request.graph_name().empty();
+  const bool inline_graph = request.has_graph();
+  if (int(by_name) + int(inline_spec) + int(graph_by_name) + int(inline_graph) != 1) {
     return absl::InvalidArgumentError(
-        "agent_name, agent: exactly one must be set (a stored agent's name or an inline spec)");
+        "agent_name, agent, graph_name, graph: exactly one must be set (a stored agent's name, an "
+        "inline agent, a stored graph's name or an inline graph)");
   }
   if (!by_name && request.agent_version() != 0) {
     return absl::InvalidArgumentError("agent_version: only valid with agent_name");
@@ -246,6 +282,17 @@ absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request) {
   if (request.agent_version() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("agent_version: must be >= 0, got ", request.agent_version()));
+  }
+  if (!graph_by_name && request.graph_version() != 0) {
+    return absl::InvalidArgumentError("graph_version: only valid with graph_name");
+  }
+  if (request.graph_version() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("graph_version: must be >= 0, got ", request.graph_version()));
+  }
+  if ((graph_by_name || inline_graph) && (!request.session_id().empty() || !request.continue_from().empty())) {
+    return absl::InvalidArgumentError(
+        "session_id, continue_from: not for graph runs (a graph's nodes are separate conversations)");
   }
   if (inline_spec) {
     if (absl::Status s = ValidateAgentSpec(request.agent(), /*require_name=*/false); !s.ok()) {

@@ -29,6 +29,9 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   for (const v1::AgentSpec& agent : batch.agents) {
     agents_[store_keys::AgentKey(agent.name(), agent.version())] = agent;
   }
+  for (const v1::GraphSpec& graph : batch.graphs) {
+    graphs_[store_keys::AgentKey(graph.name(), graph.version())] = graph;
+  }
   for (const std::string& run_id : batch.waiting_deletes) waiting_.erase(run_id);
   for (const std::string& run_id : batch.waiting_puts) waiting_.insert(run_id);
   for (const v1::Approval& approval : batch.approvals) {
@@ -130,42 +133,73 @@ absl::Status InMemoryRunStore::ScanLeases(const std::function<void(const LeaseRe
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<v1::AgentSpec>> InMemoryRunStore::GetAgent(std::string_view name,
-                                                                       int32_t version) {
-  if (version < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("version: must be >= 0 (got ", version, ")"));
-  }
-  if (!store_keys::IsValidId(name)) return std::nullopt;
-  absl::MutexLock lock(&mu_);
+namespace {
+
+// Agents and graphs: versioned specs keyed by store_keys::AgentKey.
+template <typename Spec, typename SpecMap>
+absl::StatusOr<std::optional<Spec>> GetSpec(const SpecMap& specs, std::string_view name, int32_t version) {
   if (version > 0) {
-    auto it = agents_.find(store_keys::AgentKey(name, version));
-    if (it == agents_.end()) return std::nullopt;
+    auto it = specs.find(store_keys::AgentKey(name, version));
+    if (it == specs.end()) return std::nullopt;
     return it->second;
   }
   // The latest version is the last key before the name's upper bound.
-  auto it = agents_.lower_bound(store_keys::AgentUpperBound(name));
-  if (it == agents_.begin()) return std::nullopt;
+  auto it = specs.lower_bound(store_keys::AgentUpperBound(name));
+  if (it == specs.begin()) return std::nullopt;
   --it;
   if (!it->first.starts_with(store_keys::AgentPrefix(name))) return std::nullopt;
   return it->second;
 }
 
-absl::StatusOr<std::vector<v1::AgentSpec>> InMemoryRunStore::ListAgents(
-    int page_size, std::string_view page_token) {
+template <typename Spec, typename SpecMap>
+std::vector<Spec> ListSpecs(const SpecMap& specs, int page_size, std::string_view page_token) {
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
-  std::vector<v1::AgentSpec> agents;
-  absl::MutexLock lock(&mu_);
-  auto it = page_token.empty() ? agents_.begin()
-                               : agents_.lower_bound(store_keys::AgentUpperBound(page_token));
-  while (it != agents_.end() && agents.size() < limit) {
+  std::vector<Spec> out;
+  auto it = page_token.empty() ? specs.begin() : specs.lower_bound(store_keys::AgentUpperBound(page_token));
+  while (it != specs.end() && out.size() < limit) {
     // Jump past the name's versions; the one before is the latest.
-    auto next = agents_.lower_bound(store_keys::AgentUpperBound(
-        store_keys::AgentNameOfKey(it->first)));
-    agents.push_back(std::prev(next)->second);
+    auto next = specs.lower_bound(store_keys::AgentUpperBound(store_keys::AgentNameOfKey(it->first)));
+    out.push_back(std::prev(next)->second);
     it = next;
   }
-  return agents;
+  return out;
+}
+
+absl::Status CheckVersion(int32_t version) {
+  if (version < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("version: must be >= 0 (got ", version, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<v1::AgentSpec>> InMemoryRunStore::GetAgent(std::string_view name,
+                                                                       int32_t version) {
+  RETURN_IF_ERROR(CheckVersion(version));
+  if (!store_keys::IsValidId(name)) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  return GetSpec<v1::AgentSpec>(agents_, name, version);
+}
+
+absl::StatusOr<std::vector<v1::AgentSpec>> InMemoryRunStore::ListAgents(
+    int page_size, std::string_view page_token) {
+  absl::MutexLock lock(&mu_);
+  return ListSpecs<v1::AgentSpec>(agents_, page_size, page_token);
+}
+
+absl::StatusOr<std::optional<v1::GraphSpec>> InMemoryRunStore::GetGraph(std::string_view name,
+                                                                       int32_t version) {
+  RETURN_IF_ERROR(CheckVersion(version));
+  if (!store_keys::IsValidId(name)) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  return GetSpec<v1::GraphSpec>(graphs_, name, version);
+}
+
+absl::StatusOr<std::vector<v1::GraphSpec>> InMemoryRunStore::ListGraphs(
+    int page_size, std::string_view page_token) {
+  absl::MutexLock lock(&mu_);
+  return ListSpecs<v1::GraphSpec>(graphs_, page_size, page_token);
 }
 
 absl::Status InMemoryRunStore::ScanWaiting(const std::function<void(const std::string&)>& fn) {

@@ -46,6 +46,10 @@ class InMemoryRunStore final : public RunStore {
                                                         int32_t version) override;
   absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
                                                         std::string_view page_token) override;
+  absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view name,
+                                                        int32_t version) override;
+  absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(int page_size,
+                                                        std::string_view page_token) override;
 
   absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) override;
 
@@ -67,6 +71,7 @@ class InMemoryRunStore final : public RunStore {
   Map<QueueEntry> queue_ ABSL_GUARDED_BY(mu_);
   Map<LeaseRecord> leases_ ABSL_GUARDED_BY(mu_);
   Map<v1::AgentSpec> agents_ ABSL_GUARDED_BY(mu_);
+  Map<v1::GraphSpec> graphs_ ABSL_GUARDED_BY(mu_);
   Map<std::string> request_ids_ ABSL_GUARDED_BY(mu_);
   std::set<std::string, std::less<>> waiting_ ABSL_GUARDED_BY(mu_);
   Map<v1::Approval> approvals_ ABSL_GUARDED_BY(mu_);

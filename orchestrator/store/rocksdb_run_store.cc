@@ -35,6 +35,7 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
     "waiting",
     "approvals",
     "sessions",
+    "graphs",
 };
 
 namespace {
@@ -278,7 +279,7 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
   ops.reserve(batch.put_runs.size() + batch.journal.size() + batch.events.size() +
               batch.queue_deletes.size() + batch.queue_puts.size() +
               batch.lease_deletes.size() + batch.lease_puts.size() +
-              batch.request_ids.size() + batch.agents.size() + batch.waiting_deletes.size() +
+              batch.request_ids.size() + batch.agents.size() + batch.graphs.size() + batch.waiting_deletes.size() +
               batch.waiting_puts.size() + batch.approvals.size() + batch.session_heads.size());
   auto put = [&](Cf cf, std::string key, std::string value) {
     commit->bytes += key.size() + value.size();
@@ -326,6 +327,11 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     const v1::AgentSpec& agent = batch.agents[i];
     ASSIGN_OR_RETURN(std::string value, serialize(agent, "agents", i));
     put(kAgentsCf, store_keys::AgentKey(agent.name(), agent.version()), std::move(value));
+  }
+  for (size_t i = 0; i < batch.graphs.size(); ++i) {
+    const v1::GraphSpec& graph = batch.graphs[i];
+    ASSIGN_OR_RETURN(std::string value, serialize(graph, "graphs", i));
+    put(kGraphsCf, store_keys::AgentKey(graph.name(), graph.version()), std::move(value));
   }
   for (const std::string& run_id : batch.waiting_deletes) del(kWaitingCf, run_id);
   for (const std::string& run_id : batch.waiting_puts) put(kWaitingCf, run_id, {});
@@ -540,68 +546,90 @@ absl::Status RocksDbRunStore::ScanLeases(const std::function<void(const LeaseRec
   return FromRocksDb(it->status(), "scan leases", path());
 }
 
-absl::StatusOr<std::optional<v1::AgentSpec>> RocksDbRunStore::GetAgent(std::string_view name,
-                                                                      int32_t version) {
+// Agents and graphs: versioned specs, keyed <name> 0x00 BE32(version).
+template <typename Spec>
+absl::StatusOr<std::optional<Spec>> RocksDbRunStore::GetSpec(Cf family, std::string_view kind,
+                                                            std::string_view name, int32_t version) {
   if (version < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("version: must be >= 0 (got ", version, ")"));
   }
   if (!store_keys::IsValidId(name)) return std::nullopt;
-  v1::AgentSpec agent;
+  const std::string what = absl::StrCat("get ", Sv(kind));
+  Spec spec;
   if (version > 0) {
     rocksdb::PinnableSlice value;
     const std::string key = store_keys::AgentKey(name, version);
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kAgentsCf), key, &value);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(family), key, &value);
     if (s.IsNotFound()) return std::nullopt;
-    RETURN_IF_ERROR(FromRocksDb(s, "get agent", path()));
-    if (!Parse(value, &agent)) return CorruptRecord("agent", name, path());
-    return agent;
+    RETURN_IF_ERROR(FromRocksDb(s, what, path()));
+    if (!Parse(value, &spec)) return CorruptRecord(kind, name, path());
+    return spec;
   }
   // The latest version is the name's last key.
   const std::string lower = store_keys::AgentPrefix(name);
   const rocksdb::Slice lower_slice(lower);
   rocksdb::ReadOptions read_options;
   read_options.iterate_lower_bound = &lower_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kAgentsCf)));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(family)));
   it->SeekForPrev(store_keys::AgentKey(name, INT32_MAX));
   if (!it->Valid()) {
-    RETURN_IF_ERROR(FromRocksDb(it->status(), "get agent", path()));
+    RETURN_IF_ERROR(FromRocksDb(it->status(), what, path()));
     return std::nullopt;
   }
-  if (!Parse(it->value(), &agent)) return CorruptRecord("agent", name, path());
-  return agent;
+  if (!Parse(it->value(), &spec)) return CorruptRecord(kind, name, path());
+  return spec;
 }
 
-absl::StatusOr<std::vector<v1::AgentSpec>> RocksDbRunStore::ListAgents(
-    int page_size, std::string_view page_token) {
+template <typename Spec>
+absl::StatusOr<std::vector<Spec>> RocksDbRunStore::ListSpecs(Cf family, std::string_view kind,
+                                                            int page_size, std::string_view page_token) {
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
-  std::vector<v1::AgentSpec> agents;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cf(kAgentsCf)));
+  const std::string what = absl::StrCat("list ", Sv(kind), "s");
+  std::vector<Spec> specs;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(family)));
   if (page_token.empty()) {
     it->SeekToFirst();
   } else {
     it->Seek(store_keys::AgentUpperBound(page_token));
   }
-  while (it->Valid() && agents.size() < limit) {
+  while (it->Valid() && specs.size() < limit) {
     // At a name's first version: jump past its versions and step back to the latest.
     const std::string name(store_keys::AgentNameOfKey(View(it->key())));
-    if (name.empty()) return CorruptRecord("agent", "an agents key", path());
+    if (name.empty()) return CorruptRecord(kind, absl::StrCat("a ", Sv(kind), "s key"), path());
     it->Seek(store_keys::AgentUpperBound(name));
     if (it->Valid()) {
       it->Prev();
     } else {
-      RETURN_IF_ERROR(FromRocksDb(it->status(), "list agents", path()));
+      RETURN_IF_ERROR(FromRocksDb(it->status(), what, path()));
       it->SeekToLast();
     }
     if (!it->Valid()) break;
-    if (!Parse(it->value(), &agents.emplace_back())) {
-      return CorruptRecord("agent", name, path());
-    }
+    if (!Parse(it->value(), &specs.emplace_back())) return CorruptRecord(kind, name, path());
     it->Next();  // the next name's first version
   }
-  RETURN_IF_ERROR(FromRocksDb(it->status(), "list agents", path()));
-  return agents;
+  RETURN_IF_ERROR(FromRocksDb(it->status(), what, path()));
+  return specs;
+}
+
+absl::StatusOr<std::optional<v1::AgentSpec>> RocksDbRunStore::GetAgent(std::string_view name,
+                                                                      int32_t version) {
+  return GetSpec<v1::AgentSpec>(kAgentsCf, "agent", name, version);
+}
+
+absl::StatusOr<std::vector<v1::AgentSpec>> RocksDbRunStore::ListAgents(
+    int page_size, std::string_view page_token) {
+  return ListSpecs<v1::AgentSpec>(kAgentsCf, "agent", page_size, page_token);
+}
+
+absl::StatusOr<std::optional<v1::GraphSpec>> RocksDbRunStore::GetGraph(std::string_view name,
+                                                                      int32_t version) {
+  return GetSpec<v1::GraphSpec>(kGraphsCf, "graph", name, version);
+}
+
+absl::StatusOr<std::vector<v1::GraphSpec>> RocksDbRunStore::ListGraphs(
+    int page_size, std::string_view page_token) {
+  return ListSpecs<v1::GraphSpec>(kGraphsCf, "graph", page_size, page_token);
 }
 
 absl::Status RocksDbRunStore::ScanWaiting(const std::function<void(const std::string&)>& fn) {

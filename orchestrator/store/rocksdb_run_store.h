@@ -92,6 +92,10 @@ class RocksDbRunStore final : public RunStore {
                                                         int32_t version) override;
   absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
                                                         std::string_view page_token) override;
+  absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view name,
+                                                        int32_t version) override;
+  absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(int page_size,
+                                                        std::string_view page_token) override;
 
   absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) override;
 
@@ -118,9 +122,18 @@ class RocksDbRunStore final : public RunStore {
     kWaitingCf,
     kApprovalsCf,
     kSessionsCf,
+    kGraphsCf,
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];
+
+  // Agents and graphs (`kind` names them in errors).
+  template <typename Spec>
+  absl::StatusOr<std::optional<Spec>> GetSpec(Cf family, std::string_view kind, std::string_view name,
+                                              int32_t version);
+  template <typename Spec>
+  absl::StatusOr<std::vector<Spec>> ListSpecs(Cf family, std::string_view kind, int page_size,
+                                              std::string_view page_token);
 
   // One encoded write of a batch.
   struct Op {

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "baton/v1/agent.pb.h"
+#include "baton/v1/graph.pb.h"
 #include "baton/v1/run.pb.h"
 
 namespace baton::orchestrator {
@@ -39,11 +40,11 @@ struct LeaseRecord {
 
 // Everything one state transition writes. Applied atomically and durably, in this
 // order: runs, journal, events, queue deletes, queue puts, lease deletes, lease puts,
-// request ids, agents, waiting deletes, waiting puts, approvals, session heads (so a
+// request ids, agents, graphs, waiting deletes, waiting puts, approvals, session heads (so a
 // delete and a put of the same key leave the put; within one vector the last write of
-// a key wins). Run ids (wherever a batch names one) and agent names must be non-empty
-// without NUL bytes; request, approval and session ids non-empty; seqs >= 0; agent
-// versions >= 1. Otherwise Commit fails with kInvalidArgument and writes nothing.
+// a key wins). Run ids (wherever a batch names one) and agent and graph names must be
+// non-empty without NUL bytes; request, approval and session ids non-empty; seqs >= 0; agent
+// and graph versions >= 1. Otherwise Commit fails with kInvalidArgument and writes nothing.
 struct StoreBatch {
   std::vector<v1::Run> put_runs;                                  // upsert by run_id
   std::vector<std::pair<std::string, v1::JournalEntry>> journal;  // (run_id, entry with seq)
@@ -54,6 +55,7 @@ struct StoreBatch {
   std::vector<std::string> lease_deletes;  // run ids
   std::vector<std::pair<std::string, std::string>> request_ids;  // request_id -> run_id
   std::vector<v1::AgentSpec> agents;  // keyed by (name, version)
+  std::vector<v1::GraphSpec> graphs;  // keyed by (name, version)
   // Index of WAITING runs (run ids), read back at start-up by ScanWaiting.
   std::vector<std::string> waiting_puts;
   std::vector<std::string> waiting_deletes;  // applied before waiting_puts
@@ -63,7 +65,7 @@ struct StoreBatch {
   bool empty() const {
     return put_runs.empty() && journal.empty() && events.empty() && queue_puts.empty() &&
            queue_deletes.empty() && lease_puts.empty() && lease_deletes.empty() &&
-           request_ids.empty() && agents.empty() && waiting_puts.empty() &&
+           request_ids.empty() && agents.empty() && graphs.empty() && waiting_puts.empty() &&
            waiting_deletes.empty() && approvals.empty() && session_heads.empty();
   }
 };
@@ -133,6 +135,12 @@ class RunStore {
   // The latest version of each agent, by name; page_token is the last name returned
   // (empty: from the first name). page_size as in ListRuns.
   virtual absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
+                                                                std::string_view page_token) = 0;
+
+  // Graphs, as agents.
+  virtual absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view name,
+                                                                int32_t version) = 0;
+  virtual absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(int page_size,
                                                                 std::string_view page_token) = 0;
 
   // Start-up recovery: the ids of every WAITING run (waiting_puts not deleted since),

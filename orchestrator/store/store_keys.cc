@@ -224,6 +224,14 @@ absl::Status ValidateBatch(const StoreBatch& batch) {
           "agents[", i, "].version: must be >= 1 (got ", agent.version(), ")"));
     }
   }
+  for (size_t i = 0; i < batch.graphs.size(); ++i) {
+    const v1::GraphSpec& graph = batch.graphs[i];
+    RETURN_IF_ERROR(CheckId(graph.name(), "graphs", i, "name"));
+    if (graph.version() < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "graphs[", i, "].version: must be >= 1 (got ", graph.version(), ")"));
+    }
+  }
   for (size_t i = 0; i < batch.waiting_deletes.size(); ++i) {
     RETURN_IF_ERROR(CheckId(batch.waiting_deletes[i], "waiting_deletes", i, "run_id"));
   }

@@ -12,6 +12,7 @@
 //                BE64(enqueue_time_ms ^ 1<<63) <run_id>
 //   leases       <run_id>                                  -> EncodeLease()
 //   agents       <name> 0x00 BE32(version)                 -> v1::AgentSpec
+//   graphs       <name> 0x00 BE32(version)                 -> v1::GraphSpec
 //   request_ids  <request_id>                              -> <run_id>
 //   waiting      <run_id>                                  -> "" (all in the key)
 //   approvals    <approval_id>                             -> v1::Approval

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <google/protobuf/util/json_util.h>
+
 namespace baton::orchestrator {
 namespace {
 
@@ -101,6 +103,55 @@ TEST(ValidationTest, RunIdsAreChecked) {
   ExpectInvalid(ValidateRunId(""), "run_id");
   ExpectInvalid(ValidateRunId("nope"), "run_id");
   EXPECT_TRUE(ValidateRunId("run_0123456789ab01234567").ok());
+}
+
+google::protobuf::Struct StructOf(const std::string& json_text) {
+  google::protobuf::Struct s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json_text, &s).ok()) << json_text;
+  return s;
+}
+
+TEST(ValidationTest, OutputSchemaMustBeAnObjectSchemaTheValidatorCompiles) {
+  v1::AgentSpec a = Valid();
+  *a.mutable_output_schema() =
+      StructOf(R"({"type":"object","properties":{"tasks":{"type":"array","maxItems":3}},"required":["tasks"]})");
+  EXPECT_TRUE(ValidateAgentSpec(a, true).ok());
+  *a.mutable_output_schema() = StructOf(R"({"type":"array"})");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.output_schema: must have \"type\": \"object\"");
+  *a.mutable_output_schema() = StructOf(R"({"properties":{"a":{"type":"string"}}})");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.output_schema: must have \"type\": \"object\"");
+  *a.mutable_output_schema() = StructOf(R"({"type":"object","properties":{"a":{"minLength":"long"}}})");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.output_schema: not a usable JSON Schema");
+  // maxItems arrives as the double 3.0 and is still an integer to the validator.
+  *a.mutable_output_schema() = StructOf(R"({"type":"object","properties":{"a":{"type":"array","maxItems":3}}})");
+  EXPECT_TRUE(ValidateAgentSpec(a, true).ok());
+}
+
+TEST(ValidationTest, OutputSchemaOfASubagentIsNamedByItsPath) {
+  v1::AgentSpec a = Valid();
+  v1::Subagent* sub = a.add_subagents();
+  sub->set_name("planner");
+  sub->mutable_agent()->set_model("claude-haiku-4-5");
+  *sub->mutable_agent()->mutable_output_schema() = StructOf(R"({"type":"string"})");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.subagents[0].agent.output_schema");
+}
+
+TEST(ValidationTest, NoOtherToolMayBeNamedRespondBesideAnOutputSchema) {
+  v1::AgentSpec a = Valid();
+  v1::Subagent* sub = a.add_subagents();
+  sub->set_name("respond");
+  sub->mutable_agent()->set_model("claude-haiku-4-5");
+  // Without an output schema a subagent may take the name.
+  EXPECT_TRUE(ValidateAgentSpec(a, true).ok());
+  *a.mutable_output_schema() = StructOf(R"({"type":"object"})");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.subagents[0].name: \"respond\" is the tool of output_schema");
+  a.clear_subagents();
+  a.add_allowed_tools("echo");
+  a.add_allowed_tools("respond");
+  ExpectInvalid(ValidateAgentSpec(a, true), "agent.allowed_tools[1]: \"respond\"");
+  a.mutable_allowed_tools()->RemoveLast();
+  a.add_allowed_tools("*");  // a server's "respond" would be hidden, not refused
+  EXPECT_TRUE(ValidateAgentSpec(a, true).ok());
 }
 
 }  // namespace
