@@ -98,6 +98,37 @@ absl::StatusOr<v1::DecideApprovalRequest> InputRequestDecision(const v1::Approva
   return absl::InternalError("unknown verb");
 }
 
+// A graph's human node: the decision (and message) is the node's output, which the
+// nodes after it read; there is no tool input to edit.
+absl::StatusOr<v1::DecideApprovalRequest> GraphNodeDecision(const v1::Approval& approval,
+                                                            const DecisionFlags& flags,
+                                                            v1::DecideApprovalRequest request) {
+  if (flags.edit.has_value() || flags.content.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        approval.approval_id(), " is a question from graph node ", approval.tool(),
+        ": answer it with `baton approve ", approval.approval_id(), "`, `baton deny ", approval.approval_id(),
+        " [--message TEXT]` or `baton respond ", approval.approval_id(), " --message TEXT`"));
+  }
+  switch (flags.verb) {
+    case DecisionVerb::kApprove:
+      request.set_decision(v1::APPROVE);
+      return request;
+    case DecisionVerb::kDeny:
+      request.set_decision(v1::DENY);
+      if (flags.message.has_value()) request.set_message(*flags.message);
+      return request;
+    case DecisionVerb::kRespond:
+      if (!flags.message.has_value() || flags.message->empty()) {
+        return absl::InvalidArgumentError(
+            "`baton respond` needs --message TEXT (the answer the graph's next nodes read)");
+      }
+      request.set_decision(v1::RESPOND);
+      request.set_message(*flags.message);
+      return request;
+  }
+  return absl::InternalError("unknown verb");
+}
+
 }  // namespace
 
 absl::StatusOr<v1::DecideApprovalRequest> BuildDecideRequest(const v1::Approval& approval,
@@ -106,8 +137,14 @@ absl::StatusOr<v1::DecideApprovalRequest> BuildDecideRequest(const v1::Approval&
   v1::DecideApprovalRequest request;
   request.set_approval_id(approval.approval_id());
   request.set_decided_by(flags.decided_by);
-  return IsInputRequest(approval) ? InputRequestDecision(approval, flags, std::move(request))
-                                  : ToolCallDecision(approval, flags, std::move(request));
+  switch (approval.kind()) {
+    case v1::Approval::ELICITATION:
+      return InputRequestDecision(approval, flags, std::move(request));
+    case v1::Approval::GRAPH_NODE:
+      return GraphNodeDecision(approval, flags, std::move(request));
+    default:
+      return ToolCallDecision(approval, flags, std::move(request));
+  }
 }
 
 std::vector<v1::Decision> AllowedDecisions(const v1::Approval& approval) {
@@ -117,6 +154,7 @@ std::vector<v1::Decision> AllowedDecisions(const v1::Approval& approval) {
     return out;
   }
   if (IsInputRequest(approval)) return {v1::ACCEPT, v1::DECLINE, v1::CANCEL};
+  if (approval.kind() == v1::Approval::GRAPH_NODE) return {v1::APPROVE, v1::DENY, v1::RESPOND};
   return {v1::APPROVE, v1::EDIT, v1::DENY, v1::RESPOND};
 }
 

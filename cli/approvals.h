@@ -1,7 +1,8 @@
 // How `baton approve`, `baton deny` and `baton respond` turn into a DecideApprovalRequest,
-// and which answers an approval allows. The same verbs answer both kinds of request: a
-// gated tool call (APPROVE, EDIT, DENY, RESPOND) and an MCP server's request for input
-// (approve = ACCEPT with content, deny = DECLINE). Pure functions: no gRPC, no I/O.
+// and which answers an approval allows. The same verbs answer every kind of request: a
+// gated tool call (APPROVE, EDIT, DENY, RESPOND), an MCP server's request for input
+// (approve = ACCEPT with content, deny = DECLINE), and a graph's human node (APPROVE,
+// DENY with an optional message, RESPOND with one). Pure functions: no gRPC, no I/O.
 #ifndef BATON_CLI_APPROVALS_H_
 #define BATON_CLI_APPROVALS_H_
 
@@ -36,7 +37,8 @@ absl::StatusOr<v1::DecideApprovalRequest> BuildDecideRequest(const v1::Approval&
                                                              const DecisionFlags& flags);
 
 // The decisions `approval` allows: its own list, else the default of its kind (tool
-// calls: APPROVE, EDIT, DENY, RESPOND; input requests: ACCEPT, DECLINE, CANCEL).
+// calls: APPROVE, EDIT, DENY, RESPOND; input requests: ACCEPT, DECLINE, CANCEL; graph
+// nodes: APPROVE, DENY, RESPOND).
 std::vector<v1::Decision> AllowedDecisions(const v1::Approval& approval);
 
 // An input request needs content unless its requested schema requires no property:

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -50,21 +51,34 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(
   return out;
 }
 
-absl::StatusOr<AgentRef> ParseAgentRef(const std::string& text) {
-  AgentRef ref;
+absl::StatusOr<SpecRef> ParseSpecRef(const std::string& flag, const std::string& text) {
+  SpecRef ref;
   size_t at = text.rfind('@');
   ref.name = text.substr(0, at);
   if (ref.name.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--agent \"", text, "\": expected NAME or NAME@VERSION"));
+    return absl::InvalidArgumentError(absl::StrCat(flag, " \"", text, "\": expected NAME or NAME@VERSION"));
   }
   if (at != std::string::npos) {
     std::string version = text.substr(at + 1);
     if (!absl::SimpleAtoi(version, &ref.version) || ref.version <= 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--agent \"", text, "\": version \"", version, "\" is not a positive integer"));
+          absl::StrCat(flag, " \"", text, "\": version \"", version, "\" is not a positive integer"));
     }
   }
   return ref;
+}
+
+absl::StatusOr<GraphArg> ParseGraphArg(const std::string& text, bool is_file) {
+  GraphArg arg;
+  if (text.empty()) return absl::InvalidArgumentError("--graph: expected a graph file or NAME[@VERSION]");
+  if (is_file || text == "-" || absl::StrContains(text, '/') || absl::EndsWith(text, ".json")) {
+    arg.file = text;
+    return arg;
+  }
+  auto ref = ParseSpecRef("--graph", text);
+  if (!ref.ok()) return ref.status();
+  arg.stored = *std::move(ref);
+  return arg;
 }
 
 absl::StatusOr<v1::RunState> ParseRunState(const std::string& text) {
@@ -137,14 +151,17 @@ Runs:
       optionally with another input or another result ('"text"' or a JSON array of
       blocks) for one tool call. Prints the new run's id.
 
-Approvals (tool calls gated by an agent's `approvals` rules, and MCP input requests):
+Approvals (tool calls gated by an agent's `approvals` rules, MCP input requests, and
+questions of a graph's human nodes):
   baton approvals ls [--run RUN_ID] [--agent NAME] [--all | --decided] [--limit N]
                                        pending requests (oldest first) by default
   baton approve ID [--edit JSON]       run the call, with the model's input or JSON
   baton approve ID --content JSON      answer an input request
   baton deny ID --message TEXT         do not run the call; the model reads TEXT
-                                       (an input request: decline it)
+                                       (an input request: decline it; a graph's
+                                       question: --message is optional)
   baton respond ID --message TEXT      do not run the call; TEXT is its result
+                                       (a graph's question: TEXT is the answer)
       --as NAME says who decided (default: $USER). A request already decided
       otherwise, or expired, is an error (exit 1).
 
@@ -152,6 +169,18 @@ Agents (AgentSpec JSON files, see examples/agents/):
   baton agents put FILE                store an agent; prints its version
   baton agents get NAME [--version N]  show an agent (latest version by default)
   baton agents ls                      list agents
+
+Graphs (GraphSpec JSON files: agents, maps of agents and people as nodes; see
+examples/graphs/):
+  baton graphs put FILE                store a graph; prints its version
+  baton graphs get NAME [--version N]  show a graph (latest version by default)
+  baton graphs ls                      list graphs: name, version, nodes, description
+  baton run --graph FILE|NAME[@VERSION] INPUT [--watch [--children]] [--priority N]
+                                       [--request-id ID] [--label k=v]...
+      Run a graph: FILE (an inline spec) when it names a file, else a stored graph.
+      --watch shows nodes starting and finishing, edges taken, map progress and
+      questions to a person (answer them with baton approve / deny / respond, as
+      above); `baton transcript RUN_ID` shows each node's input and output.
 
 MCP tools (through baton-mcp-bridge):
   baton tools ls                       list every MCP server's tools and status

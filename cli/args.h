@@ -1,5 +1,5 @@
-// Pure command-line helpers of the `baton` command: repeated flags, labels, agent
-// references and run states. No gRPC here, so they are unit-tested in microseconds.
+// Pure command-line helpers of the `baton` command: repeated flags, labels, agent and
+// graph references and run states. No gRPC here, so they are unit-tested in microseconds.
 #ifndef BATON_CLI_ARGS_H_
 #define BATON_CLI_ARGS_H_
 
@@ -25,12 +25,24 @@ absl::StatusOr<std::vector<std::string>> ExtractRepeatedFlag(const std::string& 
 absl::StatusOr<std::map<std::string, std::string>> ParseLabels(
     const std::vector<std::string>& labels);
 
-// "NAME" or "NAME@VERSION" (VERSION a positive integer). Version 0 means latest.
-struct AgentRef {
+// A stored agent or graph: "NAME" or "NAME@VERSION" (VERSION a positive integer).
+// Version 0 means latest.
+struct SpecRef {
   std::string name;
   int version = 0;
 };
-absl::StatusOr<AgentRef> ParseAgentRef(const std::string& text);
+// `flag` ("--agent", "--graph") names the argument in errors.
+absl::StatusOr<SpecRef> ParseSpecRef(const std::string& flag, const std::string& text);
+
+// `baton run --graph FILE|NAME[@VERSION]`. A file when `text` is "-" (standard input),
+// an existing file (`is_file`), or looks like a path (holds a '/' or ends in ".json"),
+// so that a mistyped path is reported as a missing file rather than an unknown graph;
+// else a stored graph.
+struct GraphArg {
+  std::string file;  // the graph file, or empty for a stored graph
+  SpecRef stored;
+};
+absl::StatusOr<GraphArg> ParseGraphArg(const std::string& text, bool is_file);
 
 // Accepts the enum names case-insensitively ("succeeded", "RUNNING").
 absl::StatusOr<v1::RunState> ParseRunState(const std::string& text);

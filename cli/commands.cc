@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <iterator>
@@ -13,16 +14,19 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "baton/v1/agent.grpc.pb.h"
+#include "baton/v1/graph.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
-#include "cli/agent_file.h"
 #include "cli/approvals.h"
 #include "cli/args.h"
 #include "cli/event_printer.h"
 #include "cli/format.h"
+#include "cli/graph_format.h"
+#include "cli/spec_file.h"
 #include "cli/tools.h"
 #include "cli/up.h"
 #include "common/flags.h"
@@ -34,8 +38,8 @@ namespace {
 constexpr absl::Duration kRpcTimeout = absl::Seconds(15);
 // How long `watch` waits for the orchestrator to come back after losing it.
 constexpr absl::Duration kReconnectTimeout = absl::Seconds(30);
-// Page size of `agents ls` and the default of `ls --limit`.
-constexpr int kAgentPageSize = 200;
+// Page size of `agents ls` and `graphs ls`, and the default of `ls --limit`.
+constexpr int kSpecPageSize = 200;
 constexpr int kDefaultListLimit = 20;
 
 // What a command works with: its parsed flags and arguments, where to print, and a
@@ -67,6 +71,7 @@ struct Context {
   }
   std::unique_ptr<v1::RunService::Stub> runs() { return v1::RunService::NewStub(channel()); }
   std::unique_ptr<v1::AgentService::Stub> agents() { return v1::AgentService::NewStub(channel()); }
+  std::unique_ptr<v1::GraphService::Stub> graphs() { return v1::GraphService::NewStub(channel()); }
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
@@ -101,17 +106,27 @@ int PrintRpcError(Context& ctx, const grpc::Status& status) {
   return kExitFailure;
 }
 
-// The orchestrator validates agents too. When it refuses one read from a file, say so
-// the way local validation does (naming the file, exit code 2); other errors are
-// ordinary RPC errors.
-int PrintAgentFileRpcError(Context& ctx, const std::string& file, const grpc::Status& status) {
-  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT &&
-      status.error_message().rfind("agent", 0) == 0) {
-    ctx.err << "error: " << file << ": invalid agent: INVALID_ARGUMENT: " << status.error_message()
-            << std::endl;
-    return kExitUsage;
+// The orchestrator validates agents and graphs too. When it refuses one read from a
+// file, say so the way local validation does (naming the file, exit code 2); other
+// errors are ordinary RPC errors.
+int PrintSpecFileRpcError(Context& ctx, const std::string& file, absl::string_view noun, const grpc::Status& status) {
+  if (status.error_code() != grpc::StatusCode::INVALID_ARGUMENT) return PrintRpcError(ctx, status);
+  const std::string& message = status.error_message();
+  // An agent's errors name its fields ("agent.max_steps: ..."). A graph's name its
+  // nodes, edges, limits and the agents inside, so there the refusal is the file's
+  // unless it names a field of the request itself.
+  bool about_spec = false;
+  if (noun == "agent") {
+    about_spec = absl::StartsWith(message, "agent");
+  } else {
+    about_spec = true;
+    for (absl::string_view field : {"input:", "request_id:", "labels:", "session_id:", "continue_from:"}) {
+      if (absl::StartsWith(message, field)) about_spec = false;
+    }
   }
-  return PrintRpcError(ctx, status);
+  if (!about_spec) return PrintRpcError(ctx, status);
+  ctx.err << "error: " << InvalidSpec(file, noun, message).message() << std::endl;
+  return kExitUsage;
 }
 
 int PrintUsageError(std::ostream& err, const std::string& message, const std::string& usage) {
@@ -198,6 +213,78 @@ int PrintCreatedRun(Context& ctx, const v1::Run& run) {
 
 // ---- commands ----
 
+// What `baton run` runs, read from its arguments into the CreateRunRequest: a graph
+// (--graph), a stored agent (--agent) or an agent file. Each returns kExitOk, or the
+// exit code after printing why not.
+struct RunTarget {
+  std::string input_arg;  // INPUT as given ("-": standard input)
+  std::string spec_file;  // the agent or graph file the request holds, for its errors
+  absl::string_view noun = "agent";
+};
+
+int SetGraphTarget(Context& ctx, v1::CreateRunRequest& request, RunTarget& target) {
+  constexpr char kUsage[] = "baton run --graph FILE|NAME[@VERSION] INPUT [--watch [--children]]";
+  if (ctx.args.size() != 1) return PrintUsageError(ctx.err, "with --graph, give only INPUT", kUsage);
+  if (ctx.flags.Has("session") || ctx.flags.Has("continue")) {
+    return PrintUsageError(
+        ctx.err, "--session and --continue are for agent runs (a graph's nodes are conversations of their own)",
+        kUsage);
+  }
+  const std::string text = ctx.flags.GetString("graph");
+  std::error_code ignored;
+  auto graph = ParseGraphArg(text, std::filesystem::is_regular_file(text, ignored));
+  if (!graph.ok()) return PrintUsageError(ctx.err, std::string(graph.status().message()), kUsage);
+  target.input_arg = ctx.args[0];
+  if (graph->file.empty()) {
+    request.set_graph_name(graph->stored.name);
+    request.set_graph_version(graph->stored.version);
+    return kExitOk;
+  }
+  if (graph->file == "-" && target.input_arg == "-") {
+    return PrintUsageError(ctx.err, "the graph file and INPUT cannot both be standard input", "");
+  }
+  auto spec = LoadGraphFile(graph->file);
+  if (!spec.ok()) {
+    ctx.err << "error: " << spec.status().message() << std::endl;
+    return kExitUsage;
+  }
+  *request.mutable_graph() = *std::move(spec);
+  target.spec_file = graph->file;
+  target.noun = "graph";
+  return kExitOk;
+}
+
+int SetAgentTarget(Context& ctx, v1::CreateRunRequest& request, RunTarget& target) {
+  if (ctx.flags.Has("agent")) {
+    if (ctx.args.size() != 1) {
+      return PrintUsageError(ctx.err, "with --agent, give only INPUT",
+                             "baton run --agent NAME[@VERSION] INPUT [--watch]");
+    }
+    auto ref = ParseSpecRef("--agent", ctx.flags.GetString("agent"));
+    if (!ref.ok()) return PrintUsageError(ctx.err, std::string(ref.status().message()), "");
+    request.set_agent_name(ref->name);
+    request.set_agent_version(ref->version);
+    target.input_arg = ctx.args[0];
+    return kExitOk;
+  }
+  if (ctx.args.size() != 2) {
+    return PrintUsageError(ctx.err, "expected AGENT.json and INPUT (or --agent NAME or --graph FILE|NAME, and INPUT)",
+                           "baton run AGENT.json INPUT [--watch]");
+  }
+  if (ctx.args[0] == "-" && ctx.args[1] == "-") {
+    return PrintUsageError(ctx.err, "the agent file and INPUT cannot both be standard input", "");
+  }
+  auto agent = LoadAgentFile(ctx.args[0]);
+  if (!agent.ok()) {
+    ctx.err << "error: " << agent.status().message() << std::endl;
+    return kExitUsage;
+  }
+  *request.mutable_agent() = *std::move(agent);
+  target.spec_file = ctx.args[0];
+  target.input_arg = ctx.args[1];
+  return kExitOk;
+}
+
 int CmdRun(Context& ctx) {
   if (ChildrenWithoutWatch(ctx)) return kExitUsage;
   v1::CreateRunRequest request;
@@ -215,41 +302,21 @@ int CmdRun(Context& ctx) {
   auto labels = ParseLabels(ctx.labels);
   if (!labels.ok()) return PrintUsageError(ctx.err, std::string(labels.status().message()), "");
   for (const auto& [key, value] : *labels) (*request.mutable_labels())[key] = value;
-  std::string input_arg;
-  if (ctx.flags.Has("agent")) {
-    if (ctx.args.size() != 1) {
-      return PrintUsageError(ctx.err, "with --agent, give only INPUT",
-                             "baton run --agent NAME[@VERSION] INPUT [--watch]");
-    }
-    auto ref = ParseAgentRef(ctx.flags.GetString("agent"));
-    if (!ref.ok()) return PrintUsageError(ctx.err, std::string(ref.status().message()), "");
-    request.set_agent_name(ref->name);
-    request.set_agent_version(ref->version);
-    input_arg = ctx.args[0];
-  } else {
-    if (ctx.args.size() != 2) {
-      return PrintUsageError(ctx.err, "expected AGENT.json and INPUT (or --agent NAME and INPUT)",
-                             "baton run AGENT.json INPUT [--watch]");
-    }
-    if (ctx.args[0] == "-" && ctx.args[1] == "-") {
-      return PrintUsageError(ctx.err, "the agent file and INPUT cannot both be standard input", "");
-    }
-    auto agent = LoadAgentFile(ctx.args[0]);
-    if (!agent.ok()) {
-      ctx.err << "error: " << agent.status().message() << std::endl;
-      return kExitUsage;
-    }
-    *request.mutable_agent() = *std::move(agent);
-    input_arg = ctx.args[1];
+  if (ctx.flags.Has("agent") && ctx.flags.Has("graph")) {
+    return PrintUsageError(ctx.err, "give --agent or --graph, not both", "");
   }
-  request.set_input(ReadInput(input_arg));
+  RunTarget target;
+  const int set = ctx.flags.Has("graph") ? SetGraphTarget(ctx, request, target) : SetAgentTarget(ctx, request, target);
+  if (set != kExitOk) return set;
+  request.set_input(ReadInput(target.input_arg));
 
   grpc::ClientContext context;
   SetDeadline(context);
   v1::Run run;
   grpc::Status status = ctx.runs()->CreateRun(&context, request, &run);
   if (!status.ok()) {
-    return request.has_agent() ? PrintAgentFileRpcError(ctx, ctx.args[0], status) : PrintRpcError(ctx, status);
+    return target.spec_file.empty() ? PrintRpcError(ctx, status)
+                                    : PrintSpecFileRpcError(ctx, target.spec_file, target.noun, status);
   }
   return PrintCreatedRun(ctx, run);
 }
@@ -487,7 +554,7 @@ int CmdAgentsPut(Context& ctx) {
   *request.mutable_agent() = *std::move(agent);
   v1::PutAgentResponse response;
   grpc::Status status = ctx.agents()->PutAgent(&context, request, &response);
-  if (!status.ok()) return PrintAgentFileRpcError(ctx, ctx.args[0], status);
+  if (!status.ok()) return PrintSpecFileRpcError(ctx, ctx.args[0], "agent", status);
   if (ctx.json) {
     PrintMessage(ctx, response);
   } else {
@@ -526,7 +593,7 @@ int CmdAgentsList(Context& ctx) {
     grpc::ClientContext context;
     SetDeadline(context);
     v1::ListAgentsRequest request;
-    request.set_page_size(kAgentPageSize);
+    request.set_page_size(kSpecPageSize);
     request.set_page_token(token);
     v1::ListAgentsResponse response;
     grpc::Status status = stub->ListAgents(&context, request, &response);
@@ -543,6 +610,82 @@ int CmdAgentsList(Context& ctx) {
     ctx.out << "no agents (store one with: baton agents put FILE)" << std::endl;
   } else {
     ctx.out << FormatAgentTable(agents);
+  }
+  return kExitOk;
+}
+
+int CmdGraphsPut(Context& ctx) {
+  auto graph = LoadGraphFile(ctx.args[0]);
+  if (!graph.ok()) {
+    ctx.err << "error: " << graph.status().message() << std::endl;
+    return kExitUsage;
+  }
+  if (graph->name().empty()) {
+    ctx.err << "error: " << ctx.args[0] << ": invalid graph: field \"name\" is required to store a graph" << std::endl;
+    return kExitUsage;
+  }
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::PutGraphRequest request;
+  *request.mutable_graph() = *std::move(graph);
+  v1::PutGraphResponse response;
+  grpc::Status status = ctx.graphs()->PutGraph(&context, request, &response);
+  if (!status.ok()) return PrintSpecFileRpcError(ctx, ctx.args[0], "graph", status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+  } else {
+    ctx.out << "stored graph " << response.graph().name() << " version " << response.graph().version() << std::endl;
+  }
+  return kExitOk;
+}
+
+int CmdGraphsGet(Context& ctx) {
+  std::string int_error;
+  int64_t version = ctx.flags.GetInt("version", 0, &int_error);
+  if (!int_error.empty()) return PrintUsageError(ctx.err, int_error, "");
+  if (version < 0) return PrintUsageError(ctx.err, "--version must not be negative (0 or none: the latest)", "");
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::GetGraphRequest request;
+  request.set_name(ctx.args[0]);
+  request.set_version(static_cast<int32_t>(version));
+  v1::GraphSpec graph;
+  grpc::Status status = ctx.graphs()->GetGraph(&context, request, &graph);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, graph);
+  } else {
+    ctx.out << FormatGraph(graph);
+  }
+  return kExitOk;
+}
+
+int CmdGraphsList(Context& ctx) {
+  auto stub = ctx.graphs();
+  std::vector<v1::GraphSpec> graphs;
+  v1::ListGraphsResponse all;
+  std::string token;
+  do {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ListGraphsRequest request;
+    request.set_page_size(kSpecPageSize);
+    request.set_page_token(token);
+    v1::ListGraphsResponse response;
+    grpc::Status status = stub->ListGraphs(&context, request, &response);
+    if (!status.ok()) return PrintRpcError(ctx, status);
+    for (const v1::GraphSpec& graph : response.graphs()) {
+      graphs.push_back(graph);
+      *all.add_graphs() = graph;
+    }
+    token = response.next_page_token();
+  } while (!token.empty());
+  if (ctx.json) {
+    PrintMessage(ctx, all);
+  } else if (graphs.empty()) {
+    ctx.out << "no graphs (store one with: baton graphs put FILE)" << std::endl;
+  } else {
+    ctx.out << FormatGraphTable(graphs);
   }
   return kExitOk;
 }
@@ -603,8 +746,10 @@ const std::vector<Command>& Commands() {
       {"run",
        "baton run AGENT.json INPUT [--watch [--children]] [--priority N] [--request-id ID] [--label k=v]...\n"
        "                 [--session ID | --continue RUN_ID]\n"
-       "       baton run --agent NAME[@VERSION] INPUT [...]",
-       {"agent", "priority", "request-id", "session", "continue"}, {"watch", "children"}, 1, 2, CmdRun},
+       "       baton run --agent NAME[@VERSION] INPUT [...]\n"
+       "       baton run --graph FILE|NAME[@VERSION] INPUT [--watch [--children]] [--priority N] [--request-id ID]\n"
+       "                 [--label k=v]...",
+       {"agent", "graph", "priority", "request-id", "session", "continue"}, {"watch", "children"}, 1, 2, CmdRun},
       {"get", "baton get RUN_ID", {}, {}, 1, 1, CmdGet},
       {"ls",
        "baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--limit N] [--page-token T]",
@@ -626,6 +771,9 @@ const std::vector<Command>& Commands() {
       {"agents put", "baton agents put FILE", {}, {}, 1, 1, CmdAgentsPut},
       {"agents get", "baton agents get NAME [--version N]", {"version"}, {}, 1, 1, CmdAgentsGet},
       {"agents ls", "baton agents ls", {}, {}, 0, 0, CmdAgentsList},
+      {"graphs put", "baton graphs put FILE", {}, {}, 1, 1, CmdGraphsPut},
+      {"graphs get", "baton graphs get NAME [--version N]", {"version"}, {}, 1, 1, CmdGraphsGet},
+      {"graphs ls", "baton graphs ls", {}, {}, 0, 0, CmdGraphsList},
       {"tools ls", "baton tools ls [--bridge HOST:PORT]", {"bridge", "data-dir"}, {}, 0, 0, CmdToolsList},
       {"tools call", "baton tools call NAME JSON [--bridge HOST:PORT] [--timeout-seconds 60]",
        {"bridge", "data-dir", "timeout-seconds"}, {}, 2, 2, CmdToolsCall},
@@ -659,7 +807,7 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
     out << UsageText();
     return kExitOk;
   }
-  // Find the command: one word, or two for "agents ...".
+  // Find the command: one word, or two for "agents ...", "graphs ...".
   const Command* command = nullptr;
   size_t words = 0;
   for (const Command& c : Commands()) {
@@ -680,6 +828,10 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
     if (positional[0] == "approvals") {
       return PrintUsageError(err, "expected `approvals ls`",
                              "baton approvals ls [--run RUN_ID] [--agent NAME] [--all | --decided] [--limit N]");
+    }
+    if (positional[0] == "graphs") {
+      return PrintUsageError(err, "expected `graphs put`, `graphs get` or `graphs ls`",
+                             "baton graphs put FILE | get NAME [--version N] | ls");
     }
     if (positional[0] == "agents") {
       return PrintUsageError(err, "expected `agents put`, `agents get` or `agents ls`",

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/approvals.h"
+#include "cli/graph_format.h"
 
 namespace baton::cli {
 namespace {
@@ -87,26 +88,6 @@ std::string Age(int64_t create_ms, int64_t now_ms) {
   return absl::StrCat(s / 86400, "d");
 }
 
-// Columns separated by two spaces; the last column is not padded.
-std::string Table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    absl::StrAppend(&out, line, "\n");
-  }
-  return out;
-}
-
 // The text of a Messages API content value: a string or an array of blocks.
 std::string ContentText(const nlohmann::json& content) {
   if (content.is_string()) return content.get<std::string>();
@@ -162,15 +143,16 @@ std::string ApprovalStateName(v1::Approval::State state) {
 }
 
 bool IsInputRequest(const v1::Approval& approval) { return approval.kind() == v1::Approval::ELICITATION; }
+bool IsGraphQuestion(const v1::Approval& approval) { return approval.kind() == v1::Approval::GRAPH_NODE; }
 
 bool Allows(const std::vector<v1::Decision>& allowed, v1::Decision decision) {
   return std::find(allowed.begin(), allowed.end(), decision) != allowed.end();
 }
 
 // What a request is about, on one line: "sleep {\"seconds\":5}" for a tool call, the
-// server's message for an input request.
+// server's message for an input request, the prompt for a graph's human node.
 std::string ApprovalSubject(const v1::Approval& approval, size_t max_chars) {
-  if (IsInputRequest(approval)) return Preview(approval.message(), max_chars);
+  if (IsInputRequest(approval) || IsGraphQuestion(approval)) return Preview(approval.message(), max_chars);
   std::string input = approval.input_json().empty() ? "{}" : approval.input_json();
   return absl::StrCat(approval.tool(), " ", Preview(input, max_chars));
 }
@@ -271,10 +253,14 @@ class TranscriptPrinter {
         case v1::JournalEntry::kApprovalDecision:
           ApprovalDecision(entry);
           break;
+        case v1::JournalEntry::kNodeStarted:
+        case v1::JournalEntry::kNodeFinished:
+          break;  // a graph run's: shown below from the node runs, with their outputs
         case v1::JournalEntry::ENTRY_NOT_SET:
           break;
       }
     }
+    if (!transcript_.nodes().empty()) absl::StrAppend(&out_, FormatNodeRuns(transcript_.nodes()));
     absl::StrAppend(&out_, "\nusage: ", FormatUsage(transcript_.usage()), "\n");
     return std::move(out_);
   }
@@ -503,6 +489,11 @@ std::string FormatEvent(const v1::RunEvent& event) {
     }
     case v1::RunEvent::kApprovalRequested: {
       const v1::Approval& approval = event.approval_requested().approval();
+      // A graph's question: its prompt is long and its id too, so the answer gets a line.
+      if (IsGraphQuestion(approval)) {
+        return absl::StrCat("  node ", approval.tool(), " asks: ", ApprovalSubject(approval, kPreviewChars),
+                            "\n    answer: ", ApprovalHint(approval), "\n");
+      }
       std::string line = IsInputRequest(approval)
                              ? absl::StrCat("  input requested", approval.tool().empty() ? "" : " by ",
                                             approval.tool(), ": ", ApprovalSubject(approval, kPreviewChars))
@@ -516,6 +507,11 @@ std::string FormatEvent(const v1::RunEvent& event) {
     }
     case v1::RunEvent::kWaiting:
       return WaitingLine(event.waiting());
+    case v1::RunEvent::kNodeStarted:
+    case v1::RunEvent::kNodeFinished:
+    case v1::RunEvent::kEdgeTaken:
+    case v1::RunEvent::kMapProgress:
+      return FormatNodeEvent(event);
     case v1::RunEvent::EVENT_NOT_SET:
       break;
   }
@@ -531,11 +527,16 @@ std::string FormatRun(const v1::Run& run, int64_t now_ms, absl::TimeZone tz) {
   std::string state = StateName(run.state());
   if (run.cancel_requested() && !IsTerminal(run.state())) state += " (cancel requested)";
   add("state", state);
-  const v1::AgentSpec& agent = run.agent();
-  std::string agent_line = agent.name().empty() ? "(inline)" : agent.name();
-  if (agent.version() > 0) absl::StrAppend(&agent_line, " v", agent.version());
-  if (!agent.model().empty()) absl::StrAppend(&agent_line, ", model ", agent.model());
-  add("agent", agent_line);
+  const bool graph = run.has_graph();
+  if (graph) {
+    add("graph", absl::StrCat(GraphSummary(run.graph()), " (baton transcript ", run.run_id(), ": each node's run)"));
+  } else {
+    const v1::AgentSpec& agent = run.agent();
+    std::string agent_line = agent.name().empty() ? "(inline)" : agent.name();
+    if (agent.version() > 0) absl::StrAppend(&agent_line, " v", agent.version());
+    if (!agent.model().empty()) absl::StrAppend(&agent_line, ", model ", agent.model());
+    add("agent", agent_line);
+  }
   add("input", Preview(run.input(), 200));
   if (run.priority() != 0) add("priority", absl::StrCat(run.priority()));
   if (run.attempt() > 0) add("attempt", absl::StrCat(run.attempt(), " (epoch ", run.epoch(), ")"));
@@ -558,6 +559,7 @@ std::string FormatRun(const v1::Run& run, int64_t now_ms, absl::TimeZone tz) {
     add("parent", absl::StrCat(run.parent_run_id(), " (root ", run.root_run_id().empty() ? "?" : run.root_run_id(),
                                ", depth ", run.depth(), ")"));
   }
+  if (std::string node = NodeRunLabel(run); !node.empty()) add("graph node", node);
   if (!run.session_id().empty()) {
     add("session", run.session_seq() > 0 ? absl::StrCat(run.session_id(), " #", run.session_seq()) : run.session_id());
   }
@@ -572,7 +574,7 @@ std::string FormatRun(const v1::Run& run, int64_t now_ms, absl::TimeZone tz) {
       first = false;
     }
   }
-  add("steps", absl::StrCat(run.steps()));
+  if (!graph) add("steps", absl::StrCat(run.steps()));  // a graph run takes none itself
   add("usage", FormatUsage(run.usage()));
   if (run.children() > 0) {
     add("children", absl::StrCat(run.children(), " (baton ls --parent ", run.run_id(), ")"));
@@ -585,7 +587,7 @@ std::string FormatRun(const v1::Run& run, int64_t now_ms, absl::TimeZone tz) {
     }
     add("error", error + run.error());
   }
-  std::string out = Table(rows);
+  std::string out = FormatTable(rows);
   if (!run.output().empty()) {
     absl::StrAppend(&out, "output:\n", run.output());
     if (run.output().back() != '\n') out += '\n';
@@ -598,10 +600,11 @@ std::string FormatRunTable(const std::vector<v1::Run>& runs, int64_t now_ms) {
       {"RUN ID", "STATE", "AGENT", "STEPS", "AGE", "INPUT"}};
   for (const v1::Run& run : runs) {
     std::string agent = run.agent().name().empty() ? "(inline)" : run.agent().name();
+    if (run.has_graph()) agent = absl::StrCat("graph ", run.graph().name().empty() ? "(inline)" : run.graph().name());
     rows.push_back({run.run_id(), StateName(run.state()), agent, absl::StrCat(run.steps()),
                     Age(run.create_time_ms(), now_ms), Preview(run.input(), 48)});
   }
-  return Table(rows);
+  return FormatTable(rows);
 }
 
 std::string FormatDecision(const v1::ApprovalDecision& decision) {
@@ -628,6 +631,11 @@ std::string ApprovalHint(const v1::Approval& approval) {
       hints.push_back(absl::StrCat("baton approve ", id, NeedsContent(approval) ? " --content JSON" : ""));
     }
     if (Allows(allowed, v1::DECLINE)) hints.push_back(absl::StrCat("baton deny ", id));
+  } else if (IsGraphQuestion(approval)) {
+    // A person's answer is the node's output: each allowed decision is its own answer.
+    if (Allows(allowed, v1::APPROVE)) hints.push_back(absl::StrCat("baton approve ", id));
+    if (Allows(allowed, v1::DENY)) hints.push_back(absl::StrCat("baton deny ", id));
+    if (Allows(allowed, v1::RESPOND)) hints.push_back(absl::StrCat("baton respond ", id, " --message …"));
   } else {
     if (Allows(allowed, v1::APPROVE)) {
       hints.push_back(absl::StrCat("baton approve ", id));
@@ -662,14 +670,18 @@ std::string FormatApprovalTable(const std::vector<v1::Approval>& approvals, int6
         when = "-";
         break;
     }
-    // An input request has no tool input: its message says what the server asks.
+    // An input request has no tool input: its message says what the server asks; a
+    // graph's human node asks its prompt.
     const bool input_request = IsInputRequest(approval);
-    std::string input = input_request ? Preview(approval.message(), 40)
-                                      : Preview(approval.input_json().empty() ? "{}" : approval.input_json(), 40);
-    rows.push_back({approval.approval_id(), approval.run_id(), input_request ? "input request" : approval.tool(),
-                    std::move(input), ApprovalStateName(approval.state()), std::move(when)});
+    const bool question = IsGraphQuestion(approval);
+    std::string input = input_request || question
+                            ? Preview(approval.message(), 40)
+                            : Preview(approval.input_json().empty() ? "{}" : approval.input_json(), 40);
+    std::string tool = input_request ? "input request" : question ? "node " + approval.tool() : approval.tool();
+    rows.push_back({approval.approval_id(), approval.run_id(), std::move(tool), std::move(input),
+                    ApprovalStateName(approval.state()), std::move(when)});
   }
-  return Table(rows);
+  return FormatTable(rows);
 }
 
 std::string FormatApproval(const v1::Approval& approval) {
@@ -680,19 +692,14 @@ std::string FormatApproval(const v1::Approval& approval) {
   } else {
     absl::StrAppend(&out, ApprovalStateName(approval.state()));
   }
-  std::string what = IsInputRequest(approval) ? "input request" : absl::StrCat("tool ", approval.tool());
+  std::string what = IsInputRequest(approval)    ? "input request"
+                     : IsGraphQuestion(approval) ? absl::StrCat("node ", approval.tool())
+                                                 : absl::StrCat("tool ", approval.tool());
   absl::StrAppend(&out, " (", what, approval.run_id().empty() ? "" : absl::StrCat(" on ", approval.run_id()), ")\n");
   return out;
 }
 
-std::string FormatAgent(const v1::AgentSpec& agent) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(agent, &json, options);
-  if (json.empty() || json.back() != '\n') json += '\n';
-  return json;
-}
+std::string FormatAgent(const v1::AgentSpec& agent) { return ToPrettyJson(agent); }
 
 std::string FormatAgentTable(const std::vector<v1::AgentSpec>& agents) {
   std::vector<std::vector<std::string>> rows = {{"NAME", "VERSION", "MODEL", "TOOLS", "DESCRIPTION"}};
@@ -701,7 +708,7 @@ std::string FormatAgentTable(const std::vector<v1::AgentSpec>& agents) {
     rows.push_back({agent.name(), absl::StrCat(agent.version()), agent.model(), Preview(tools, 40),
                     Preview(agent.description(), 60)});
   }
-  return Table(rows);
+  return FormatTable(rows);
 }
 
 std::string FormatTranscript(const v1::Transcript& transcript) {
@@ -714,6 +721,34 @@ std::string ToJsonLine(const google::protobuf::Message& message) {
   options.add_whitespace = false;
   (void)google::protobuf::util::MessageToJsonString(message, &json, options);
   return json;
+}
+
+std::string ToPrettyJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (json.empty() || json.back() != '\n') json += '\n';
+  return json;
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
 }
 
 }  // namespace baton::cli

@@ -32,15 +32,18 @@ std::string Preview(absl::string_view text, size_t max_chars = kPreviewChars);
 std::string FormatUsage(const v1::Usage& usage);
 
 // The lines `baton watch` prints for one event, each ending in '\n'; empty for an
-// event with nothing to show. A request for approval says how to answer it.
+// event with nothing to show. A request for approval (or a graph's question to a
+// person) says how to answer it. Node events are FormatNodeEvent's (graph_format.h).
 std::string FormatEvent(const v1::RunEvent& event);
 
 // `baton get`: one field per line, the output last. A run's tree (parent, root, depth),
-// session, continuation, fork and what it waits for are shown when set; `now_ms` turns
+// graph (or the graph node it runs), session, continuation, fork and what it waits for
+// are shown when set; `now_ms` turns
 // approval deadlines into "expires in ...".
 std::string FormatRun(const v1::Run& run, int64_t now_ms, absl::TimeZone tz = absl::LocalTimeZone());
 
-// `baton ls`: a table with a header; `now_ms` turns create times into ages.
+// `baton ls`: a table with a header; `now_ms` turns create times into ages. A graph
+// run's AGENT is "graph NAME".
 std::string FormatRunTable(const std::vector<v1::Run>& runs, int64_t now_ms);
 
 // "APPROVE by alice", "EDIT by alice: {...}", "DENY by bob: too risky",
@@ -48,7 +51,8 @@ std::string FormatRunTable(const std::vector<v1::Run>& runs, int64_t now_ms);
 std::string FormatDecision(const v1::ApprovalDecision& decision);
 
 // `baton approvals ls`: a table with a header; `now_ms` turns deadlines into
-// "in 23h 59m".
+// "in 23h 59m". An input request shows its message as the input, a graph's human node
+// ("node NAME") its prompt.
 std::string FormatApprovalTable(const std::vector<v1::Approval>& approvals, int64_t now_ms);
 
 // `baton approve|deny|respond`: one line, "approval ID: APPROVE by alice (tool sleep on
@@ -65,12 +69,19 @@ std::string FormatAgentTable(const std::vector<v1::AgentSpec>& agents);
 
 // `baton transcript`: the conversation as people read it: the user's input, each
 // step's model, assistant text and tool calls, each tool result, child runs, approval
-// requests and decisions, and usage. Each journal entry shown starts with its seq
+// requests and decisions, a graph run's node runs, and usage. Each journal entry shown starts with its seq
 // ("#3"), the point `baton fork --at` takes.
 std::string FormatTranscript(const v1::Transcript& transcript);
 
 // The message's protobuf JSON on one line (no trailing newline).
 std::string ToJsonLine(const google::protobuf::Message& message);
+
+// The message's protobuf JSON, indented, ending in '\n'.
+std::string ToPrettyJson(const google::protobuf::Message& message);
+
+// Rows of columns separated by two spaces, each line ending in '\n'; the last column
+// is not padded.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace baton::cli
 

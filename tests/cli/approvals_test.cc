@@ -22,6 +22,9 @@ const v1::Approval kInputRequest = Approval(
     R"pb(approval_id: 'r:0:e' kind: ELICITATION
          input_schema_json: '{"type":"object","properties":{"date":{"type":"string"}},"required":["date"]}')pb");
 
+const v1::Approval kGraphQuestion =
+    Approval("approval_id: 'g:approve_refund:1' kind: GRAPH_NODE tool: 'approve_refund' message: 'Refund?'");
+
 DecisionFlags Flags(DecisionVerb verb) {
   DecisionFlags flags;
   flags.verb = verb;
@@ -132,6 +135,44 @@ TEST(DefaultDeciderTest, TheLocalUserElseCli) {
   EXPECT_EQ(DefaultDecider("alice"), "alice");
   EXPECT_EQ(DefaultDecider(""), "cli");
   EXPECT_EQ(DefaultDecider(nullptr), "cli");
+}
+
+TEST(BuildDecideRequestTest, AGraphQuestionIsApprovedDeniedOrAnswered) {
+  auto request = BuildDecideRequest(kGraphQuestion, Flags(DecisionVerb::kApprove));
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->decision(), v1::APPROVE);
+  EXPECT_EQ(request->approval_id(), "g:approve_refund:1");
+
+  // Denying needs no reason: the node's output says DENY either way.
+  request = BuildDecideRequest(kGraphQuestion, Flags(DecisionVerb::kDeny));
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->decision(), v1::DENY);
+  EXPECT_EQ(request->message(), "");
+  DecisionFlags deny = Flags(DecisionVerb::kDeny);
+  deny.message = "over the limit";
+  EXPECT_EQ(BuildDecideRequest(kGraphQuestion, deny)->message(), "over the limit");
+
+  DecisionFlags respond = Flags(DecisionVerb::kRespond);
+  EXPECT_THAT(BuildDecideRequest(kGraphQuestion, respond).status().message(), HasSubstr("needs --message TEXT"));
+  respond.message = "refund half";
+  request = BuildDecideRequest(kGraphQuestion, respond);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->decision(), v1::RESPOND);
+  EXPECT_EQ(request->message(), "refund half");
+}
+
+TEST(BuildDecideRequestTest, AGraphQuestionTakesNoEditedInputOrContent) {
+  DecisionFlags edit = Flags(DecisionVerb::kApprove);
+  edit.edit = "{}";
+  EXPECT_THAT(BuildDecideRequest(kGraphQuestion, edit).status().message(),
+              HasSubstr("is a question from graph node approve_refund"));
+  DecisionFlags content = Flags(DecisionVerb::kApprove);
+  content.content = "{}";
+  EXPECT_EQ(BuildDecideRequest(kGraphQuestion, content).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AllowedDecisionsTest, AGraphQuestionAllowsApproveDenyAndRespondByDefault) {
+  EXPECT_THAT(AllowedDecisions(kGraphQuestion), ElementsAre(v1::APPROVE, v1::DENY, v1::RESPOND));
 }
 
 }  // namespace

@@ -45,18 +45,44 @@ TEST(ArgsTest, ParseLabelsRejectsMissingKeysAndDuplicates) {
   EXPECT_THAT(std::string(ParseLabels({"a=1", "a=2"}).status().message()), HasSubstr("\"a\" given twice"));
 }
 
-TEST(ArgsTest, ParseAgentRefWithAndWithoutVersion) {
-  auto latest = ParseAgentRef("assistant");
+TEST(ArgsTest, ParseSpecRefWithAndWithoutVersion) {
+  auto latest = ParseSpecRef("--agent", "assistant");
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->name, "assistant");
   EXPECT_EQ(latest->version, 0);
-  auto pinned = ParseAgentRef("assistant@3");
+  auto pinned = ParseSpecRef("--agent", "assistant@3");
   ASSERT_TRUE(pinned.ok());
   EXPECT_EQ(pinned->name, "assistant");
   EXPECT_EQ(pinned->version, 3);
-  EXPECT_FALSE(ParseAgentRef("assistant@x").ok());
-  EXPECT_FALSE(ParseAgentRef("assistant@0").ok());
-  EXPECT_FALSE(ParseAgentRef("@2").ok());
+  EXPECT_FALSE(ParseSpecRef("--agent", "assistant@x").ok());
+  EXPECT_FALSE(ParseSpecRef("--agent", "assistant@0").ok());
+  EXPECT_EQ(ParseSpecRef("--graph", "@2").status().message(), "--graph \"@2\": expected NAME or NAME@VERSION");
+}
+
+TEST(ArgsTest, GraphArgIsAFileWhenItExistsOrLooksLikeAPath) {
+  auto existing = ParseGraphArg("research", /*is_file=*/true);  // a file named like a graph
+  ASSERT_TRUE(existing.ok());
+  EXPECT_EQ(existing->file, "research");
+  for (const char* path : {"-", "examples/graphs/research.json", "research.json", "./research"}) {
+    auto arg = ParseGraphArg(path, /*is_file=*/false);
+    ASSERT_TRUE(arg.ok()) << path;
+    EXPECT_EQ(arg->file, path);  // read (and reported missing) as a file, not looked up
+  }
+}
+
+TEST(ArgsTest, GraphArgIsAStoredGraphOtherwise) {
+  auto latest = ParseGraphArg("research", /*is_file=*/false);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->file, "");
+  EXPECT_EQ(latest->stored.name, "research");
+  EXPECT_EQ(latest->stored.version, 0);
+  auto pinned = ParseGraphArg("my.graph@2", /*is_file=*/false);
+  ASSERT_TRUE(pinned.ok());
+  EXPECT_EQ(pinned->stored.name, "my.graph");
+  EXPECT_EQ(pinned->stored.version, 2);
+  EXPECT_THAT(std::string(ParseGraphArg("research@latest", false).status().message()),
+              HasSubstr("--graph \"research@latest\": version \"latest\" is not a positive integer"));
+  EXPECT_FALSE(ParseGraphArg("", false).ok());
 }
 
 TEST(ArgsTest, ParseRunStateIgnoresCase) {

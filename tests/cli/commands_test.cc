@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "baton/v1/agent.grpc.pb.h"
+#include "baton/v1/graph.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "cli/approvals.h"
 #include "cli/up.h"
@@ -91,8 +92,10 @@ std::vector<v1::RunEvent> SucceedingRun() {
   };
 }
 
-// A scriptable RunService + AgentService. Thread-safe.
-class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentService::Service {
+// A scriptable RunService + AgentService + GraphService. Thread-safe.
+class FakeOrchestrator final : public v1::RunService::Service,
+                               public v1::AgentService::Service,
+                               public v1::GraphService::Service {
  public:
   grpc::Status CreateRun(grpc::ServerContext*, const v1::CreateRunRequest* request, v1::Run* run) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -100,6 +103,12 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
     ++creates_;
     if (request->agent().max_steps() < 0) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "agent.max_steps: must be >= 0, got -1");
+    }
+    if (request->graph().nodes_size() > 0 && request->graph().nodes(0).id() == "bad id") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "nodes[0].id: \"bad id\" is not a node id");
+    }
+    if (request->input() == "too big") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "input: larger than 8 MiB");
     }
     run->set_run_id("run_1");
     run->set_state(v1::QUEUED);
@@ -248,6 +257,42 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
   grpc::Status GetAgent(grpc::ServerContext*, const v1::GetAgentRequest* request, v1::AgentSpec* agent) override {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("agent \"", request->name(), "\" not found"));
   }
+  grpc::Status PutGraph(grpc::ServerContext*, const v1::PutGraphRequest* request,
+                        v1::PutGraphResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_put_graph_ = request->graph();
+    for (const v1::GraphEdge& edge : request->graph().edges()) {
+      if (edge.to() == "writr") {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "edges[0] (reviewer -> writr): unknown node \"writr\"");
+      }
+    }
+    *response->mutable_graph() = request->graph();
+    response->mutable_graph()->set_version(2);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetGraph(grpc::ServerContext*, const v1::GetGraphRequest* request, v1::GraphSpec* graph) override {
+    if (request->name() != "research") {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("graph \"", request->name(), "\" not found"));
+    }
+    const int32_t version = request->version() > 0 ? request->version() : 3;
+    *graph = Proto<v1::GraphSpec>(
+        absl::StrCat("name: 'research' version: ", version, " nodes { id: 'plan' agent { agent_name: 'planner' } }"));
+    return grpc::Status::OK;
+  }
+  grpc::Status ListGraphs(grpc::ServerContext*, const v1::ListGraphsRequest* request,
+                          v1::ListGraphsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (no_graphs_) return grpc::Status::OK;
+    if (request->page_token().empty()) {
+      *response->add_graphs() = Proto<v1::GraphSpec>(
+          "name: 'research' version: 3 description: 'Plans, researches, writes, reviews.' "
+          "nodes { id: 'a' } nodes { id: 'b' } nodes { id: 'c' } nodes { id: 'd' }");
+      response->set_next_page_token("g2");
+    } else {
+      *response->add_graphs() = Proto<v1::GraphSpec>("name: 'triage' version: 1 nodes { id: 'router' }");
+    }
+    return grpc::Status::OK;
+  }
   grpc::Status ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest* request,
                           v1::ListAgentsResponse* response) override {
     v1::AgentSpec* agent = response->add_agents();
@@ -302,6 +347,18 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
     std::lock_guard<std::mutex> lock(mu_);
     return last_fork_;
   }
+  v1::GraphSpec last_put_graph() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_put_graph_;
+  }
+  void AddApproval(const v1::Approval& approval) {
+    std::lock_guard<std::mutex> lock(mu_);
+    approvals_[approval.approval_id()] = approval;
+  }
+  void ServeNoGraphs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    no_graphs_ = true;
+  }
 
  private:
   std::mutex mu_;
@@ -317,13 +374,16 @@ class FakeOrchestrator final : public v1::RunService::Service, public v1::AgentS
   int get_approvals_ = 0;
   std::vector<v1::DecideApprovalRequest> decides_;
   v1::ForkRunRequest last_fork_;
+  v1::GraphSpec last_put_graph_;
+  bool no_graphs_ = false;
 };
 
 class CommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto started = StartGrpcServer("127.0.0.1:0", {static_cast<v1::RunService::Service*>(&fake_),
-                                                   static_cast<v1::AgentService::Service*>(&fake_)});
+                                                   static_cast<v1::AgentService::Service*>(&fake_),
+                                                   static_cast<v1::GraphService::Service*>(&fake_)});
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = std::move(started->server);
     addr_ = absl::StrCat("127.0.0.1:", started->port);
@@ -799,6 +859,263 @@ TEST_F(CommandsTest, HelpShowsTheCommandsForRunsThatWait) {
   EXPECT_THAT(out_.str(), HasSubstr("--session ID | --continue RUN_ID"));
   EXPECT_EQ(Cli({"fork", "--help"}), kExitOk);
   EXPECT_THAT(out_.str(), StartsWith("usage: baton fork RUN_ID --at SEQ"));
+}
+
+// ---- graphs ----
+
+constexpr char kGraphJson[] = R"({"name": "research", "nodes": [
+    {"id": "plan", "agent": {"agent": {"model": "claude-sonnet-4-5"}}},
+    {"id": "write", "agent": {"agent_name": "writer"}}],
+  "edges": [{"from": "plan", "to": "write"}]})";
+
+TEST_F(CommandsTest, GraphsPutPrintsNameAndVersion) {
+  std::string file = WriteFile("graph.json", kGraphJson);
+  EXPECT_EQ(Cli({"graphs", "put", file}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "stored graph research version 2\n");
+  EXPECT_EQ(fake_.last_put_graph().nodes_size(), 2);
+  EXPECT_EQ(fake_.last_put_graph().nodes(1).agent().agent_name(), "writer");
+}
+
+TEST_F(CommandsTest, GraphsPutOfABadFileExitsTwoNamingTheFileWithoutCallingTheServer) {
+  std::string file = WriteFile("graph.json", R"({"name": "g", "nodes": [{"id": "a", "agnet": {}}]})");
+  EXPECT_EQ(Cli({"graphs", "put", file}), kExitUsage);
+  EXPECT_EQ(err_.str(),
+            absl::StrCat("error: ", file, ": invalid graph: INVALID_ARGUMENT: unknown field \"nodes[0].agnet\"\n"));
+  std::string nameless = WriteFile("nameless.json", R"({"nodes": [{"id": "a"}]})");
+  EXPECT_EQ(Cli({"graphs", "put", nameless}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("\"name\" is required to store a graph"));
+  EXPECT_EQ(Cli({"graphs", "put", (dir_ / "missing.json").string()}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("missing.json: cannot read graph file: No such file or directory"));
+  EXPECT_EQ(fake_.last_put_graph().name(), "");  // never called
+}
+
+TEST_F(CommandsTest, GraphRefusedByTheServerIsReportedLikeALocalFileError) {
+  std::string file = WriteFile("graph.json", R"({"name": "g", "nodes": [{"id": "reviewer"}],
+      "edges": [{"from": "reviewer", "to": "writr"}]})");
+  EXPECT_EQ(Cli({"graphs", "put", file}), kExitUsage);
+  EXPECT_EQ(err_.str(), absl::StrCat("error: ", file,
+                                     ": invalid graph: INVALID_ARGUMENT: edges[0] (reviewer -> writr): unknown node "
+                                     "\"writr\"\n"));
+}
+
+TEST_F(CommandsTest, GraphsGetPrintsTheSpecAsJson) {
+  EXPECT_EQ(Cli({"graphs", "get", "research", "--version", "2"}), kExitOk) << err_.str();
+  auto json = nlohmann::json::parse(out_.str(), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << out_.str();
+  EXPECT_EQ(json["name"], "research");
+  EXPECT_EQ(json["version"], 2);
+  EXPECT_EQ(json["nodes"][0]["agent"]["agentName"], "planner");
+  EXPECT_EQ(Cli({"graphs", "get", "nope"}), kExitFailure);
+  EXPECT_EQ(err_.str(), "error: NOT_FOUND: graph \"nope\" not found\n");
+  EXPECT_EQ(Cli({"graphs", "get", "research", "--version", "x"}), kExitUsage);
+}
+
+TEST_F(CommandsTest, GraphsLsTablesEveryPage) {
+  EXPECT_EQ(Cli({"graphs", "ls"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "NAME      VERSION  NODES  DESCRIPTION\n"
+            "research  3        4      Plans, researches, writes, reviews.\n"
+            "triage    1        1\n");
+  EXPECT_EQ(Cli({"graphs", "ls", "--json"}), kExitOk) << err_.str();
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["graphs"].size(), 2u);
+  fake_.ServeNoGraphs();
+  EXPECT_EQ(Cli({"graphs", "ls"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "no graphs (store one with: baton graphs put FILE)\n");
+  EXPECT_EQ(Cli({"graphs"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("expected `graphs put`, `graphs get` or `graphs ls`"));
+}
+
+TEST_F(CommandsTest, RunGraphFromAFileSendsTheInlineSpec) {
+  std::string file = WriteFile("graph.json", kGraphJson);
+  EXPECT_EQ(Cli({"run", "--graph", file, "Compare batteries", "--label", "team=r", "--priority", "3"}), kExitOk)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "run_1\n");
+  v1::CreateRunRequest request = fake_.last_create();
+  EXPECT_EQ(request.graph().name(), "research");
+  EXPECT_EQ(request.graph().nodes_size(), 2);
+  EXPECT_EQ(request.graph_name(), "");
+  EXPECT_FALSE(request.has_agent());
+  EXPECT_EQ(request.input(), "Compare batteries");
+  EXPECT_EQ(request.labels().at("team"), "r");
+  EXPECT_EQ(request.priority(), 3);
+}
+
+TEST_F(CommandsTest, RunGraphByStoredNameAndVersion) {
+  EXPECT_EQ(Cli({"run", "--graph", "research@4", "hello"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.last_create().graph_name(), "research");
+  EXPECT_EQ(fake_.last_create().graph_version(), 4);
+  EXPECT_FALSE(fake_.last_create().has_graph());
+  EXPECT_EQ(Cli({"run", "--graph=triage", "hello"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.last_create().graph_name(), "triage");
+  EXPECT_EQ(fake_.last_create().graph_version(), 0);
+}
+
+TEST_F(CommandsTest, RunGraphUsageAndFileErrorsExitTwoWithoutCallingTheServer) {
+  std::string file = WriteFile("graph.json", kGraphJson);
+  EXPECT_EQ(Cli({"run", "--graph", (dir_ / "typo.json").string(), "hi"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("typo.json: cannot read graph file"));
+  std::string bad = WriteFile("bad.json", R"({"name": "g", "nodes": []})");
+  EXPECT_EQ(Cli({"run", "--graph", bad, "hi"}), kExitUsage);
+  EXPECT_EQ(err_.str(),
+            absl::StrCat("error: ", bad, ": invalid graph: INVALID_ARGUMENT: field \"nodes\" is required (a graph has "
+                                         "at least one node)\n"));
+  EXPECT_EQ(Cli({"run", "--graph", file}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("missing arguments"));
+  EXPECT_EQ(Cli({"run", "--graph", file, "a.json", "hi"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("with --graph, give only INPUT"));
+  EXPECT_EQ(Cli({"run", "--graph", file, "--agent", "assistant", "hi"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("give --agent or --graph, not both"));
+  EXPECT_EQ(Cli({"run", "--graph", file, "hi", "--session", "s"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--session and --continue are for agent runs"));
+  EXPECT_EQ(Cli({"run", "--graph", "research@x", "hi"}), kExitUsage);
+  EXPECT_EQ(Cli({"run", "--graph", "-", "-"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("cannot both be standard input"));
+  EXPECT_EQ(fake_.creates(), 0);
+}
+
+TEST_F(CommandsTest, GraphRunRefusalsAreTheFilesUnlessTheyNameTheRequest) {
+  std::string bad = WriteFile("graph.json", R"({"nodes": [{"id": "bad id"}]})");
+  EXPECT_EQ(Cli({"run", "--graph", bad, "hi"}), kExitUsage);
+  EXPECT_EQ(err_.str(),
+            absl::StrCat("error: ", bad,
+                         ": invalid graph: INVALID_ARGUMENT: nodes[0].id: \"bad id\" is not a node id\n"));
+  std::string good = WriteFile("good.json", kGraphJson);
+  EXPECT_EQ(Cli({"run", "--graph", good, "too big"}), kExitFailure);
+  EXPECT_EQ(err_.str(), "error: INVALID_ARGUMENT: input: larger than 8 MiB\n");
+}
+
+// A research graph as a watch sees it: plan, a map of two items (one fails), the
+// writer and a review that loops back once, then approves.
+std::vector<v1::RunEvent> GraphRun() {
+  return {
+      Event(1, "state_changed { state: WAITING }", "run_g"),
+      Event(2, "node_started { node: 'plan' visit: 1 child_run_id: 'run_p' }", "run_g"),
+      Event(3, R"(node_finished { node: 'plan' visit: 1 child_run_id: 'run_p' state: SUCCEEDED
+                  output_preview: '{"tasks":["LFP","NMC"]}' })", "run_g"),
+      Event(4, "edge_taken { from: 'plan' to: 'research' }", "run_g"),
+      Event(5, "node_started { node: 'research' visit: 1 items: 2 }", "run_g"),
+      Event(6, "node_started { node: 'research' visit: 1 item: 1 child_run_id: 'run_r1' }", "run_g"),
+      Event(7, "node_started { node: 'research' visit: 1 item: 2 child_run_id: 'run_r2' }", "run_g"),
+      Event(8, "node_finished { node: 'research' visit: 1 item: 2 state: FAILED error: 'model error' }", "run_g"),
+      Event(9, "map_progress { node: 'research' visit: 1 progress { total: 2 failed: 1 running: 1 } }", "run_g"),
+      Event(10, "node_finished { node: 'research' visit: 1 item: 1 state: SUCCEEDED output_preview: 'LFP: safe' }",
+            "run_g"),
+      Event(11, "map_progress { node: 'research' visit: 1 progress { total: 2 succeeded: 1 failed: 1 } }", "run_g"),
+      Event(12, R"(node_finished { node: 'research' visit: 1 state: SUCCEEDED output_preview: '["LFP: safe",null]' })",
+            "run_g"),
+      Event(13, "edge_taken { from: 'research' to: 'writer' }", "run_g"),
+      Event(14, "node_started { node: 'writer' visit: 1 child_run_id: 'run_w1' }", "run_g"),
+      Event(15, "node_finished { node: 'writer' visit: 1 state: SUCCEEDED output_preview: 'Draft 1' }", "run_g"),
+      Event(16, "edge_taken { from: 'writer' to: 'reviewer' }", "run_g"),
+      Event(17, "node_started { node: 'reviewer' visit: 1 child_run_id: 'run_v1' }", "run_g"),
+      Event(18, R"(node_finished { node: 'reviewer' visit: 1 state: SUCCEEDED
+                   output_preview: '{"approved":false,"feedback":"add costs"}' })", "run_g"),
+      Event(19, "edge_taken { from: 'reviewer' to: 'writer' }", "run_g"),
+      Event(20, "node_started { node: 'writer' visit: 2 child_run_id: 'run_w2' }", "run_g"),
+      Event(21, "node_finished { node: 'writer' visit: 2 state: SUCCEEDED output_preview: 'Draft 2' }", "run_g"),
+      Event(22, "edge_taken { from: 'writer' to: 'reviewer' }", "run_g"),
+      Event(23, "node_started { node: 'reviewer' visit: 2 child_run_id: 'run_v2' }", "run_g"),
+      Event(24, R"(node_finished { node: 'reviewer' visit: 2 state: SUCCEEDED
+                   output_preview: '{"approved":true,"feedback":""}' })", "run_g"),
+      Event(25, "final_output { text: 'Draft 2' }", "run_g"),
+      Event(26, "state_changed { state: SUCCEEDED }", "run_g"),
+  };
+}
+
+TEST_F(CommandsTest, WatchingAGraphRunShowsTheGraphAdvance) {
+  fake_.Script(GraphRun(), v1::SUCCEEDED);
+  EXPECT_EQ(Cli({"watch", "run_g"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "state WAITING\n"
+            "node plan started (run run_p)\n"
+            "node plan finished SUCCEEDED: {\"tasks\":[\"LFP\",\"NMC\"]}\n"
+            "edge plan -> research\n"
+            "node research started: 2 items\n"
+            "  research #1 started (run run_r1)\n"
+            "  research #2 started (run run_r2)\n"
+            "  research #2 FAILED: model error\n"
+            "node research: 1/2 done, 1 failed, 1 running\n"
+            "  research #1 SUCCEEDED: LFP: safe\n"
+            "node research: 2/2 done, 1 failed, 0 running\n"
+            "node research finished SUCCEEDED: [\"LFP: safe\",null]\n"
+            "edge research -> writer\n"
+            "node writer started (run run_w1)\n"
+            "node writer finished SUCCEEDED: Draft 1\n"
+            "edge writer -> reviewer\n"
+            "node reviewer started (run run_v1)\n"
+            "node reviewer finished SUCCEEDED: {\"approved\":false,\"feedback\":\"add costs\"}\n"
+            "edge reviewer -> writer\n"
+            "node writer started (visit 2, run run_w2)\n"
+            "node writer finished SUCCEEDED (visit 2): Draft 2\n"
+            "edge writer -> reviewer\n"
+            "node reviewer started (visit 2, run run_v2)\n"
+            "node reviewer finished SUCCEEDED (visit 2): {\"approved\":true,\"feedback\":\"\"}\n"
+            "output:\nDraft 2\n"
+            "state SUCCEEDED\n");
+}
+
+TEST_F(CommandsTest, RunGraphWithWatchFollowsTheGraphRunAndItsNodesWithChildren) {
+  std::vector<v1::RunEvent> events = {
+      Event(1, "node_started { node: 'plan' visit: 1 child_run_id: 'run_p' }", "run_1"),
+      Event(1, "state_changed { state: RUNNING attempt: 1 }", "run_p"),
+      Event(2, "state_changed { state: SUCCEEDED }", "run_p"),
+      Event(2, "node_finished { node: 'plan' visit: 1 state: SUCCEEDED output_preview: 'ok' }", "run_1"),
+      Event(3, "state_changed { state: SUCCEEDED }", "run_1"),
+  };
+  fake_.Script(events, v1::SUCCEEDED);
+  EXPECT_EQ(Cli({"run", "--graph", "research", "go", "--watch", "--children"}), kExitOk) << err_.str();
+  EXPECT_TRUE(fake_.watch_requests().at(0).include_children());
+  EXPECT_EQ(out_.str(),
+            "run_1\n"
+            "node plan started (run run_p)\n"
+            "[run_p] state RUNNING (attempt 1)\n"
+            "[run_p] state SUCCEEDED\n"
+            "node plan finished SUCCEEDED: ok\n"
+            "state SUCCEEDED\n");
+}
+
+TEST_F(CommandsTest, AGraphsHumanNodeSaysHowToAnswerAndIsAnsweredLikeAnApproval) {
+  std::vector<v1::RunEvent> events = {
+      Event(1, "node_started { node: 'approve_refund' visit: 1 approval_id: 'run_1:approve_refund:1' }"),
+      Event(2, R"(approval_requested { approval { approval_id: 'run_1:approve_refund:1' run_id: 'run_1'
+                  kind: GRAPH_NODE tool: 'approve_refund' message: 'Refund order 7?' } })"),
+      Event(3, "waiting { approval_ids: 'run_1:approve_refund:1' }"),
+      Event(4, "approval_decided { approval_id: 'run_1:approve_refund:1' "
+               "decision { decision: RESPOND message: 'refund half' decided_by: 'alice' } }"),
+      Event(5, R"(node_finished { node: 'approve_refund' visit: 1 state: SUCCEEDED
+                  output_preview: '{"decision":"RESPOND","message":"refund half","decided_by":"alice"}' })"),
+      Event(6, "state_changed { state: SUCCEEDED }"),
+  };
+  fake_.Script(events, v1::SUCCEEDED);
+  EXPECT_EQ(Cli({"watch", "run_1"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "node approve_refund started (approval run_1:approve_refund:1)\n"
+            "  node approve_refund asks: Refund order 7?\n"
+            "    answer: baton approve run_1:approve_refund:1 | baton deny run_1:approve_refund:1 | "
+            "baton respond run_1:approve_refund:1 --message …\n"
+            "waiting for 1 approval\n"
+            "  approval run_1:approve_refund:1: RESPOND by alice: refund half\n"
+            "node approve_refund finished SUCCEEDED: {\"decision\":\"RESPOND\",\"message\":\"refund half\","
+            "\"decided_by\":\"alice\"}\n"
+            "state SUCCEEDED\n");
+
+  fake_.AddApproval(Proto<v1::Approval>(
+      "approval_id: 'run_1:approve_refund:1' run_id: 'run_1' kind: GRAPH_NODE tool: 'approve_refund' "
+      "message: 'Refund order 7?' state: PENDING"));
+  EXPECT_EQ(Cli({"approvals", "ls", "--run", "run_1"}), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("run_1:approve_refund:1  run_1  node approve_refund  Refund order 7?"));
+  EXPECT_EQ(Cli({"deny", "run_1:approve_refund:1", "--as", "alice"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.decides().back().decision(), v1::DENY);
+  EXPECT_EQ(out_.str(), "approval run_1:approve_refund:1: DENY by alice (node approve_refund on run_1)\n");
+}
+
+TEST_F(CommandsTest, HelpShowsTheGraphCommands) {
+  EXPECT_EQ(Cli({"help"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("baton graphs put FILE"));
+  EXPECT_THAT(out_.str(), HasSubstr("baton graphs ls"));
+  EXPECT_THAT(out_.str(), HasSubstr("baton run --graph FILE|NAME[@VERSION] INPUT"));
+  EXPECT_EQ(Cli({"run", "--help"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("baton run --graph FILE|NAME[@VERSION]"));
 }
 
 }  // namespace
