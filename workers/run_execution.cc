@@ -1,8 +1,10 @@
 #include "workers/run_execution.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -90,6 +92,8 @@ double DescendantCost(const v1::Run& run) { return std::max(0.0, run.tree_usage(
 
 constexpr int kDefaultMaxDepth = 4;
 constexpr int kDefaultMaxChildren = 100;
+// Invalid answers given to respond that fail the run: the first goes back to the model.
+constexpr int kMaxInvalidAnswers = 2;
 
 // A subagent tool's input schema when the subagent sets none: the child's input is the prompt.
 const char kDefaultSubagentSchema[] =
@@ -207,6 +211,9 @@ std::optional<RunOutcome> RunExecution::Start(const std::vector<v1::JournalEntry
     return o;
   }
   conv_ = std::move(*rebuilt);
+  if (agent_.has_output_schema()) {
+    if (auto o = StartStructuredOutput(journal)) return o;
+  }
   if (agent_.allowed_tools_size() > 0) {
     absl::StatusOr<std::vector<ToolDefinition>> listed = tools_.ListTools();
     if (!listed.ok()) {
@@ -220,6 +227,11 @@ std::optional<RunOutcome> RunExecution::Start(const std::vector<v1::JournalEntry
       if (!ToolAllowed(t.name, agent_.allowed_tools())) continue;
       if (FindSubagent(t.name) != nullptr) {
         BATON_LOG(WARNING) << run_.run_id() << ": the subagent \"" << t.name << "\" hides the tool of that name";
+        continue;
+      }
+      if (structured_ != nullptr && t.name == kRespondTool) {
+        BATON_LOG(WARNING) << run_.run_id() << ": the output schema's \"" << kRespondTool
+                           << "\" hides the tool of that name";
         continue;
       }
       offered_.push_back(std::move(t));
@@ -239,11 +251,62 @@ std::optional<RunOutcome> RunExecution::Start(const std::vector<v1::JournalEntry
     }
     tools_json_.push_back(*std::move(tool));
   }
+  // Last, so the tools before it keep their places (and their cache prefix).
+  if (structured_ != nullptr) tools_json_.push_back(structured_->tool());
+  return std::nullopt;
+}
+
+std::optional<RunOutcome> RunExecution::StartStructuredOutput(const std::vector<v1::JournalEntry>& journal) {
+  // The orchestrator refuses both at CreateRun; an attempt would fail the same way.
+  RunOutcome o;
+  o.failure_kind = v1::WORKER_ERROR;
+  absl::StatusOr<std::unique_ptr<StructuredOutput>> structured = StructuredOutput::Create(agent_.output_schema());
+  if (!structured.ok()) {
+    o.error = absl::StrCat("output_schema: ", structured.status().message());
+    return Finish(o);
+  }
+  if (FindSubagent(kRespondTool) != nullptr) {
+    o.error = absl::StrCat("the subagent \"", kRespondTool, "\" clashes with the tool of the output schema");
+    return Finish(o);
+  }
+  structured_ = *std::move(structured);
+  // The input of each respond call comes from its ToolCall entry, written with its result.
+  std::map<std::string, json> inputs;
+  for (const v1::JournalEntry& entry : journal) {
+    if (entry.has_tool_call() && entry.tool_call().name() == kRespondTool) {
+      inputs[entry.tool_call().tool_use_id()] = json::parse(entry.tool_call().input_json(), nullptr, false);
+    } else if (entry.has_tool_result() && entry.tool_result().name() == kRespondTool) {
+      auto input = inputs.find(entry.tool_result().tool_use_id());
+      if (entry.tool_result().is_error()) {
+        // An invalid answer, or a respond call left unrun by the answer that ended the run.
+        ++invalid_answers_;
+        last_invalid_answer_ = input != inputs.end() ? input->second : json();
+      } else if (input == inputs.end() || input->second.is_discarded()) {
+        o.error = absl::StrCat("cannot resume from the journal: the answer given to respond [",
+                               entry.tool_result().tool_use_id(), "] has no journaled input");
+        return Finish(o);
+      } else if (!answer_.has_value()) {
+        answer_ = input->second;
+      }
+    }
+  }
   return std::nullopt;
 }
 
 std::optional<RunOutcome> RunExecution::Resume() {
+  // The run ended with an answer given to respond, or a second invalid one, but was
+  // not completed before a crash.
+  if (answer_.has_value()) return Answered(*answer_);
+  if (structured_ != nullptr && invalid_answers_ >= kMaxInvalidAnswers) {
+    return AnswerInvalid(structured_->Check(last_invalid_answer_));
+  }
   if (!conv_.pending.empty()) {
+    // Not left by this worker (the answers are written with their turn), but an
+    // answer comes before the limits wherever it is found.
+    if (CallsRespond()) {
+      if (auto o = TakeAnswers(conv_.steps - 1, {})) return o;
+      if (conv_.pending.empty()) return std::nullopt;
+    }
     if (auto o = CheckLimits()) return o;
     return HandOffAndRun(conv_.steps - 1, {});
   }
@@ -524,6 +587,79 @@ void RunExecution::AddResult(const std::string& tool_use_id, const ToolOutput& o
                                    [&](const PendingToolCall& p) { return p.tool_use_id == tool_use_id; }));
 }
 
+// --- Structured output ---
+
+bool RunExecution::CallsRespond() const {
+  return structured_ != nullptr && std::any_of(conv_.pending.begin(), conv_.pending.end(),
+                                               [](const PendingToolCall& call) { return call.name == kRespondTool; });
+}
+
+std::optional<RunOutcome> RunExecution::TakeAnswers(int step, std::vector<v1::JournalEntry> entries) {
+  struct Result {
+    std::string tool_use_id;
+    std::string name;
+    ToolOutput output;
+  };
+  std::vector<Result> results;
+  std::optional<json> answer;
+  absl::Status invalid;
+  for (const PendingToolCall& call : conv_.pending) {
+    if (call.name != kRespondTool) continue;
+    if (!call.started) entries.push_back(Marker(step, call));
+    absl::Status checked = structured_->Check(call.input);
+    if (checked.ok()) {
+      answer = call.input;
+      results.push_back({call.tool_use_id, call.name, {json("Answer accepted."), false}});
+      break;
+    }
+    ++invalid_answers_;
+    last_invalid_answer_ = call.input;
+    const absl::string_view why = checked.message();
+    results.push_back({call.tool_use_id, call.name,
+                       {json(absl::StrCat("Error: the answer does not match the output schema: ", why,
+                                          absl::EndsWith(why, ".") ? "" : ".",
+                                          " Call respond again with the complete, corrected answer.")),
+                        true}});
+    invalid = std::move(checked);
+    if (invalid_answers_ >= kMaxInvalidAnswers) break;
+  }
+  if (answer.has_value()) {
+    // The answer wins: the turn's other calls never run, yet each gets its result so
+    // the conversation stays whole.
+    for (const PendingToolCall& call : conv_.pending) {
+      if (std::any_of(results.begin(), results.end(),
+                      [&](const Result& r) { return r.tool_use_id == call.tool_use_id; })) {
+        continue;
+      }
+      results.push_back({call.tool_use_id, call.name,
+                         {json("Error: not run: the answer given to respond in the same turn ended the run."),
+                          true}});
+    }
+  }
+  for (const Result& r : results) {
+    entries.push_back(ToolResultEntry(step, clock_.NowMillis(), r.tool_use_id, r.name, r.output, 0));
+  }
+  if (auto o = Append(std::move(entries))) return o;
+  for (const Result& r : results) AddResult(r.tool_use_id, r.output);
+  if (answer.has_value()) return Answered(*answer);
+  if (invalid_answers_ >= kMaxInvalidAnswers) return AnswerInvalid(invalid);
+  return std::nullopt;
+}
+
+RunOutcome RunExecution::Answered(const json& answer) const {
+  RunOutcome o;
+  o.kind = RunOutcome::Kind::kSucceeded;
+  o.output = answer.dump();
+  return Finish(o);
+}
+
+RunOutcome RunExecution::AnswerInvalid(const absl::Status& why) const {
+  RunOutcome o;
+  o.failure_kind = v1::OUTPUT_INVALID;
+  o.error = absl::StrCat("the answer given to respond does not match output_schema, a second time: ", why.message());
+  return Finish(o);
+}
+
 std::optional<RunOutcome> RunExecution::CallTool(int step, const PendingToolCall& call, ToolOutput* output) {
   const ToolDefinition* tool = FindTool(call.name);
   if (tool == nullptr) {
@@ -766,11 +902,19 @@ std::optional<RunOutcome> RunExecution::TakeTurn(int step, int64_t started_ms, c
         conv_.pending.push_back(std::move(call));
       }
     }
+    // An answer given to respond ends the run whatever the limits say, as an end_turn
+    // does; the turn is written with it.
+    if (CallsRespond()) {
+      if (auto o = TakeAnswers(step, std::move(entries))) return o;
+      entries.clear();
+    }
     if (!conv_.pending.empty()) stop = CheckLimits();
     // The turn goes with what its calls start: hand-offs and the first call's marker.
     if (!conv_.pending.empty() && !stop.has_value()) return HandOffAndRun(step, std::move(entries));
   }
-  if (auto o = Append(std::move(entries))) return o;
+  if (!entries.empty()) {
+    if (auto o = Append(std::move(entries))) return o;
+  }
   // The run wants another step, but a limit reached by this one ends it here.
   if (stop.has_value()) return stop;
   // pause_turn and a cut turn (on_max_tokens CONTINUE) go back as they are: the next
@@ -874,8 +1018,18 @@ std::optional<RunOutcome> RunExecution::Ending(int step, const std::string& stop
     o.failure_kind = v1::MODEL_MAX_TOKENS;
     return Finish(o);
   }
+  if (structured_ != nullptr) {
+    absl::StatusOr<std::string> answer = structured_->CheckFinalText(conv_.last_text);
+    if (!answer.ok()) {
+      o.error = absl::StrCat("the agent ended without calling respond: ", answer.status().message());
+      o.failure_kind = v1::OUTPUT_INVALID;
+      return Finish(o);
+    }
+    o.output = *std::move(answer);
+  } else {
+    o.output = conv_.last_text;
+  }
   o.kind = RunOutcome::Kind::kSucceeded;
-  o.output = conv_.last_text;
   return Finish(o);
 }
 

@@ -3,6 +3,7 @@
 #define BATON_WORKERS_RUN_EXECUTION_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "workers/agent_loop.h"
 #include "workers/model/model_client.h"
 #include "workers/model_policy.h"
+#include "workers/structured_output.h"
 #include "workers/tool_executor.h"
 
 namespace baton::worker {
@@ -30,6 +32,28 @@ namespace baton::worker {
 // with the turn, the plain calls run, and then the run suspends (kSuspended). When
 // what it waits for is over the orchestrator journals the results and queues the run
 // again, and a RunExecution resumes it from its journal like after a crash.
+//
+// Structured output (AgentSpec.output_schema): the agent is also offered `respond`,
+// offered last. A turn calling it is an answer, checked before anything else of the
+// turn (and before the limits a finished turn is checked against, as an end_turn is):
+//   - a valid input ends the run SUCCEEDED with that input as compact JSON. The turn,
+//     the respond call and its result, and an is_error "not run" result for every
+//     other call of the turn go in ONE write: the answer wins and the turn's other
+//     calls never run. Running them first could hand them off (children, approvals)
+//     and leave a decided answer waiting on side effects nobody reads; with one
+//     write, a crash either loses the whole turn (the model is asked again, nothing
+//     ran) or leaves the answer in the journal, which a resumed run completes with
+//     without calling the model.
+//   - an invalid input gets an is_error result naming what is wrong (written with the
+//     turn); the turn's other calls then run as usual and the model gets another step.
+//     Each invalid respond call counts, the count coming from the journal, so it
+//     survives a crash; the second fails the run (OUTPUT_INVALID, not retryable).
+//   - several respond calls in one turn are checked in order; the first valid one
+//     wins.
+// A final answer without respond (end_turn) must be JSON matching the schema, else the
+// run fails (OUTPUT_INVALID). `respond` is never gated by approvals nor refused by
+// max_tool_calls (it is the answer, not an action), though its results count in
+// Usage.tool_calls like every journaled result.
 //
 // AgentLoop::Execute makes one for each call and drops it after. Not thread-safe: it
 // runs on the run's thread; other threads only flip `signals`. It borrows everything
@@ -68,6 +92,9 @@ class RunExecution {
   // Finishes the step the journal stops in: its calls without a result, or the
   // journaled answer that ends the run.
   std::optional<RunOutcome> Resume();
+  // Compiles the output schema, and reads from the journal what was answered to
+  // respond so far.
+  std::optional<RunOutcome> StartStructuredOutput(const std::vector<v1::JournalEntry>& journal);
 
   // --- Outcomes ---
   // `o` with the run's usage and steps so far.
@@ -118,6 +145,19 @@ class RunExecution {
   std::optional<RunOutcome> CallTool(int step, const PendingToolCall& call, ToolOutput* output);
   // A journaled result of a pending call, into the conversation.
   void AddResult(const std::string& tool_use_id, const ToolOutput& output);
+
+  // --- Structured output ---
+  // Whether a pending call is a call of `respond` (the agent has an output schema).
+  bool CallsRespond() const;
+  // Checks the pending respond calls of `step` (see the class comment), journaling
+  // their calls and results with `entries` (the turn on a fresh step) in one write.
+  // An outcome when the run ends there (an answer, or the second invalid one); else
+  // the respond calls have their results and the turn's other calls are pending.
+  // REQUIRES: CallsRespond().
+  std::optional<RunOutcome> TakeAnswers(int step, std::vector<v1::JournalEntry> entries);
+  RunOutcome Answered(const nlohmann::json& answer) const;
+  // The second invalid answer given to respond; `why` says what is wrong with it.
+  RunOutcome AnswerInvalid(const absl::Status& why) const;
 
   // --- The model call ---
   // The request of a step that uses `model`, from the conversation so far.
@@ -181,6 +221,13 @@ class RunExecution {
   size_t previous_request_messages_ = 0;
   // Set after compacting for model_context_window_exceeded: a second one fails the run.
   bool retried_after_overflow_ = false;
+  // The output schema and the `respond` tool; null when the agent has none.
+  std::unique_ptr<StructuredOutput> structured_;
+  // From the journal (and then this execution): the answer given to respond, once
+  // valid; the invalid answers so far, and the last of them.
+  std::optional<nlohmann::json> answer_;
+  int invalid_answers_ = 0;
+  nlohmann::json last_invalid_answer_;
   // Child runs this execution asked for (on top of Run.children).
   int children_started_ = 0;
 };

@@ -13,6 +13,8 @@ namespace baton::model_sim {
 namespace {
 
 constexpr int kMaxSchemaDepth = 8;
+// The tool that gives the final answer (an agent's output_schema): called last.
+constexpr char kRespondTool[] = "respond";
 constexpr size_t kMaxResultChars = 100;
 constexpr size_t kMaxEchoChars = 200;
 
@@ -40,25 +42,46 @@ std::string SchemaType(const Json& schema) {
   return "";
 }
 
-Json Generate(const Json& schema, int& next_number, int depth) {
-  if (!schema.is_object() || depth > kMaxSchemaDepth) return "hello";
+// What generating one value needs beyond its schema.
+struct Generation {
+  int next_number = 2;  // the next number generated
+  int items = -1;       // [sim items=N]; -1: not given
+};
+
+// `item`: 1-based position of the value (or of what holds it) in the innermost array
+// around it, 0 outside arrays; `numbered`: strings get the position appended.
+Json Generate(const Json& schema, Generation& gen, int depth, int item, bool numbered) {
+  const Json text = numbered ? Json(absl::StrCat("hello ", item)) : Json("hello");
+  if (!schema.is_object() || depth > kMaxSchemaDepth) return text;
   if (schema.contains("const")) return schema["const"];
   if (schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty()) {
-    return schema["enum"][0];
+    // Items of an array take the values in turn, so they differ while they can.
+    const Json& values = schema["enum"];
+    return values[item > 0 ? static_cast<size_t>(item - 1) % values.size() : 0];
   }
   for (const char* key : {"anyOf", "oneOf"}) {
     if (schema.contains(key) && schema[key].is_array() && !schema[key].empty()) {
-      return Generate(schema[key][0], next_number, depth + 1);
+      return Generate(schema[key][0], gen, depth + 1, item, numbered);
     }
   }
   const std::string type = SchemaType(schema);
-  if (type == "integer" || type == "number") return next_number++;
+  if (type == "integer" || type == "number") return gen.next_number++;
   if (type == "boolean") return true;
   if (type == "null") return nullptr;
   if (type == "array") {
     Json out = Json::array();
-    if (schema.contains("items") && schema["items"].is_object()) {
-      out.push_back(Generate(schema["items"], next_number, depth + 1));
+    const bool has_items = schema.contains("items") && schema["items"].is_object();
+    int64_t count = !has_items ? 0 : gen.items >= 0 ? gen.items : 1;
+    if (schema.contains("minItems") && schema["minItems"].is_number_integer()) {
+      count = std::max(count, schema["minItems"].get<int64_t>());
+    }
+    if (schema.contains("maxItems") && schema["maxItems"].is_number_integer()) {
+      count = std::min(count, schema["maxItems"].get<int64_t>());
+    }
+    count = std::min<int64_t>(count, 1000);
+    const Json item_schema = has_items ? schema["items"] : Json::object();
+    for (int k = 1; k <= count; ++k) {
+      out.push_back(Generate(item_schema, gen, depth + 1, k, gen.items >= 0 || count > 1));
     }
     return out;
   }
@@ -76,17 +99,17 @@ Json Generate(const Json& schema, int& next_number, int depth) {
     if (schema.contains("properties") && schema["properties"].is_object()) {
       for (const auto& [name, prop] : schema["properties"].items()) {
         if (is_required(name) || IsSimpleType(prop)) {
-          out[name] = Generate(prop, next_number, depth + 1);
+          out[name] = Generate(prop, gen, depth + 1, item, numbered);
         }
       }
     }
     // Required names without a property schema still get a value.
     for (const std::string& name : required) {
-      if (!out.contains(name)) out[name] = "hello";
+      if (!out.contains(name)) out[name] = text;
     }
     return out;
   }
-  return "hello";
+  return text;
 }
 
 // The text of a tool_result's content, on one line and cut short.
@@ -180,14 +203,16 @@ Directives ParseDirectives(const Json& request) {
       if (key == "sleep_ms" && absl::SimpleAtoi(value, &n) && n >= 0) d.sleep_ms = n;
       if (key == "text") d.text = value;
       if (key == "parallel" && absl::SimpleAtoi(value, &n) && n >= 1) d.parallel = n;
+      if (key == "items" && absl::SimpleAtoi(value, &n) && n >= 0 && n <= 1000) d.items = n;
     }
   }
   return d;
 }
 
-Json InputFromSchema(const Json& schema) {
-  int next_number = 2;
-  Json out = Generate(schema, next_number, 0);
+Json InputFromSchema(const Json& schema, std::optional<int> items) {
+  Generation gen;
+  if (items) gen.items = *items;
+  Json out = Generate(schema, gen, 0, 0, false);
   return out.is_object() ? out : Json::object();
 }
 
@@ -201,15 +226,20 @@ std::string ToolUseId(const Json& request, size_t block_index) {
 AgentReply DefaultAgentReply(const Json& request, const Directives& directives) {
   const Json& messages = request["messages"];
 
-  // Offered tools, by name, with their schemas.
+  // Offered tools, by name, with their schemas; `respond` is kept for the answer.
   std::vector<std::string> tool_names;
   std::map<std::string, Json> schemas;
+  bool respond_offered = false;
   if (request.contains("tools") && request["tools"].is_array()) {
     for (const Json& t : request["tools"]) {
       std::string name = StringField(t, "name");
       if (name.empty()) continue;
-      tool_names.push_back(name);
       schemas[name] = t.contains("input_schema") ? t["input_schema"] : Json::object();
+      if (name == kRespondTool) {
+        respond_offered = true;
+      } else {
+        tool_names.push_back(name);
+      }
     }
   }
   std::string choice = "auto";
@@ -223,6 +253,7 @@ AgentReply DefaultAgentReply(const Json& request, const Directives& directives) 
   std::map<std::string, std::string> name_of_id;
   std::vector<std::string> summaries;
   std::string last_user_text;
+  bool answered = false;  // a respond call got a result that is not an error
   for (const Json& m : messages) {
     const Json& content = m["content"];
     if (m["role"] == "user") last_user_text = MessageText(m);
@@ -234,6 +265,7 @@ AgentReply DefaultAgentReply(const Json& request, const Directives& directives) 
       auto it = name_of_id.find(StringField(b, "tool_use_id"));
       const std::string name = it == name_of_id.end() ? "tool" : it->second;
       const bool is_error = b.contains("is_error") && b["is_error"] == true;
+      answered |= name == kRespondTool && !is_error;
       summaries.push_back(absl::StrCat(name, is_error ? " failed: " : " returned ", ResultText(b)));
     }
   }
@@ -241,6 +273,18 @@ AgentReply DefaultAgentReply(const Json& request, const Directives& directives) 
   const int wanted = directives.steps ? *directives.steps - 1 : static_cast<int>(tool_names.size());
   const bool forced = choice == "any" || choice == "tool";
   const bool call = !tool_names.empty() && choice != "none" && (results < wanted || forced);
+  // With `respond` offered the answer is a call of it, unless one was answered already.
+  const bool respond = !call && respond_offered && choice != "none" && !answered;
+
+  auto tool_use = [&](const std::string& name, size_t block_index) {
+    auto schema = schemas.find(name);
+    Json block = Json::object();
+    block["type"] = "tool_use";
+    block["id"] = ToolUseId(request, block_index);
+    block["name"] = name;
+    block["input"] = schema == schemas.end() ? Json::object() : InputFromSchema(schema->second, directives.items);
+    return block;
+  };
 
   AgentReply reply;
   if (call) {
@@ -256,15 +300,11 @@ AgentReply DefaultAgentReply(const Json& request, const Directives& directives) 
       }
     }
     reply.content.push_back(Json{{"type", "text"}, {"text", absl::StrCat("I'll call ", JoinNames(names), ".")}});
-    for (size_t j = 0; j < names.size(); ++j) {
-      auto schema = schemas.find(names[j]);
-      Json block = Json::object();
-      block["type"] = "tool_use";
-      block["id"] = ToolUseId(request, j + 1);
-      block["name"] = names[j];
-      block["input"] = schema == schemas.end() ? Json::object() : InputFromSchema(schema->second);
-      reply.content.push_back(std::move(block));
-    }
+    for (size_t j = 0; j < names.size(); ++j) reply.content.push_back(tool_use(names[j], j + 1));
+    reply.stop_reason = "tool_use";
+  } else if (respond) {
+    reply.content.push_back(Json{{"type", "text"}, {"text", absl::StrCat("I'll call ", kRespondTool, ".")}});
+    reply.content.push_back(tool_use(kRespondTool, 1));
     reply.stop_reason = "tool_use";
   } else {
     std::string text;

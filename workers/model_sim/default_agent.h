@@ -4,7 +4,9 @@
 // It calls the offered tools one per reply, cycling through them, with inputs
 // made from each tool's input_schema, until the conversation holds as many tool
 // results as wanted (one per offered tool by default), then ends the turn with a
-// text that summarises the tool results it saw.
+// text that summarises the tool results it saw. A tool named `respond` (an agent's
+// output_schema) is not cycled through: it is the answer, called after the other
+// tools instead of the text (unless a respond call got a result that is no error).
 //
 // Directives in the first user message steer it (see docs/model-sim.md):
 //   [sim steps=N]      exactly N model calls in the run: N-1 tool calls, then the answer
@@ -12,6 +14,7 @@
 //   [sim sleep_ms=M]   delay every reply by M ms
 //   [sim text=WORDS]   the final answer's text (the rest of the bracket)
 //   [sim parallel=K]   up to K tool_use blocks per reply (default 1)
+//   [sim items=N]      arrays in generated tool inputs get N items (default 1)
 // Several may share a bracket: [sim steps=3 tool=echo]; `text=` takes the rest.
 #ifndef BATON_WORKERS_MODEL_SIM_DEFAULT_AGENT_H_
 #define BATON_WORKERS_MODEL_SIM_DEFAULT_AGENT_H_
@@ -29,6 +32,7 @@ struct Directives {
   int sleep_ms = 0;
   std::optional<std::string> text;
   int parallel = 1;
+  std::optional<int> items;
 };
 
 // Reads the directives of the request's first user message.
@@ -39,8 +43,10 @@ std::string MessageText(const Json& message);
 
 // A JSON value satisfying `schema`: required properties plus optional ones of a
 // simple type; strings "hello", numbers 2, 3, 4... in order, booleans true, enums
-// their first value, arrays one generated item.
-Json InputFromSchema(const Json& schema);
+// their first value, arrays `items` generated items (default 1; at least minItems, at
+// most maxItems). With `items` given, or more than one item, the strings inside item k
+// read "hello k" and enums take their k-th value (cycling), so the items differ.
+Json InputFromSchema(const Json& schema, std::optional<int> items = std::nullopt);
 
 // A tool_use id that depends only on the conversation so far and the block's
 // position, so replaying the same prefix gives the same id.

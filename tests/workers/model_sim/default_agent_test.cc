@@ -184,5 +184,98 @@ TEST(DefaultAgentTest, InputFromSchemaHandlesEnumsNestedAndNullable) {
   EXPECT_EQ(InputFromSchema(Json::object()), Json::object());
 }
 
+Json RespondTool(const std::string& schema) {
+  return Json{{"name", "respond"}, {"description", "Give your final answer."}, {"input_schema", Json::parse(schema)}};
+}
+
+constexpr char kPlanSchema[] =
+    R"({"type":"object","properties":{"tasks":{"type":"array","items":{"type":"string"}}},"required":["tasks"]})";
+
+TEST(DefaultAgentTest, ItemsDirectiveGivesArraysNItemsThatDiffer) {
+  Json req = Request("plan this [sim items=3]", /*with_tools=*/false);
+  req["tools"] = Json::array({RespondTool(kPlanSchema)});
+  Directives d = ParseDirectives(req);
+  EXPECT_EQ(d.items, 3);
+  AgentReply r = DefaultAgentReply(req, d);
+  ASSERT_EQ(r.stop_reason, "tool_use");
+  ASSERT_EQ(r.content.size(), 2u);
+  EXPECT_EQ(r.content[1]["name"], "respond");
+  EXPECT_EQ(r.content[1]["input"], Json::parse(R"({"tasks":["hello 1","hello 2","hello 3"]})"));
+}
+
+TEST(DefaultAgentTest, ItemsOfObjectsNumberTheirStringsAndCycleEnums) {
+  Json schema = Json::parse(R"({"type":"object","required":["tasks"],"properties":{"tasks":{"type":"array",
+      "items":{"type":"object","required":["title","priority","n"],"properties":{
+        "title":{"type":"string"},"priority":{"enum":["low","high"]},"n":{"type":"integer"},
+        "tags":{"type":"array","items":{"type":"string"}}}}}}})");
+  EXPECT_EQ(InputFromSchema(schema, 3), Json::parse(R"({"tasks":[
+      {"title":"hello 1","priority":"low","n":2},
+      {"title":"hello 2","priority":"high","n":3},
+      {"title":"hello 3","priority":"low","n":4}]})"));
+  // Without the directive: one item, as before.
+  EXPECT_EQ(InputFromSchema(schema), Json::parse(R"({"tasks":[{"title":"hello","priority":"low","n":2}]})"));
+}
+
+TEST(DefaultAgentTest, ItemsStayWithinMinItemsAndMaxItems) {
+  Json capped = Json::parse(R"({"type":"object","required":["a"],"properties":{
+      "a":{"type":"array","items":{"type":"string"},"maxItems":2}}})");
+  EXPECT_EQ(InputFromSchema(capped, 5), Json::parse(R"({"a":["hello 1","hello 2"]})"));
+  EXPECT_EQ(InputFromSchema(capped, 0), Json::parse(R"({"a":[]})"));
+  Json floored = Json::parse(R"({"type":"object","required":["a"],"properties":{
+      "a":{"type":"array","items":{"type":"string"},"minItems":2}}})");
+  EXPECT_EQ(InputFromSchema(floored), Json::parse(R"({"a":["hello 1","hello 2"]})"));
+}
+
+TEST(DefaultAgentTest, RespondIsCalledLastAfterEveryOtherTool) {
+  Json req = Request("work, then answer");
+  // Listed first: the agent still calls it last.
+  req["tools"].insert(req["tools"].begin(), RespondTool(kPlanSchema));
+  std::vector<std::string> names;
+  for (int i = 0; i < 3; ++i) {
+    AgentReply r = DefaultAgentReply(req, ParseDirectives(req));
+    ASSERT_EQ(r.stop_reason, "tool_use");
+    ASSERT_EQ(r.content.size(), 2u);
+    names.push_back(r.content[1]["name"]);
+    if (i == 2) {
+      EXPECT_EQ(r.content[0]["text"], "I'll call respond.");
+      EXPECT_EQ(r.content[1]["input"], Json::parse(R"({"tasks":["hello"]})"));
+    }
+    Continue(req, r);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"echo", "sum", "respond"}));
+  // A client that answers respond instead of ending the run gets a text.
+  AgentReply last = DefaultAgentReply(req, ParseDirectives(req));
+  EXPECT_EQ(last.stop_reason, "end_turn");
+}
+
+TEST(DefaultAgentTest, RespondIsCalledAgainAfterAnErrorResult) {
+  Json req = Request("answer", /*with_tools=*/false);
+  req["tools"] = Json::array({RespondTool(kPlanSchema)});
+  AgentReply r1 = DefaultAgentReply(req, ParseDirectives(req));
+  ASSERT_EQ(r1.content[1]["name"], "respond");
+  req["messages"].push_back(Json{{"role", "assistant"}, {"content", r1.content}});
+  req["messages"].push_back(Json{{"role", "user"}, {"content", Json::array({Json{
+      {"type", "tool_result"}, {"tool_use_id", r1.content[1]["id"]}, {"is_error", true}, {"content", "bad"}}})}});
+  AgentReply r2 = DefaultAgentReply(req, ParseDirectives(req));
+  EXPECT_EQ(r2.stop_reason, "tool_use");
+  EXPECT_EQ(r2.content[1]["name"], "respond");
+}
+
+TEST(DefaultAgentTest, StepsDirectiveWithRespondEndsWithTheRespondCall) {
+  Json req = Request("go [sim steps=3 items=2]");
+  req["tools"].push_back(RespondTool(kPlanSchema));
+  std::vector<std::string> names;
+  for (int i = 0; i < 3; ++i) {
+    AgentReply r = DefaultAgentReply(req, ParseDirectives(req));
+    ASSERT_EQ(r.stop_reason, "tool_use");
+    names.push_back(r.content[1]["name"]);
+    if (i == 2) {
+      EXPECT_EQ(r.content[1]["input"], Json::parse(R"({"tasks":["hello 1","hello 2"]})"));
+    }
+    Continue(req, r);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"echo", "sum", "respond"}));
+}
+
 }  // namespace
 }  // namespace baton::model_sim
