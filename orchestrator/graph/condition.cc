@@ -45,8 +45,8 @@ absl::StatusOr<JsonPointer> JsonPointer::Parse(absl::string_view text) {
       ++i;
       continue;
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pointer \"", text, "\" is not a JSON Pointer: \"~\" at offset ", i, " must be followed by 0 or 1"));
+    return absl::InvalidArgumentError(absl::StrCat("pointer \"", text, "\" is not a JSON Pointer: \"~\" at offset ", i,
+                                                   " must be followed by 0 or 1"));
   }
   return pointer;
 }
@@ -101,11 +101,9 @@ bool ConditionHolds(const v1::Condition& condition, const json& output) {
     case v1::Condition::EXISTS:
       return found != nullptr;
     case v1::Condition::LT:
-      return found != nullptr && found->is_number() && value.is_number() &&
-             found->get<double>() < value.get<double>();
+      return found != nullptr && found->is_number() && value.is_number() && found->get<double>() < value.get<double>();
     case v1::Condition::GT:
-      return found != nullptr && found->is_number() && value.is_number() &&
-             found->get<double>() > value.get<double>();
+      return found != nullptr && found->is_number() && value.is_number() && found->get<double>() > value.get<double>();
     default:
       return false;
   }

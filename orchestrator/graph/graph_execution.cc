@@ -54,13 +54,22 @@ struct NodePlan {
   std::optional<Path> over;                // map nodes
   // Position of each input (a forward edge's source) in Topology::inputs(node).
   absl::flat_hash_map<int, int> input_position;
+  // Per input: whether its report stands for later activations too. So it is for a
+  // node on a cycle and an input from outside that cycle: a loop's later visits do
+  // not wait for a node before the loop, which will not report again.
+  std::vector<bool> standing;
+};
+
+// What one input has reported to its node.
+struct InputReports {
+  std::deque<bool> fresh;    // taken or not, oldest first, not yet used by an activation
+  std::optional<bool> last;  // standing inputs: the report the last activation used
 };
 
 struct NodeState {
   int32_t visits = 0;                 // visits started or about to start (the last visit's number)
   std::optional<std::string> output;  // the latest visit's output
-  // Per input: the reports (taken or not) not yet used by an activation, oldest first.
-  std::vector<std::deque<bool>> reports;
+  std::vector<InputReports> inputs;   // by position in Topology::inputs(node)
 };
 
 // One visit of a map node.
@@ -72,9 +81,9 @@ struct MapVisit {
   int32_t succeeded = 0;
   int32_t failed = 0;
   std::vector<std::optional<std::string>> outputs;  // per item; nullopt: failed or not ended
-  bool decided = false;    // its end is pending or written
-  std::string error;       // set when the node fails
-  int32_t failed_item = 0;  // FAIL_FAST: the item that failed the node
+  bool decided = false;                             // its end is pending or written
+  std::string error;                                // set when the node fails
+  int32_t failed_item = 0;                          // FAIL_FAST: the item that failed the node
 };
 
 // What applying a finished entry decided; live, it fills the entry's fields.
@@ -113,6 +122,7 @@ struct GraphExecution::State {
   void StartMapVisit(const RunKey& key, const v1::GraphNodeStarted& started);
   Routing Route(int node, const std::string& output);
   void Report(int to, int from, bool taken, Routing& routing);
+  std::optional<bool> NextActivation(int node);
   bool Activate(int node, Routing& routing);
   void EndIfDone();
   bool TakeAction(Action::Kind kind, const RunKey& key);
@@ -145,8 +155,8 @@ struct GraphExecution::State {
 
   // Changed by Apply only.
   std::vector<NodeState> nodes;
-  std::map<RunKey, Running> running;                    // node runs started and not ended
-  absl::flat_hash_map<std::string, RunKey> by_child;    // child run id -> run
+  std::map<RunKey, Running> running;                     // node runs started and not ended
+  absl::flat_hash_map<std::string, RunKey> by_child;     // child run id -> run
   absl::flat_hash_map<std::string, RunKey> by_question;  // approval id -> run
   std::map<RunKey, MapVisit> maps;                       // key.item == 0
   std::deque<Action> pending;
@@ -172,6 +182,11 @@ GraphExecution::State::State(std::string graph_run_id_in, v1::GraphSpec spec_in,
   const int n = topology.node_count();
   plans.resize(n);
   nodes.resize(n);
+  std::vector<int> cycle_of(n, -1);  // the cyclic component holding each node, if any
+  const std::vector<std::vector<int>> cycles = topology.CyclicComponents();
+  for (int c = 0; c < static_cast<int>(cycles.size()); ++c) {
+    for (int member : cycles[c]) cycle_of[member] = c;
+  }
   for (int i = 0; i < n; ++i) {
     const v1::GraphNode& g = node(i);
     NodePlan& plan = plans[i];
@@ -193,8 +208,11 @@ GraphExecution::State::State(std::string graph_run_id_in, v1::GraphSpec spec_in,
         break;
     }
     const std::vector<int>& inputs = topology.inputs(i);
-    for (int p = 0; p < static_cast<int>(inputs.size()); ++p) plan.input_position[inputs[p]] = p;
-    nodes[i].reports.resize(inputs.size());
+    for (int p = 0; p < static_cast<int>(inputs.size()); ++p) {
+      plan.input_position[inputs[p]] = p;
+      plan.standing.push_back(cycle_of[i] >= 0 && cycle_of[inputs[p]] != cycle_of[i]);
+    }
+    nodes[i].inputs.resize(inputs.size());
   }
   output_template = parse(spec.output(), "");
   if (n > 0) {
@@ -250,7 +268,7 @@ absl::Status GraphExecution::State::ApplyStarted(const v1::GraphNodeStarted& sta
   const Action::Kind kind = key.item == 0 ? Action::kStartNode : Action::kStartItem;
   if (!TakeAction(kind, key)) {
     return absl::FailedPreconditionError(absl::StrCat("graph: node \"", started.node(), "\" visit ", started.visit(),
-                                                      " item ", started.item(), " started but was not due to"));
+                                                      " item ", started.item(), " started, but no such start was due"));
   }
   if (node(i).kind_case() == v1::GraphNode::kMap && key.item == 0) {
     StartMapVisit(key, started);
@@ -287,8 +305,8 @@ void GraphExecution::State::StartMapVisit(const RunKey& key, const v1::GraphNode
   map.total = static_cast<int32_t>(map.items.size());
   map.outputs.resize(map.total);
   if (map.error.empty() && spec_map.on_failure() == v1::MapNode::QUORUM && map.total < spec_map.quorum()) {
-    map.error = absl::StrCat("quorum ", spec_map.quorum(), " cannot be reached: over \"", spec_map.over(),
-                             "\" has ", map.total, " items");
+    map.error = absl::StrCat("quorum ", spec_map.quorum(), " cannot be reached: over \"", spec_map.over(), "\" has ",
+                             map.total, " items");
   }
   if (!map.error.empty() || map.total == 0) {
     map.decided = true;
@@ -306,9 +324,8 @@ absl::StatusOr<Routing> GraphExecution::State::ApplyFinished(const v1::GraphNode
   const int i = topology.IndexOf(finished.node());
   const RunKey key{i, finished.visit(), finished.item()};
   const auto not_running = [&finished] {
-    return absl::FailedPreconditionError(absl::StrCat("graph: node \"", finished.node(), "\" visit ",
-                                                      finished.visit(), " item ", finished.item(),
-                                                      " finished but was not running"));
+    return absl::FailedPreconditionError(absl::StrCat("graph: node \"", finished.node(), "\" visit ", finished.visit(),
+                                                      " item ", finished.item(), " finished but was not running"));
   };
   if (i < 0) return not_running();
   const bool is_map = node(i).kind_case() == v1::GraphNode::kMap;
@@ -442,8 +459,9 @@ Routing GraphExecution::State::Route(int from, const std::string& output) {
 }
 
 // Reports reach a node input by input; an activation takes one report from every
-// input. Skipping and dropping report "not taken" downstream, breadth first; forward
-// edges form no cycle, so this ends.
+// input (a standing input's last one when it has no new one). Skipping and dropping
+// report "not taken" downstream, breadth first; forward edges form no cycle, so this
+// ends.
 void GraphExecution::State::Report(int to, int from, bool taken, Routing& routing) {
   struct Pending {
     int to, from;
@@ -456,19 +474,40 @@ void GraphExecution::State::Report(int to, int from, bool taken, Routing& routin
     NodeState& target = nodes[report.to];
     auto position = plans[report.to].input_position.find(report.from);
     if (position == plans[report.to].input_position.end()) continue;
-    target.reports[position->second].push_back(report.taken);
-    while (std::all_of(target.reports.begin(), target.reports.end(), [](const auto& q) { return !q.empty(); })) {
-      bool any = false;
-      for (std::deque<bool>& q : target.reports) {
-        any = any || q.front();
-        q.pop_front();
-      }
-      if (!any) AddDistinct(routing.skipped, node(report.to).id());
-      if (!any || !Activate(report.to, routing)) {
+    target.inputs[position->second].fresh.push_back(report.taken);
+    while (true) {
+      const std::optional<bool> any = NextActivation(report.to);
+      if (!any) break;
+      if (!*any) AddDistinct(routing.skipped, node(report.to).id());
+      if (!*any || !Activate(report.to, routing)) {
         for (int next : topology.forward_targets(report.to)) work.push_back({next, report.to, false});
       }
     }
   }
+}
+
+// Takes the reports of the node's next activation if all its inputs have reported
+// (standing inputs once at least) and one report is new: whether any was taken.
+std::optional<bool> GraphExecution::State::NextActivation(int i) {
+  std::vector<InputReports>& inputs = nodes[i].inputs;
+  bool any_fresh = false;
+  for (const InputReports& input : inputs) {
+    if (input.fresh.empty() && !input.last) return std::nullopt;
+    any_fresh = any_fresh || !input.fresh.empty();
+  }
+  if (!any_fresh) return std::nullopt;
+  bool any_taken = false;
+  for (size_t p = 0; p < inputs.size(); ++p) {
+    InputReports& input = inputs[p];
+    bool taken = input.last.value_or(false);
+    if (!input.fresh.empty()) {
+      taken = input.fresh.front();
+      input.fresh.pop_front();
+      if (plans[i].standing[p]) input.last = taken;
+    }
+    any_taken = any_taken || taken;
+  }
+  return any_taken;
 }
 
 // A taken input (or back edge) starts a new visit, unless the node has run max_visits
@@ -560,8 +599,7 @@ v1::JournalEntry GraphExecution::State::EmitNodeStart(const RunKey& key, GraphSt
     question.prompt = started->input();
     for (int d : human.decisions()) question.decisions.push_back(static_cast<v1::Decision>(d));
     if (question.decisions.empty()) question.decisions = {v1::APPROVE, v1::DENY, v1::RESPOND};
-    question.timeout_ms =
-        (human.timeout_seconds() > 0 ? human.timeout_seconds() : kDefaultHumanTimeoutSeconds) * 1000;
+    question.timeout_ms = (human.timeout_seconds() > 0 ? human.timeout_seconds() : kDefaultHumanTimeoutSeconds) * 1000;
     question.on_timeout = human.on_timeout();
     started->set_approval_id(question.approval_id);
     return entry;
@@ -647,8 +685,8 @@ GraphStep GraphExecution::State::Finish(v1::JournalEntry entry) {
 
 GraphExecution::GraphExecution(std::string graph_run_id, v1::GraphSpec spec, std::string input,
                                std::function<std::string()> new_run_id)
-    : state_(std::make_unique<State>(std::move(graph_run_id), std::move(spec), std::move(input),
-                                     std::move(new_run_id))) {}
+    : state_(
+          std::make_unique<State>(std::move(graph_run_id), std::move(spec), std::move(input), std::move(new_run_id))) {}
 
 GraphExecution::~GraphExecution() = default;
 

@@ -19,6 +19,31 @@
 //     passing max_node_runs. The graph succeeds when nothing runs or waits any more.
 // The same entries drive a live run and a replay after a restart, so both reach the
 // same state.
+//
+// Details (orchestrator/graph/graph_execution.cc):
+//   - A node on a cycle keeps the last report of each input from outside that cycle:
+//     it stands for the node's later activations, so a loop's second visit does not
+//     wait for a node before the loop (which will not report again). Other inputs
+//     report afresh for every activation.
+//   - A node dropped at max_visits through a forward edge reports not taken
+//     downstream, as a skipped one does, so joins after it are not held up.
+//   - A child run that ends CANCELLED counts as failed.
+//   - Map nodes: GraphNodeStarted item 0 (items = N, input = the `over` array as
+//     JSON), then items 1..N, at most max_parallel (default 16) running; each item is
+//     a node run. Item input defaults to "{{item}}". The node's GraphNodeFinished
+//     (item 0) comes when every item has ended, or at once when the policy fails it
+//     (FAIL_FAST: the first failed item; QUORUM: when more than N - quorum have
+//     failed, or at the start when N < quorum). An empty array succeeds at once with
+//     "[]"; an `over` that names no array fails the node, naming the path and what it
+//     found.
+//   - Human nodes ask approval `<graph_run_id>:<node>:<visit>`; defaults: APPROVE,
+//     DENY and RESPOND, 24 hours. Their output is {"decision": "APPROVE", "message":
+//     "...", "decided_by": "...", "timed_out": false}; a timeout under TIMEOUT_FAIL
+//     fails the node.
+//   - The graph's output: its `output` template, else the output of the last node
+//     (not map item) that finished. Errors: `node "x" failed: <child error>`,
+//     `node "m" item 3 failed: <child error>`, `node "x" not started: the graph
+//     reached max_node_runs (N)`.
 #ifndef BATON_ORCHESTRATOR_GRAPH_GRAPH_EXECUTION_H_
 #define BATON_ORCHESTRATOR_GRAPH_GRAPH_EXECUTION_H_
 
@@ -60,7 +85,11 @@ struct QuestionToAsk {
 
 // What one event decides. The scheduler journals `entries` on the graph run in this
 // order, creates `children` and `questions`, and ends the run when `end` is set; all
-// in one batch.
+// in one batch. A GraphNodeFinished entry carries, besides the outcome: `next`, the
+// targets of the node's taken edges (started, or signalled while they wait for other
+// inputs) except the dropped ones; `dropped`, the nodes this finish would have started
+// but that have run max_visits times; `skipped`, the nodes this finish made skip (every
+// input not taken), downstream ones included; and for a map item, `progress`.
 struct GraphStep {
   std::vector<v1::JournalEntry> entries;  // node_started / node_finished; seq, epoch and
                                           // time are the scheduler's to set
@@ -75,6 +104,8 @@ struct GraphStep {
   std::optional<End> end;
 };
 
+// Not thread-safe: the scheduler calls it under its own lock. Owns the spec it was
+// given; `new_run_id` is called only while deciding (never in Replay).
 class GraphExecution {
  public:
   // `spec` is validated (ValidateGraph) and resolved: every agent node and map has an
@@ -85,21 +116,25 @@ class GraphExecution {
   GraphExecution(const GraphExecution&) = delete;
   GraphExecution& operator=(const GraphExecution&) = delete;
 
-  // A new graph run: starts the start node.
+  // A new graph run: starts the start node. Not after Replay (a rebuilt run has
+  // started already); a second call decides nothing.
   GraphStep Start();
   // After a restart: applies one journal entry of the run (in seq order) to the state,
   // deciding nothing. Entries of other kinds are ignored. FAILED_PRECONDITION when the
   // entry does not fit the state (a node that never started finishing).
+  // REQUIRES: whole steps: the entries of one GraphStep all, or none of them.
   absl::Status Replay(const v1::JournalEntry& entry);
 
   // A node run (agent or graph node, or map item) ended. `output` is the child run's
   // output (SUCCEEDED), `error` its error otherwise. A child the state no longer
-  // waits for (its node already ended) decides nothing.
+  // waits for (its node already ended) decides nothing, as does a run not in a final
+  // state. Once the graph has ended every event decides nothing and changes nothing.
   GraphStep OnChildEnded(const v1::Run& child);
   // A human node's question was decided (or expired: decision.timed_out()).
   GraphStep OnDecision(const std::string& approval_id, const v1::ApprovalDecision& decision);
 
-  // Node runs started and not ended: child run ids and approval ids.
+  // Node runs started and not ended: child run ids and approval ids. After the graph
+  // has ended, the ones still running then: the scheduler cancels (abandons) them.
   std::vector<std::string> RunningChildren() const;
   std::vector<std::string> OpenQuestions() const;
   // Node runs so far (agent, graph and human node visits, map items).

@@ -38,8 +38,8 @@ bool IsValidNodeId(const std::string& id) {
 bool IsValidGraphName(const std::string& name) {
   if (name.empty() || name.size() > 128) return false;
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                    c == '.' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -67,8 +67,8 @@ class GraphValidator {
     topology_.emplace(spec_);
     for (int i = 0; i < topology_->node_count(); ++i) {
       if (!topology_->reachable_from_start(i)) {
-        return NodeError(i, absl::StrCat("not reachable from the start node ",
-                                         Quoted(topology_->id(topology_->start()))));
+        return NodeError(i,
+                         absl::StrCat("not reachable from the start node ", Quoted(topology_->id(topology_->start()))));
       }
     }
     for (int i = 0; i < spec_.nodes_size(); ++i) {
@@ -167,7 +167,10 @@ class GraphValidator {
   }
 
   absl::Status CheckAgentNode(int i, absl::string_view field, const v1::AgentNode& agent, bool map_item) {
-    if (agent.agent_name().empty() == !agent.has_agent()) {
+    // A user gives one of the two; CreateRun's resolution keeps agent_name, pins
+    // agent_version and adds the stored agent, and that resolved form is valid too.
+    const bool resolved = !agent.agent_name().empty() && agent.has_agent() && agent.agent_version() > 0;
+    if (agent.agent_name().empty() == !agent.has_agent() && !resolved) {
       return NodeError(i, absl::StrCat(field, ": needs exactly one of agent_name and agent"));
     }
     if (agent.agent_version() < 0) {

@@ -13,9 +13,7 @@ json ParseJsonOrString(absl::string_view text) {
   return parsed;
 }
 
-std::string CompactJson(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string CompactJson(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string JsonToText(const json& value) {
   if (value.is_string()) return value.get<std::string>();

@@ -66,7 +66,7 @@ class Template {
 
  private:
   struct Part {
-    std::string literal;       // when !path
+    std::string literal;  // when !path
     std::optional<Path> path;
   };
   std::vector<Part> parts_;
