@@ -1,7 +1,5 @@
 #include "workers/structured_output.h"
 
-#include <cmath>
-#include <cstdint>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -27,41 +25,7 @@ absl::string_view Unfenced(absl::string_view text) {
   return absl::StripAsciiWhitespace(text.substr(first_line_end + 1, text.size() - 3 - (first_line_end + 1)));
 }
 
-json ValueToJson(const google::protobuf::Value& value) {
-  switch (value.kind_case()) {
-    case google::protobuf::Value::kNumberValue: {
-      const double d = value.number_value();
-      // Integral doubles that a double holds exactly become integers.
-      if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) <= 9007199254740992.0) {
-        return json(static_cast<int64_t>(d));
-      }
-      return json(d);
-    }
-    case google::protobuf::Value::kStringValue:
-      return json(value.string_value());
-    case google::protobuf::Value::kBoolValue:
-      return json(value.bool_value());
-    case google::protobuf::Value::kStructValue:
-      return StructToJson(value.struct_value());
-    case google::protobuf::Value::kListValue: {
-      json array = json::array();
-      for (const google::protobuf::Value& v : value.list_value().values()) array.push_back(ValueToJson(v));
-      return array;
-    }
-    case google::protobuf::Value::kNullValue:
-    case google::protobuf::Value::KIND_NOT_SET:
-      break;
-  }
-  return json(nullptr);
-}
-
 }  // namespace
-
-json StructToJson(const google::protobuf::Struct& value) {
-  json object = json::object();
-  for (const auto& [key, v] : value.fields()) object[key] = ValueToJson(v);
-  return object;
-}
 
 absl::StatusOr<std::unique_ptr<StructuredOutput>> StructuredOutput::Create(const google::protobuf::Struct& schema) {
   json converted = StructToJson(schema);

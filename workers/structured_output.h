@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/proto_json.h"
 #include "common/schema_validator.h"
 
 namespace baton::worker {
@@ -19,11 +20,6 @@ namespace baton::worker {
 // The tool's name, which the agent's other tools cannot take while it is offered.
 inline constexpr char kRespondTool[] = "respond";
 
-// `value` as JSON. A Struct holds every number as a double; an integral one (up to
-// 2^53) becomes a JSON integer, so "maxItems": 3 stays 3 (JSON Schema wants integers
-// there). The same conversion as orchestrator/graph/json_value.h, which validates the
-// schema at CreateRun: what passed there compiles here.
-nlohmann::json StructToJson(const google::protobuf::Struct& value);
 
 // An agent's output schema, compiled. Immutable after Create; thread-safe.
 class StructuredOutput {

@@ -6,10 +6,10 @@
 
 #include <string>
 
-#include <google/protobuf/struct.pb.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/string_view.h"
+#include "common/proto_json.h"
 
 namespace baton::orchestrator::graph {
 
@@ -24,11 +24,9 @@ std::string CompactJson(const nlohmann::json& value);
 // outputs of map nodes turn JSON back into text.
 std::string JsonToText(const nlohmann::json& value);
 
-// google.protobuf.Value to JSON. A Value's numbers are doubles; an integral one becomes
-// a JSON integer, so it prints as `3` (JSON equality is numeric either way: 3 == 3.0).
-// An unset Value is null.
-nlohmann::json ValueToJson(const google::protobuf::Value& value);
-nlohmann::json StructToJson(const google::protobuf::Struct& value);
+// Values (conditions) and Structs (output schemas) as JSON: common/proto_json.h.
+using ::baton::StructToJson;
+using ::baton::ValueToJson;
 
 }  // namespace baton::orchestrator::graph
 
