@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<SchemaValidator>> SchemaValidator::Compile(const 
     valijson::adapters::NlohmannJsonAdapter adapter(impl->document);
     parser.populateSchema(adapter, impl->schema);
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("unusable inputSchema: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("unusable JSON Schema: ", e.what()));
   }
   return std::unique_ptr<SchemaValidator>(new SchemaValidator(std::move(impl)));
 }

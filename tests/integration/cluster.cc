@@ -177,6 +177,7 @@ void Cluster::StartOrchestrator() {
   channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
   runs_ = v1::RunService::NewStub(channel_);
   agents_ = v1::AgentService::NewStub(channel_);
+  graphs_ = v1::GraphService::NewStub(channel_);
   worker_api_ = v1::WorkerService::NewStub(channel_);
 }
 

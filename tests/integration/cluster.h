@@ -17,6 +17,7 @@
 
 #include "absl/time/time.h"
 #include "baton/v1/agent.grpc.pb.h"
+#include "baton/v1/graph.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/worker_service.grpc.pb.h"
 
@@ -85,6 +86,7 @@ class Cluster {
 
   v1::RunService::Stub& runs() { return *runs_; }
   v1::AgentService::Stub& agents() { return *agents_; }
+  v1::GraphService::Stub& graphs() { return *graphs_; }
   v1::WorkerService::Stub& worker_api() { return *worker_api_; }
 
   // The simulator's control endpoints.
@@ -130,6 +132,7 @@ class Cluster {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::RunService::Stub> runs_;
   std::unique_ptr<v1::AgentService::Stub> agents_;
+  std::unique_ptr<v1::GraphService::Stub> graphs_;
   std::unique_ptr<v1::WorkerService::Stub> worker_api_;
 };
 
