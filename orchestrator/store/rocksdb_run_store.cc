@@ -36,6 +36,7 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
     "approvals",
     "sessions",
     "graphs",
+    "data_keys",
 };
 
 namespace {
@@ -238,9 +239,61 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
   rocksdb::Status s = rocksdb::DB::Open(rocks.db, options.path, rocks.cfs, &handles, &raw_db);
   if (!s.ok()) return FromRocksDb(s, "open", options.path);
   BATON_CHECK(handles.size() == kNumCfs) << "RocksDB returned " << handles.size() << " handles";
-  BATON_LOG(INFO) << "store opened at " << options.path << " (sync=" << options.sync << ")";
-  return std::unique_ptr<RocksDbRunStore>(
+  BATON_LOG(INFO) << "store opened at " << options.path << " (sync=" << options.sync
+                  << ", encryption at rest " << (options.encryption_key_file.empty() ? "off" : "on") << ")";
+  std::unique_ptr<RocksDbRunStore> store(
       new RocksDbRunStore(options, std::unique_ptr<rocksdb::DB>(raw_db), handles));
+  if (!options.encryption_key_file.empty()) RETURN_IF_ERROR(store->OpenCipher());
+  return store;
+}
+
+absl::Status RocksDbRunStore::OpenCipher() {
+  ASSIGN_OR_RETURN(std::vector<KeyEncryptionKey> keks, ReadKeyEncryptionKeys(options_.encryption_key_file));
+  std::vector<StoredDataKey> stored;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kDataKeysCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ASSIGN_OR_RETURN(StoredDataKey key, ValueCipher::DecodeDataKey(View(it->value())));
+    stored.push_back(std::move(key));
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "read data keys", path()));
+  std::vector<StoredDataKey> to_store;
+  ASSIGN_OR_RETURN(cipher_, ValueCipher::Create(std::move(keks), stored, &to_store));
+  if (!to_store.empty()) {
+    // Written before any record uses them, synced: a data key is never lost.
+    rocksdb::WriteBatch batch;
+    for (const StoredDataKey& key : to_store) {
+      std::string id;
+      for (int shift = 24; shift >= 0; shift -= 8) id.push_back(static_cast<char>((key.id >> shift) & 0xff));
+      batch.Put(cf(kDataKeysCf), id, ValueCipher::EncodeDataKey(key));
+    }
+    rocksdb::WriteOptions write_options;
+    write_options.sync = true;
+    RETURN_IF_ERROR(FromRocksDb(db_->Write(write_options, &batch), "write data keys", path()));
+    BATON_LOG(INFO) << "encryption at rest: " << to_store.size() << " data key(s) written under the newest key-encryption key";
+  }
+  return absl::OkStatus();
+}
+
+std::string RocksDbRunStore::Aad(Cf c, std::string_view key) {
+  std::string aad(kCfNames[c]);
+  aad.push_back('\0');
+  aad.append(key);
+  return aad;
+}
+
+template <typename Message>
+bool RocksDbRunStore::ParseStored(Cf c, std::string_view key, const rocksdb::Slice& value, Message* message) const {
+  if (!ValueCipher::IsEncrypted(View(value))) return Parse(value, message);
+  if (cipher_ == nullptr) {
+    BATON_LOG(ERROR) << "an encrypted " << kCfNames[c] << " record, and no --encryption-key-file to read it";
+    return false;
+  }
+  absl::StatusOr<std::string> plain = cipher_->Decrypt(Aad(c, key), View(value));
+  if (!plain.ok()) {
+    BATON_LOG(ERROR) << kCfNames[c] << " record: " << plain.status().message();
+    return false;
+  }
+  return message->ParseFromString(*plain);
 }
 
 RocksDbRunStore::RocksDbRunStore(const RocksDbStoreOptions& options,
@@ -273,7 +326,7 @@ RocksDbRunStore::~RocksDbRunStore() {
 
 // ---- Writes -------------------------------------------------------------------------
 
-absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* commit) {
+absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* commit) const {
   RETURN_IF_ERROR(store_keys::ValidateBatch(batch));
   std::vector<Op>& ops = commit->ops;
   ops.reserve(batch.put_runs.size() + batch.journal.size() + batch.events.size() +
@@ -282,6 +335,7 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
               batch.request_ids.size() + batch.agents.size() + batch.graphs.size() + batch.waiting_deletes.size() +
               batch.waiting_puts.size() + batch.approvals.size() + batch.session_heads.size());
   auto put = [&](Cf cf, std::string key, std::string value) {
+    if (cipher_ != nullptr && IsEncryptedCf(cf)) value = cipher_->Encrypt("default", Aad(cf, key), value);
     commit->bytes += key.size() + value.size();
     ops.push_back(Op{cf, false, std::move(key), std::move(value)});
   };
@@ -437,7 +491,7 @@ absl::StatusOr<std::optional<v1::Run>> RocksDbRunStore::GetRun(std::string_view 
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(FromRocksDb(s, "get run", path()));
   v1::Run run;
-  if (!Parse(value, &run)) return CorruptRecord("run", run_id, path());
+  if (!ParseStored(kRunsCf, run_id, value, &run)) return CorruptRecord("run", run_id, path());
   return run;
 }
 
@@ -457,14 +511,14 @@ absl::StatusOr<RunPage> RocksDbRunStore::ListRuns(const RunFilter& filter, int p
   // Memory stays at one page: runs that do not match are parsed and dropped.
   for (; it->Valid(); it->Prev()) {
     if (page.runs.size() == limit && any) {  // one more run exists: there is a next page
-      page.next_page_token = page.runs.back().run_id();
+      page.next_page_token = store_keys::EncodeRunPageToken(page.runs.back().run_id());
       break;
     }
     v1::Run run;
-    if (!Parse(it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
+    if (!ParseStored(kRunsCf, View(it->key()), it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
     if (!store_keys::MatchesFilter(filter, run)) continue;
     if (page.runs.size() == limit) {
-      page.next_page_token = page.runs.back().run_id();
+      page.next_page_token = store_keys::EncodeRunPageToken(page.runs.back().run_id());
       break;
     }
     page.runs.push_back(std::move(run));
@@ -493,7 +547,7 @@ absl::StatusOr<std::vector<v1::JournalEntry>> RocksDbRunStore::ReadJournal(
   read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kJournalCf)));
   for (it->Seek(store_keys::RunSeqKey(run_id, 0)); it->Valid(); it->Next()) {
-    if (!Parse(it->value(), &entries.emplace_back())) {
+    if (!ParseStored(kJournalCf, View(it->key()), it->value(), &entries.emplace_back())) {
       return CorruptRecord("journal", run_id, path());
     }
   }
@@ -514,7 +568,7 @@ absl::StatusOr<std::vector<v1::RunEvent>> RocksDbRunStore::ReadEvents(std::strin
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kEventsCf)));
   for (it->Seek(store_keys::RunSeqKey(run_id, first_seq)); it->Valid(); it->Next()) {
     if (limit > 0 && events.size() == static_cast<size_t>(limit)) break;
-    if (!Parse(it->value(), &events.emplace_back())) {
+    if (!ParseStored(kEventsCf, View(it->key()), it->value(), &events.emplace_back())) {
       return CorruptRecord("event", run_id, path());
     }
   }
@@ -647,7 +701,7 @@ absl::StatusOr<std::optional<v1::Approval>> RocksDbRunStore::GetApproval(
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(FromRocksDb(s, "get approval", path()));
   v1::Approval approval;
-  if (!Parse(value, &approval)) return CorruptRecord("approval", approval_id, path());
+  if (!ParseStored(kApprovalsCf, approval_id, value, &approval)) return CorruptRecord("approval", approval_id, path());
   return approval;
 }
 
@@ -669,7 +723,7 @@ absl::StatusOr<ApprovalPage> RocksDbRunStore::ListApprovals(const ApprovalFilter
   // As in ListRuns, memory stays at one page: approvals that do not match are dropped.
   for (; it->Valid(); it->Next()) {
     v1::Approval approval;
-    if (!Parse(it->value(), &approval)) {
+    if (!ParseStored(kApprovalsCf, View(it->key()), it->value(), &approval)) {
       return CorruptRecord("approval", View(it->key()), path());
     }
     if (!store_keys::MatchesFilter(filter, approval)) continue;

@@ -17,11 +17,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "orchestrator/store/run_store.h"
+#include "orchestrator/store/value_cipher.h"
 
 // Forward declarations keep RocksDB's headers out of every file that wires a store.
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Slice;
 }  // namespace rocksdb
 
 namespace baton::orchestrator {
@@ -51,6 +53,10 @@ struct RocksDbStoreOptions {
   // keep every WAL alive).
   // Default: 256 MiB
   uint64_t max_total_wal_bytes = uint64_t{256} << 20;
+  // Encryption at rest (value_cipher.h): the file of key-encryption keys. Empty: records
+  // are stored in the clear. Records written before it was set stay readable.
+  // Default: empty
+  std::string encryption_key_file;
 };
 
 // Thread-safe. Reads go straight to RocksDB on the caller's thread. Writes go through
@@ -123,6 +129,7 @@ class RocksDbRunStore final : public RunStore {
     kApprovalsCf,
     kSessionsCf,
     kGraphsCf,
+    kDataKeysCf,  // encryption at rest: wrapped data keys (value_cipher.h)
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];
@@ -154,8 +161,18 @@ class RocksDbRunStore final : public RunStore {
   RocksDbRunStore(const RocksDbStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
                   const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
 
-  // Validates and serializes `batch` into ops, in StoreBatch's documented order.
-  static absl::Status Encode(const StoreBatch& batch, PendingCommit* commit);
+  // Validates and serializes `batch` into ops, in StoreBatch's documented order,
+  // encrypting payload records when the store has a cipher.
+  absl::Status Encode(const StoreBatch& batch, PendingCommit* commit) const;
+  // Payload records (runs, journal, events, approvals) are encrypted at rest.
+  static bool IsEncryptedCf(Cf c) { return c == kRunsCf || c == kJournalCf || c == kEventsCf || c == kApprovalsCf; }
+  // An encrypted record is bound to its column family and key.
+  static std::string Aad(Cf c, std::string_view key);
+  // Parses a stored record of `c`, decrypting it when it is encrypted.
+  template <typename Message>
+  bool ParseStored(Cf c, std::string_view key, const rocksdb::Slice& value, Message* message) const;
+  // Loads (and rotates) the data keys; REQUIRES: options_.encryption_key_file set.
+  absl::Status OpenCipher();
   // Queues `commit` for the committer, or fails it at once when closing.
   void Enqueue(PendingCommit commit);
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -174,6 +191,8 @@ class RocksDbRunStore final : public RunStore {
   std::unique_ptr<rocksdb::DB> db_;
   // Owned; released with db_->DestroyColumnFamilyHandle in the destructor.
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> handles_{};
+  // Set at Open when options_.encryption_key_file is; immutable after.
+  std::unique_ptr<ValueCipher> cipher_;
 
   absl::Mutex mu_;
   std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);
