@@ -2,7 +2,7 @@
 // loopback and writes the results as JSON and as the table in docs/PERFORMANCE.md.
 //
 //   baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]
-//               [--only=W1,W2,...] [--scale=1] [--repeats=3] [--slow-repeats=1]
+//               [--only=W1,W2,...,W9,W10,W5-graph] [--scale=1] [--repeats=3] [--slow-repeats=1]
 //               [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming]
 //               [--w7-children=100]
 //               [--orchestrator-wrapper="/usr/bin/valgrind --tool=callgrind ..."]
@@ -32,7 +32,7 @@ using json = nlohmann::json;
 
 constexpr char kUsage[] =
     "usage: baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]\n"
-    "         [--only=W1,W2,W3,W4,W5,W6,W7,W8] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
+    "         [--only=W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
     "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2) [--w7-children=100]\n"
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   }
   std::set<std::string> only;
   for (absl::string_view w :
-       absl::StrSplit(flags.GetString("only", "W1,W2,W3,W4,W5,W6,W7,W8"), ',', absl::SkipEmpty())) {
+       absl::StrSplit(flags.GetString("only", "W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph"), ',', absl::SkipEmpty())) {
     only.emplace(w);
   }
   if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1 ||
@@ -154,6 +154,9 @@ int main(int argc, char** argv) {
   run("W6", baton::bench::RunW6Memory);
   run("W7", baton::bench::RunW7FanOut);
   run("W8", baton::bench::RunW8Approval);
+  run("W9", baton::bench::RunW9Wide);
+  run("W10", baton::bench::RunW10Deep);
+  run("W5-graph", baton::bench::RunW5Graph);
   results["meta"]["wall_s"] = absl::ToDoubleSeconds(absl::Now() - started);
 
 

@@ -31,6 +31,7 @@
 #include "bench/process.h"
 #include "bench/stats.h"
 #include "common/flags.h"
+#include "common/grpc_channel.h"
 #include "common/logging.h"
 #include "mcp-bridge/mcp_client.h"
 #include "mcp-bridge/stdio_transport.h"
@@ -126,7 +127,7 @@ Result RunBridge(int calls, int concurrency, int warmup, const std::string& dir)
                                {}, dir + "/bridge.log");
   absl::StatusOr<int> port = baton::bench::WaitForPortFile(dir + "/bridge.port", absl::Seconds(30));
   BATON_CHECK(port.ok()) << port.status();
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials());
+  auto channel = baton::NewChannel(absl::StrCat("127.0.0.1:", *port));
   auto stub = baton::v1::ToolService::NewStub(channel);
   auto call = [&](int i) {
     baton::v1::CallToolRequest request;

@@ -135,6 +135,16 @@ absl::StatusOr<int64_t> StatusField(pid_t pid, absl::string_view field) {
 absl::StatusOr<int64_t> ResidentBytes(pid_t pid) { return StatusField(pid, "VmRSS"); }
 absl::StatusOr<int64_t> PeakResidentBytes(pid_t pid) { return StatusField(pid, "VmHWM"); }
 
+absl::StatusOr<int64_t> WrittenBytes(pid_t pid) {
+  const std::string path = absl::StrCat("/proc/", pid, "/io");
+  for (absl::string_view line : absl::StrSplit(ReadFileOrEmpty(path), '\n')) {
+    if (!absl::ConsumePrefix(&line, "wchar:")) continue;
+    int64_t bytes = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &bytes)) return bytes;
+  }
+  return absl::NotFoundError(absl::StrCat("no wchar in ", path));
+}
+
 absl::StatusOr<double> CpuSeconds(pid_t pid) {
   const std::string text = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
   // The command name (field 2) may hold spaces; the fields after it do not.

@@ -49,6 +49,10 @@ absl::StatusOr<int64_t> ResidentBytes(pid_t pid);
 // Peak resident set size (VmHWM), in bytes.
 absl::StatusOr<int64_t> PeakResidentBytes(pid_t pid);
 
+// Bytes `pid` has passed to write() and its kin so far (wchar in /proc/PID/io): for
+// the orchestrator, its RocksDB WAL appends and SST files; page cache or not.
+absl::StatusOr<int64_t> WrittenBytes(pid_t pid);
+
 // CPU time (user + system) `pid` has used so far, in seconds.
 absl::StatusOr<double> CpuSeconds(pid_t pid);
 

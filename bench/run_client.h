@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/tls.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "baton/v1/run_service.grpc.pb.h"
@@ -50,7 +51,8 @@ struct SubmitOptions {
 // Thread-safe. Spreads calls over `channels` connections round robin.
 class RunClient {
  public:
-  RunClient(const std::string& address, int channels);
+  // `tls`: how to reach the orchestrator (common/tls.h). REQUIRES: complete options.
+  RunClient(const std::string& address, int channels, const ClientTlsOptions& tls = {});
 
   // Creates the run and (optionally) watches it to its end. `done` runs once, on a
   // gRPC thread; it must not block.

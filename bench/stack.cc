@@ -149,7 +149,9 @@ absl::StatusOr<absl::Time> Stack::WaitServing(absl::Duration timeout) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("baton.bench.probe", ++attempt);
-    auto channel = grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(options_.client_tls);
+    if (!credentials.ok()) return credentials.status();
+    auto channel = grpc::CreateCustomChannel(address(), *credentials, args);
     auto stub = v1::RunService::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));

@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "common/tls.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -35,6 +36,9 @@ struct StackOptions {
   // INFO lines cost CPU).
   std::string log_level = "warning";
   std::string orchestrator_log_level = "warning";  // Default: warning
+  // How the driver's own probes reach the orchestrator (common/tls.h). Default:
+  // plaintext.
+  ClientTlsOptions client_tls;
 };
 
 // Not thread-safe: one driver thread manages the processes.

@@ -22,39 +22,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// CPU per unit of work (a child, a run) of each process kind, summed over phases
-// of the same kind: /proc counts whole clock ticks (10 ms), so one phase of ~100 ms
-// would be too coarse.
-class CpuTally {
- public:
-  void Add(const json& before, const json& after, int64_t units) {
-    for (const char* k : {"orchestrator", "workers", "sim"}) {
-      seconds_[k] += after[k].get<double>() - before[k].get<double>();
-    }
-    units_ += units;
-  }
-  // ms per unit: {"orchestrator", "workers", "baton" (the two), "sim", "units"}.
-  json PerUnitMs() const {
-    auto per = [&](const std::string& k) {
-      auto it = seconds_.find(k);
-      return units_ > 0 && it != seconds_.end() ? it->second * 1000.0 / static_cast<double>(units_) : 0.0;
-    };
-    return json{{"orchestrator", per("orchestrator")},
-                {"workers", per("workers")},
-                {"baton", per("orchestrator") + per("workers")},
-                {"sim", per("sim")},
-                {"units", units_}};
-  }
-
- private:
-  std::map<std::string, double> seconds_;
-  int64_t units_ = 0;
-};
-
-// Lets the processes finish what the last event started (a worker's poll after its
-// CompleteRun) before a CPU snapshot; every phase gets the same pause.
-void Settle() { absl::SleepFor(absl::Milliseconds(20)); }
-
 // ---------------------------------------------------------------------------
 // W7: one fan-out, from the events of the parent (and, watched as a tree, of its
 // children). Event times are the orchestrator's clock in whole ms, except

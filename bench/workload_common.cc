@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "bench/stats.h"
 
 namespace baton::bench {
@@ -66,7 +68,50 @@ json Repeat(int n, const std::function<json(int)>& once) {
   return json{{"repeats", repeats}, {"median", MedianOfRepeats(repeats)}, {"range", RangeOfRepeats(repeats)}};
 }
 
+absl::StatusOr<v1::Run> GetRun(v1::RunService::Stub& stub, const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::GetRunRequest request;
+  request.set_run_id(run_id);
+  v1::Run run;
+  grpc::Status s = stub.GetRun(&ctx, request, &run);
+  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return run;
+}
+
+absl::StatusOr<v1::Transcript> GetTranscript(v1::RunService::Stub& stub, const std::string& run_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::GetTranscriptRequest request;
+  request.set_run_id(run_id);
+  v1::Transcript t;
+  grpc::Status s = stub.GetTranscript(&ctx, request, &t);
+  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  return t;
+}
+
 double DriverCpuSeconds() { return CpuSeconds(getpid()).value_or(0); }
+
+void CpuTally::Add(const json& before, const json& after, int64_t units) {
+  for (const char* k : {"orchestrator", "workers", "sim"}) {
+    seconds_[k] += after[k].get<double>() - before[k].get<double>();
+  }
+  units_ += units;
+}
+
+json CpuTally::PerUnitMs() const {
+  auto per = [&](const std::string& k) {
+    auto it = seconds_.find(k);
+    return units_ > 0 && it != seconds_.end() ? it->second * 1000.0 / static_cast<double>(units_) : 0.0;
+  };
+  return json{{"orchestrator", per("orchestrator")},
+              {"workers", per("workers")},
+              {"baton", per("orchestrator") + per("workers")},
+              {"sim", per("sim")},
+              {"units", units_}};
+}
+
+void Settle() { absl::SleepFor(absl::Milliseconds(20)); }
 
 void KeepLogs(const BenchOptions& o, const std::string& dir, const std::string& name) {
   if (o.failure_dir.empty()) return;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/run_service.pb.h"
 #include "bench/process.h"
 #include "bench/stack.h"
@@ -53,8 +55,31 @@ v1::CreateRunRequest Request(const v1::AgentSpec& agent, const std::string& inpu
 // Runs `once` n times (fresh stacks): {"repeats": [...], "median": ..., "range": ...}.
 nlohmann::json Repeat(int n, const std::function<nlohmann::json(int)>& once);
 
+// GetRun and GetTranscript with a deadline (10 s and 30 s).
+absl::StatusOr<v1::Run> GetRun(v1::RunService::Stub& stub, const std::string& run_id);
+absl::StatusOr<v1::Transcript> GetTranscript(v1::RunService::Stub& stub, const std::string& run_id);
+
 // CPU seconds the driver itself has used.
 double DriverCpuSeconds();
+
+// CPU per unit of work (a child, a node, a run) of each process kind, summed over
+// phases of the same kind: /proc counts whole clock ticks (10 ms), so one phase of
+// ~100 ms would be too coarse. Not thread-safe.
+class CpuTally {
+ public:
+  // `before` and `after` are Stack::CpuSeconds() snapshots around `units` of work.
+  void Add(const nlohmann::json& before, const nlohmann::json& after, int64_t units);
+  // ms per unit: {"orchestrator", "workers", "baton" (the two), "sim", "units"}.
+  nlohmann::json PerUnitMs() const;
+
+ private:
+  std::map<std::string, double> seconds_;
+  int64_t units_ = 0;
+};
+
+// Lets the processes finish what the last event started (a worker's poll after its
+// CompleteRun) before a CPU snapshot; every phase gets the same pause (20 ms).
+void Settle();
 
 // Copies the *.log files of a stack's directory to o.failure_dir/<name>-<time>.
 void KeepLogs(const BenchOptions& o, const std::string& dir, const std::string& name);

@@ -100,28 +100,6 @@ std::vector<double> AppendLatencies(const Stack& stack, int workers) {
   return out;
 }
 
-absl::StatusOr<v1::Run> GetRun(v1::RunService::Stub& stub, const std::string& run_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  v1::GetRunRequest request;
-  request.set_run_id(run_id);
-  v1::Run run;
-  grpc::Status s = stub.GetRun(&ctx, request, &run);
-  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-  return run;
-}
-
-absl::StatusOr<v1::Transcript> GetTranscript(v1::RunService::Stub& stub, const std::string& run_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  v1::GetTranscriptRequest request;
-  request.set_run_id(run_id);
-  v1::Transcript t;
-  grpc::Status s = stub.GetTranscript(&ctx, request, &t);
-  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-  return t;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// The workloads of docs/PERFORMANCE.md (W1-W8). Each starts its own stack on
+// The workloads of docs/PERFORMANCE.md (W1-W10, W5-graph). Each starts its own stack on
 // loopback, measures, stops it, and returns its figures as JSON: one object per
 // repeat plus their median and range.
 #ifndef BATON_BENCH_WORKLOADS_H_
@@ -14,12 +14,13 @@ namespace baton::bench {
 struct BenchOptions {
   std::string bin_dir;   // the three binaries. Required.
   std::string work_dir;  // stacks' directories go under it. Required.
-  // Multiplies the run counts of W1, W2, W4 and W6, W7's fan-outs and W8's
-  // approvals (W3's 200 runs, W5's 200 steps and W7's children per fan-out are not).
+  // Multiplies the run counts of W1, W2, W4 and W6, W7's fan-outs, W8's approvals,
+  // W9's graphs and W10's chains (W3's 200 runs, W5's 200 steps, W7's children per
+  // fan-out, W9's 1,000 items, W10's 50 nodes and W5-graph's sizes are not).
   // Default: 1, the sizes of the issue.
   double scale = 1.0;
-  int repeats = 3;       // fresh stacks for W1, W2, W7 and W8. Default: 3
-  int slow_repeats = 1;  // for W3-W6. Default: 1
+  int repeats = 3;       // fresh stacks for W1, W2, W7-W10. Default: 3
+  int slow_repeats = 1;  // for W3-W6 and W5-graph. Default: 1
   // Agents stream from the simulator (its SSE deltas are 8-10 bytes). Default: false.
   bool streaming = false;
   int w3_lease_ttl_ms = 10'000;  // Default: the orchestrator's default
@@ -44,6 +45,10 @@ nlohmann::json RunW6Memory(const BenchOptions& options);
 // Runs that wait (bench/wait_workloads.cc).
 nlohmann::json RunW7FanOut(const BenchOptions& options);
 nlohmann::json RunW8Approval(const BenchOptions& options);
+// Graph runs (bench/graph_workloads.cc).
+nlohmann::json RunW9Wide(const BenchOptions& options);
+nlohmann::json RunW10Deep(const BenchOptions& options);
+nlohmann::json RunW5Graph(const BenchOptions& options);
 
 }  // namespace baton::bench
 
