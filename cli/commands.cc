@@ -9,16 +9,16 @@
 #include <memory>
 #include <set>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "baton/v1/agent.grpc.pb.h"
+#include "baton/v1/auth.grpc.pb.h"
 #include "baton/v1/graph.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "cli/approvals.h"
@@ -26,10 +26,13 @@
 #include "cli/event_printer.h"
 #include "cli/format.h"
 #include "cli/graph_format.h"
+#include "cli/keys.h"
 #include "cli/spec_file.h"
 #include "cli/tools.h"
 #include "cli/up.h"
 #include "common/flags.h"
+#include "common/grpc_channel.h"
+#include "common/tls.h"
 
 namespace baton::cli {
 namespace {
@@ -60,18 +63,25 @@ struct Context {
   bool json = false;
   std::ostream& out;
   std::ostream& err;
+  // --ca/--cert/--key, BATON_CA/..., or the TLS stack `baton up` recorded for addr.
+  ClientTlsOptions tls;
+  // --api-key-file, BATON_API_KEY, or the admin key of the stack `baton up` recorded
+  // for addr; "" when none (an orchestrator without --auth).
+  std::string bearer_token;
 
   std::shared_ptr<grpc::Channel> channel() {
     if (!channel_) {
-      grpc::ChannelArguments arguments;
-      arguments.SetMaxReceiveMessageSize(64 << 20);
-      channel_ = grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), arguments);
+      ChannelOptions options;
+      options.tls = tls;
+      options.bearer_token = bearer_token;
+      channel_ = NewChannel(addr, options);
     }
     return channel_;
   }
   std::unique_ptr<v1::RunService::Stub> runs() { return v1::RunService::NewStub(channel()); }
   std::unique_ptr<v1::AgentService::Stub> agents() { return v1::AgentService::NewStub(channel()); }
   std::unique_ptr<v1::GraphService::Stub> graphs() { return v1::GraphService::NewStub(channel()); }
+  std::unique_ptr<v1::KeyService::Stub> keys() { return v1::KeyService::NewStub(channel()); }
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
@@ -89,7 +99,7 @@ struct Command {
   Handler handler;
 };
 
-const std::set<std::string> kGlobalValueFlags = {"addr"};
+const std::set<std::string> kGlobalValueFlags = {"addr", "ca", "cert", "key", "api-key-file"};
 const std::set<std::string> kGlobalBoolFlags = {"json", "help"};
 
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout = kRpcTimeout) {
@@ -707,6 +717,7 @@ int CmdUp(Context& ctx) {
   options.grace = absl::Seconds(grace);
   options.detach = ctx.flags.GetBool("detach");
   options.mcp_config = ctx.flags.GetString("mcp-config");
+  options.tls = ctx.flags.GetBool("tls");
   return RunUp(options, ctx.out, ctx.err);
 }
 
@@ -721,6 +732,10 @@ ToolsOptions ToolsOptionsOf(Context& ctx) {
   ToolsOptions options;
   options.bridge_addr = ResolveBridgeAddr(ctx.flags.GetString("bridge"), ctx.flags.GetString("data-dir", ".baton"));
   options.json = ctx.json;
+  options.tls = ctx.tls;
+  if (!options.tls.enabled() && options.tls.cert_file.empty()) {
+    options.tls = StackClientTls(ctx.flags.GetString("data-dir", ".baton"), options.bridge_addr);
+  }
   return options;
 }
 
@@ -736,12 +751,76 @@ int CmdToolsCall(Context& ctx) {
   return RunToolsCall(options, ctx.args[0], ReadInput(ctx.args[1]), ctx.out, ctx.err);
 }
 
+// `keys create`: --role and --namespace take one name or a comma-separated list.
+int CmdKeysCreate(Context& ctx) {
+  v1::CreateKeyRequest request;
+  request.set_principal(ctx.flags.GetString("principal"));
+  if (request.principal().empty()) return PrintUsageError(ctx.err, "--principal is required", "");
+  for (absl::string_view role : absl::StrSplit(ctx.flags.GetString("role"), ',', absl::SkipEmpty())) {
+    request.add_roles(std::string(role));
+  }
+  if (request.roles().empty()) return PrintUsageError(ctx.err, "--role is required (reader, operator, admin, worker)", "");
+  for (absl::string_view ns : absl::StrSplit(ctx.flags.GetString("namespace"), ',', absl::SkipEmpty())) {
+    request.add_namespaces(std::string(ns));
+  }
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::CreateKeyResponse response;
+  grpc::Status status = ctx.keys()->CreateKey(&context, request, &response);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+  } else {
+    ctx.out << response.secret() << std::endl;
+    ctx.err << "key " << response.key().key_id() << " for " << response.key().principal()
+            << ": store it now, it is not shown again" << std::endl;
+  }
+  return kExitOk;
+}
+
+int CmdKeysList(Context& ctx) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListKeysResponse response;
+  grpc::Status status = ctx.keys()->ListKeys(&context, v1::ListKeysRequest(), &response);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+    return kExitOk;
+  }
+  ctx.out << "KEY ID            PRINCIPAL             ROLES             NAMESPACES   CREATED               STATE\n";
+  for (const v1::ApiKey& key : response.keys()) {
+    ctx.out << absl::StrFormat("%-17s %-21s %-17s %-12s %-21s %s\n", key.key_id(), key.principal(),
+                               absl::StrJoin(key.roles(), ","), absl::StrJoin(key.namespaces(), ","),
+                               absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(key.create_time_ms()),
+                                                absl::LocalTimeZone()),
+                               key.revoked() ? "revoked" : "active");
+  }
+  return kExitOk;
+}
+
+int CmdKeysRevoke(Context& ctx) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::RevokeKeyRequest request;
+  request.set_key_id(ctx.args[0]);
+  v1::ApiKey key;
+  grpc::Status status = ctx.keys()->RevokeKey(&context, request, &key);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, key);
+  } else {
+    ctx.out << "revoked key " << key.key_id() << " (" << key.principal() << ")" << std::endl;
+  }
+  return kExitOk;
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"up",
        "baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]\n"
-       "       [--mcp-config FILE]",
-       {"data-dir", "port", "workers", "concurrency", "grace-seconds", "mcp-config"}, {"detach"}, 0, 0, CmdUp},
+       "       [--mcp-config FILE] [--tls]",
+       {"data-dir", "port", "workers", "concurrency", "grace-seconds", "mcp-config"}, {"detach", "tls"}, 0, 0, CmdUp},
       {"down", "baton down [--data-dir DIR]", {"data-dir", "grace-seconds"}, {}, 0, 0, CmdDown},
       {"run",
        "baton run AGENT.json INPUT [--watch [--children]] [--priority N] [--request-id ID] [--label k=v]...\n"
@@ -774,6 +853,10 @@ const std::vector<Command>& Commands() {
       {"graphs put", "baton graphs put FILE", {}, {}, 1, 1, CmdGraphsPut},
       {"graphs get", "baton graphs get NAME [--version N]", {"version"}, {}, 1, 1, CmdGraphsGet},
       {"graphs ls", "baton graphs ls", {}, {}, 0, 0, CmdGraphsList},
+      {"keys create", "baton keys create --principal P --role R[,R...] [--namespace N[,N...]]",
+       {"principal", "role", "namespace"}, {}, 0, 0, CmdKeysCreate},
+      {"keys ls", "baton keys ls", {}, {}, 0, 0, CmdKeysList},
+      {"keys revoke", "baton keys revoke KEY_ID", {}, {}, 1, 1, CmdKeysRevoke},
       {"tools ls", "baton tools ls [--bridge HOST:PORT]", {"bridge", "data-dir"}, {}, 0, 0, CmdToolsList},
       {"tools call", "baton tools call NAME JSON [--bridge HOST:PORT] [--timeout-seconds 60]",
        {"bridge", "data-dir", "timeout-seconds"}, {}, 2, 2, CmdToolsCall},
@@ -876,8 +959,31 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
     const char* env = std::getenv("BATON_ADDR");
     addr = env && *env ? env : kDefaultAddr;
   }
+  ClientTlsOptions tls = ClientTlsFromFlags(flags);
+  if (!tls.enabled() && tls.cert_file.empty() && tls.key_file.empty()) {
+    // A stack from `baton up --tls` at this address: its CA and the CLI's certificate.
+    tls = StackClientTls(flags.GetString("data-dir", ".baton"), addr);
+    if (!ValidateClientTls(tls).ok()) tls = {};  // a stale stack.json
+  } else if (absl::Status s = ValidateClientTls(tls); !s.ok()) {
+    return PrintUsageError(err, std::string(s.message()), "");
+  }
+  // The bearer credential: --api-key-file, else BATON_API_KEY, else the admin key of
+  // the `baton up` stack at this address.
+  std::string bearer_token;
+  std::string key_file = flags.GetString("api-key-file");
+  if (key_file.empty()) {
+    bearer_token = BearerTokenFromEnvironment();
+    if (bearer_token.empty()) key_file = StackApiKeyFile(flags.GetString("data-dir", ".baton"), addr);
+  }
+  if (!key_file.empty()) {
+    absl::StatusOr<std::string> key = ReadApiKeyFile(key_file);
+    if (!key.ok()) return PrintUsageError(err, std::string(key.status().message()), "");
+    bearer_token = *std::move(key);
+  }
   Context ctx{flags, std::move(rest), *std::move(labels), *std::move(tool_results),
               addr, flags.GetBool("json"), out, err};
+  ctx.tls = std::move(tls);
+  ctx.bearer_token = std::move(bearer_token);
   return command->handler(ctx);
 }
 

@@ -75,7 +75,9 @@ absl::Status ParseSpecJson(const std::string& json, const std::string& source, a
     if (!parsed.is_object()) {
       return InvalidSpec(source, noun, absl::StrCat("expected a JSON object, found ", parsed.type_name()));
     }
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // Not only parse_error: a number beyond double's range is out_of_range.406
+    // ("number overflow parsing '1e400'"), found by tests/fuzz/agent_spec_fuzz.cc.
     std::string what = e.what();
     // "[json.exception.parse_error.101] parse error at line 1, column 13: ..."
     size_t start = what.find("] ");

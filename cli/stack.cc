@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cli/tls_files.h"
 
 namespace baton::cli {
 namespace {
@@ -17,6 +18,24 @@ std::string Join(const std::string& dir, const std::string& name) {
 }
 
 bool IsExecutableFile(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+// --tls-cert, --tls-key and --tls-client-ca of a server of a `baton up --tls` stack.
+void AddServerTls(const UpOptions& options, std::vector<std::string>& argv) {
+  if (!options.tls) return;
+  LocalTlsFiles files = LocalTlsPaths(options.data_dir);
+  argv.push_back("--tls-cert=" + files.server_cert);
+  argv.push_back("--tls-key=" + files.server_key);
+  argv.push_back("--tls-client-ca=" + files.ca_cert);
+}
+
+// --ca, --cert and --key of a worker or the bridge (the worker certificate).
+void AddWorkerTls(const UpOptions& options, std::vector<std::string>& argv) {
+  if (!options.tls) return;
+  LocalTlsFiles files = LocalTlsPaths(options.data_dir);
+  argv.push_back("--ca=" + files.ca_cert);
+  argv.push_back("--cert=" + files.worker_cert);
+  argv.push_back("--key=" + files.worker_key);
+}
 
 }  // namespace
 
@@ -47,8 +66,12 @@ ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary
   spec.port_file = Join(options.data_dir, "orchestrator.port");
   spec.argv = {binary, absl::StrCat("--listen=127.0.0.1:", options.port),
                "--data-dir=" + Join(options.data_dir, "orchestrator"),
-               "--port-file=" + spec.port_file};
-  spec.env_unset = {kApiKeyEnv, kAuthTokenEnv};
+               "--port-file=" + spec.port_file,
+               // Every call needs a key; the first start writes an admin key for the CLI.
+               "--auth", "--bootstrap-admin-key-file=" + Join(options.data_dir, "admin.key"),
+               "--audit-log=" + Join(options.data_dir, "logs/audit.jsonl")};
+  AddServerTls(options, spec.argv);
+  spec.env_unset = {kApiKeyEnv, kAuthTokenEnv, kBatonApiKeyEnv};
   spec.log_path = Join(options.data_dir, "logs/orchestrator.log");
   return spec;
 }
@@ -58,7 +81,10 @@ ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int 
   ProcessSpec spec;
   spec.name = absl::StrCat("worker-", index);
   spec.argv = {binary, absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port),
-               absl::StrCat("--concurrency=", options.concurrency), "--worker-id=" + spec.name};
+               absl::StrCat("--concurrency=", options.concurrency),
+               // With TLS the id must belong to the worker certificate (common/tls.h).
+               "--worker-id=" + (options.tls ? absl::StrCat(kLocalWorkerIdentity, "/", spec.name) : spec.name)};
+  AddWorkerTls(options, spec.argv);
   if (!tool_bridge.empty()) spec.argv.push_back("--tool-bridge=" + tool_bridge);
   if (!sim_url.empty()) {
     spec.env_set[kBaseUrlEnv] = sim_url;
@@ -76,6 +102,8 @@ ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, c
   spec.argv = {binary, "--config=" + config, "--listen=127.0.0.1:0", "--port-file=" + spec.port_file,
                "--audit-log=" + Join(options.data_dir, "logs/mcp-audit.jsonl")};
   if (orchestrator_port > 0) spec.argv.push_back(absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port));
+  AddServerTls(options, spec.argv);
+  AddWorkerTls(options, spec.argv);
   spec.env_unset = {kApiKeyEnv, kAuthTokenEnv};
   spec.log_path = Join(options.data_dir, "logs/mcp-bridge.log");
   return spec;
@@ -94,6 +122,10 @@ std::string StackFileToJson(const StackFile& stack) {
       {"started_ms", stack.started_ms},
       {"model_api", stack.model_api},
       {"bridge_addr", stack.bridge_addr},
+      {"tls_ca", stack.tls_ca},
+      {"tls_cert", stack.tls_cert},
+      {"tls_key", stack.tls_key},
+      {"api_key_file", stack.api_key_file},
       {"processes", processes},
   };
   return json.dump(2) + "\n";
@@ -113,6 +145,10 @@ absl::StatusOr<StackFile> StackFileFromJson(const std::string& text) {
     stack.started_ms = json.value("started_ms", int64_t{0});
     stack.model_api = json.value("model_api", "");
     stack.bridge_addr = json.value("bridge_addr", "");
+    stack.tls_ca = json.value("tls_ca", "");
+    stack.tls_cert = json.value("tls_cert", "");
+    stack.tls_key = json.value("tls_key", "");
+    stack.api_key_file = json.value("api_key_file", "");
     if (json.contains("processes")) {
       for (const auto& p : json.at("processes")) {
         StackProcess process;

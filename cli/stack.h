@@ -19,6 +19,8 @@ namespace baton::cli {
 inline constexpr char kApiKeyEnv[] = "ANTHROPIC_API_KEY";
 inline constexpr char kBaseUrlEnv[] = "ANTHROPIC_BASE_URL";
 inline constexpr char kAuthTokenEnv[] = "ANTHROPIC_AUTH_TOKEN";
+// The key workers and the bridge present to the orchestrator (orchestrator --auth).
+inline constexpr char kBatonApiKeyEnv[] = "BATON_API_KEY";
 
 struct UpOptions {
   std::string data_dir = ".baton";  // Default: ./.baton
@@ -33,6 +35,10 @@ struct UpOptions {
   // The MCP bridge's config (docs/mcp-bridge.md). Default: DATA_DIR/mcp.json when it
   // exists; with none, no bridge runs and workers have only the built-in tools.
   std::string mcp_config;
+  // TLS everywhere with the certificates of cli/tls_files.h in DATA_DIR/tls (made when
+  // missing): servers on TLS, workers and the bridge with client certificates (mTLS).
+  // Default: false (plaintext on 127.0.0.1).
+  bool tls = false;
 };
 
 // One process of the stack.
@@ -82,6 +88,13 @@ struct StackFile {
   int64_t started_ms = 0;
   std::string model_api;       // "simulator at http://..." or "Anthropic API"
   std::string bridge_addr;     // "127.0.0.1:PORT" of baton-mcp-bridge; empty when none runs
+  // With `baton up --tls`: what the CLI connects with (absolute paths). Empty: plaintext.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  // The admin key the orchestrator wrote (--bootstrap-admin-key-file; absolute path).
+  // The path only: the key stays in its 0600 file.
+  std::string api_key_file;
   std::vector<StackProcess> processes;  // in start order
 };
 std::string StackFileToJson(const StackFile& stack);

@@ -5,9 +5,6 @@
 #include <sstream>
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +12,7 @@
 #include "baton/v1/tool_service.grpc.pb.h"
 #include "cli/format.h"
 #include "cli/stack.h"
+#include "common/grpc_channel.h"
 
 namespace baton::cli {
 namespace {
@@ -23,10 +21,10 @@ using json = nlohmann::json;
 
 constexpr size_t kDescriptionChars = 70;
 
-std::unique_ptr<v1::ToolService::Stub> Stub(const std::string& addr) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return v1::ToolService::NewStub(grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+std::unique_ptr<v1::ToolService::Stub> Stub(const std::string& addr, const ClientTlsOptions& tls) {
+  ChannelOptions options;
+  options.tls = tls;
+  return v1::ToolService::NewStub(NewChannel(addr, options));
 }
 
 int RpcError(const std::string& addr, const grpc::Status& status, std::ostream& err) {
@@ -120,7 +118,7 @@ int RunToolsList(const ToolsOptions& options, std::ostream& out, std::ostream& e
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(15)));
   v1::ListToolsRequest request;
   v1::ListToolsResponse response;
-  grpc::Status status = Stub(options.bridge_addr)->ListTools(&ctx, request, &response);
+  grpc::Status status = Stub(options.bridge_addr, options.tls)->ListTools(&ctx, request, &response);
   if (!status.ok()) return RpcError(options.bridge_addr, status, err);
   out << (options.json ? ToJsonLine(response) + "\n" : FormatToolTable(response));
   return 0;
@@ -142,7 +140,7 @@ int RunToolsCall(const ToolsOptions& options, const std::string& name, const std
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout + absl::Seconds(10)));
   v1::CallToolResponse response;
-  grpc::Status status = Stub(options.bridge_addr)->CallTool(&ctx, request, &response);
+  grpc::Status status = Stub(options.bridge_addr, options.tls)->CallTool(&ctx, request, &response);
   if (!status.ok()) return RpcError(options.bridge_addr, status, err);
   if (options.json) {
     out << ToJsonLine(response) << "\n";

@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "baton/v1/tool_service.pb.h"
+#include "common/tls.h"
 
 namespace baton::cli {
 
@@ -18,6 +19,7 @@ struct ToolsOptions {
   std::string bridge_addr = kDefaultBridgeAddr;
   bool json = false;                              // protobuf JSON, one line
   absl::Duration timeout = absl::Seconds(60);    // Default: 60 s, the call's timeout
+  ClientTlsOptions tls;                           // Default: none (plaintext)
 };
 
 // Where the bridge is: `flag` (--bridge) if set, else $BATON_BRIDGE_ADDR, else the

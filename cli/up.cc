@@ -9,16 +9,17 @@
 #include <set>
 #include <sstream>
 
-#include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "baton/v1/run_service.grpc.pb.h"
+#include "cli/keys.h"
 #include "cli/process.h"
+#include "cli/tls_files.h"
+#include "common/grpc_channel.h"
 #include "common/status_macros.h"
 
 namespace baton::cli {
@@ -121,6 +122,8 @@ class UpSession {
   StackFile stack_;
   std::set<std::string> exited_;  // names of processes reaped so far
   std::string sim_url_;
+  ClientTlsOptions tls_;  // how this session reaches the orchestrator
+  std::string worker_key_;  // BATON_API_KEY of workers and the bridge (orchestrator --auth)
 };
 
 absl::StatusOr<StackProcess> UpSession::Launch(const ProcessSpec& spec) {
@@ -172,7 +175,7 @@ absl::Status UpSession::WaitForOrchestrator(const StackProcess& process, const s
     if (auto from_file = ReadPortFile(port_file); from_file.ok()) port = *from_file;
     if (port != 0) {
       std::string addr = absl::StrCat("127.0.0.1:", port);
-      last = CheckOrchestrator(addr, absl::Seconds(1));
+      last = CheckOrchestrator(addr, absl::Seconds(1), tls_);
       if (last.ok()) {
         stack_.addr = addr;
         SaveStack();
@@ -207,6 +210,15 @@ absl::Status UpSession::StartAll() {
   }
 
   out_ << "Starting Baton in " << options_.data_dir << std::endl;
+  if (options_.tls) {
+    ASSIGN_OR_RETURN(LocalTlsFiles files, EnsureLocalTls(options_.data_dir));
+    tls_ = files.CliOptions();
+    stack_.tls_ca = tls_.ca_file;
+    stack_.tls_cert = tls_.cert_file;
+    stack_.tls_key = tls_.key_file;
+    out_ << "TLS: certificates of a local CA in " << files.dir << " (workers and the bridge use client "
+         << "certificates)" << std::endl;
+  }
   if (use_sim) {
     ProcessSpec spec = PlanModelSim(options_, sim_bin);
     ASSIGN_OR_RETURN(StackProcess sim, Launch(spec));
@@ -227,6 +239,14 @@ absl::Status UpSession::StartAll() {
   ASSIGN_OR_RETURN(StackProcess orchestrator, Launch(orchestrator_spec));
   RETURN_IF_ERROR(WaitForOrchestrator(orchestrator, orchestrator_spec.port_file));
   int port = std::stoi(stack_.addr.substr(stack_.addr.rfind(':') + 1));
+  // The orchestrator runs with --auth: the CLI uses the admin key it wrote (stack.json
+  // records the path), workers and the bridge a worker key made now.
+  std::error_code abs_ec;
+  std::filesystem::path admin_key_path = std::filesystem::absolute(PathIn(options_.data_dir, "admin.key"), abs_ec);
+  stack_.api_key_file = admin_key_path.string();
+  SaveStack();
+  ASSIGN_OR_RETURN(std::string admin_key, ReadApiKeyFile(stack_.api_key_file));
+  ASSIGN_OR_RETURN(worker_key_, CreateStackWorkerKey(stack_.addr, tls_, admin_key));
 
   // The MCP bridge, when there is a config for it; workers get its tools.
   std::string mcp_config = options_.mcp_config;
@@ -239,6 +259,7 @@ absl::Status UpSession::StartAll() {
     }
     ASSIGN_OR_RETURN(std::string bridge_bin, FindBinary("baton-mcp-bridge", self_dir, path_env ? path_env : ""));
     ProcessSpec spec = PlanMcpBridge(options_, bridge_bin, mcp_config, port);
+    spec.env_set[kBatonApiKeyEnv] = worker_key_;  // its RequestInput/AwaitInput calls
     ASSIGN_OR_RETURN(StackProcess bridge, Launch(spec));
     ASSIGN_OR_RETURN(int bridge_port, WaitForPort(bridge, spec.port_file));
     stack_.bridge_addr = absl::StrCat("127.0.0.1:", bridge_port);
@@ -248,7 +269,9 @@ absl::Status UpSession::StartAll() {
   }
 
   for (int i = 1; i <= options_.workers; ++i) {
-    RETURN_IF_ERROR(Launch(PlanWorker(options_, worker_bin, i, port, sim_url_, stack_.bridge_addr)).status());
+    ProcessSpec spec = PlanWorker(options_, worker_bin, i, port, sim_url_, stack_.bridge_addr);
+    spec.env_set[kBatonApiKeyEnv] = worker_key_;
+    RETURN_IF_ERROR(Launch(spec).status());
   }
   // A process with bad flags dies at once: catch that before saying the stack is up.
   absl::Time settle = absl::Now() + kSettleTime;
@@ -331,6 +354,13 @@ int UpSession::Run() {
   }
   out_ << "\nBaton is up at " << stack_.addr << " (data and logs in " << options_.data_dir << ")\n";
   if (stack_.addr != "127.0.0.1:7233") out_ << "  export BATON_ADDR=" << stack_.addr << "\n";
+  if (options_.tls) {
+    // `baton` finds these in stack.json; other clients (and `baton` run elsewhere) need them.
+    out_ << "  TLS: baton reads the CA and its certificate from " << StackPath(options_.data_dir)
+         << "; for other clients:\n"
+         << "  export BATON_CA=" << tls_.ca_file << " BATON_CERT=" << tls_.cert_file << " BATON_KEY=" << tls_.key_file
+         << "\n";
+  }
   out_ << "  try: baton run examples/agents/assistant.json \"What is 17 + 25?\" --watch\n";
   if (options_.detach) {
     out_ << "Stop it with: baton down --data-dir " << options_.data_dir << std::endl;
@@ -342,8 +372,10 @@ int UpSession::Run() {
 
 }  // namespace
 
-absl::Status CheckOrchestrator(const std::string& addr, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
+absl::Status CheckOrchestrator(const std::string& addr, absl::Duration timeout, const ClientTlsOptions& tls) {
+  ChannelOptions channel_options;
+  channel_options.tls = tls;
+  auto channel = NewChannel(addr, channel_options);
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -380,6 +412,18 @@ absl::Status CheckOrchestrator(const std::string& addr, absl::Duration timeout) 
   return absl::UnavailableError("health check: not SERVING yet");
 }
 
+std::string StackApiKeyFile(const std::string& data_dir, const std::string& addr) {
+  absl::StatusOr<StackFile> stack = ReadStackFile(data_dir);
+  if (!stack.ok() || stack->addr != addr) return "";
+  return stack->api_key_file;
+}
+
+ClientTlsOptions StackClientTls(const std::string& data_dir, const std::string& addr) {
+  absl::StatusOr<StackFile> stack = ReadStackFile(data_dir);
+  if (!stack.ok() || stack->tls_ca.empty() || (stack->addr != addr && stack->bridge_addr != addr)) return {};
+  return ClientTlsOptions{stack->tls_ca, stack->tls_cert, stack->tls_key};
+}
+
 int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err) {
   sigset_t handled = HandledSignals();
   ::pthread_sigmask(SIG_BLOCK, &handled, nullptr);
@@ -389,7 +433,9 @@ int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err) {
     bool supervised = existing->supervisor_pid > 0 &&
                       ProcessRuns(existing->supervisor_pid, existing->supervisor_binary);
     if (!running.empty() || supervised) {
-      if (options.detach && CheckOrchestrator(existing->addr, absl::Seconds(2)).ok()) {
+      const ClientTlsOptions existing_tls{existing->tls_ca, existing->tls_cert, existing->tls_key};
+      if (options.detach && ValidateClientTls(existing_tls).ok() &&
+          CheckOrchestrator(existing->addr, absl::Seconds(2), existing_tls).ok()) {
         out << "Baton is already up at " << existing->addr << " (data and logs in " << options.data_dir
             << ")\nStop it with: baton down --data-dir " << options.data_dir << std::endl;
         return 0;

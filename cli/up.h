@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "cli/stack.h"
+#include "common/tls.h"
 
 namespace baton::cli {
 
@@ -21,8 +22,18 @@ int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err);
 int RunDown(const std::string& data_dir, absl::Duration grace, std::ostream& out, std::ostream& err);
 
 // OK when the gRPC server at `addr` reports SERVING on grpc.health.v1.Health/Check
-// (or, if it has no health service, answers RunService.ListRuns).
-absl::Status CheckOrchestrator(const std::string& addr, absl::Duration timeout);
+// (or, if it has no health service, answers RunService.ListRuns), connecting with `tls`.
+absl::Status CheckOrchestrator(const std::string& addr, absl::Duration timeout, const ClientTlsOptions& tls = {});
+
+// How the CLI reaches the stack recorded in DATA_DIR/stack.json when that stack runs
+// with TLS and its orchestrator or bridge listens on `addr`: its CA and the CLI
+// certificate. Empty options
+// otherwise (no stack, another address, or no TLS).
+ClientTlsOptions StackClientTls(const std::string& data_dir, const std::string& addr);
+
+// The admin key file of the stack recorded in DATA_DIR/stack.json when its
+// orchestrator listens on `addr`; "" otherwise.
+std::string StackApiKeyFile(const std::string& data_dir, const std::string& addr);
 
 }  // namespace baton::cli
 

@@ -10,12 +10,34 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "common/tls.h"
 
 namespace grpc {
+class AuthMetadataProcessor;
 class Service;
+namespace experimental {
+class ServerInterceptorFactoryInterface;
 }
+}  // namespace grpc
 
 namespace baton {
+
+// Largest message a server receives or sends unless told otherwise. A server that
+// limits its requests itself (the orchestrator, orchestrator/limits.h) receives a
+// little more than its largest limit, so what is over a limit gets its own message.
+inline constexpr int kDefaultMaxMessageBytes = 64 << 20;
+
+// Who may call a server (the orchestrator's --auth, orchestrator/auth/).
+struct ServerAuthOptions {
+  // Checks the credentials and role of every call before it reaches a handler. gRPC
+  // runs a processor only on secure credentials: with TLS it is attached to them;
+  // without TLS the server listens with local credentials instead (plaintext on the
+  // wire, so plaintext clients work, but only peers on this host are accepted), and a
+  // non-loopback address is refused. Default: none (no checks).
+  std::shared_ptr<grpc::AuthMetadataProcessor> processor;
+  // Observe every call (the audit log). Default: none.
+  std::vector<std::shared_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+};
 
 struct StartedServer {
   std::unique_ptr<grpc::Server> server;
@@ -26,10 +48,15 @@ struct StartedServer {
 // standard health service and server reflection, and binds `address`
 // ("127.0.0.1:0", "0.0.0.0:7233"...). Health answers SERVING for the server as a whole
 // ("") and for each of `service_names` ("baton.v1.RunService"), which probes that name
-// a service ask for; other names are NOT_FOUND.
+// a service ask for; other names are NOT_FOUND. `tls` (common/tls.h): TLS with
+// certificates reloaded from their files, plaintext when !tls.enabled(); whether the
+// address may be served without TLS is the caller's decision (CheckListenSecurity).
 absl::StatusOr<StartedServer> StartGrpcServer(const std::string& address,
                                               const std::vector<grpc::Service*>& services,
-                                              const std::vector<std::string>& service_names = {});
+                                              const std::vector<std::string>& service_names = {},
+                                              const ServerTlsOptions& tls = {},
+                                              int max_receive_message_bytes = kDefaultMaxMessageBytes,
+                                              const ServerAuthOptions& auth = {});
 
 // Writes `port` to `path` atomically (write to a temp file, then rename), so a
 // parent process polling for the file never reads half a number.

@@ -11,6 +11,15 @@ nlohmann::json ParseOrNull(const std::string& text) {
   return nlohmann::json::parse(text, nullptr, false);
 }
 
+// The string field `key` of `block`, or "" when it is missing or not a string. The
+// journal's JSON came from outside (a model, a tool, a worker): value(key, "") would
+// throw for `{"type": 1}` and take the orchestrator's GetTranscript or a resuming
+// worker down with it (found with tests/fuzz/journal_fuzz.cc).
+std::string StringField(const nlohmann::json& block, const char* key) {
+  auto it = block.find(key);
+  return it != block.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 void AddUsage(const v1::Usage& step, v1::Usage* total) {
@@ -32,7 +41,7 @@ std::string TextOfContent(const nlohmann::json& content) {
   if (content.is_string()) return content.get<std::string>();
   if (!content.is_array()) return text;
   for (const auto& block : content) {
-    if (block.is_object() && block.value("type", "") == "text" && block.contains("text") &&
+    if (block.is_object() && StringField(block, "type") == "text" && block.contains("text") &&
         block["text"].is_string()) {
       if (!text.empty()) text += "\n";
       text += block["text"].get<std::string>();
@@ -82,13 +91,13 @@ void OrderToolResults(const nlohmann::json& assistant_content, nlohmann::json* r
   if (!assistant_content.is_array() || !results->is_array()) return;
   std::map<std::string, size_t> position;
   for (const auto& block : assistant_content) {
-    if (block.is_object() && block.value("type", "") == "tool_use") {
-      position.emplace(block.value("id", ""), position.size());
+    if (block.is_object() && StringField(block, "type") == "tool_use") {
+      position.emplace(StringField(block, "id"), position.size());
     }
   }
   auto rank = [&](const nlohmann::json& block) {
-    if (!block.is_object() || block.value("type", "") != "tool_result") return position.size();
-    auto it = position.find(block.value("tool_use_id", ""));
+    if (!block.is_object() || StringField(block, "type") != "tool_result") return position.size();
+    auto it = position.find(StringField(block, "tool_use_id"));
     return it == position.end() ? position.size() : it->second;
   };
   std::vector<nlohmann::json> blocks(results->begin(), results->end());
@@ -147,10 +156,10 @@ absl::StatusOr<RebuiltConversation> RebuildConversation(
         conv.last_stop_reason = entry.model_turn().stop_reason();
         conv.last_text = continues ? conv.last_text + TextOfContent(content) : TextOfContent(content);
         for (const auto& block : content) {
-          if (block.is_object() && block.value("type", "") == "tool_use") {
+          if (block.is_object() && StringField(block, "type") == "tool_use") {
             PendingToolCall call;
-            call.tool_use_id = block.value("id", "");
-            call.name = block.value("name", "");
+            call.tool_use_id = StringField(block, "id");
+            call.name = StringField(block, "name");
             call.input = block.value("input", nlohmann::json::object());
             conv.pending.push_back(std::move(call));
           }
@@ -234,7 +243,7 @@ absl::StatusOr<nlohmann::json> HistoryMessagesOf(const Runs& history) {
                           absl::StrCat("run ", prior.run_id(), " of the history: ", conv.status().message()));
     }
     if (!conv->pending.empty()) {
-      if (conv->messages.back().value("role", "") != "user") {
+      if (StringField(conv->messages.back(), "role") != "user") {
         conv->messages.push_back({{"role", "user"}, {"content", nlohmann::json::array()}});
       }
       nlohmann::json& content = conv->messages.back()["content"];

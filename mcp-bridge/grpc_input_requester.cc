@@ -66,7 +66,11 @@ struct GrpcInputRequester::Pending {
 };
 
 GrpcInputRequester::GrpcInputRequester(GrpcInputRequesterOptions options, TimerQueue& timers)
-    : GrpcInputRequester(options, NewChannel(options.address), timers) {}
+    : GrpcInputRequester(options,
+                         NewChannel(options.address, ChannelOptions{.tls = options.tls,
+                                                                    // BATON_API_KEY: a worker key (orchestrator --auth)
+                                                                    .bearer_token = BearerTokenFromEnvironment()}),
+                         timers) {}
 
 GrpcInputRequester::GrpcInputRequester(GrpcInputRequesterOptions options, std::shared_ptr<grpc::Channel> channel,
                                        TimerQueue& timers)

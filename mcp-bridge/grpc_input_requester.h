@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "baton/v1/worker_service.grpc.pb.h"
+#include "common/tls.h"
 #include "mcp-bridge/input_requester.h"
 #include "mcp-bridge/timer_queue.h"
 
@@ -21,6 +22,7 @@ namespace baton::mcp {
 
 struct GrpcInputRequesterOptions {
   std::string address;  // the orchestrator, "127.0.0.1:7233"
+  ClientTlsOptions tls;  // TLS to it (--ca, --cert, --key). Default: none (plaintext)
   // AwaitInput's wait_ms: how long one long poll is held (the orchestrator holds
   // at most 60 s).
   absl::Duration await_wait = absl::Seconds(30);  // Default: 30 s

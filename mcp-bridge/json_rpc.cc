@@ -108,7 +108,10 @@ bool JsonRpcConnection::OnMessage(std::string_view text, std::optional<int64_t> 
   json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (message.is_discarded()) return ignore("not JSON");
   if (!message.is_object()) return ignore("not an object");
-  if (message.value("jsonrpc", "") != "2.0") return ignore("no jsonrpc \"2.0\"");
+  // Compared as JSON: value("jsonrpc", "") throws for a non-string ({"jsonrpc": 2}).
+  if (auto version = message.find("jsonrpc"); version == message.end() || *version != "2.0") {
+    return ignore("no jsonrpc \"2.0\"");
+  }
 
   const bool has_method = message.contains("method") && message["method"].is_string();
   const bool has_id = message.contains("id") && !message["id"].is_null();

@@ -2,12 +2,16 @@
 //
 //   baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]
 //                    [--audit-log=FILE] [--startup-wait-ms=20000]
-//                    [--orchestrator=HOST:PORT]
+//                    [--orchestrator=HOST:PORT] [--tls-cert=F --tls-key=F [--tls-client-ca=F]]
+//                    [--insecure] [--ca=F [--cert=F --key=F]]
 // The config format is in docs/mcp-bridge.md. ${VAR} in it expands from this
 // process's environment: that is how credentials reach the servers.
 // --orchestrator is where a person is asked when an MCP server asks for input
 // (elicitation) during a call whose policy is ELICITATION_ASK; without it those
 // requests are declined.
+// --tls-*: the server's TLS (common/tls.h); with --tls-client-ca every ToolService call
+// needs a client certificate from that CA. --ca/--cert/--key (or BATON_CA, BATON_CERT,
+// BATON_KEY): TLS of the connection to the orchestrator.
 #include <iostream>
 #include <memory>
 
@@ -17,6 +21,7 @@
 #include "common/grpc_server.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "common/tls.h"
 #include "mcp-bridge/audit_log.h"
 #include "mcp-bridge/bridge.h"
 #include "mcp-bridge/config.h"
@@ -29,14 +34,18 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]\n"
-    "         [--audit-log=FILE] [--startup-wait-ms=20000] [--orchestrator=HOST:PORT]\n";
+    "         [--audit-log=FILE] [--startup-wait-ms=20000] [--orchestrator=HOST:PORT]\n"
+    "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure] [--ca=F [--cert=F --key=F]]\n"
+    "environment: BATON_CA, BATON_CERT, BATON_KEY (for --orchestrator)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   baton::InitLogging("mcp-bridge");
   baton::BlockShutdownSignals();  // before any thread starts
-  baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms", "orchestrator"}, {"help"});
+  baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms", "orchestrator", "tls-cert",
+                      "tls-key", "tls-client-ca", "ca", "cert", "key"},
+                     {"help", baton::kInsecureFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-mcp-bridge: " << s.message() << "\n";
     std::cerr << kUsage;
@@ -51,6 +60,20 @@ int main(int argc, char** argv) {
   if (!error.empty()) {
     std::cerr << "baton-mcp-bridge: " << error << "\n" << kUsage;
     return 2;
+  }
+  const std::string listen = flags.GetString("listen", "127.0.0.1:7234");
+  const baton::ServerTlsOptions server_tls = baton::ServerTlsFromFlags(flags);
+  const baton::ClientTlsOptions client_tls = baton::ClientTlsFromFlags(flags);
+  // Authentication (issue 10) will pass whether it is configured; until it exists, TLS
+  // alone makes a non-loopback address acceptable.
+  constexpr bool kAuthConfigured = true;
+  for (absl::Status s : {baton::ValidateServerTls(server_tls), baton::ValidateClientTls(client_tls),
+                         baton::CheckListenSecurity(listen, server_tls.enabled(), kAuthConfigured,
+                                                    flags.GetBool(baton::kInsecureFlag))}) {
+    if (!s.ok()) {
+      std::cerr << "baton-mcp-bridge: " << s.message() << "\n";
+      return 2;
+    }
   }
   absl::StatusOr<baton::mcp::BridgeConfig> config =
       baton::mcp::LoadBridgeConfig(flags.GetString("config"), baton::mcp::ProcessEnvironment());
@@ -73,6 +96,7 @@ int main(int argc, char** argv) {
   if (flags.Has("orchestrator")) {
     baton::mcp::GrpcInputRequesterOptions options;
     options.address = flags.GetString("orchestrator");
+    options.tls = client_tls;
     input_requester = std::make_unique<baton::mcp::GrpcInputRequester>(options, timers);
     BATON_LOG(INFO) << "elicitation with policy ask goes to the orchestrator at " << options.address;
   } else {
@@ -100,8 +124,9 @@ int main(int argc, char** argv) {
   }
 
   baton::mcp::ToolServiceImpl service(bridge);
-  auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7234"), {&service},
-                                       {baton::v1::ToolService::service_full_name()});
+  service.RequireClientCertificates(!server_tls.client_ca_file.empty());
+  auto server = baton::StartGrpcServer(listen, {&service}, {baton::v1::ToolService::service_full_name()},
+                                       server_tls);
   if (!server.ok()) {
     BATON_LOG(ERROR) << server.status();
     return 1;

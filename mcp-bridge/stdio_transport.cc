@@ -200,27 +200,12 @@ absl::Status StdioTransport::Send(const std::string& message) {
 }
 
 void StdioTransport::HandleStdout(const char* data, size_t n) {
-  size_t start = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (data[i] != '\n') continue;
-    if (!dropping_line_) {
-      stdout_buffer_.append(data + start, i - start);
-      std::string_view line(stdout_buffer_);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (!line.empty()) callbacks_.on_message(line, std::nullopt);
-    }
-    stdout_buffer_.clear();
-    dropping_line_ = false;
-    start = i + 1;
-  }
-  if (!dropping_line_) {
-    stdout_buffer_.append(data + start, n - start);
-    if (stdout_buffer_.size() > options_.max_line_bytes) {
-      BATON_LOG(WARNING) << "[" << options_.log_name << "] dropped a stdout line longer than "
-                         << options_.max_line_bytes << " bytes";
-      stdout_buffer_.clear();
-      dropping_line_ = true;
-    }
+  const int dropped = stdout_lines_.Feed(std::string_view(data, n), [&](std::string_view line) {
+    callbacks_.on_message(line, std::nullopt);
+  });
+  if (dropped > 0) {
+    BATON_LOG(WARNING) << "[" << options_.log_name << "] dropped a stdout line longer than "
+                       << options_.max_line_bytes << " bytes";
   }
 }
 

@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "mcp-bridge/line_framer.h"
 #include "mcp-bridge/transport.h"
 
 namespace baton::mcp {
@@ -82,8 +83,7 @@ class StdioTransport final : public Transport {
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: Close wakes the I/O thread
-  std::string stdout_buffer_;
-  bool dropping_line_ = false;
+  LineFramer stdout_lines_{options_.max_line_bytes};
   std::string stderr_buffer_;
 
   std::thread io_thread_;  // joined in Close, before the fds close

@@ -2,6 +2,9 @@
 
 #include <atomic>
 
+#include "absl/strings/str_cat.h"
+#include "common/tls.h"
+
 namespace baton::mcp {
 namespace {
 
@@ -29,9 +32,23 @@ class CallToolReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace
 
+grpc::Status ToolServiceImpl::CheckPeer(grpc::CallbackServerContext* context) const {
+  if (!require_client_certificates_) return grpc::Status::OK;
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  absl::StatusOr<std::string> identity =
+      auth != nullptr ? VerifiedPeerIdentity(*auth) : absl::UnauthenticatedError("a client certificate is required");
+  if (identity.ok()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, absl::StrCat("ToolService: ", identity.status().message()));
+}
+
 grpc::ServerUnaryReactor* ToolServiceImpl::ListTools(grpc::CallbackServerContext* context,
                                                      const v1::ListToolsRequest* request,
                                                      v1::ListToolsResponse* response) {
+  if (grpc::Status s = CheckPeer(context); !s.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(s);
+    return reactor;
+  }
   *response = bridge_.ListTools(*request);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -41,6 +58,11 @@ grpc::ServerUnaryReactor* ToolServiceImpl::ListTools(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ToolServiceImpl::CallTool(grpc::CallbackServerContext* context,
                                                     const v1::CallToolRequest* request,
                                                     v1::CallToolResponse* response) {
+  if (grpc::Status s = CheckPeer(context); !s.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(s);
+    return reactor;
+  }
   if (request->name().empty()) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required"));

@@ -14,13 +14,22 @@ class ToolServiceImpl final : public v1::ToolService::CallbackService {
  public:
   explicit ToolServiceImpl(Bridge& bridge) : bridge_(bridge) {}
 
+  // mTLS (the bridge's --tls-client-ca): every call then needs a verified client
+  // certificate; without one it is UNAUTHENTICATED. REQUIRES: called before the server
+  // starts. Default: not required.
+  void RequireClientCertificates(bool required) { require_client_certificates_ = required; }
+
   grpc::ServerUnaryReactor* ListTools(grpc::CallbackServerContext* context, const v1::ListToolsRequest* request,
                                       v1::ListToolsResponse* response) override;
   grpc::ServerUnaryReactor* CallTool(grpc::CallbackServerContext* context, const v1::CallToolRequest* request,
                                      v1::CallToolResponse* response) override;
 
  private:
+  // OK unless a client certificate is required and the call has none.
+  grpc::Status CheckPeer(grpc::CallbackServerContext* context) const;
+
   Bridge& bridge_;
+  bool require_client_certificates_ = false;
 };
 
 }  // namespace baton::mcp

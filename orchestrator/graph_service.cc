@@ -108,6 +108,11 @@ grpc::ServerUnaryReactor* GraphServiceImpl::PutGraph(grpc::CallbackServerContext
                                                      const v1::PutGraphRequest* request,
                                                      v1::PutGraphResponse* reply) {
   if (!request->has_graph()) return FinishNow(ctx, absl::InvalidArgumentError("graph: must be set"));
+  if (absl::Status s =
+          CheckSize("graph", request->graph().ByteSizeLong(), limits_.max_spec_bytes, "--max-spec-bytes");
+      !s.ok()) {
+    return FinishNow(ctx, s);
+  }
   if (absl::Status s = ValidateGraphName(request->graph().name()); !s.ok()) return FinishNow(ctx, s);
   // Stored agents and subgraphs must exist now; the stored graph keeps naming them
   // (each run pins the versions it uses).
@@ -155,8 +160,18 @@ grpc::ServerUnaryReactor* GraphServiceImpl::ListGraphs(grpc::CallbackServerConte
   const int page_size = request->page_size() == 0 ? 50 : request->page_size();
   absl::StatusOr<std::vector<v1::GraphSpec>> graphs = store_.ListGraphs(page_size, request->page_token());
   if (!graphs.ok()) return FinishNow(ctx, graphs.status());
-  for (v1::GraphSpec& graph : *graphs) *reply->add_graphs() = std::move(graph);
-  if (reply->graphs_size() == page_size) reply->set_next_page_token(reply->graphs(page_size - 1).name());
+  PageBudget budget(limits_.max_page_bytes);
+  bool cut = false;  // by --max-page-bytes
+  for (v1::GraphSpec& graph : *graphs) {
+    if (!budget.Take(graph.ByteSizeLong())) {
+      cut = true;
+      break;
+    }
+    *reply->add_graphs() = std::move(graph);
+  }
+  if (cut || reply->graphs_size() == page_size) {
+    reply->set_next_page_token(reply->graphs(reply->graphs_size() - 1).name());
+  }
   return FinishNow(ctx, absl::OkStatus());
 }
 

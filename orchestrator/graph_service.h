@@ -10,13 +10,15 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/graph.grpc.pb.h"
+#include "orchestrator/limits.h"
 #include "orchestrator/store/run_store.h"
 
 namespace baton::orchestrator {
 
 class GraphServiceImpl final : public v1::GraphService::CallbackService {
  public:
-  explicit GraphServiceImpl(RunStore& store) : store_(store) {}
+  // `limits`: the size of a spec and of a page (orchestrator/limits.h).
+  explicit GraphServiceImpl(RunStore& store, InputLimits limits = {}) : store_(store), limits_(limits) {}
 
   grpc::ServerUnaryReactor* PutGraph(grpc::CallbackServerContext* ctx, const v1::PutGraphRequest* request,
                                      v1::PutGraphResponse* reply) override;
@@ -27,6 +29,7 @@ class GraphServiceImpl final : public v1::GraphService::CallbackService {
 
  private:
   RunStore& store_;
+  const InputLimits limits_;
   // PutGraph reads the latest version and writes the next: one writer at a time.
   absl::Mutex put_mu_;
 };

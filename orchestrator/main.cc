@@ -2,11 +2,24 @@
 //
 //   baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]
 //                      [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]
-//                      [--rate-limits=FILE]
+//                      [--rate-limits=FILE] [--tls-cert=F --tls-key=F [--tls-client-ca=F]]
+//                      [--insecure]
 // --rate-limits: fleet-wide Messages API limits per model (orchestrator/rate_limiter.h).
+// --max-input-bytes=8388608 --max-spec-bytes=1048576 --max-journal-entry-bytes=16777216
+// --max-append-bytes=33554432 --max-page-bytes=4128768: sizes of requests and pages
+// (orchestrator/limits.h, docs/operations.md "Limits").
+// --auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]
+// [--bootstrap-admin-key-file=F] [--audit-log=F]: authentication, roles and the audit
+// log (orchestrator/auth/, docs/operations.md "Authentication and roles").
+// --tls-*: TLS (common/tls.h); with --tls-client-ca every WorkerService call needs a
+// client certificate from that CA. --insecure: allow a non-loopback --listen without TLS.
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -14,7 +27,10 @@
 #include "common/grpc_server.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "common/tls.h"
+#include "orchestrator/auth/server_auth.h"
 #include "orchestrator/graph_service.h"
+#include "orchestrator/limits.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/services.h"
 #include "orchestrator/store/rocksdb_run_store.h"
@@ -25,7 +41,12 @@ namespace {
 constexpr char kUsage[] =
     "usage: baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]\n"
     "         [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]\n"
-    "         [--rate-limits=FILE]\n";
+    "         [--rate-limits=FILE] [--max-input-bytes=N] [--max-spec-bytes=N]\n"
+    "         [--max-journal-entry-bytes=N] [--max-append-bytes=N] [--max-page-bytes=N]\n"
+    "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
+    "         [--encryption-key-file=F]\n"
+    "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
+    "          [--bootstrap-admin-key-file=F]] [--audit-log=F]\n";
 
 }  // namespace
 
@@ -36,9 +57,11 @@ int main(int argc, char** argv) {
   // the deadlock detector's lock graph: about 6% of the orchestrator's CPU under
   // load (bench/, docs/PERFORMANCE.md). Tests keep the detector on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  baton::Flags flags({"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
-                      "max-attempts", "rate-limits"},
-                     {"help"});
+  std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
+                      "max-attempts", "rate-limits", "max-input-bytes", "max-spec-bytes",
+                      "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca"};
+  value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
+  baton::Flags flags(std::move(value_flags), {"help", baton::kInsecureFlag, baton::orchestrator::auth::kAuthFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-orchestrator: " << s.message() << "\n";
     std::cerr << kUsage;
@@ -49,6 +72,20 @@ int main(int argc, char** argv) {
   options.lease_ttl = absl::Milliseconds(flags.GetInt("lease-ttl-ms", 10'000, &error));
   options.retry_backoff_base = absl::Milliseconds(flags.GetInt("retry-backoff-ms", 1'000, &error));
   options.default_max_attempts = static_cast<int>(flags.GetInt("max-attempts", 3, &error));
+  baton::orchestrator::InputLimits limits;
+  const std::pair<const char*, int64_t*> limit_flags[] = {
+      {"max-input-bytes", &limits.max_input_bytes},
+      {"max-spec-bytes", &limits.max_spec_bytes},
+      {"max-journal-entry-bytes", &limits.max_journal_entry_bytes},
+      {"max-append-bytes", &limits.max_append_bytes},
+      {"max-page-bytes", &limits.max_page_bytes},
+  };
+  for (const auto& [name, value] : limit_flags) {
+    *value = flags.GetInt(name, *value, &error);
+    if (error.empty() && (*value < 1 || *value > baton::orchestrator::kMaxLimitBytes)) {
+      error = absl::StrCat("--", name, " must be between 1 and ", baton::orchestrator::kMaxLimitBytes);
+    }
+  }
   const std::string data_dir = flags.GetString("data-dir");
   if (error.empty() && data_dir.empty()) error = "--data-dir is required";
   if (error.empty() && options.lease_ttl < absl::Milliseconds(100)) error = "--lease-ttl-ms must be >= 100";
@@ -56,9 +93,30 @@ int main(int argc, char** argv) {
     std::cerr << "baton-orchestrator: " << error << "\n" << kUsage;
     return 2;
   }
+  const std::string listen = flags.GetString("listen", "127.0.0.1:7233");
+  const baton::ServerTlsOptions tls = baton::ServerTlsFromFlags(flags);
+  if (absl::Status s = baton::ValidateServerTls(tls); !s.ok()) {
+    std::cerr << "baton-orchestrator: " << s.message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<baton::orchestrator::auth::AuthOptions> auth_options =
+      baton::orchestrator::auth::AuthOptionsFromFlags(flags, data_dir);
+  if (!auth_options.ok()) {
+    std::cerr << "baton-orchestrator: " << auth_options.status().message() << "\n" << kUsage;
+    return 2;
+  }
+  if (absl::Status s = baton::CheckListenSecurity(listen, tls.enabled(), auth_options->enabled,
+                                                  flags.GetBool(baton::kInsecureFlag));
+      !s.ok()) {
+    std::cerr << "baton-orchestrator: " << s.message() << "\n";
+    return 2;
+  }
 
   baton::orchestrator::RocksDbStoreOptions store_options;
   store_options.path = data_dir;
+  // Encryption at rest (docs/operations.md): AES-256-GCM, data keys wrapped by the
+  // key-encryption keys in this file.
+  store_options.encryption_key_file = flags.GetString("encryption-key-file", "");
   auto store = baton::orchestrator::RocksDbRunStore::Open(store_options);
   if (!store.ok()) {
     BATON_LOG(ERROR) << "cannot open the store: " << store.status();
@@ -73,9 +131,9 @@ int main(int argc, char** argv) {
   scheduler.SetEventListener([&hub](const std::vector<baton::v1::RunEvent>& events) { hub.Publish(events); });
   scheduler.Start();
 
-  baton::orchestrator::RunServiceImpl run_service(scheduler, **store, hub);
-  baton::orchestrator::AgentServiceImpl agent_service(**store);
-  baton::orchestrator::GraphServiceImpl graph_service(**store);
+  baton::orchestrator::RunServiceImpl run_service(scheduler, **store, hub, limits);
+  baton::orchestrator::AgentServiceImpl agent_service(**store, limits);
+  baton::orchestrator::GraphServiceImpl graph_service(**store, limits);
   // Fleet-wide Messages API rate limits (workers ask before each call).
   baton::orchestrator::RateLimitConfig rate_config;
   if (flags.Has("rate-limits")) {
@@ -88,13 +146,28 @@ int main(int argc, char** argv) {
     rate_config = *std::move(loaded);
   }
   baton::orchestrator::RateLimiter rate_limiter(baton::SystemClock::Get(), rate_config);
-  baton::orchestrator::WorkerServiceImpl worker_service(scheduler, **store, options.lease_ttl, &hub, &rate_limiter);
-  auto server = baton::StartGrpcServer(flags.GetString("listen", "127.0.0.1:7233"),
-                                       {&run_service, &agent_service, &graph_service, &worker_service},
-                                       {baton::v1::RunService::service_full_name(),
-                                        baton::v1::AgentService::service_full_name(),
-                                        baton::v1::GraphService::service_full_name(),
-                                        baton::v1::WorkerService::service_full_name()});
+  baton::orchestrator::WorkerServiceImpl worker_service(scheduler, **store, options.lease_ttl, &hub, &rate_limiter,
+                                                        limits);
+  // mTLS: a worker's identity is its client certificate.
+  worker_service.RequireClientCertificates(!tls.client_ca_file.empty());
+  // Authentication, roles and the audit log (docs/operations.md); outlives the server.
+  absl::StatusOr<std::unique_ptr<baton::orchestrator::auth::ServerAuth>> auth =
+      baton::orchestrator::auth::ServerAuth::Start(*auth_options, baton::SystemClock::Get());
+  if (!auth.ok()) {
+    BATON_LOG(ERROR) << auth.status();
+    return 1;
+  }
+  std::vector<grpc::Service*> services = {&run_service, &agent_service, &graph_service, &worker_service};
+  std::vector<std::string> service_names = {
+      baton::v1::RunService::service_full_name(), baton::v1::AgentService::service_full_name(),
+      baton::v1::GraphService::service_full_name(), baton::v1::WorkerService::service_full_name()};
+  if ((*auth)->key_service() != nullptr) {
+    services.push_back((*auth)->key_service());
+    service_names.push_back(baton::v1::KeyService::service_full_name());
+  }
+  auto server = baton::StartGrpcServer(listen, services, service_names, tls,
+                                       baton::orchestrator::MaxReceiveMessageBytes(limits),
+                                       (*auth)->server_options());
   if (!server.ok()) {
     BATON_LOG(ERROR) << server.status();
     return 1;
@@ -105,7 +178,10 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  BATON_LOG(INFO) << "serving on port " << server->port << ", data in " << data_dir;
+  BATON_LOG(INFO) << "serving on port " << server->port << (tls.enabled() ? " with TLS" : " without TLS")
+                  << (tls.client_ca_file.empty() ? "" : " (workers need client certificates)")
+                  << (auth_options->enabled ? ", authentication on" : ", authentication off") << ", data in "
+                  << data_dir;
 
   baton::WaitForShutdownSignal();
   BATON_LOG(INFO) << "shutting down";

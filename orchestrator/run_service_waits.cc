@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "common/schema_validator.h"
 #include "orchestrator/services.h"
+#include "orchestrator/store/store_keys.h"
 #include "orchestrator/validation.h"
 
 namespace baton::orchestrator {
@@ -123,10 +124,18 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListApprovals(grpc::CallbackServerCont
   absl::StatusOr<ApprovalPage> page =
       store_.ListApprovals(filter, request->page_size() == 0 ? 50 : request->page_size(), request->page_token());
   if (!page.ok()) return FinishNow(ctx, page.status());
+  PageBudget budget(limits_.max_page_bytes);
   for (v1::Approval& approval : page->approvals) {
     // The store may trail memory by a commit in flight: show the newest state.
     absl::StatusOr<v1::Approval> current = scheduler_.GetApproval(approval.approval_id());
-    *reply->add_approvals() = current.ok() ? std::move(*current) : std::move(approval);
+    v1::Approval& shown = current.ok() ? *current : approval;
+    if (!budget.Take(shown.ByteSizeLong())) {
+      // --max-page-bytes: the page ends early; the next one starts at this approval.
+      reply->set_next_page_token(
+          store_keys::EncodeApprovalPageToken(reply->approvals(reply->approvals_size() - 1).approval_id()));
+      return FinishNow(ctx, absl::OkStatus());
+    }
+    *reply->add_approvals() = std::move(shown);
   }
   reply->set_next_page_token(page->next_page_token);
   return FinishNow(ctx, absl::OkStatus());
@@ -210,8 +219,17 @@ grpc::ServerUnaryReactor* RunServiceImpl::ForkRun(grpc::CallbackServerContext* c
     return FinishNow(ctx, absl::InvalidArgumentError(
                               absl::StrCat("at_journal_seq: must be >= 0, got ", request->at_journal_seq())));
   }
-  if (request->has_input() && (request->input().empty() || request->input().size() > (8 << 20))) {
-    return FinishNow(ctx, absl::InvalidArgumentError("input: must be 1 byte to 8 MiB"));
+  if (request->has_input()) {
+    if (request->input().empty()) return FinishNow(ctx, absl::InvalidArgumentError("input: must not be empty"));
+    if (absl::Status s = CheckSize("input", request->input().size(), limits_.max_input_bytes, "--max-input-bytes");
+        !s.ok()) {
+      return FinishNow(ctx, s);
+    }
+  }
+  if (absl::Status s = CheckSize("tool_result", request->tool_result().ByteSizeLong(),
+                                 limits_.max_journal_entry_bytes, "--max-journal-entry-bytes");
+      !s.ok()) {
+    return FinishNow(ctx, s);
   }
   if (request->request_id().size() > 256) {
     return FinishNow(ctx, absl::InvalidArgumentError("request_id: longer than 256 characters"));
@@ -269,6 +287,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::ForkRun(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* WorkerServiceImpl::SuspendRun(grpc::CallbackServerContext* ctx,
                                                         const v1::SuspendRunRequest* request,
                                                         v1::SuspendRunResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.SuspendRun(ToLeaseRef(request->lease()), request->usage(), request->steps(),
@@ -282,6 +301,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::SuspendRun(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* WorkerServiceImpl::RequestInput(grpc::CallbackServerContext* ctx,
                                                           const v1::RequestInputRequest* request,
                                                           v1::RequestInputResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
   if (request->tool_use_id().empty()) {
     return FinishNow(ctx, absl::InvalidArgumentError("tool_use_id: must not be empty"));
@@ -331,6 +351,7 @@ class AwaitInputReactor final : public grpc::ServerUnaryReactor {
 grpc::ServerUnaryReactor* WorkerServiceImpl::AwaitInput(grpc::CallbackServerContext* ctx,
                                                         const v1::AwaitInputRequest* request,
                                                         v1::AwaitInputResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (request->approval_id().empty()) {
     return FinishNow(ctx, absl::InvalidArgumentError("approval_id: must not be empty"));
   }

@@ -8,10 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/tls.h"
 #include "common/transcript.h"
 #include "orchestrator/graph/graph_execution.h"
 #include "orchestrator/graph_service.h"
 #include "orchestrator/run_watcher.h"
+#include "orchestrator/store/store_keys.h"
 #include "orchestrator/validation.h"
 
 namespace baton::orchestrator {
@@ -33,54 +35,6 @@ absl::Status ValidateLease(const v1::Lease& lease) {
   return absl::OkStatus();
 }
 
-// The journal is replayed on resume: refuse what could not be replayed.
-absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
-  switch (entry.entry_case()) {
-    case v1::JournalEntry::kModelTurn: {
-      nlohmann::json content = nlohmann::json::parse(entry.model_turn().content_json(), nullptr, false);
-      if (content.is_discarded() || !content.is_array()) {
-        return absl::InvalidArgumentError("model_turn.content_json: not a JSON array");
-      }
-      return absl::OkStatus();
-    }
-    case v1::JournalEntry::kToolCall:
-      if (entry.tool_call().tool_use_id().empty()) {
-        return absl::InvalidArgumentError("tool_call.tool_use_id: must not be empty");
-      }
-      return absl::OkStatus();
-    case v1::JournalEntry::kToolResult:
-      if (entry.tool_result().tool_use_id().empty()) {
-        return absl::InvalidArgumentError("tool_result.tool_use_id: must not be empty");
-      }
-      if (!nlohmann::json::accept(entry.tool_result().content_json())) {
-        return absl::InvalidArgumentError("tool_result.content_json: not JSON");
-      }
-      return absl::OkStatus();
-    case v1::JournalEntry::kSummary:
-      if (entry.summary().text().empty()) return absl::InvalidArgumentError("summary.text: must not be empty");
-      if (entry.summary().through_step() < 0) {
-        return absl::InvalidArgumentError("summary.through_step: must be >= 0");
-      }
-      return absl::OkStatus();
-    case v1::JournalEntry::kApprovalRequest:
-      if (entry.approval_request().tool_use_id().empty()) {
-        return absl::InvalidArgumentError("approval_request.tool_use_id: must not be empty");
-      }
-      if (entry.approval_request().timeout_ms() < 0) {
-        return absl::InvalidArgumentError("approval_request.timeout_ms: must be >= 0");
-      }
-      return absl::OkStatus();
-    case v1::JournalEntry::kApprovalDecision:
-      return absl::InvalidArgumentError("approval_decision: written by the orchestrator only");
-    case v1::JournalEntry::kNodeStarted:
-    case v1::JournalEntry::kNodeFinished:
-      return absl::InvalidArgumentError("node_started, node_finished: graph entries, written by the orchestrator only");
-    case v1::JournalEntry::ENTRY_NOT_SET:
-      break;
-  }
-  return absl::InvalidArgumentError("entry: empty");
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -89,7 +43,7 @@ absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
 grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext* ctx,
                                                     const v1::CreateRunRequest* request,
                                                     v1::Run* reply) {
-  if (absl::Status s = ValidateCreateRunRequest(*request); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = ValidateCreateRunRequest(*request, limits_); !s.ok()) return FinishNow(ctx, s);
   v1::Run run;
   if (!request->graph_name().empty() || request->has_graph()) {
     v1::GraphSpec graph;
@@ -181,10 +135,17 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
       store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(),
                       request->page_token());
   if (!page.ok()) return FinishNow(ctx, page.status());
+  PageBudget budget(limits_.max_page_bytes);
   for (v1::Run& run : page->runs) {
     // The store may trail memory by a commit in flight: show the newest state.
     std::optional<v1::Run> active = scheduler_.GetActiveRun(run.run_id());
-    *reply->add_runs() = active.has_value() ? std::move(*active) : std::move(run);
+    v1::Run& shown = active.has_value() ? *active : run;
+    if (!budget.Take(shown.ByteSizeLong())) {
+      // --max-page-bytes: the page ends early; the next one starts at this run.
+      reply->set_next_page_token(store_keys::EncodeRunPageToken(reply->runs(reply->runs_size() - 1).run_id()));
+      return FinishNow(ctx, absl::OkStatus());
+    }
+    *reply->add_runs() = std::move(shown);
   }
   reply->set_next_page_token(page->next_page_token);
   return FinishNow(ctx, absl::OkStatus());
@@ -267,6 +228,11 @@ grpc::ServerUnaryReactor* AgentServiceImpl::PutAgent(grpc::CallbackServerContext
                                                      const v1::PutAgentRequest* request,
                                                      v1::PutAgentResponse* reply) {
   if (!request->has_agent()) return FinishNow(ctx, absl::InvalidArgumentError("agent: must be set"));
+  if (absl::Status s =
+          CheckSize("agent", request->agent().ByteSizeLong(), limits_.max_spec_bytes, "--max-spec-bytes");
+      !s.ok()) {
+    return FinishNow(ctx, s);
+  }
   if (absl::Status s = ValidateAgentSpec(request->agent(), /*require_name=*/true); !s.ok()) {
     return FinishNow(ctx, s);
   }
@@ -314,8 +280,16 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ListAgents(grpc::CallbackServerConte
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
   absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(page_size, request->page_token());
   if (!agents.ok()) return FinishNow(ctx, agents.status());
-  for (v1::AgentSpec& agent : *agents) *reply->add_agents() = std::move(agent);
-  if (static_cast<int>(reply->agents_size()) == page_size) {
+  PageBudget budget(limits_.max_page_bytes);
+  bool cut = false;  // by --max-page-bytes
+  for (v1::AgentSpec& agent : *agents) {
+    if (!budget.Take(agent.ByteSizeLong())) {
+      cut = true;
+      break;
+    }
+    *reply->add_agents() = std::move(agent);
+  }
+  if (cut || static_cast<int>(reply->agents_size()) == page_size) {
     reply->set_next_page_token(reply->agents(reply->agents_size() - 1).name());
   }
   return FinishNow(ctx, absl::OkStatus());
@@ -363,9 +337,20 @@ class PollReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace
 
+absl::Status WorkerServiceImpl::CheckPeer(grpc::CallbackServerContext* ctx, const std::string& worker_id) const {
+  if (!require_client_certificates_) return absl::OkStatus();
+  std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("WorkerService: a client certificate is required");
+  absl::StatusOr<std::string> identity = VerifiedPeerIdentity(*auth);
+  if (!identity.ok()) return absl::UnauthenticatedError(absl::StrCat("WorkerService: ", identity.status().message()));
+  if (worker_id.empty()) return absl::OkStatus();
+  return CheckWorkerId(*identity, worker_id);
+}
+
 grpc::ServerUnaryReactor* WorkerServiceImpl::PollTask(grpc::CallbackServerContext* ctx,
                                                       const v1::PollTaskRequest* request,
                                                       v1::PollTaskResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx, request->worker_id()); !s.ok()) return FinishNow(ctx, s);
   if (request->worker_id().empty()) {
     return FinishNow(ctx, absl::InvalidArgumentError("worker_id: must not be empty"));
   }
@@ -375,6 +360,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PollTask(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(grpc::CallbackServerContext* ctx,
                                                        const v1::HeartbeatRequest* request,
                                                        v1::HeartbeatResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx, request->worker_id()); !s.ok()) return FinishNow(ctx, s);
   std::vector<LeaseRef> refs;
   for (const v1::Lease& lease : request->leases()) refs.push_back(ToLeaseRef(lease));
   for (const LeaseStatus& status : scheduler_.Heartbeat(request->worker_id(), refs)) {
@@ -390,7 +376,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerContext* ctx,
                                                         const v1::AppendStepRequest* request,
                                                         v1::AppendStepResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = CheckAppendStepSize(*request, limits_); !s.ok()) return FinishNow(ctx, s);
   std::vector<v1::JournalEntry> entries(request->entries().begin(), request->entries().end());
   for (size_t i = 0; i < entries.size(); ++i) {
     if (absl::Status s = ValidateJournalEntry(entries[i]); !s.ok()) {
@@ -433,6 +421,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(grpc::CallbackServerContext* ctx,
                                                          const v1::CompleteRunRequest* request,
                                                          v1::CompleteRunResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.CompleteRun(ToLeaseRef(request->lease()), request->output(), request->usage(),
@@ -444,6 +433,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* WorkerServiceImpl::FailRun(grpc::CallbackServerContext* ctx,
                                                      const v1::FailRunRequest* request,
                                                      v1::FailRunResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   FailRunParams params;
   params.lease = ToLeaseRef(request->lease());
@@ -465,6 +455,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FailRun(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerContext* ctx,
                                                            const v1::PublishDeltasRequest* request,
                                                            v1::PublishDeltasResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   // Best effort and not durable: no fencing, no store; watchers that are behind drop
   // them (they have the durable text events).
@@ -493,6 +484,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerC
 grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireRate(grpc::CallbackServerContext* ctx,
                                                          const v1::AcquireRateRequest* request,
                                                          v1::AcquireRateResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx, request->worker_id()); !s.ok()) return FinishNow(ctx, s);
   if (request->model().empty()) return FinishNow(ctx, absl::InvalidArgumentError("model: must not be empty"));
   if (request->input_tokens() < 0 || request->output_tokens() < 0) {
     return FinishNow(ctx, absl::InvalidArgumentError("input_tokens, output_tokens: must be >= 0"));
@@ -510,6 +502,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireRate(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportRate(grpc::CallbackServerContext* ctx,
                                                         const v1::ReportRateRequest* request,
                                                         v1::ReportRateResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx, request->worker_id()); !s.ok()) return FinishNow(ctx, s);
   if (request->model().empty()) return FinishNow(ctx, absl::InvalidArgumentError("model: must not be empty"));
   if (rate_limiter_ != nullptr && rate_limiter_->Limited(request->model())) {
     RateReport report;

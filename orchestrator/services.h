@@ -14,6 +14,7 @@
 #include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/worker_service.grpc.pb.h"
 #include "orchestrator/event_hub.h"
+#include "orchestrator/limits.h"
 #include "orchestrator/rate_limiter.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_store.h"
@@ -22,8 +23,9 @@ namespace baton::orchestrator {
 
 class RunServiceImpl final : public v1::RunService::CallbackService {
  public:
-  RunServiceImpl(Scheduler& scheduler, RunStore& store, EventHub& hub)
-      : scheduler_(scheduler), store_(store), hub_(hub) {}
+  // `limits`: sizes of inputs, inline specs and pages (orchestrator/limits.h).
+  RunServiceImpl(Scheduler& scheduler, RunStore& store, EventHub& hub, InputLimits limits = {})
+      : scheduler_(scheduler), store_(store), hub_(hub), limits_(limits) {}
 
   grpc::ServerUnaryReactor* CreateRun(grpc::CallbackServerContext* ctx,
                                       const v1::CreateRunRequest* request, v1::Run* reply) override;
@@ -55,11 +57,13 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   Scheduler& scheduler_;
   RunStore& store_;
   EventHub& hub_;
+  const InputLimits limits_;
 };
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
-  explicit AgentServiceImpl(RunStore& store) : store_(store) {}
+  // `limits`: the size of a spec and of a page (orchestrator/limits.h).
+  explicit AgentServiceImpl(RunStore& store, InputLimits limits = {}) : store_(store), limits_(limits) {}
 
   grpc::ServerUnaryReactor* PutAgent(grpc::CallbackServerContext* ctx,
                                      const v1::PutAgentRequest* request,
@@ -73,6 +77,7 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
 
  private:
   RunStore& store_;
+  const InputLimits limits_;
   // PutAgent reads the latest version and writes the next: one writer at a time.
   absl::Mutex put_mu_;
 };
@@ -81,10 +86,23 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
   // `hub` (live text deltas) and `rate_limiter` (fleet-wide rate limits) may be null:
   // PublishDeltas then drops what it gets and AcquireRate answers "unlimited".
-  // `store` resolves the stored subagents of child runs.
+  // `store` resolves the stored subagents of child runs. `limits`: the sizes of an
+  // AppendStep request and of its entries (orchestrator/limits.h).
   WorkerServiceImpl(Scheduler& scheduler, RunStore& store, absl::Duration lease_ttl, EventHub* hub = nullptr,
-                    RateLimiter* rate_limiter = nullptr)
-      : scheduler_(scheduler), store_(store), lease_ttl_(lease_ttl), hub_(hub), rate_limiter_(rate_limiter) {}
+                    RateLimiter* rate_limiter = nullptr, InputLimits limits = {})
+      : scheduler_(scheduler),
+        store_(store),
+        lease_ttl_(lease_ttl),
+        hub_(hub),
+        rate_limiter_(rate_limiter),
+        limits_(limits) {}
+
+  // mTLS (the orchestrator's --tls-client-ca): every method then needs a verified
+  // client certificate (UNAUTHENTICATED without one), and a worker_id in a request
+  // must be the certificate's identity or start with it and "/" (PERMISSION_DENIED;
+  // common/tls.h CheckWorkerId). REQUIRES: called before the server starts.
+  // Default: not required.
+  void RequireClientCertificates(bool required) { require_client_certificates_ = required; }
 
   grpc::ServerUnaryReactor* PollTask(grpc::CallbackServerContext* ctx,
                                      const v1::PollTaskRequest* request,
@@ -125,6 +143,12 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   const absl::Duration lease_ttl_;
   EventHub* const hub_;
   RateLimiter* const rate_limiter_;
+  const InputLimits limits_;
+  bool require_client_certificates_ = false;
+
+  // OK unless client certificates are required and the call's is missing, or does not
+  // own `worker_id` (empty: the request names no worker).
+  absl::Status CheckPeer(grpc::CallbackServerContext* ctx, const std::string& worker_id = "") const;
 };
 
 // Inlines every stored subagent of `agent` (one level: a child resolves its own when it

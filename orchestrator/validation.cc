@@ -266,7 +266,24 @@ bool IsSessionChar(char c) { return IsNameChar(c) || c == ':'; }
 
 }  // namespace
 
-absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request) {
+absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request, const InputLimits& limits) {
+  // Sizes first: a spec over its limit is not worth parsing.
+  if (absl::Status s = CheckSize("input", request.input().size(), limits.max_input_bytes, "--max-input-bytes");
+      !s.ok()) {
+    return s;
+  }
+  if (request.has_agent()) {
+    if (absl::Status s = CheckSize("agent", request.agent().ByteSizeLong(), limits.max_spec_bytes, "--max-spec-bytes");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (request.has_graph()) {
+    if (absl::Status s = CheckSize("graph", request.graph().ByteSizeLong(), limits.max_spec_bytes, "--max-spec-bytes");
+        !s.ok()) {
+      return s;
+    }
+  }
   const bool by_name = !request.agent_name().empty();
   const bool inline_spec = request.has_agent();
   const bool graph_by_name = !request.graph_name().empty();
@@ -300,9 +317,6 @@ absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request) {
     }
   }
   if (request.input().empty()) return absl::InvalidArgumentError("input: must not be empty");
-  if (request.input().size() > (8 << 20)) {
-    return absl::InvalidArgumentError("input: larger than 8 MiB");
-  }
   if (request.request_id().size() > 256) {
     return absl::InvalidArgumentError("request_id: longer than 256 characters");
   }
@@ -337,6 +351,53 @@ absl::Status ValidateRunId(const std::string& run_id) {
     return absl::InvalidArgumentError(absl::StrCat("run_id: \"", run_id, "\" is not a run id"));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
+  switch (entry.entry_case()) {
+    case v1::JournalEntry::kModelTurn: {
+      nlohmann::json content = nlohmann::json::parse(entry.model_turn().content_json(), nullptr, false);
+      if (content.is_discarded() || !content.is_array()) {
+        return absl::InvalidArgumentError("model_turn.content_json: not a JSON array");
+      }
+      return absl::OkStatus();
+    }
+    case v1::JournalEntry::kToolCall:
+      if (entry.tool_call().tool_use_id().empty()) {
+        return absl::InvalidArgumentError("tool_call.tool_use_id: must not be empty");
+      }
+      return absl::OkStatus();
+    case v1::JournalEntry::kToolResult:
+      if (entry.tool_result().tool_use_id().empty()) {
+        return absl::InvalidArgumentError("tool_result.tool_use_id: must not be empty");
+      }
+      if (!nlohmann::json::accept(entry.tool_result().content_json())) {
+        return absl::InvalidArgumentError("tool_result.content_json: not JSON");
+      }
+      return absl::OkStatus();
+    case v1::JournalEntry::kSummary:
+      if (entry.summary().text().empty()) return absl::InvalidArgumentError("summary.text: must not be empty");
+      if (entry.summary().through_step() < 0) {
+        return absl::InvalidArgumentError("summary.through_step: must be >= 0");
+      }
+      return absl::OkStatus();
+    case v1::JournalEntry::kApprovalRequest:
+      if (entry.approval_request().tool_use_id().empty()) {
+        return absl::InvalidArgumentError("approval_request.tool_use_id: must not be empty");
+      }
+      if (entry.approval_request().timeout_ms() < 0) {
+        return absl::InvalidArgumentError("approval_request.timeout_ms: must be >= 0");
+      }
+      return absl::OkStatus();
+    case v1::JournalEntry::kApprovalDecision:
+      return absl::InvalidArgumentError("approval_decision: written by the orchestrator only");
+    case v1::JournalEntry::kNodeStarted:
+    case v1::JournalEntry::kNodeFinished:
+      return absl::InvalidArgumentError("node_started, node_finished: graph entries, written by the orchestrator only");
+    case v1::JournalEntry::ENTRY_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("entry: empty");
 }
 
 }  // namespace baton::orchestrator

@@ -5,14 +5,21 @@
 
 #include "absl/status/status.h"
 #include "baton/v1/agent.pb.h"
+#include "baton/v1/run.pb.h"
 #include "baton/v1/run_service.pb.h"
+#include "orchestrator/limits.h"
 
 namespace baton::orchestrator {
 
 // `require_name`: stored agents need a name; inline ones may go without.
 absl::Status ValidateAgentSpec(const v1::AgentSpec& agent, bool require_name);
-// Checks everything but the agent reference (resolved by the caller).
-absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request);
+// Checks everything but the agent reference (resolved by the caller), and the sizes of
+// the input and of an inline agent or graph under `limits` (orchestrator/limits.h).
+absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request, const InputLimits& limits = {});
+// An entry a worker appends (AppendStep). The journal is replayed on resume, so what
+// could not be replayed is refused: JSON that does not parse, a call without an id,
+// the entries only the orchestrator writes.
+absl::Status ValidateJournalEntry(const v1::JournalEntry& entry);
 // Run ids look like "run_" + hex digits.
 absl::Status ValidateRunId(const std::string& run_id);
 

@@ -66,6 +66,10 @@ struct AgentLoopOptions {
   int default_max_tokens = 1024;      // per call, when the agent sets none
   absl::Duration tool_timeout = absl::Seconds(60);
   absl::Duration model_attempt_timeout = absl::Minutes(10);
+  // A tool result larger than this (its content as journaled JSON, bytes) is not
+  // journaled as is: the model gets an is_error result naming the size and the limit
+  // instead, and the run goes on (--max-tool-result-bytes). Default: 1 MiB.
+  int64_t max_tool_result_bytes = int64_t{1} << 20;
   // Prices of each step's usage (Usage.cost_usd, max_cost_usd). Default: the reference
   // prices (PriceTable::Default()).
   PriceTable prices = PriceTable::Default();

@@ -14,7 +14,7 @@ namespace baton::worker {
 using json = nlohmann::json;
 
 BridgeToolExecutor::BridgeToolExecutor(BridgeToolExecutorOptions options)
-    : BridgeToolExecutor(options, NewChannel(options.address)) {}
+    : BridgeToolExecutor(options, NewChannel(options.address, ChannelOptions{.tls = options.tls})) {}
 
 BridgeToolExecutor::BridgeToolExecutor(BridgeToolExecutorOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)), channel_(std::move(channel)), stub_(v1::ToolService::NewStub(channel_)) {}

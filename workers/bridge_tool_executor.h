@@ -14,12 +14,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "baton/v1/tool_service.grpc.pb.h"
+#include "common/tls.h"
 #include "workers/tool_executor.h"
 
 namespace baton::worker {
 
 struct BridgeToolExecutorOptions {
   std::string address;  // "127.0.0.1:7234"
+  ClientTlsOptions tls;  // TLS to the bridge (--ca, --cert, --key). Default: none (plaintext)
   absl::Duration list_timeout = absl::Seconds(10);  // Default: 10 s, the ListTools deadline
   // A call made while the bridge is unreachable (restarting) waits this long for it
   // before failing as kUnavailable: it has not reached any server, so waiting is

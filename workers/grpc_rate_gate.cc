@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "common/grpc_channel.h"
 #include "common/logging.h"
 
 namespace baton::worker {
@@ -28,10 +29,21 @@ absl::Duration RetryAfter(const HttpHeaders& headers) {
 
 }  // namespace
 
-GrpcRateGate::GrpcRateGate(const std::string& orchestrator_address, std::string worker_id)
+namespace {
+
+ChannelOptions WithTls(const ClientTlsOptions& tls) {
+  ChannelOptions options;
+  options.tls = tls;
+  options.bearer_token = BearerTokenFromEnvironment();  // the worker's API key (orchestrator --auth)
+  return options;
+}
+
+}  // namespace
+
+GrpcRateGate::GrpcRateGate(const std::string& orchestrator_address, std::string worker_id,
+                           const ClientTlsOptions& tls)
     : worker_id_(std::move(worker_id)),
-      stub_(v1::WorkerService::NewStub(
-          grpc::CreateChannel(orchestrator_address, grpc::InsecureChannelCredentials()))) {}
+      stub_(v1::WorkerService::NewStub(NewChannel(orchestrator_address, WithTls(tls)))) {}
 
 absl::Status GrpcRateGate::Acquire(const RateAttempt& attempt, const std::function<bool()>& is_cancelled) {
   {

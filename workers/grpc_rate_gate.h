@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "baton/v1/worker_service.grpc.pb.h"
+#include "common/tls.h"
 #include "workers/model/rate_gate.h"
 
 namespace baton::worker {
@@ -19,7 +20,8 @@ namespace baton::worker {
 // attempt goes ahead (the API's own 429s and the client's retries still apply).
 class GrpcRateGate final : public RateGate {
  public:
-  GrpcRateGate(const std::string& orchestrator_address, std::string worker_id);
+  // `tls`: how to reach the orchestrator (the worker's --ca, --cert, --key).
+  GrpcRateGate(const std::string& orchestrator_address, std::string worker_id, const ClientTlsOptions& tls = {});
 
   absl::Status Acquire(const RateAttempt& attempt, const std::function<bool()>& is_cancelled) override;
   void Report(const RateAttempt& attempt, const RateOutcome& outcome) override;

@@ -2,9 +2,14 @@
 //
 //   baton-worker --orchestrator=127.0.0.1:7233 [--concurrency=4] [--worker-id=ID]
 //                [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]
-//                [--model-retries=4] [--tool-bridge=HOST:PORT]
+//                [--model-retries=4] [--tool-bridge=HOST:PORT] [--ca=F [--cert=F --key=F]]
 // --tool-bridge adds the MCP bridge's tools (baton-mcp-bridge) to the built-in ones.
 // --prices=FILE replaces the built-in price table (docs/design.md, the agent loop).
+// --max-tool-result-bytes=1048576: a larger tool result reaches the model as an error
+// naming the limit (docs/operations.md, "Limits").
+// --ca/--cert/--key (or BATON_CA, BATON_CERT, BATON_KEY): TLS to the orchestrator and
+// the bridge; the certificate is this worker's identity (mTLS), and the default
+// --worker-id is then IDENTITY/HOST-PID.
 // The Messages API is reached as Anthropic's SDKs do: ANTHROPIC_API_KEY (or
 // ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL.
 #include <unistd.h>
@@ -15,6 +20,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "common/tls.h"
 #include "workers/agent_loop.h"
 #include "workers/bridge_tool_executor.h"
 #include "workers/builtin_tools.h"
@@ -29,7 +35,10 @@ constexpr char kUsage[] =
     "usage: baton-worker --orchestrator=HOST:PORT [--concurrency=4] [--worker-id=ID]\n"
     "         [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]\n"
     "         [--model-retries=4] [--tool-bridge=HOST:PORT] [--prices=FILE]\n"
-    "environment: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL\n";
+    "         [--max-tool-result-bytes=1048576]\n"
+    "         [--ca=F [--cert=F --key=F]]\n"
+    "environment: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL,\n"
+    "             BATON_CA, BATON_CERT, BATON_KEY\n";
 
 }  // namespace
 
@@ -37,7 +46,8 @@ int main(int argc, char** argv) {
   baton::InitLogging("worker");
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
-                      "drain-timeout-ms", "model-retries", "tool-bridge", "prices"},
+                      "drain-timeout-ms", "model-retries", "tool-bridge", "prices",
+                      "max-tool-result-bytes", "ca", "cert", "key"},
                      {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-worker: " << s.message() << "\n";
@@ -50,10 +60,31 @@ int main(int argc, char** argv) {
   options.concurrency = static_cast<int>(flags.GetInt("concurrency", 4, &error));
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
-  options.worker_id = flags.GetString("worker-id", absl::StrCat(host, "-", getpid()));
+  options.tls = baton::ClientTlsFromFlags(flags);
+  if (absl::Status s = baton::ValidateClientTls(options.tls); !s.ok()) {
+    std::cerr << "baton-worker: " << s.message() << "\n";
+    return 2;
+  }
+  std::string default_id = absl::StrCat(host, "-", getpid());
+  if (!options.tls.cert_file.empty()) {
+    // The orchestrator accepts only ids that belong to the certificate.
+    absl::StatusOr<std::string> identity = baton::CertificateFileIdentity(options.tls.cert_file);
+    if (!identity.ok()) {
+      std::cerr << "baton-worker: --cert: " << identity.status().message() << "\n";
+      return 2;
+    }
+    default_id = absl::StrCat(*identity, "/", default_id);
+  }
+  options.worker_id = flags.GetString("worker-id", default_id);
   options.heartbeat_interval = absl::Milliseconds(flags.GetInt("heartbeat-ms", 0, &error));
   options.drain_timeout = absl::Milliseconds(flags.GetInt("drain-timeout-ms", 20'000, &error));
   const int model_retries = static_cast<int>(flags.GetInt("model-retries", 4, &error));
+  baton::worker::AgentLoopOptions loop_options;
+  loop_options.max_tool_result_bytes =
+      flags.GetInt("max-tool-result-bytes", loop_options.max_tool_result_bytes, &error);
+  if (error.empty() && (loop_options.max_tool_result_bytes < 1 || loop_options.max_tool_result_bytes > (1 << 30))) {
+    error = "--max-tool-result-bytes must be between 1 and 1073741824";
+  }
   if (error.empty() && (options.concurrency < 1 || options.concurrency > 1024)) {
     error = "--concurrency must be between 1 and 1024";
   }
@@ -70,7 +101,7 @@ int main(int argc, char** argv) {
   }
   BATON_LOG(INFO) << "Messages API at " << model_options.base_url;
   // Every call first reserves capacity in the orchestrator's fleet-wide rate limits.
-  baton::worker::GrpcRateGate rate_gate(options.orchestrator_address, options.worker_id);
+  baton::worker::GrpcRateGate rate_gate(options.orchestrator_address, options.worker_id, options.tls);
   model_options.rate_gate = &rate_gate;
   baton::worker::MessagesApiClient model(model_options);
   baton::worker::BuiltinToolExecutor builtin(baton::SystemClock::Get(), flags.GetString("tool-audit-log"));
@@ -79,12 +110,12 @@ int main(int argc, char** argv) {
   if (flags.Has("tool-bridge")) {
     baton::worker::BridgeToolExecutorOptions bridge_options;
     bridge_options.address = flags.GetString("tool-bridge");
+    bridge_options.tls = options.tls;
     bridge = std::make_unique<baton::worker::BridgeToolExecutor>(bridge_options);
     parts.push_back(bridge.get());
     BATON_LOG(INFO) << "MCP tools from the bridge at " << bridge_options.address;
   }
   baton::worker::CompositeToolExecutor tools(parts);
-  baton::worker::AgentLoopOptions loop_options;
   if (flags.Has("prices")) {
     absl::StatusOr<baton::worker::PriceTable> prices = baton::worker::PriceTable::Load(flags.GetString("prices"));
     if (!prices.ok()) {

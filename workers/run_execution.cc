@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -147,6 +148,19 @@ void TrimFinalAssistantText(json& request) {
   } else {
     content.back()["text"] = text;
   }
+}
+
+// A result over --max-tool-result-bytes is not journaled: the journal, every resume and
+// every later request would carry it. The model learns why and may ask for less.
+std::optional<ToolOutput> OversizedToolResult(const std::string& tool, const ToolOutput& output,
+                                              int64_t max_bytes) {
+  const size_t bytes = output.content.dump().size();
+  if (bytes <= static_cast<size_t>(std::max<int64_t>(max_bytes, 0))) return std::nullopt;
+  return ToolOutput{json(absl::StrCat("Error: the result of \"", tool, "\" was ", bytes,
+                                      " bytes, over the limit of ", max_bytes,
+                                      " bytes (--max-tool-result-bytes), so it was dropped. Ask for less: a "
+                                      "narrower query, a smaller range or fewer items.")),
+                    true};
 }
 
 }  // namespace
@@ -708,6 +722,13 @@ std::optional<RunOutcome> RunExecution::CallTool(int step, const PendingToolCall
     // decides whether this call runs again.
     o.retryable = called.status().code() == absl::StatusCode::kUnavailable;
     return Finish(o);
+  }
+  if (std::optional<ToolOutput> replaced = OversizedToolResult(call.name, *called, options_.max_tool_result_bytes)) {
+    BATON_LOG(WARNING) << "run " << run_.run_id() << ": the result of " << call.name << " [" << call.tool_use_id
+                       << "] is over --max-tool-result-bytes=" << options_.max_tool_result_bytes
+                       << "; the model gets an error instead";
+    *output = std::move(*replaced);
+    return std::nullopt;
   }
   *output = std::move(*called);
   return std::nullopt;

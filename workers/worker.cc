@@ -119,6 +119,10 @@ Worker::Worker(WorkerOptions options, AgentLoop& loop)
   // Reconnect quickly after an orchestrator restart.
   ChannelOptions channel;
   channel.max_reconnect_backoff_ms = 1000;
+  channel.tls = options_.tls;
+  // The worker's API key (orchestrator --auth) comes from the environment only:
+  // command lines are visible in ps.
+  channel.bearer_token = BearerTokenFromEnvironment();
   channel_ = NewChannel(options_.orchestrator_address, channel);
 }
 

@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "workers/agent_loop.h"
 #include "workers/delta_buffer.h"
 
@@ -24,6 +25,7 @@ namespace baton::worker {
 
 struct WorkerOptions {
   std::string orchestrator_address;  // host:port. Required.
+  ClientTlsOptions tls;              // TLS to it. Default: none (plaintext)
   std::string worker_id;             // Required; unique per process.
   int concurrency = 4;               // runs at once. Default: 4
   // Heartbeat period; 0: a third of the lease TTL the orchestrator announces.

@@ -44,9 +44,100 @@ def parse_args(argv):
                         help="idempotency key: the same id returns the same run")
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds to wait for the run to end (default 600)")
+    parser.add_argument("--ca", default=os.environ.get("BATON_CA", ""),
+                        help="PEM CA that signs the orchestrator's certificate: connect with TLS "
+                             "(default: $BATON_CA; none: plaintext)")
+    parser.add_argument("--cert", default=os.environ.get("BATON_CERT", ""),
+                        help="PEM client certificate for mTLS (default: $BATON_CERT)")
+    parser.add_argument("--key", default=os.environ.get("BATON_KEY", ""),
+                        help="PEM private key of --cert (default: $BATON_KEY)")
+    parser.add_argument("--api-key-file", default="",
+                        help="file holding an API key or JWT, sent as 'authorization: Bearer' "
+                             "(default: $BATON_API_KEY, else the admin key of the `baton up` stack "
+                             "in ./.baton at --addr)")
     parser.add_argument("--proto-dir", default=DEFAULT_PROTO_DIR,
                         help="directory holding baton/v1/*.proto (default: the repo's proto/)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if bool(args.cert) != bool(args.key):
+        parser.error("--cert and --key go together")
+    if args.cert and not args.ca:
+        parser.error("--cert needs --ca: a client certificate is only sent over TLS")
+    return args
+
+
+def bearer_token(args):
+    """--api-key-file, else $BATON_API_KEY, else the admin key `baton up` recorded for
+    --addr in ./.baton/stack.json (its path, never the key); None when there is none."""
+    path = args.api_key_file
+    if not path:
+        if os.environ.get("BATON_API_KEY"):
+            return os.environ["BATON_API_KEY"].strip()
+        try:
+            import json
+            with open(os.path.join(".baton", "stack.json")) as f:
+                stack = json.load(f)
+            if stack.get("addr") == args.addr:
+                path = stack.get("api_key_file", "")
+        except (OSError, ValueError):
+            pass
+    if not path:
+        return None
+    with open(path) as f:
+        return f.read().strip() or None
+
+
+def open_channel(grpc, args):
+    """TLS when --ca (or BATON_CA) is set, as every Baton client does; else plaintext.
+    With a key or token, every call carries it (one interceptor for every method)."""
+    channel = open_transport(grpc, args)
+    token = bearer_token(args)
+    if token is None:
+        return channel
+
+    class BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+        def _add(self, details):
+            metadata = list(details.metadata or []) + [("authorization", f"Bearer {token}")]
+            return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(
+                details.method, details.timeout, metadata, details.credentials,
+                getattr(details, "wait_for_ready", None), getattr(details, "compression", None))
+
+        def intercept_unary_unary(self, continuation, details, request):
+            return continuation(self._add(details), request)
+
+        def intercept_unary_stream(self, continuation, details, request):
+            return continuation(self._add(details), request)
+
+    return grpc.intercept_channel(channel, BearerToken())
+
+
+def _details_type():
+    import collections
+    import grpc
+
+    class Details(collections.namedtuple(
+            "Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+            grpc.ClientCallDetails):
+        pass
+    return Details
+
+
+def _Details(*fields):
+    return _details_type()(*fields)
+
+
+def open_transport(grpc, args):
+    if not args.ca:
+        return grpc.insecure_channel(args.addr)
+
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca),
+        private_key=read(args.key) if args.key else None,
+        certificate_chain=read(args.cert) if args.cert else None)
+    return grpc.secure_channel(args.addr, credentials)
 
 
 @contextlib.contextmanager
@@ -169,7 +260,12 @@ def main(argv):
                                                request_id=args.request_id,
                                                labels={"client": "examples/python"})
     deadline = time.monotonic() + args.timeout
-    with grpc.insecure_channel(args.addr) as channel:
+    try:
+        channel = open_channel(grpc, args)
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    with channel:
         runs = run_service_pb2_grpc.RunServiceStub(channel)
         try:
             run = runs.CreateRun(request, timeout=15)

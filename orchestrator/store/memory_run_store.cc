@@ -66,7 +66,7 @@ absl::StatusOr<RunPage> InMemoryRunStore::ListRuns(const RunFilter& filter, int 
   for (; it != runs_.rend(); ++it) {
     if (!store_keys::MatchesFilter(filter, it->second)) continue;
     if (page.runs.size() == limit) {  // one more match exists: there is a next page
-      page.next_page_token = page.runs.back().run_id();
+      page.next_page_token = store_keys::EncodeRunPageToken(page.runs.back().run_id());
       break;
     }
     page.runs.push_back(it->second);

@@ -287,6 +287,8 @@ int EffectivePageSize(int requested) {
   return requested > kMaxPageSize ? kMaxPageSize : requested;
 }
 
+std::string EncodeRunPageToken(std::string_view last_run_id) { return std::string(last_run_id); }
+
 std::string EncodeApprovalPageToken(std::string_view last_approval_id) {
   std::string raw;
   raw.reserve(1 + last_approval_id.size() + kTokenChecksumBytes);

@@ -96,6 +96,11 @@ inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 1000;
 int EffectivePageSize(int requested);
 
+// ListRuns page tokens: the last run id of the page (the next page holds the runs
+// created before it). Made here only, so a page the service cuts short
+// (--max-page-bytes) continues exactly as one the store ended.
+std::string EncodeRunPageToken(std::string_view last_run_id);
+
 // ListApprovals page tokens: the last approval id of the page, with a format byte
 // and a checksum, in unpadded web-safe base64. The checksum is not a secret (a client
 // that forges a token only skips approvals it could list anyway); it turns a

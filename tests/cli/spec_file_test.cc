@@ -40,6 +40,13 @@ TEST(AgentFileTest, MalformedJsonNamesLineAndColumn) {
   EXPECT_EQ(std::string(spec.status().message()).find('\n'), std::string::npos);
 }
 
+// Found by tests/fuzz/agent_spec_fuzz.cc: nlohmann throws out_of_range, not parse_error.
+TEST(AgentFileTest, NumberBeyondDoubleIsAnErrorNotACrash) {
+  auto spec = ParseAgentJson(R"({"model": "m", "maxCostUsd": 1e400})", "agent.json");
+  ASSERT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("number overflow parsing '1e400'"));
+}
+
 TEST(AgentFileTest, WrongTypeNamesTheField) {
   auto spec = ParseAgentJson(R"({"model": "m", "maxSteps": "ten"})", "a.json");
   ASSERT_FALSE(spec.ok());

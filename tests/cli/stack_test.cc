@@ -18,13 +18,16 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-TEST(StackPlanTest, OrchestratorListensOnThePortWithItsDataInTheDataDir) {
+TEST(StackPlanTest, OrchestratorListensOnThePortWithItsDataInTheDataDirAndAuthOn) {
   UpOptions options;
   options.data_dir = "/tmp/d";
   options.port = 7300;
   ProcessSpec spec = PlanOrchestrator(options, "/bin/baton-orchestrator");
   EXPECT_THAT(spec.argv, ElementsAre("/bin/baton-orchestrator", "--listen=127.0.0.1:7300",
-                                     "--data-dir=/tmp/d/orchestrator", "--port-file=/tmp/d/orchestrator.port"));
+                                     "--data-dir=/tmp/d/orchestrator", "--port-file=/tmp/d/orchestrator.port",
+                                     "--auth", "--bootstrap-admin-key-file=/tmp/d/admin.key",
+                                     "--audit-log=/tmp/d/logs/audit.jsonl"));
+  EXPECT_THAT(spec.env_unset, Contains(kBatonApiKeyEnv));
   EXPECT_EQ(spec.log_path, "/tmp/d/logs/orchestrator.log");
   EXPECT_EQ(spec.port_file, "/tmp/d/orchestrator.port");
   EXPECT_THAT(spec.env_unset, Contains(kApiKeyEnv));
@@ -64,6 +67,7 @@ TEST(StackFileTest, RoundTripsAndHoldsNoEnvironment) {
   stack.supervisor_binary = "build/bin/baton";
   stack.started_ms = 1700000000000;
   stack.model_api = "simulator at http://127.0.0.1:5555";
+  stack.api_key_file = "/abs/.baton/admin.key";
   stack.processes = {{"orchestrator", 100, "/b/baton-orchestrator", ".baton/logs/orchestrator.log"},
                      {"worker-1", 101, "/b/baton-worker", ".baton/logs/worker-1.log"}};
   std::string json = StackFileToJson(stack);
@@ -74,6 +78,7 @@ TEST(StackFileTest, RoundTripsAndHoldsNoEnvironment) {
   EXPECT_EQ(back->supervisor_pid, 42);
   EXPECT_EQ(back->supervisor_binary, "build/bin/baton");
   EXPECT_EQ(back->started_ms, stack.started_ms);
+  EXPECT_EQ(back->api_key_file, "/abs/.baton/admin.key") << "the path of the key, never the key";
   ASSERT_EQ(back->processes.size(), 2u);
   EXPECT_EQ(back->processes[1].name, "worker-1");
   EXPECT_EQ(back->processes[1].pid, 101);

@@ -481,7 +481,7 @@ TEST(AgentLoopIntegrationTest, StalledWatcherGetsAGapAndResyncs) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-  auto channel = grpc::CreateCustomChannel(cluster.address(), grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(cluster.address(), *MakeChannelCredentials(cluster.client_tls()), args);
   auto stub = v1::RunService::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));

@@ -13,9 +13,13 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "baton/v1/auth.grpc.pb.h"
+#include "common/grpc_channel.h"
+#include "common/x509_issuer.h"
 
 namespace baton::testing {
 
@@ -147,7 +151,30 @@ Cluster::~Cluster() {
   }
 }
 
+void Cluster::MakeCertificates() {
+  fs::create_directories(tls_dir());
+  absl::StatusOr<PemKeyPair> ca = CreateCertificateAuthority("baton test CA");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  ASSERT_TRUE(WritePemFile(tls_dir() + "/ca.pem", ca->cert_pem).ok());
+  ASSERT_TRUE(WritePemFile(tls_dir() + "/ca.key", ca->key_pem, 0600).ok());
+  auto issue = [&](const std::string& name, CertificateRequest request) {
+    absl::StatusOr<PemKeyPair> pair = IssueCertificate(*ca, request);
+    ASSERT_TRUE(pair.ok()) << pair.status();
+    ASSERT_TRUE(WritePemFile(tls_dir() + "/" + name + ".pem", pair->cert_pem).ok());
+    ASSERT_TRUE(WritePemFile(tls_dir() + "/" + name + ".key", pair->key_pem, 0600).ok());
+  };
+  issue("server", {.common_name = "localhost", .dns_names = {"localhost"}, .ip_addresses = {"127.0.0.1"},
+                   .server = true});
+  issue("test-client", {.common_name = "test-client", .client = true});
+  for (int i = 0; i < options_.workers; ++i) {
+    const std::string name = "worker-" + std::to_string(i);
+    issue(name, {.common_name = name, .client = true});
+  }
+  client_tls_ = {tls_dir() + "/ca.pem", tls_dir() + "/test-client.pem", tls_dir() + "/test-client.key"};
+}
+
 void Cluster::Start() {
+  if (options_.tls) MakeCertificates();
   if (options_.start_sim) {
     std::vector<std::string> sim_args{"--listen=127.0.0.1:0", "--port-file=" + dir_ + "/sim.port"};
     sim_args.insert(sim_args.end(), options_.sim_args.begin(), options_.sim_args.end());
@@ -167,18 +194,52 @@ void Cluster::StartOrchestrator() {
   std::vector<std::string> args{"--data-dir=" + data_dir(), "--listen=127.0.0.1:" + std::to_string(orchestrator_port_),
                                 "--port-file=" + port_file, "--lease-ttl-ms=" + std::to_string(options_.lease_ttl_ms),
                                 "--retry-backoff-ms=" + std::to_string(options_.retry_backoff_ms)};
+  if (options_.tls) {
+    args.insert(args.end(), {"--tls-cert=" + tls_dir() + "/server.pem", "--tls-key=" + tls_dir() + "/server.key",
+                             "--tls-client-ca=" + tls_dir() + "/ca.pem"});
+  }
+  if (options_.auth) {
+    args.insert(args.end(), {"--auth", "--bootstrap-admin-key-file=" + dir_ + "/admin.key",
+                             "--audit-log=" + auth_audit_log()});
+  }
   args.insert(args.end(), options_.orchestrator_args.begin(), options_.orchestrator_args.end());
   orchestrator_ = std::make_unique<Process>(Bin("baton-orchestrator"), args, std::map<std::string, std::string>{},
                                             dir_ + "/orchestrator.log");
   orchestrator_port_ = WaitForPortFile(port_file, absl::Seconds(30));
   ++orchestrator_starts_;
+  if (options_.auth && admin_key_.empty()) {
+    admin_key_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_ + "/admin.key")));
+    EXPECT_FALSE(admin_key_.empty()) << "no bootstrap admin key in " << dir_ << "/admin.key";
+    v1::KeyService::Stub keys(ChannelWithKey(admin_key_));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::CreateKeyRequest request;
+    request.set_principal("test-workers");
+    request.add_roles("worker");
+    v1::CreateKeyResponse created;
+    grpc::Status status = keys.CreateKey(&context, request, &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    worker_key_ = created.secret();
+  }
   // A fresh channel: one to a killed orchestrator may still hold the dead connection,
   // and the first call on it would fail.
-  channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  channel_ = ChannelWithKey(admin_key_);
+  if (options_.tls) {
+    // Seen once under load: the first call on a fresh TLS channel failed ("tcp
+    // handshaker shutdown"). The tests are about what follows, so connect first.
+    channel_->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  }
   runs_ = v1::RunService::NewStub(channel_);
   agents_ = v1::AgentService::NewStub(channel_);
   graphs_ = v1::GraphService::NewStub(channel_);
   worker_api_ = v1::WorkerService::NewStub(channel_);
+}
+
+std::shared_ptr<grpc::Channel> Cluster::ChannelWithKey(const std::string& bearer_token) const {
+  ChannelOptions channel_options;
+  channel_options.tls = client_tls_;
+  channel_options.bearer_token = bearer_token;
+  return NewChannel(address(), channel_options);
 }
 
 void Cluster::KillOrchestrator(int signal) {
@@ -190,11 +251,16 @@ void Cluster::StartWorker(int index) {
   std::map<std::string, std::string> env = options_.worker_env;
   if (options_.start_sim) env["ANTHROPIC_BASE_URL"] = sim_url();
   if (env.count("ANTHROPIC_API_KEY") == 0) env["ANTHROPIC_API_KEY"] = "test-key";
+  if (!worker_key_.empty()) env["BATON_API_KEY"] = worker_key_;
   std::vector<std::string> args{"--orchestrator=" + address(), "--worker-id=worker-" + std::to_string(index),
                                 "--concurrency=" + std::to_string(options_.concurrency),
                                 "--heartbeat-ms=" + std::to_string(options_.heartbeat_ms),
                                 "--tool-audit-log=" + audit_log(index), "--model-retries=2",
                                 "--drain-timeout-ms=5000"};
+  if (options_.tls) {
+    const std::string name = tls_dir() + "/worker-" + std::to_string(index);
+    args.insert(args.end(), {"--ca=" + tls_dir() + "/ca.pem", "--cert=" + name + ".pem", "--key=" + name + ".key"});
+  }
   args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
   workers_.at(index) = std::make_unique<Process>(Bin("baton-worker"), args, env,
                                                  dir_ + "/worker-" + std::to_string(index) + ".log");

@@ -20,6 +20,7 @@
 #include "baton/v1/graph.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/worker_service.grpc.pb.h"
+#include "common/tls.h"
 
 namespace baton::testing {
 
@@ -60,6 +61,15 @@ struct ClusterOptions {
   std::vector<std::string> worker_args;
   std::vector<std::string> sim_args;
   std::vector<std::string> orchestrator_args;
+  // TLS everywhere: a CA in DIR/tls signs the orchestrator's certificate (127.0.0.1),
+  // the orchestrator verifies client certificates (--tls-client-ca), each worker gets
+  // its own client certificate named "worker-N" (its --worker-id), and the test's
+  // stubs connect with client_tls(). Default: false (plaintext).
+  bool tls = false;
+  // Authentication: the orchestrator runs with --auth, a bootstrap admin key (the
+  // test's stubs use it) and --audit-log=auth_audit_log(); workers get a worker key
+  // made through KeyService in BATON_API_KEY. Default: false.
+  bool auth = false;
 };
 
 class Cluster {
@@ -78,6 +88,16 @@ class Cluster {
   Process* worker(int index) { return workers_.at(index).get(); }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(orchestrator_port_); }
+  // With options.tls: the CA and the test client's certificate ("test-client"); empty
+  // (plaintext) otherwise.
+  const ClientTlsOptions& client_tls() const { return client_tls_; }
+  std::string tls_dir() const { return dir_ + "/tls"; }
+  // With options.auth: the admin key of the stubs and the workers' key; "" otherwise.
+  const std::string& admin_key() const { return admin_key_; }
+  const std::string& worker_key() const { return worker_key_; }
+  std::string auth_audit_log() const { return dir_ + "/audit.jsonl"; }
+  // A channel to the orchestrator (with client_tls()) that sends `bearer_token`.
+  std::shared_ptr<grpc::Channel> ChannelWithKey(const std::string& bearer_token) const;
   std::string sim_url() const { return "http://127.0.0.1:" + std::to_string(sim_port_); }
   const std::string& dir() const { return dir_; }
   std::string data_dir() const { return dir_ + "/orchestrator"; }
@@ -120,6 +140,8 @@ class Cluster {
 
  private:
   std::string HttpRequest(const std::string& method, const std::string& path, const std::string& body);
+  // With options.tls: the CA, the orchestrator's and the test client's certificates.
+  void MakeCertificates();
 
   ClusterOptions options_;
   std::string dir_;
@@ -129,6 +151,9 @@ class Cluster {
   std::unique_ptr<Process> orchestrator_;
   std::vector<std::unique_ptr<Process>> workers_;
   int orchestrator_starts_ = 0;
+  ClientTlsOptions client_tls_;
+  std::string admin_key_;
+  std::string worker_key_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::RunService::Stub> runs_;
   std::unique_ptr<v1::AgentService::Stub> agents_;

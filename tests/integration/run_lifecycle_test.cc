@@ -2,6 +2,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
+#include "common/grpc_channel.h"
 #include "common/transcript.h"
 #include "tests/integration/cluster.h"
 
@@ -196,7 +197,7 @@ TEST(RunLifecycleTest, OrchestratorServesHealthAndReflection) {
   options.start_sim = false;
   Cluster cluster(options);
   cluster.Start();
-  auto channel = grpc::CreateChannel(cluster.address(), grpc::InsecureChannelCredentials());
+  auto channel = NewChannel(cluster.address(), ChannelOptions{.tls = cluster.client_tls()});
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   void* tag;

@@ -84,7 +84,9 @@ TEST_F(JsonRpcTest, GarbageIsIgnoredAndCounted) {
   EXPECT_FALSE(rpc_.OnMessage("[1,2]"));
   EXPECT_FALSE(rpc_.OnMessage(R"({"hello":"world"})"));
   EXPECT_FALSE(rpc_.OnMessage(R"({"jsonrpc":"1.0","id":1,"result":{}})"));
-  EXPECT_EQ(rpc_.ignored_messages(), 4);
+  // Not a string: ignored too, not thrown (found by tests/fuzz/json_rpc_fuzz.cc).
+  EXPECT_FALSE(rpc_.OnMessage(R"({"jsonrpc":2,"id":1,"result":{}})"));
+  EXPECT_EQ(rpc_.ignored_messages(), 5);
   EXPECT_EQ(calls, 0);
   // A response to an id never sent is dropped without disturbing the pending one.
   EXPECT_TRUE(rpc_.OnMessage(R"({"jsonrpc":"2.0","id":987654,"result":{}})"));

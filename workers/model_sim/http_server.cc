@@ -12,21 +12,15 @@
 
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "workers/model_sim/http_request_parser.h"
 
 namespace baton::model_sim {
 namespace {
-
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
 
 bool SendAll(int fd, absl::string_view data) {
   while (!data.empty()) {
@@ -60,52 +54,6 @@ void SendPlainError(int fd, int status, absl::string_view message) {
                   "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
                   "connection: close\r\n\r\n%s",
                   status, HttpReasonPhrase(status), body.size(), body));
-}
-
-// Parses the request line and headers of `head` (without the blank line).
-bool ParseHead(absl::string_view head, HttpRequest& req) {
-  size_t eol = head.find("\r\n");
-  absl::string_view line = head.substr(0, eol);
-  std::vector<absl::string_view> parts;
-  for (size_t start = 0; start <= line.size();) {
-    size_t sp = line.find(' ', start);
-    if (sp == absl::string_view::npos) sp = line.size();
-    parts.push_back(line.substr(start, sp - start));
-    start = sp + 1;
-  }
-  if (parts.size() != 3 || parts[0].empty() || parts[1].empty() ||
-      !absl::StartsWith(parts[2], "HTTP/1.")) {
-    return false;
-  }
-  req.method = std::string(parts[0]);
-  req.version = std::string(parts[2]);
-  absl::string_view target = parts[1];
-  if (size_t q = target.find('?'); q != absl::string_view::npos) {
-    req.query = std::string(target.substr(q + 1));
-    target = target.substr(0, q);
-  }
-  req.path = std::string(target);
-  if (eol == absl::string_view::npos) return true;
-  absl::string_view rest = head.substr(eol + 2);
-  while (!rest.empty()) {
-    size_t end = rest.find("\r\n");
-    absl::string_view h = rest.substr(0, end);
-    rest = end == absl::string_view::npos ? absl::string_view() : rest.substr(end + 2);
-    if (h.empty()) continue;
-    size_t colon = h.find(':');
-    if (colon == absl::string_view::npos || colon == 0) return false;
-    req.headers.emplace_back(absl::AsciiStrToLower(h.substr(0, colon)),
-                             std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
-  }
-  return true;
-}
-
-bool HeaderHasToken(const std::string* value, absl::string_view token) {
-  if (value == nullptr) return false;
-  for (absl::string_view part : absl::StrSplit(*value, ',')) {
-    if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(part), token)) return true;
-  }
-  return false;
 }
 
 // Splits "host:port" / "[v6]:port".
@@ -299,42 +247,25 @@ void HttpServer::Serve(Connection* conn) {
 }
 
 bool HttpServer::ServeOne(int fd, std::string& buf) {
-  size_t head_end;
-  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
-    if (buf.size() > kMaxHeaderBytes) {
-      SendPlainError(fd, 431, "request headers too large");
+  HttpRequest req;
+  bool sent_continue = false;
+  for (;;) {
+    HttpRequestParse parse = ParseHttpRequest(buf, options_.max_body_bytes);
+    if (parse.state == HttpRequestParse::State::kError) {
+      SendPlainError(fd, parse.error_status, parse.error_message);
       return false;
+    }
+    if (parse.state == HttpRequestParse::State::kComplete) {
+      req = std::move(parse.request);
+      buf.erase(0, parse.consumed);
+      break;
+    }
+    if (parse.expects_continue && !sent_continue) {
+      if (!SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return false;
+      sent_continue = true;
     }
     if (!ReadMore(fd, buf)) return false;
   }
-  HttpRequest req;
-  if (!ParseHead(absl::string_view(buf).substr(0, head_end), req)) {
-    SendPlainError(fd, 400, "malformed HTTP request");
-    return false;
-  }
-  if (req.Header("transfer-encoding") != nullptr) {
-    SendPlainError(fd, 411, "chunked request bodies are not supported; send Content-Length");
-    return false;
-  }
-  size_t length = 0;
-  if (const std::string* cl = req.Header("content-length");
-      cl != nullptr && !absl::SimpleAtoi(*cl, &length)) {
-    SendPlainError(fd, 400, "bad Content-Length");
-    return false;
-  }
-  if (length > options_.max_body_bytes) {
-    SendPlainError(fd, 413, "request body too large");
-    return false;
-  }
-  const size_t body_start = head_end + 4;
-  if (buf.size() < body_start + length && HeaderHasToken(req.Header("expect"), "100-continue")) {
-    if (!SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return false;
-  }
-  while (buf.size() < body_start + length) {
-    if (!ReadMore(fd, buf)) return false;
-  }
-  req.body = buf.substr(body_start, length);
-  buf.erase(0, body_start + length);
 
   const std::string* connection = req.Header("connection");
   bool keep_alive = req.version == "HTTP/1.0" ? HeaderHasToken(connection, "keep-alive")

@@ -136,6 +136,40 @@ TEST_F(AgentLoopTest, ToolErrorsGoBackToTheModel) {
   EXPECT_NE(results[1]["content"].get<std::string>().find("not available"), std::string::npos);
 }
 
+TEST_F(AgentLoopTest, ToolResultOverTheLimitReachesTheModelAsAnErrorNamingTheLimit) {
+  run_.mutable_agent()->add_allowed_tools("slow");
+  tools_.on_call = [](const ToolCallContext&) -> absl::StatusOr<ToolOutput> {
+    return ToolOutput{json(std::string(2000, 'x')), false};  // 2002 bytes as JSON
+  };
+  model_.Reply(Message(json::array({ToolUse("t1", "slow"), ToolUse("t2", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "asked for less"}}}), "end_turn"));
+  AgentLoopOptions options;
+  options.max_tool_result_bytes = 1000;
+  AgentLoop loop(model_, tools_, clock_, options);
+  RunOutcome o = loop.Execute(run_, {}, out_, signals_);
+  // The run goes on.
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  EXPECT_EQ(o.output, "asked for less");
+  // What is journaled is the error, not the result.
+  const v1::ToolResult* journaled = nullptr;
+  for (const v1::JournalEntry& e : out_.journal) {
+    if (e.has_tool_result() && e.tool_result().tool_use_id() == "t1") journaled = &e.tool_result();
+    EXPECT_LE(e.ByteSizeLong(), 1000u);
+  }
+  ASSERT_NE(journaled, nullptr);
+  EXPECT_TRUE(journaled->is_error());
+  const std::string expected_prefix =
+      "Error: the result of \"slow\" was 2002 bytes, over the limit of 1000 bytes (--max-tool-result-bytes)";
+  EXPECT_EQ(json::parse(journaled->content_json()).get<std::string>().rfind(expected_prefix, 0), 0u)
+      << journaled->content_json();
+  // The model reads the same; a result within the limit is untouched.
+  const json& results = model_.requests[1]["messages"][2]["content"];
+  EXPECT_EQ(results[0]["is_error"], true);
+  EXPECT_EQ(results[0]["content"].get<std::string>().rfind(expected_prefix, 0), 0u);
+  EXPECT_EQ(results[1]["content"], "echo ok");
+  EXPECT_NE(results[1].value("is_error", false), true);
+}
+
 TEST_F(AgentLoopTest, MaxStepsEndsTheRunWithATypedReason) {
   run_.mutable_agent()->set_max_steps(2);
   for (int i = 0; i < 3; ++i) model_.Reply(Message(json::array({ToolUse("t" + std::to_string(i), "echo")}), "tool_use"));

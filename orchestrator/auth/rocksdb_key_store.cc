@@ -1,0 +1,56 @@
+#include "orchestrator/auth/rocksdb_key_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace baton::orchestrator::auth {
+namespace {
+
+absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("key store: ", std::string(what), ": ", s.ToString()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksDbKeyStore>> RocksDbKeyStore::Open(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  // A handful of small records: keep the memory and file footprint minimal.
+  options.write_buffer_size = 1 << 20;
+  options.max_open_files = 16;
+  options.keep_log_file_num = 2;
+  rocksdb::DB* db = nullptr;
+  if (absl::Status s = FromRocksDb(rocksdb::DB::Open(options, path, &db), absl::StrCat("open ", path)); !s.ok()) {
+    return s;
+  }
+  return std::unique_ptr<RocksDbKeyStore>(new RocksDbKeyStore(std::unique_ptr<rocksdb::DB>(db)));
+}
+
+RocksDbKeyStore::RocksDbKeyStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+RocksDbKeyStore::~RocksDbKeyStore() = default;
+
+absl::Status RocksDbKeyStore::Put(const v1::StoredApiKey& key) {
+  rocksdb::WriteOptions write;
+  write.sync = true;  // a created key is handed out only once it is durable
+  return FromRocksDb(db_->Put(write, key.key().key_id(), key.SerializeAsString()), "write");
+}
+
+absl::StatusOr<std::vector<v1::StoredApiKey>> RocksDbKeyStore::LoadAll() {
+  std::vector<v1::StoredApiKey> keys;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    v1::StoredApiKey key;
+    if (!key.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("key store: record ", it->key().ToString(), " does not parse"));
+    }
+    keys.push_back(std::move(key));
+  }
+  if (absl::Status s = FromRocksDb(it->status(), "scan"); !s.ok()) return s;
+  return keys;
+}
+
+}  // namespace baton::orchestrator::auth

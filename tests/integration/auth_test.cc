@@ -1,0 +1,327 @@
+// Authentication, roles and the audit log with real processes (issue 10, parts 2
+// and 6): an orchestrator with --auth, a bootstrap admin key, a JWKS of an RSA key
+// made here, and workers with a worker key. Each refusal gets the code a client
+// relies on, the server keeps serving, the audit log records what changed state,
+// and no secret reaches the data directory or a log.
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "baton/v1/auth.grpc.pb.h"
+#include "common/auth/base64url.h"
+#include "tests/integration/cluster.h"
+
+namespace baton::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using baton::auth::Base64UrlEncode;
+
+constexpr char kIssuer[] = "https://idp.test";
+constexpr char kAudience[] = "baton-test";
+
+// An RS256 signer for the test's tokens and the JWKS that verifies them.
+class RsaSigner {
+ public:
+  RsaSigner() : key_(EVP_RSA_gen(2048)) {}
+  ~RsaSigner() { EVP_PKEY_free(key_); }
+
+  json Jwks() const {
+    return {{"keys", json::array({{{"kty", "RSA"}, {"kid", "k1"}, {"alg", "RS256"}, {"use", "sig"},
+                                    {"n", Base64UrlEncode(Bn("n"))}, {"e", Base64UrlEncode(Bn("e"))}}})}};
+  }
+
+  std::string Token(const json& header, const json& claims) const {
+    std::string input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
+    return input + "." + Base64UrlEncode(Sign(input));
+  }
+
+ private:
+  std::string Bn(const char* name) const {
+    BIGNUM* bn = nullptr;
+    EVP_PKEY_get_bn_param(key_, name, &bn);
+    std::string bytes(BN_num_bytes(bn), '\0');
+    BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
+    BN_free(bn);
+    return bytes;
+  }
+  std::string Sign(const std::string& input) const {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_);
+    size_t len = 0;
+    const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+    EVP_DigestSign(ctx, nullptr, &len, in, input.size());
+    std::string sig(len, '\0');
+    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, in, input.size());
+    EVP_MD_CTX_free(ctx);
+    sig.resize(len);
+    return sig;
+  }
+  EVP_PKEY* key_;
+};
+
+json Claims(const std::vector<std::string>& roles, absl::Duration expires_in = absl::Minutes(10),
+            const std::string& audience = kAudience) {
+  int64_t now = absl::ToUnixSeconds(absl::Now());
+  return {{"iss", kIssuer}, {"aud", audience}, {"sub", "jwt-user"}, {"iat", now},
+          {"exp", now + absl::ToInt64Seconds(expires_in)}, {"baton_roles", roles}};
+}
+
+const json kRs256Header = {{"alg", "RS256"}, {"kid", "k1"}, {"typ", "JWT"}};
+
+class AuthTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    signer_ = new RsaSigner();
+    jwks_dir_ = new std::string(fs::temp_directory_path() / absl::StrCat("baton-auth-jwks-", getpid()));
+    fs::create_directories(*jwks_dir_);
+    std::ofstream(*jwks_dir_ + "/jwks.json") << signer_->Jwks().dump();
+    ClusterOptions options;
+    options.auth = true;
+    options.workers = 1;
+    options.orchestrator_args = {"--jwt-jwks=" + *jwks_dir_ + "/jwks.json", absl::StrCat("--jwt-issuer=", kIssuer),
+                                 absl::StrCat("--jwt-audience=", kAudience)};
+    cluster_ = new Cluster(options);
+    cluster_->Start();
+    secrets_ = new std::vector<std::string>{cluster_->admin_key(), cluster_->worker_key()};
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    delete signer_;
+    delete secrets_;
+    fs::remove_all(*jwks_dir_);
+    delete jwks_dir_;
+  }
+
+  static grpc::Status ListRunsWith(const std::string& bearer) {
+    v1::RunService::Stub stub(cluster_->ChannelWithKey(bearer));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::ListRunsRequest request;
+    v1::ListRunsResponse response;
+    return stub.ListRuns(&context, request, &response);
+  }
+
+  static grpc::Status CancelWith(const std::string& bearer, const std::string& run_id) {
+    v1::RunService::Stub stub(cluster_->ChannelWithKey(bearer));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::CancelRunRequest request;
+    request.set_run_id(run_id);
+    v1::Run run;
+    return stub.CancelRun(&context, request, &run);
+  }
+
+  // Creates a key with the admin key; remembers its secret for the scans.
+  static std::string CreateKey(const std::string& principal, const std::string& role) {
+    v1::KeyService::Stub keys(cluster_->ChannelWithKey(cluster_->admin_key()));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::CreateKeyRequest request;
+    request.set_principal(principal);
+    request.add_roles(role);
+    v1::CreateKeyResponse created;
+    grpc::Status status = keys.CreateKey(&context, request, &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    secrets_->push_back(created.secret());
+    return created.secret();
+  }
+
+  // "bk_<id>_<secret>" → id.
+  static std::string KeyId(const std::string& key) { return key.substr(3, 16); }
+
+  static Cluster* cluster_;
+  static RsaSigner* signer_;
+  static std::string* jwks_dir_;
+  static std::vector<std::string>* secrets_;  // every API key and JWT the test used
+};
+
+Cluster* AuthTest::cluster_ = nullptr;
+RsaSigner* AuthTest::signer_ = nullptr;
+std::string* AuthTest::jwks_dir_ = nullptr;
+std::vector<std::string>* AuthTest::secrets_ = nullptr;
+
+TEST_F(AuthTest, CallsWithoutCredentialsAreUnauthenticated) {
+  grpc::Status status = ListRunsWith("");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(status.error_message().find("authorization"), std::string::npos) << status.error_message();
+}
+
+TEST_F(AuthTest, MalformedUnknownAndWrongSecretKeysAreUnauthenticatedWithoutEchoingThem) {
+  std::string real = CreateKey("carol", "reader");
+  std::string wrong_secret = real.substr(0, real.size() - 4) + (real.ends_with("0000") ? "1111" : "0000");
+  std::string unknown_id = "bk_0123456789abcdef_" + std::string(64, 'a');
+  for (const std::string& key : {std::string("bk_short"), wrong_secret, unknown_id, std::string("not-a-jwt")}) {
+    grpc::Status status = ListRunsWith(key);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << key;
+    EXPECT_EQ(status.error_message().find(key.size() > 16 ? key.substr(key.size() - 16) : key), std::string::npos) << status.error_message();
+  }
+  EXPECT_TRUE(ListRunsWith(real).ok());
+}
+
+TEST_F(AuthTest, BadJwtsAreUnauthenticatedAndAGoodOneActsWithItsRoles) {
+  std::string good = signer_->Token(kRs256Header, Claims({"reader"}));
+  std::string expired = signer_->Token(kRs256Header, Claims({"reader"}, -absl::Minutes(10)));
+  std::string wrong_audience = signer_->Token(kRs256Header, Claims({"reader"}, absl::Minutes(10), "someone-else"));
+  std::string tampered = good;
+  tampered[tampered.size() - 5] = tampered[tampered.size() - 5] == 'A' ? 'B' : 'A';
+  json none_header = {{"alg", "none"}, {"typ", "JWT"}};
+  std::string alg_none = Base64UrlEncode(none_header.dump()) + "." + Base64UrlEncode(Claims({"admin"}).dump()) + ".";
+  secrets_->insert(secrets_->end(), {good, expired, wrong_audience, tampered, alg_none});
+
+  struct Case {
+    std::string name, token, message_part;
+  };
+  for (const Case& c : {Case{"expired", expired, "expired"}, Case{"wrong audience", wrong_audience, "aud"},
+                        Case{"tampered signature", tampered, "signature"}, Case{"alg none", alg_none, "none"}}) {
+    grpc::Status status = ListRunsWith(c.token);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << c.name;
+    EXPECT_NE(status.error_message().find(c.message_part), std::string::npos) << c.name << ": " << status.error_message();
+  }
+  EXPECT_TRUE(ListRunsWith(good).ok());
+  grpc::Status cancel = CancelWith(good, "run_00000000000000000000");
+  EXPECT_EQ(cancel.error_code(), grpc::StatusCode::PERMISSION_DENIED) << cancel.error_message();
+}
+
+TEST_F(AuthTest, AReaderCannotCancelARun) {
+  v1::Run run = cluster_->CreateRun("[sim sleep_ms=3000] take your time");
+  std::string reader = CreateKey("rita", "reader");
+  grpc::Status status = CancelWith(reader, run.run_id());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(status.error_message().find("/baton.v1.RunService/CancelRun"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("needs role operator"), std::string::npos) << status.error_message();
+  std::string operator_key = CreateKey("otto", "operator");
+  EXPECT_TRUE(CancelWith(operator_key, run.run_id()).ok());
+}
+
+TEST_F(AuthTest, AWorkerKeyCannotCreateRunsAndAReaderKeyCannotPollTasks) {
+  v1::RunService::Stub runs(cluster_->ChannelWithKey(cluster_->worker_key()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::CreateRunRequest request;
+  *request.mutable_agent() = Cluster::Agent();
+  request.set_input("hello");
+  v1::Run run;
+  grpc::Status status = runs.CreateRun(&context, request, &run);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_EQ(ListRunsWith(cluster_->worker_key()).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  v1::WorkerService::Stub workers(cluster_->ChannelWithKey(CreateKey("reader-worker", "reader")));
+  grpc::ClientContext poll_context;
+  poll_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::PollTaskRequest poll;
+  poll.set_worker_id("impostor");
+  v1::PollTaskResponse task;
+  status = workers.PollTask(&poll_context, poll, &task);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+}
+
+TEST_F(AuthTest, AnOperatorCannotCreateKeys) {
+  v1::KeyService::Stub keys(cluster_->ChannelWithKey(CreateKey("olga", "operator")));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::CreateKeyRequest request;
+  request.set_principal("escalated");
+  request.add_roles("admin");
+  v1::CreateKeyResponse created;
+  grpc::Status status = keys.CreateKey(&context, request, &created);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(status.error_message().find("needs role admin"), std::string::npos) << status.error_message();
+  EXPECT_TRUE(created.secret().empty());
+}
+
+TEST_F(AuthTest, ARevokedKeyIsRefused) {
+  std::string key = CreateKey("rex", "reader");
+  ASSERT_TRUE(ListRunsWith(key).ok());
+  v1::KeyService::Stub keys(cluster_->ChannelWithKey(cluster_->admin_key()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::RevokeKeyRequest request;
+  request.set_key_id(KeyId(key));
+  v1::ApiKey revoked;
+  ASSERT_TRUE(keys.RevokeKey(&context, request, &revoked).ok());
+  EXPECT_TRUE(revoked.revoked());
+  grpc::Status status = ListRunsWith(key);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(status.error_message().find("revoked"), std::string::npos) << status.error_message();
+}
+
+// Declared last: runs after the refusals above (gtest keeps declaration order).
+TEST_F(AuthTest, AfterTheRefusalsTheServerServesAndTheAuditLogAndStorageHoldNoSecret) {
+  v1::Run run = cluster_->CreateRun("hello after the refusals");
+  EXPECT_EQ(cluster_->WaitForEnd(run.run_id()).state(), v1::SUCCEEDED);
+
+  // The audit log: what changed state and what was refused, by whom, on what.
+  std::vector<json> lines;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        lines.clear();
+        std::istringstream in(ReadFile(cluster_->auth_audit_log()));
+        for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+        for (const json& l : lines) {
+          if (l["resource"] == run.run_id()) return true;
+        }
+        return false;
+      },
+      absl::Seconds(5)));
+  auto has = [&](const std::string& principal, const std::string& method, const std::string& result,
+                 const std::string& resource) {
+    for (const json& l : lines) {
+      if (l["principal"] == principal && l["method"] == method && l["result"] == result &&
+          (resource.empty() || l["resource"] == resource) && l["namespace"] == "default" && l.contains("time")) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::string all_lines;
+  for (const json& l : lines) all_lines += l.dump() + "\n";
+  SCOPED_TRACE(all_lines);
+  EXPECT_TRUE(has("admin", "baton.v1.RunService/CreateRun", "OK", run.run_id()));
+  EXPECT_TRUE(has("admin", "baton.v1.KeyService/CreateKey", "OK", ""));
+  EXPECT_TRUE(has("admin", "baton.v1.KeyService/RevokeKey", "OK", ""));
+  EXPECT_TRUE(has("rita", "baton.v1.RunService/CancelRun", "PERMISSION_DENIED", ""));
+  EXPECT_TRUE(has("otto", "baton.v1.RunService/CancelRun", "OK", ""));
+  EXPECT_TRUE(has("test-workers", "baton.v1.RunService/CreateRun", "PERMISSION_DENIED", ""));
+  EXPECT_TRUE(has("olga", "baton.v1.KeyService/CreateKey", "PERMISSION_DENIED", ""));
+  for (const json& l : lines) {
+    EXPECT_EQ(l["method"].get<std::string>().find("ListRuns"), std::string::npos) << "reads are not audited";
+  }
+
+  // No secret (API key secrets, JWTs) in the data directory's raw files (SST, WAL,
+  // MANIFEST, LOG), the audit log or any log. The admin key file is where it belongs.
+  std::vector<std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(cluster_->dir())) {
+    if (entry.is_regular_file() && entry.path().filename() != "admin.key") files.push_back(entry.path().string());
+  }
+  ASSERT_GT(files.size(), 5u);
+  bool saw_sst_or_log = false;
+  for (const std::string& file : files) {
+    if (file.ends_with(".log") || file.ends_with(".sst") || file.find("MANIFEST") != std::string::npos) {
+      saw_sst_or_log = true;
+    }
+    std::string bytes = ReadFile(file);
+    for (const std::string& secret : *secrets_) {
+      ASSERT_FALSE(secret.empty());
+      // The secret part of a key (after its id), or the whole JWT.
+      std::string needle = secret.starts_with("bk_") ? secret.substr(secret.rfind('_') + 1) : secret;
+      EXPECT_EQ(bytes.find(needle), std::string::npos) << "a secret in " << file;
+    }
+  }
+  EXPECT_TRUE(saw_sst_or_log);
+}
+
+}  // namespace
+}  // namespace baton::testing
