@@ -28,10 +28,8 @@ grpc::Status AuthProcessor::Process(const InputMetadata& auth_metadata, grpc::Au
   absl::StatusOr<Principal> principal;
   if (authorization.has_value()) {
     principal = authenticator_.Authenticate(*authorization);
-  } else if (absl::StatusOr<std::string> identity =
-                 options_.trust_client_certificates ? VerifiedPeerIdentity(*context)
-                                                    : absl::UnauthenticatedError("no client certificates");
-             identity.ok()) {
+  } else if (absl::StatusOr<std::string> identity = VerifiedPeerIdentity(*context);
+             identity.ok() && options_.worker_cert_identities.contains(*identity)) {
     principal = Authenticator::CertificatePrincipal(*identity);
   } else {
     principal = absl::UnauthenticatedError(
@@ -61,8 +59,9 @@ Principal PrincipalResolver::Of(const grpc::ServerContextBase& context) const {
     return Principal{"", {}, {kDefaultNamespace}, "invalid"};
   }
   if (std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-      trust_client_certificates_ && auth != nullptr) {
-    if (absl::StatusOr<std::string> identity = VerifiedPeerIdentity(*auth); identity.ok()) {
+      !worker_cert_identities_.empty() && auth != nullptr) {
+    if (absl::StatusOr<std::string> identity = VerifiedPeerIdentity(*auth);
+        identity.ok() && worker_cert_identities_.contains(*identity)) {
       return Authenticator::CertificatePrincipal(*identity);
     }
   }

@@ -23,9 +23,9 @@ namespace baton::orchestrator::auth {
 
 struct AuthProcessorOptions {
   // A client without a bearer credential whose certificate the TLS layer verified
-  // (VerifiedPeerIdentity, common/tls.h) is a worker named by the certificate. Set
-  // when the server verifies client certificates (--tls-client-ca). Default: false.
-  bool trust_client_certificates = false;
+  // (VerifiedPeerIdentity, common/tls.h) is a worker named by the certificate, when
+  // its identity is one of these (--worker-cert-identities). Default: none.
+  std::set<std::string> worker_cert_identities;
   // Refused attempts of audited methods are written here. Default: none.
   AuditLog* audit = nullptr;
 };
@@ -62,8 +62,8 @@ class PrincipalResolver {
  public:
   // `authenticator` null: the server runs without --auth; every call is
   // {"anonymous", no roles, {"default"}, "none"}.
-  PrincipalResolver(const Authenticator* authenticator, bool trust_client_certificates)
-      : authenticator_(authenticator), trust_client_certificates_(trust_client_certificates) {}
+  PrincipalResolver(const Authenticator* authenticator, std::set<std::string> worker_cert_identities)
+      : authenticator_(authenticator), worker_cert_identities_(std::move(worker_cert_identities)) {}
 
   // A principal named "" when the credential stopped being valid since the processor
   // checked it (a key revoked in between).
@@ -71,7 +71,7 @@ class PrincipalResolver {
 
  private:
   const Authenticator* const authenticator_;
-  const bool trust_client_certificates_;
+  const std::set<std::string> worker_cert_identities_;
 };
 
 }  // namespace baton::orchestrator::auth

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "orchestrator/auth/audit_interceptor.h"
@@ -23,7 +24,14 @@ absl::StatusOr<AuthOptions> AuthOptionsFromFlags(const Flags& flags, const std::
   options.data_dir = data_dir;
   options.audit_log_file = flags.GetString("audit-log");
   options.bootstrap_admin_key_file = flags.GetString("bootstrap-admin-key-file");
-  options.trust_client_certificates = !flags.GetString("tls-client-ca").empty();
+  if (flags.Has("worker-cert-identities")) {
+    if (flags.GetString("tls-client-ca").empty()) {
+      return absl::InvalidArgumentError("--worker-cert-identities needs --tls-client-ca (certificates to verify)");
+    }
+    for (absl::string_view id : absl::StrSplit(flags.GetString("worker-cert-identities"), ',', absl::SkipEmpty())) {
+      options.worker_cert_identities.insert(std::string(id));
+    }
+  }
   for (const char* flag : {"jwt-jwks", "jwt-issuer", "jwt-audience", "jwt-clock-skew-seconds",
                            "bootstrap-admin-key-file"}) {
     if (flags.Has(flag) && !options.enabled) {
@@ -71,7 +79,7 @@ absl::StatusOr<std::unique_ptr<ServerAuth>> ServerAuth::Start(const AuthOptions&
     auth->audit_ = *std::move(audit);
   }
   if (!options.enabled) {
-    auth->principals_ = std::make_unique<PrincipalResolver>(nullptr, false);
+    auth->principals_ = std::make_unique<PrincipalResolver>(nullptr, std::set<std::string>());
     auth->AddAuditInterceptor();
     return auth;
   }
@@ -97,10 +105,10 @@ absl::StatusOr<std::unique_ptr<ServerAuth>> ServerAuth::Start(const AuthOptions&
   auth->authenticator_ = std::make_unique<Authenticator>(*auth->keys_, auth->jwt_.get());
   auth->key_service_ = std::make_unique<KeyServiceImpl>(*auth->keys_);
   auth->principals_ =
-      std::make_unique<PrincipalResolver>(auth->authenticator_.get(), options.trust_client_certificates);
+      std::make_unique<PrincipalResolver>(auth->authenticator_.get(), options.worker_cert_identities);
   auth->AddAuditInterceptor();
   AuthProcessorOptions processor_options;
-  processor_options.trust_client_certificates = options.trust_client_certificates;
+  processor_options.worker_cert_identities = options.worker_cert_identities;
   processor_options.audit = auth->audit_.get();
   auth->server_options_.processor = std::make_shared<AuthProcessor>(*auth->authenticator_, processor_options);
   return auth;

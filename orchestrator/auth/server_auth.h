@@ -36,13 +36,16 @@ struct AuthOptions {
   std::string audit_log_file;
   // The orchestrator's --data-dir; keys live in DATA_DIR/auth-keys.
   std::string data_dir;
-  // --tls-client-ca given: a verified client certificate identifies a worker.
-  bool trust_client_certificates = false;
+  // --worker-cert-identities (with --tls-client-ca): the identities (certificate
+  // common name, else first SAN) whose verified client certificate alone makes a
+  // caller a worker. Other certificates from the same CA (a CLI's) grant nothing.
+  // Default: none (workers authenticate with a worker key).
+  std::set<std::string> worker_cert_identities;
 };
 
 inline const std::set<std::string> kAuthValueFlags = {"jwt-jwks", "jwt-issuer", "jwt-audience",
                                                       "jwt-clock-skew-seconds", "bootstrap-admin-key-file",
-                                                      "audit-log"};
+                                                      "audit-log", "worker-cert-identities"};
 inline constexpr char kAuthFlag[] = "auth";
 
 // INVALID_ARGUMENT naming the flag: JWT or bootstrap flags without --auth, an
