@@ -6,20 +6,28 @@ JOBS ?= $(shell nproc)
 # quick run (see `baton-bench --help`).
 BENCH_BUILD_DIR ?= build-bench
 BENCH_FLAGS ?=
+# The libFuzzer targets (tests/fuzz/, docs/fuzzing.md) build with clang in their own
+# directory, shared by `make fuzz` and the fuzz_smoke test of `make test` (5 s each).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench fuzz clean
 
 setup:
 	@scripts/setup
 
 build: setup
-	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DBATON_FUZZ_BUILD_DIR=$(abspath $(FUZZ_BUILD_DIR)) >/dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build
 	@scripts/demo $(BUILD_DIR)
 
+# The fuzz targets are built before the tests run, so no compiler competes with the
+# real-process tests for the CPU; fuzz_smoke then only runs them.
 test: build
+	@scripts/fuzz --build-dir=$(FUZZ_BUILD_DIR) --build-only
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 bench: setup
@@ -27,5 +35,9 @@ bench: setup
 	@cmake --build $(BENCH_BUILD_DIR) --target baton-bench -j $(JOBS)
 	@$(BENCH_BUILD_DIR)/bin/baton-bench --out-dir=bench/results --doc=docs/PERFORMANCE.md $(BENCH_FLAGS)
 
+# Each fuzz target for FUZZ_SECONDS over its corpus; a crash fails (scripts/fuzz).
+fuzz: setup
+	@scripts/fuzz --build-dir=$(FUZZ_BUILD_DIR) --seconds=$(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)
