@@ -411,4 +411,46 @@ std::vector<nlohmann::json> Cluster::ToolAudit() const {
   return lines;
 }
 
+void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  ctx.set_wait_for_ready(true);
+}
+
+std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  request.set_page_size(1000);
+  v1::ListRunsResponse response;
+  grpc::Status s = cluster.runs().ListRuns(&ctx, request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return {response.runs().begin(), response.runs().end()};
+}
+
+std::vector<v1::Run> Children(Cluster& cluster, const std::string& parent_id) {
+  v1::ListRunsRequest request;
+  request.set_parent_run_id(parent_id);
+  return ListRuns(cluster, request);
+}
+
+std::vector<v1::Approval> ListApprovals(Cluster& cluster, const std::string& run_id,
+                                        v1::ListApprovalsRequest::Filter filter) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  v1::ListApprovalsRequest request;
+  request.set_run_id(run_id);
+  request.set_filter(filter);
+  v1::ListApprovalsResponse response;
+  grpc::Status s = cluster.runs().ListApprovals(&ctx, request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return {response.approvals().begin(), response.approvals().end()};
+}
+
+std::map<std::pair<std::string, std::string>, int> ExecutedCalls(const Cluster& cluster) {
+  std::map<std::pair<std::string, std::string>, int> calls;
+  for (const nlohmann::json& line : cluster.ToolAudit()) {
+    calls[{line.value("run_id", ""), line.value("tool_use_id", "")}]++;
+  }
+  return calls;
+}
+
 }  // namespace baton::testing

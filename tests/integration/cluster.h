@@ -161,6 +161,18 @@ class Cluster {
   std::unique_ptr<v1::WorkerService::Stub> worker_api_;
 };
 
+// A deadline for a test's call, waiting for the server to be ready (the orchestrator
+// may be restarting).
+void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout = absl::Seconds(10));
+// ListRuns with page_size 1000 (a test failure when the call fails).
+std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request);
+// The runs whose parent is `parent_id`: a run's subagents, a graph run's node runs.
+std::vector<v1::Run> Children(Cluster& cluster, const std::string& parent_id);
+std::vector<v1::Approval> ListApprovals(Cluster& cluster, const std::string& run_id,
+                                        v1::ListApprovalsRequest::Filter filter);
+// Tool calls the workers executed (their audit logs), per (run_id, tool_use_id).
+std::map<std::pair<std::string, std::string>, int> ExecutedCalls(const Cluster& cluster);
+
 // Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
 bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout);
 

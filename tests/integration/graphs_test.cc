@@ -32,11 +32,6 @@ using json = nlohmann::json;
 
 constexpr char kModel[] = "claude-sonnet-4-5";
 
-void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout = absl::Seconds(10)) {
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  ctx.set_wait_for_ready(true);  // the orchestrator may be restarting
-}
-
 bool Ended(v1::RunState state) { return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED; }
 
 bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -121,36 +116,6 @@ grpc::Status PutGraph(Cluster& cluster, const v1::GraphSpec& graph, v1::GraphSpe
   return s;
 }
 
-std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx);
-  request.set_page_size(1000);
-  v1::ListRunsResponse response;
-  grpc::Status s = cluster.runs().ListRuns(&ctx, request, &response);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return {response.runs().begin(), response.runs().end()};
-}
-
-// The node runs of a graph run.
-std::vector<v1::Run> Children(Cluster& cluster, const std::string& graph_run_id) {
-  v1::ListRunsRequest request;
-  request.set_parent_run_id(graph_run_id);
-  return ListRuns(cluster, request);
-}
-
-std::vector<v1::Approval> ListApprovals(Cluster& cluster, const std::string& run_id,
-                                        v1::ListApprovalsRequest::Filter filter) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx);
-  v1::ListApprovalsRequest request;
-  request.set_run_id(run_id);
-  request.set_filter(filter);
-  v1::ListApprovalsResponse response;
-  grpc::Status s = cluster.runs().ListApprovals(&ctx, request, &response);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return {response.approvals().begin(), response.approvals().end()};
-}
-
 // Waits for every node run of the graph to end; returns them.
 std::vector<v1::Run> AwaitChildrenEnded(Cluster& cluster, const std::string& graph_run_id,
                                         absl::Duration timeout = absl::Seconds(15)) {
@@ -188,13 +153,6 @@ void KillWorkerOf(Cluster& cluster, const v1::Run& run) {
   const int index = run.worker_id() == "worker-0" ? 0 : 1;
   cluster.KillWorker(index, SIGKILL);
   cluster.StartWorker(index);
-}
-
-// Tool calls the workers executed (their audit logs), per (run_id, tool_use_id).
-std::map<std::pair<std::string, std::string>, int> ExecutedCalls(const Cluster& cluster) {
-  std::map<std::pair<std::string, std::string>, int> calls;
-  for (const json& line : cluster.ToolAudit()) calls[{line.value("run_id", ""), line.value("tool_use_id", "")}]++;
-  return calls;
 }
 
 // (node, visit, item): one node run.

@@ -24,11 +24,6 @@ using json = nlohmann::json;
 
 constexpr char kModel[] = "claude-sonnet-4-5";
 
-void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout = absl::Seconds(10)) {
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  ctx.set_wait_for_ready(true);  // the orchestrator may be restarting
-}
-
 bool Ended(const v1::Run& run) {
   return run.state() == v1::SUCCEEDED || run.state() == v1::FAILED || run.state() == v1::CANCELLED;
 }
@@ -86,31 +81,6 @@ v1::Run Create(Cluster& cluster, const v1::AgentSpec& agent, const std::string& 
   return Create(cluster, std::move(request));
 }
 
-std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx);
-  request.set_page_size(1000);
-  v1::ListRunsResponse response;
-  grpc::Status s = cluster.runs().ListRuns(&ctx, request, &response);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return {response.runs().begin(), response.runs().end()};
-}
-
-std::vector<v1::Run> Children(Cluster& cluster, const std::string& parent_id) {
-  v1::ListRunsRequest request;
-  request.set_parent_run_id(parent_id);
-  return ListRuns(cluster, request);
-}
-
-
-// Tool calls the workers executed (their audit logs), per (run_id, tool_use_id).
-std::map<std::pair<std::string, std::string>, int> ExecutedCalls(const Cluster& cluster) {
-  std::map<std::pair<std::string, std::string>, int> calls;
-  for (const json& line : cluster.ToolAudit()) {
-    calls[{line.value("run_id", ""), line.value("tool_use_id", "")}]++;
-  }
-  return calls;
-}
 
 int ExecutedCallsOf(const Cluster& cluster, const std::string& run_id) {
   int n = 0;
@@ -468,19 +438,6 @@ v1::ApprovalRule Timeout(int64_t seconds, v1::ApprovalRule::OnTimeout on_timeout
   rule.set_timeout_seconds(seconds);
   rule.set_on_timeout(on_timeout);
   return rule;
-}
-
-std::vector<v1::Approval> ListApprovals(Cluster& cluster, const std::string& run_id,
-                                        v1::ListApprovalsRequest::Filter filter) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx);
-  v1::ListApprovalsRequest request;
-  request.set_run_id(run_id);
-  request.set_filter(filter);
-  v1::ListApprovalsResponse response;
-  grpc::Status s = cluster.runs().ListApprovals(&ctx, request, &response);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return {response.approvals().begin(), response.approvals().end()};
 }
 
 // The run's one pending approval, once the run waits for it.
