@@ -14,6 +14,7 @@
 #include "common/auth/base64url.h"
 #include "common/json_file.h"
 #include "common/logging.h"
+#include "common/openssl_ptr.h"
 #include "common/status_macros.h"
 
 namespace baton::auth {
@@ -28,27 +29,6 @@ constexpr size_t kP256CoordinateBytes = 32;
 constexpr size_t kEd25519KeyBytes = 32;
 constexpr size_t kEs256SignatureBytes = 64;
 constexpr size_t kEd25519SignatureBytes = 64;
-
-struct BnDeleter {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
-struct ParamBldDeleter {
-  void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
-};
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
-};
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
-};
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter>;
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct EcdsaSigDeleter {
-  void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
-};
 
 absl::Status BadKey(absl::string_view where, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("JWKS ", where, ": ", what));
@@ -72,7 +52,7 @@ BnPtr ToBn(std::string_view bytes) {
 // says why OpenSSL would not take them.
 absl::StatusOr<EvpPkeyPtr> FromData(const char* type_name, OSSL_PARAM_BLD* bld, absl::string_view where,
                                     absl::string_view refused) {
-  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld));
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type_name, nullptr));
   EVP_PKEY* raw = nullptr;
   if (params == nullptr || ctx == nullptr || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
@@ -92,7 +72,7 @@ absl::StatusOr<EvpPkeyPtr> RsaKey(const json& jwk, absl::string_view where) {
   int bits = BN_num_bits(n_bn.get());
   if (bits < kMinRsaBits) return BadKey(where, absl::StrCat("RSA modulus of ", bits, " bits (at least ", kMinRsaBits, ")"));
   if (bits > kMaxRsaBits) return BadKey(where, absl::StrCat("RSA modulus of ", bits, " bits (at most ", kMaxRsaBits, ")"));
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n_bn.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e_bn.get()) != 1) {
     return absl::ResourceExhaustedError("OpenSSL: out of memory");
@@ -108,7 +88,7 @@ absl::StatusOr<EvpPkeyPtr> EcP256Key(const json& jwk, absl::string_view where) {
     return BadKey(where, "P-256 coordinates must be 32 bytes each");
   }
   std::string point = absl::StrCat("\x04", x, y);  // SEC 1 uncompressed point
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
@@ -205,7 +185,7 @@ absl::Status Jwk::VerifySignature(std::string_view token_alg, std::string_view s
         return absl::UnauthenticatedError("bad signature: ES256 needs 64 bytes (R||S)");
       }
       const auto* bytes = reinterpret_cast<const unsigned char*>(signature.data());
-      std::unique_ptr<ECDSA_SIG, EcdsaSigDeleter> ecdsa(ECDSA_SIG_new());
+      EcdsaSigPtr ecdsa(ECDSA_SIG_new());
       BIGNUM* r = BN_bin2bn(bytes, 32, nullptr);
       BIGNUM* s = BN_bin2bn(bytes + 32, 32, nullptr);
       if (!ecdsa || !r || !s || ECDSA_SIG_set0(ecdsa.get(), r, s) != 1) {
@@ -229,7 +209,7 @@ absl::Status Jwk::VerifySignature(std::string_view token_alg, std::string_view s
       md = nullptr;  // Ed25519 hashes internally
       break;
   }
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.get()) != 1) {
     ERR_clear_error();
     return absl::InternalError("OpenSSL: cannot start a signature check");

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
+#include "common/openssl_ptr.h"
 
 namespace baton::orchestrator {
 namespace {
@@ -35,13 +36,10 @@ uint32_t GetBE32(std::string_view in) {
   return v;
 }
 
-struct CtxDeleter {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
 
 // One context per thread: creating one per record costs more than the encryption.
 EVP_CIPHER_CTX* ThreadCtx() {
-  thread_local std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> ctx(EVP_CIPHER_CTX_new());
+  thread_local CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   BATON_CHECK(ctx != nullptr) << "EVP_CIPHER_CTX_new failed";
   return ctx.get();
 }
