@@ -189,8 +189,20 @@ MCP tools (through baton-mcp-bridge):
       --bridge HOST:PORT (env BATON_BRIDGE_ADDR; default: the bridge of `baton up`
       in --data-dir, else 127.0.0.1:7234)
 
+API keys (role admin):
+  baton keys create --principal P --role R[,R...] [--namespace N[,N...]]
+                                       make a key (shown once); roles: reader, operator,
+                                       admin, worker
+  baton keys ls                        list keys (ids, principals, roles; never secrets)
+  baton keys revoke KEY_ID
+
 Flags for every command:
   --addr HOST:PORT   orchestrator address (env BATON_ADDR; default 127.0.0.1:7233)
+  --api-key-file F   the API key or JWT to send (env BATON_API_KEY; default: the admin
+                     key of the `baton up` stack at that address)
+  --ca F, --cert F, --key F
+                     TLS: the server's CA and a client certificate (env BATON_CA,
+                     BATON_CERT, BATON_KEY; default: the files of a `baton up --tls` stack)
   --json             print protobuf JSON, one object per line
   --help             show usage
 
