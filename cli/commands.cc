@@ -594,32 +594,42 @@ int CmdAgentsGet(Context& ctx) {
   return kExitOk;
 }
 
-int CmdAgentsList(Context& ctx) {
-  auto stub = ctx.agents();
-  std::vector<v1::AgentSpec> agents;
-  v1::ListAgentsResponse all;
+// Every page of a ListAgents / ListGraphs call, merged into one response (its repeated
+// field holds everything; no next_page_token).
+template <typename Request, typename Response, typename Call>
+grpc::Status ListEveryPage(Call call, Response* all) {
   std::string token;
   do {
     grpc::ClientContext context;
     SetDeadline(context);
-    v1::ListAgentsRequest request;
+    Request request;
     request.set_page_size(kSpecPageSize);
     request.set_page_token(token);
-    v1::ListAgentsResponse response;
-    grpc::Status status = stub->ListAgents(&context, request, &response);
-    if (!status.ok()) return PrintRpcError(ctx, status);
-    for (const v1::AgentSpec& agent : response.agents()) {
-      agents.push_back(agent);
-      *all.add_agents() = agent;
-    }
+    Response response;
+    grpc::Status status = call(&context, request, &response);
+    if (!status.ok()) return status;
     token = response.next_page_token();
+    all->MergeFrom(response);
   } while (!token.empty());
+  all->clear_next_page_token();
+  return grpc::Status::OK;
+}
+
+int CmdAgentsList(Context& ctx) {
+  auto stub = ctx.agents();
+  v1::ListAgentsResponse all;
+  grpc::Status status = ListEveryPage<v1::ListAgentsRequest>(
+      [&](grpc::ClientContext* context, const v1::ListAgentsRequest& request, v1::ListAgentsResponse* response) {
+        return stub->ListAgents(context, request, response);
+      },
+      &all);
+  if (!status.ok()) return PrintRpcError(ctx, status);
   if (ctx.json) {
     PrintMessage(ctx, all);
-  } else if (agents.empty()) {
+  } else if (all.agents().empty()) {
     ctx.out << "no agents (store one with: baton agents put FILE)" << std::endl;
   } else {
-    ctx.out << FormatAgentTable(agents);
+    ctx.out << FormatAgentTable({all.agents().begin(), all.agents().end()});
   }
   return kExitOk;
 }
@@ -672,30 +682,19 @@ int CmdGraphsGet(Context& ctx) {
 
 int CmdGraphsList(Context& ctx) {
   auto stub = ctx.graphs();
-  std::vector<v1::GraphSpec> graphs;
   v1::ListGraphsResponse all;
-  std::string token;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListGraphsRequest request;
-    request.set_page_size(kSpecPageSize);
-    request.set_page_token(token);
-    v1::ListGraphsResponse response;
-    grpc::Status status = stub->ListGraphs(&context, request, &response);
-    if (!status.ok()) return PrintRpcError(ctx, status);
-    for (const v1::GraphSpec& graph : response.graphs()) {
-      graphs.push_back(graph);
-      *all.add_graphs() = graph;
-    }
-    token = response.next_page_token();
-  } while (!token.empty());
+  grpc::Status status = ListEveryPage<v1::ListGraphsRequest>(
+      [&](grpc::ClientContext* context, const v1::ListGraphsRequest& request, v1::ListGraphsResponse* response) {
+        return stub->ListGraphs(context, request, response);
+      },
+      &all);
+  if (!status.ok()) return PrintRpcError(ctx, status);
   if (ctx.json) {
     PrintMessage(ctx, all);
-  } else if (graphs.empty()) {
+  } else if (all.graphs().empty()) {
     ctx.out << "no graphs (store one with: baton graphs put FILE)" << std::endl;
   } else {
-    ctx.out << FormatGraphTable(graphs);
+    ctx.out << FormatGraphTable({all.graphs().begin(), all.graphs().end()});
   }
   return kExitOk;
 }
