@@ -86,11 +86,11 @@ def bearer_token(args):
         return f.read().strip() or None
 
 
-def open_channel(grpc, args):
+def open_channel(grpc, args, token):
     """TLS when --ca (or BATON_CA) is set, as every Baton client does; else plaintext.
-    With a key or token, every call carries it (one interceptor for every method)."""
+    With `token` (bearer_token: an API key or JWT), every call carries it (one
+    interceptor for every method)."""
     channel = open_transport(grpc, args)
-    token = bearer_token(args)
     if token is None:
         return channel
 
@@ -138,6 +138,23 @@ def open_transport(grpc, args):
         private_key=read(args.key) if args.key else None,
         certificate_chain=read(args.cert) if args.cert else None)
     return grpc.secure_channel(args.addr, credentials)
+
+
+def first_call_hint(grpc, code, args, token):
+    """What to check when the first call fails for a reason of the connection (gRPC's
+    own message names the symptom, not the usual cause); None otherwise."""
+    if code == grpc.StatusCode.UNAVAILABLE and not args.ca:
+        return (f"is the orchestrator running at {args.addr}? This client connected without "
+                "TLS; if the orchestrator serves TLS, pass --ca (or set BATON_CA) with the CA "
+                "that signed its certificate")
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return (f"is the orchestrator running at {args.addr}? Check that --ca ({args.ca}) is "
+                "the CA that signed the orchestrator's certificate, and that the certificate "
+                "names the host in --addr")
+    if code == grpc.StatusCode.UNAUTHENTICATED and token is None:
+        return ("the orchestrator runs with --auth: give an API key with --api-key-file or "
+                "BATON_API_KEY")
+    return None
 
 
 @contextlib.contextmanager
@@ -261,7 +278,8 @@ def main(argv):
                                                labels={"client": "examples/python"})
     deadline = time.monotonic() + args.timeout
     try:
-        channel = open_channel(grpc, args)
+        token = bearer_token(args)
+        channel = open_channel(grpc, args, token)
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -271,6 +289,9 @@ def main(argv):
             run = runs.CreateRun(request, timeout=15)
         except grpc.RpcError as e:
             print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)
+            hint = first_call_hint(grpc, e.code(), args, token)
+            if hint:
+                print(f"hint: {hint}", file=sys.stderr)
             return 1
         print(f"run {run.run_id}", flush=True)
 
