@@ -20,6 +20,7 @@
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/auth.grpc.pb.h"
 #include "baton/v1/graph.grpc.pb.h"
+#include "baton/v1/namespace.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "cli/approvals.h"
 #include "cli/args.h"
@@ -68,6 +69,9 @@ struct Context {
   // --api-key-file, BATON_API_KEY, or the admin key of the stack `baton up` recorded
   // for addr; "" when none (an orchestrator without --auth).
   std::string bearer_token;
+  // --namespace or BATON_NAMESPACE; "" lets the orchestrator pick the caller's only
+  // namespace, else "default".
+  std::string ns;
 
   std::shared_ptr<grpc::Channel> channel() {
     if (!channel_) {
@@ -99,7 +103,7 @@ struct Command {
   Handler handler;
 };
 
-const std::set<std::string> kGlobalValueFlags = {"addr", "ca", "cert", "key", "api-key-file"};
+const std::set<std::string> kGlobalValueFlags = {"addr", "ca", "cert", "key", "api-key-file", "namespace"};
 const std::set<std::string> kGlobalBoolFlags = {"json", "help"};
 
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout = kRpcTimeout) {
@@ -298,6 +302,7 @@ int SetAgentTarget(Context& ctx, v1::CreateRunRequest& request, RunTarget& targe
 int CmdRun(Context& ctx) {
   if (ChildrenWithoutWatch(ctx)) return kExitUsage;
   v1::CreateRunRequest request;
+  request.set_namespace_(ctx.ns);
   if (ctx.flags.Has("session") && ctx.flags.Has("continue")) {
     return PrintUsageError(ctx.err,
                            "--session and --continue do not go together (a session continues its previous run)",
@@ -358,6 +363,7 @@ absl::StatusOr<int32_t> ListLimit(Context& ctx) {
 
 int CmdList(Context& ctx) {
   v1::ListRunsRequest request;
+  request.set_namespace_(ctx.ns);
   if (ctx.flags.Has("state")) {
     auto state = ParseRunState(ctx.flags.GetString("state"));
     if (!state.ok()) return PrintUsageError(ctx.err, std::string(state.status().message()), "");
@@ -440,6 +446,7 @@ int CmdFork(Context& ctx) {
 
 int CmdApprovalsList(Context& ctx) {
   v1::ListApprovalsRequest request;
+  request.set_namespace_(ctx.ns);
   request.set_run_id(ctx.flags.GetString("run"));
   request.set_agent_name(ctx.flags.GetString("agent"));
   const bool all = ctx.flags.GetBool("all");
@@ -561,6 +568,7 @@ int CmdAgentsPut(Context& ctx) {
   grpc::ClientContext context;
   SetDeadline(context);
   v1::PutAgentRequest request;
+  request.set_namespace_(ctx.ns);
   *request.mutable_agent() = *std::move(agent);
   v1::PutAgentResponse response;
   grpc::Status status = ctx.agents()->PutAgent(&context, request, &response);
@@ -574,6 +582,66 @@ int CmdAgentsPut(Context& ctx) {
   return kExitOk;
 }
 
+// `baton namespaces ...`: a namespace's settings, one line each: NAME and its quotas.
+void PrintNamespace(Context& ctx, const v1::Namespace& ns) {
+  if (ctx.json) {
+    PrintMessage(ctx, ns);
+    return;
+  }
+  auto limit = [](double v) { return v > 0 ? absl::StrCat(v) : std::string("-"); };
+  ctx.out << ns.name() << "  max_queued_runs " << limit(ns.quotas().max_queued_runs()) << "  max_creates_per_second "
+          << limit(ns.quotas().max_creates_per_second()) << "  max_concurrent_runs "
+          << limit(ns.quotas().max_concurrent_runs()) << std::endl;
+}
+
+int CmdNamespacesPut(Context& ctx) {
+  v1::PutNamespaceRequest request;
+  v1::Namespace& ns = *request.mutable_namespace_();
+  ns.set_name(ctx.args[0]);
+  std::string error;
+  ns.mutable_quotas()->set_max_queued_runs(static_cast<int32_t>(ctx.flags.GetInt("max-queued-runs", 0, &error)));
+  ns.mutable_quotas()->set_max_concurrent_runs(
+      static_cast<int32_t>(ctx.flags.GetInt("max-concurrent-runs", 0, &error)));
+  ns.mutable_quotas()->set_max_creates_per_second(ctx.flags.GetDouble("max-creates-per-second", 0, &error));
+  if (!error.empty()) return PrintUsageError(ctx.err, error, "");
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::Namespace stored;
+  grpc::Status status = v1::NamespaceService::NewStub(ctx.channel())->PutNamespace(&context, request, &stored);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  PrintNamespace(ctx, stored);
+  return kExitOk;
+}
+
+int CmdNamespacesGet(Context& ctx) {
+  v1::GetNamespaceRequest request;
+  request.set_name(ctx.args[0]);
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::Namespace ns;
+  grpc::Status status = v1::NamespaceService::NewStub(ctx.channel())->GetNamespace(&context, request, &ns);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  PrintNamespace(ctx, ns);
+  return kExitOk;
+}
+
+int CmdNamespacesList(Context& ctx) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::ListNamespacesResponse response;
+  grpc::Status status =
+      v1::NamespaceService::NewStub(ctx.channel())->ListNamespaces(&context, v1::ListNamespacesRequest(), &response);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+  } else if (response.namespaces().empty()) {
+    ctx.out << "no namespace settings (every namespace without them has no quotas)" << std::endl;
+  } else {
+    for (const v1::Namespace& ns : response.namespaces()) PrintNamespace(ctx, ns);
+  }
+  return kExitOk;
+}
+
 int CmdAgentsGet(Context& ctx) {
   std::string int_error;
   int64_t version = ctx.flags.GetInt("version", 0, &int_error);
@@ -581,6 +649,7 @@ int CmdAgentsGet(Context& ctx) {
   grpc::ClientContext context;
   SetDeadline(context);
   v1::GetAgentRequest request;
+  request.set_namespace_(ctx.ns);
   request.set_name(ctx.args[0]);
   request.set_version(static_cast<int32_t>(version));
   v1::AgentSpec agent;
@@ -597,12 +666,13 @@ int CmdAgentsGet(Context& ctx) {
 // Every page of a ListAgents / ListGraphs call, merged into one response (its repeated
 // field holds everything; no next_page_token).
 template <typename Request, typename Response, typename Call>
-grpc::Status ListEveryPage(Call call, Response* all) {
+grpc::Status ListEveryPage(const std::string& ns, Call call, Response* all) {
   std::string token;
   do {
     grpc::ClientContext context;
     SetDeadline(context);
     Request request;
+    request.set_namespace_(ns);
     request.set_page_size(kSpecPageSize);
     request.set_page_token(token);
     Response response;
@@ -619,6 +689,7 @@ int CmdAgentsList(Context& ctx) {
   auto stub = ctx.agents();
   v1::ListAgentsResponse all;
   grpc::Status status = ListEveryPage<v1::ListAgentsRequest>(
+      ctx.ns,
       [&](grpc::ClientContext* context, const v1::ListAgentsRequest& request, v1::ListAgentsResponse* response) {
         return stub->ListAgents(context, request, response);
       },
@@ -647,6 +718,7 @@ int CmdGraphsPut(Context& ctx) {
   grpc::ClientContext context;
   SetDeadline(context);
   v1::PutGraphRequest request;
+  request.set_namespace_(ctx.ns);
   *request.mutable_graph() = *std::move(graph);
   v1::PutGraphResponse response;
   grpc::Status status = ctx.graphs()->PutGraph(&context, request, &response);
@@ -667,6 +739,7 @@ int CmdGraphsGet(Context& ctx) {
   grpc::ClientContext context;
   SetDeadline(context);
   v1::GetGraphRequest request;
+  request.set_namespace_(ctx.ns);
   request.set_name(ctx.args[0]);
   request.set_version(static_cast<int32_t>(version));
   v1::GraphSpec graph;
@@ -684,6 +757,7 @@ int CmdGraphsList(Context& ctx) {
   auto stub = ctx.graphs();
   v1::ListGraphsResponse all;
   grpc::Status status = ListEveryPage<v1::ListGraphsRequest>(
+      ctx.ns,
       [&](grpc::ClientContext* context, const v1::ListGraphsRequest& request, v1::ListGraphsResponse* response) {
         return stub->ListGraphs(context, request, response);
       },
@@ -855,6 +929,11 @@ const std::vector<Command>& Commands() {
       {"keys create", "baton keys create --principal P --role R[,R...] [--namespace N[,N...]]",
        {"principal", "role", "namespace"}, {}, 0, 0, CmdKeysCreate},
       {"keys ls", "baton keys ls", {}, {}, 0, 0, CmdKeysList},
+      {"namespaces put",
+       "baton namespaces put NAME [--max-queued-runs N] [--max-creates-per-second R] [--max-concurrent-runs N]",
+       {"max-queued-runs", "max-creates-per-second", "max-concurrent-runs"}, {}, 1, 1, CmdNamespacesPut},
+      {"namespaces get", "baton namespaces get NAME", {}, {}, 1, 1, CmdNamespacesGet},
+      {"namespaces ls", "baton namespaces ls", {}, {}, 0, 0, CmdNamespacesList},
       {"keys revoke", "baton keys revoke KEY_ID", {}, {}, 1, 1, CmdKeysRevoke},
       {"tools ls", "baton tools ls [--bridge HOST:PORT]", {"bridge", "data-dir"}, {}, 0, 0, CmdToolsList},
       {"tools call", "baton tools call NAME JSON [--bridge HOST:PORT] [--timeout-seconds 60]",
@@ -983,6 +1062,10 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
               addr, flags.GetBool("json"), out, err};
   ctx.tls = std::move(tls);
   ctx.bearer_token = std::move(bearer_token);
+  ctx.ns = flags.GetString("namespace");
+  if (ctx.ns.empty()) {
+    if (const char* env = std::getenv("BATON_NAMESPACE"); env != nullptr) ctx.ns = env;
+  }
   return command->handler(ctx);
 }
 

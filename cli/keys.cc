@@ -40,6 +40,7 @@ absl::StatusOr<std::string> CreateStackWorkerKey(const std::string& addr, const 
   v1::CreateKeyRequest request;
   request.set_principal(kStackWorkerPrincipal);
   request.add_roles("worker");
+  request.add_namespaces("*");  // the stack's workers run every namespace's runs
   v1::CreateKeyResponse created;
   status = keys->CreateKey(&create_context, request, &created);
   if (!status.ok()) return absl::UnavailableError(absl::StrCat("KeyService.CreateKey: ", status.error_message()));

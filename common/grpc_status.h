@@ -1,24 +1,31 @@
 // The one border between absl::Status and grpc::Status (the codes share numbers).
+//
+// A retry delay (a quota's RESOURCE_EXHAUSTED says when to try again) travels as an
+// absl::Status payload inside the orchestrator and as a google.rpc.RetryInfo in the
+// standard "grpc-status-details-bin" trailer on the wire, which gRPC libraries of
+// every language decode.
 #ifndef BATON_COMMON_GRPC_STATUS_H_
 #define BATON_COMMON_GRPC_STATUS_H_
 
-#include <string>
+#include <optional>
 
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace baton {
 
-inline grpc::Status ToGrpcStatus(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
+// `status` with a retry delay attached. REQUIRES: !status.ok().
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
+// The retry delay attached to `status`, if any.
+std::optional<absl::Duration> RetryDelay(const absl::Status& status);
+std::optional<absl::Duration> RetryDelay(const grpc::Status& status);
 
-inline absl::Status FromGrpcStatus(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
+// With the retry delay, if any, in the status details.
+grpc::Status ToGrpcStatus(const absl::Status& s);
+// With the retry delay of the status details, if any.
+absl::Status FromGrpcStatus(const grpc::Status& s);
 
 }  // namespace baton
 

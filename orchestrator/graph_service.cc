@@ -25,10 +25,10 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl
 
 std::string VersionSuffix(int32_t version) { return version ? absl::StrCat(" version ", version) : ""; }
 
-absl::Status ResolveAgentNode(v1::AgentNode* node, const std::string& node_id, RunStore& store,
+absl::Status ResolveAgentNode(v1::AgentNode* node, const std::string& node_id, RunStore& store, std::string_view ns,
                               const std::string& field) {
   if (!node->agent_name().empty()) {
-    absl::StatusOr<std::optional<v1::AgentSpec>> stored = store.GetAgent(node->agent_name(), node->agent_version());
+    absl::StatusOr<std::optional<v1::AgentSpec>> stored = store.GetAgent(ns, node->agent_name(), node->agent_version());
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) {
       return absl::NotFoundError(absl::StrCat(field, ".agent_name: agent \"", node->agent_name(), "\"",
@@ -40,10 +40,10 @@ absl::Status ResolveAgentNode(v1::AgentNode* node, const std::string& node_id, R
     if (node->agent().name().empty()) node->mutable_agent()->set_name(node_id);
     RETURN_IF_ERROR(ValidateAgentSpec(node->agent(), /*require_name=*/false));
   }
-  return ResolveSubagents(node->mutable_agent(), store, absl::StrCat(field, ".agent"));
+  return ResolveSubagents(node->mutable_agent(), store, ns, absl::StrCat(field, ".agent"));
 }
 
-absl::Status Resolve(v1::GraphSpec* graph, RunStore& store, const std::string& field, int depth) {
+absl::Status Resolve(v1::GraphSpec* graph, RunStore& store, std::string_view ns, const std::string& field, int depth) {
   if (depth > kMaxSubgraphDepth) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": subgraphs nested deeper than ", kMaxSubgraphDepth, " (a graph that contains itself?)"));
@@ -53,16 +53,16 @@ absl::Status Resolve(v1::GraphSpec* graph, RunStore& store, const std::string& f
     const std::string at = absl::StrCat(field, ": node \"", node->id(), "\"");
     switch (node->kind_case()) {
       case v1::GraphNode::kAgent:
-        RETURN_IF_ERROR(ResolveAgentNode(node->mutable_agent(), node->id(), store, at));
+        RETURN_IF_ERROR(ResolveAgentNode(node->mutable_agent(), node->id(), store, ns, at));
         break;
       case v1::GraphNode::kMap:
-        RETURN_IF_ERROR(ResolveAgentNode(node->mutable_map()->mutable_agent(), node->id(), store,
+        RETURN_IF_ERROR(ResolveAgentNode(node->mutable_map()->mutable_agent(), node->id(), store, ns,
                                          absl::StrCat(at, ": map")));
         break;
       case v1::GraphNode::kGraph: {
         v1::SubgraphNode* sub = node->mutable_graph();
         if (!sub->graph_name().empty()) {
-          absl::StatusOr<std::optional<v1::GraphSpec>> stored = store.GetGraph(sub->graph_name(), sub->graph_version());
+          absl::StatusOr<std::optional<v1::GraphSpec>> stored = store.GetGraph(ns, sub->graph_name(), sub->graph_version());
           if (!stored.ok()) return stored.status();
           if (!stored->has_value()) {
             return absl::NotFoundError(absl::StrCat(at, ": graph_name: graph \"", sub->graph_name(), "\"",
@@ -71,7 +71,7 @@ absl::Status Resolve(v1::GraphSpec* graph, RunStore& store, const std::string& f
           sub->set_graph_version((*stored)->version());
           *sub->mutable_graph() = std::move(**stored);
         }
-        RETURN_IF_ERROR(Resolve(sub->mutable_graph(), store, absl::StrCat(at, ": graph"), depth + 1));
+        RETURN_IF_ERROR(Resolve(sub->mutable_graph(), store, ns, absl::StrCat(at, ": graph"), depth + 1));
         break;
       }
       case v1::GraphNode::kHuman:
@@ -97,10 +97,10 @@ absl::Status ValidateGraphName(const std::string& name) {
 
 }  // namespace
 
-absl::Status ResolveGraph(v1::GraphSpec* graph, RunStore& store, const std::string& field) {
+absl::Status ResolveGraph(v1::GraphSpec* graph, RunStore& store, std::string_view ns, const std::string& field) {
   // Structure first, so a typo in an edge is reported before a missing agent.
   RETURN_IF_ERROR(graph::ValidateGraph(*graph));
-  RETURN_IF_ERROR(Resolve(graph, store, field, 0));
+  RETURN_IF_ERROR(Resolve(graph, store, ns, field, 0));
   return graph::ValidateGraph(*graph);
 }
 
@@ -114,18 +114,21 @@ grpc::ServerUnaryReactor* GraphServiceImpl::PutGraph(grpc::CallbackServerContext
     return FinishNow(ctx, s);
   }
   if (absl::Status s = ValidateGraphName(request->graph().name()); !s.ok()) return FinishNow(ctx, s);
-  // Stored agents and subgraphs must exist now; the stored graph keeps naming them
-  // (each run pins the versions it uses).
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
+  // Stored agents and subgraphs must exist now, in the same namespace; the stored
+  // graph keeps naming them (each run pins the versions it uses).
   v1::GraphSpec resolved = request->graph();
-  if (absl::Status s = ResolveGraph(&resolved, store_, absl::StrCat("graph \"", request->graph().name(), "\""));
+  if (absl::Status s = ResolveGraph(&resolved, store_, *ns, absl::StrCat("graph \"", request->graph().name(), "\""));
       !s.ok()) {
     return FinishNow(ctx, s);
   }
   // Graphs change rarely: a blocking synced write, as PutAgent.
   absl::MutexLock lock(&put_mu_);
-  absl::StatusOr<std::optional<v1::GraphSpec>> latest = store_.GetGraph(request->graph().name(), 0);
+  absl::StatusOr<std::optional<v1::GraphSpec>> latest = store_.GetGraph(*ns, request->graph().name(), 0);
   if (!latest.ok()) return FinishNow(ctx, latest.status());
   v1::GraphSpec graph = request->graph();
+  graph.set_namespace_(*ns);
   graph.set_version(latest->has_value() ? (*latest)->version() + 1 : 1);
   StoreBatch batch;
   batch.graphs.push_back(graph);
@@ -140,7 +143,9 @@ grpc::ServerUnaryReactor* GraphServiceImpl::GetGraph(grpc::CallbackServerContext
   if (request->version() < 0) {
     return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("version: must be >= 0, got ", request->version())));
   }
-  absl::StatusOr<std::optional<v1::GraphSpec>> graph = store_.GetGraph(request->name(), request->version());
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
+  absl::StatusOr<std::optional<v1::GraphSpec>> graph = store_.GetGraph(*ns, request->name(), request->version());
   if (!graph.ok()) return FinishNow(ctx, graph.status());
   if (!graph->has_value()) {
     return FinishNow(ctx, absl::NotFoundError(absl::StrCat("graph \"", request->name(), "\"",
@@ -158,7 +163,9 @@ grpc::ServerUnaryReactor* GraphServiceImpl::ListGraphs(grpc::CallbackServerConte
                               absl::StrCat("page_size: must be between 0 and 1000, got ", request->page_size())));
   }
   const int page_size = request->page_size() == 0 ? 50 : request->page_size();
-  absl::StatusOr<std::vector<v1::GraphSpec>> graphs = store_.ListGraphs(page_size, request->page_token());
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
+  absl::StatusOr<std::vector<v1::GraphSpec>> graphs = store_.ListGraphs(*ns, page_size, request->page_token());
   if (!graphs.ok()) return FinishNow(ctx, graphs.status());
   PageBudget budget(limits_.max_page_bytes);
   bool cut = false;  // by --max-page-bytes

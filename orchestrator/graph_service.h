@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/graph.grpc.pb.h"
 #include "orchestrator/limits.h"
+#include "orchestrator/namespace_access.h"
 #include "orchestrator/store/run_store.h"
 
 namespace baton::orchestrator {
@@ -19,6 +20,8 @@ class GraphServiceImpl final : public v1::GraphService::CallbackService {
  public:
   // `limits`: the size of a spec and of a page (orchestrator/limits.h).
   explicit GraphServiceImpl(RunStore& store, InputLimits limits = {}) : store_(store), limits_(limits) {}
+  // Whose namespaces a call may touch (namespace_access.h). Default: every one.
+  void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
 
   grpc::ServerUnaryReactor* PutGraph(grpc::CallbackServerContext* ctx, const v1::PutGraphRequest* request,
                                      v1::PutGraphResponse* reply) override;
@@ -30,6 +33,7 @@ class GraphServiceImpl final : public v1::GraphService::CallbackService {
  private:
   RunStore& store_;
   const InputLimits limits_;
+  NamespacesOf namespaces_of_ = AllNamespaces();
   // PutGraph reads the latest version and writes the next: one writer at a time.
   absl::Mutex put_mu_;
 };
@@ -39,7 +43,7 @@ class GraphServiceImpl final : public v1::GraphService::CallbackService {
 // the version used pinned; inline agents without a name take their node's id. Then
 // checks the whole: graph::ValidateGraph and each agent. `field` prefixes errors
 // ("graph", "graph_name"); NOT_FOUND names the agent or graph that does not exist.
-absl::Status ResolveGraph(v1::GraphSpec* graph, RunStore& store, const std::string& field);
+absl::Status ResolveGraph(v1::GraphSpec* graph, RunStore& store, std::string_view ns, const std::string& field);
 
 }  // namespace baton::orchestrator
 

@@ -30,6 +30,7 @@
 #include "common/tls.h"
 #include "orchestrator/auth/server_auth.h"
 #include "orchestrator/graph_service.h"
+#include "orchestrator/namespace_service.h"
 #include "orchestrator/limits.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/services.h"
@@ -157,10 +158,23 @@ int main(int argc, char** argv) {
     BATON_LOG(ERROR) << auth.status();
     return 1;
   }
-  std::vector<grpc::Service*> services = {&run_service, &agent_service, &graph_service, &worker_service};
+  // Namespaces (docs/operations.md): each call sees only its caller's.
+  baton::orchestrator::NamespaceServiceImpl namespace_service(scheduler, **store);
+  const baton::orchestrator::auth::PrincipalResolver& principals = (*auth)->principals();
+  const baton::orchestrator::NamespacesOf namespaces_of = [&principals](const grpc::ServerContextBase& ctx) {
+    return principals.Of(ctx).namespaces;
+  };
+  run_service.SetNamespacesOf(namespaces_of);
+  agent_service.SetNamespacesOf(namespaces_of);
+  graph_service.SetNamespacesOf(namespaces_of);
+  worker_service.SetNamespacesOf(namespaces_of);
+  namespace_service.SetNamespacesOf(namespaces_of);
+  std::vector<grpc::Service*> services = {&run_service, &agent_service, &graph_service, &worker_service,
+                                          &namespace_service};
   std::vector<std::string> service_names = {
       baton::v1::RunService::service_full_name(), baton::v1::AgentService::service_full_name(),
-      baton::v1::GraphService::service_full_name(), baton::v1::WorkerService::service_full_name()};
+      baton::v1::GraphService::service_full_name(), baton::v1::WorkerService::service_full_name(),
+      baton::v1::NamespaceService::service_full_name()};
   if ((*auth)->key_service() != nullptr) {
     services.push_back((*auth)->key_service());
     service_names.push_back(baton::v1::KeyService::service_full_name());

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/namespaces.h"
 #include "common/status_macros.h"
 #include "common/schema_validator.h"
 #include "orchestrator/services.h"
@@ -55,15 +56,15 @@ std::vector<v1::JournalEntry> ForkPrefix(const std::vector<v1::JournalEntry>& jo
 
 }  // namespace
 
-absl::Status ResolveSubagents(v1::AgentSpec* agent, RunStore& store, const std::string& field) {
+absl::Status ResolveSubagents(v1::AgentSpec* agent, RunStore& store, std::string_view ns, const std::string& field) {
   for (int i = 0; i < agent->subagents_size(); ++i) {
     v1::Subagent* sub = agent->mutable_subagents(i);
     if (sub->agent_name().empty()) {
       // Inline: its own stored subagents must exist too, or its calls would fail later.
-      RETURN_IF_ERROR(CheckStoredSubagents(sub->agent(), store, absl::StrCat(field, ".subagents[", i, "].agent")));
+      RETURN_IF_ERROR(CheckStoredSubagents(sub->agent(), store, ns, absl::StrCat(field, ".subagents[", i, "].agent")));
       continue;
     }
-    absl::StatusOr<std::optional<v1::AgentSpec>> stored = store.GetAgent(sub->agent_name(), sub->agent_version());
+    absl::StatusOr<std::optional<v1::AgentSpec>> stored = store.GetAgent(ns, sub->agent_name(), sub->agent_version());
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) {
       return absl::NotFoundError(absl::StrCat(field, ".subagents[", i, "].agent_name: agent \"", sub->agent_name(),
@@ -77,17 +78,18 @@ absl::Status ResolveSubagents(v1::AgentSpec* agent, RunStore& store, const std::
   return absl::OkStatus();
 }
 
-absl::Status CheckStoredSubagents(const v1::AgentSpec& agent, RunStore& store, const std::string& field) {
+absl::Status CheckStoredSubagents(const v1::AgentSpec& agent, RunStore& store, std::string_view ns,
+                                  const std::string& field) {
   for (int i = 0; i < agent.subagents_size(); ++i) {
     const v1::Subagent& sub = agent.subagents(i);
     const std::string at = absl::StrCat(field, ".subagents[", i, "]");
     if (sub.agent_name().empty()) {
-      RETURN_IF_ERROR(CheckStoredSubagents(sub.agent(), store, at + ".agent"));
+      RETURN_IF_ERROR(CheckStoredSubagents(sub.agent(), store, ns, at + ".agent"));
       continue;
     }
     // An agent may call itself (a stored agent names itself before it exists).
     if (sub.agent_name() == agent.name() && sub.agent_version() == 0) continue;
-    absl::StatusOr<std::optional<v1::AgentSpec>> stored = store.GetAgent(sub.agent_name(), sub.agent_version());
+    absl::StatusOr<std::optional<v1::AgentSpec>> stored = store.GetAgent(ns, sub.agent_name(), sub.agent_version());
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) {
       return absl::NotFoundError(absl::StrCat(at, ".agent_name: agent \"", sub.agent_name(), "\"",
@@ -100,6 +102,21 @@ absl::Status CheckStoredSubagents(const v1::AgentSpec& agent, RunStore& store, c
 
 // ---------------------------------------------------------------------------
 // RunService: approvals and forks
+
+namespace {
+
+// The approval, when the caller may see its run's namespace; NOT_FOUND as for an
+// approval that does not exist otherwise.
+absl::StatusOr<v1::Approval> VisibleApproval(Scheduler& scheduler, const std::vector<std::string>& allowed,
+                                             const std::string& approval_id) {
+  absl::StatusOr<v1::Approval> approval = scheduler.GetApproval(approval_id);
+  if (approval.ok() && !CheckRunVisible(allowed, approval->run_id()).ok()) {
+    return absl::NotFoundError(absl::StrCat("approval_id: approval \"", approval_id, "\" not found"));
+  }
+  return approval;
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* RunServiceImpl::ListApprovals(grpc::CallbackServerContext* ctx,
                                                         const v1::ListApprovalsRequest* request,
@@ -115,7 +132,10 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListApprovals(grpc::CallbackServerCont
   if (!request->run_id().empty()) {
     if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
   }
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
   ApprovalFilter filter;
+  filter.ns = *ns;
   filter.run_id = request->run_id();
   filter.agent_name = request->agent_name();
   filter.states = request->filter() == v1::ListApprovalsRequest::PENDING   ? ApprovalFilter::States::kPending
@@ -146,7 +166,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::GetApproval(grpc::CallbackServerContex
   if (request->approval_id().empty()) {
     return FinishNow(ctx, absl::InvalidArgumentError("approval_id: must not be empty"));
   }
-  absl::StatusOr<v1::Approval> approval = scheduler_.GetApproval(request->approval_id());
+  absl::StatusOr<v1::Approval> approval = VisibleApproval(scheduler_, namespaces_of_(*ctx), request->approval_id());
   if (approval.ok()) *reply = std::move(*approval);
   return FinishNow(ctx, approval.status());
 }
@@ -170,6 +190,10 @@ grpc::ServerUnaryReactor* RunServiceImpl::DecideApproval(grpc::CallbackServerCon
   }
   if (request->decision() == v1::RESPOND && request->message().empty()) {
     return FinishNow(ctx, absl::InvalidArgumentError("message: RESPOND needs the text the model gets as the result"));
+  }
+  if (absl::StatusOr<v1::Approval> visible = VisibleApproval(scheduler_, namespaces_of_(*ctx), request->approval_id());
+      !visible.ok()) {
+    return FinishNow(ctx, visible.status());
   }
   const bool carries_input = request->decision() == v1::EDIT || request->decision() == v1::ACCEPT;
   if (!carries_input && !request->input_json().empty()) {
@@ -234,6 +258,8 @@ grpc::ServerUnaryReactor* RunServiceImpl::ForkRun(grpc::CallbackServerContext* c
   if (request->request_id().size() > 256) {
     return FinishNow(ctx, absl::InvalidArgumentError("request_id: longer than 256 characters"));
   }
+  // The fork lives in its source's namespace.
+  if (absl::Status s = CheckRunVisible(namespaces_of_(*ctx), request->run_id()); !s.ok()) return FinishNow(ctx, s);
   absl::StatusOr<v1::Run> source = scheduler_.GetRun(request->run_id());
   if (!source.ok()) return FinishNow(ctx, source.status());
   if (request->at_journal_seq() > source->last_journal_seq()) {
@@ -272,6 +298,8 @@ grpc::ServerUnaryReactor* RunServiceImpl::ForkRun(grpc::CallbackServerContext* c
   run.mutable_labels()->insert(request->labels().begin(), request->labels().end());
   run.set_continue_from(source->continue_from());
   run.set_forked_from(source->run_id());
+  run.set_namespace_(source->namespace_().empty() ? std::string(NamespaceOfRunId(source->run_id()))
+                                                  : source->namespace_());
   run.set_forked_at_seq(request->at_journal_seq());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.ForkRun(std::move(params), [reactor, reply](absl::StatusOr<v1::Run> created) {

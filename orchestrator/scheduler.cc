@@ -7,9 +7,12 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/str_format.h"
+#include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/namespaces.h"
 #include "common/transcript.h"
 #include "orchestrator/store/run_id.h"
+#include "orchestrator/store/store_keys.h"
 
 namespace baton::orchestrator {
 
@@ -46,10 +49,12 @@ absl::Status Scheduler::Recover() {
     ActiveRun& active = active_[e.run_id];
     active.run = std::move(**run);
     active.enqueue_time_ms = e.enqueue_time_ms;
+    NamespaceState& ns = NamespaceOfLocked(active.run);
+    ++ns.queued;
     if (active.run.not_before_ms() > now_ms) {
       delayed_.insert({active.run.not_before_ms(), e.run_id});
     } else {
-      queue_.insert(QueueKey{e.priority, e.enqueue_time_ms, e.run_id});
+      ns.queue.insert(QueueKey{e.priority, e.enqueue_time_ms, e.run_id});
     }
   }
   for (const LeaseRecord& l : leases) {
@@ -61,9 +66,9 @@ absl::Status Scheduler::Recover() {
     }
     ActiveRun& active = active_[l.run_id];
     active.run = std::move(**run);
-    active.lease = l;
-    active.lease->deadline_ms = now_ms + absl::ToInt64Milliseconds(options_.lease_ttl);
-    lease_deadlines_.insert({active.lease->deadline_ms, l.run_id});
+    LeaseRecord lease = l;
+    lease.deadline_ms = now_ms + absl::ToInt64Milliseconds(options_.lease_ttl);
+    GrantLeaseLocked(active, std::move(lease));
   }
   std::vector<std::string> waiting;
   if (absl::Status s = store_.ScanWaiting([&](const std::string& id) { waiting.push_back(id); }); !s.ok()) {
@@ -104,7 +109,12 @@ absl::Status Scheduler::Recover() {
     }
     token = page->next_page_token;
   } while (!token.empty());
-  BATON_LOG(INFO) << "recovered " << queue_.size() + delayed_.size() << " queued, "
+  absl::StatusOr<std::vector<v1::Namespace>> settings = store_.ListNamespaces();
+  if (!settings.ok()) return settings.status();
+  for (const v1::Namespace& ns : *settings) namespaces_[ns.name()].quotas = ns.quotas();
+  size_t queued_now = 0;
+  for (const auto& [name, ns] : namespaces_) queued_now += ns.queued;
+  BATON_LOG(INFO) << "recovered " << queued_now << " queued, "
                   << lease_deadlines_.size() << " leased and " << waiting.size() << " waiting runs, "
                   << approvals_.size() << " pending approvals";
   return absl::OkStatus();
@@ -168,22 +178,106 @@ void Scheduler::EnqueueLocked(ActiveRun& active, StoreBatch& batch) {
   v1::Run& run = active.run;
   run.set_state(v1::QUEUED);
   run.clear_worker_id();
-  active.lease.reset();
+  ReleaseLeaseLocked(active, batch);
   active.enqueue_time_ms = clock_.NowMillis();
   QueueEntry entry{run.priority(), active.enqueue_time_ms, run.run_id()};
   batch.queue_puts.push_back(entry);
+  NamespaceState& ns = NamespaceOfLocked(run);
+  ++ns.queued;
   if (run.not_before_ms() > clock_.NowMillis()) {
     delayed_.insert({run.not_before_ms(), run.run_id()});
   } else {
-    queue_.insert(QueueKey{entry.priority, entry.enqueue_time_ms, entry.run_id});
+    ns.queue.insert(QueueKey{entry.priority, entry.enqueue_time_ms, entry.run_id});
   }
 }
 
 void Scheduler::DequeueLocked(ActiveRun& active, StoreBatch& batch) {
   const v1::Run& run = active.run;
-  queue_.erase(QueueKey{run.priority(), active.enqueue_time_ms, run.run_id()});
+  NamespaceState& ns = NamespaceOfLocked(run);
+  ns.queue.erase(QueueKey{run.priority(), active.enqueue_time_ms, run.run_id()});
+  --ns.queued;
   delayed_.erase({run.not_before_ms(), run.run_id()});
   batch.queue_deletes.push_back(QueueEntry{run.priority(), active.enqueue_time_ms, run.run_id()});
+}
+
+Scheduler::NamespaceState& Scheduler::NamespaceOfLocked(const v1::Run& run) {
+  return namespaces_[std::string(NamespaceOfRunId(run.run_id()))];
+}
+
+void Scheduler::GrantLeaseLocked(ActiveRun& active, LeaseRecord lease) {
+  lease_deadlines_.insert({lease.deadline_ms, lease.run_id});
+  active.lease = std::move(lease);
+  ++NamespaceOfLocked(active.run).running;
+}
+
+void Scheduler::ReleaseLeaseLocked(ActiveRun& active, StoreBatch& batch) {
+  if (!active.lease.has_value()) return;
+  lease_deadlines_.erase({active.lease->deadline_ms, active.run.run_id()});
+  batch.lease_deletes.push_back(active.run.run_id());
+  active.lease.reset();
+  --NamespaceOfLocked(active.run).running;
+}
+
+absl::Status Scheduler::AdmitCreateLocked(const std::string& name) {
+  NamespaceState& ns = namespaces_[name];
+  const v1::NamespaceQuotas& quotas = ns.quotas;
+  if (quotas.max_queued_runs() > 0 && ns.queued >= static_cast<size_t>(quotas.max_queued_runs())) {
+    // Nothing says when a run will leave the queue: a second is a polite guess.
+    return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
+                              "namespace \"", name, "\" has ", ns.queued, " runs queued, its max_queued_runs quota")),
+                          absl::Seconds(1));
+  }
+  if (const double rate = quotas.max_creates_per_second(); rate > 0) {
+    // A bucket holding one second of creates (at least one), refilled continuously.
+    const double capacity = std::max(rate, 1.0);
+    const int64_t now_ms = clock_.NowMillis();
+    if (!ns.bucket_started) {
+      ns.bucket_started = true;
+      ns.create_tokens = capacity;
+    } else {
+      ns.create_tokens =
+          std::min(capacity, ns.create_tokens + rate * static_cast<double>(now_ms - ns.tokens_time_ms) / 1000);
+    }
+    ns.tokens_time_ms = now_ms;
+    if (ns.create_tokens < 1) {
+      const absl::Duration wait = absl::Milliseconds(std::ceil((1 - ns.create_tokens) / rate * 1000));
+      return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
+                                "namespace \"", name, "\" is over its max_creates_per_second quota (", rate, ")")),
+                            wait);
+    }
+    ns.create_tokens -= 1;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<Scheduler::QueueKey> Scheduler::NextForLocked(const Poll& poll) {
+  const QueueKey* best = nullptr;
+  for (const auto& [name, ns] : namespaces_) {
+    if (ns.queue.empty()) continue;
+    if (!poll.namespaces.empty() && !NamespaceAllowed(poll.namespaces, name)) continue;
+    if (ns.quotas.max_concurrent_runs() > 0 && ns.running >= static_cast<size_t>(ns.quotas.max_concurrent_runs())) {
+      continue;
+    }
+    if (best == nullptr || *ns.queue.begin() < *best) best = &*ns.queue.begin();
+  }
+  if (best == nullptr) return std::nullopt;
+  return *best;
+}
+
+void Scheduler::PutNamespace(v1::Namespace settings, std::function<void(absl::StatusOr<v1::Namespace>)> done) {
+  Deferred deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    settings.set_update_time_ms(clock_.NowMillis());
+    StoreBatch batch;
+    batch.namespaces.push_back(settings);
+    // In memory at once: calls decided after this one see the new quotas. A raised
+    // max_concurrent_runs may let queued runs go.
+    namespaces_[settings.name()].quotas = settings.quotas();
+    CommitLocked(std::move(batch), [settings, done = std::move(done)]() { done(settings); }, deferred);
+    MatchLocked(deferred);
+  }
+  RunAll(deferred);
 }
 
 void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
@@ -194,10 +288,7 @@ void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
   ActiveRun& active = it->second;
   if (active.run.state() == v1::QUEUED) DequeueLocked(active, batch);
   if (active.run.state() == v1::WAITING) batch.waiting_deletes.push_back(run_id);
-  if (active.lease.has_value()) {
-    lease_deadlines_.erase({active.lease->deadline_ms, run_id});
-    batch.lease_deletes.push_back(run_id);
-  }
+  ReleaseLeaseLocked(active, batch);
   if (active.run.has_graph()) {
     graphs_.erase(run_id);
     if (active.run.graph().limits().timeout_seconds() > 0) {
@@ -316,7 +407,11 @@ uint64_t RequestFingerprint(const v1::Run& run) {
 
 void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCallback done) {
   Deferred deferred;
+  if (run.namespace_().empty()) run.set_namespace_(kDefaultNamespace);
+  const std::string ns = run.namespace_();
   if (!run.request_id().empty()) run.set_request_fingerprint(RequestFingerprint(run));
+  const std::string request_key = store_keys::ScopedKey(ns, run.request_id());
+  const std::string session_key = store_keys::ScopedKey(ns, run.session_id());
   std::optional<std::string> existing;
   {
     absl::MutexLock lock(&mu_);
@@ -325,10 +420,10 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
       return;
     }
     if (!run.request_id().empty()) {
-      if (auto it = pending_request_ids_.find(run.request_id()); it != pending_request_ids_.end()) {
+      if (auto it = pending_request_ids_.find(request_key); it != pending_request_ids_.end()) {
         existing = it->second;
       } else {
-        absl::StatusOr<std::optional<std::string>> found = store_.LookupRequestId(run.request_id());
+        absl::StatusOr<std::optional<std::string>> found = store_.LookupRequestId(ns, run.request_id());
         if (!found.ok()) {
           done(found.status());
           return;
@@ -337,13 +432,17 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
       }
     }
     if (!existing.has_value()) {
+      if (absl::Status admitted = AdmitCreateLocked(ns); !admitted.ok()) {
+        done(admitted);
+        return;
+      }
       // A session goes on from its latest run.
       if (!run.session_id().empty()) {
         std::optional<std::string> head;
-        if (auto it = pending_session_heads_.find(run.session_id()); it != pending_session_heads_.end()) {
+        if (auto it = pending_session_heads_.find(session_key); it != pending_session_heads_.end()) {
           head = it->second;
         } else {
-          absl::StatusOr<std::optional<std::string>> found = store_.GetSessionHead(run.session_id());
+          absl::StatusOr<std::optional<std::string>> found = store_.GetSessionHead(ns, run.session_id());
           if (!found.ok()) {
             done(found.status());
             return;
@@ -368,7 +467,7 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
           run.set_session_seq(1);
         }
       }
-      run.set_run_id(NewRunId(clock_));
+      run.set_run_id(NewRunId(clock_, ns));
       StoreBatch batch;
       ActiveRun& active = AddRunLocked(std::move(run), batch);
       if (!journal.empty()) {
@@ -380,12 +479,12 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
       if (active.run.has_graph()) StartGraphLocked(active, batch, deferred);
       if (!active.run.session_id().empty()) {
         batch.session_heads.push_back({active.run.session_id(), active.run.run_id()});
-        pending_session_heads_[active.run.session_id()] = active.run.run_id();
+        pending_session_heads_[session_key] = active.run.run_id();
       }
       const std::string request_id = active.run.request_id();
       if (!request_id.empty()) {
         batch.request_ids.push_back({request_id, active.run.run_id()});
-        pending_request_ids_[request_id] = active.run.run_id();
+        pending_request_ids_[request_key] = active.run.run_id();
       }
       // The run as this batch leaves it (a graph run may have started nodes already).
       v1::Run created;
@@ -394,12 +493,12 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
       }
       CommitLocked(
           std::move(batch),
-          [this, created, done = std::move(done)]() {
+          [this, created, request_key, session_key, done = std::move(done)]() {
             if (!created.request_id().empty() || !created.session_id().empty()) {
               absl::MutexLock lock(&mu_);
-              pending_request_ids_.erase(created.request_id());
+              pending_request_ids_.erase(request_key);
               // A later create may have moved the head on: only drop our own.
-              if (auto it = pending_session_heads_.find(created.session_id());
+              if (auto it = pending_session_heads_.find(session_key);
                   it != pending_session_heads_.end() && it->second == created.run_id()) {
                 pending_session_heads_.erase(it);
               }
@@ -483,7 +582,8 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
   RunAll(deferred);
 }
 
-uint64_t Scheduler::PollTask(const std::string& worker_id, absl::Time deadline, PollCallback done) {
+uint64_t Scheduler::PollTask(const std::string& worker_id, absl::Time deadline, PollCallback done,
+                             std::vector<std::string> namespaces) {
   Deferred deferred;
   uint64_t id;
   {
@@ -493,7 +593,7 @@ uint64_t Scheduler::PollTask(const std::string& worker_id, absl::Time deadline, 
       deferred.push_back([done = std::move(done)] { done(std::optional<TaskGrant>()); });
     } else {
       id = next_poll_id_++;
-      polls_.emplace(id, Poll{worker_id, deadline, std::move(done)});
+      polls_.emplace(id, Poll{worker_id, deadline, std::move(done), std::move(namespaces)});
       MatchLocked(deferred);
     }
   }
@@ -514,12 +614,17 @@ void Scheduler::CancelPoll(uint64_t poll_id) {
 }
 
 void Scheduler::MatchLocked(Deferred& deferred) {
-  while (!polls_.empty() && !queue_.empty()) {
-    auto poll_it = polls_.begin();
+  // Polls in arrival order; one that nothing queued suits (its namespaces are empty or
+  // at their concurrency quota) stays parked and the next one gets a look.
+  for (auto poll_it = polls_.begin(); poll_it != polls_.end();) {
+    std::optional<QueueKey> key = NextForLocked(poll_it->second);
+    if (!key.has_value()) {
+      ++poll_it;
+      continue;
+    }
     Poll poll = std::move(poll_it->second);
-    polls_.erase(poll_it);
-    QueueKey key = *queue_.begin();
-    ActiveRun& active = active_.at(key.run_id);
+    poll_it = polls_.erase(poll_it);
+    ActiveRun& active = active_.at(key->run_id);
     StoreBatch batch;
     DequeueLocked(active, batch);
     v1::Run& run = active.run;
@@ -530,8 +635,7 @@ void Scheduler::MatchLocked(Deferred& deferred) {
     if (run.start_time_ms() == 0) run.set_start_time_ms(now_ms);
     LeaseRecord lease{run.run_id(), NewLeaseIdLocked(), run.epoch(),
                       now_ms + absl::ToInt64Milliseconds(options_.lease_ttl), poll.worker_id};
-    active.lease = lease;
-    lease_deadlines_.insert({lease.deadline_ms, run.run_id()});
+    GrantLeaseLocked(active, lease);
     batch.lease_puts.push_back(lease);
     AddStateEventLocked(run, absl::StrCat("leased to ", poll.worker_id), batch);
     batch.put_runs.push_back(run);
@@ -830,11 +934,7 @@ void Scheduler::CompleteRun(const LeaseRef& lease, const std::string& output,
 void Scheduler::RetryOrFailLocked(ActiveRun& active, const std::string& error,
                                   v1::FailureKind kind, StoreBatch& batch, Deferred& deferred) {
   v1::Run& run = active.run;
-  if (active.lease.has_value()) {
-    lease_deadlines_.erase({active.lease->deadline_ms, run.run_id()});
-    batch.lease_deletes.push_back(run.run_id());
-    active.lease.reset();
-  }
+  ReleaseLeaseLocked(active, batch);
   const int max_attempts =
       run.agent().max_attempts() > 0 ? run.agent().max_attempts() : options_.default_max_attempts;
   if (run.attempt() >= max_attempts) {
@@ -879,8 +979,7 @@ void Scheduler::FailRun(const FailRunParams& params,
                                                      : params.error,
                      orphan ? v1::PARENT_ENDED : v1::CANCELLED_BY_USER, batch, deferred);
       } else if (params.released) {
-        lease_deadlines_.erase({active.lease->deadline_ms, run_id});
-        batch.lease_deletes.push_back(run_id);
+        ReleaseLeaseLocked(active, batch);
         const std::string worker = run.worker_id();
         run.set_not_before_ms(0);
         EnqueueLocked(active, batch);
@@ -932,7 +1031,7 @@ void Scheduler::Tick() {
       auto [not_before, run_id] = *delayed_.begin();
       delayed_.erase(delayed_.begin());
       const ActiveRun& active = active_.at(run_id);
-      queue_.insert(QueueKey{active.run.priority(), active.enqueue_time_ms, run_id});
+      NamespaceOfLocked(active.run).queue.insert(QueueKey{active.run.priority(), active.enqueue_time_ms, run_id});
     }
     // Approvals past their deadline: the rule's on_timeout decides.
     while (!approval_deadlines_.empty() && approval_deadlines_.begin()->first <= now_ms) {
@@ -974,7 +1073,9 @@ void Scheduler::Tick() {
 
 size_t Scheduler::QueuedCount() {
   absl::MutexLock lock(&mu_);
-  return queue_.size() + delayed_.size();
+  size_t queued = 0;
+  for (const auto& [name, ns] : namespaces_) queued += ns.queued;
+  return queued;
 }
 
 size_t Scheduler::RunningCount() {

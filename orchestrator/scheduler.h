@@ -39,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "baton/v1/namespace.pb.h"
 #include "baton/v1/run.pb.h"
 #include "baton/v1/worker_service.pb.h"
 #include "common/clock.h"
@@ -140,10 +141,12 @@ class Scheduler {
   // Called after each durable batch with its events, in commit order. Set before Start.
   void SetEventListener(EventListener listener);
 
-  // `run` carries agent, input, priority, labels, request_id, session_id,
-  // continue_from; the scheduler fills the rest. With a request_id seen before,
-  // answers with that run instead. A run of a session whose previous run is still
-  // going starts WAITING for it.
+  // `run` carries namespace (empty: "default"), agent, input, priority, labels,
+  // request_id, session_id, continue_from; the scheduler fills the rest. With a
+  // request_id seen before in the namespace, answers with that run instead. A run of a
+  // session whose previous run is still going starts WAITING for it. Over a quota of
+  // the namespace (max_queued_runs, max_creates_per_second): RESOURCE_EXHAUSTED with a
+  // retry delay (common/grpc_status.h).
   void CreateRun(v1::Run run, RunCallback done);
   // ForkRun: a run whose journal starts with `params.journal`.
   void ForkRun(ForkParams params, RunCallback done);
@@ -153,8 +156,11 @@ class Scheduler {
   void CancelRun(const std::string& run_id, const std::string& reason, RunCallback done);
 
   // Answers with a task as soon as one is leased to `worker_id`, or with nullopt at
-  // `deadline`. Returns an id for CancelPoll.
-  uint64_t PollTask(const std::string& worker_id, absl::Time deadline, PollCallback done);
+  // `deadline`. `namespaces`: lease only runs of these (empty: any). A namespace at
+  // its max_concurrent_runs leases nothing until one of its runs stops running.
+  // Returns an id for CancelPoll.
+  uint64_t PollTask(const std::string& worker_id, absl::Time deadline, PollCallback done,
+                    std::vector<std::string> namespaces = {});
   // The poller went away: its callback runs with nullopt unless it already ran.
   void CancelPoll(uint64_t poll_id);
 
@@ -198,6 +204,10 @@ class Scheduler {
   // One pass of the ticker's work; public for tests driven by a FakeClock.
   void Tick();
 
+  // Namespace settings: the quotas apply from now on (and after a restart, once
+  // Recover loaded them).
+  void PutNamespace(v1::Namespace settings, std::function<void(absl::StatusOr<v1::Namespace>)> done);
+
   // Counts for tests and metrics.
   size_t QueuedCount();
   size_t RunningCount();
@@ -224,6 +234,18 @@ class Scheduler {
     std::string worker_id;
     absl::Time deadline;
     PollCallback done;
+    std::vector<std::string> namespaces;  // empty: any
+  };
+  // What the scheduler keeps per namespace: its queue and its quotas' counts.
+  struct NamespaceState {
+    v1::NamespaceQuotas quotas;
+    std::set<QueueKey> queue;  // QUEUED runs whose backoff is over, in lease order
+    size_t queued = 0;         // QUEUED runs, with those in delayed_
+    size_t running = 0;        // leased runs
+    // max_creates_per_second's token bucket (one second of tokens).
+    bool bucket_started = false;
+    double create_tokens = 0;
+    int64_t tokens_time_ms = 0;
   };
   // Work decided under mu_ that runs after it is released.
   using Deferred = std::vector<std::function<void()>>;
@@ -303,6 +325,17 @@ class Scheduler {
   // Puts the run in the queue (or the delayed set when not_before is in the future).
   void EnqueueLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DequeueLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The run's lease: granted (memory, deadlines, counts) and given back (and deleted
+  // in `batch`).
+  void GrantLeaseLocked(ActiveRun& active, LeaseRecord lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseLeaseLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  NamespaceState& NamespaceOfLocked(const v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when the namespace's quotas admit a new run (and takes its create token);
+  // RESOURCE_EXHAUSTED with a retry delay otherwise.
+  absl::Status AdmitCreateLocked(const std::string& ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The queued run `poll` should lease next, or nullopt: the head of the best queue
+  // among the namespaces the poll takes that are under max_concurrent_runs.
+  std::optional<QueueKey> NextForLocked(const Poll& poll) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the run (terminal state) and forgets it from memory; ends its children and
   // completes its parent's wait (OnRunEndedLocked). `deferred` gets work for after
   // the lock (answers to AwaitInput callers).
@@ -346,13 +379,15 @@ class Scheduler {
   uint64_t next_await_id_ ABSL_GUARDED_BY(mu_) = 1;
   // Sessions: previous run id -> the run WAITING for it.
   absl::flat_hash_map<std::string, std::string> session_waiters_ ABSL_GUARDED_BY(mu_);
-  // session_id -> latest run id, for creates not yet visible in the store.
+  // ScopedKey(namespace, session_id) -> latest run id, for creates not yet visible in
+  // the store.
   absl::flat_hash_map<std::string, std::string> pending_session_heads_ ABSL_GUARDED_BY(mu_);
   // The state of each active graph run.
   absl::flat_hash_map<std::string, std::unique_ptr<graph::GraphExecution>> graphs_ ABSL_GUARDED_BY(mu_);
   // Graph runs with a timeout: (deadline_ms, run_id).
   std::set<std::pair<int64_t, std::string>> graph_deadlines_ ABSL_GUARDED_BY(mu_);
-  std::set<QueueKey> queue_ ABSL_GUARDED_BY(mu_);
+  // Queues and quotas, per namespace (entries are made on first use, never dropped).
+  absl::flat_hash_map<std::string, NamespaceState> namespaces_ ABSL_GUARDED_BY(mu_);
   // Runs waiting for their retry backoff: (not_before_ms, run_id).
   std::set<std::pair<int64_t, std::string>> delayed_ ABSL_GUARDED_BY(mu_);
   // Lease deadlines: (deadline_ms, run_id); expiry never scans all runs.
@@ -360,7 +395,7 @@ class Scheduler {
   // Parked polls in arrival order.
   std::map<uint64_t, Poll> polls_ ABSL_GUARDED_BY(mu_);
   uint64_t next_poll_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // request_id -> run_id for creates not yet visible in the store.
+  // ScopedKey(namespace, request_id) -> run_id for creates not yet visible in the store.
   absl::flat_hash_map<std::string, std::string> pending_request_ids_ ABSL_GUARDED_BY(mu_);
   uint64_t lease_counter_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/namespaces.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_id.h"
 
@@ -27,7 +28,9 @@ std::unique_ptr<graph::GraphExecution> Scheduler::NewGraphExecutionLocked(const 
   }
   // Called under mu_ while the graph decides, so child ids come in decision order.
   return std::make_unique<graph::GraphExecution>(run.run_id(), run.graph(), run.input(),
-                                                 [this] { return NewRunId(clock_); });
+                                                 [this, ns = std::string(NamespaceOfRunId(run.run_id()))] {
+                                                   return NewRunId(clock_, ns);
+                                                 });
 }
 
 void Scheduler::StartGraphLocked(ActiveRun& active, StoreBatch& batch, Deferred& deferred) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/namespaces.h"
 #include "common/transcript.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_id.h"
@@ -62,6 +63,7 @@ int64_t TotalTokens(const v1::Usage& u) {
 }  // namespace
 
 Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
+  run.set_namespace_(std::string(NamespaceOfRunId(run.run_id())));
   run.set_state(v1::QUEUED);
   run.set_attempt(1);
   run.set_epoch(0);
@@ -106,7 +108,8 @@ void Scheduler::CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, co
                                   StoreBatch& batch) {
   const v1::Run& p = parent.run;
   v1::Run child;
-  child.set_run_id(NewRunId(clock_));
+  // A child lives in its parent's namespace.
+  child.set_run_id(NewRunId(clock_, NamespaceOfRunId(p.run_id())));
   *child.mutable_agent() = spec.agent();
   child.set_input(spec.input());
   child.set_priority(p.priority());
@@ -493,9 +496,7 @@ void Scheduler::SuspendRun(const LeaseRef& lease, const v1::Usage& usage, int32_
       const std::string run_id = run.run_id();
       run.set_steps(std::max(run.steps(), steps));
       StoreBatch batch;
-      lease_deadlines_.erase({active.lease->deadline_ms, run_id});
-      batch.lease_deletes.push_back(run_id);
-      active.lease.reset();
+      ReleaseLeaseLocked(active, batch);
       run.clear_worker_id();
       std::vector<std::string> children, approvals;
       for (const v1::Wait& wait : run.waits()) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/namespaces.h"
 #include "common/tls.h"
 #include "common/transcript.h"
 #include "orchestrator/graph/graph_execution.h"
@@ -44,12 +45,16 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
                                                     const v1::CreateRunRequest* request,
                                                     v1::Run* reply) {
   if (absl::Status s = ValidateCreateRunRequest(*request, limits_); !s.ok()) return FinishNow(ctx, s);
+  const std::vector<std::string> allowed = namespaces_of_(*ctx);
+  absl::StatusOr<std::string> ns = CallNamespace(allowed, request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
   v1::Run run;
+  run.set_namespace_(*ns);
   if (!request->graph_name().empty() || request->has_graph()) {
     v1::GraphSpec graph;
     if (!request->graph_name().empty()) {
       absl::StatusOr<std::optional<v1::GraphSpec>> stored =
-          store_.GetGraph(request->graph_name(), request->graph_version());
+          store_.GetGraph(*ns, request->graph_name(), request->graph_version());
       if (!stored.ok()) return FinishNow(ctx, stored.status());
       if (!stored->has_value()) {
         return FinishNow(ctx, absl::NotFoundError(absl::StrCat(
@@ -61,14 +66,14 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
     } else {
       graph = request->graph();
     }
-    if (absl::Status s = ResolveGraph(&graph, store_, request->graph_name().empty() ? "graph" : "graph_name");
+    if (absl::Status s = ResolveGraph(&graph, store_, *ns, request->graph_name().empty() ? "graph" : "graph_name");
         !s.ok()) {
       return FinishNow(ctx, s);
     }
     *run.mutable_graph() = std::move(graph);
   } else if (!request->agent_name().empty()) {
     absl::StatusOr<std::optional<v1::AgentSpec>> agent =
-        store_.GetAgent(request->agent_name(), request->agent_version());
+        store_.GetAgent(*ns, request->agent_name(), request->agent_version());
     if (!agent.ok()) return FinishNow(ctx, agent.status());
     if (!agent->has_value()) {
       return FinishNow(ctx, absl::NotFoundError(absl::StrCat(
@@ -81,10 +86,13 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
     *run.mutable_agent() = request->agent();
   }
   if (run.has_agent()) {
-    if (absl::Status s = ResolveSubagents(run.mutable_agent(), store_, "agent"); !s.ok()) return FinishNow(ctx, s);
+    if (absl::Status s = ResolveSubagents(run.mutable_agent(), store_, *ns, "agent"); !s.ok()) return FinishNow(ctx, s);
   }
   if (!request->continue_from().empty()) {
-    absl::StatusOr<v1::Run> previous = scheduler_.GetRun(request->continue_from());
+    // A conversation goes on in its own namespace.
+    absl::Status visible = CheckRunVisible({*ns}, request->continue_from());
+    absl::StatusOr<v1::Run> previous =
+        visible.ok() ? scheduler_.GetRun(request->continue_from()) : absl::StatusOr<v1::Run>(visible);
     if (!previous.ok()) {
       return FinishNow(ctx, absl::Status(previous.status().code(),
                                          absl::StrCat("continue_from: ", previous.status().message())));
@@ -114,6 +122,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* RunServiceImpl::GetRun(grpc::CallbackServerContext* ctx,
                                                  const v1::GetRunRequest* request, v1::Run* reply) {
   if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = CheckRunVisible(namespaces_of_(*ctx), request->run_id()); !s.ok()) return FinishNow(ctx, s);
   absl::StatusOr<v1::Run> run = scheduler_.GetRun(request->run_id());
   if (run.ok()) *reply = std::move(*run);
   return FinishNow(ctx, run.status());
@@ -130,7 +139,9 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
     return FinishNow(ctx, absl::InvalidArgumentError(
                               absl::StrCat("state: ", request->state(), " is not a RunState value")));
   }
-  RunFilter filter{request->state(), request->agent_name(), request->parent_run_id(), request->session_id()};
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
+  RunFilter filter{request->state(), request->agent_name(), request->parent_run_id(), request->session_id(), *ns};
   absl::StatusOr<RunPage> page =
       store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(),
                       request->page_token());
@@ -155,6 +166,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext*
                                                     const v1::CancelRunRequest* request,
                                                     v1::Run* reply) {
   if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = CheckRunVisible(namespaces_of_(*ctx), request->run_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.CancelRun(request->run_id(), request->reason(),
                        [reactor, reply](absl::StatusOr<v1::Run> run) {
@@ -170,6 +182,7 @@ grpc::ServerWriteReactor<v1::RunEvent>* RunServiceImpl::WatchRun(
   if (s.ok() && request->after_seq() < 0) {
     s = absl::InvalidArgumentError("after_seq: must be >= 0");
   }
+  if (s.ok()) s = CheckRunVisible(namespaces_of_(*ctx), request->run_id());
   if (s.ok()) s = scheduler_.GetRun(request->run_id()).status();
   if (!s.ok()) {
     class Failed final : public grpc::ServerWriteReactor<v1::RunEvent> {
@@ -187,6 +200,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::GetTranscript(grpc::CallbackServerCont
                                                         const v1::GetTranscriptRequest* request,
                                                         v1::Transcript* reply) {
   if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = CheckRunVisible(namespaces_of_(*ctx), request->run_id()); !s.ok()) return FinishNow(ctx, s);
   absl::StatusOr<v1::Run> run = scheduler_.GetRun(request->run_id());
   if (!run.ok()) return FinishNow(ctx, run.status());
   absl::StatusOr<std::vector<v1::JournalEntry>> journal = store_.ReadJournal(request->run_id());
@@ -236,13 +250,16 @@ grpc::ServerUnaryReactor* AgentServiceImpl::PutAgent(grpc::CallbackServerContext
   if (absl::Status s = ValidateAgentSpec(request->agent(), /*require_name=*/true); !s.ok()) {
     return FinishNow(ctx, s);
   }
-  if (absl::Status s = CheckStoredSubagents(request->agent(), store_, "agent"); !s.ok()) return FinishNow(ctx, s);
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
+  if (absl::Status s = CheckStoredSubagents(request->agent(), store_, *ns, "agent"); !s.ok()) return FinishNow(ctx, s);
   // Agents change rarely: a blocking synced write here is simpler than a
   // completion and holds one callback thread for about a millisecond.
   absl::MutexLock lock(&put_mu_);
-  absl::StatusOr<std::optional<v1::AgentSpec>> latest = store_.GetAgent(request->agent().name(), 0);
+  absl::StatusOr<std::optional<v1::AgentSpec>> latest = store_.GetAgent(*ns, request->agent().name(), 0);
   if (!latest.ok()) return FinishNow(ctx, latest.status());
   v1::AgentSpec agent = request->agent();
+  agent.set_namespace_(*ns);
   agent.set_version(latest->has_value() ? (*latest)->version() + 1 : 1);
   StoreBatch batch;
   batch.agents.push_back(agent);
@@ -259,7 +276,9 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetAgent(grpc::CallbackServerContext
     return FinishNow(ctx, absl::InvalidArgumentError(
                               absl::StrCat("version: must be >= 0, got ", request->version())));
   }
-  absl::StatusOr<std::optional<v1::AgentSpec>> agent = store_.GetAgent(request->name(), request->version());
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
+  absl::StatusOr<std::optional<v1::AgentSpec>> agent = store_.GetAgent(*ns, request->name(), request->version());
   if (!agent.ok()) return FinishNow(ctx, agent.status());
   if (!agent->has_value()) {
     return FinishNow(ctx, absl::NotFoundError(absl::StrCat("agent \"", request->name(), "\"",
@@ -278,7 +297,9 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ListAgents(grpc::CallbackServerConte
                               "page_size: must be between 0 and 1000, got ", request->page_size())));
   }
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
-  absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(page_size, request->page_token());
+  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  if (!ns.ok()) return FinishNow(ctx, ns.status());
+  absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(*ns, page_size, request->page_token());
   if (!agents.ok()) return FinishNow(ctx, agents.status());
   PageBudget budget(limits_.max_page_bytes);
   bool cut = false;  // by --max-page-bytes
@@ -305,7 +326,7 @@ namespace {
 class PollReactor final : public grpc::ServerUnaryReactor {
  public:
   PollReactor(Scheduler& scheduler, const v1::PollTaskRequest& request, v1::PollTaskResponse* reply,
-              absl::Duration lease_ttl)
+              absl::Duration lease_ttl, std::vector<std::string> namespaces)
       : scheduler_(scheduler) {
     int64_t wait_ms = request.wait_ms() <= 0 ? 10'000 : std::min<int64_t>(request.wait_ms(), 60'000);
     absl::Time deadline = absl::Now() + absl::Milliseconds(wait_ms);
@@ -325,7 +346,8 @@ class PollReactor final : public grpc::ServerUnaryReactor {
             task->set_lease_ttl_ms(ttl_ms);
           }
           Finish(ToGrpcStatus(grant.status()));
-        });
+        },
+        std::move(namespaces));
   }
   void OnCancel() override { scheduler_.CancelPoll(poll_id_); }
   void OnDone() override { delete this; }
@@ -354,7 +376,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PollTask(grpc::CallbackServerContex
   if (request->worker_id().empty()) {
     return FinishNow(ctx, absl::InvalidArgumentError("worker_id: must not be empty"));
   }
-  return new PollReactor(scheduler_, *request, reply, lease_ttl_);
+  // A worker leases runs of the namespaces its credential allows, or fewer.
+  absl::StatusOr<std::vector<std::string>> namespaces =
+      PollNamespaces(namespaces_of_(*ctx), {request->namespaces().begin(), request->namespaces().end()});
+  if (!namespaces.ok()) return FinishNow(ctx, namespaces.status());
+  return new PollReactor(scheduler_, *request, reply, lease_ttl_, *std::move(namespaces));
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(grpc::CallbackServerContext* ctx,
@@ -401,7 +427,10 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
     if (absl::Status s = ValidateAgentSpec(children[i].agent(), /*require_name=*/false); !s.ok()) {
       return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(at, ".", s.message())));
     }
-    if (absl::Status s = ResolveSubagents(children[i].mutable_agent(), store_, at + ".agent"); !s.ok()) {
+    // The child runs in its parent's namespace, whose stored agents it may name.
+    if (absl::Status s = ResolveSubagents(children[i].mutable_agent(), store_,
+                                          NamespaceOfRunId(request->lease().run_id()), at + ".agent");
+        !s.ok()) {
       return FinishNow(ctx, s);
     }
   }

@@ -15,6 +15,7 @@
 #include "baton/v1/worker_service.grpc.pb.h"
 #include "orchestrator/event_hub.h"
 #include "orchestrator/limits.h"
+#include "orchestrator/namespace_access.h"
 #include "orchestrator/rate_limiter.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_store.h"
@@ -26,6 +27,8 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   // `limits`: sizes of inputs, inline specs and pages (orchestrator/limits.h).
   RunServiceImpl(Scheduler& scheduler, RunStore& store, EventHub& hub, InputLimits limits = {})
       : scheduler_(scheduler), store_(store), hub_(hub), limits_(limits) {}
+  // Whose namespaces a call may touch (namespace_access.h). Default: every one.
+  void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
 
   grpc::ServerUnaryReactor* CreateRun(grpc::CallbackServerContext* ctx,
                                       const v1::CreateRunRequest* request, v1::Run* reply) override;
@@ -58,12 +61,15 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   RunStore& store_;
   EventHub& hub_;
   const InputLimits limits_;
+  NamespacesOf namespaces_of_ = AllNamespaces();
 };
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
   // `limits`: the size of a spec and of a page (orchestrator/limits.h).
   explicit AgentServiceImpl(RunStore& store, InputLimits limits = {}) : store_(store), limits_(limits) {}
+  // Whose namespaces a call may touch (namespace_access.h). Default: every one.
+  void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
 
   grpc::ServerUnaryReactor* PutAgent(grpc::CallbackServerContext* ctx,
                                      const v1::PutAgentRequest* request,
@@ -78,6 +84,7 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
  private:
   RunStore& store_;
   const InputLimits limits_;
+  NamespacesOf namespaces_of_ = AllNamespaces();
   // PutAgent reads the latest version and writes the next: one writer at a time.
   absl::Mutex put_mu_;
 };
@@ -103,6 +110,8 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   // common/tls.h CheckWorkerId). REQUIRES: called before the server starts.
   // Default: not required.
   void RequireClientCertificates(bool required) { require_client_certificates_ = required; }
+  // Whose namespaces a call may touch (namespace_access.h). Default: every one.
+  void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
 
   grpc::ServerUnaryReactor* PollTask(grpc::CallbackServerContext* ctx,
                                      const v1::PollTaskRequest* request,
@@ -145,6 +154,7 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   RateLimiter* const rate_limiter_;
   const InputLimits limits_;
   bool require_client_certificates_ = false;
+  NamespacesOf namespaces_of_ = AllNamespaces();
 
   // OK unless client certificates are required and the call's is missing, or does not
   // own `worker_id` (empty: the request names no worker).
@@ -154,10 +164,11 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 // Inlines every stored subagent of `agent` (one level: a child resolves its own when it
 // is created), pinning the version used. `field` names `agent` in errors
 // ("agent", "children[0].agent"). NOT_FOUND names the subagent that does not exist.
-absl::Status ResolveSubagents(v1::AgentSpec* agent, RunStore& store, const std::string& field);
+absl::Status ResolveSubagents(v1::AgentSpec* agent, RunStore& store, std::string_view ns, const std::string& field);
 // Every stored subagent `agent` names, at any depth of inline ones, exists (an agent
 // may name itself). NOT_FOUND names the first that does not.
-absl::Status CheckStoredSubagents(const v1::AgentSpec& agent, RunStore& store, const std::string& field);
+absl::Status CheckStoredSubagents(const v1::AgentSpec& agent, RunStore& store, std::string_view ns,
+                                  const std::string& field);
 
 }  // namespace baton::orchestrator
 

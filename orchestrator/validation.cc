@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/namespaces.h"
 #include "common/schema_validator.h"
 #include "orchestrator/graph/json_value.h"
 
@@ -347,7 +348,12 @@ absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request, const
 
 absl::Status ValidateRunId(const std::string& run_id) {
   if (run_id.empty()) return absl::InvalidArgumentError("run_id: must not be empty");
-  if (run_id.size() > 64 || run_id.rfind("run_", 0) != 0) {
+  // "<namespace>/run_...", or "run_..." from before namespaces (in "default").
+  const size_t slash = run_id.find('/');
+  const std::string_view bare = slash == std::string::npos ? std::string_view(run_id)
+                                                           : std::string_view(run_id).substr(slash + 1);
+  if (bare.size() > 64 || !bare.starts_with("run_") ||
+      (slash != std::string::npos && !IsValidNamespace(std::string_view(run_id).substr(0, slash)))) {
     return absl::InvalidArgumentError(absl::StrCat("run_id: \"", run_id, "\" is not a run id"));
   }
   return absl::OkStatus();

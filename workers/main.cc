@@ -1,7 +1,7 @@
 // baton-worker: runs agent runs leased from the orchestrator.
 //
 //   baton-worker --orchestrator=127.0.0.1:7233 [--concurrency=4] [--worker-id=ID]
-//                [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]
+//                [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000] [--namespaces=a,b]
 //                [--model-retries=4] [--tool-bridge=HOST:PORT] [--ca=F [--cert=F --key=F]]
 // --tool-bridge adds the MCP bridge's tools (baton-mcp-bridge) to the built-in ones.
 // --prices=FILE replaces the built-in price table (docs/design.md, the agent loop).
@@ -16,6 +16,7 @@
 
 #include <iostream>
 
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -33,7 +34,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: baton-worker --orchestrator=HOST:PORT [--concurrency=4] [--worker-id=ID]\n"
-    "         [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000]\n"
+    "         [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000] [--namespaces=a,b]\n"
     "         [--model-retries=4] [--tool-bridge=HOST:PORT] [--prices=FILE]\n"
     "         [--max-tool-result-bytes=1048576]\n"
     "         [--ca=F [--cert=F --key=F]]\n"
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
                       "drain-timeout-ms", "model-retries", "tool-bridge", "prices",
-                      "max-tool-result-bytes", "ca", "cert", "key"},
+                      "max-tool-result-bytes", "ca", "cert", "key", "namespaces"},
                      {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-worker: " << s.message() << "\n";
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
     default_id = absl::StrCat(*identity, "/", default_id);
   }
   options.worker_id = flags.GetString("worker-id", default_id);
+  options.namespaces = absl::StrSplit(flags.GetString("namespaces"), ',', absl::SkipEmpty());
   options.heartbeat_interval = absl::Milliseconds(flags.GetInt("heartbeat-ms", 0, &error));
   options.drain_timeout = absl::Milliseconds(flags.GetInt("drain-timeout-ms", 20'000, &error));
   const int model_retries = static_cast<int>(flags.GetInt("model-retries", 4, &error));

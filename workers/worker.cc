@@ -160,6 +160,7 @@ void Worker::SlotLoop(int slot) {
     v1::PollTaskRequest request;
     request.set_worker_id(options_.worker_id);
     request.set_wait_ms(absl::ToInt64Milliseconds(options_.poll_wait));
+    for (const std::string& ns : options_.namespaces) request.add_namespaces(ns);
     v1::PollTaskResponse response;
     // While the orchestrator restarts, the poll waits for the channel to reconnect
     // instead of failing at once and backing off past the moment it is back.

@@ -27,6 +27,8 @@ struct WorkerOptions {
   std::string orchestrator_address;  // host:port. Required.
   ClientTlsOptions tls;              // TLS to it. Default: none (plaintext)
   std::string worker_id;             // Required; unique per process.
+  // --namespaces: lease only runs of these. Default: every one the credential allows.
+  std::vector<std::string> namespaces;
   int concurrency = 4;               // runs at once. Default: 4
   // Heartbeat period; 0: a third of the lease TTL the orchestrator announces.
   absl::Duration heartbeat_interval = absl::ZeroDuration();

@@ -6,7 +6,9 @@
 #include "baton/v1/agent.pb.h"
 #include "baton/v1/auth.pb.h"
 #include "baton/v1/graph.pb.h"
+#include "baton/v1/namespace.pb.h"
 #include "baton/v1/run_service.pb.h"
+#include "common/namespaces.h"
 #include "orchestrator/auth/auth_processor.h"
 #include "orchestrator/auth/roles.h"
 
@@ -26,6 +28,9 @@ std::string RequestResource(std::string_view method, const void* message) {
   if (method == "/baton.v1.AgentService/PutAgent") return static_cast<const v1::PutAgentRequest*>(message)->agent().name();
   if (method == "/baton.v1.GraphService/PutGraph") return static_cast<const v1::PutGraphRequest*>(message)->graph().name();
   if (method == "/baton.v1.KeyService/RevokeKey") return static_cast<const v1::RevokeKeyRequest*>(message)->key_id();
+  if (method == "/baton.v1.NamespaceService/PutNamespace") {
+    return static_cast<const v1::PutNamespaceRequest*>(message)->namespace_().name();
+  }
   return "";
 }
 
@@ -39,6 +44,24 @@ std::string ReplyResource(std::string_view method, const void* message) {
   if (method == "/baton.v1.KeyService/CreateKey") {
     return static_cast<const v1::CreateKeyResponse*>(message)->key().key_id();
   }
+  return "";
+}
+
+// The namespace of the resource: a run's (or its approval's) id names it; specs and
+// new runs carry it in the reply, namespace settings are named by it. "" when the call
+// names none (keys).
+std::string ResourceNamespace(std::string_view method, const std::string& resource, const void* reply) {
+  if (method.starts_with("/baton.v1.NamespaceService/")) return resource;
+  if (method.starts_with("/baton.v1.KeyService/")) return "";
+  if (reply != nullptr) {
+    if (method == "/baton.v1.AgentService/PutAgent") {
+      return static_cast<const v1::PutAgentResponse*>(reply)->agent().namespace_();
+    }
+    if (method == "/baton.v1.GraphService/PutGraph") {
+      return static_cast<const v1::PutGraphResponse*>(reply)->graph().namespace_();
+    }
+  }
+  if (method.starts_with("/baton.v1.RunService/") && !resource.empty()) return std::string(NamespaceOfRunId(resource));
   return "";
 }
 
@@ -58,16 +81,19 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       if (std::string id = ReplyResource(method, methods->GetSendMessage()); !id.empty()) entry_.resource = std::move(id);
+      reply_namespace_ = ResourceNamespace(method, entry_.resource, methods->GetSendMessage());
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       entry_.principal = principals_.Of(*info_->server_context()).name;
       entry_.result = static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
+      entry_.ns = reply_namespace_.empty() ? ResourceNamespace(method, entry_.resource, nullptr) : reply_namespace_;
       log_.Record(entry_);
     }
     methods->Proceed();
   }
 
  private:
+  std::string reply_namespace_;
   AuditLog& log_;
   const PrincipalResolver& principals_;
   grpc::experimental::ServerRpcInfo* const info_;

@@ -27,7 +27,7 @@ namespace baton::orchestrator::auth {
 struct AuditEntry {
   int64_t time_ms = 0;         // set by Record from the clock when 0
   std::string principal;       // "" when the caller was not authenticated
-  std::string ns = "default";  // the namespace of the resource
+  std::string ns = "default";  // the namespace of the resource; "" for keys
   std::string method;          // "baton.v1.RunService/CancelRun"
   std::string resource;        // run id, agent or graph name, key id, approval id; "" when unknown
   absl::StatusCode result = absl::StatusCode::kOk;

@@ -51,7 +51,7 @@ grpc::Status AuthProcessor::Process(const InputMetadata& auth_metadata, grpc::Au
 }
 
 Principal PrincipalResolver::Of(const grpc::ServerContextBase& context) const {
-  if (authenticator_ == nullptr) return Principal{"anonymous", {}, {kDefaultNamespace}, "none"};
+  if (authenticator_ == nullptr) return Principal{"anonymous", {}, {kAllNamespaces}, "none"};
   const auto& metadata = context.client_metadata();
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
     absl::StatusOr<Principal> principal = authenticator_->Authenticate(View(it->second));

@@ -61,7 +61,7 @@ class AuthProcessor final : public grpc::AuthMetadataProcessor {
 class PrincipalResolver {
  public:
   // `authenticator` null: the server runs without --auth; every call is
-  // {"anonymous", no roles, {"default"}, "none"}.
+  // {"anonymous", no roles, {"*"}, "none"}.
   PrincipalResolver(const Authenticator* authenticator, std::set<std::string> worker_cert_identities)
       : authenticator_(authenticator), worker_cert_identities_(std::move(worker_cert_identities)) {}
 

@@ -41,7 +41,9 @@ Principal Authenticator::CertificatePrincipal(std::string_view common_name) {
   Principal principal;
   principal.name = std::string(common_name);
   principal.roles = {Role::kWorker};
-  principal.namespaces = {kDefaultNamespace};
+  // The operator named this identity a worker (--worker-cert-identities); a worker
+  // bound to namespaces authenticates with a worker key instead.
+  principal.namespaces = {kAllNamespaces};
   principal.credential = "certificate";
   return principal;
 }

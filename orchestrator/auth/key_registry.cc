@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/namespaces.h"
 #include "common/status_macros.h"
 #include "orchestrator/auth/api_key.h"
 
@@ -10,14 +11,6 @@ namespace baton::orchestrator::auth {
 namespace {
 
 constexpr size_t kMaxPrincipalBytes = 128;
-
-bool IsValidNamespace(std::string_view ns) {
-  if (ns.empty() || ns.size() > 63) return false;
-  for (char c : ns) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return false;
-  }
-  return true;
-}
 
 bool IsPrintable(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
@@ -52,8 +45,9 @@ absl::StatusOr<KeyRegistry::CreatedKey> KeyRegistry::Create(std::string_view pri
     }
   }
   for (const std::string& ns : namespaces) {
-    if (!IsValidNamespace(ns)) {
-      return absl::InvalidArgumentError(absl::StrCat("namespaces: \"", ns, "\" must be 1 to 63 of [a-z0-9_-]"));
+    if (!IsValidNamespace(ns) && ns != kAllNamespaces) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespaces: \"", ns, "\" must be 1 to 63 of [a-z0-9_-], or \"*\" for every namespace"));
     }
   }
   ASSIGN_OR_RETURN(std::string secret, NewSecret());

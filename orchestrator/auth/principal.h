@@ -5,18 +5,18 @@
 #include <string>
 #include <vector>
 
+#include "common/namespaces.h"
 #include "orchestrator/auth/roles.h"
 
 namespace baton::orchestrator::auth {
-
-inline constexpr char kDefaultNamespace[] = "default";
 
 struct Principal {
   // The API key's principal, the JWT's `sub`, or the client certificate's common
   // name. "anonymous" when the orchestrator runs without --auth.
   std::string name;
   std::vector<Role> roles;
-  // Carried for the namespaces part of issue 10; not enforced yet. Default: {"default"}.
+  // The namespaces it may use (common/namespaces.h); kAllNamespaces: every one.
+  // Default: {"default"}.
   std::vector<std::string> namespaces;
   // How the caller proved it: "api_key:<key_id>", "jwt", "certificate" or "none".
   std::string credential;

@@ -37,6 +37,10 @@ constexpr MethodRule kMethodTable[] = {
     {"/baton.v1.KeyService/CreateKey", Permission::kAdmin, true},
     {"/baton.v1.KeyService/ListKeys", Permission::kAdmin},
     {"/baton.v1.KeyService/RevokeKey", Permission::kAdmin, true},
+    // NamespaceService
+    {"/baton.v1.NamespaceService/PutNamespace", Permission::kAdmin, true},
+    {"/baton.v1.NamespaceService/GetNamespace", Permission::kRead},
+    {"/baton.v1.NamespaceService/ListNamespaces", Permission::kRead},
     // WorkerService
     {"/baton.v1.WorkerService/PollTask", Permission::kWork},
     {"/baton.v1.WorkerService/Heartbeat", Permission::kWork},

@@ -16,7 +16,7 @@ namespace baton::orchestrator::auth {
 enum class Permission {
   kRead,     // get, list, watch, transcripts
   kOperate,  // create, cancel, fork runs; decide approvals; put agents and graphs
-  kAdmin,    // API keys
+  kAdmin,    // API keys, namespace settings
   kWork,     // WorkerService: lease runs, write journals
 };
 

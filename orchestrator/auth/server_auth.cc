@@ -89,7 +89,7 @@ absl::StatusOr<std::unique_ptr<ServerAuth>> ServerAuth::Start(const AuthOptions&
   ASSIGN_OR_RETURN(auth->keys_, KeyRegistry::Open(*auth->key_store_, clock));
   if (!options.bootstrap_admin_key_file.empty()) {
     if (auth->keys_->Empty()) {
-      ASSIGN_OR_RETURN(KeyRegistry::CreatedKey admin, auth->keys_->Create("admin", {"admin"}, {}));
+      ASSIGN_OR_RETURN(KeyRegistry::CreatedKey admin, auth->keys_->Create("admin", {"admin"}, {kAllNamespaces}));
       RETURN_IF_ERROR(WriteSecretFile(options.bootstrap_admin_key_file, admin.secret));
       // The key id only: the secret is in the file and nowhere else.
       BATON_LOG(INFO) << "created admin key " << admin.key.key_id() << " in " << options.bootstrap_admin_key_file;

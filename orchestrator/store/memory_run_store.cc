@@ -1,10 +1,12 @@
 #include "orchestrator/store/memory_run_store.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/namespaces.h"
 #include "common/status_macros.h"
 #include "orchestrator/store/store_keys.h"
 
@@ -25,12 +27,14 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   for (const QueueEntry& entry : batch.queue_puts) queue_[store_keys::QueueKey(entry)] = entry;
   for (const std::string& run_id : batch.lease_deletes) leases_.erase(run_id);
   for (const LeaseRecord& lease : batch.lease_puts) leases_[lease.run_id] = lease;
-  for (const auto& [request_id, run_id] : batch.request_ids) request_ids_[request_id] = run_id;
+  for (const auto& [request_id, run_id] : batch.request_ids) {
+    request_ids_[store_keys::ScopedKey(NamespaceOfRunId(run_id), request_id)] = run_id;
+  }
   for (const v1::AgentSpec& agent : batch.agents) {
-    agents_[store_keys::AgentKey(agent.name(), agent.version())] = agent;
+    agents_[store_keys::AgentKey(store_keys::SpecNamespace(agent.namespace_()), agent.name(), agent.version())] = agent;
   }
   for (const v1::GraphSpec& graph : batch.graphs) {
-    graphs_[store_keys::AgentKey(graph.name(), graph.version())] = graph;
+    graphs_[store_keys::AgentKey(store_keys::SpecNamespace(graph.namespace_()), graph.name(), graph.version())] = graph;
   }
   for (const std::string& run_id : batch.waiting_deletes) waiting_.erase(run_id);
   for (const std::string& run_id : batch.waiting_puts) waiting_.insert(run_id);
@@ -38,8 +42,9 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
     approvals_[approval.approval_id()] = approval;
   }
   for (const auto& [session_id, run_id] : batch.session_heads) {
-    session_heads_[session_id] = run_id;
+    session_heads_[store_keys::ScopedKey(NamespaceOfRunId(run_id), session_id)] = run_id;
   }
+  for (const v1::Namespace& settings : batch.namespaces) namespaces_[settings.name()] = settings;
   return absl::OkStatus();
 }
 
@@ -58,26 +63,33 @@ absl::StatusOr<std::optional<v1::Run>> InMemoryRunStore::GetRun(std::string_view
 absl::StatusOr<RunPage> InMemoryRunStore::ListRuns(const RunFilter& filter, int page_size,
                                                    std::string_view page_token) {
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
-  RunPage page;
+  // RocksDbRunStore's index order: newest first by the id's part after "<ns>/".
+  std::vector<const v1::Run*> matches;
   absl::MutexLock lock(&mu_);
-  // Newest first: walk backwards from just before the token (exclusive).
-  auto it = page_token.empty() ? runs_.rbegin()
-                               : std::make_reverse_iterator(runs_.lower_bound(page_token));
-  for (; it != runs_.rend(); ++it) {
-    if (!store_keys::MatchesFilter(filter, it->second)) continue;
+  const std::string_view before = store_keys::BareRunId(page_token);
+  for (const auto& [run_id, run] : runs_) {
+    if (!store_keys::MatchesFilter(filter, run)) continue;
+    if (!page_token.empty() && store_keys::BareRunId(run_id) >= before) continue;
+    matches.push_back(&run);
+  }
+  std::sort(matches.begin(), matches.end(), [](const v1::Run* a, const v1::Run* b) {
+    return store_keys::BareRunId(a->run_id()) > store_keys::BareRunId(b->run_id());
+  });
+  RunPage page;
+  for (const v1::Run* run : matches) {
     if (page.runs.size() == limit) {  // one more match exists: there is a next page
       page.next_page_token = store_keys::EncodeRunPageToken(page.runs.back().run_id());
       break;
     }
-    page.runs.push_back(it->second);
+    page.runs.push_back(*run);
   }
   return page;
 }
 
 absl::StatusOr<std::optional<std::string>> InMemoryRunStore::LookupRequestId(
-    std::string_view request_id) {
+    std::string_view ns, std::string_view request_id) {
   absl::MutexLock lock(&mu_);
-  auto it = request_ids_.find(request_id);
+  auto it = request_ids_.find(store_keys::ScopedKey(ns, request_id));
   if (it == request_ids_.end()) return std::nullopt;
   return it->second;
 }
@@ -137,28 +149,31 @@ namespace {
 
 // Agents and graphs: versioned specs keyed by store_keys::AgentKey.
 template <typename Spec, typename SpecMap>
-absl::StatusOr<std::optional<Spec>> GetSpec(const SpecMap& specs, std::string_view name, int32_t version) {
+absl::StatusOr<std::optional<Spec>> GetSpec(const SpecMap& specs, std::string_view ns, std::string_view name,
+                                            int32_t version) {
   if (version > 0) {
-    auto it = specs.find(store_keys::AgentKey(name, version));
+    auto it = specs.find(store_keys::AgentKey(ns, name, version));
     if (it == specs.end()) return std::nullopt;
     return it->second;
   }
   // The latest version is the last key before the name's upper bound.
-  auto it = specs.lower_bound(store_keys::AgentUpperBound(name));
+  auto it = specs.lower_bound(store_keys::AgentUpperBound(ns, name));
   if (it == specs.begin()) return std::nullopt;
   --it;
-  if (!it->first.starts_with(store_keys::AgentPrefix(name))) return std::nullopt;
+  if (!it->first.starts_with(store_keys::AgentPrefix(ns, name))) return std::nullopt;
   return it->second;
 }
 
 template <typename Spec, typename SpecMap>
-std::vector<Spec> ListSpecs(const SpecMap& specs, int page_size, std::string_view page_token) {
+std::vector<Spec> ListSpecs(const SpecMap& specs, std::string_view ns, int page_size, std::string_view page_token) {
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
   std::vector<Spec> out;
-  auto it = page_token.empty() ? specs.begin() : specs.lower_bound(store_keys::AgentUpperBound(page_token));
-  while (it != specs.end() && out.size() < limit) {
+  const std::string end = store_keys::NamespaceUpperBound(ns);
+  auto it = page_token.empty() ? specs.lower_bound(store_keys::NamespacePrefix(ns))
+                               : specs.lower_bound(store_keys::AgentUpperBound(ns, page_token));
+  while (it != specs.end() && it->first < end && out.size() < limit) {
     // Jump past the name's versions; the one before is the latest.
-    auto next = specs.lower_bound(store_keys::AgentUpperBound(store_keys::AgentNameOfKey(it->first)));
+    auto next = specs.lower_bound(store_keys::AgentUpperBound(ns, store_keys::AgentNameOfKey(it->first)));
     out.push_back(std::prev(next)->second);
     it = next;
   }
@@ -174,32 +189,32 @@ absl::Status CheckVersion(int32_t version) {
 
 }  // namespace
 
-absl::StatusOr<std::optional<v1::AgentSpec>> InMemoryRunStore::GetAgent(std::string_view name,
+absl::StatusOr<std::optional<v1::AgentSpec>> InMemoryRunStore::GetAgent(std::string_view ns, std::string_view name,
                                                                        int32_t version) {
   RETURN_IF_ERROR(CheckVersion(version));
   if (!store_keys::IsValidId(name)) return std::nullopt;
   absl::MutexLock lock(&mu_);
-  return GetSpec<v1::AgentSpec>(agents_, name, version);
+  return GetSpec<v1::AgentSpec>(agents_, ns, name, version);
 }
 
 absl::StatusOr<std::vector<v1::AgentSpec>> InMemoryRunStore::ListAgents(
-    int page_size, std::string_view page_token) {
+    std::string_view ns, int page_size, std::string_view page_token) {
   absl::MutexLock lock(&mu_);
-  return ListSpecs<v1::AgentSpec>(agents_, page_size, page_token);
+  return ListSpecs<v1::AgentSpec>(agents_, ns, page_size, page_token);
 }
 
-absl::StatusOr<std::optional<v1::GraphSpec>> InMemoryRunStore::GetGraph(std::string_view name,
+absl::StatusOr<std::optional<v1::GraphSpec>> InMemoryRunStore::GetGraph(std::string_view ns, std::string_view name,
                                                                        int32_t version) {
   RETURN_IF_ERROR(CheckVersion(version));
   if (!store_keys::IsValidId(name)) return std::nullopt;
   absl::MutexLock lock(&mu_);
-  return GetSpec<v1::GraphSpec>(graphs_, name, version);
+  return GetSpec<v1::GraphSpec>(graphs_, ns, name, version);
 }
 
 absl::StatusOr<std::vector<v1::GraphSpec>> InMemoryRunStore::ListGraphs(
-    int page_size, std::string_view page_token) {
+    std::string_view ns, int page_size, std::string_view page_token) {
   absl::MutexLock lock(&mu_);
-  return ListSpecs<v1::GraphSpec>(graphs_, page_size, page_token);
+  return ListSpecs<v1::GraphSpec>(graphs_, ns, page_size, page_token);
 }
 
 absl::Status InMemoryRunStore::ScanWaiting(const std::function<void(const std::string&)>& fn) {
@@ -242,11 +257,25 @@ absl::StatusOr<ApprovalPage> InMemoryRunStore::ListApprovals(const ApprovalFilte
 }
 
 absl::StatusOr<std::optional<std::string>> InMemoryRunStore::GetSessionHead(
-    std::string_view session_id) {
+    std::string_view ns, std::string_view session_id) {
   absl::MutexLock lock(&mu_);
-  auto it = session_heads_.find(session_id);
+  auto it = session_heads_.find(store_keys::ScopedKey(ns, session_id));
   if (it == session_heads_.end()) return std::nullopt;
   return it->second;
+}
+
+absl::StatusOr<std::optional<v1::Namespace>> InMemoryRunStore::GetNamespace(std::string_view ns) {
+  absl::MutexLock lock(&mu_);
+  auto it = namespaces_.find(ns);
+  if (it == namespaces_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<v1::Namespace>> InMemoryRunStore::ListNamespaces() {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Namespace> out;
+  for (const auto& [name, settings] : namespaces_) out.push_back(settings);
+  return out;
 }
 
 }  // namespace baton::orchestrator

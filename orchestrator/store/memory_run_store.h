@@ -33,7 +33,7 @@ class InMemoryRunStore final : public RunStore {
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
                                    std::string_view page_token) override;
   absl::StatusOr<std::optional<std::string>> LookupRequestId(
-      std::string_view request_id) override;
+      std::string_view ns, std::string_view request_id) override;
 
   absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) override;
   absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view run_id,
@@ -42,13 +42,13 @@ class InMemoryRunStore final : public RunStore {
   absl::Status ScanQueue(const std::function<void(const QueueEntry&)>& fn) override;
   absl::Status ScanLeases(const std::function<void(const LeaseRecord&)>& fn) override;
 
-  absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view name,
+  absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view ns, std::string_view name,
                                                         int32_t version) override;
-  absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
+  absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(std::string_view ns, int page_size,
                                                         std::string_view page_token) override;
-  absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view name,
+  absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view ns, std::string_view name,
                                                         int32_t version) override;
-  absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(int page_size,
+  absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(std::string_view ns, int page_size,
                                                         std::string_view page_token) override;
 
   absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) override;
@@ -57,7 +57,10 @@ class InMemoryRunStore final : public RunStore {
   absl::StatusOr<ApprovalPage> ListApprovals(const ApprovalFilter& filter, int page_size,
                                              std::string_view page_token) override;
 
-  absl::StatusOr<std::optional<std::string>> GetSessionHead(std::string_view session_id) override;
+  absl::StatusOr<std::optional<std::string>> GetSessionHead(std::string_view ns,
+                                                            std::string_view session_id) override;
+  absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) override;
+  absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override;
 
  private:
   // Keyed by the store_keys encodings, so iteration order matches RocksDB's.
@@ -76,6 +79,7 @@ class InMemoryRunStore final : public RunStore {
   std::set<std::string, std::less<>> waiting_ ABSL_GUARDED_BY(mu_);
   Map<v1::Approval> approvals_ ABSL_GUARDED_BY(mu_);
   Map<std::string> session_heads_ ABSL_GUARDED_BY(mu_);
+  Map<v1::Namespace> namespaces_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace baton::orchestrator

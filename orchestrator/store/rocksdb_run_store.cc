@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/logging.h"
+#include "common/namespaces.h"
 #include "common/status_macros.h"
 #include "orchestrator/store/store_keys.h"
 #include "rocksdb/cache.h"
@@ -37,6 +38,9 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
     "sessions",
     "graphs",
     "data_keys",
+    "run_index",
+    "namespaces",
+    "meta",
 };
 
 namespace {
@@ -85,6 +89,20 @@ bool Parse(const rocksdb::Slice& value, Message* message) {
 }
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+bool IsFinished(v1::RunState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+// The meta family's key for the layout's version, and the version this code writes.
+constexpr char kFormatKey[] = "format";
+constexpr char kFormatNamespaces[] = "2";
+
+std::string DataKeyId(uint32_t id) {
+  std::string out;
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((id >> shift) & 0xff));
+  return out;
+}
 
 // Journal and events keys are "<run_id> 0x00 BE64(seq)": the prefix is everything
 // but the last 8 bytes. With it RocksDB keeps prefix bloom filters (in SST files and
@@ -244,6 +262,7 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
   std::unique_ptr<RocksDbRunStore> store(
       new RocksDbRunStore(options, std::unique_ptr<rocksdb::DB>(raw_db), handles));
   if (!options.encryption_key_file.empty()) RETURN_IF_ERROR(store->OpenCipher());
+  RETURN_IF_ERROR(store->MigrateToNamespaces());
   return store;
 }
 
@@ -262,14 +281,84 @@ absl::Status RocksDbRunStore::OpenCipher() {
     // Written before any record uses them, synced: a data key is never lost.
     rocksdb::WriteBatch batch;
     for (const StoredDataKey& key : to_store) {
-      std::string id;
-      for (int shift = 24; shift >= 0; shift -= 8) id.push_back(static_cast<char>((key.id >> shift) & 0xff));
-      batch.Put(cf(kDataKeysCf), id, ValueCipher::EncodeDataKey(key));
+      batch.Put(cf(kDataKeysCf), DataKeyId(key.id), ValueCipher::EncodeDataKey(key));
     }
     rocksdb::WriteOptions write_options;
     write_options.sync = true;
     RETURN_IF_ERROR(FromRocksDb(db_->Write(write_options, &batch), "write data keys", path()));
     BATON_LOG(INFO) << "encryption at rest: " << to_store.size() << " data key(s) written under the newest key-encryption key";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRunStore::EnsureDataKey(std::string_view ns) {
+  if (cipher_->HasDataKey(ns)) return absl::OkStatus();
+  absl::MutexLock lock(&data_key_mu_);
+  if (cipher_->HasDataKey(ns)) return absl::OkStatus();
+  // Synced before any record uses it, as at Open: a data key is never lost.
+  StoredDataKey key = cipher_->NewDataKey(ns);
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  RETURN_IF_ERROR(FromRocksDb(db_->Put(write_options, cf(kDataKeysCf), DataKeyId(key.id), ValueCipher::EncodeDataKey(key)),
+                              "write data key", path()));
+  cipher_->AddDataKey(key);
+  BATON_LOG(INFO) << "encryption at rest: data key " << key.id << " for namespace " << ns;
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRunStore::MigrateToNamespaces() {
+  std::string format;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
+  if (s.ok() && format == kFormatNamespaces) return absl::OkStatus();
+  if (!s.IsNotFound()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
+  // Format 1 keys have no "<ns> 0x00" in front; they all belong to "default". Runs keep
+  // their ids (an id without "<ns>/" is in "default") and gain their index entries.
+  size_t moved = 0;
+  rocksdb::WriteBatch batch;
+  auto move_scoped = [&](Cf family) -> absl::Status {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(family)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      batch.Delete(cf(family), it->key());
+      batch.Put(cf(family), store_keys::ScopedKey(kDefaultNamespace, View(it->key())), it->value());
+      ++moved;
+    }
+    return FromRocksDb(it->status(), "migrate", path());
+  };
+  for (Cf family : {kAgentsCf, kGraphsCf, kRequestIdsCf, kSessionsCf}) RETURN_IF_ERROR(move_scoped(family));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    v1::Run run;
+    if (!ParseStored(kRunsCf, View(it->key()), it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
+    for (const std::string& key : store_keys::RunIndexKeys(run)) batch.Put(cf(kRunIndexCf), key, run.run_id());
+    ++moved;
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "migrate runs", path()));
+  batch.Put(cf(kMetaCf), kFormatKey, kFormatNamespaces);
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  RETURN_IF_ERROR(FromRocksDb(db_->Write(write_options, &batch), "migrate", path()));
+  if (moved > 0) BATON_LOG(INFO) << "store moved to namespaces: " << moved << " records in \"default\"";
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) {
+  std::optional<v1::RunState> last;
+  if (auto it = run_states_.find(run.run_id()); it != run_states_.end()) {
+    last = it->second;
+  } else {
+    ASSIGN_OR_RETURN(std::optional<v1::Run> stored, GetRun(run.run_id()));
+    if (stored.has_value()) last = stored->state();
+  }
+  if (!last.has_value()) {
+    for (std::string& key : store_keys::RunIndexKeys(run)) ops.push_back(Op{kRunIndexCf, false, std::move(key), run.run_id()});
+  } else if (*last != run.state()) {
+    ops.push_back(Op{kRunIndexCf, true, store_keys::RunStateIndexKey(run.run_id(), *last), {}});
+    ops.push_back(Op{kRunIndexCf, false, store_keys::RunStateIndexKey(run.run_id(), run.state()), run.run_id()});
+  }
+  if (IsFinished(run.state())) {
+    run_states_.erase(run.run_id());
+  } else {
+    run_states_[run.run_id()] = run.state();
   }
   return absl::OkStatus();
 }
@@ -326,16 +415,18 @@ RocksDbRunStore::~RocksDbRunStore() {
 
 // ---- Writes -------------------------------------------------------------------------
 
-absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* commit) const {
+absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* commit) {
   RETURN_IF_ERROR(store_keys::ValidateBatch(batch));
   std::vector<Op>& ops = commit->ops;
   ops.reserve(batch.put_runs.size() + batch.journal.size() + batch.events.size() +
               batch.queue_deletes.size() + batch.queue_puts.size() +
               batch.lease_deletes.size() + batch.lease_puts.size() +
               batch.request_ids.size() + batch.agents.size() + batch.graphs.size() + batch.waiting_deletes.size() +
-              batch.waiting_puts.size() + batch.approvals.size() + batch.session_heads.size());
-  auto put = [&](Cf cf, std::string key, std::string value) {
-    if (cipher_ != nullptr && IsEncryptedCf(cf)) value = cipher_->Encrypt("default", Aad(cf, key), value);
+              batch.waiting_puts.size() + batch.approvals.size() + batch.session_heads.size() +
+              batch.namespaces.size() + 2 * batch.put_runs.size());
+  // `ns`: the namespace whose data key encrypts a payload record.
+  auto put = [&](Cf cf, std::string key, std::string value, std::string_view ns = {}) {
+    if (cipher_ != nullptr && IsEncryptedCf(cf)) value = cipher_->Encrypt(ns, Aad(cf, key), value);
     commit->bytes += key.size() + value.size();
     ops.push_back(Op{cf, false, std::move(key), std::move(value)});
   };
@@ -353,20 +444,32 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     return out;
   };
 
+  if (cipher_ != nullptr) {
+    for (const v1::Run& run : batch.put_runs) RETURN_IF_ERROR(EnsureDataKey(NamespaceOfRunId(run.run_id())));
+    for (const auto& [run_id, entry] : batch.journal) RETURN_IF_ERROR(EnsureDataKey(NamespaceOfRunId(run_id)));
+    for (const v1::Approval& approval : batch.approvals) RETURN_IF_ERROR(EnsureDataKey(NamespaceOfRunId(approval.run_id())));
+  }
+
   // The order StoreBatch documents; InMemoryRunStore applies the same.
-  for (size_t i = 0; i < batch.put_runs.size(); ++i) {
-    ASSIGN_OR_RETURN(std::string value, serialize(batch.put_runs[i], "put_runs", i));
-    put(kRunsCf, batch.put_runs[i].run_id(), std::move(value));
+  {
+    absl::MutexLock lock(&index_mu_);
+    for (size_t i = 0; i < batch.put_runs.size(); ++i) {
+      const v1::Run& run = batch.put_runs[i];
+      ASSIGN_OR_RETURN(std::string value, serialize(run, "put_runs", i));
+      put(kRunsCf, run.run_id(), std::move(value), NamespaceOfRunId(run.run_id()));
+      RETURN_IF_ERROR(IndexRunLocked(run, ops));
+    }
   }
   for (size_t i = 0; i < batch.journal.size(); ++i) {
     const auto& [run_id, entry] = batch.journal[i];
     ASSIGN_OR_RETURN(std::string value, serialize(entry, "journal", i));
-    put(kJournalCf, store_keys::RunSeqKey(run_id, entry.seq()), std::move(value));
+    put(kJournalCf, store_keys::RunSeqKey(run_id, entry.seq()), std::move(value), NamespaceOfRunId(run_id));
   }
   for (size_t i = 0; i < batch.events.size(); ++i) {
     const v1::RunEvent& event = batch.events[i];
     ASSIGN_OR_RETURN(std::string value, serialize(event, "events", i));
-    put(kEventsCf, store_keys::RunSeqKey(event.run_id(), event.seq()), std::move(value));
+    put(kEventsCf, store_keys::RunSeqKey(event.run_id(), event.seq()), std::move(value),
+        NamespaceOfRunId(event.run_id()));
   }
   for (const QueueEntry& entry : batch.queue_deletes) del(kQueueCf, store_keys::QueueKey(entry));
   for (const QueueEntry& entry : batch.queue_puts) put(kQueueCf, store_keys::QueueKey(entry), {});
@@ -375,27 +478,33 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     put(kLeasesCf, lease.run_id, store_keys::EncodeLease(lease));
   }
   for (const auto& [request_id, run_id] : batch.request_ids) {
-    put(kRequestIdsCf, request_id, run_id);
+    put(kRequestIdsCf, store_keys::ScopedKey(NamespaceOfRunId(run_id), request_id), run_id);
   }
   for (size_t i = 0; i < batch.agents.size(); ++i) {
     const v1::AgentSpec& agent = batch.agents[i];
     ASSIGN_OR_RETURN(std::string value, serialize(agent, "agents", i));
-    put(kAgentsCf, store_keys::AgentKey(agent.name(), agent.version()), std::move(value));
+    put(kAgentsCf, store_keys::AgentKey(store_keys::SpecNamespace(agent.namespace_()), agent.name(), agent.version()),
+        std::move(value));
   }
   for (size_t i = 0; i < batch.graphs.size(); ++i) {
     const v1::GraphSpec& graph = batch.graphs[i];
     ASSIGN_OR_RETURN(std::string value, serialize(graph, "graphs", i));
-    put(kGraphsCf, store_keys::AgentKey(graph.name(), graph.version()), std::move(value));
+    put(kGraphsCf, store_keys::AgentKey(store_keys::SpecNamespace(graph.namespace_()), graph.name(), graph.version()),
+        std::move(value));
   }
   for (const std::string& run_id : batch.waiting_deletes) del(kWaitingCf, run_id);
   for (const std::string& run_id : batch.waiting_puts) put(kWaitingCf, run_id, {});
   for (size_t i = 0; i < batch.approvals.size(); ++i) {
     const v1::Approval& approval = batch.approvals[i];
     ASSIGN_OR_RETURN(std::string value, serialize(approval, "approvals", i));
-    put(kApprovalsCf, approval.approval_id(), std::move(value));
+    put(kApprovalsCf, approval.approval_id(), std::move(value), NamespaceOfRunId(approval.run_id()));
   }
   for (const auto& [session_id, run_id] : batch.session_heads) {
-    put(kSessionsCf, session_id, run_id);
+    put(kSessionsCf, store_keys::ScopedKey(NamespaceOfRunId(run_id), session_id), run_id);
+  }
+  for (size_t i = 0; i < batch.namespaces.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string value, serialize(batch.namespaces[i], "namespaces", i));
+    put(kNamespacesCf, batch.namespaces[i].name(), std::move(value));
   }
   return absl::OkStatus();
 }
@@ -498,40 +607,44 @@ absl::StatusOr<std::optional<v1::Run>> RocksDbRunStore::GetRun(std::string_view 
 absl::StatusOr<RunPage> RocksDbRunStore::ListRuns(const RunFilter& filter, int page_size,
                                                   std::string_view page_token) {
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
-  const bool any = store_keys::MatchesEveryRun(filter);
   RunPage page;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
-  // Run ids sort by creation time: walk backwards, from just before the token.
+  // The index entries end with the run's bare id, which sorts by creation time: walk
+  // the filter's index backwards, from just before the token's run.
+  const std::string prefix = store_keys::RunIndexPrefix(filter);
+  const std::string upper = absl::StrCat(prefix, "\xff");
+  const rocksdb::Slice lower_slice(prefix);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kRunIndexCf)));
   if (page_token.empty()) {
-    it->SeekToLast();
+    it->SeekForPrev(upper);
   } else {
-    it->SeekForPrev(page_token);
-    if (it->Valid() && View(it->key()) == page_token) it->Prev();
+    const std::string from = absl::StrCat(prefix, Sv(store_keys::BareRunId(page_token)));
+    it->SeekForPrev(from);
+    if (it->Valid() && View(it->key()) == from) it->Prev();
   }
-  // Memory stays at one page: runs that do not match are parsed and dropped.
+  // Memory stays at one page. Each entry's run is read and checked against the whole
+  // filter: the index picks candidates, the record decides (an entry a failed write
+  // left behind is skipped).
   for (; it->Valid(); it->Prev()) {
-    if (page.runs.size() == limit && any) {  // one more run exists: there is a next page
+    ASSIGN_OR_RETURN(std::optional<v1::Run> run, GetRun(View(it->value())));
+    if (!run.has_value() || !store_keys::MatchesFilter(filter, *run)) continue;
+    if (page.runs.size() == limit) {  // one more run exists: there is a next page
       page.next_page_token = store_keys::EncodeRunPageToken(page.runs.back().run_id());
       break;
     }
-    v1::Run run;
-    if (!ParseStored(kRunsCf, View(it->key()), it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
-    if (!store_keys::MatchesFilter(filter, run)) continue;
-    if (page.runs.size() == limit) {
-      page.next_page_token = store_keys::EncodeRunPageToken(page.runs.back().run_id());
-      break;
-    }
-    page.runs.push_back(std::move(run));
+    page.runs.push_back(*std::move(run));
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "list runs", path()));
   return page;
 }
 
 absl::StatusOr<std::optional<std::string>> RocksDbRunStore::LookupRequestId(
-    std::string_view request_id) {
+    std::string_view ns, std::string_view request_id) {
   if (request_id.empty()) return std::nullopt;
   std::string run_id;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kRequestIdsCf), request_id, &run_id);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kRequestIdsCf), store_keys::ScopedKey(ns, request_id), &run_id);
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(FromRocksDb(s, "get request id", path()));
   return run_id;
@@ -600,9 +713,9 @@ absl::Status RocksDbRunStore::ScanLeases(const std::function<void(const LeaseRec
   return FromRocksDb(it->status(), "scan leases", path());
 }
 
-// Agents and graphs: versioned specs, keyed <name> 0x00 BE32(version).
+// Agents and graphs: versioned specs, keyed <ns> 0x00 <name> 0x00 BE32(version).
 template <typename Spec>
-absl::StatusOr<std::optional<Spec>> RocksDbRunStore::GetSpec(Cf family, std::string_view kind,
+absl::StatusOr<std::optional<Spec>> RocksDbRunStore::GetSpec(Cf family, std::string_view kind, std::string_view ns,
                                                             std::string_view name, int32_t version) {
   if (version < 0) {
     return absl::InvalidArgumentError(
@@ -613,7 +726,7 @@ absl::StatusOr<std::optional<Spec>> RocksDbRunStore::GetSpec(Cf family, std::str
   Spec spec;
   if (version > 0) {
     rocksdb::PinnableSlice value;
-    const std::string key = store_keys::AgentKey(name, version);
+    const std::string key = store_keys::AgentKey(ns, name, version);
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(family), key, &value);
     if (s.IsNotFound()) return std::nullopt;
     RETURN_IF_ERROR(FromRocksDb(s, what, path()));
@@ -621,12 +734,12 @@ absl::StatusOr<std::optional<Spec>> RocksDbRunStore::GetSpec(Cf family, std::str
     return spec;
   }
   // The latest version is the name's last key.
-  const std::string lower = store_keys::AgentPrefix(name);
+  const std::string lower = store_keys::AgentPrefix(ns, name);
   const rocksdb::Slice lower_slice(lower);
   rocksdb::ReadOptions read_options;
   read_options.iterate_lower_bound = &lower_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(family)));
-  it->SeekForPrev(store_keys::AgentKey(name, INT32_MAX));
+  it->SeekForPrev(store_keys::AgentKey(ns, name, INT32_MAX));
   if (!it->Valid()) {
     RETURN_IF_ERROR(FromRocksDb(it->status(), what, path()));
     return std::nullopt;
@@ -636,22 +749,30 @@ absl::StatusOr<std::optional<Spec>> RocksDbRunStore::GetSpec(Cf family, std::str
 }
 
 template <typename Spec>
-absl::StatusOr<std::vector<Spec>> RocksDbRunStore::ListSpecs(Cf family, std::string_view kind,
+absl::StatusOr<std::vector<Spec>> RocksDbRunStore::ListSpecs(Cf family, std::string_view kind, std::string_view ns,
                                                             int page_size, std::string_view page_token) {
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
   const std::string what = absl::StrCat("list ", Sv(kind), "s");
   std::vector<Spec> specs;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(family)));
+  // Only the namespace's keys: the iterator stays within its bounds.
+  const std::string lower = store_keys::NamespacePrefix(ns);
+  const std::string upper = store_keys::NamespaceUpperBound(ns);
+  const rocksdb::Slice lower_slice(lower);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_lower_bound = &lower_slice;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(family)));
   if (page_token.empty()) {
     it->SeekToFirst();
   } else {
-    it->Seek(store_keys::AgentUpperBound(page_token));
+    it->Seek(store_keys::AgentUpperBound(ns, page_token));
   }
   while (it->Valid() && specs.size() < limit) {
     // At a name's first version: jump past its versions and step back to the latest.
     const std::string name(store_keys::AgentNameOfKey(View(it->key())));
     if (name.empty()) return CorruptRecord(kind, absl::StrCat("a ", Sv(kind), "s key"), path());
-    it->Seek(store_keys::AgentUpperBound(name));
+    it->Seek(store_keys::AgentUpperBound(ns, name));
     if (it->Valid()) {
       it->Prev();
     } else {
@@ -666,24 +787,24 @@ absl::StatusOr<std::vector<Spec>> RocksDbRunStore::ListSpecs(Cf family, std::str
   return specs;
 }
 
-absl::StatusOr<std::optional<v1::AgentSpec>> RocksDbRunStore::GetAgent(std::string_view name,
+absl::StatusOr<std::optional<v1::AgentSpec>> RocksDbRunStore::GetAgent(std::string_view ns, std::string_view name,
                                                                       int32_t version) {
-  return GetSpec<v1::AgentSpec>(kAgentsCf, "agent", name, version);
+  return GetSpec<v1::AgentSpec>(kAgentsCf, "agent", ns, name, version);
 }
 
 absl::StatusOr<std::vector<v1::AgentSpec>> RocksDbRunStore::ListAgents(
-    int page_size, std::string_view page_token) {
-  return ListSpecs<v1::AgentSpec>(kAgentsCf, "agent", page_size, page_token);
+    std::string_view ns, int page_size, std::string_view page_token) {
+  return ListSpecs<v1::AgentSpec>(kAgentsCf, "agent", ns, page_size, page_token);
 }
 
-absl::StatusOr<std::optional<v1::GraphSpec>> RocksDbRunStore::GetGraph(std::string_view name,
+absl::StatusOr<std::optional<v1::GraphSpec>> RocksDbRunStore::GetGraph(std::string_view ns, std::string_view name,
                                                                       int32_t version) {
-  return GetSpec<v1::GraphSpec>(kGraphsCf, "graph", name, version);
+  return GetSpec<v1::GraphSpec>(kGraphsCf, "graph", ns, name, version);
 }
 
 absl::StatusOr<std::vector<v1::GraphSpec>> RocksDbRunStore::ListGraphs(
-    int page_size, std::string_view page_token) {
-  return ListSpecs<v1::GraphSpec>(kGraphsCf, "graph", page_size, page_token);
+    std::string_view ns, int page_size, std::string_view page_token) {
+  return ListSpecs<v1::GraphSpec>(kGraphsCf, "graph", ns, page_size, page_token);
 }
 
 absl::Status RocksDbRunStore::ScanWaiting(const std::function<void(const std::string&)>& fn) {
@@ -739,13 +860,35 @@ absl::StatusOr<ApprovalPage> RocksDbRunStore::ListApprovals(const ApprovalFilter
 }
 
 absl::StatusOr<std::optional<std::string>> RocksDbRunStore::GetSessionHead(
-    std::string_view session_id) {
+    std::string_view ns, std::string_view session_id) {
   if (session_id.empty()) return std::nullopt;
   std::string run_id;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSessionsCf), session_id, &run_id);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kSessionsCf), store_keys::ScopedKey(ns, session_id), &run_id);
   if (s.IsNotFound()) return std::nullopt;
   RETURN_IF_ERROR(FromRocksDb(s, "get session head", path()));
   return run_id;
+}
+
+absl::StatusOr<std::optional<v1::Namespace>> RocksDbRunStore::GetNamespace(std::string_view ns) {
+  if (ns.empty()) return std::nullopt;
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kNamespacesCf), ns, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  RETURN_IF_ERROR(FromRocksDb(s, "get namespace", path()));
+  v1::Namespace settings;
+  if (!Parse(value, &settings)) return CorruptRecord("namespace", ns, path());
+  return settings;
+}
+
+absl::StatusOr<std::vector<v1::Namespace>> RocksDbRunStore::ListNamespaces() {
+  std::vector<v1::Namespace> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kNamespacesCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!Parse(it->value(), &out.emplace_back())) return CorruptRecord("namespace", View(it->key()), path());
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "list namespaces", path()));
+  return out;
 }
 
 }  // namespace baton::orchestrator

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "orchestrator/store/run_store.h"
 #include "orchestrator/store/value_cipher.h"
@@ -85,7 +86,7 @@ class RocksDbRunStore final : public RunStore {
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
                                    std::string_view page_token) override;
   absl::StatusOr<std::optional<std::string>> LookupRequestId(
-      std::string_view request_id) override;
+      std::string_view ns, std::string_view request_id) override;
 
   absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) override;
   absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view run_id,
@@ -94,13 +95,13 @@ class RocksDbRunStore final : public RunStore {
   absl::Status ScanQueue(const std::function<void(const QueueEntry&)>& fn) override;
   absl::Status ScanLeases(const std::function<void(const LeaseRecord&)>& fn) override;
 
-  absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view name,
+  absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view ns, std::string_view name,
                                                         int32_t version) override;
-  absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
+  absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(std::string_view ns, int page_size,
                                                         std::string_view page_token) override;
-  absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view name,
+  absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view ns, std::string_view name,
                                                         int32_t version) override;
-  absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(int page_size,
+  absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(std::string_view ns, int page_size,
                                                         std::string_view page_token) override;
 
   absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) override;
@@ -109,7 +110,10 @@ class RocksDbRunStore final : public RunStore {
   absl::StatusOr<ApprovalPage> ListApprovals(const ApprovalFilter& filter, int page_size,
                                              std::string_view page_token) override;
 
-  absl::StatusOr<std::optional<std::string>> GetSessionHead(std::string_view session_id) override;
+  absl::StatusOr<std::optional<std::string>> GetSessionHead(std::string_view ns,
+                                                            std::string_view session_id) override;
+  absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) override;
+  absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override;
 
   const std::string& path() const { return options_.path; }
 
@@ -130,17 +134,26 @@ class RocksDbRunStore final : public RunStore {
     kSessionsCf,
     kGraphsCf,
     kDataKeysCf,  // encryption at rest: wrapped data keys (value_cipher.h)
+    kRunIndexCf,  // ListRuns' secondary indexes (store_keys.h)
+    kNamespacesCf,
+    kMetaCf,  // the layout's format version
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];
 
   // Agents and graphs (`kind` names them in errors).
   template <typename Spec>
-  absl::StatusOr<std::optional<Spec>> GetSpec(Cf family, std::string_view kind, std::string_view name,
-                                              int32_t version);
+  absl::StatusOr<std::optional<Spec>> GetSpec(Cf family, std::string_view kind, std::string_view ns,
+                                              std::string_view name, int32_t version);
   template <typename Spec>
-  absl::StatusOr<std::vector<Spec>> ListSpecs(Cf family, std::string_view kind, int page_size,
-                                              std::string_view page_token);
+  absl::StatusOr<std::vector<Spec>> ListSpecs(Cf family, std::string_view kind, std::string_view ns,
+                                              int page_size, std::string_view page_token);
+  // A database of format 1 (before namespaces) moves to format 2: specs, request ids
+  // and sessions under "default", every run in run_index. Idempotent; synced.
+  absl::Status MigrateToNamespaces();
+  // The data key of `ns`, made and written (synced) the first time a namespace is
+  // written to. REQUIRES: cipher_.
+  absl::Status EnsureDataKey(std::string_view ns);
 
   // One encoded write of a batch.
   struct Op {
@@ -157,13 +170,17 @@ class RocksDbRunStore final : public RunStore {
     absl::Status status;
     std::function<void(absl::Status)> done;
   };
+  // The run_index ops of putting `run`: every key for a new run, the 's' key's move
+  // when its state changed. Reads the run's last state from run_states_, else the
+  // store (a store read is the previous write: Encode runs in commit order per run).
+  absl::Status IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
 
   RocksDbRunStore(const RocksDbStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
                   const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
 
   // Validates and serializes `batch` into ops, in StoreBatch's documented order,
   // encrypting payload records when the store has a cipher.
-  absl::Status Encode(const StoreBatch& batch, PendingCommit* commit) const;
+  absl::Status Encode(const StoreBatch& batch, PendingCommit* commit);
   // Payload records (runs, journal, events, approvals) are encrypted at rest.
   static bool IsEncryptedCf(Cf c) { return c == kRunsCf || c == kJournalCf || c == kEventsCf || c == kApprovalsCf; }
   // An encrypted record is bound to its column family and key.
@@ -191,8 +208,13 @@ class RocksDbRunStore final : public RunStore {
   std::unique_ptr<rocksdb::DB> db_;
   // Owned; released with db_->DestroyColumnFamilyHandle in the destructor.
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> handles_{};
-  // Set at Open when options_.encryption_key_file is; immutable after.
+  // Set at Open when options_.encryption_key_file is.
   std::unique_ptr<ValueCipher> cipher_;
+  absl::Mutex data_key_mu_;  // one writer of new data keys
+
+  // The state last encoded for each run not yet finished, for the run_index 's' keys.
+  absl::Mutex index_mu_;
+  absl::flat_hash_map<std::string, v1::RunState> run_states_ ABSL_GUARDED_BY(index_mu_);
 
   absl::Mutex mu_;
   std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);

@@ -8,7 +8,7 @@
 
 namespace baton::orchestrator {
 
-std::string NewRunId(const Clock& clock) {
+std::string NewRunId(const Clock& clock, std::string_view ns) {
   // Ids of one process strictly increase, so ListRuns' newest-first order is the
   // creation order even within one millisecond: inside a millisecond (or when the
   // clock steps back) the previous id's suffix is incremented. A new millisecond
@@ -37,7 +37,7 @@ std::string NewRunId(const Clock& clock) {
     last_millis = millis;
     last_suffix = suffix;
   }
-  return absl::StrFormat("run_%012x%08x", millis, suffix);
+  return absl::StrFormat("%s/run_%012x%08x", absl::string_view(ns.data(), ns.size()), millis, suffix);
 }
 
 }  // namespace baton::orchestrator

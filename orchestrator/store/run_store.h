@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "baton/v1/agent.pb.h"
 #include "baton/v1/graph.pb.h"
+#include "baton/v1/namespace.pb.h"
 #include "baton/v1/run.pb.h"
 
 namespace baton::orchestrator {
@@ -40,7 +41,8 @@ struct LeaseRecord {
 
 // Everything one state transition writes. Applied atomically and durably, in this
 // order: runs, journal, events, queue deletes, queue puts, lease deletes, lease puts,
-// request ids, agents, graphs, waiting deletes, waiting puts, approvals, session heads (so a
+// request ids, agents, graphs, waiting deletes, waiting puts, approvals, session heads,
+// namespaces (so a
 // delete and a put of the same key leave the put; within one vector the last write of
 // a key wins). Run ids (wherever a batch names one) and agent and graph names must be
 // non-empty without NUL bytes; request, approval and session ids non-empty; seqs >= 0; agent
@@ -53,20 +55,23 @@ struct StoreBatch {
   std::vector<QueueEntry> queue_deletes;
   std::vector<LeaseRecord> lease_puts;  // upsert by run_id
   std::vector<std::string> lease_deletes;  // run ids
-  std::vector<std::pair<std::string, std::string>> request_ids;  // request_id -> run_id
-  std::vector<v1::AgentSpec> agents;  // keyed by (name, version)
-  std::vector<v1::GraphSpec> graphs;  // keyed by (name, version)
+  // request_id -> run_id, in the run's namespace.
+  std::vector<std::pair<std::string, std::string>> request_ids;
+  std::vector<v1::AgentSpec> agents;  // keyed by (namespace, name, version)
+  std::vector<v1::GraphSpec> graphs;  // keyed by (namespace, name, version)
   // Index of WAITING runs (run ids), read back at start-up by ScanWaiting.
   std::vector<std::string> waiting_puts;
   std::vector<std::string> waiting_deletes;  // applied before waiting_puts
   std::vector<v1::Approval> approvals;  // upsert by approval_id
-  std::vector<std::pair<std::string, std::string>> session_heads;  // session_id -> latest run_id
+  // session_id -> latest run_id, in the run's namespace.
+  std::vector<std::pair<std::string, std::string>> session_heads;
+  std::vector<v1::Namespace> namespaces;  // settings, upsert by name
 
   bool empty() const {
     return put_runs.empty() && journal.empty() && events.empty() && queue_puts.empty() &&
            queue_deletes.empty() && lease_puts.empty() && lease_deletes.empty() &&
            request_ids.empty() && agents.empty() && graphs.empty() && waiting_puts.empty() &&
-           waiting_deletes.empty() && approvals.empty() && session_heads.empty();
+           waiting_deletes.empty() && approvals.empty() && session_heads.empty() && namespaces.empty();
   }
 };
 
@@ -76,6 +81,7 @@ struct RunFilter {
   std::string agent_name;                          // empty: any
   std::string parent_run_id;                       // empty: any
   std::string session_id;                          // empty: any
+  std::string ns;                                  // the namespace; empty: "default"
 };
 
 // ListApprovals' filter: every set field must match.
@@ -85,6 +91,7 @@ struct ApprovalFilter {
   enum class States { kPending, kDecided, kAll };
   // kDecided: DECIDED, EXPIRED or ABANDONED.
   States states = States::kPending;
+  std::string ns;  // empty: any namespace
 };
 
 struct ApprovalPage {
@@ -112,12 +119,15 @@ class RunStore {
   virtual void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) = 0;
 
   virtual absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) = 0;
-  // Newest first. `page_token` is opaque (empty: from the newest run);
-  // page_size <= 0 means 50, larger than 1000 means 1000.
+  // The runs of filter.ns, newest first, from a secondary index (store_keys.h,
+  // RunIndexKey): the parent's, else the agent's, else the state's, else the
+  // namespace's, with the other fields of the filter checked on each run read.
+  // `page_token` is opaque (empty: from the newest run); page_size <= 0 means 50,
+  // larger than 1000 means 1000.
   virtual absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
                                            std::string_view page_token) = 0;
   virtual absl::StatusOr<std::optional<std::string>> LookupRequestId(
-      std::string_view request_id) = 0;
+      std::string_view ns, std::string_view request_id) = 0;
 
   // The run's journal in seq order.
   virtual absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) = 0;
@@ -129,18 +139,18 @@ class RunStore {
   virtual absl::Status ScanQueue(const std::function<void(const QueueEntry&)>& fn) = 0;
   virtual absl::Status ScanLeases(const std::function<void(const LeaseRecord&)>& fn) = 0;
 
-  // version 0: the latest version of `name`.
-  virtual absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view name,
+  // version 0: the latest version of `name` in namespace `ns`.
+  virtual absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view ns, std::string_view name,
                                                                 int32_t version) = 0;
-  // The latest version of each agent, by name; page_token is the last name returned
-  // (empty: from the first name). page_size as in ListRuns.
-  virtual absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(int page_size,
+  // The latest version of each agent of `ns`, by name; page_token is the last name
+  // returned (empty: from the first name). page_size as in ListRuns.
+  virtual absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(std::string_view ns, int page_size,
                                                                 std::string_view page_token) = 0;
 
   // Graphs, as agents.
-  virtual absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view name,
+  virtual absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view ns, std::string_view name,
                                                                 int32_t version) = 0;
-  virtual absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(int page_size,
+  virtual absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(std::string_view ns, int page_size,
                                                                 std::string_view page_token) = 0;
 
   // Start-up recovery: the ids of every WAITING run (waiting_puts not deleted since),
@@ -161,7 +171,12 @@ class RunStore {
 
   // The latest run of a session (the last session_heads write), or nullopt.
   virtual absl::StatusOr<std::optional<std::string>> GetSessionHead(
-      std::string_view session_id) = 0;
+      std::string_view ns, std::string_view session_id) = 0;
+
+  // Namespace settings (NamespaceService): nullopt when none were put.
+  virtual absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) = 0;
+  // Every namespace with settings, by name.
+  virtual absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() = 0;
 };
 
 }  // namespace baton::orchestrator

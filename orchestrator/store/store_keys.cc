@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/namespaces.h"
 #include "common/status_macros.h"
 
 namespace baton::orchestrator::store_keys {
@@ -141,24 +142,95 @@ bool QueueOrderLess(const QueueEntry& a, const QueueEntry& b) {
          std::forward_as_tuple(a.priority, b.enqueue_time_ms, b.run_id);
 }
 
-std::string AgentKey(std::string_view name, int32_t version) {
-  std::string key;
-  key.reserve(name.size() + 1 + kVersionBytes);
-  key.append(name);
-  key.push_back(kSeparator);
+std::string ScopedKey(std::string_view ns, std::string_view id) {
+  std::string key = WithSuffix(ns, kSeparator);
+  key.append(id);
+  return key;
+}
+
+std::string NamespacePrefix(std::string_view ns) { return WithSuffix(ns, kSeparator); }
+
+std::string NamespaceUpperBound(std::string_view ns) { return WithSuffix(ns, kSeparatorEnd); }
+
+std::string AgentKey(std::string_view ns, std::string_view name, int32_t version) {
+  std::string key = AgentPrefix(ns, name);
   PutBigEndian(&key, static_cast<uint32_t>(version), kVersionBytes);
   return key;
 }
 
-std::string AgentPrefix(std::string_view name) { return WithSuffix(name, kSeparator); }
+std::string AgentPrefix(std::string_view ns, std::string_view name) {
+  return WithSuffix(ScopedKey(ns, name), kSeparator);
+}
 
-std::string AgentUpperBound(std::string_view name) { return WithSuffix(name, kSeparatorEnd); }
+std::string AgentUpperBound(std::string_view ns, std::string_view name) {
+  return WithSuffix(ScopedKey(ns, name), kSeparatorEnd);
+}
 
 std::string_view AgentNameOfKey(std::string_view key) {
-  if (key.size() < kVersionBytes + 2 || key[key.size() - kVersionBytes - 1] != kSeparator) {
+  const size_t ns_end = key.find(kSeparator);
+  if (ns_end == std::string_view::npos || key.size() < ns_end + kVersionBytes + 3 ||
+      key[key.size() - kVersionBytes - 1] != kSeparator) {
     return {};
   }
-  return key.substr(0, key.size() - kVersionBytes - 1);
+  return key.substr(ns_end + 1, key.size() - kVersionBytes - 2 - ns_end);
+}
+
+std::string_view SpecNamespace(std::string_view namespace_field) {
+  return namespace_field.empty() ? std::string_view(kDefaultNamespace) : namespace_field;
+}
+
+std::string_view BareRunId(std::string_view run_id) {
+  const size_t slash = run_id.find('/');
+  return slash == std::string_view::npos ? run_id : run_id.substr(slash + 1);
+}
+
+namespace {
+
+std::string RunIndexStart(std::string_view ns, RunIndex kind) {
+  std::string key = NamespacePrefix(ns.empty() ? std::string_view(kDefaultNamespace) : ns);
+  key.push_back(static_cast<char>(kind));
+  return key;
+}
+
+std::string FieldIndexPrefix(std::string_view ns, RunIndex kind, std::string_view field) {
+  std::string key = RunIndexStart(ns, kind);
+  key.append(field);
+  key.push_back(kSeparator);
+  return key;
+}
+
+std::string StateIndexPrefix(std::string_view ns, v1::RunState state) {
+  std::string key = RunIndexStart(ns, RunIndex::kState);
+  key.push_back(static_cast<char>(state));
+  return key;
+}
+
+}  // namespace
+
+std::string RunIndexPrefix(const RunFilter& filter) {
+  if (!filter.parent_run_id.empty()) return FieldIndexPrefix(filter.ns, RunIndex::kParent, filter.parent_run_id);
+  if (!filter.agent_name.empty()) return FieldIndexPrefix(filter.ns, RunIndex::kAgent, filter.agent_name);
+  if (filter.state != v1::RUN_STATE_UNSPECIFIED) return StateIndexPrefix(filter.ns, filter.state);
+  return RunIndexStart(filter.ns, RunIndex::kAll);
+}
+
+std::vector<std::string> RunIndexKeys(const v1::Run& run) {
+  const std::string_view ns = NamespaceOfRunId(run.run_id());
+  const std::string_view bare = BareRunId(run.run_id());
+  std::vector<std::string> keys;
+  keys.push_back(absl::StrCat(Sv(RunIndexStart(ns, RunIndex::kAll)), Sv(bare)));
+  keys.push_back(absl::StrCat(Sv(StateIndexPrefix(ns, run.state())), Sv(bare)));
+  if (!run.agent().name().empty()) {
+    keys.push_back(absl::StrCat(Sv(FieldIndexPrefix(ns, RunIndex::kAgent, run.agent().name())), Sv(bare)));
+  }
+  if (!run.parent_run_id().empty()) {
+    keys.push_back(absl::StrCat(Sv(FieldIndexPrefix(ns, RunIndex::kParent, run.parent_run_id())), Sv(bare)));
+  }
+  return keys;
+}
+
+std::string RunStateIndexKey(std::string_view run_id, v1::RunState state) {
+  return absl::StrCat(Sv(StateIndexPrefix(NamespaceOfRunId(run_id), state)), Sv(BareRunId(run_id)));
 }
 
 namespace {
@@ -251,24 +323,28 @@ absl::Status ValidateBatch(const StoreBatch& batch) {
     }
     RETURN_IF_ERROR(CheckId(batch.session_heads[i].second, "session_heads", i, "run_id"));
   }
+  for (size_t i = 0; i < batch.namespaces.size(); ++i) {
+    if (!IsValidNamespace(batch.namespaces[i].name())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("namespaces[", i, "].name: \"", batch.namespaces[i].name(), "\" is not 1 to 63 of [a-z0-9_-]"));
+    }
+  }
   return absl::OkStatus();
 }
 
 bool MatchesFilter(const RunFilter& filter, const v1::Run& run) {
-  return (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
+  const std::string_view ns = filter.ns.empty() ? std::string_view(kDefaultNamespace) : filter.ns;
+  return NamespaceOfRunId(run.run_id()) == ns &&
+         (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
          (filter.agent_name.empty() || run.agent().name() == filter.agent_name) &&
          (filter.parent_run_id.empty() || run.parent_run_id() == filter.parent_run_id) &&
          (filter.session_id.empty() || run.session_id() == filter.session_id);
 }
 
-bool MatchesEveryRun(const RunFilter& filter) {
-  return filter.state == v1::RUN_STATE_UNSPECIFIED && filter.agent_name.empty() &&
-         filter.parent_run_id.empty() && filter.session_id.empty();
-}
-
 bool MatchesFilter(const ApprovalFilter& filter, const v1::Approval& approval) {
   if (!filter.run_id.empty() && approval.run_id() != filter.run_id) return false;
   if (!filter.agent_name.empty() && approval.agent_name() != filter.agent_name) return false;
+  if (!filter.ns.empty() && NamespaceOfRunId(approval.run_id()) != filter.ns) return false;
   switch (filter.states) {
     case ApprovalFilter::States::kPending:
       return approval.state() == v1::Approval::PENDING;

@@ -4,19 +4,28 @@
 // exactly the order RocksDB does and refuses exactly the same input. Pure logic: no
 // RocksDB headers.
 //
-// Layout (BE = big-endian, fixed width):
+// Layout (BE = big-endian, fixed width; <ns> a namespace, common/namespaces.h):
 //   runs         <run_id>                                  -> v1::Run
 //   journal      <run_id> 0x00 BE64(seq)                   -> v1::JournalEntry
 //   events       <run_id> 0x00 BE64(seq)                   -> v1::RunEvent
 //   queue        BE32(0x7fffffff - priority)               -> "" (all in the key)
 //                BE64(enqueue_time_ms ^ 1<<63) <run_id>
 //   leases       <run_id>                                  -> EncodeLease()
-//   agents       <name> 0x00 BE32(version)                 -> v1::AgentSpec
-//   graphs       <name> 0x00 BE32(version)                 -> v1::GraphSpec
-//   request_ids  <request_id>                              -> <run_id>
+//   agents       <ns> 0x00 <name> 0x00 BE32(version)       -> v1::AgentSpec
+//   graphs       <ns> 0x00 <name> 0x00 BE32(version)       -> v1::GraphSpec
+//   request_ids  <ns> 0x00 <request_id>                    -> <run_id>
 //   waiting      <run_id>                                  -> "" (all in the key)
 //   approvals    <approval_id>                             -> v1::Approval
-//   sessions     <session_id>                              -> <run_id> (the head)
+//   sessions     <ns> 0x00 <session_id>                    -> <run_id> (the head)
+//   run_index    <ns> 0x00 RunIndexKey()                   -> <run_id>
+//   namespaces   <ns>                                      -> v1::Namespace
+//   meta         "format"                                  -> the layout's version
+//
+// Run ids start with "<ns>/" (common/namespaces.h), so every key of a run starts
+// with its namespace; the other families put it first themselves. run_index serves
+// ListRuns (RunIndexKey). Databases from before namespaces (format 1, ids without
+// "<ns>/") are moved to format 2 when opened: their agents, graphs, request ids and
+// sessions into "default", their runs into run_index.
 //
 // waiting, approvals and sessions came later; a database written before them gains
 // them, empty, when it is next opened. Request, approval and session ids are whole
@@ -37,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -69,12 +79,39 @@ std::optional<QueueEntry> ParseQueueKey(std::string_view key);
 // True when `a` is dequeued before `b` (the order QueueKey encodes).
 bool QueueOrderLess(const QueueEntry& a, const QueueEntry& b);
 
-// Agents keys. REQUIRES: IsValidId(name), version >= 0.
-std::string AgentKey(std::string_view name, int32_t version);
-std::string AgentPrefix(std::string_view name);      // "<name> 0x00"
-std::string AgentUpperBound(std::string_view name);  // "<name> 0x01"
+// "<ns> 0x00 <id>": request ids, session ids, and the start of agents, graphs and
+// run_index keys. "<ns> 0x00" and "<ns> 0x01" bound a namespace's keys.
+std::string ScopedKey(std::string_view ns, std::string_view id);
+std::string NamespacePrefix(std::string_view ns);
+std::string NamespaceUpperBound(std::string_view ns);
+
+// Agents and graphs keys. REQUIRES: IsValidId(name), version >= 0.
+std::string AgentKey(std::string_view ns, std::string_view name, int32_t version);
+std::string AgentPrefix(std::string_view ns, std::string_view name);      // "<ns> 0x00 <name> 0x00"
+std::string AgentUpperBound(std::string_view ns, std::string_view name);  // "<ns> 0x00 <name> 0x01"
 // The name part of an agents key; empty when the key is malformed.
 std::string_view AgentNameOfKey(std::string_view key);
+// The namespace a stored spec belongs to: its `namespace` field, "default" when unset.
+std::string_view SpecNamespace(std::string_view namespace_field);
+
+// run_index keys, after "<ns> 0x00". The run id's part after "<ns>/" (its "run_..."
+// form, which sorts by creation time) ends each key, so every index lists a
+// namespace's runs newest-last, old ids and new alike:
+//   'a' <bare_id>                          every run of the namespace
+//   's' <state as one byte> <bare_id>      runs in a state
+//   'g' <agent name> 0x00 <bare_id>        runs of an agent (by name)
+//   'p' <parent_run_id> 0x00 <bare_id>     children of a run
+// A run's state changes, so its 's' key moves; the others never change.
+enum class RunIndex : char { kAll = 'a', kState = 's', kAgent = 'g', kParent = 'p' };
+// The index entry prefix ("<ns> 0x00 kind [field [0x00]]") ListRuns walks for
+// `filter`, and which index it is: parent, else agent, else state, else all.
+std::string RunIndexPrefix(const RunFilter& filter);
+// Every index key of `run` (its 's' key for its current state).
+std::vector<std::string> RunIndexKeys(const v1::Run& run);
+// The 's' key of `run_id` in `state`.
+std::string RunStateIndexKey(std::string_view run_id, v1::RunState state);
+// The part of a run id after "<ns>/" (the whole id when it has none).
+std::string_view BareRunId(std::string_view run_id);
 
 // OK when every key of `batch` can be encoded: run ids (wherever a batch names one:
 // runs, journal, events, queue, leases, request ids' and session heads' targets,
@@ -87,8 +124,6 @@ absl::Status ValidateBatch(const StoreBatch& batch);
 // The filters of ListRuns and ListApprovals; every set field must match.
 bool MatchesFilter(const RunFilter& filter, const v1::Run& run);
 bool MatchesFilter(const ApprovalFilter& filter, const v1::Approval& approval);
-// True when no field of `filter` is set: every run matches.
-bool MatchesEveryRun(const RunFilter& filter);
 
 // ListRuns, ListAgents and ListApprovals page sizes: <= 0 means kDefaultPageSize, at
 // most kMaxPageSize.

@@ -130,6 +130,9 @@ absl::StatusOr<std::unique_ptr<ValueCipher>> ValueCipher::Create(std::vector<Key
   const std::string& current_kek = kek_by_version.rbegin()->second;
 
   std::unique_ptr<ValueCipher> cipher(new ValueCipher());
+  cipher->current_kek_ = current_kek;
+  cipher->current_kek_version_ = current_version;
+  absl::MutexLock lock(&cipher->mu_);
   uint32_t next_id = 1;
   std::set<std::string> namespaces = {kDefaultNamespace};
   for (const StoredDataKey& key : stored) {
@@ -161,28 +164,60 @@ absl::StatusOr<std::unique_ptr<ValueCipher>> ValueCipher::Create(std::vector<Key
     }
     cipher->keys_[key.id] = std::move(plain);
   }
+  cipher->next_id_ = next_id;
   // A namespace whose data keys all predate the current KEK gets a new one.
   for (const std::string& name_space : namespaces) {
     if (cipher->current_.contains(name_space)) continue;
-    std::string plain(kKeyBytes, '\0');
-    BATON_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(plain.data()), kKeyBytes) == 1) << "RAND_bytes failed";
-    StoredDataKey key;
-    key.id = next_id++;
-    key.name_space = name_space;
-    key.kek_version = current_version;
-    Seal(current_kek, WrapAad(key.id, name_space, current_version), plain, key.wrapped);
-    cipher->current_[name_space] = key.id;
-    cipher->keys_[key.id] = std::move(plain);
+    StoredDataKey key = cipher->NewDataKeyLocked(name_space);
+    cipher->AddDataKeyLocked(key);
     to_store->push_back(std::move(key));
   }
   return cipher;
 }
 
+StoredDataKey ValueCipher::NewDataKeyLocked(std::string_view ns) {
+  std::string plain(kKeyBytes, '\0');
+  BATON_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(plain.data()), kKeyBytes) == 1) << "RAND_bytes failed";
+  StoredDataKey key;
+  key.id = next_id_++;
+  key.name_space = std::string(ns);
+  key.kek_version = current_kek_version_;
+  Seal(current_kek_, WrapAad(key.id, key.name_space, current_kek_version_), plain, key.wrapped);
+  unsaved_[key.id] = std::move(plain);
+  return key;
+}
+
+void ValueCipher::AddDataKeyLocked(const StoredDataKey& key) {
+  auto unsaved = unsaved_.find(key.id);
+  BATON_CHECK(unsaved != unsaved_.end()) << "data key " << key.id << " was not made by NewDataKey";
+  keys_[key.id] = std::move(unsaved->second);
+  unsaved_.erase(unsaved);
+  current_[key.name_space] = key.id;
+}
+
+bool ValueCipher::HasDataKey(std::string_view ns) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return current_.find(ns) != current_.end();
+}
+
+StoredDataKey ValueCipher::NewDataKey(std::string_view ns) {
+  absl::MutexLock lock(&mu_);
+  return NewDataKeyLocked(ns);
+}
+
+void ValueCipher::AddDataKey(const StoredDataKey& key) {
+  absl::MutexLock lock(&mu_);
+  AddDataKeyLocked(key);
+}
+
 ValueCipher::~ValueCipher() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, key] : unsaved_) OPENSSL_cleanse(key.data(), key.size());
   for (auto& [id, key] : keys_) OPENSSL_cleanse(key.data(), key.size());
 }
 
 std::string ValueCipher::Encrypt(std::string_view name_space, std::string_view aad, std::string_view plaintext) const {
+  absl::ReaderMutexLock lock(&mu_);
   auto current = current_.find(name_space);
   if (current == current_.end()) current = current_.find(kDefaultNamespace);
   BATON_CHECK(current != current_.end()) << "no data key for the default namespace";
@@ -199,6 +234,7 @@ absl::StatusOr<std::string> ValueCipher::Decrypt(std::string_view aad, std::stri
     return absl::DataLossError("not an encrypted record");
   }
   const uint32_t id = GetBE32(value.substr(kMagicBytes));
+  absl::ReaderMutexLock lock(&mu_);
   auto key = keys_.find(id);
   if (key == keys_.end()) return absl::DataLossError(absl::StrCat("encrypted with unknown data key ", id));
   std::string plaintext;

@@ -27,7 +27,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace baton::orchestrator {
 
@@ -43,7 +45,7 @@ absl::StatusOr<std::vector<KeyEncryptionKey>> ReadKeyEncryptionKeys(const std::s
 // A data key as stored: wrapped by KEK `kek_version`.
 struct StoredDataKey {
   uint32_t id = 0;
-  std::string name_space;  // "default" until runs have namespaces
+  std::string name_space;
   uint32_t kek_version = 0;
   std::string wrapped;  // nonce | ciphertext | tag
 };
@@ -60,7 +62,16 @@ class ValueCipher {
                                                             std::vector<StoredDataKey>* to_store);
   ~ValueCipher();
 
-  // `aad` binds the value to where it is stored.
+  // True when writes of `ns` have a data key wrapped by the current KEK.
+  bool HasDataKey(std::string_view ns) const;
+  // A new data key for `ns`, wrapped by the current KEK, not yet usable: the caller
+  // stores it durably, then calls AddDataKey. Never two calls at once.
+  StoredDataKey NewDataKey(std::string_view ns);
+  // Makes a key from NewDataKey current for its namespace.
+  void AddDataKey(const StoredDataKey& key);
+
+  // `aad` binds the value to where it is stored. A namespace without a data key uses
+  // the default namespace's.
   std::string Encrypt(std::string_view name_space, std::string_view aad, std::string_view plaintext) const;
   // DATA_LOSS when the value does not decrypt (tampered, moved, unknown data key).
   absl::StatusOr<std::string> Decrypt(std::string_view aad, std::string_view value) const;
@@ -72,11 +83,20 @@ class ValueCipher {
 
  private:
   ValueCipher() = default;
+  StoredDataKey NewDataKeyLocked(std::string_view ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddDataKeyLocked(const StoredDataKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  std::string current_kek_;
+  uint32_t current_kek_version_ = 0;
+
+  mutable absl::Mutex mu_;
+  uint32_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   // data key id -> key bytes
-  std::map<uint32_t, std::string> keys_;
+  std::map<uint32_t, std::string> keys_ ABSL_GUARDED_BY(mu_);
   // namespace -> id of the data key new writes use
-  std::map<std::string, uint32_t, std::less<>> current_;
+  std::map<std::string, uint32_t, std::less<>> current_ ABSL_GUARDED_BY(mu_);
+  // Made by NewDataKey, not yet added: key id -> key bytes.
+  std::map<uint32_t, std::string> unsaved_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace baton::orchestrator

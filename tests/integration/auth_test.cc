@@ -19,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "baton/v1/auth.grpc.pb.h"
+#include "baton/v1/namespace.grpc.pb.h"
 #include "common/auth/base64url.h"
+#include "common/grpc_status.h"
 #include "tests/integration/cluster.h"
 
 namespace baton::testing {
@@ -125,13 +127,15 @@ class AuthTest : public ::testing::Test {
   }
 
   // Creates a key with the admin key; remembers its secret for the scans.
-  static std::string CreateKey(const std::string& principal, const std::string& role) {
+  static std::string CreateKey(const std::string& principal, const std::string& role,
+                               const std::vector<std::string>& namespaces = {}) {
     v1::KeyService::Stub keys(cluster_->ChannelWithKey(cluster_->admin_key()));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     v1::CreateKeyRequest request;
     request.set_principal(principal);
     request.add_roles(role);
+    for (const std::string& ns : namespaces) request.add_namespaces(ns);
     v1::CreateKeyResponse created;
     grpc::Status status = keys.CreateKey(&context, request, &created);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -206,6 +210,167 @@ TEST_F(AuthTest, AReaderCannotCancelARun) {
   EXPECT_TRUE(CancelWith(operator_key, run.run_id()).ok());
 }
 
+// A key's namespaces bound everything it sees: another namespace's run is NOT_FOUND
+// (as if it did not exist), naming another namespace is PERMISSION_DENIED, and
+// agents of the same name live side by side.
+TEST_F(AuthTest, AKeyOfOneNamespaceFindsNothingOfAnother) {
+  const std::string alice = CreateKey("alice", "operator", {"team-a"});
+  const std::string bob = CreateKey("bob", "operator", {"team-b"});
+  auto deadline = [](grpc::ClientContext& context) {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  };
+  v1::RunService::Stub as_alice(cluster_->ChannelWithKey(alice));
+  v1::RunService::Stub as_bob(cluster_->ChannelWithKey(bob));
+
+  v1::Run run;
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::CreateRunRequest request;  // no namespace: the key's only one
+    *request.mutable_agent() = Cluster::Agent();
+    request.set_input("[sim sleep_ms=2000] for team a");
+    request.set_request_id("shared-request-id");
+    ASSERT_TRUE(as_alice.CreateRun(&context, request, &run).ok());
+  }
+  EXPECT_EQ(run.namespace_(), "team-a");
+  EXPECT_TRUE(run.run_id().starts_with("team-a/run_")) << run.run_id();
+
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::GetRunRequest request;
+    request.set_run_id(run.run_id());
+    v1::Run got;
+    grpc::Status status = as_bob.GetRun(&context, request, &got);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(status.error_message(), absl::StrCat("run \"", run.run_id(), "\" not found"));
+  }
+  EXPECT_EQ(CancelWith(bob, run.run_id()).error_code(), grpc::StatusCode::NOT_FOUND);
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::GetTranscriptRequest request;
+    request.set_run_id(run.run_id());
+    v1::Transcript transcript;
+    EXPECT_EQ(as_bob.GetTranscript(&context, request, &transcript).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::WatchRunRequest request;
+    request.set_run_id(run.run_id());
+    std::unique_ptr<grpc::ClientReader<v1::RunEvent>> reader = as_bob.WatchRun(&context, request);
+    v1::RunEvent event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // The same request id in team-b is a new run there, not alice's.
+  {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::CreateRunRequest request;
+    *request.mutable_agent() = Cluster::Agent();
+    request.set_input("for team b");
+    request.set_request_id("shared-request-id");
+    v1::Run bobs;
+    ASSERT_TRUE(as_bob.CreateRun(&context, request, &bobs).ok());
+    EXPECT_TRUE(bobs.run_id().starts_with("team-b/run_")) << bobs.run_id();
+  }
+  // Lists show the caller's namespace only; naming another is refused.
+  auto list = [&](v1::RunService::Stub& stub, const std::string& ns, v1::ListRunsResponse* response) {
+    grpc::ClientContext context;
+    deadline(context);
+    v1::ListRunsRequest request;
+    request.set_namespace_(ns);
+    return stub.ListRuns(&context, request, response);
+  };
+  v1::ListRunsResponse bobs_runs;
+  ASSERT_TRUE(list(as_bob, "", &bobs_runs).ok());
+  ASSERT_EQ(bobs_runs.runs_size(), 1);
+  EXPECT_TRUE(bobs_runs.runs(0).run_id().starts_with("team-b/"));
+  v1::ListRunsResponse refused;
+  grpc::Status status = list(as_bob, "team-a", &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(status.error_message().find("team-a"), std::string::npos) << status.error_message();
+  v1::ListRunsResponse alices_runs;
+  ASSERT_TRUE(list(as_alice, "team-a", &alices_runs).ok());
+  ASSERT_EQ(alices_runs.runs_size(), 1);
+  EXPECT_EQ(alices_runs.runs(0).run_id(), run.run_id());
+
+  // Agents: one name, two namespaces, two specs.
+  auto put_agent = [&](const std::string& key, const std::string& system) {
+    v1::AgentService::Stub agents(cluster_->ChannelWithKey(key));
+    grpc::ClientContext context;
+    deadline(context);
+    v1::PutAgentRequest request;
+    *request.mutable_agent() = Cluster::Agent();
+    request.mutable_agent()->set_name("writer");
+    request.mutable_agent()->set_system(system);
+    v1::PutAgentResponse response;
+    EXPECT_TRUE(agents.PutAgent(&context, request, &response).ok());
+    return response.agent();
+  };
+  EXPECT_EQ(put_agent(alice, "team a's writer").version(), 1);
+  v1::AgentSpec bobs_writer = put_agent(bob, "team b's writer");
+  EXPECT_EQ(bobs_writer.version(), 1);
+  EXPECT_EQ(bobs_writer.namespace_(), "team-b");
+  {
+    v1::AgentService::Stub agents(cluster_->ChannelWithKey(bob));
+    grpc::ClientContext context;
+    deadline(context);
+    v1::GetAgentRequest request;
+    request.set_name("writer");
+    v1::AgentSpec got;
+    ASSERT_TRUE(agents.GetAgent(&context, request, &got).ok());
+    EXPECT_EQ(got.system(), "team b's writer");
+  }
+  // The admin key (every namespace) cancels alice's run; it ends where it was.
+  EXPECT_TRUE(CancelWith(cluster_->admin_key(), run.run_id()).ok());
+}
+
+// Namespace quotas answer RESOURCE_EXHAUSTED with a retry delay in the standard
+// status details, and set no limit on other namespaces.
+TEST_F(AuthTest, ANamespaceOverItsCreateRateIsToldWhenToRetry) {
+  {
+    v1::NamespaceService::Stub namespaces(cluster_->ChannelWithKey(cluster_->admin_key()));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::PutNamespaceRequest request;
+    request.mutable_namespace_()->set_name("rated");
+    request.mutable_namespace_()->mutable_quotas()->set_max_creates_per_second(0.5);
+    v1::Namespace stored;
+    ASSERT_TRUE(namespaces.PutNamespace(&context, request, &stored).ok());
+    // An operator may not change quotas.
+    v1::NamespaceService::Stub as_operator(cluster_->ChannelWithKey(CreateKey("oscar", "operator", {"rated"})));
+    grpc::ClientContext refused_context;
+    refused_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    EXPECT_EQ(as_operator.PutNamespace(&refused_context, request, &stored).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  v1::RunService::Stub runs(cluster_->ChannelWithKey(CreateKey("rachel", "operator", {"rated"})));
+  auto create = [&]() {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::CreateRunRequest request;
+    *request.mutable_agent() = Cluster::Agent();
+    request.set_input("rate me");
+    v1::Run run;
+    return runs.CreateRun(&context, request, &run);
+  };
+  ASSERT_TRUE(create().ok());
+  grpc::Status over = create();
+  ASSERT_EQ(over.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << over.error_message();
+  EXPECT_NE(over.error_message().find("max_creates_per_second"), std::string::npos) << over.error_message();
+  std::optional<absl::Duration> delay = RetryDelay(over);
+  ASSERT_TRUE(delay.has_value()) << "no google.rpc.RetryInfo in the status details";
+  EXPECT_GT(*delay, absl::ZeroDuration());
+  EXPECT_LE(*delay, absl::Seconds(2));
+  // After the delay the namespace takes a run again; "default" was never limited.
+  absl::SleepFor(*delay);
+  EXPECT_TRUE(create().ok());
+  EXPECT_TRUE(ListRunsWith(cluster_->admin_key()).ok());
+}
+
 TEST_F(AuthTest, AWorkerKeyCannotCreateRunsAndAReaderKeyCannotPollTasks) {
   v1::RunService::Stub runs(cluster_->ChannelWithKey(cluster_->worker_key()));
   grpc::ClientContext context;
@@ -276,11 +441,12 @@ TEST_F(AuthTest, AfterTheRefusalsTheServerServesAndTheAuditLogAndStorageHoldNoSe
         return false;
       },
       absl::Seconds(5)));
+  // `ns`: the resource's namespace; KeyService calls have none.
   auto has = [&](const std::string& principal, const std::string& method, const std::string& result,
-                 const std::string& resource) {
+                 const std::string& resource, const std::string& ns = "default") {
     for (const json& l : lines) {
       if (l["principal"] == principal && l["method"] == method && l["result"] == result &&
-          (resource.empty() || l["resource"] == resource) && l["namespace"] == "default" && l.contains("time")) {
+          (resource.empty() || l["resource"] == resource) && l["namespace"] == ns && l.contains("time")) {
         return true;
       }
     }
@@ -290,8 +456,11 @@ TEST_F(AuthTest, AfterTheRefusalsTheServerServesAndTheAuditLogAndStorageHoldNoSe
   for (const json& l : lines) all_lines += l.dump() + "\n";
   SCOPED_TRACE(all_lines);
   EXPECT_TRUE(has("admin", "baton.v1.RunService/CreateRun", "OK", run.run_id()));
-  EXPECT_TRUE(has("admin", "baton.v1.KeyService/CreateKey", "OK", ""));
-  EXPECT_TRUE(has("admin", "baton.v1.KeyService/RevokeKey", "OK", ""));
+  EXPECT_TRUE(has("admin", "baton.v1.KeyService/CreateKey", "OK", "", ""));
+  EXPECT_TRUE(has("admin", "baton.v1.KeyService/RevokeKey", "OK", "", ""));
+  EXPECT_TRUE(has("alice", "baton.v1.RunService/CreateRun", "OK", "", "team-a"));
+  EXPECT_TRUE(has("bob", "baton.v1.AgentService/PutAgent", "OK", "writer", "team-b"));
+  EXPECT_TRUE(has("admin", "baton.v1.NamespaceService/PutNamespace", "OK", "rated", "rated"));
   EXPECT_TRUE(has("rita", "baton.v1.RunService/CancelRun", "PERMISSION_DENIED", ""));
   EXPECT_TRUE(has("otto", "baton.v1.RunService/CancelRun", "OK", ""));
   EXPECT_TRUE(has("test-workers", "baton.v1.RunService/CreateRun", "PERMISSION_DENIED", ""));

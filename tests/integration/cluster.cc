@@ -216,6 +216,7 @@ void Cluster::StartOrchestrator() {
     v1::CreateKeyRequest request;
     request.set_principal("test-workers");
     request.add_roles("worker");
+    request.add_namespaces("*");
     v1::CreateKeyResponse created;
     grpc::Status status = keys.CreateKey(&context, request, &created);
     EXPECT_TRUE(status.ok()) << status.error_message();

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "baton/v1/namespace.grpc.pb.h"
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/auth.grpc.pb.h"
 #include "baton/v1/graph.grpc.pb.h"
@@ -24,9 +25,12 @@ std::set<std::string> ServedMethods() {
     EXPECT_NE(d, nullptr);
   }
   std::set<std::string> methods;
+  // Linking a file's message puts its services in the generated pool (the library is
+  // static: an object nothing refers to is left out).
+  (void)v1::Namespace::descriptor();
   for (const char* service : {v1::RunService::service_full_name(), v1::AgentService::service_full_name(),
                               v1::GraphService::service_full_name(), v1::WorkerService::service_full_name(),
-                              v1::KeyService::service_full_name()}) {
+                              v1::KeyService::service_full_name(), v1::NamespaceService::service_full_name()}) {
     const google::protobuf::ServiceDescriptor* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     EXPECT_NE(descriptor, nullptr) << service;

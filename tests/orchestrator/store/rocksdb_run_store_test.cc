@@ -242,9 +242,100 @@ TEST_F(RocksDbRunStoreTest, OpensADatabaseWrittenBeforeWaitingApprovalsAndSessio
   auto got = (*store)->GetApproval("run_new:1:toolu_1");
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(got->has_value());
-  auto head = (*store)->GetSessionHead("sess-1");
+  auto head = (*store)->GetSessionHead("default", "sess-1");
   ASSERT_TRUE(head.ok());
   EXPECT_EQ(head->value_or(""), "run_new");
+}
+
+// A database from before namespaces: its agent, request id and session keys have no
+// "<ns> 0x00", its run ids no "<ns>/". The first open moves them into "default" and
+// indexes the runs, so everything is found there; a second open changes nothing.
+TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeNamespacesMovesItIntoDefault) {
+  const RocksDbStoreOptions options = Options();
+  v1::Run old_run;
+  old_run.set_run_id("run_00000000000100000000");
+  old_run.set_state(v1::SUCCEEDED);
+  old_run.mutable_agent()->set_name("writer");
+  v1::AgentSpec agent;
+  agent.set_name("writer");
+  agent.set_version(1);
+  {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "runs", "journal", "events", "queue", "leases", "agents", "request_ids",
+                             "waiting", "approvals", "sessions", "graphs"}) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw_db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw_db).ok());
+    std::unique_ptr<rocksdb::DB> db(raw_db);
+    const std::string run_id = old_run.run_id();
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], run_id, old_run.SerializeAsString()).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[6], std::string("writer\0\0\0\0\x01", 11),
+                        agent.SerializeAsString()).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[7], "req-1", run_id).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[10], "sess-1", run_id).ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  for (int open = 0; open < 2; ++open) {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto got_agent = (*store)->GetAgent("default", "writer", 0);
+    ASSERT_TRUE(got_agent.ok() && got_agent->has_value()) << open;
+    EXPECT_EQ((*got_agent)->version(), 1);
+    EXPECT_EQ((*store)->LookupRequestId("default", "req-1")->value_or(""), old_run.run_id());
+    EXPECT_EQ((*store)->GetSessionHead("default", "sess-1")->value_or(""), old_run.run_id());
+    EXPECT_FALSE((*store)->LookupRequestId("team-a", "req-1")->has_value());
+    // Listed with "default"'s new runs, oldest last, and by its agent.
+    StoreBatch batch;
+    v1::Run new_run;
+    new_run.set_run_id(absl::StrCat("default/run_0000000000020000000", open));
+    new_run.set_state(v1::QUEUED);
+    batch.put_runs.push_back(new_run);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    auto page = (*store)->ListRuns(RunFilter{}, 10, "");
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_EQ(page->runs.size(), static_cast<size_t>(open + 2));
+    EXPECT_EQ(page->runs.back().run_id(), old_run.run_id());
+    auto by_agent = (*store)->ListRuns(RunFilter{.agent_name = "writer"}, 10, "");
+    ASSERT_TRUE(by_agent.ok());
+    ASSERT_EQ(by_agent->runs.size(), 1u);
+    EXPECT_EQ(by_agent->runs[0].run_id(), old_run.run_id());
+  }
+}
+
+// The state index follows a run through its states; a list by state finds it only in
+// its current one, before and after a reopen.
+TEST_F(RocksDbRunStoreTest, ListingByStateFollowsTheRun) {
+  const RocksDbStoreOptions options = Options();
+  v1::Run run;
+  run.set_run_id("team-a/run_00000000000100000000");
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (v1::RunState state : {v1::QUEUED, v1::RUNNING, v1::WAITING, v1::SUCCEEDED}) {
+    if (state == v1::WAITING) {  // the store remembers the last state; reopened, it reads it
+      store->reset();
+      store = RocksDbRunStore::Open(options);
+      ASSERT_TRUE(store.ok()) << store.status();
+    }
+    run.set_state(state);
+    StoreBatch batch;
+    batch.put_runs.push_back(run);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    for (v1::RunState listed : {v1::QUEUED, v1::RUNNING, v1::WAITING, v1::SUCCEEDED}) {
+      auto page = (*store)->ListRuns(RunFilter{.state = listed, .ns = "team-a"}, 10, "");
+      ASSERT_TRUE(page.ok());
+      EXPECT_EQ(page->runs.size(), listed == state ? 1u : 0u) << v1::RunState_Name(listed) << " after "
+                                                             << v1::RunState_Name(state);
+    }
+    auto other = (*store)->ListRuns(RunFilter{.state = state, .ns = "team-b"}, 10, "");
+    ASSERT_TRUE(other.ok());
+    EXPECT_TRUE(other->runs.empty());
+  }
 }
 
 }  // namespace

@@ -178,7 +178,7 @@ class RunStoreTest : public ::testing::TestWithParam<StoreKind> {
   }
 
   std::optional<std::string> SessionHead(const std::string& session_id) {
-    auto head = store().GetSessionHead(session_id);
+    auto head = store().GetSessionHead("default", session_id);
     EXPECT_TRUE(head.ok()) << head.status();
     return head.ok() ? *head : std::nullopt;
   }
@@ -263,14 +263,14 @@ TEST_P(RunStoreTest, LookupRequestIdFindsTheRun) {
   batch.request_ids.emplace_back("client-req-1", RunIdAt(1));
   ASSERT_TRUE(store().Commit(batch).ok());
 
-  auto found = store().LookupRequestId("client-req-1");
+  auto found = store().LookupRequestId("default", "client-req-1");
   ASSERT_TRUE(found.ok());
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ(**found, RunIdAt(1));
-  auto missing = store().LookupRequestId("client-req-2");
+  auto missing = store().LookupRequestId("default", "client-req-2");
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing->has_value());
-  auto prefix = store().LookupRequestId("client-req");
+  auto prefix = store().LookupRequestId("default", "client-req");
   ASSERT_TRUE(prefix.ok());
   EXPECT_FALSE(prefix->has_value());
 }
@@ -439,30 +439,30 @@ TEST_P(RunStoreTest, GetAgentReturnsLatestOrTheAskedVersion) {
   batch.agents.push_back(MakeAgent("alpha.b", 9));
   ASSERT_TRUE(store().Commit(batch).ok());
 
-  auto latest = store().GetAgent("alpha", 0);
+  auto latest = store().GetAgent("default", "alpha", 0);
   ASSERT_TRUE(latest.ok());
   ASSERT_TRUE(latest->has_value());
   EXPECT_EQ((*latest)->version(), 256);
   EXPECT_EQ((*latest)->system(), "alpha v256");
 
-  auto v2 = store().GetAgent("alpha", 2);
+  auto v2 = store().GetAgent("default", "alpha", 2);
   ASSERT_TRUE(v2.ok());
   ASSERT_TRUE(v2->has_value());
   EXPECT_EQ((*v2)->system(), "alpha v2");
 
-  auto missing_version = store().GetAgent("alpha", 4);
+  auto missing_version = store().GetAgent("default", "alpha", 4);
   ASSERT_TRUE(missing_version.ok());
   EXPECT_FALSE(missing_version->has_value());
   for (const char* name : {"alph", "alphabets", "beta", ""}) {
-    auto missing = store().GetAgent(name, 0);
+    auto missing = store().GetAgent("default", name, 0);
     ASSERT_TRUE(missing.ok());
     EXPECT_FALSE(missing->has_value()) << name;
   }
-  auto other = store().GetAgent("alphabet", 0);
+  auto other = store().GetAgent("default", "alphabet", 0);
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE(other->has_value());
   EXPECT_EQ((*other)->version(), 1);
-  EXPECT_EQ(store().GetAgent("alpha", -1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().GetAgent("default", "alpha", -1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(RunStoreTest, ListAgentsPagesThroughLatestVersions) {
@@ -478,7 +478,7 @@ TEST_P(RunStoreTest, ListAgentsPagesThroughLatestVersions) {
   std::vector<std::string> seen;
   std::string token;
   for (;;) {
-    auto page = store().ListAgents(4, token);
+    auto page = store().ListAgents("default", 4, token);
     ASSERT_TRUE(page.ok()) << page.status();
     for (const auto& agent : *page) {
       seen.push_back(agent.name());
@@ -490,14 +490,14 @@ TEST_P(RunStoreTest, ListAgentsPagesThroughLatestVersions) {
   }
   EXPECT_EQ(seen, names);
 
-  auto first_two = store().ListAgents(2, "");
+  auto first_two = store().ListAgents("default", 2, "");
   ASSERT_TRUE(first_two.ok());
   ASSERT_THAT(*first_two, SizeIs(2));
   EXPECT_EQ((*first_two)[1].name(), "a.b");
-  auto after_last = store().ListAgents(10, "zeta");
+  auto after_last = store().ListAgents("default", 10, "zeta");
   ASSERT_TRUE(after_last.ok());
   EXPECT_THAT(*after_last, IsEmpty());
-  auto default_size = store().ListAgents(0, "");
+  auto default_size = store().ListAgents("default", 0, "");
   ASSERT_TRUE(default_size.ok());
   EXPECT_THAT(*default_size, SizeIs(names.size()));
 }
@@ -947,10 +947,10 @@ void ExpectEveryKindPresent(RunStore& store, const std::string& run_id) {
                      }
                    }).ok());
   EXPECT_TRUE(leased);
-  auto request = store.LookupRequestId("req-" + run_id);
+  auto request = store.LookupRequestId("default", "req-" + run_id);
   ASSERT_TRUE(request.ok());
   EXPECT_EQ(request->value_or(""), run_id);
-  auto agent = store.GetAgent("agent-" + run_id, 0);
+  auto agent = store.GetAgent("default", "agent-" + run_id, 0);
   ASSERT_TRUE(agent.ok());
   EXPECT_TRUE(agent->has_value());
   EXPECT_TRUE(IsWaiting(store, run_id));
@@ -958,7 +958,7 @@ void ExpectEveryKindPresent(RunStore& store, const std::string& run_id) {
   ASSERT_TRUE(approval.ok());
   ASSERT_TRUE(approval->has_value());
   EXPECT_EQ((*approval)->run_id(), run_id);
-  auto head = store.GetSessionHead("sess-" + run_id);
+  auto head = store.GetSessionHead("default", "sess-" + run_id);
   ASSERT_TRUE(head.ok());
   EXPECT_EQ(head->value_or(""), run_id);
 }
@@ -978,17 +978,17 @@ void ExpectNothingOf(RunStore& store, const std::string& run_id) {
   ASSERT_TRUE(store.ScanLeases([&](const LeaseRecord& l) { leased += l.run_id == run_id; }).ok());
   EXPECT_EQ(queued, 0);
   EXPECT_EQ(leased, 0);
-  auto request = store.LookupRequestId("req-" + run_id);
+  auto request = store.LookupRequestId("default", "req-" + run_id);
   ASSERT_TRUE(request.ok());
   EXPECT_FALSE(request->has_value());
-  auto agent = store.GetAgent("agent-" + run_id, 0);
+  auto agent = store.GetAgent("default", "agent-" + run_id, 0);
   ASSERT_TRUE(agent.ok());
   EXPECT_FALSE(agent->has_value());
   EXPECT_FALSE(IsWaiting(store, run_id));
   auto approval = store.GetApproval(MakeApproval(run_id, 1).approval_id());
   ASSERT_TRUE(approval.ok());
   EXPECT_FALSE(approval->has_value());
-  auto head = store.GetSessionHead("sess-" + run_id);
+  auto head = store.GetSessionHead("default", "sess-" + run_id);
   ASSERT_TRUE(head.ok());
   EXPECT_FALSE(head->has_value());
 }
@@ -1154,10 +1154,10 @@ TEST_P(RunStoreTest, EveryKindSurvivesReopenIncludingDeletes) {
   ASSERT_THAT(leases, SizeIs(2));
   EXPECT_EQ(leases[0].run_id, RunIdAt(0));
   EXPECT_EQ(leases[1].run_id, RunIdAt(2));
-  auto agent = store().GetAgent("agent-" + RunIdAt(0), 0);
+  auto agent = store().GetAgent("default", "agent-" + RunIdAt(0), 0);
   ASSERT_TRUE(agent.ok() && agent->has_value());
   EXPECT_EQ((*agent)->version(), 2);
-  auto agents = store().ListAgents(10, "");
+  auto agents = store().ListAgents("default", 10, "");
   ASSERT_TRUE(agents.ok());
   EXPECT_THAT(*agents, SizeIs(3));
   EXPECT_EQ(ListAllRuns({}, 2), (std::vector<std::string>{RunIdAt(2), RunIdAt(1), RunIdAt(0)}));

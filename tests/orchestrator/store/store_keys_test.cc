@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace baton::orchestrator::store_keys {
 namespace {
 
@@ -64,12 +66,47 @@ TEST(StoreKeysTest, RunSeqKeysSortNumericallyAndStayInsideTheirRun) {
 }
 
 TEST(StoreKeysTest, AgentKeysSortByVersionWithinName) {
-  EXPECT_LT(AgentKey("a", 2), AgentKey("a", 256));
-  EXPECT_LT(AgentKey("a", INT32_MAX), AgentUpperBound("a"));
-  EXPECT_LT(AgentUpperBound("a"), AgentKey("a.b", 1));
-  EXPECT_LT(AgentUpperBound("a"), AgentKey("a0", 1));
-  EXPECT_EQ(AgentNameOfKey(AgentKey("alpha.v2", 7)), "alpha.v2");
+  EXPECT_LT(AgentKey("ns", "a", 2), AgentKey("ns", "a", 256));
+  EXPECT_LT(AgentKey("ns", "a", INT32_MAX), AgentUpperBound("ns", "a"));
+  EXPECT_LT(AgentUpperBound("ns", "a"), AgentKey("ns", "a.b", 1));
+  EXPECT_LT(AgentUpperBound("ns", "a"), AgentKey("ns", "a0", 1));
+  EXPECT_EQ(AgentNameOfKey(AgentKey("ns", "alpha.v2", 7)), "alpha.v2");
   EXPECT_EQ(AgentNameOfKey("x"), "");
+}
+
+TEST(StoreKeysTest, ANamespaceBoundsItsKeys) {
+  // "a" is a prefix of "ab": the 0x00 after the namespace keeps their keys apart.
+  EXPECT_LT(AgentKey("a", "zzz", INT32_MAX), NamespaceUpperBound("a"));
+  EXPECT_LT(NamespaceUpperBound("a"), AgentKey("ab", "a", 1));
+  EXPECT_TRUE(AgentKey("a", "x", 1).starts_with(NamespacePrefix("a")));
+  EXPECT_EQ(ScopedKey("team-a", "req-1"), std::string("team-a\0req-1", 12));
+}
+
+TEST(StoreKeysTest, RunIndexKeysSortByCreationWithinTheirIndex) {
+  v1::Run older;
+  older.set_run_id("team-a/run_0000000000010000000a");
+  older.set_state(v1::QUEUED);
+  older.mutable_agent()->set_name("writer");
+  older.set_parent_run_id("team-a/run_000000000001ffffffff");
+  v1::Run newer = older;
+  newer.set_run_id("team-a/run_0000000000020000000b");
+  const std::vector<std::string> old_keys = RunIndexKeys(older);
+  const std::vector<std::string> new_keys = RunIndexKeys(newer);
+  ASSERT_EQ(old_keys.size(), 4u);  // all, state, agent, parent
+  for (size_t i = 0; i < old_keys.size(); ++i) EXPECT_LT(old_keys[i], new_keys[i]) << i;
+  // Each key starts with the prefix ListRuns walks for the matching filter.
+  EXPECT_TRUE(old_keys[0].starts_with(RunIndexPrefix(RunFilter{.ns = "team-a"})));
+  EXPECT_TRUE(old_keys[1].starts_with(RunIndexPrefix(RunFilter{.state = v1::QUEUED, .ns = "team-a"})));
+  EXPECT_TRUE(old_keys[2].starts_with(RunIndexPrefix(RunFilter{.agent_name = "writer", .ns = "team-a"})));
+  EXPECT_TRUE(old_keys[3].starts_with(
+      RunIndexPrefix(RunFilter{.parent_run_id = "team-a/run_000000000001ffffffff", .ns = "team-a"})));
+  EXPECT_FALSE(old_keys[0].starts_with(RunIndexPrefix(RunFilter{.ns = "team-b"})));
+  // An id from before namespaces belongs to "default" and sorts among its new ids.
+  v1::Run legacy = older;
+  legacy.set_run_id("run_00000000000180000000");
+  EXPECT_TRUE(RunIndexKeys(legacy)[0].starts_with(RunIndexPrefix(RunFilter{})));
+  EXPECT_LT(RunIndexKeys(legacy)[0], absl::StrCat(RunIndexPrefix(RunFilter{}), "run_00000000000200000000"));
+  EXPECT_EQ(RunStateIndexKey(older.run_id(), v1::QUEUED), old_keys[1]);
 }
 
 TEST(StoreKeysTest, LeaseRoundTripsAndRejectsCorruption) {
