@@ -186,6 +186,26 @@ TEST_F(EncryptionTest, RotationKeepsOldRecordsReadableAndLetsTheOldKeyGo) {
   EXPECT_EQ((*store->GetRun("run_2"))->input(), "input second");
 }
 
+// One data key per namespace: made the first time the namespace is written, kept
+// across restarts, re-wrapped by rotation like the others.
+TEST_F(EncryptionTest, EachNamespaceGetsItsOwnDataKey) {
+  const std::string keys = WriteKeys(absl::StrCat("1 ", Key('a'), "\n"));
+  {
+    std::unique_ptr<RocksDbRunStore> store = Open(keys);
+    ASSERT_TRUE(store->Commit(Batch("team-a/run_1", "alpha-secret")).ok());
+    ASSERT_TRUE(store->Commit(Batch("team-b/run_1", "beta-secret")).ok());
+  }
+  WriteKeys(absl::StrCat("1 ", Key('a'), "\n2 ", Key('b'), "\n"));
+  { ASSERT_NE(Open(keys), nullptr); }  // rotation re-wraps both namespaces' keys
+  WriteKeys(absl::StrCat("2 ", Key('b'), "\n"));
+  std::unique_ptr<RocksDbRunStore> store = Open(keys);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ((*store->GetRun("team-a/run_1"))->input(), "input alpha-secret");
+  EXPECT_EQ((*store->GetRun("team-b/run_1"))->input(), "input beta-secret");
+  EXPECT_FALSE(FoundOnDisk("alpha-secret"));
+  EXPECT_FALSE(FoundOnDisk("beta-secret"));
+}
+
 TEST_F(EncryptionTest, AMissingOrWrongKeyIsRefusedNotMisread) {
   const std::string keys = WriteKeys(absl::StrCat("1 ", Key('a'), "\n"));
   {
@@ -225,6 +245,26 @@ TEST(ValueCipherTest, ARecordMovedUnderAnotherKeyOrTamperedDoesNotDecrypt) {
   EXPECT_EQ((*cipher)->Decrypt("runs/run_1", tampered).status().code(), absl::StatusCode::kDataLoss);
   // Two encryptions of the same text differ (random nonces).
   EXPECT_NE((*cipher)->Encrypt("default", "a", "same"), (*cipher)->Encrypt("default", "a", "same"));
+}
+
+TEST(ValueCipherTest, ANewNamespaceEncryptsWithItsOwnKeyOnceAdded) {
+  std::vector<StoredDataKey> to_store;
+  absl::StatusOr<std::unique_ptr<ValueCipher>> cipher =
+      ValueCipher::Create({{1, std::string(32, 'k')}}, {}, &to_store);
+  ASSERT_TRUE(cipher.ok()) << cipher.status();
+  EXPECT_FALSE((*cipher)->HasDataKey("team-a"));
+  // The data key id follows the 3-byte magic.
+  auto key_id = [](const std::string& sealed) { return sealed.substr(3, 4); };
+  const std::string before = (*cipher)->Encrypt("team-a", "aad", "x");
+  EXPECT_EQ(key_id(before), key_id((*cipher)->Encrypt("default", "aad", "x")));  // default's, until added
+  StoredDataKey key = (*cipher)->NewDataKey("team-a");
+  EXPECT_FALSE((*cipher)->HasDataKey("team-a"));  // not usable before it is stored
+  (*cipher)->AddDataKey(key);
+  EXPECT_TRUE((*cipher)->HasDataKey("team-a"));
+  const std::string after = (*cipher)->Encrypt("team-a", "aad", "x");
+  EXPECT_NE(key_id(after), key_id(before));
+  EXPECT_EQ(*(*cipher)->Decrypt("aad", after), "x");
+  EXPECT_EQ(*(*cipher)->Decrypt("aad", before), "x");
 }
 
 TEST(ValueCipherTest, KeyFilesWithMistakesAreRefusedNamingTheLine) {
