@@ -2,6 +2,9 @@
 
 #include <string>
 
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "google/rpc/status.pb.h"
@@ -69,6 +72,12 @@ absl::Status FromGrpcStatus(const grpc::Status& s) {
     return WithRetryDelay(std::move(status), *delay);
   }
   return status;
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
 }  // namespace baton

@@ -14,6 +14,11 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
+namespace grpc {
+class CallbackServerContext;
+class ServerUnaryReactor;
+}  // namespace grpc
+
 namespace baton {
 
 // `status` with a retry delay attached. REQUIRES: !status.ok().
@@ -26,6 +31,10 @@ std::optional<absl::Duration> RetryDelay(const grpc::Status& status);
 grpc::Status ToGrpcStatus(const absl::Status& s);
 // With the retry delay of the status details, if any.
 absl::Status FromGrpcStatus(const grpc::Status& s);
+
+// A unary callback handler that is done at once: its default reactor, finished with
+// `status` (ToGrpcStatus).
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status);
 
 }  // namespace baton
 

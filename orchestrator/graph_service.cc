@@ -17,12 +17,6 @@ namespace {
 // Subgraphs inside subgraphs: deeper than this is almost surely a graph naming itself.
 constexpr int kMaxSubgraphDepth = 8;
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 std::string VersionSuffix(int32_t version) { return version ? absl::StrCat(" version ", version) : ""; }
 
 absl::Status ResolveAgentNode(v1::AgentNode* node, const std::string& node_id, RunStore& store, std::string_view ns,

@@ -9,12 +9,6 @@
 namespace baton::orchestrator {
 namespace {
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 // Settings of a namespace the caller may not use are NOT_FOUND, like its runs.
 absl::Status NotFound(const std::string& name) {
   return absl::NotFoundError(absl::StrCat("namespace \"", name, "\" has no settings"));

@@ -16,12 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 LeaseRef ToLeaseRef(const v1::Lease& lease) { return LeaseRef{lease.run_id(), lease.lease_id(), lease.epoch()}; }
 
 absl::Status ValidateLease(const v1::Lease& lease) {

@@ -20,12 +20,6 @@
 namespace baton::orchestrator {
 namespace {
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 LeaseRef ToLeaseRef(const v1::Lease& lease) {
   return LeaseRef{lease.run_id(), lease.lease_id(), lease.epoch()};
 }

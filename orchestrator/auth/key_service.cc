@@ -3,15 +3,6 @@
 #include "common/grpc_status.h"
 
 namespace baton::orchestrator::auth {
-namespace {
-
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* KeyServiceImpl::CreateKey(grpc::CallbackServerContext* ctx,
                                                     const v1::CreateKeyRequest* request,
