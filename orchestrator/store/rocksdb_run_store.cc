@@ -452,9 +452,14 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
 
   // The order StoreBatch documents; InMemoryRunStore applies the same.
   {
+    // A batch may put a run several times (a graph step and its node's end); the last
+    // put wins, so only it is serialized, encrypted and written.
+    absl::flat_hash_map<std::string_view, size_t> last_put;
+    for (size_t i = 0; i < batch.put_runs.size(); ++i) last_put[batch.put_runs[i].run_id()] = i;
     absl::MutexLock lock(&index_mu_);
     for (size_t i = 0; i < batch.put_runs.size(); ++i) {
       const v1::Run& run = batch.put_runs[i];
+      if (last_put.at(run.run_id()) != i) continue;
       ASSIGN_OR_RETURN(std::string value, serialize(run, "put_runs", i));
       put(kRunsCf, run.run_id(), std::move(value), NamespaceOfRunId(run.run_id()));
       RETURN_IF_ERROR(IndexRunLocked(run, ops));

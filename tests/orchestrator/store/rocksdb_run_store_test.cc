@@ -338,5 +338,23 @@ TEST_F(RocksDbRunStoreTest, ListingByStateFollowsTheRun) {
   }
 }
 
+// The last put of a run in a batch is what is stored and indexed.
+TEST_F(RocksDbRunStoreTest, ARunPutTwiceInABatchKeepsTheLastPut) {
+  auto store = RocksDbRunStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::Run run;
+  run.set_run_id("default/run_00000000000100000000");
+  StoreBatch batch;
+  run.set_state(v1::QUEUED);
+  batch.put_runs.push_back(run);
+  run.set_state(v1::RUNNING);
+  run.set_steps(3);
+  batch.put_runs.push_back(run);
+  ASSERT_TRUE((*store)->Commit(batch).ok());
+  EXPECT_EQ((*(*store)->GetRun(run.run_id()))->steps(), 3);
+  EXPECT_TRUE((*store)->ListRuns(RunFilter{.state = v1::QUEUED}, 10, "")->runs.empty());
+  EXPECT_EQ((*store)->ListRuns(RunFilter{.state = v1::RUNNING}, 10, "")->runs.size(), 1u);
+}
+
 }  // namespace
 }  // namespace baton::orchestrator
