@@ -1,6 +1,10 @@
 #include "orchestrator/auth/api_key.h"
 
+#include <thread>
+
 #include <gtest/gtest.h>
+
+#include "absl/strings/escaping.h"
 
 namespace baton::orchestrator::auth {
 namespace {
@@ -31,6 +35,18 @@ TEST(ApiKeyTest, MalformedKeysAreUnauthenticatedAndNeverEchoTheSecret) {
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kUnauthenticated) << key;
     EXPECT_EQ(std::string(parsed.status().message()).find(secret.substr(0, 16)), std::string::npos);
   }
+}
+
+TEST(ApiKeyTest, HashIsSha256OnEveryThread) {
+  // FIPS 180-2's "abc": keys stored by any earlier version still match.
+  const std::string expected =
+      absl::HexStringToBytes("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HashSecret("abc"), expected);
+  EXPECT_EQ(HashSecret("abc"), expected);  // the thread's context, reused
+  std::string other_thread;
+  std::thread([&] { other_thread = HashSecret("abc"); }).join();
+  EXPECT_EQ(other_thread, expected);
+  EXPECT_NE(HashSecret(""), expected);
 }
 
 TEST(ApiKeyTest, OnlyTheRightSecretMatchesItsHash) {
