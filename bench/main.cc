@@ -2,11 +2,13 @@
 // loopback and writes the results as JSON and as the table in docs/PERFORMANCE.md.
 //
 //   baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]
-//               [--only=W1,W2,...,W9,W10,W5-graph] [--scale=1] [--repeats=3] [--slow-repeats=1]
+//               [--only=W1,W2,W1-secure,W2-secure,...,W9,W10,W5-graph]
+//               [--scale=1] [--repeats=3] [--slow-repeats=1]
 //               [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming]
 //               [--w7-children=100]
 //               [--orchestrator-wrapper="/usr/bin/valgrind --tool=callgrind ..."]
 //               [--worker-wrapper="..."] [--no-doc] [--keep] [--label=TEXT]
+//               [--secure-parts=tls,auth,encryption]
 #include <signal.h>
 #include <unistd.h>
 
@@ -32,10 +34,12 @@ using json = nlohmann::json;
 
 constexpr char kUsage[] =
     "usage: baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]\n"
-    "         [--only=W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph] [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
+    "         [--only=W1,W2,W1-secure,W2-secure,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph]\n"
+    "         [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
-    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2) [--w7-children=100]\n"
+    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2 and -secure) [--w7-children=100]\n"
+    "         [--secure-parts=tls,auth,encryption] (what W1-secure and W2-secure turn on; default all)\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 
 std::string CommandOutput(const std::string& command) {
@@ -54,7 +58,7 @@ std::string CommandOutput(const std::string& command) {
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
                       "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers",
-                      "report-only", "w7-children"},
+                      "report-only", "w7-children", "secure-parts"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-bench: " << s.message() << "\n";
@@ -72,6 +76,15 @@ int main(int argc, char** argv) {
   options.workers = static_cast<int>(flags.GetInt("workers", 4, &error));
   options.w7_children = static_cast<int>(flags.GetInt("w7-children", 100, &error));
   options.streaming = flags.GetBool("streaming");
+  if (flags.Has("secure-parts")) {
+    absl::StatusOr<baton::bench::Protections> parts =
+        baton::bench::Protections::Parse(flags.GetString("secure-parts"));
+    if (parts.ok()) {
+      options.secured = *parts;
+    } else if (error.empty()) {
+      error = absl::StrCat("--secure-parts: ", parts.status().message());
+    }
+  }
   for (absl::string_view w : absl::StrSplit(flags.GetString("orchestrator-wrapper"), ' ', absl::SkipEmpty())) {
     options.orchestrator_wrapper.emplace_back(w);
   }
@@ -80,7 +93,7 @@ int main(int argc, char** argv) {
   }
   std::set<std::string> only;
   for (absl::string_view w :
-       absl::StrSplit(flags.GetString("only", "W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph"), ',', absl::SkipEmpty())) {
+       absl::StrSplit(flags.GetString("only", "W1,W2,W1-secure,W2-secure,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph"), ',', absl::SkipEmpty())) {
     only.emplace(w);
   }
   if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1 ||
@@ -148,6 +161,8 @@ int main(int argc, char** argv) {
   };
   run("W1", baton::bench::RunW1Dispatch);
   run("W2", baton::bench::RunW2Steps);
+  run("W1-secure", baton::bench::RunW1Secure);
+  run("W2-secure", baton::bench::RunW2Secure);
   run("W3", baton::bench::RunW3Recovery);
   run("W4", baton::bench::RunW4Restart);
   run("W5", baton::bench::RunW5Storage);

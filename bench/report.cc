@@ -53,11 +53,11 @@ struct Row {
 // The workload's key in the results: "W1", "W10", "W5-graph" (the row's first word).
 std::string KeyOf(const std::string& workload) { return workload.substr(0, workload.find(' ')); }
 
-// The results' workloads in the order of the page: W1-W8, then the graphs' (W9, W10,
-// W5-graph), then any other.
+// The results' workloads in the order of the page: W1, W2 and their secured pairs
+// (W1-secure, W2-secure), W3-W8, then the graphs' (W9, W10, W5-graph), then any other.
 std::vector<std::string> OrderedKeys(const json& workloads) {
-  static const std::vector<std::string> kOrder = {"W1", "W2", "W3", "W4", "W5",  "W6",
-                                                  "W7", "W8", "W9", "W10", "W5-graph"};
+  static const std::vector<std::string> kOrder = {"W1", "W2", "W1-secure", "W2-secure", "W3", "W4", "W5",
+                                                  "W6", "W7", "W8", "W9", "W10", "W5-graph"};
   std::vector<std::string> keys;
   for (const std::string& k : kOrder) {
     if (workloads.contains(k)) keys.push_back(k);
@@ -144,6 +144,15 @@ std::string MarkdownTable(const json& results) {
       {"W1 dispatch", "CreateRun round trip p50 / p99, ms (half load)", "half.create_rpc_ms.p50|half.create_rpc_ms.p99", "—", "", 0},
       {"W2 steps", "durable steps/s", "steps_per_s", "≥ 5,000", ">=", 5000},
       {"W2 steps", "AppendStep ack p50 / p99, ms", "append_step_ack_ms.p50|append_step_ack_ms.p99", "p99 ≤ 5", "<=", 5},
+      // The secured pairs: each repeat a plain and a secured stack back to back; the
+      // target is on the median of the pairs' ratios.
+      {"W1-secure dispatch", "completed runs/s (full load) with {secured} / plain (paired stacks)", "secure.full.runs_per_s|plain.full.runs_per_s", "—", "", 0},
+      {"W1-secure dispatch", "runs/s secured ÷ plain", "ratio", "≥ 0.85", ">=", 0.85},
+      {"W1-secure dispatch", "Baton CPU (orchestrator + workers) per run, secured / plain, ms", "secure.full.cpu_ms_per_run.baton|plain.full.cpu_ms_per_run.baton", "—", "", 0},
+      {"W2-secure steps", "durable steps/s with {secured} / plain (paired stacks)", "secure.steps_per_s|plain.steps_per_s", "—", "", 0},
+      {"W2-secure steps", "steps/s secured ÷ plain", "ratio", "≥ 0.85", ">=", 0.85},
+      {"W2-secure steps", "AppendStep ack p99, secured / plain, ms", "secure.append_step_ack_ms.p99|plain.append_step_ack_ms.p99", "—", "", 0},
+      {"W2-secure steps", "Baton CPU (orchestrator + workers) per step, secured / plain, ms", "secure.cpu_ms_per_step.baton|plain.cpu_ms_per_step.baton", "—", "", 0},
       {"W3 recovery", "kill → all its runs leased again, s", "kill_to_all_rerun_s", absl::StrCat("≤ TTL + 1 = ", Num(ttl_s + 1)), "<=", ttl_s + 1},
       {"W3 recovery", "recorded tool calls executed again", "recorded_tool_calls_executed_again", "0", "==", 0},
       {"W4 restart", "restart → serving, s", "restart_to_serving_s", "≤ 2", "<=", 2},
@@ -226,6 +235,11 @@ std::string MarkdownTable(const json& results) {
     if (const size_t at = metric.find("{children}"); at != std::string::npos) {
       const json* children = At(w["median"], "children");
       metric.replace(at, 10, children && children->is_number() ? Num(children->get<double>()) : "?");
+    }
+    // What the secured stacks had on (--secure-parts), as the workload recorded it.
+    if (const size_t at = metric.find("{secured}"); at != std::string::npos) {
+      const json* secured = At(w["median"], "secured");
+      metric.replace(at, 9, secured && secured->is_string() ? secured->get<std::string>() : "?");
     }
     absl::StrAppend(&out, "| ", row.workload, " | ", metric, " | ", row.target, " | ", joined, " | ",
                     joined_ranges, " | ", met, " |\n");

@@ -91,15 +91,12 @@ class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
 
 }  // namespace
 
-RunClient::RunClient(const std::string& address, int channels, const ClientTlsOptions& tls) {
-  const std::shared_ptr<grpc::ChannelCredentials> credentials = *MakeChannelCredentials(tls);
+RunClient::RunClient(const std::string& address, int channels, const ChannelOptions& channel) {
+  ChannelOptions options = channel;
+  // A connection per channel: many clients, not one multiplexed one.
+  options.own_connection = true;
   for (int i = 0; i < std::max(channels, 1); ++i) {
-    grpc::ChannelArguments args;
-    // A connection per channel: many clients, not one multiplexed one.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("baton.bench.channel", i);
-    args.SetMaxReceiveMessageSize(64 << 20);
-    channels_.push_back(grpc::CreateCustomChannel(address, credentials, args));
+    channels_.push_back(NewChannel(address, options));
     stubs_.push_back(v1::RunService::NewStub(channels_.back()));
   }
 }

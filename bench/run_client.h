@@ -12,10 +12,10 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "common/tls.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "baton/v1/run_service.grpc.pb.h"
+#include "common/grpc_channel.h"
 
 namespace baton::bench {
 
@@ -51,8 +51,9 @@ struct SubmitOptions {
 // Thread-safe. Spreads calls over `channels` connections round robin.
 class RunClient {
  public:
-  // `tls`: how to reach the orchestrator (common/tls.h). REQUIRES: complete options.
-  RunClient(const std::string& address, int channels, const ClientTlsOptions& tls = {});
+  // `channel`: how to reach the orchestrator (TLS, API key: Stack::client_options()).
+  // Each of the `channels` has a connection of its own. REQUIRES: complete TLS options.
+  RunClient(const std::string& address, int channels, const ChannelOptions& channel = {});
 
   // Creates the run and (optionally) watches it to its end. `done` runs once, on a
   // gRPC thread; it must not block.

@@ -1,12 +1,20 @@
 #include "bench/stack.h"
 
 #include <curl/curl.h>
+#include <openssl/rand.h>
 #include <signal.h>
 
 #include <filesystem>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "baton/v1/run_service.grpc.pb.h"
+#include "cli/keys.h"
+#include "cli/stack.h"
+#include "common/status_macros.h"
+#include "common/x509_issuer.h"
 
 namespace baton::bench {
 
@@ -30,12 +38,84 @@ std::string Stack::stats_file(int index) const {
   return absl::StrCat(options_.dir, "/worker-stats-", index, ".json");
 }
 
+std::string Protections::Describe() const {
+  std::vector<std::string> parts;
+  if (tls) parts.push_back("TLS");
+  if (auth) parts.push_back("auth");
+  if (encryption) parts.push_back("encryption");
+  if (parts.empty()) return "nothing";
+  const std::string last = parts.back();
+  parts.pop_back();
+  return parts.empty() ? last : absl::StrCat(absl::StrJoin(parts, ", "), " and ", last);
+}
+
+absl::StatusOr<Protections> Protections::Parse(const std::string& parts) {
+  Protections p;
+  for (absl::string_view part : absl::StrSplit(parts, ',', absl::SkipEmpty())) {
+    if (part == "all") {
+      p = {.tls = true, .auth = true, .encryption = true};
+    } else if (part == "tls") {
+      p.tls = true;
+    } else if (part == "auth") {
+      p.auth = true;
+    } else if (part == "encryption") {
+      p.encryption = true;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown protection \"", part, "\" (tls, auth, encryption or all)"));
+    }
+  }
+  if (!p.tls && !p.auth && !p.encryption) {
+    return absl::InvalidArgumentError("no protection named (tls, auth, encryption or all)");
+  }
+  return p;
+}
+
+std::string Stack::worker_id(int index) const {
+  return absl::StrCat(options_.protections.tls ? absl::StrCat(cli::kLocalWorkerIdentity, "/") : "", "worker-",
+                      index);
+}
+
+ChannelOptions Stack::client_options() const {
+  ChannelOptions channel;
+  if (options_.protections.tls) channel.tls = tls_.CliOptions();
+  channel.bearer_token = admin_key_;
+  return channel;
+}
+
 absl::Status Stack::Start() {
   if (options_.start_sim) {
     if (absl::Status s = StartSim(); !s.ok()) return s;
   }
+  RETURN_IF_ERROR(WriteSecrets());
   if (absl::Status s = StartOrchestrator(); !s.ok()) return s;
+  RETURN_IF_ERROR(CreateKeys());
   for (int i = 0; i < options_.workers; ++i) StartWorker(i);
+  return absl::OkStatus();
+}
+
+absl::Status Stack::WriteSecrets() {
+  if (options_.protections.tls) {
+    // The library `baton up --tls` makes its CA and certificates with, in DIR/tls.
+    ASSIGN_OR_RETURN(tls_, cli::EnsureLocalTls(options_.dir));
+  }
+  if (!options_.protections.encryption) return absl::OkStatus();
+  // One key-encryption key (orchestrator/store/value_cipher.h): "<version> <base64>".
+  std::string kek(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(kek.data()), static_cast<int>(kek.size())) != 1) {
+    return absl::InternalError("RAND_bytes failed");
+  }
+  return WritePemFile(encryption_key_file(), absl::StrCat("1 ", absl::Base64Escape(kek), "\n"), 0600);
+}
+
+absl::Status Stack::CreateKeys() {
+  if (!options_.protections.auth) return absl::OkStatus();
+  // Listening is not answering: the first TLS handshakes can fail (under valgrind,
+  // many seconds), and KeyService's calls are not retried.
+  RETURN_IF_ERROR(WaitServing(absl::Seconds(120)).status());
+  // The orchestrator wrote its bootstrap admin key before it listened (port file).
+  ASSIGN_OR_RETURN(admin_key_, cli::ReadApiKeyFile(admin_key_file()));
+  ASSIGN_OR_RETURN(worker_key_, cli::CreateStackWorkerKey(address(), client_options().tls, admin_key_));
   return absl::OkStatus();
 }
 
@@ -62,6 +142,17 @@ absl::Status Stack::StartOrchestrator(bool wait_for_port) {
   argv.push_back("--port-file=" + port_file);
   argv.push_back(absl::StrCat("--lease-ttl-ms=", options_.lease_ttl_ms));
   argv.push_back(absl::StrCat("--retry-backoff-ms=", options_.retry_backoff_ms));
+  // The flags `baton up --tls` gives it (cli/stack.cc), and encryption at rest.
+  if (options_.protections.tls) {
+    argv.push_back("--tls-cert=" + tls_.server_cert);
+    argv.push_back("--tls-key=" + tls_.server_key);
+    argv.push_back("--tls-client-ca=" + tls_.ca_cert);
+  }
+  if (options_.protections.auth) {
+    argv.push_back("--auth");
+    argv.push_back("--bootstrap-admin-key-file=" + admin_key_file());
+  }
+  if (options_.protections.encryption) argv.push_back("--encryption-key-file=" + encryption_key_file());
   const std::string binary = argv.front();
   argv.erase(argv.begin());
   orchestrator_ = std::make_unique<Process>(
@@ -118,6 +209,14 @@ void Stack::StartWorker(int index) {
       "--drain-timeout-ms=5000",
   };
   if (options_.heartbeat_ms > 0) args.push_back(absl::StrCat("--heartbeat-ms=", options_.heartbeat_ms));
+  // As `baton up` starts them: mTLS with the workers' certificate, and their key in
+  // the environment (command lines are visible in ps).
+  if (options_.protections.tls) {
+    args.push_back("--ca=" + tls_.ca_cert);
+    args.push_back("--cert=" + tls_.worker_cert);
+    args.push_back("--key=" + tls_.worker_key);
+  }
+  if (options_.protections.auth) env[cli::kBatonApiKeyEnv] = worker_key_;
   std::string binary = options_.bin_dir + "/baton-worker";
   if (index == 0 && !options_.worker_wrapper.empty()) {
     args.insert(args.begin(), binary);
@@ -144,22 +243,21 @@ void Stack::StopWorkers(absl::Duration timeout) {
 
 absl::StatusOr<absl::Time> Stack::WaitServing(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  int attempt = 0;
   while (absl::Now() < deadline) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("baton.bench.probe", ++attempt);
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(options_.client_tls);
-    if (!credentials.ok()) return credentials.status();
-    auto channel = grpc::CreateCustomChannel(address(), *credentials, args);
-    auto stub = v1::RunService::NewStub(channel);
+    ChannelOptions channel = client_options();
+    channel.own_connection = true;
+    auto stub = v1::RunService::NewStub(NewChannel(address(), channel));
     grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+    // A refused connection fails at once whatever the deadline; an orchestrator under
+    // valgrind takes seconds for a TLS handshake, which a deadline cuts short.
+    ctx.set_deadline(absl::ToChronoTime(
+        absl::Now() + (options_.orchestrator_wrapper.empty() ? absl::Milliseconds(500) : absl::Seconds(10))));
     v1::GetRunRequest request;
     request.set_run_id("run_000000000000_probe");
     v1::Run run;
     grpc::Status s = stub->GetRun(&ctx, request, &run);
-    // Any answer from the service (NOT_FOUND, INVALID_ARGUMENT) means it serves.
+    // Any answer from the service (NOT_FOUND, INVALID_ARGUMENT; UNAUTHENTICATED before
+    // the stack has its keys) means it serves.
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
         s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
       return absl::Now();

@@ -1,6 +1,7 @@
 // A real Baton stack for the benchmarks: baton-model-sim (no added latency),
 // baton-orchestrator on a temp data dir and N baton-workers, all on loopback, as
-// child processes that can be signalled (SIGKILL, SIGSTOP) and started again.
+// child processes that can be signalled (SIGKILL, SIGSTOP) and started again;
+// plaintext, or with TLS, authentication and encryption at rest (Protections).
 #ifndef BATON_BENCH_STACK_H_
 #define BATON_BENCH_STACK_H_
 
@@ -11,13 +12,33 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
-#include "common/tls.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bench/process.h"
+#include "cli/tls_files.h"
+#include "common/grpc_channel.h"
 
 namespace baton::bench {
+
+// What a secured stack turns on; all three are what `baton up --tls` does plus
+// encryption at rest. Each can be on alone, to see what it costs.
+struct Protections {
+  // TLS with the certificates of a local CA (cli/tls_files.h); workers present a
+  // client certificate (mTLS: WorkerService requires one). Default: false
+  bool tls = false;
+  // --auth with a bootstrap admin key (the driver's) and a worker key (the workers').
+  // Without TLS the orchestrator takes local (loopback) connections. Default: false
+  bool auth = false;
+  // --encryption-key-file with one key-encryption key. Default: false
+  bool encryption = false;
+
+  // "TLS, auth and encryption", "auth", "nothing".
+  std::string Describe() const;
+  // From "tls,auth,encryption" (some of them, any order; "all" for the three).
+  // INVALID_ARGUMENT naming an unknown part, or for none.
+  static absl::StatusOr<Protections> Parse(const std::string& parts);
+};
 
 struct StackOptions {
   std::string bin_dir;  // holds baton-orchestrator, baton-worker, baton-model-sim. Required.
@@ -36,9 +57,8 @@ struct StackOptions {
   // INFO lines cost CPU).
   std::string log_level = "warning";
   std::string orchestrator_log_level = "warning";  // Default: warning
-  // How the driver's own probes reach the orchestrator (common/tls.h). Default:
-  // plaintext.
-  ClientTlsOptions client_tls;
+  // Default: none (plaintext, no auth, no encryption).
+  Protections protections;
 };
 
 // Not thread-safe: one driver thread manages the processes.
@@ -47,7 +67,9 @@ class Stack {
   explicit Stack(StackOptions options);
   ~Stack();  // SIGKILLs whatever still runs
 
-  // Simulator, orchestrator, then the workers.
+  // Simulator, orchestrator, then the workers. With protections, first the
+  // certificates and the encryption key file, and between the orchestrator and the
+  // workers the worker key.
   absl::Status Start();
   absl::Status StartSim();
   // On the port and data dir of the previous start, if any. With `wait_for_port`,
@@ -74,7 +96,12 @@ class Stack {
   std::string orchestrator_log() const { return options_.dir + "/orchestrator.log"; }
   std::string audit_log(int index) const;
   std::string stats_file(int index) const;
-  std::string worker_id(int index) const { return "worker-" + std::to_string(index); }
+  // With TLS, prefixed by the workers' certificate identity, as the orchestrator
+  // requires of a worker with a client certificate (CheckWorkerId).
+  std::string worker_id(int index) const;
+  // How the driver reaches the orchestrator, as `baton` does: with TLS, the local CA
+  // and the CLI's client certificate; with auth, the admin key.
+  ChannelOptions client_options() const;
   Process* orchestrator() { return orchestrator_.get(); }
   const StackOptions& options() const { return options_; }
 
@@ -86,7 +113,17 @@ class Stack {
   absl::StatusOr<std::string> SimPost(const std::string& path, const std::string& body);
 
  private:
+  // The certificates (tls) and the encryption key file (encryption).
+  absl::Status WriteSecrets();
+  // With auth: reads the admin key the orchestrator wrote and makes the workers' key.
+  absl::Status CreateKeys();
+  std::string encryption_key_file() const { return options_.dir + "/encryption.keys"; }
+  std::string admin_key_file() const { return options_.dir + "/admin.key"; }
+
   StackOptions options_;
+  cli::LocalTlsFiles tls_;  // with TLS
+  std::string admin_key_;   // with auth: the driver's bearer credential
+  std::string worker_key_;  // with auth: the workers' BATON_API_KEY
   int orchestrator_port_ = 0;
   int sim_port_ = 0;
   // Destroyed (killed) in reverse order: workers, orchestrator, simulator.

@@ -105,40 +105,144 @@ std::vector<double> AppendLatencies(const Stack& stack, int workers) {
 // ---------------------------------------------------------------------------
 // W1 dispatch: one-step runs on 4 workers x 64 slots.
 
-nlohmann::json RunW1Dispatch(const BenchOptions& o) {
-  return Repeat(o.repeats, [&](int rep) {
-    StackOptions so = BaseStack(o, absl::StrCat("w1-", rep));
-    so.workers = o.workers;
-    so.concurrency = 64;
-    const int slots = so.workers * so.concurrency;
-    Stack stack(so);
-    OrDie(stack.Start(), "W1: start");
-    OrDie(stack.WaitServing(absl::Seconds(30)), "W1: serving");
-    RunClient client(stack.address(), o.channels);
-    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/false, 4);
-    auto make = [&](int64_t i) { return Request(agent, absl::StrCat("w1 run ", i)); };
-    SubmitOptions watch;
-    // Warm-up (connections, allocator, RocksDB memtables): not counted.
-    RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 20'000), 1'000), slots, watch);
+namespace {
 
-    const int64_t total = Scaled(o, 20'000);
-    Log(absl::StrCat("W1 #", rep, ": ", total, " runs, full load (", 2 * slots, " outstanding)"));
-    json cpu0 = stack.CpuSeconds();
-    double driver0 = DriverCpuSeconds();
-    json full = LoadFigures(RunClosedLoop(client, make, total, 2 * slots, watch));
-    full["cpu_s"] = CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, full["seconds"].get<double>());
+// ms of CPU per unit of work (a run, a step) of each process kind, from CpuUsed's
+// figures.
+json CpuMsPer(const json& cpu_s, double units) {
+  auto per = [&](double seconds) { return units > 0 ? seconds * 1000.0 / units : 0.0; };
+  const double orchestrator = cpu_s["orchestrator"].get<double>(), workers = cpu_s["workers"].get<double>();
+  return json{{"orchestrator", per(orchestrator)},
+              {"workers", per(workers)},
+              {"baton", per(orchestrator + workers)},
+              {"driver", per(cpu_s["driver"].get<double>())},
+              {"sim", per(cpu_s["sim"].get<double>())}};
+}
+
+// One W1 stack in o.work_dir/`dir`: warm-up, full load and, with `half_load`, half
+// load on the same stack. `label` prefixes the log lines.
+json W1Stack(const BenchOptions& o, const std::string& label, const std::string& dir, const Protections& protections,
+            bool half_load) {
+  StackOptions so = BaseStack(o, dir);
+  so.workers = o.workers;
+  so.concurrency = 64;
+  so.protections = protections;
+  const int slots = so.workers * so.concurrency;
+  Stack stack(so);
+  OrDie(stack.Start(), label + ": start");
+  OrDie(stack.WaitServing(absl::Seconds(30)), label + ": serving");
+  RunClient client(stack.address(), o.channels, stack.client_options());
+  const v1::AgentSpec agent = Agent(o, /*echo_tool=*/false, 4);
+  auto make = [&](int64_t i) { return Request(agent, absl::StrCat("w1 run ", i)); };
+  SubmitOptions watch;
+  // Warm-up (connections, allocator, RocksDB memtables): not counted.
+  RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 20'000), 1'000), slots, watch);
+
+  const int64_t total = Scaled(o, 20'000);
+  Log(absl::StrCat(label, ": ", total, " runs, full load (", 2 * slots, " outstanding)"));
+  json cpu0 = stack.CpuSeconds();
+  double driver0 = DriverCpuSeconds();
+  json full = LoadFigures(RunClosedLoop(client, make, total, 2 * slots, watch));
+  full["cpu_s"] = CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, full["seconds"].get<double>());
+  full["cpu_ms_per_run"] = CpuMsPer(full["cpu_s"], full["succeeded"].get<double>());
+  json out = {{"workers", so.workers}, {"concurrency", so.concurrency}, {"full", full}};
+  Log(absl::StrCat(label, ": ", full["runs_per_s"].get<double>(), " runs/s"));
+  if (half_load) {
     const double rate = full["runs_per_s"].get<double>() / 2;
     const int64_t half_total = std::clamp<int64_t>(static_cast<int64_t>(rate * 10), 200, total);
-    Log(absl::StrCat("W1 #", rep, ": ", full["runs_per_s"].get<double>(), " runs/s; half load: ", half_total,
-                     " runs at ", rate, "/s"));
+    Log(absl::StrCat(label, ": half load: ", half_total, " runs at ", rate, "/s"));
     cpu0 = stack.CpuSeconds();
     driver0 = DriverCpuSeconds();
     json half = LoadFigures(RunOpenLoop(client, make, half_total, rate, watch));
     half["cpu_s"] = CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, half["seconds"].get<double>());
     half["offered_runs_per_s"] = rate;
-    stack.StopWorkers();
-    stack.StopOrchestrator();
-    return json{{"workers", so.workers}, {"concurrency", so.concurrency}, {"full", full}, {"half", half}};
+    out["half"] = half;
+  }
+  stack.StopWorkers();
+  stack.StopOrchestrator();
+  return out;
+}
+
+// One W2 stack in o.work_dir/`dir`. `label` prefixes the log lines.
+json W2Stack(const BenchOptions& o, const std::string& label, const std::string& dir, const Protections& protections) {
+  StackOptions so = BaseStack(o, dir);
+  so.workers = o.workers;
+  so.concurrency = 64;
+  so.protections = protections;
+  const int slots = so.workers * so.concurrency;
+  Stack stack(so);
+  OrDie(stack.Start(), label + ": start");
+  OrDie(stack.WaitServing(absl::Seconds(30)), label + ": serving");
+  RunClient client(stack.address(), o.channels, stack.client_options());
+  const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, 20);
+  auto make = [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=10 tool=echo text=w2 done] w2 run ", i)); };
+  SubmitOptions watch;
+  RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 1'000), 100), slots, watch);  // warm-up
+  // The warm-up's AppendStep samples are dropped with the workers' first stats:
+  // the stats files are written at drain, so count only the measured phase by
+  // restarting the workers.
+  stack.StopWorkers();
+  for (int i = 0; i < so.workers; ++i) {
+    fs::remove(stack.stats_file(i));
+    stack.StartWorker(i);
+  }
+  const int64_t total = Scaled(o, 1'000);
+  Log(absl::StrCat(label, ": ", total, " runs x 10 steps"));
+  const json cpu0 = stack.CpuSeconds();
+  const double driver0 = DriverCpuSeconds();
+  std::vector<RunRecord> records = RunClosedLoop(client, make, total, 2 * slots, watch);
+  json figures = LoadFigures(records);
+  figures["cpu_s"] =
+      CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, figures["seconds"].get<double>());
+  figures["cpu_ms_per_step"] = CpuMsPer(figures["cpu_s"], figures["steps"].get<double>());
+  stack.StopWorkers();
+  std::vector<double> acks = AppendLatencies(stack, so.workers);
+  stack.StopOrchestrator();
+  figures["append_step_ack_ms"] = Summary(acks);
+  figures["appends_per_s"] =
+      figures["seconds"].get<double>() > 0 ? acks.size() / figures["seconds"].get<double>() : 0;
+  Log(absl::StrCat(label, ": ", figures["steps_per_s"].get<double>(), " steps/s, ack p99 ",
+                   figures["append_step_ack_ms"]["p99"].get<double>(), " ms"));
+  return figures;
+}
+
+// Repeat `rep` of a secured workload: `once` on a plain stack and on one with
+// o.secured, back to back, the order alternating between repeats, so the machine's
+// drift (other users' builds) hits both alike. {"plain", "secure", "secured",
+// "order", "ratio"}, the ratio being secure ÷ plain of the figure at `throughput` (a
+// JSON pointer).
+json SecurePair(const BenchOptions& o, int rep, const std::string& throughput,
+                const std::function<json(const std::string& kind, const Protections&)>& once) {
+  const bool secure_first = rep % 2 == 1;
+  json out;
+  for (const bool secure : {secure_first, !secure_first}) {
+    const std::string kind = secure ? "secure" : "plain";
+    out[kind] = once(kind, secure ? o.secured : Protections{});
+  }
+  out["secured"] = o.secured.Describe();
+  out["order"] = secure_first ? "secure first" : "plain first";
+  const json::json_pointer at(throughput);
+  const double plain = out["plain"].value(at, 0.0), secure = out["secure"].value(at, 0.0);
+  out["ratio"] = plain > 0 ? secure / plain : 0.0;
+  Log(absl::StrCat("secure ÷ plain: ", out["ratio"].get<double>()));
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json RunW1Dispatch(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    return W1Stack(o, absl::StrCat("W1 #", rep), absl::StrCat("w1-", rep), Protections{}, /*half_load=*/true);
+  });
+}
+
+nlohmann::json RunW1Secure(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    return SecurePair(o, rep, "/full/runs_per_s", [&](const std::string& kind, const Protections& protections) {
+      // The full load only: the target is on its throughput.
+      return W1Stack(o, absl::StrCat("W1-secure #", rep, " ", kind), absl::StrCat("w1-secure-", rep, "-", kind),
+                     protections, /*half_load=*/false);
+    });
   });
 }
 
@@ -147,43 +251,16 @@ nlohmann::json RunW1Dispatch(const BenchOptions& o) {
 
 nlohmann::json RunW2Steps(const BenchOptions& o) {
   return Repeat(o.repeats, [&](int rep) {
-    StackOptions so = BaseStack(o, absl::StrCat("w2-", rep));
-    so.workers = o.workers;
-    so.concurrency = 64;
-    const int slots = so.workers * so.concurrency;
-    Stack stack(so);
-    OrDie(stack.Start(), "W2: start");
-    OrDie(stack.WaitServing(absl::Seconds(30)), "W2: serving");
-    RunClient client(stack.address(), o.channels);
-    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, 20);
-    auto make = [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=10 tool=echo text=w2 done] w2 run ", i)); };
-    SubmitOptions watch;
-    RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 1'000), 100), slots, watch);  // warm-up
-    // The warm-up's AppendStep samples are dropped with the workers' first stats:
-    // the stats files are written at drain, so count only the measured phase by
-    // restarting the workers.
-    stack.StopWorkers();
-    for (int i = 0; i < so.workers; ++i) {
-      fs::remove(stack.stats_file(i));
-      stack.StartWorker(i);
-    }
-    const int64_t total = Scaled(o, 1'000);
-    Log(absl::StrCat("W2 #", rep, ": ", total, " runs x 10 steps"));
-    const json cpu0 = stack.CpuSeconds();
-    const double driver0 = DriverCpuSeconds();
-    std::vector<RunRecord> records = RunClosedLoop(client, make, total, 2 * slots, watch);
-    json figures = LoadFigures(records);
-    figures["cpu_s"] =
-        CpuUsed(cpu0, stack.CpuSeconds(), DriverCpuSeconds() - driver0, figures["seconds"].get<double>());
-    stack.StopWorkers();
-    std::vector<double> acks = AppendLatencies(stack, so.workers);
-    stack.StopOrchestrator();
-    figures["append_step_ack_ms"] = Summary(acks);
-    figures["appends_per_s"] =
-        figures["seconds"].get<double>() > 0 ? acks.size() / figures["seconds"].get<double>() : 0;
-    Log(absl::StrCat("W2 #", rep, ": ", figures["steps_per_s"].get<double>(), " steps/s, ack p99 ",
-                     figures["append_step_ack_ms"]["p99"].get<double>(), " ms"));
-    return figures;
+    return W2Stack(o, absl::StrCat("W2 #", rep), absl::StrCat("w2-", rep), Protections{});
+  });
+}
+
+nlohmann::json RunW2Secure(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    return SecurePair(o, rep, "/steps_per_s", [&](const std::string& kind, const Protections& protections) {
+      return W2Stack(o, absl::StrCat("W2-secure #", rep, " ", kind), absl::StrCat("w2-secure-", rep, "-", kind),
+                     protections);
+    });
   });
 }
 

@@ -1,4 +1,4 @@
-// The workloads of docs/PERFORMANCE.md (W1-W10, W5-graph). Each starts its own stack on
+// The workloads of docs/PERFORMANCE.md (W1-W10, W5-graph, W1-secure, W2-secure). Each starts its own stack on
 // loopback, measures, stops it, and returns its figures as JSON: one object per
 // repeat plus their median and range.
 #ifndef BATON_BENCH_WORKLOADS_H_
@@ -9,24 +9,28 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/stack.h"
+
 namespace baton::bench {
 
 struct BenchOptions {
   std::string bin_dir;   // the three binaries. Required.
   std::string work_dir;  // stacks' directories go under it. Required.
-  // Multiplies the run counts of W1, W2, W4 and W6, W7's fan-outs, W8's approvals,
+  // Multiplies the run counts of W1, W2 (and their secured pairs), W4 and W6, W7's fan-outs, W8's approvals,
   // W9's graphs and W10's chains (W3's 200 runs, W5's 200 steps, W7's children per
   // fan-out, W9's 1,000 items, W10's 50 nodes and W5-graph's sizes are not).
   // Default: 1, the sizes of the issue.
   double scale = 1.0;
-  int repeats = 3;       // fresh stacks for W1, W2, W7-W10. Default: 3
+  int repeats = 3;       // fresh stacks for W1, W2, W7-W10; pairs for W1-secure, W2-secure. Default: 3
   int slow_repeats = 1;  // for W3-W6 and W5-graph. Default: 1
   // Agents stream from the simulator (its SSE deltas are 8-10 bytes). Default: false.
   bool streaming = false;
   int w3_lease_ttl_ms = 10'000;  // Default: the orchestrator's default
   int channels = 8;              // client connections. Default: 8
-  int workers = 4;               // W1 and W2 (profiling uses 1). Default: 4
+  int workers = 4;               // W1, W2 and their secured pairs (profiling uses 1). Default: 4
   int w7_children = 100;         // subagents a W7 parent calls in one turn. Default: 100
+  // What the secured stacks of W1-secure and W2-secure turn on. Default: all three.
+  Protections secured = {.tls = true, .auth = true, .encryption = true};
   // Where a workload copies its processes' logs when it sees something wrong.
   // Default: none (not copied).
   std::string failure_dir;
@@ -38,6 +42,10 @@ struct BenchOptions {
 
 nlohmann::json RunW1Dispatch(const BenchOptions& options);
 nlohmann::json RunW2Steps(const BenchOptions& options);
+// W1 and W2 with TLS (mTLS for workers), --auth and encryption at rest (`secured`),
+// each repeat a pair of stacks, plain and secured: their throughputs and the ratio.
+nlohmann::json RunW1Secure(const BenchOptions& options);
+nlohmann::json RunW2Secure(const BenchOptions& options);
 nlohmann::json RunW3Recovery(const BenchOptions& options);
 nlohmann::json RunW4Restart(const BenchOptions& options);
 nlohmann::json RunW5Storage(const BenchOptions& options);

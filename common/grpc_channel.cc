@@ -48,9 +48,13 @@ std::string BearerTokenFromEnvironment() {
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& address, const ChannelOptions& options) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options.initial_reconnect_backoff_ms);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, options.initial_reconnect_backoff_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options.max_reconnect_backoff_ms);
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: despite its name it is the time a connection
+  // attempt (TCP, TLS handshake, HTTP/2 settings) may take, gRPC's 20 s by default. Set
+  // to the backoff, an attempt slower than the backoff (a TLS handshake with a busy or
+  // distant server, a server under valgrind) was cut off each time and never connected.
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  if (options.own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(options.tls);
   if (!credentials.ok()) {
     std::cerr << "fatal: channel to " << address << ": " << credentials.status().message() << std::endl;

@@ -25,6 +25,10 @@ struct ChannelOptions {
   // An API key or JWT, sent with every call as "authorization: Bearer <token>"
   // (orchestrator --auth). Default: none.
   std::string bearer_token;
+  // A connection of the channel's own. gRPC otherwise shares one connection among the
+  // channels of a process to the same address with the same arguments; the benchmark
+  // wants several clients, not one multiplexed connection. Default: false (shared).
+  bool own_connection = false;
 };
 
 // The bearer token of a process that is not told one on its command line (command

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "bench/report.h"
+#include "bench/stack.h"
 #include "bench/stats.h"
 
 namespace baton::bench {
@@ -60,6 +61,52 @@ TEST(ReportTest, TableSaysWhetherEachTargetIsMet) {
   EXPECT_NE(table.find("| W4 restart | restart → serving, s | ≤ 2 | 3.50 | n/a | **no** |"), std::string::npos)
       << table;
   EXPECT_EQ(table.find("W1 dispatch"), std::string::npos);  // not measured, not shown
+}
+
+TEST(ReportTest, SecuredPairsShowBothThroughputsAndWhetherTheRatioMeetsItsTarget) {
+  json results;
+  results["meta"] = {{"date", "today"}, {"git", "abc"}, {"machine", "2 cores"}};
+  json& w1 = results["workloads"]["W1-secure"];
+  w1["repeats"] = json::array({json::object(), json::object(), json::object()});
+  w1["median"] = {{"secure", {{"full", {{"runs_per_s", 1800.0}, {"cpu_ms_per_run", {{"baton", 0.95}}}}}}},
+                  {"plain", {{"full", {{"runs_per_s", 2000.0}, {"cpu_ms_per_run", {{"baton", 0.8}}}}}}},
+                  {"ratio", 0.9},
+                  {"secured", "TLS, auth and encryption"}};
+  w1["range"] = {{"ratio", {0.88, 0.93}}};
+  json& w2 = results["workloads"]["W2-secure"];
+  w2["median"] = {
+      {"secure", {{"steps_per_s", 900.0}}}, {"plain", {{"steps_per_s", 1200.0}}}, {"ratio", 0.75}, {"secured", "TLS"}};
+  w2["range"] = json::object();
+  results["workloads"]["W2"]["median"] = {{"steps_per_s", 1200.0}};
+  results["workloads"]["W2"]["range"] = json::object();
+  results["workloads"]["W3"]["median"] = {{"runs_lost", 0.0}};
+  const std::string table = MarkdownTable(results);
+  EXPECT_NE(table.find("| W1-secure dispatch | completed runs/s (full load) with TLS, auth and encryption / plain "
+                       "(paired stacks) | — | 1800 / 2000 | n/a / n/a |  |"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("| W1-secure dispatch | runs/s secured ÷ plain | ≥ 0.85 | 0.90 | 0.88–0.93 | yes |"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("| W2-secure steps | steps/s secured ÷ plain | ≥ 0.85 | 0.75 | n/a | **no** |"),
+            std::string::npos)
+      << table;
+  // The metric names what the secured stacks had on (--secure-parts).
+  EXPECT_NE(table.find("| W2-secure steps | durable steps/s with TLS / plain (paired stacks) | — | 900 / 1200 |"),
+            std::string::npos)
+      << table;
+  // Beside W1 and W2: after W2's rows, and first in the sentence saying what ran.
+  EXPECT_LT(table.find("| W2 steps |"), table.find("| W1-secure dispatch |"));
+  EXPECT_NE(table.find("W2, W1-secure, W2-secure, W3: measured today at abc"), std::string::npos) << table;
+}
+
+TEST(ProtectionsTest, ParseNamesWhatIsOn) {
+  EXPECT_EQ(Protections::Parse("all")->Describe(), "TLS, auth and encryption");
+  EXPECT_EQ(Protections::Parse("encryption,tls")->Describe(), "TLS and encryption");
+  EXPECT_EQ(Protections::Parse("auth")->Describe(), "auth");
+  EXPECT_EQ(Protections{}.Describe(), "nothing");
+  EXPECT_EQ(Protections::Parse("tls,fast").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Protections::Parse("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ReportTest, UpdateDocReplacesOnlyTheGeneratedSection) {
