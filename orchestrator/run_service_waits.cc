@@ -126,7 +126,11 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListApprovals(grpc::CallbackServerCont
   if (!request->run_id().empty()) {
     if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
   }
-  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  // A run's approvals are listed in its namespace unless the request names one.
+  absl::StatusOr<std::string> ns =
+      CallNamespace(namespaces_of_(*ctx), request->namespace_().empty() && !request->run_id().empty()
+                                              ? NamespaceOfRunId(request->run_id())
+                                              : std::string_view(request->namespace_()));
   if (!ns.ok()) return FinishNow(ctx, ns.status());
   ApprovalFilter filter;
   filter.ns = *ns;

@@ -133,7 +133,11 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
     return FinishNow(ctx, absl::InvalidArgumentError(
                               absl::StrCat("state: ", request->state(), " is not a RunState value")));
   }
-  absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
+  // Children are listed in their parent's namespace unless the request names one.
+  absl::StatusOr<std::string> ns =
+      CallNamespace(namespaces_of_(*ctx), request->namespace_().empty() && !request->parent_run_id().empty()
+                                              ? NamespaceOfRunId(request->parent_run_id())
+                                              : std::string_view(request->namespace_()));
   if (!ns.ok()) return FinishNow(ctx, ns.status());
   RunFilter filter{request->state(), request->agent_name(), request->parent_run_id(), request->session_id(), *ns};
   absl::StatusOr<RunPage> page =

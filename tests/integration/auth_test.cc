@@ -292,6 +292,19 @@ TEST_F(AuthTest, AKeyOfOneNamespaceFindsNothingOfAnother) {
   grpc::Status status = list(as_bob, "team-a", &refused);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(status.error_message().find("team-a"), std::string::npos) << status.error_message();
+  {
+    // Children are listed in their parent's namespace: bob may not, the admin may.
+    v1::ListRunsRequest request;
+    request.set_parent_run_id(run.run_id());
+    v1::ListRunsResponse children;
+    grpc::ClientContext context;
+    deadline(context);
+    EXPECT_EQ(as_bob.ListRuns(&context, request, &children).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    v1::RunService::Stub as_admin(cluster_->ChannelWithKey(cluster_->admin_key()));
+    grpc::ClientContext admin_context;
+    deadline(admin_context);
+    EXPECT_TRUE(as_admin.ListRuns(&admin_context, request, &children).ok());
+  }
   v1::ListRunsResponse alices_runs;
   ASSERT_TRUE(list(as_alice, "team-a", &alices_runs).ok());
   ASSERT_EQ(alices_runs.runs_size(), 1);
