@@ -16,10 +16,6 @@
 
 namespace baton::orchestrator {
 
-bool IsTerminal(v1::RunState state) {
-  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
-}
-
 Scheduler::Scheduler(RunStore& store, const Clock& clock, SchedulerOptions options)
     : store_(store), clock_(clock), options_(options) {}
 

@@ -405,7 +405,6 @@ class Scheduler {
   std::thread ticker_;
 };
 
-bool IsTerminal(v1::RunState state);
 
 // Sessions and continuations: the runs whose conversation `run` continues
 // (continue_from, then theirs...), oldest first, with their inputs and journals. Runs

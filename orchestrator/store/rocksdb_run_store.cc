@@ -90,10 +90,6 @@ bool Parse(const rocksdb::Slice& value, Message* message) {
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
-bool IsFinished(v1::RunState state) {
-  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
-}
-
 // The meta family's key for the layout's version, and the version this code writes.
 constexpr char kFormatKey[] = "format";
 constexpr char kFormatNamespaces[] = "2";
@@ -355,7 +351,7 @@ absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>
     ops.push_back(Op{kRunIndexCf, true, store_keys::RunStateIndexKey(run.run_id(), *last), {}});
     ops.push_back(Op{kRunIndexCf, false, store_keys::RunStateIndexKey(run.run_id(), run.state()), run.run_id()});
   }
-  if (IsFinished(run.state())) {
+  if (IsTerminal(run.state())) {
     run_states_.erase(run.run_id());
   } else {
     run_states_[run.run_id()] = run.state();

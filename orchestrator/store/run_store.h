@@ -75,6 +75,11 @@ struct StoreBatch {
   }
 };
 
+// SUCCEEDED, FAILED or CANCELLED: the run is over and never changes state again.
+inline bool IsTerminal(v1::RunState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+}
+
 // ListRuns' filter: every set field must match.
 struct RunFilter {
   v1::RunState state = v1::RUN_STATE_UNSPECIFIED;  // unspecified: any

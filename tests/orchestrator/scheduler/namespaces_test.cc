@@ -57,15 +57,17 @@ TEST_F(NamespacesTest, RunIdsAndChildrenLiveInTheirNamespace) {
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_TRUE(run->run_id().starts_with("team-a/run_")) << run->run_id();
   EXPECT_EQ(run->namespace_(), "team-a");
-  EXPECT_EQ(Create("no namespace").namespace_(), kDefaultNamespace);
 
   std::optional<TaskGrant> grant = Poll();
   ASSERT_TRUE(grant.has_value());
+  ASSERT_EQ(grant->run.run_id(), run->run_id());
   ASSERT_TRUE(Append(*grant, {Turn(1), Call(1, "tu_1", "subagent__helper")}, {Child("tu_1", "help")}).ok());
   ASSERT_EQ(Suspend(*grant).value(), v1::WAITING);
   std::optional<TaskGrant> child = Poll();
   ASSERT_TRUE(child.has_value());
-  EXPECT_EQ(NamespaceOfRunId(child->run.run_id()), NamespaceOfRunId(grant->run.run_id()));
+  EXPECT_TRUE(child->run.run_id().starts_with("team-a/run_")) << child->run.run_id();
+  EXPECT_EQ(child->run.namespace_(), "team-a");
+  EXPECT_EQ(Create("no namespace").namespace_(), kDefaultNamespace);
 }
 
 TEST_F(NamespacesTest, ARequestIdIsPerNamespace) {
