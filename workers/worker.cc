@@ -82,8 +82,13 @@ class GrpcRunJournal final : public RunJournal {
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
       grpc::ClientContext ctx;
-      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-      ctx.set_wait_for_ready(false);
+      ctx.set_deadline(absl::ToChronoTime(std::min(absl::Now() + absl::Seconds(10), std::max(give_up, absl::Now() + absl::Seconds(1)))));
+      // While the orchestrator restarts, the call waits for the channel to reconnect,
+      // and this thread drives the reconnection. Failing fast instead left no thread
+      // of a worker whose slots were all busy polling the channel: its reconnect
+      // timers and connects then advanced only at gRPC's backup poll (every 5 s), and
+      // whole workers' runs stood still for 10-30 s after a restart (W4).
+      ctx.set_wait_for_ready(true);
       v1::AppendStepResponse response;
       const absl::Time sent = absl::Now();
       grpc::Status status = stub_.AppendStep(&ctx, request, &response);
@@ -300,7 +305,9 @@ void Worker::HeartbeatLoop() {
     request.set_worker_id(options_.worker_id);
     for (auto& task : tasks) *request.add_leases() = task->lease();
     grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + std::min(absl::Seconds(5), HeartbeatInterval())));
+    // Waits for a reconnecting channel (and drives it), as AppendStep does.
+    ctx.set_wait_for_ready(true);
     v1::HeartbeatResponse response;
     grpc::Status status = stub->Heartbeat(&ctx, request, &response);
     if (!status.ok()) {
