@@ -1,5 +1,7 @@
 #include "orchestrator/event_hub.h"
 
+#include <algorithm>
+
 namespace baton::orchestrator {
 
 void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
@@ -8,19 +10,33 @@ void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
     keys.insert(event.run_id());
     if (!event.root_run_id().empty()) keys.insert(event.root_run_id());
   }
-  absl::MutexLock lock(&mu_);
-  for (const std::string& key : keys) {
-    auto it = subscribers_.find(key);
-    if (it == subscribers_.end()) continue;
-    for (EventSubscriber* subscriber : it->second) subscriber->Deliver(events);
+  for (EventSubscriber* subscriber : RefSubscribers(keys)) {
+    subscriber->Deliver(events);
+    subscriber->Unref();
   }
 }
 
 void EventHub::PublishLive(const std::string& run_id, const std::vector<v1::RunEvent>& events) {
+  for (EventSubscriber* subscriber : RefSubscribers({run_id})) {
+    subscriber->DeliverLive(events);
+    subscriber->Unref();
+  }
+}
+
+std::vector<EventSubscriber*> EventHub::RefSubscribers(const std::set<std::string>& keys) {
+  std::vector<EventSubscriber*> out;
   absl::MutexLock lock(&mu_);
-  auto it = subscribers_.find(run_id);
-  if (it == subscribers_.end()) return;
-  for (EventSubscriber* subscriber : it->second) subscriber->DeliverLive(events);
+  for (const std::string& key : keys) {
+    auto it = subscribers_.find(key);
+    if (it == subscribers_.end()) continue;
+    for (EventSubscriber* subscriber : it->second) {
+      // A tree watcher subscribes under its run and its root: one delivery.
+      if (std::find(out.begin(), out.end(), subscriber) != out.end()) continue;
+      subscriber->Ref();
+      out.push_back(subscriber);
+    }
+  }
+  return out;
 }
 
 void EventHub::Subscribe(const std::string& run_id, EventSubscriber* subscriber) {

@@ -2,6 +2,7 @@
 #ifndef BATON_ORCHESTRATOR_EVENT_HUB_H_
 #define BATON_ORCHESTRATOR_EVENT_HUB_H_
 
+#include <atomic>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,13 +14,25 @@
 
 namespace baton::orchestrator {
 
-// What the hub delivers to. Both calls come with the hub's lock held: they must only
-// queue (never block, never call back into the hub).
+// What the hub delivers to. Deliveries come without the hub's lock held, each with a
+// reference taken under it: a subscriber unsubscribed meanwhile may still get one
+// delivery, and lives until it returns. They must not block.
 class EventSubscriber {
  public:
-  virtual ~EventSubscriber() = default;
   virtual void Deliver(const std::vector<v1::RunEvent>& events) = 0;
   virtual void DeliverLive(const std::vector<v1::RunEvent>& events) = 0;
+
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // The owner's reference is the first; the last Unref deletes the subscriber.
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ protected:
+  virtual ~EventSubscriber() = default;
+
+ private:
+  std::atomic<int> refs_{1};
 };
 
 // Thread-safe. A subscriber keyed by a run id gets the durable events of that run and
@@ -35,6 +48,9 @@ class EventHub {
   void Unsubscribe(const std::string& run_id, EventSubscriber* subscriber);
 
  private:
+  // The subscribers of `keys`, each with a reference the caller drops.
+  std::vector<EventSubscriber*> RefSubscribers(const std::set<std::string>& keys);
+
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::set<EventSubscriber*>> subscribers_ ABSL_GUARDED_BY(mu_);
 };

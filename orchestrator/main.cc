@@ -8,6 +8,8 @@
 // --max-input-bytes=8388608 --max-spec-bytes=1048576 --max-journal-entry-bytes=16777216
 // --max-append-bytes=33554432 --max-page-bytes=4128768: sizes of requests and pages
 // (orchestrator/limits.h, docs/operations.md "Limits").
+// --max-commit-backlog-mb=64: writes waiting for the store past which CreateRun,
+// ForkRun and AppendStep answer RESOURCE_EXHAUSTED with a retry delay (0: no bound).
 // --auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]
 // [--bootstrap-admin-key-file=F] [--audit-log=F]: authentication, roles and the audit
 // log (orchestrator/auth/, docs/operations.md "Authentication and roles").
@@ -45,7 +47,7 @@ constexpr char kUsage[] =
     "         [--rate-limits=FILE] [--max-input-bytes=N] [--max-spec-bytes=N]\n"
     "         [--max-journal-entry-bytes=N] [--max-append-bytes=N] [--max-page-bytes=N]\n"
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
-    "         [--encryption-key-file=F]\n"
+    "         [--encryption-key-file=F] [--max-commit-backlog-mb=64]\n"
     "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
     "          [--bootstrap-admin-key-file=F]] [--audit-log=F]\n";
 
@@ -60,7 +62,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts", "rate-limits", "max-input-bytes", "max-spec-bytes",
-                      "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca"};
+                      "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",
+                      "max-commit-backlog-mb"};
   value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
   baton::Flags flags(std::move(value_flags), {"help", baton::kInsecureFlag, baton::orchestrator::auth::kAuthFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -73,6 +76,11 @@ int main(int argc, char** argv) {
   options.lease_ttl = absl::Milliseconds(flags.GetInt("lease-ttl-ms", 10'000, &error));
   options.retry_backoff_base = absl::Milliseconds(flags.GetInt("retry-backoff-ms", 1'000, &error));
   options.default_max_attempts = static_cast<int>(flags.GetInt("max-attempts", 3, &error));
+  const int64_t backlog_mb = flags.GetInt("max-commit-backlog-mb", 64, &error);
+  if (error.empty() && (backlog_mb < 0 || backlog_mb > (int64_t{1} << 20))) {
+    error = "--max-commit-backlog-mb must be between 0 (no bound) and 1048576";
+  }
+  options.max_commit_backlog_bytes = static_cast<size_t>(backlog_mb) << 20;
   baton::orchestrator::InputLimits limits;
   const std::pair<const char*, int64_t*> limit_flags[] = {
       {"max-input-bytes", &limits.max_input_bytes},

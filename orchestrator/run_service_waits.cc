@@ -355,7 +355,7 @@ class AwaitInputReactor final : public grpc::ServerUnaryReactor {
       : scheduler_(scheduler) {
     const int64_t wait_ms = request.wait_ms() <= 0 ? 10'000 : std::min<int64_t>(request.wait_ms(), 60'000);
     await_id_ = scheduler_.AwaitInput(
-        request.approval_id(), absl::Now() + absl::Milliseconds(wait_ms),
+        request.approval_id(), scheduler_.clock().Now() + absl::Milliseconds(wait_ms),
         [this, reply](absl::StatusOr<std::optional<v1::ApprovalDecision>> decision) {
           if (decision.ok() && decision->has_value()) {
             reply->set_decided(true);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -57,8 +58,93 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
 
   // Called by the hub, in commit order, with new durable events.
   void Deliver(const std::vector<v1::RunEvent>& events) override {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
+    StreamOp op;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      op = DeliverLocked(events);
+    }
+    Perform(op);
+  }
+
+  // Called by the hub with live events (seq 0) of the watched run. Dropped when the
+  // stream is behind; the next live event delivered is then preceded by a Gap.
+  void DeliverLive(const std::vector<v1::RunEvent>& events) override {
+    if (!live_text_) return;
+    StreamOp op;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      op = DeliverLiveLocked(events);
+    }
+    Perform(op);
+  }
+
+  void OnWriteDone(bool ok) override {
+    StreamOp op;
+    bool resync = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (finish_after_write_.has_value()) {
+        op = {StreamOp::kFinish, *finish_after_write_};
+      } else if (!ok) {
+        op = FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      } else {
+        if (current_.seq() > 0) cursors_[current_.run_id()].last_sent = current_.seq();  // live events have none
+        if (IsEndLocked(current_)) {
+          op = FinishLocked(grpc::Status::OK);
+        } else if (!pending_.empty()) {
+          op = StartNextLocked();
+        } else if (resync_needed_) {
+          resync = true;
+        }
+      }
+    }
+    Perform(op);
+    if (resync) Resync();
+  }
+
+  void OnCancel() override {
+    StreamOp op;
+    {
+      absl::MutexLock lock(&mu_);
+      op = FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+    }
+    Perform(op);
+  }
+
+  void OnDone() override {
+    hub_.Unsubscribe(run_id_, this);
+    if (root_id_ != run_id_) hub_.Unsubscribe(root_id_, this);
+    Unref();  // gRPC's; a delivery in progress holds its own
+  }
+
+ private:
+  struct Cursor {
+    int64_t last_queued = 0;
+    int64_t last_sent = 0;
+  };
+
+  // What a locked section decided to start on the stream. gRPC's stream operations
+  // are started after the lock is released (Perform), so a reactor callback never
+  // waits for this watcher's lock inside gRPC, nor gRPC for a delivery under it.
+  struct StreamOp {
+    enum Kind { kNone, kWrite, kWriteAndFinish, kFinish } kind = kNone;
+    grpc::Status status;
+  };
+
+  void Perform(const StreamOp& op) {
+    switch (op.kind) {
+      case StreamOp::kNone: break;
+      // current_ is not touched until OnWriteDone (writing_ is set).
+      case StreamOp::kWrite: StartWrite(&current_); break;
+      case StreamOp::kWriteAndFinish: StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK); break;
+      case StreamOp::kFinish: Finish(op.status); break;
+    }
+  }
+
+  StreamOp DeliverLocked(const std::vector<v1::RunEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const v1::RunEvent& event : events) FollowChildLocked(event);
     for (const v1::RunEvent& event : events) {
       auto it = cursors_.find(event.run_id());
@@ -73,15 +159,10 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
       pending_.push_back(event);
       it->second.last_queued = event.seq();
     }
-    if (!writing_ && !reading_ && !pending_.empty()) StartNextLocked();
+    return StartIfIdleLocked();
   }
 
-  // Called by the hub with live events (seq 0) of the watched run. Dropped when the
-  // stream is behind; the next live event delivered is then preceded by a Gap.
-  void DeliverLive(const std::vector<v1::RunEvent>& events) override {
-    if (!live_text_) return;
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
+  StreamOp DeliverLiveLocked(const std::vector<v1::RunEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const v1::RunEvent& event : events) {
       if (resync_needed_ || pending_.size() >= kMaxPendingLive) {
         ++dropped_live_;
@@ -90,48 +171,13 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
       QueueGapLocked();
       pending_.push_back(event);
     }
-    if (!writing_ && !reading_ && !pending_.empty()) StartNextLocked();
+    return StartIfIdleLocked();
   }
 
-  void OnWriteDone(bool ok) override {
-    bool resync = false;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) {
-        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-        return;
-      }
-      if (current_.seq() > 0) cursors_[current_.run_id()].last_sent = current_.seq();  // live events have none
-      if (IsEndLocked(current_)) {
-        FinishLocked(grpc::Status::OK);
-        return;
-      }
-      if (!pending_.empty()) {
-        StartNextLocked();
-      } else if (resync_needed_) {
-        resync = true;
-      }
-    }
-    if (resync) Resync();
+  StreamOp StartIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || reading_ || pending_.empty()) return {};
+    return StartNextLocked();
   }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
-  }
-
-  void OnDone() override {
-    hub_.Unsubscribe(run_id_, this);
-    if (root_id_ != run_id_) hub_.Unsubscribe(root_id_, this);
-    delete this;
-  }
-
- private:
-  struct Cursor {
-    int64_t last_queued = 0;
-    int64_t last_sent = 0;
-  };
 
   // The watched run's terminal event ends the stream.
   bool IsEndLocked(const v1::RunEvent& event) const { return event.run_id() == run_id_ && IsTerminalEvent(event); }
@@ -175,83 +221,92 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
       }
       absl::StatusOr<v1::Run> run = absl::UnknownError("not read");
       if (error.ok() && watched_run_quiet) run = scheduler_.GetRun(run_id_);
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      if (finished_) return;
-      if (!error.ok()) {
-        FinishLocked(ToGrpcStatus(error));
-        return;
+      StreamOp op;
+      bool again = false;
+      {
+        absl::MutexLock lock(&mu_);
+        reading_ = false;
+        if (finished_) return;
+        op = MergeReadLocked(from, read, error, watched_run_quiet, run, &again);
       }
-      // Live events that came meanwhile are dropped: the durable events hold the whole
-      // text of every finished step.
-      std::deque<v1::RunEvent> delivered;
-      for (v1::RunEvent& event : pending_) {
-        if (event.seq() == 0) {
-          ++dropped_live_;
-        } else {
-          delivered.push_back(std::move(event));
-        }
+      Perform(op);
+      if (!again) return;
+    }
+  }
+
+  // The second half of Resync: merges what was read with what the hub delivered
+  // meanwhile and decides what to start. *again: read the store once more.
+  StreamOp MergeReadLocked(const std::vector<std::pair<std::string, int64_t>>& from,
+                           std::vector<std::vector<v1::RunEvent>>& read, const absl::Status& error,
+                           bool watched_run_quiet, const absl::StatusOr<v1::Run>& run, bool* again)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!error.ok()) return FinishLocked(ToGrpcStatus(error));
+    // Live events that came meanwhile are dropped: the durable events hold the whole
+    // text of every finished step.
+    std::deque<v1::RunEvent> delivered;
+    for (v1::RunEvent& event : pending_) {
+      if (event.seq() == 0) {
+        ++dropped_live_;
+      } else {
+        delivered.push_back(std::move(event));
       }
-      pending_.clear();
-      QueueGapLocked();
-      std::deque<v1::RunEvent> merged(std::make_move_iterator(pending_.begin()),
-                                      std::make_move_iterator(pending_.end()));
-      pending_.clear();
-      absl::flat_hash_map<std::string, int64_t> last;
-      for (size_t i = 0; i < from.size(); ++i) {
-        last[from[i].first] = read[i].empty() ? from[i].second : read[i].back().seq();
-        if (static_cast<int>(read[i].size()) == kReadBatch) resync_needed_ = true;
-        for (v1::RunEvent& event : read[i]) {
-          // A child not followed yet is read on the next pass.
-          if (FollowChildLocked(event)) resync_needed_ = true;
-          merged.push_back(std::move(event));
-        }
-      }
-      for (v1::RunEvent& event : delivered) {
-        auto it = last.find(event.run_id());
-        if (it == last.end()) {
-          resync_needed_ = true;  // a run followed since the read began
-          continue;
-        }
-        if (event.seq() <= it->second) continue;  // read from the store already
-        if (event.seq() != it->second + 1) {
-          resync_needed_ = true;
-          continue;
-        }
-        it->second = event.seq();
+    }
+    pending_.clear();
+    QueueGapLocked();
+    std::deque<v1::RunEvent> merged(std::make_move_iterator(pending_.begin()),
+                                    std::make_move_iterator(pending_.end()));
+    pending_.clear();
+    absl::flat_hash_map<std::string, int64_t> last;
+    for (size_t i = 0; i < from.size(); ++i) {
+      last[from[i].first] = read[i].empty() ? from[i].second : read[i].back().seq();
+      if (static_cast<int>(read[i].size()) == kReadBatch) resync_needed_ = true;
+      for (v1::RunEvent& event : read[i]) {
+        // A child not followed yet is read on the next pass.
+        if (FollowChildLocked(event)) resync_needed_ = true;
         merged.push_back(std::move(event));
       }
-      // The watched run's terminal event ends the stream, so it goes after the events
-      // of the runs below it; when this pass found runs to follow that it has not read
-      // yet, it waits for the next pass (a tree watched after it ended).
-      auto end = std::find_if(merged.begin(), merged.end(), [this](const v1::RunEvent& e) { return IsEndLocked(e); });
-      if (end != merged.end()) {
-        v1::RunEvent terminal = std::move(*end);
-        merged.erase(end);
-        if (resync_needed_) {
-          last[run_id_] = terminal.seq() - 1;
-        } else {
-          merged.push_back(std::move(terminal));
-        }
-      }
-      for (const auto& [id, seq] : last) cursors_[id].last_queued = seq;
-      pending_ = std::move(merged);
-      if (!pending_.empty()) {
-        if (!writing_) StartNextLocked();
-        return;
-      }
-      if (resync_needed_) continue;
-      if (!watched_run_quiet) return;
-      if (!run.ok()) {
-        FinishLocked(ToGrpcStatus(run.status()));
-        return;
-      }
-      // Nothing after `from` and the run is over: the watcher has seen its end.
-      if (IsTerminal(run->state()) && run->last_event_seq() <= cursors_[run_id_].last_sent) {
-        FinishLocked(grpc::Status::OK);
-      }
-      return;
     }
+    for (v1::RunEvent& event : delivered) {
+      auto it = last.find(event.run_id());
+      if (it == last.end()) {
+        resync_needed_ = true;  // a run followed since the read began
+        continue;
+      }
+      if (event.seq() <= it->second) continue;  // read from the store already
+      if (event.seq() != it->second + 1) {
+        resync_needed_ = true;
+        continue;
+      }
+      it->second = event.seq();
+      merged.push_back(std::move(event));
+    }
+    // The watched run's terminal event ends the stream, so it goes after the events
+    // of the runs below it; when this pass found runs to follow that it has not read
+    // yet, it waits for the next pass (a tree watched after it ended).
+    auto end = std::find_if(merged.begin(), merged.end(), [this](const v1::RunEvent& e) { return IsEndLocked(e); });
+    if (end != merged.end()) {
+      v1::RunEvent terminal = std::move(*end);
+      merged.erase(end);
+      if (resync_needed_) {
+        last[run_id_] = terminal.seq() - 1;
+      } else {
+        merged.push_back(std::move(terminal));
+      }
+    }
+    for (const auto& [id, seq] : last) cursors_[id].last_queued = seq;
+    pending_ = std::move(merged);
+    if (!pending_.empty()) return writing_ ? StreamOp{} : StartNextLocked();
+    if (resync_needed_) {
+      *again = true;
+      return {};
+    }
+    if (!watched_run_quiet) return {};
+    if (!run.ok()) return FinishLocked(ToGrpcStatus(run.status()));
+    // Nothing after `from` and the run is over: the watcher has seen its end.
+    if (IsTerminal(run->state()) && run->last_event_seq() <= cursors_[run_id_].last_sent) {
+      return FinishLocked(grpc::Status::OK);
+    }
+    return {};
   }
 
   // Queues a Gap event when live events were dropped or the stream fell behind.
@@ -259,7 +314,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
     if (dropped_live_ == 0 && !gap_pending_) return;
     v1::RunEvent gap;
     gap.set_run_id(run_id_);
-    gap.set_time_ms(absl::ToUnixMillis(absl::Now()));
+    gap.set_time_ms(scheduler_.clock().NowMillis());
     gap.mutable_gap()->set_dropped(dropped_live_);
     gap.mutable_gap()->set_reason(gap_pending_ ? "subscriber fell behind; events resent from the journal"
                                                : "subscriber fell behind; live text dropped");
@@ -268,7 +323,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
     gap_pending_ = false;
   }
 
-  void StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  StreamOp StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     current_ = std::move(pending_.front());
     pending_.pop_front();
     writing_ = true;
@@ -276,16 +331,21 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
       // The run's last event and the end of the stream as one operation (no
       // OnWriteDone follows; OnDone does): one gRPC batch less per watched run.
       finished_ = true;
-      StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
-      return;
+      return {StreamOp::kWriteAndFinish, grpc::Status::OK};
     }
-    StartWrite(&current_);
+    return {StreamOp::kWrite, grpc::Status::OK};
   }
 
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
+  // With a write started (or decided and about to start), Finish waits for its
+  // OnWriteDone: a write must not be started after Finish.
+  StreamOp FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return {};
     finished_ = true;
-    Finish(status);
+    if (writing_) {
+      finish_after_write_ = status;
+      return {};
+    }
+    return {StreamOp::kFinish, status};
   }
 
   Scheduler& scheduler_;
@@ -307,6 +367,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool resync_needed_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> finish_after_write_ ABSL_GUARDED_BY(mu_);
   // Live events dropped since the last Gap; a resync owed a Gap.
   int64_t dropped_live_ ABSL_GUARDED_BY(mu_) = 0;
   bool gap_pending_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,8 +10,10 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/namespaces.h"
+#include "common/status_macros.h"
 #include "common/transcript.h"
 #include "orchestrator/store/run_id.h"
+#include "orchestrator/validation.h"
 #include "orchestrator/store/store_keys.h"
 
 namespace baton::orchestrator {
@@ -401,110 +403,144 @@ uint64_t RequestFingerprint(const v1::Run& run) {
 
 }  // namespace
 
+absl::Status Scheduler::CheckCommitBacklog() const {
+  const size_t backlog = store_.CommitBacklogBytes();
+  if (options_.max_commit_backlog_bytes == 0 || backlog <= options_.max_commit_backlog_bytes) {
+    return absl::OkStatus();
+  }
+  constexpr absl::Duration kRetryAfter = absl::Milliseconds(200);
+  return WithRetryDelay(
+      absl::ResourceExhaustedError(absl::StrCat(
+          "the orchestrator's store is behind: ", backlog >> 10, " KiB of writes wait to be written (bound: ",
+          options_.max_commit_backlog_bytes >> 10, " KiB, --max-commit-backlog-mb); retry after ",
+          absl::FormatDuration(kRetryAfter))),
+      kRetryAfter);
+}
+
+// What Create reads from the store before it takes the mutex.
+struct Scheduler::CreateReads {
+  std::optional<std::string> request_run;  // the run a request_id was used for
+  std::optional<std::string> session_head;  // the session's latest run
+  int32_t session_head_seq = 0;             // ... and its session_seq
+};
+
+absl::StatusOr<Scheduler::CreateReads> Scheduler::ReadForCreate(const v1::Run& run) {
+  CreateReads reads;
+  const std::string& ns = run.namespace_();
+  if (!run.request_id().empty()) {
+    ASSIGN_OR_RETURN(reads.request_run, store_.LookupRequestId(ns, run.request_id()));
+    if (reads.request_run.has_value()) return reads;
+  }
+  if (!run.session_id().empty()) {
+    ASSIGN_OR_RETURN(reads.session_head, store_.GetSessionHead(ns, run.session_id()));
+    if (reads.session_head.has_value()) {
+      ASSIGN_OR_RETURN(std::optional<v1::Run> head, store_.GetRun(*reads.session_head));
+      if (head.has_value()) reads.session_head_seq = head->session_seq();
+    }
+  }
+  return reads;
+}
+
 void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCallback done) {
+  if (absl::Status backlog = CheckCommitBacklog(); !backlog.ok()) return done(backlog);
   Deferred deferred;
   if (run.namespace_().empty()) run.set_namespace_(kDefaultNamespace);
   const std::string ns = run.namespace_();
   if (!run.request_id().empty()) run.set_request_fingerprint(RequestFingerprint(run));
   const std::string request_key = store_keys::ScopedKey(ns, run.request_id());
   const std::string session_key = store_keys::ScopedKey(ns, run.session_id());
+  const bool keyed = !run.request_id().empty() || !run.session_id().empty();
   std::optional<std::string> existing;
-  {
+  absl::Status refused;
+  // The store is read without the mutex. A create of the same request or session id
+  // is either visible to that read (its commit answered before), still pending under
+  // the mutex (pending_*), or answered in between, which moves keyed_commits_: then
+  // the reads are done again.
+  for (bool created = false; !created;) {
+    const uint64_t commits_before = keyed_commits_.load(std::memory_order_acquire);
+    CreateReads reads;
+    if (keyed) {
+      absl::StatusOr<CreateReads> read = ReadForCreate(run);
+      if (!read.ok()) return done(read.status());
+      reads = *std::move(read);
+    }
     absl::MutexLock lock(&mu_);
     if (shutdown_) {
-      done(absl::UnavailableError("orchestrator is shutting down"));
-      return;
+      refused = absl::UnavailableError("orchestrator is shutting down");
+      break;
     }
+    if (keyed_commits_.load(std::memory_order_acquire) != commits_before) continue;
     if (!run.request_id().empty()) {
       if (auto it = pending_request_ids_.find(request_key); it != pending_request_ids_.end()) {
         existing = it->second;
       } else {
-        absl::StatusOr<std::optional<std::string>> found = store_.LookupRequestId(ns, run.request_id());
-        if (!found.ok()) {
-          done(found.status());
-          return;
-        }
-        existing = *found;
+        existing = reads.request_run;
+      }
+      if (existing.has_value()) break;
+    }
+    if (absl::Status admitted = AdmitCreateLocked(ns); !admitted.ok()) {
+      refused = admitted;
+      break;
+    }
+    // A session goes on from its latest run.
+    if (!run.session_id().empty()) {
+      std::optional<std::pair<std::string, int32_t>> head;
+      if (auto it = pending_session_heads_.find(session_key); it != pending_session_heads_.end()) {
+        head = it->second;
+      } else if (reads.session_head.has_value()) {
+        head = {*reads.session_head, reads.session_head_seq};
+      }
+      if (head.has_value()) {
+        run.set_continue_from(head->first);
+        run.set_session_seq(head->second + 1);
+      } else {
+        run.set_session_seq(1);
       }
     }
-    if (!existing.has_value()) {
-      if (absl::Status admitted = AdmitCreateLocked(ns); !admitted.ok()) {
-        done(admitted);
-        return;
-      }
-      // A session goes on from its latest run.
-      if (!run.session_id().empty()) {
-        std::optional<std::string> head;
-        if (auto it = pending_session_heads_.find(session_key); it != pending_session_heads_.end()) {
-          head = it->second;
-        } else {
-          absl::StatusOr<std::optional<std::string>> found = store_.GetSessionHead(ns, run.session_id());
-          if (!found.ok()) {
-            done(found.status());
-            return;
-          }
-          head = *found;
-        }
-        if (head.has_value()) {
-          int32_t head_seq = 0;
-          if (auto it = active_.find(*head); it != active_.end()) {
-            head_seq = it->second.run.session_seq();
-          } else {
-            absl::StatusOr<std::optional<v1::Run>> previous = store_.GetRun(*head);
-            if (!previous.ok()) {
-              done(previous.status());
-              return;
-            }
-            if (previous->has_value()) head_seq = (*previous)->session_seq();
-          }
-          run.set_continue_from(*head);
-          run.set_session_seq(head_seq + 1);
-        } else {
-          run.set_session_seq(1);
-        }
-      }
-      run.set_run_id(NewRunId(clock_, ns));
-      StoreBatch batch;
-      ActiveRun& active = AddRunLocked(std::move(run), batch);
-      if (!journal.empty()) {
-        // A fork: the prefix it starts from, with its events and usage.
-        for (v1::JournalEntry& entry : journal) JournalLocked(active.run, std::move(entry), batch);
-        batch.put_runs.push_back(active.run);
-      }
-      const std::string run_id = active.run.run_id();
-      if (active.run.has_graph()) StartGraphLocked(active, batch, deferred);
-      if (!active.run.session_id().empty()) {
-        batch.session_heads.push_back({active.run.session_id(), active.run.run_id()});
-        pending_session_heads_[session_key] = active.run.run_id();
-      }
-      const std::string request_id = active.run.request_id();
-      if (!request_id.empty()) {
-        batch.request_ids.push_back({request_id, active.run.run_id()});
-        pending_request_ids_[request_key] = active.run.run_id();
-      }
-      // The run as this batch leaves it (a graph run may have started nodes already).
-      v1::Run created;
-      for (const v1::Run& put : batch.put_runs) {
-        if (put.run_id() == run_id) created = put;
-      }
-      CommitLocked(
-          std::move(batch),
-          [this, created, request_key, session_key, done = std::move(done)]() {
-            if (!created.request_id().empty() || !created.session_id().empty()) {
-              absl::MutexLock lock(&mu_);
-              pending_request_ids_.erase(request_key);
-              // A later create may have moved the head on: only drop our own.
-              if (auto it = pending_session_heads_.find(session_key);
-                  it != pending_session_heads_.end() && it->second == created.run_id()) {
-                pending_session_heads_.erase(it);
-              }
-            }
-            done(created);
-          },
-          deferred);
-      MatchLocked(deferred);
+    run.set_run_id(NewRunId(clock_, ns));
+    StoreBatch batch;
+    ActiveRun& active = AddRunLocked(std::move(run), batch);
+    if (!journal.empty()) {
+      // A fork: the prefix it starts from, with its events and usage.
+      for (v1::JournalEntry& entry : journal) JournalLocked(active.run, std::move(entry), batch);
+      batch.put_runs.push_back(active.run);
     }
+    const std::string run_id = active.run.run_id();
+    if (active.run.has_graph()) StartGraphLocked(active, batch, deferred);
+    if (!active.run.session_id().empty()) {
+      batch.session_heads.push_back({active.run.session_id(), active.run.run_id()});
+      pending_session_heads_[session_key] = {active.run.run_id(), active.run.session_seq()};
+    }
+    const std::string request_id = active.run.request_id();
+    if (!request_id.empty()) {
+      batch.request_ids.push_back({request_id, active.run.run_id()});
+      pending_request_ids_[request_key] = active.run.run_id();
+    }
+    // The run as this batch leaves it (a graph run may have started nodes already).
+    v1::Run created_run;
+    for (const v1::Run& put : batch.put_runs) {
+      if (put.run_id() == run_id) created_run = put;
+    }
+    CommitLocked(
+        std::move(batch),
+        [this, created_run, request_key, session_key, done = std::move(done)]() {
+          if (!created_run.request_id().empty() || !created_run.session_id().empty()) {
+            absl::MutexLock lock(&mu_);
+            pending_request_ids_.erase(request_key);
+            // A later create may have moved the head on: only drop our own.
+            if (auto it = pending_session_heads_.find(session_key);
+                it != pending_session_heads_.end() && it->second.first == created_run.run_id()) {
+              pending_session_heads_.erase(it);
+            }
+            keyed_commits_.fetch_add(1, std::memory_order_release);
+          }
+          done(created_run);
+        },
+        deferred);
+    MatchLocked(deferred);
+    created = true;
   }
+  if (!refused.ok()) return done(refused);
   if (existing.has_value()) {
     absl::StatusOr<v1::Run> found = GetRun(*existing);
     // Runs from before fingerprints (0) are taken on trust.
@@ -701,7 +737,12 @@ std::vector<LeaseStatus> Scheduler::Heartbeat(const std::string& worker_id,
   return out;
 }
 
-void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch) {
+void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch, const std::string* event_text) {
+  std::string parsed_text;
+  if (event_text == nullptr && (entry.has_model_turn() || entry.has_tool_result())) {
+    parsed_text = EventTextOf(entry);
+    event_text = &parsed_text;
+  }
   entry.set_seq(run.last_journal_seq() + 1);
   run.set_last_journal_seq(entry.seq());
   entry.set_epoch(run.epoch());
@@ -714,12 +755,10 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
       started.mutable_step_started()->set_step(entry.step());
       started.mutable_step_started()->set_model(turn.model());
       started.mutable_step_started()->set_model_rule(turn.model_rule());
-      nlohmann::json content = nlohmann::json::parse(turn.content_json(), nullptr, false);
-      std::string text = content.is_discarded() ? "" : TextOfContent(content);
-      if (!text.empty()) {
+      if (!event_text->empty()) {
         v1::RunEvent& text_event = NewEventLocked(run, batch);
         text_event.mutable_text()->set_step(entry.step());
-        text_event.mutable_text()->set_text(text);
+        text_event.mutable_text()->set_text(*event_text);
       }
       v1::RunEvent& finished = NewEventLocked(run, batch);
       finished.mutable_step_finished()->set_step(entry.step());
@@ -749,10 +788,7 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
       e->set_name(result.name());
       e->set_is_error(result.is_error());
       e->set_duration_ms(result.duration_ms());
-      nlohmann::json content = nlohmann::json::parse(result.content_json(), nullptr, false);
-      std::string preview = content.is_discarded() ? result.content_json() : TextOfContent(content);
-      if (preview.size() > 200) preview = preview.substr(0, 200) + "…";
-      e->set_output_preview(preview);
+      e->set_output_preview(*event_text);
       run.mutable_usage()->set_tool_calls(run.usage().tool_calls() + 1);
       run.mutable_tree_usage()->set_tool_calls(run.tree_usage().tool_calls() + 1);
       break;
@@ -833,7 +869,12 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
 
 void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
                            std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq,
-                           std::vector<v1::ChildRunSpec> children) {
+                           std::vector<v1::ChildRunSpec> children, std::vector<std::string> event_texts) {
+  if (absl::Status backlog = CheckCommitBacklog(); !backlog.ok()) return done(backlog);
+  if (event_texts.size() != entries.size()) {
+    event_texts.clear();
+    for (const v1::JournalEntry& entry : entries) event_texts.push_back(EventTextOf(entry));
+  }
   Deferred deferred;
   absl::Status error;
   {
@@ -859,7 +900,8 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
       v1::Run& run = active.run;
       StoreBatch batch;
       std::vector<v1::Usage> turn_usage;
-      for (v1::JournalEntry& entry : entries) {
+      for (size_t i = 0; i < entries.size(); ++i) {
+        v1::JournalEntry& entry = entries[i];
         if (entry.has_tool_call()) {
           for (const v1::ChildRunSpec& child : children) {
             if (child.tool_use_id() == entry.tool_call().tool_use_id()) {
@@ -874,7 +916,7 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
         } else if (entry.has_summary()) {
           turn_usage.push_back(entry.summary().usage());
         }
-        JournalLocked(run, std::move(entry), batch);
+        JournalLocked(run, std::move(entry), batch, &event_texts[i]);
       }
       batch.put_runs.push_back(run);
       const std::string run_id = run.run_id();

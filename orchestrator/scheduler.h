@@ -23,6 +23,7 @@
 #ifndef BATON_ORCHESTRATOR_SCHEDULER_H_
 #define BATON_ORCHESTRATOR_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -60,6 +61,10 @@ struct SchedulerOptions {
   absl::Duration tick_interval = absl::Milliseconds(100);
   // Subagent tree depth when the root's agent sets none. Default: 4.
   int default_max_subagent_depth = 4;
+  // Past this many bytes of writes waiting for the store, CreateRun, ForkRun and
+  // AppendStep are refused (RESOURCE_EXHAUSTED with a retry delay) instead of
+  // growing the commit queue. 0: no bound. Default: 64 MiB.
+  size_t max_commit_backlog_bytes = size_t{64} << 20;
 };
 
 // A run leased to a worker, with what it needs to resume.
@@ -124,6 +129,8 @@ class Scheduler {
 
   // `store` and `clock` must outlive the scheduler.
   Scheduler(RunStore& store, const Clock& clock, SchedulerOptions options);
+  // The clock every time in the orchestrator comes from (deadlines, event times).
+  const Clock& clock() const { return clock_; }
   ~Scheduler();  // calls Shutdown()
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -173,9 +180,11 @@ class Scheduler {
   // again; another mismatch is FAILED_PRECONDITION.
   // `children`: one per subagent ToolCall entry in `entries` (same tool_use_id); each
   // becomes a child run in the same batch. ApprovalRequest entries become approvals.
+  // `event_texts`: each entry's EventTextOf (validation.h), from the caller's parse
+  // (empty: parsed here, before the mutex is taken).
   void AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
                   std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq = 0,
-                  std::vector<v1::ChildRunSpec> children = {});
+                  std::vector<v1::ChildRunSpec> children = {}, std::vector<std::string> event_texts = {});
   // The worker gives the run's slot back: WAITING until every wait is over, or QUEUED
   // at once when they all are. Answers the state the run is in.
   void SuspendRun(const LeaseRef& lease, const v1::Usage& usage, int32_t steps,
@@ -258,13 +267,20 @@ class Scheduler {
   // CreateRun and ForkRun: a new run (unless its request_id is known), starting with
   // `journal` (a fork's prefix; empty for a new run).
   void Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCallback done);
+  // RESOURCE_EXHAUSTED with a retry delay when the store's commit queue is past
+  // options_.max_commit_backlog_bytes.
+  absl::Status CheckCommitBacklog() const;
+  struct CreateReads;
+  // The store reads of a create with a request or session id; without the mutex.
+  absl::StatusOr<CreateReads> ReadForCreate(const v1::Run& run);
   // Creates the run in memory and in `batch` (QUEUED, or WAITING for its session's
   // previous run). REQUIRES: run_id, agent, input set.
   ActiveRun& AddRunLocked(v1::Run run, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Journals `entry` for `run` (seq, epoch, time) with the events it implies and its
-  // usage, into `batch`.
-  void JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // usage, into `batch`. `event_text`: EventTextOf(entry) when the caller has it
+  // (null: parsed here, under the mutex).
+  void JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch,
+                     const std::string* event_text = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A subagent ToolCall entry: creates the child run; sets child_run_id and the wait.
   void CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, const v1::ChildRunSpec& spec,
                          StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -379,9 +395,9 @@ class Scheduler {
   uint64_t next_await_id_ ABSL_GUARDED_BY(mu_) = 1;
   // Sessions: previous run id -> the run WAITING for it.
   absl::flat_hash_map<std::string, std::string> session_waiters_ ABSL_GUARDED_BY(mu_);
-  // ScopedKey(namespace, session_id) -> latest run id, for creates not yet visible in
-  // the store.
-  absl::flat_hash_map<std::string, std::string> pending_session_heads_ ABSL_GUARDED_BY(mu_);
+  // Creates not yet visible in the store:
+  // ScopedKey(namespace, session_id) -> (latest run id, its session_seq).
+  absl::flat_hash_map<std::string, std::pair<std::string, int32_t>> pending_session_heads_ ABSL_GUARDED_BY(mu_);
   // The state of each active graph run.
   absl::flat_hash_map<std::string, std::unique_ptr<graph::GraphExecution>> graphs_ ABSL_GUARDED_BY(mu_);
   // Graph runs with a timeout: (deadline_ms, run_id).
@@ -397,6 +413,9 @@ class Scheduler {
   uint64_t next_poll_id_ ABSL_GUARDED_BY(mu_) = 1;
   // ScopedKey(namespace, request_id) -> run_id for creates not yet visible in the store.
   absl::flat_hash_map<std::string, std::string> pending_request_ids_ ABSL_GUARDED_BY(mu_);
+  // Creates with a request or session id whose commit was answered (and left
+  // pending_*): Create reads the store without the mutex and checks this after.
+  std::atomic<uint64_t> keyed_commits_{0};
   uint64_t lease_counter_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool ticker_stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -327,7 +327,7 @@ class PollReactor final : public grpc::ServerUnaryReactor {
               absl::Duration lease_ttl, std::vector<std::string> namespaces)
       : scheduler_(scheduler) {
     int64_t wait_ms = request.wait_ms() <= 0 ? 10'000 : std::min<int64_t>(request.wait_ms(), 60'000);
-    absl::Time deadline = absl::Now() + absl::Milliseconds(wait_ms);
+    absl::Time deadline = scheduler_.clock().Now() + absl::Milliseconds(wait_ms);
     const int64_t ttl_ms = absl::ToInt64Milliseconds(lease_ttl);
     poll_id_ = scheduler_.PollTask(
         request.worker_id(), deadline,
@@ -404,8 +404,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = CheckAppendStepSize(*request, limits_); !s.ok()) return FinishNow(ctx, s);
   std::vector<v1::JournalEntry> entries(request->entries().begin(), request->entries().end());
+  std::vector<std::string> event_texts(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (absl::Status s = ValidateJournalEntry(entries[i]); !s.ok()) {
+    if (absl::Status s = ValidateJournalEntry(entries[i], &event_texts[i]); !s.ok()) {
       return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
     }
   }
@@ -441,7 +442,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
                           }
                           reactor->Finish(ToGrpcStatus(result.status()));
                         },
-                        request->first_seq(), std::move(children));
+                        request->first_seq(), std::move(children), std::move(event_texts));
   return reactor;
 }
 
@@ -488,7 +489,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerC
   // them (they have the durable text events).
   if (hub_ == nullptr) return FinishNow(ctx, absl::OkStatus());
   const std::string& run_id = request->lease().run_id();
-  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  const int64_t now_ms = scheduler_.clock().NowMillis();
   std::vector<v1::RunEvent> events;
   events.reserve(request->deltas_size() + 1);
   if (request->dropped_before() > 0) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/namespaces.h"
 #include "common/schema_validator.h"
+#include "common/transcript.h"
 #include "orchestrator/graph/json_value.h"
 
 namespace baton::orchestrator {
@@ -359,13 +360,36 @@ absl::Status ValidateRunId(const std::string& run_id) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
+namespace {
+
+std::string ToolResultPreview(const v1::ToolResult& result, const nlohmann::json& content) {
+  std::string preview = content.is_discarded() ? result.content_json() : TextOfContent(content);
+  if (preview.size() > 200) preview = preview.substr(0, 200) + "…";
+  return preview;
+}
+
+}  // namespace
+
+std::string EventTextOf(const v1::JournalEntry& entry) {
+  if (entry.has_model_turn()) {
+    nlohmann::json content = nlohmann::json::parse(entry.model_turn().content_json(), nullptr, false);
+    return content.is_discarded() ? "" : TextOfContent(content);
+  }
+  if (entry.has_tool_result()) {
+    return ToolResultPreview(entry.tool_result(),
+                             nlohmann::json::parse(entry.tool_result().content_json(), nullptr, false));
+  }
+  return "";
+}
+
+absl::Status ValidateJournalEntry(const v1::JournalEntry& entry, std::string* event_text) {
   switch (entry.entry_case()) {
     case v1::JournalEntry::kModelTurn: {
       nlohmann::json content = nlohmann::json::parse(entry.model_turn().content_json(), nullptr, false);
       if (content.is_discarded() || !content.is_array()) {
         return absl::InvalidArgumentError("model_turn.content_json: not a JSON array");
       }
+      if (event_text != nullptr) *event_text = TextOfContent(content);
       return absl::OkStatus();
     }
     case v1::JournalEntry::kToolCall:
@@ -377,8 +401,10 @@ absl::Status ValidateJournalEntry(const v1::JournalEntry& entry) {
       if (entry.tool_result().tool_use_id().empty()) {
         return absl::InvalidArgumentError("tool_result.tool_use_id: must not be empty");
       }
-      if (!nlohmann::json::accept(entry.tool_result().content_json())) {
-        return absl::InvalidArgumentError("tool_result.content_json: not JSON");
+      {
+        nlohmann::json content = nlohmann::json::parse(entry.tool_result().content_json(), nullptr, false);
+        if (content.is_discarded()) return absl::InvalidArgumentError("tool_result.content_json: not JSON");
+        if (event_text != nullptr) *event_text = ToolResultPreview(entry.tool_result(), content);
       }
       return absl::OkStatus();
     case v1::JournalEntry::kSummary:

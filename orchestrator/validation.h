@@ -19,7 +19,12 @@ absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request, const
 // An entry a worker appends (AppendStep). The journal is replayed on resume, so what
 // could not be replayed is refused: JSON that does not parse, a call without an id,
 // the entries only the orchestrator writes.
-absl::Status ValidateJournalEntry(const v1::JournalEntry& entry);
+// `event_text` (may be null) gets what the run's events show of the entry, from the
+// same parse (EventTextOf): a worker's model turn is parsed once per AppendStep.
+absl::Status ValidateJournalEntry(const v1::JournalEntry& entry, std::string* event_text = nullptr);
+// The text the run's events carry for an entry: a model turn's text, a tool result's
+// preview (its text, at most 200 bytes and an ellipsis); "" for other entries.
+std::string EventTextOf(const v1::JournalEntry& entry);
 // Run ids look like "run_" + hex digits.
 absl::Status ValidateRunId(const std::string& run_id);
 

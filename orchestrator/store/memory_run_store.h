@@ -2,6 +2,7 @@
 #ifndef BATON_ORCHESTRATOR_STORE_MEMORY_RUN_STORE_H_
 #define BATON_ORCHESTRATOR_STORE_MEMORY_RUN_STORE_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
@@ -28,6 +29,10 @@ class InMemoryRunStore final : public RunStore {
 
   absl::Status Commit(const StoreBatch& batch) override;
   void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) override;
+  // No disk, so nothing waits to be written; tests set what it reports, as a disk
+  // that falls behind would.
+  size_t CommitBacklogBytes() const override { return backlog_bytes_.load(); }
+  void set_commit_backlog_bytes(size_t bytes) { backlog_bytes_ = bytes; }
 
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
@@ -63,6 +68,7 @@ class InMemoryRunStore final : public RunStore {
   absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override;
 
  private:
+  std::atomic<size_t> backlog_bytes_{0};
   // Keyed by the store_keys encodings, so iteration order matches RocksDB's.
   template <typename V>
   using Map = std::map<std::string, V, std::less<>>;

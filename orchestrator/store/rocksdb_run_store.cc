@@ -387,6 +387,7 @@ RocksDbRunStore::RocksDbRunStore(const RocksDbStoreOptions& options,
     : options_(options), db_(std::move(db)) {
   for (size_t i = 0; i < kNumCfs; ++i) handles_[i] = handles[i];
   committer_ = std::thread([this] { CommitterLoop(); });
+  completer_ = std::thread([this] { CompletionLoop(); });
 }
 
 RocksDbRunStore::~RocksDbRunStore() {
@@ -394,8 +395,10 @@ RocksDbRunStore::~RocksDbRunStore() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  // The committer drains what is queued before it returns.
+  // The committer drains what is queued before it returns, the completer what the
+  // committer wrote.
   committer_.join();
+  completer_.join();
   for (rocksdb::ColumnFamilyHandle*& handle : handles_) {
     rocksdb::Status s = db_->DestroyColumnFamilyHandle(handle);
     if (!s.ok()) {
@@ -511,8 +514,8 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
 }
 
 absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
-  // The committer waiting on itself would never wake up.
-  BATON_CHECK(std::this_thread::get_id() != committer_.get_id())
+  // A callback waiting for a later commit would never see it complete.
+  BATON_CHECK(std::this_thread::get_id() != completer_.get_id())
       << "RocksDbRunStore::Commit called from a CommitAsync callback";
   if (batch.empty()) return absl::OkStatus();
   PendingCommit commit;
@@ -540,6 +543,7 @@ void RocksDbRunStore::Enqueue(PendingCommit commit) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
+      backlog_bytes_.fetch_add(commit.bytes, std::memory_order_relaxed);
       pending_.push_back(std::move(commit));
       return;
     }
@@ -557,13 +561,39 @@ void RocksDbRunStore::CommitterLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &RocksDbRunStore::HasWorkOrStopping));
-      if (pending_.empty()) return;  // stopping, and everything queued is written
+      if (pending_.empty()) {  // stopping, and everything queued is written
+        committer_done_ = true;
+        return;
+      }
       group.swap(pending_);
     }
     absl::Status status = WriteGroup(group);
+    size_t written_bytes = 0;
     for (PendingCommit& commit : group) {
-      commit.done(commit.status.ok() ? status : commit.status);
+      if (commit.status.ok()) commit.status = status;
+      commit.ops.clear();
+      written_bytes += commit.bytes;
     }
+    backlog_bytes_.fetch_sub(written_bytes, std::memory_order_relaxed);
+    absl::MutexLock lock(&mu_);
+    for (PendingCommit& commit : group) written_.push_back(std::move(commit));
+  }
+}
+
+bool RocksDbRunStore::HasWrittenOrStopped() const { return committer_done_ || !written_.empty(); }
+
+void RocksDbRunStore::CompletionLoop() {
+  pthread_setname_np(pthread_self(), "baton-complete");
+  std::vector<PendingCommit> group;
+  for (;;) {
+    group.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &RocksDbRunStore::HasWrittenOrStopped));
+      if (written_.empty()) return;  // the committer returned, and everything written is answered
+      group.swap(written_);
+    }
+    for (PendingCommit& commit : group) commit.done(commit.status);
   }
 }
 

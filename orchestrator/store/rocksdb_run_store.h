@@ -4,6 +4,7 @@
 #define BATON_ORCHESTRATOR_STORE_ROCKSDB_RUN_STORE_H_
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -81,6 +82,7 @@ class RocksDbRunStore final : public RunStore {
 
   absl::Status Commit(const StoreBatch& batch) override;
   void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) override;
+  size_t CommitBacklogBytes() const override { return backlog_bytes_.load(std::memory_order_relaxed); }
 
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
@@ -163,7 +165,7 @@ class RocksDbRunStore final : public RunStore {
     std::string value;
   };
   // A batch waiting for the committer. A batch that failed to encode waits too (with
-  // `status` set, and no ops), so its `done` still runs on the committer thread.
+  // `status` set, and no ops), so its `done` still runs in commit order.
   struct PendingCommit {
     std::vector<Op> ops;
     size_t bytes = 0;
@@ -193,7 +195,12 @@ class RocksDbRunStore final : public RunStore {
   // Queues `commit` for the committer, or fails it at once when closing.
   void Enqueue(PendingCommit commit);
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasWrittenOrStopped() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CommitterLoop();
+  // Runs the `done` callbacks of written groups, in commit order, so the committer
+  // writes the next group meanwhile (gRPC answers, event fan-out and journal reads
+  // are not on the write path).
+  void CompletionLoop();
   // Writes one group; returns the status every member gets.
   absl::Status WriteGroup(std::vector<PendingCommit>& group);
 
@@ -219,9 +226,14 @@ class RocksDbRunStore final : public RunStore {
   absl::Mutex mu_;
   std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Written groups (each member's status set) whose callbacks have not run yet.
+  std::vector<PendingCommit> written_ ABSL_GUARDED_BY(mu_);
+  bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<size_t> backlog_bytes_{0};  // of pending_ and the group being written
 
   // Started last in the constructor, joined first in the destructor.
   std::thread committer_;
+  std::thread completer_;
 };
 
 }  // namespace baton::orchestrator

@@ -122,6 +122,9 @@ class RunStore {
   // (or inline for stores without disk), after the batch is durable or failed.
   // Batches are applied in call order. `done` must not block or call Commit.
   virtual void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) = 0;
+  // Bytes of batches accepted by Commit/CommitAsync and not yet written: callers
+  // refuse new work past a bound rather than let the queue grow memory.
+  virtual size_t CommitBacklogBytes() const { return 0; }
 
   virtual absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) = 0;
   // The runs of filter.ns, newest first, from a secondary index (store_keys.h,

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/grpc_status.h"
 #include "orchestrator/store/memory_run_store.h"
 
 namespace baton::orchestrator {
@@ -125,6 +126,32 @@ TEST_F(SchedulerTest, PollPastItsDeadlineAnswersEmpty) {
   clock_.Advance(absl::Seconds(2));
   scheduler_->Tick();
   EXPECT_TRUE(answered);
+}
+
+TEST_F(SchedulerTest, ABackedUpStoreRefusesNewWorkWithARetryDelayAndTakesEndsOfWork) {
+  v1::Run running = Create("running");
+  std::optional<TaskGrant> grant = Poll();
+  ASSERT_TRUE(grant.has_value());
+  // The disk fell behind: more than the bound (64 MiB by default) waits to be written.
+  store_.set_commit_backlog_bytes((size_t{64} << 20) + 1);
+
+  v1::Run run;
+  run.mutable_agent()->set_model("claude-sonnet-4-5");
+  run.set_input("one more");
+  absl::StatusOr<v1::Run> created = absl::UnknownError("no answer");
+  scheduler_->CreateRun(run, [&](absl::StatusOr<v1::Run> r) { created = std::move(r); });
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kResourceExhausted) << created.status();
+  EXPECT_NE(created.status().message().find("--max-commit-backlog-mb"), std::string::npos) << created.status();
+  EXPECT_EQ(RetryDelay(created.status()), absl::Milliseconds(200));
+  absl::Status appended = Append(Ref(*grant), ToolResult("toolu_1"));
+  EXPECT_EQ(appended.code(), absl::StatusCode::kResourceExhausted) << appended;
+  EXPECT_TRUE(store_.ReadJournal(running.run_id())->empty());
+  // Ending a run frees work: never refused.
+  EXPECT_TRUE(Complete(Ref(*grant)).ok());
+
+  store_.set_commit_backlog_bytes(0);
+  scheduler_->CreateRun(run, [&](absl::StatusOr<v1::Run> r) { created = std::move(r); });
+  EXPECT_TRUE(created.ok()) << created.status();
 }
 
 TEST_F(SchedulerTest, CreateRunIsIdempotentByRequestId) {
