@@ -11,12 +11,12 @@ async function main(addr: string, runId: string): Promise<void> {
   try {
     try {
       await baton.createRun({ model: 'claude-sonnet-4-5' }, '[sim steps=1] hi');
-      console.log('createRun: succeeded');
+      console.log('create: succeeded');
     } catch (error) {
-      console.log(`createRun: ${(error as BatonError).codeName}`);
+      console.log(`create: ${(error as BatonError).codeName}`);
     }
     const run = await baton.getRun(runId);
-    console.log(`getRun: ${run.runId} ${run.state}`);
+    console.log(`read: ${run.runId} ${run.state}`);
   } finally {
     baton.close();
   }

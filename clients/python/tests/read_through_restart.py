@@ -16,8 +16,8 @@ patient = baton.RetryPolicy(max_attempts=1000, max_backoff=0.5)
 with baton.Baton(addr, timeout=300, retry=patient) as client:
     try:
         client.create_run(baton.AgentSpec(model="claude-sonnet-4-5"), "[sim steps=1] hi")
-        print("create_run: succeeded", flush=True)
+        print("create: succeeded", flush=True)
     except baton.Unavailable as error:
-        print(f"create_run: {error.code.name}", flush=True)
+        print(f"create: {error.code.name}", flush=True)
     run = client.get_run(run_id)
-    print(f"get_run: {run.run_id} {baton.RunState.Name(run.state)}", flush=True)
+    print(f"read: {run.run_id} {baton.RunState.Name(run.state)}", flush=True)
