@@ -18,11 +18,12 @@ from baton.errors import (Aborted, AlreadyExists, BatonError, Cancelled, DataLos
                           FailedPrecondition, Internal, InvalidArgument, NotFound, OutOfRange, PermissionDenied,
                           ResourceExhausted, Unauthenticated, Unavailable, Unimplemented, Unknown)
 from baton.v1.agent_pb2 import AgentSpec
-from baton.v1.run_pb2 import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, WAITING, Run, RunEvent, RunState
+from baton.v1.run_pb2 import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, WAITING, FailureKind, Run, RunEvent,
+                              RunState)
 from baton.v1.run_service_pb2 import Transcript
 
 __all__ = [
-    "AgentSpec", "AsyncBaton", "Baton", "RetryPolicy", "Run", "RunEvent", "RunState", "Tls", "Transcript",
+    "AgentSpec", "AsyncBaton", "Baton", "FailureKind", "RetryPolicy", "Run", "RunEvent", "RunState", "Tls", "Transcript",
     "QUEUED", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "CANCELLED",
     "BatonError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded", "FailedPrecondition",
     "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied", "ResourceExhausted",
