@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence, TypedDict
 
 import grpc
 
+from baton.errors import from_rpc_error
 from baton.v1 import agent_pb2, run_pb2, run_service_pb2
 
 if TYPE_CHECKING:
@@ -83,6 +84,34 @@ class RetryPolicy:
         return backoff
 
 
+class Attempts:
+    """The tries of one call: its deadline, and whether and when to try again."""
+
+    def __init__(self, policy: RetryPolicy, timeout: float | None, idempotent: bool) -> None:
+        self._policy = policy
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._idempotent = idempotent
+        self._failures = 0
+
+    def remaining(self) -> float | None:
+        """Seconds to the deadline (None: none), never below 0."""
+        return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+    def progressed(self) -> None:
+        """A stream delivered something: its retries count from zero again."""
+        self._failures = 0
+
+    def delay_after(self, error: grpc.RpcError) -> float:
+        """Seconds to wait before trying again after `error`. REQUIRES: called in the
+        `except` block of `error`. Raises its BatonError when the call must not be
+        tried again."""
+        self._failures += 1
+        delay = self._policy.delay(self._failures, error, self._idempotent, self.remaining())
+        if delay is None:
+            raise from_rpc_error(error) from None
+        return delay
+
+
 class RunOptions(TypedDict, total=False):
     """CreateRunRequest's fields besides the agent and input (run_service.proto)."""
 
@@ -113,11 +142,6 @@ def open_channel(module: Any, addr: str, tls: bool | Tls) -> Any:
     return module.secure_channel(addr, credentials, options=CHANNEL_OPTIONS)
 
 
-def remaining(deadline: float | None) -> float | None:
-    """Seconds to a time.monotonic() deadline (None: none), never below 0."""
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
 def metadata(api_key: str | None) -> Sequence[tuple[str, str]]:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
@@ -131,4 +155,11 @@ def create_run_request(agent: str | agent_pb2.AgentSpec, input: str,
     else:
         request.agent_name = agent
     return request
+
+
+def resume_after(request: run_service_pb2.WatchRunRequest, event: run_pb2.RunEvent) -> None:
+    """A watch that reconnects resumes after the last event of the watched run it
+    delivered (live events have no seq; a child's events have their own)."""
+    if event.seq and event.run_id in ("", request.run_id):
+        request.after_seq = event.seq
 

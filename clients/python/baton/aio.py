@@ -4,16 +4,15 @@ watch() and the list() calls are async iterators."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import grpc.aio
 
-from baton._common import (DEFAULT_ADDR, DEFAULT_TIMEOUT, TERMINAL_STATES, RetryPolicy, RunFilter,
-                           RunOptions, Tls, create_run_request, metadata, open_channel, remaining)
-from baton.errors import DeadlineExceeded, from_rpc_error
+from baton._common import (DEFAULT_ADDR, DEFAULT_TIMEOUT, TERMINAL_STATES, Attempts, RetryPolicy, RunFilter,
+                           RunOptions, Tls, create_run_request, metadata, open_channel, resume_after)
+from baton.errors import DeadlineExceeded
 from baton.v1 import agent_pb2, agent_pb2_grpc, run_pb2, run_service_pb2, run_service_pb2_grpc
 
 if TYPE_CHECKING:
@@ -80,39 +79,30 @@ class AsyncBaton:
 
     async def watch(self, run_id: str, *, after_seq: int = 0, live_text: bool = False,
                     include_children: bool = False, timeout: float | None = None) -> AsyncIterator[run_pb2.RunEvent]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        attempt = 0
+        request = run_service_pb2.WatchRunRequest(run_id=run_id, after_seq=after_seq, live_text=live_text,
+                                                  include_children=include_children)
+        attempts = Attempts(self._retry, timeout, idempotent=True)
         while True:
-            request = run_service_pb2.WatchRunRequest(run_id=run_id, after_seq=after_seq, live_text=live_text,
-                                                      include_children=include_children)
-            stream = self._runs.WatchRun(request, timeout=remaining(deadline), metadata=self._metadata)
+            stream = self._runs.WatchRun(request, timeout=attempts.remaining(), metadata=self._metadata)
             try:
                 async for event in stream:
-                    attempt = 0
-                    if event.seq and event.run_id in ("", run_id):
-                        after_seq = event.seq
+                    attempts.progressed()
+                    resume_after(request, event)
                     yield event
                 return
             except grpc.RpcError as error:
-                attempt += 1
-                delay = self._retry.delay(attempt, error, True, remaining(deadline))
-                if delay is None:
-                    raise from_rpc_error(error) from None
+                delay = attempts.delay_after(error)
             finally:
                 stream.cancel()
             await asyncio.sleep(delay)
 
     async def _call(self, method: Callable[..., Awaitable[Response]], request: Any, *, idempotent: bool) -> Response:
-        deadline = time.monotonic() + self._timeout
-        attempt = 0
+        attempts = Attempts(self._retry, self._timeout, idempotent)
         while True:
-            attempt += 1
             try:
-                return await method(request, timeout=remaining(deadline), metadata=self._metadata)
+                return await method(request, timeout=attempts.remaining(), metadata=self._metadata)
             except grpc.RpcError as error:
-                delay = self._retry.delay(attempt, error, idempotent, remaining(deadline))
-                if delay is None:
-                    raise from_rpc_error(error) from None
+                delay = attempts.delay_after(error)
             await asyncio.sleep(delay)
 
     async def _pages(self, method: Callable[..., Awaitable[Any]], request: Any, field: str) -> AsyncIterator[Any]:

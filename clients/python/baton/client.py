@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
-from baton._common import (DEFAULT_ADDR, DEFAULT_TIMEOUT, TERMINAL_STATES, RetryPolicy, RunFilter,
-                           RunOptions, Tls, create_run_request, metadata, open_channel, remaining)
-from baton.errors import DeadlineExceeded, from_rpc_error
+from baton._common import (DEFAULT_ADDR, DEFAULT_TIMEOUT, TERMINAL_STATES, Attempts, RetryPolicy, RunFilter,
+                           RunOptions, Tls, create_run_request, metadata, open_channel, resume_after)
+from baton.errors import DeadlineExceeded
 from baton.v1 import agent_pb2, agent_pb2_grpc, run_pb2, run_service_pb2, run_service_pb2_grpc
 
 if TYPE_CHECKING:
@@ -99,40 +99,31 @@ class Baton:
         with each event) after the last event it delivered: none is lost or repeated.
         timeout: seconds for the whole watch (None: until the run ends).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        attempt = 0
+        request = run_service_pb2.WatchRunRequest(run_id=run_id, after_seq=after_seq, live_text=live_text,
+                                                  include_children=include_children)
+        attempts = Attempts(self._retry, timeout, idempotent=True)
         while True:
-            request = run_service_pb2.WatchRunRequest(run_id=run_id, after_seq=after_seq, live_text=live_text,
-                                                      include_children=include_children)
-            stream = self._runs.WatchRun(request, timeout=remaining(deadline), metadata=self._metadata)
+            stream = self._runs.WatchRun(request, timeout=attempts.remaining(), metadata=self._metadata)
             try:
                 for event in stream:
-                    attempt = 0
-                    if event.seq and event.run_id in ("", run_id):
-                        after_seq = event.seq
+                    attempts.progressed()
+                    resume_after(request, event)
                     yield event
                 return
             except grpc.RpcError as error:
-                attempt += 1
-                delay = self._retry.delay(attempt, error, True, remaining(deadline))
-                if delay is None:
-                    raise from_rpc_error(error) from None
+                delay = attempts.delay_after(error)
             finally:
                 stream.cancel()
             time.sleep(delay)
 
     def _call(self, method: Callable[..., Response], request: Any, *, idempotent: bool) -> Response:
         """One unary call within the client's timeout, tried again as the retry policy says."""
-        deadline = time.monotonic() + self._timeout
-        attempt = 0
+        attempts = Attempts(self._retry, self._timeout, idempotent)
         while True:
-            attempt += 1
             try:
-                return method(request, timeout=remaining(deadline), metadata=self._metadata)
+                return method(request, timeout=attempts.remaining(), metadata=self._metadata)
             except grpc.RpcError as error:
-                delay = self._retry.delay(attempt, error, idempotent, remaining(deadline))
-                if delay is None:
-                    raise from_rpc_error(error) from None
+                delay = attempts.delay_after(error)
             time.sleep(delay)
 
     def _pages(self, method: Callable[..., Any], request: Any, field: str) -> Iterator[Any]:
