@@ -51,7 +51,7 @@ ClientPackage Node() {
   const std::string tests = Env("BATON_SOURCE_DIR") + "/clients/node/dist/test";
   // NODE_DEBUG=baton: the client says when it retries.
   return {"Node",
-          {node, "--test", tests + "/client.test.js"},
+          {node, "--test", "--test-reporter=tap", tests + "/client.test.js"},
           "# tests 0",
           {node, tests + "/read_through_restart.js"},
           {{"NODE_DEBUG", "baton"}}};
