@@ -139,7 +139,7 @@ export class Baton {
         // Only its end matters.
       }
     } catch (error) {
-      if (!(error instanceof DeadlineExceeded)) throw error;
+      if (!(error instanceof DeadlineExceeded) || options.timeoutMs === undefined) throw error;
       throw new DeadlineExceeded(error.code, `run ${runId} did not end within ${options.timeoutMs} ms`);
     }
     return this.getRun(runId);

@@ -62,6 +62,8 @@ class AsyncBaton:
                 async for _ in self.watch(run_id, after_seq=run.last_event_seq, timeout=timeout):
                     pass
             except DeadlineExceeded:
+                if timeout is None:
+                    raise
                 raise DeadlineExceeded(f"run {run_id} did not end within {timeout:g} s") from None
             run = await self.get_run(run_id)
         return run

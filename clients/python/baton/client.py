@@ -74,6 +74,8 @@ class Baton:
                 for _ in self.watch(run_id, after_seq=run.last_event_seq, timeout=timeout):
                     pass
             except DeadlineExceeded:
+                if timeout is None:
+                    raise
                 raise DeadlineExceeded(f"run {run_id} did not end within {timeout:g} s") from None
             run = self.get_run(run_id)
         return run
