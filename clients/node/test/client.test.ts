@@ -38,19 +38,19 @@ test('run creates a run and resolves to it finished', async () => {
 test('watch yields every event once, in order, to the final one', async () => {
   const created = await baton.createRun(AGENT, '[sim steps=2 tool=echo text=Done.] Echo hi');
   const events: RunEvent[] = await collect(baton.watch(created.runId, { timeoutMs: WAIT_MS }));
-  const seqs = events.map((e) => e.seq);
+  const seqs = events.map((e) => e.seq).filter((seq) => seq > 0);  // durable events; live ones have none
   assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
   assert.ok(events.some((e) => e.event === 'toolCallStarted'));
   assert.equal(events.at(-1)?.stateChanged?.state, 'SUCCEEDED');
   // Resuming after an event delivers exactly what came after it.
   const resumed = await collect(baton.watch(created.runId, { afterSeq: seqs[1], timeoutMs: WAIT_MS }));
-  assert.deepEqual(resumed.map((e) => e.seq), seqs.slice(2));
+  assert.deepEqual(resumed.map((e) => e.seq).filter((seq) => seq > 0), seqs.slice(2));
 });
 
-test('a watch left early ends its call', async () => {
+test('a watch left early ends its call quietly', async () => {
   const created = await baton.createRun(AGENT, SLOW);
   for await (const event of baton.watch(created.runId)) {
-    assert.equal(event.seq, 1);
+    assert.equal(event.runId, created.runId);
     break;
   }
   await baton.cancel(created.runId, 'test over');
