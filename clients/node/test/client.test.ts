@@ -104,8 +104,12 @@ test('runs.list pages through every run', async () => {
   await baton.agents.put({ name, model: 'claude-haiku-4-5' });
   const created: string[] = [];
   for (let i = 0; i < 5; i++) created.push((await baton.createRun(name, `[sim steps=1] run ${i}`)).runId);
+  const newestFirst = [...created].reverse();
   const listed = await collect(baton.runs.list({ agentName: name, pageSize: 2 }));
-  assert.deepEqual(listed.map((r) => r.runId), created.reverse());  // newest first, each once
+  assert.deepEqual(listed.map((r) => r.runId), newestFirst);  // each once
+  for (const runId of created) await baton.wait(runId, { timeoutMs: WAIT_MS });
+  const succeeded = await collect(baton.runs.list({ agentName: name, state: 'SUCCEEDED', pageSize: 2 }));
+  assert.deepEqual(succeeded.map((r) => r.runId), newestFirst);
 });
 
 test('createRun with a requestId returns the same run', async () => {

@@ -127,7 +127,7 @@ class RunOptions(TypedDict, total=False):
 class RunFilter(TypedDict, total=False):
     """ListRunsRequest's filters (run_service.proto)."""
 
-    state: int  # run_pb2.RunState
+    state: run_pb2.RunState | str  # SUCCEEDED or "SUCCEEDED"
     agent_name: str
     parent_run_id: str
     session_id: str

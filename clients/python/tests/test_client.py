@@ -92,6 +92,10 @@ class BatonTest(unittest.TestCase):
         created = [self.baton.create_run(name, f"[sim steps=1] run {i}").run_id for i in range(5)]
         listed = [run.run_id for run in self.baton.runs.list(agent_name=name, page_size=2)]
         self.assertEqual(listed, created[::-1])  # newest first, each once
+        for run_id in created:
+            self.baton.wait(run_id, timeout=WAIT)
+        succeeded = [run.run_id for run in self.baton.runs.list(agent_name=name, state="SUCCEEDED", page_size=2)]
+        self.assertEqual(succeeded, created[::-1])
 
     def test_create_run_with_a_request_id_returns_the_same_run(self) -> None:
         key = unique("request")
@@ -108,9 +112,9 @@ class BatonTest(unittest.TestCase):
         self.assertIn("run_00000000000000000000", error.message)
         self.assertEqual(str(error), f"NOT_FOUND: {error.message}")
 
-        with self.assertRaises(baton.InvalidArgument) as raised:
+        with self.assertRaises(baton.InvalidArgument) as invalid:
             self.baton.create_run(AgentSpec(model="claude-sonnet-4-5", max_steps=-1), "hi")
-        self.assertIn("max_steps", raised.exception.message)
+        self.assertIn("max_steps", invalid.exception.message)
 
     def test_a_read_of_an_address_where_nothing_listens_is_unavailable_after_its_retries(self) -> None:
         retry = RetryPolicy(max_attempts=3, initial_backoff=0.05)
