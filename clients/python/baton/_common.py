@@ -1,5 +1,6 @@
 """What the blocking client (Baton) and the asyncio client (AsyncBaton) share: the
-connection settings, the retry policy and the requests. Nothing here does I/O."""
+connection settings, the retry policy and the requests. Nothing here calls the
+orchestrator."""
 
 from __future__ import annotations
 
