@@ -194,12 +194,12 @@ export class Baton {
     }
   }
 
-  /** One unary call within the client's timeout, tried again as the retry policy says. */
-  call<T>(idempotent: boolean, start: Start<T>): Promise<T> {
-    return this.retrying(idempotent, Date.now() + this.timeoutMs, start);
-  }
-
-  private async retrying<T>(idempotent: boolean, deadline: number, start: Start<T>): Promise<T> {
+  /**
+   * One unary call within the client's timeout, tried again as the retry policy says
+   * (the calls above, runs and agents use it; `start` makes one try).
+   */
+  async call<T>(idempotent: boolean, start: Start<T>): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
         return await new Promise<T>((resolve, reject) =>
