@@ -1,5 +1,6 @@
 // Clients other than C++ gRPC stubs drive the stack: the baton CLI and the Python
-// example generated from proto/.
+// example on the clients/python package (installed by the build into build/python,
+// $BATON_CLIENT_PYTHON; tests/clients/ tests the package itself).
 #include <fstream>
 
 #include <gmock/gmock.h>
@@ -14,6 +15,11 @@ namespace {
 std::string SourceDir() {
   const char* dir = std::getenv("BATON_SOURCE_DIR");
   return dir ? dir : ".";
+}
+
+std::string Python() {
+  const char* python = std::getenv("BATON_CLIENT_PYTHON");
+  return python ? python : "build/python/bin/python";
 }
 
 TEST(ClientsTest, CliRunsWatchesAndShowsTheTranscript) {
@@ -52,7 +58,7 @@ TEST(ClientsTest, PythonExampleSubmitsAndWatchesARun) {
   Cluster cluster(ClusterOptions{});
   cluster.Start();
   std::string out;
-  int code = RunCommand({"/usr/bin/python3", SourceDir() + "/examples/python/client.py", "--addr", cluster.address(),
+  int code = RunCommand({Python(), SourceDir() + "/examples/python/client.py", "--addr", cluster.address(),
                          "--input", "[sim steps=3 tool=sum text=Forty-two.] What is 17 + 25?"},
                         {}, &out, absl::Seconds(120));
   EXPECT_EQ(code, 0) << out;
@@ -70,7 +76,7 @@ TEST(ClientsTest, PythonExampleOverTlsWithAnApiKey) {
   const ClientTlsOptions& tls = cluster.client_tls();
   std::string out;
   // Flags: --ca, the key in BATON_API_KEY.
-  int code = RunCommand({"/usr/bin/python3", client, "--addr", cluster.address(), "--ca", tls.ca_file, "--input",
+  int code = RunCommand({Python(), client, "--addr", cluster.address(), "--ca", tls.ca_file, "--input",
                          "[sim steps=3 tool=sum text=Forty-two.] What is 17 + 25?"},
                         {{"BATON_API_KEY", cluster.admin_key()}}, &out, absl::Seconds(120));
   EXPECT_EQ(code, 0) << out;
@@ -81,7 +87,7 @@ TEST(ClientsTest, PythonExampleOverTlsWithAnApiKey) {
   // The environment: BATON_CA with a client certificate (mTLS), the key in a file.
   const std::string key_file = cluster.dir() + "/python.key";
   std::ofstream(key_file) << cluster.admin_key() << "\n";
-  code = RunCommand({"/usr/bin/python3", client, "--addr", cluster.address(), "--api-key-file", key_file, "--input",
+  code = RunCommand({Python(), client, "--addr", cluster.address(), "--api-key-file", key_file, "--input",
                      "[sim steps=1 text=Hello over mTLS.] Hi"},
                     {{"BATON_CA", tls.ca_file}, {"BATON_CERT", tls.cert_file}, {"BATON_KEY", tls.key_file}}, &out,
                     absl::Seconds(120));
@@ -96,7 +102,7 @@ TEST(ClientsTest, PythonExampleOverTlsWithAnApiKey) {
   ASSERT_TRUE(WritePemFile(cluster.dir() + "/other-ca.pem", other_ca->cert_pem).ok());
   for (const std::vector<std::string>& ca_flags :
        std::vector<std::vector<std::string>>{{}, {"--ca", cluster.dir() + "/other-ca.pem"}}) {
-    std::vector<std::string> argv = {"/usr/bin/python3", client, "--addr", cluster.address(), "--input",
+    std::vector<std::string> argv = {Python(), client, "--addr", cluster.address(), "--input",
                                      "[sim steps=1] Hi"};
     argv.insert(argv.end(), ca_flags.begin(), ca_flags.end());
     code = RunCommand(argv, {{"BATON_API_KEY", cluster.admin_key()}}, &out, absl::Seconds(120));
@@ -107,7 +113,7 @@ TEST(ClientsTest, PythonExampleOverTlsWithAnApiKey) {
   }
   // With the CA but no key: the orchestrator refuses the call, and the client says
   // where a key goes.
-  code = RunCommand({"/usr/bin/python3", client, "--addr", cluster.address(), "--ca", tls.ca_file, "--input",
+  code = RunCommand({Python(), client, "--addr", cluster.address(), "--ca", tls.ca_file, "--input",
                      "[sim steps=1] Hi"},
                     {}, &out, absl::Seconds(120));
   EXPECT_EQ(code, 1) << out;
