@@ -319,15 +319,17 @@ thread_local Scheduler* t_committing = nullptr;
 }  // namespace
 
 void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Deferred& deferred) {
-  std::vector<v1::RunEvent> events = batch.events;
+  // The store encodes the batch before CommitAsync returns; its events are published
+  // from it once durable, without a copy.
+  auto shared = std::make_shared<StoreBatch>(std::move(batch));
   // Decided approvals stay in memory until their decision is durable, so a repeated
   // decision is checked against it rather than a store that trails.
   std::vector<std::string> decided;
-  for (const v1::Approval& approval : batch.approvals) {
+  for (const v1::Approval& approval : shared->approvals) {
     if (approval.state() != v1::Approval::PENDING) decided.push_back(approval.approval_id());
   }
-  auto complete = [this, events = std::move(events), decided = std::move(decided),
-                   after = std::move(after)](absl::Status status) {
+  auto complete = [this, shared, decided = std::move(decided), after = std::move(after)](absl::Status status) {
+    const std::vector<v1::RunEvent>& events = shared->events;
     if (!status.ok()) {
       // Memory already holds the decision; answering "not durable" would leave the
       // two apart. A restart recovers a consistent state from the store.
@@ -345,7 +347,7 @@ void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Defe
   };
   Deferred* inline_sink = &deferred;
   t_committing = this;
-  store_.CommitAsync(std::move(batch),
+  store_.CommitAsync(*shared,
                      [this, inline_sink, complete = std::move(complete)](absl::Status status) mutable {
                        if (t_committing == this) {
                          inline_sink->push_back(
@@ -355,6 +357,10 @@ void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Defe
                        }
                      });
   t_committing = nullptr;
+  // Encoded: only the events are read from here on (by `complete`, perhaps already
+  // running on the store's completion thread: other members, so no race).
+  shared->put_runs = {};
+  shared->journal = {};
 }
 
 v1::RunState Scheduler::StateIn(const StoreBatch& batch, const std::string& run_id) {

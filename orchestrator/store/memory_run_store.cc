@@ -48,7 +48,7 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   return absl::OkStatus();
 }
 
-void InMemoryRunStore::CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) {
+void InMemoryRunStore::CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) {
   absl::Status status = Commit(batch);
   done(std::move(status));
 }

@@ -531,7 +531,7 @@ absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
   return result;
 }
 
-void RocksDbRunStore::CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) {
+void RocksDbRunStore::CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) {
   PendingCommit commit;
   commit.status = Encode(batch, &commit);
   if (!commit.status.ok()) commit.ops.clear();

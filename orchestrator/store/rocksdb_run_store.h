@@ -81,7 +81,7 @@ class RocksDbRunStore final : public RunStore {
   RocksDbRunStore& operator=(const RocksDbRunStore&) = delete;
 
   absl::Status Commit(const StoreBatch& batch) override;
-  void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) override;
+  void CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) override;
   size_t CommitBacklogBytes() const override { return backlog_bytes_.load(std::memory_order_relaxed); }
 
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;

@@ -120,8 +120,10 @@ class RunStore {
   virtual absl::Status Commit(const StoreBatch& batch) = 0;
   // As Commit, without blocking the caller: `done` runs once, on another thread
   // (or inline for stores without disk), after the batch is durable or failed.
-  // Batches are applied in call order. `done` must not block or call Commit.
-  virtual void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) = 0;
+  // Batches are applied in call order. `done` must not block or call Commit. The
+  // batch is read (encoded) before CommitAsync returns, so the caller may keep it and
+  // use it in `done` without a copy.
+  virtual void CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) = 0;
   // Bytes of batches accepted by Commit/CommitAsync and not yet written: callers
   // refuse new work past a bound rather than let the queue grow memory.
   virtual size_t CommitBacklogBytes() const { return 0; }
