@@ -136,7 +136,9 @@ TEST(WorkerFaultsTest, FrozenWorkersGrantsComeBackWithinTheTakeUpWindowAndCostNo
       ++losses;
       if (lease.withdrawn()) withdrawn.push_back(lease);
       // A frozen worker's lease is never taken up: it is withdrawn, not left to expire.
-      if (frozen.count(lease.worker_id) > 0) EXPECT_TRUE(lease.withdrawn()) << id << ": " << lease.end_reason;
+      if (frozen.count(lease.worker_id) > 0) {
+        EXPECT_TRUE(lease.withdrawn()) << id << ": " << lease.end_reason;
+      }
     }
     EXPECT_EQ(run.lease_losses(), losses) << id;
     ExpectEpochsInOrder(cluster, id);

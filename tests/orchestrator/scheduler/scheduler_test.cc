@@ -55,7 +55,9 @@ class SchedulerTest : public Test {
                                          out = std::move(*g);
                                        });
     if (!answered) scheduler_->CancelPoll(id);
-    if (out.has_value() && take_up) EXPECT_TRUE(scheduler_->Heartbeat(worker, {Ref(*out)})[0].valid);
+    if (out.has_value() && take_up) {
+      EXPECT_TRUE(scheduler_->Heartbeat(worker, {Ref(*out)})[0].valid);
+    }
     return out;
   }
 
