@@ -911,9 +911,11 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
   {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<ActiveRun*> checked = CheckLeaseLocked(lease);
-    // The worker is alive and holds the lease: as good as a heartbeat (and the
-    // take-up of a new lease, when its first append comes before its heartbeat).
-    if (checked.ok()) ExtendLeaseLocked(**checked);
+    if (checked.ok()) {
+      // The worker is alive and holds the lease: as good as a heartbeat (and the
+      // take-up of a new lease, when its first append comes before its heartbeat).
+      ExtendLeaseLocked(**checked);
+    }
     if (!checked.ok()) {
       error = checked.status();
     } else if (const int64_t last = (*checked)->run.last_journal_seq();
@@ -1122,8 +1124,7 @@ void Scheduler::Tick() {
         not_taking_up.insert(worker);
         LoseLeaseLocked(active,
                         absl::StrCat("lease withdrawn: worker ", worker, " did not take it up within ",
-                                     absl::ToInt64Milliseconds(TakeUpWindow(options_)),
-                                     " ms"),
+                                     absl::ToInt64Milliseconds(TakeUpWindow(options_)), " ms"),
                         batch, deferred);
       }
       BATON_LOG(INFO) << "lease on " << run_id << " held by " << worker << (taken_up ? " expired" : " withdrawn");

@@ -80,7 +80,8 @@ class LeaseClock {
 }  // namespace
 
 struct Worker::ActiveTask {
-  explicit ActiveTask(v1::Task t) : task(std::move(t)), lease_clock(task.lease_ttl_ms() > 0 ? task.lease_ttl_ms() : 10'000) {}
+  explicit ActiveTask(v1::Task t)
+      : task(std::move(t)), lease_clock(task.lease_ttl_ms() > 0 ? task.lease_ttl_ms() : 10'000) {}
   v1::Task task;
   RunSignals signals;
   LeaseClock lease_clock;
@@ -152,6 +153,7 @@ class GrpcRunJournal final : public RunJournal {
     grpc::Status status = CallRetrying("Heartbeat", absl::Seconds(5), [&](grpc::ClientContext& ctx) {
       const int64_t sent_ns = SteadyNowNanos();
       grpc::Status s = stub_.Heartbeat(&ctx, request, &response);
+      if (s.ok() && response.lease_ttl_ms() > 0) lease_clock_.SetTtl(response.lease_ttl_ms());
       if (s.ok() && response.leases_size() == 1 && response.leases(0).valid()) lease_clock_.Confirmed(sent_ns);
       return s;
     });
