@@ -423,6 +423,7 @@ std::string FormatEvent(const v1::RunEvent& event) {
       if (e.attempt() > 0 && (e.state() == v1::RUNNING || e.attempt() > 1)) {
         details.push_back(absl::StrCat("attempt ", e.attempt()));
       }
+      if (e.lease_losses() > 0) details.push_back(absl::StrCat("leases lost ", e.lease_losses()));
       if (!e.worker_id().empty()) details.push_back(e.worker_id());
       if (!details.empty()) absl::StrAppend(&line, " (", absl::StrJoin(details, ", "), ")");
       if (e.failure_kind() != v1::FAILURE_KIND_UNSPECIFIED) {
@@ -540,6 +541,8 @@ std::string FormatRun(const v1::Run& run, int64_t now_ms, absl::TimeZone tz) {
   add("input", Preview(run.input(), 200));
   if (run.priority() != 0) add("priority", absl::StrCat(run.priority()));
   if (run.attempt() > 0) add("attempt", absl::StrCat(run.attempt(), " (epoch ", run.epoch(), ")"));
+  // Leases its workers lost (died, froze, cut off): not the run's failed attempts.
+  if (run.lease_losses() > 0) add("leases lost", absl::StrCat(run.lease_losses()));
   if (!run.worker_id().empty()) add("worker", run.worker_id());
   if (!run.request_id().empty()) add("request id", run.request_id());
   if (!run.labels().empty()) {

@@ -2,6 +2,7 @@
 //
 //   baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]
 //                      [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]
+//                      [--lease-take-up-ms=2000] [--max-lease-losses=10]
 //                      [--rate-limits=FILE] [--tls-cert=F --tls-key=F [--tls-client-ca=F]]
 //                      [--insecure]
 // --rate-limits: fleet-wide Messages API limits per model (orchestrator/rate_limiter.h).
@@ -44,6 +45,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]\n"
     "         [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]\n"
+    "         [--lease-take-up-ms=2000] [--max-lease-losses=10]\n"
     "         [--rate-limits=FILE] [--max-input-bytes=N] [--max-spec-bytes=N]\n"
     "         [--max-journal-entry-bytes=N] [--max-append-bytes=N] [--max-page-bytes=N]\n"
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
   // load (bench/, docs/PERFORMANCE.md). Tests keep the detector on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
-                      "max-attempts", "rate-limits", "max-input-bytes", "max-spec-bytes",
+                      "max-attempts", "lease-take-up-ms", "max-lease-losses", "rate-limits", "max-input-bytes", "max-spec-bytes",
                       "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",
                       "max-commit-backlog-mb"};
   value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
@@ -81,6 +83,8 @@ int main(int argc, char** argv) {
     error = "--max-commit-backlog-mb must be between 0 (no bound) and 1048576";
   }
   options.max_commit_backlog_bytes = static_cast<size_t>(backlog_mb) << 20;
+  options.lease_take_up = absl::Milliseconds(flags.GetInt("lease-take-up-ms", 2'000, &error));
+  options.max_lease_losses = static_cast<int>(flags.GetInt("max-lease-losses", 10, &error));
   baton::orchestrator::InputLimits limits;
   const std::pair<const char*, int64_t*> limit_flags[] = {
       {"max-input-bytes", &limits.max_input_bytes},
@@ -98,6 +102,10 @@ int main(int argc, char** argv) {
   const std::string data_dir = flags.GetString("data-dir");
   if (error.empty() && data_dir.empty()) error = "--data-dir is required";
   if (error.empty() && options.lease_ttl < absl::Milliseconds(100)) error = "--lease-ttl-ms must be >= 100";
+  if (error.empty() && options.lease_take_up < absl::ZeroDuration()) {
+    error = "--lease-take-up-ms must be >= 0 (0: no take-up window)";
+  }
+  if (error.empty() && options.max_lease_losses < 1) error = "--max-lease-losses must be >= 1";
   if (!error.empty()) {
     std::cerr << "baton-orchestrator: " << error << "\n" << kUsage;
     return 2;

@@ -66,7 +66,7 @@ absl::Status Scheduler::Recover() {
     active.run = std::move(**run);
     LeaseRecord lease = l;
     lease.deadline_ms = now_ms + absl::ToInt64Milliseconds(options_.lease_ttl);
-    GrantLeaseLocked(active, std::move(lease));
+    GrantLeaseLocked(active, std::move(lease), /*taken_up=*/true);
   }
   std::vector<std::string> waiting;
   if (absl::Status s = store_.ScanWaiting([&](const std::string& id) { waiting.push_back(id); }); !s.ok()) {
@@ -170,6 +170,7 @@ void Scheduler::AddStateEventLocked(v1::Run& run, const std::string& reason, Sto
   sc->set_attempt(run.attempt());
   sc->set_worker_id(run.worker_id());
   sc->set_failure_kind(run.failure_kind());
+  sc->set_lease_losses(run.lease_losses());
 }
 
 void Scheduler::EnqueueLocked(ActiveRun& active, StoreBatch& batch) {
@@ -202,10 +203,41 @@ Scheduler::NamespaceState& Scheduler::NamespaceOfLocked(const v1::Run& run) {
   return namespaces_[std::string(NamespaceOfRunId(run.run_id()))];
 }
 
-void Scheduler::GrantLeaseLocked(ActiveRun& active, LeaseRecord lease) {
+void Scheduler::GrantLeaseLocked(ActiveRun& active, LeaseRecord lease, bool taken_up) {
   lease_deadlines_.insert({lease.deadline_ms, lease.run_id});
   active.lease = std::move(lease);
+  active.lease_taken_up = taken_up;
   ++NamespaceOfLocked(active.run).running;
+}
+
+void Scheduler::ExtendLeaseLocked(ActiveRun& active) {
+  LeaseRecord& lease = *active.lease;
+  lease_deadlines_.erase({lease.deadline_ms, lease.run_id});
+  lease.deadline_ms = clock_.NowMillis() + absl::ToInt64Milliseconds(options_.lease_ttl);
+  lease_deadlines_.insert({lease.deadline_ms, lease.run_id});
+  active.lease_taken_up = true;
+}
+
+namespace {
+// The take-up window in effect: zero when off, at most the TTL.
+absl::Duration TakeUpWindow(const SchedulerOptions& options) {
+  return std::max(absl::ZeroDuration(), std::min(options.lease_take_up, options.lease_ttl));
+}
+}  // namespace
+
+void Scheduler::StartTakeUpWindow(const LeaseRecord& sent) {
+  const absl::Duration window = TakeUpWindow(options_);
+  if (window == absl::ZeroDuration()) return;
+  absl::MutexLock lock(&mu_);
+  auto it = active_.find(sent.run_id);
+  if (it == active_.end()) return;
+  ActiveRun& active = it->second;
+  // Taken up already (the worker was quick), or no longer this grant's.
+  if (active.lease_taken_up || !active.lease.has_value() || active.lease->lease_id != sent.lease_id) return;
+  LeaseRecord& lease = *active.lease;
+  lease_deadlines_.erase({lease.deadline_ms, lease.run_id});
+  lease.deadline_ms = std::min(lease.deadline_ms, clock_.NowMillis() + absl::ToInt64Milliseconds(window));
+  lease_deadlines_.insert({lease.deadline_ms, lease.run_id});
 }
 
 void Scheduler::ReleaseLeaseLocked(ActiveRun& active, StoreBatch& batch) {
@@ -673,7 +705,9 @@ void Scheduler::MatchLocked(Deferred& deferred) {
     if (run.start_time_ms() == 0) run.set_start_time_ms(now_ms);
     LeaseRecord lease{run.run_id(), NewLeaseIdLocked(), run.epoch(),
                       now_ms + absl::ToInt64Milliseconds(options_.lease_ttl), poll.worker_id};
-    GrantLeaseLocked(active, lease);
+    // Until the grant is sent (after this batch is durable and the journal read) the
+    // lease lasts a TTL; then the take-up window (StartTakeUpWindow).
+    GrantLeaseLocked(active, lease, /*taken_up=*/false);
     batch.lease_puts.push_back(lease);
     AddStateEventLocked(run, absl::StrCat("leased to ", poll.worker_id), batch);
     batch.put_runs.push_back(run);
@@ -699,6 +733,7 @@ void Scheduler::MatchLocked(Deferred& deferred) {
             }
             grant.history = std::move(*history);
           }
+          StartTakeUpWindow(grant.lease);
           done(std::optional<TaskGrant>(std::move(grant)));
         },
         deferred);
@@ -726,15 +761,11 @@ std::vector<LeaseStatus> Scheduler::Heartbeat(const std::string& worker_id,
                                               const std::vector<LeaseRef>& leases) {
   std::vector<LeaseStatus> out;
   absl::MutexLock lock(&mu_);
-  const int64_t deadline = clock_.NowMillis() + absl::ToInt64Milliseconds(options_.lease_ttl);
   for (const LeaseRef& ref : leases) {
     LeaseStatus status{ref.run_id, false, false};
     absl::StatusOr<ActiveRun*> active = CheckLeaseLocked(ref);
     if (active.ok()) {
-      LeaseRecord& lease = *(*active)->lease;
-      lease_deadlines_.erase({lease.deadline_ms, ref.run_id});
-      lease.deadline_ms = deadline;
-      lease_deadlines_.insert({lease.deadline_ms, ref.run_id});
+      ExtendLeaseLocked(**active);
       status.valid = true;
       status.cancel_requested = (*active)->run.cancel_requested();
     }
@@ -886,6 +917,11 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
   {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<ActiveRun*> checked = CheckLeaseLocked(lease);
+    if (checked.ok()) {
+      // The worker is alive and holds the lease: as good as a heartbeat (and the
+      // take-up of a new lease, when its first append comes before its heartbeat).
+      ExtendLeaseLocked(**checked);
+    }
     if (!checked.ok()) {
       error = checked.status();
     } else if (const int64_t last = (*checked)->run.last_journal_seq();
@@ -997,6 +1033,26 @@ void Scheduler::RetryOrFailLocked(ActiveRun& active, const std::string& error,
   batch.put_runs.push_back(run);
 }
 
+void Scheduler::LoseLeaseLocked(ActiveRun& active, const std::string& why, StoreBatch& batch,
+                                Deferred& deferred) {
+  v1::Run& run = active.run;
+  ReleaseLeaseLocked(active, batch);
+  run.set_lease_losses(run.lease_losses() + 1);
+  const std::string count = absl::StrCat("lease ", run.lease_losses(), " of ", options_.max_lease_losses, " lost");
+  if (run.lease_losses() >= options_.max_lease_losses) {
+    FinishLocked(run.run_id(), v1::FAILED, absl::StrCat(why, " (", count, ": max_lease_losses)"), v1::LEASE_EXPIRED,
+                 batch, deferred);
+    return;
+  }
+  // No backoff: the TTL (or the take-up window) already was the wait, and nothing says
+  // the run itself is at fault. The attempt stays: it is the run's own errors' budget.
+  run.set_error(why);
+  run.set_not_before_ms(0);
+  EnqueueLocked(active, batch);
+  AddStateEventLocked(run, absl::StrCat("queued again: ", why, " (", count, ")"), batch);
+  batch.put_runs.push_back(run);
+}
+
 void Scheduler::FailRun(const FailRunParams& params,
                         std::function<void(absl::StatusOr<v1::RunState>)> done) {
   Deferred deferred;
@@ -1052,23 +1108,46 @@ void Scheduler::Tick() {
   {
     absl::MutexLock lock(&mu_);
     const int64_t now_ms = clock_.NowMillis();
-    // Leases past their deadline: the worker is gone.
+    // Leases past their deadline: the worker is gone, or never took the lease up
+    // (frozen, cut off, dead before it read the grant).
+    std::set<std::string> not_taking_up;  // workers whose grants were withdrawn
     while (!lease_deadlines_.empty() && lease_deadlines_.begin()->first <= now_ms) {
       std::string run_id = lease_deadlines_.begin()->second;
       ActiveRun& active = active_.at(run_id);
       StoreBatch batch;
       const std::string worker = active.run.worker_id();
+      // Without a window an unconfirmed lease simply lasted its TTL.
+      const bool taken_up = active.lease_taken_up || TakeUpWindow(options_) == absl::ZeroDuration();
       if (active.run.cancel_requested()) {
         FinishLocked(run_id, v1::CANCELLED,
                      absl::StrCat(active.run.cancel_reason().empty() ? "cancelled" : active.run.cancel_reason(),
                                   " (the worker holding it is gone)"),
                      v1::CANCELLED_BY_USER, batch, deferred);
+      } else if (taken_up) {
+        LoseLeaseLocked(active, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"), batch,
+                        deferred);
       } else {
-        RetryOrFailLocked(active, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"),
-                          v1::LEASE_EXPIRED, batch, deferred);
+        not_taking_up.insert(worker);
+        LoseLeaseLocked(active,
+                        absl::StrCat("lease withdrawn: worker ", worker, " did not take it up within ",
+                                     absl::ToInt64Milliseconds(TakeUpWindow(options_)), " ms"),
+                        batch, deferred);
       }
-      BATON_LOG(INFO) << "lease on " << run_id << " held by " << worker << " expired";
+      BATON_LOG(INFO) << "lease on " << run_id << " held by " << worker << (taken_up ? " expired" : " withdrawn");
       CommitLocked(std::move(batch), nullptr, deferred);
+    }
+    // A worker that did not take up a grant is frozen or unreachable: its other
+    // parked polls would hand it more runs to withdraw later. They answer empty (a
+    // worker that is alive after all polls again).
+    if (!not_taking_up.empty()) {
+      for (auto it = polls_.begin(); it != polls_.end();) {
+        if (not_taking_up.count(it->second.worker_id) > 0) {
+          expired_polls.push_back(std::move(it->second.done));
+          it = polls_.erase(it);
+        } else {
+          ++it;
+        }
+      }
     }
     // Retries whose backoff is over.
     while (!delayed_.empty() && delayed_.begin()->first <= now_ms) {

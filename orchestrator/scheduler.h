@@ -52,6 +52,18 @@ namespace baton::orchestrator {
 struct SchedulerOptions {
   // How long a lease lasts without a heartbeat. Default: 10 s.
   absl::Duration lease_ttl = absl::Seconds(10);
+  // Take-up window: a lease whose worker has not confirmed it (a Heartbeat or an
+  // AppendStep carrying it) this long after the grant went out is withdrawn and the
+  // run queued again at once, so a frozen or cut-off worker's parked poll holds a run
+  // for this long, not a TTL. Zero: no window (an unconfirmed lease lasts the TTL).
+  // Longer than lease_ttl acts as lease_ttl. Default: 2 s.
+  absl::Duration lease_take_up = absl::Seconds(2);
+  // Leases a run may lose (expired, or withdrawn for want of take-up) before it fails
+  // with LEASE_EXPIRED. Lost leases are the workers' fault, not the run's: they do not
+  // spend max_attempts, and are queued again without the retry backoff (the TTL or
+  // the window already was the wait). The budget stops a run whose input crashes every
+  // worker that takes it. Default: 10.
+  int max_lease_losses = 10;
   // Backoff before a failed attempt runs again: base * 2^(attempt-1), capped.
   absl::Duration retry_backoff_base = absl::Seconds(1);  // Default: 1 s
   absl::Duration retry_backoff_max = absl::Seconds(60);  // Default: 60 s
@@ -171,10 +183,13 @@ class Scheduler {
   // The poller went away: its callback runs with nullopt unless it already ran.
   void CancelPoll(uint64_t poll_id);
 
-  // Extends the given leases. Memory only: after a restart every lease gets a fresh
-  // deadline anyway.
+  // Extends the given leases (now + lease_ttl) and takes up new ones: a worker
+  // confirms a lease it got with its first heartbeat (or AppendStep) within the
+  // take-up window. Memory only: after a restart every lease gets a fresh deadline
+  // anyway.
   std::vector<LeaseStatus> Heartbeat(const std::string& worker_id,
                                      const std::vector<LeaseRef>& leases);
+  // A valid lease is extended as by Heartbeat.
   // `first_seq` > 0: the seq the first entry must get. A retry of an append that is
   // already in the journal is answered as applied (once durable) and not written
   // again; another mismatch is FAILED_PRECONDITION.
@@ -227,6 +242,9 @@ class Scheduler {
   struct ActiveRun {
     v1::Run run;
     std::optional<LeaseRecord> lease;
+    // The worker confirmed `lease` (a Heartbeat or AppendStep carrying it); until then
+    // its deadline is the take-up window's.
+    bool lease_taken_up = false;
     int64_t enqueue_time_ms = 0;  // the queue key while QUEUED
   };
   struct QueueKey {
@@ -342,9 +360,20 @@ class Scheduler {
   void EnqueueLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DequeueLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The run's lease: granted (memory, deadlines, counts) and given back (and deleted
-  // in `batch`).
-  void GrantLeaseLocked(ActiveRun& active, LeaseRecord lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // in `batch`). `taken_up`: the worker is known to hold it (a recovered lease).
+  void GrantLeaseLocked(ActiveRun& active, LeaseRecord lease, bool taken_up) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseLeaseLocked(ActiveRun& active, StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The worker showed it holds the lease (Heartbeat, AppendStep): taken up, and its
+  // deadline is now + lease_ttl.
+  void ExtendLeaseLocked(ActiveRun& active) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The grant of `lease` is on its way to the worker: unless it was taken up already,
+  // its deadline becomes the take-up window's, counted from now.
+  void StartTakeUpWindow(const LeaseRecord& lease) ABSL_LOCKS_EXCLUDED(mu_);
+  // The worker holding the run's lease is gone (the lease expired, or was withdrawn):
+  // queued again at once, no attempt spent, or FAILED (LEASE_EXPIRED) once
+  // max_lease_losses leases are lost.
+  void LoseLeaseLocked(ActiveRun& active, const std::string& why, StoreBatch& batch, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   NamespaceState& NamespaceOfLocked(const v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK when the namespace's quotas admit a new run (and takes its create token);
   // RESOURCE_EXHAUSTED with a retry delay otherwise.
@@ -360,7 +389,7 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leases queued runs to parked polls while both exist.
   void MatchLocked(Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Retry or fail a run whose attempt failed (lease expiry or retryable error).
+  // Retry (after the backoff) or fail a run whose attempt failed with a retryable error.
   void RetryOrFailLocked(ActiveRun& active, const std::string& error, v1::FailureKind kind,
                          StoreBatch& batch, Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Enqueues the batch; `after` runs once it is durable, never under mu_: a store

@@ -29,6 +29,12 @@ class RunJournal {
   // gone, stop at once.
   virtual absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries,
                                       std::vector<v1::ChildRunSpec> children) = 0;
+  // Called right before each tool call starts: OK when the lease is certainly still
+  // this worker's. A worker that may have been frozen or cut off past its lease's TTL
+  // (by its own clock) asks the orchestrator first, so it starts no call another
+  // worker may be running. kFailedPrecondition / kAborted: the lease is gone, run
+  // nothing. Default: OK.
+  virtual absl::Status ConfirmLease() { return absl::OkStatus(); }
   // Live text of the step in flight, as the model streams it: best effort, never
   // durable, must not block. Default: dropped.
   virtual void PublishText(int step, int block_index, const std::string& text) {}

@@ -382,6 +382,21 @@ std::optional<RunOutcome> RunExecution::Append(std::vector<v1::JournalEntry> ent
   return std::nullopt;
 }
 
+std::optional<RunOutcome> RunExecution::ConfirmLease() {
+  const absl::Status held = out_.ConfirmLease();
+  if (held.ok()) return std::nullopt;
+  if (held.code() == absl::StatusCode::kFailedPrecondition || held.code() == absl::StatusCode::kAborted) {
+    // Another worker may own the run by now: a call started here could run twice.
+    signals_.lease_lost = true;
+    return Interrupted();
+  }
+  RunOutcome o;
+  o.error = absl::StrCat("cannot confirm the lease before a tool call: ", held.message());
+  o.failure_kind = v1::WORKER_ERROR;
+  o.retryable = true;
+  return Finish(o);
+}
+
 // --- Limits ---
 
 std::optional<RunOutcome> RunExecution::CheckLimits() const {
@@ -571,6 +586,7 @@ std::optional<RunOutcome> RunExecution::RunPending(int step) {
     const PendingToolCall& call = to_run[i];
     if (auto o = CheckToolCallLimit(call)) return o;
     if (PastDeadline()) return TimedOut();
+    if (auto o = ConfirmLease()) return o;
     const int64_t started_ms = clock_.NowMillis();
     ToolOutput output;
     if (auto o = CallTool(step, call, &output)) return o;

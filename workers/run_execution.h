@@ -105,6 +105,9 @@ class RunExecution {
   // cancel or a journal that cannot be reached to the outcome that ends the run.
   std::optional<RunOutcome> Append(std::vector<v1::JournalEntry> entries,
                                    std::vector<v1::ChildRunSpec> children = {});
+  // Right before a tool call: the lease must still be this worker's (RunJournal::
+  // ConfirmLease). An outcome when it is lost or cannot be confirmed.
+  std::optional<RunOutcome> ConfirmLease();
 
   // --- Limits ---
   // Steps, tokens, cost and the deadline: checked before every model call and right

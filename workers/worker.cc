@@ -1,5 +1,6 @@
 #include "workers/worker.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 
@@ -37,9 +38,53 @@ std::string WorkerOptions::StatsFileFromEnvironment() {
   return path == nullptr ? "" : path;
 }
 
+namespace {
+
+// How long the heartbeat thread gathers new leases before confirming them: far below
+// the orchestrator's take-up window (--lease-take-up-ms, 2 s by default).
+constexpr absl::Duration kTakeUpDelay = absl::Milliseconds(50);
+
+int64_t SteadyNowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// What the worker knows of one lease by its own (monotonic) clock. The orchestrator
+// extends a lease to (arrival + TTL) on every Heartbeat and AppendStep it answers
+// as valid, so the lease cannot expire before (send time of that call + TTL).
+// Thread-safe.
+class LeaseClock {
+ public:
+  explicit LeaseClock(int64_t ttl_ms) : ttl_ns_(ttl_ms * 1'000'000) {}
+  // A call carrying the lease, sent at `sent_ns` (SteadyNowNanos), was answered
+  // "valid".
+  void Confirmed(int64_t sent_ns) {
+    const int64_t until = sent_ns + ttl_ns_.load();
+    int64_t seen = valid_until_ns_.load();
+    while (seen < until && !valid_until_ns_.compare_exchange_weak(seen, until)) {
+    }
+  }
+  // The orchestrator announced its TTL (heartbeat answers; it may have restarted
+  // with another).
+  void SetTtl(int64_t ttl_ms) { ttl_ns_ = ttl_ms * 1'000'000; }
+  // Whether the orchestrator ever confirmed the lease (took it up).
+  bool TakenUp() const { return valid_until_ns_.load() > 0; }
+  // Past the bound (or never confirmed): another worker may hold the run now.
+  bool MayHaveExpired() const { return SteadyNowNanos() >= valid_until_ns_.load(); }
+
+ private:
+  std::atomic<int64_t> ttl_ns_;
+  std::atomic<int64_t> valid_until_ns_{0};
+};
+
+}  // namespace
+
 struct Worker::ActiveTask {
+  explicit ActiveTask(v1::Task t)
+      : task(std::move(t)), lease_clock(task.lease_ttl_ms() > 0 ? task.lease_ttl_ms() : 10'000) {}
   v1::Task task;
   RunSignals signals;
+  LeaseClock lease_clock;
   v1::Lease lease() const { return task.lease(); }
 };
 
@@ -58,11 +103,13 @@ class GrpcRunJournal final : public RunJournal {
   // `on_ack` (may be empty) gets the round trip of every AppendStep that succeeded.
   // `deltas` (may be null) takes the live text of the step in flight.
   // `next_seq`: the seq the next appended entry gets (the journal's last seq + 1).
-  GrpcRunJournal(v1::WorkerService::Stub& stub, const v1::Lease& lease, int64_t next_seq,
-                 RunSignals& signals, absl::Duration retry_for,
+  // `lease_clock`: the lease's bound by this worker's clock, extended by every append
+  // acknowledged.
+  GrpcRunJournal(v1::WorkerService::Stub& stub, const std::string& worker_id, const v1::Lease& lease,
+                 int64_t next_seq, RunSignals& signals, LeaseClock& lease_clock, absl::Duration retry_for,
                  std::function<void(absl::Duration)> on_ack, DeltaBuffer* deltas = nullptr)
-      : stub_(stub), lease_(lease), next_seq_(next_seq), signals_(signals), retry_for_(retry_for),
-        on_ack_(std::move(on_ack)), deltas_(deltas) {}
+      : stub_(stub), worker_id_(worker_id), lease_(lease), next_seq_(next_seq), signals_(signals),
+        lease_clock_(lease_clock), retry_for_(retry_for), on_ack_(std::move(on_ack)), deltas_(deltas) {}
 
   void PublishText(int step, int block_index, const std::string& text) override {
     if (deltas_ != nullptr) deltas_->Add(lease_, step, block_index, text);
@@ -78,40 +125,82 @@ class GrpcRunJournal final : public RunJournal {
     request.set_first_seq(next_seq_);
     for (v1::JournalEntry& e : entries) *request.add_entries() = std::move(e);
     for (v1::ChildRunSpec& c : children) *request.add_children() = std::move(c);
+    v1::AppendStepResponse response;
+    grpc::Status status = CallRetrying("AppendStep", absl::Seconds(10), [&](grpc::ClientContext& ctx) {
+      const absl::Time sent = absl::Now();
+      const int64_t sent_ns = SteadyNowNanos();
+      grpc::Status s = stub_.AppendStep(&ctx, request, &response);
+      if (s.ok()) {
+        lease_clock_.Confirmed(sent_ns);
+        if (on_ack_) on_ack_(absl::Now() - sent);
+      }
+      return s;
+    });
+    if (!status.ok()) return FromGrpcStatus(status);
+    next_seq_ += request.entries_size();
+    return response.cancel_requested();
+  }
+
+  absl::Status ConfirmLease() override {
+    if (!lease_clock_.MayHaveExpired()) return absl::OkStatus();
+    // This worker may have been frozen or cut off past the TTL: ask.
+    BATON_LOG(INFO) << "lease on " << lease_.run_id() << " unconfirmed for a TTL by this worker's clock; "
+                    << "confirming it before the next tool call";
+    v1::HeartbeatRequest request;
+    request.set_worker_id(worker_id_);
+    *request.add_leases() = lease_;
+    v1::HeartbeatResponse response;
+    grpc::Status status = CallRetrying("Heartbeat", absl::Seconds(5), [&](grpc::ClientContext& ctx) {
+      const int64_t sent_ns = SteadyNowNanos();
+      grpc::Status s = stub_.Heartbeat(&ctx, request, &response);
+      if (s.ok() && response.lease_ttl_ms() > 0) lease_clock_.SetTtl(response.lease_ttl_ms());
+      if (s.ok() && response.leases_size() == 1 && response.leases(0).valid()) lease_clock_.Confirmed(sent_ns);
+      return s;
+    });
+    if (!status.ok()) return FromGrpcStatus(status);
+    if (response.leases_size() != 1 || !response.leases(0).valid()) {
+      return absl::FailedPreconditionError(absl::StrCat("lease on run \"", lease_.run_id(),
+                                                        "\" was lost while this worker could not renew it"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // `call` with a fresh context (deadline `timeout`), retried with backoff while the
+  // orchestrator is unreachable, for up to retry_for_ (it may be restarting:
+  // recovered leases stay valid), unless the run is interrupted meanwhile.
+  grpc::Status CallRetrying(const char* what, absl::Duration timeout,
+                            const std::function<grpc::Status(grpc::ClientContext&)>& call) {
     const absl::Time give_up = absl::Now() + retry_for_;
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
       grpc::ClientContext ctx;
-      ctx.set_deadline(absl::ToChronoTime(std::min(absl::Now() + absl::Seconds(10), std::max(give_up, absl::Now() + absl::Seconds(1)))));
+      ctx.set_deadline(
+          absl::ToChronoTime(std::min(absl::Now() + timeout, std::max(give_up, absl::Now() + absl::Seconds(1)))));
       // While the orchestrator restarts, the call waits for the channel to reconnect,
       // and this thread drives the reconnection. Failing fast instead left no thread
       // of a worker whose slots were all busy polling the channel: its reconnect
       // timers and connects then advanced only at gRPC's backup poll (every 5 s), and
       // whole workers' runs stood still for 10-30 s after a restart (W4).
       ctx.set_wait_for_ready(true);
-      v1::AppendStepResponse response;
-      const absl::Time sent = absl::Now();
-      grpc::Status status = stub_.AppendStep(&ctx, request, &response);
-      if (status.ok()) {
-        if (on_ack_) on_ack_(absl::Now() - sent);
-        next_seq_ += request.entries_size();
-        return response.cancel_requested();
-      }
+      grpc::Status status = call(ctx);
+      if (status.ok()) return status;
       if (!Retryable(status) || absl::Now() + backoff > give_up || signals_.lease_lost || signals_.abort) {
-        return FromGrpcStatus(status);
+        return status;
       }
-      BATON_LOG(WARNING) << "AppendStep for " << lease_.run_id() << " failed (" << status.error_message()
+      BATON_LOG(WARNING) << what << " for " << lease_.run_id() << " failed (" << status.error_message()
                          << "), retrying";
       absl::SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Seconds(1));
     }
   }
 
- private:
   v1::WorkerService::Stub& stub_;
+  const std::string worker_id_;
   const v1::Lease lease_;
   int64_t next_seq_;
   RunSignals& signals_;
+  LeaseClock& lease_clock_;
   const absl::Duration retry_for_;
   const std::function<void(absl::Duration)> on_ack_;
   DeltaBuffer* const deltas_;
@@ -186,8 +275,7 @@ void Worker::SlotLoop(int slot) {
     }
     backoff = absl::Milliseconds(100);
     if (!response.has_task()) continue;
-    auto task = std::make_shared<ActiveTask>();
-    task->task = std::move(*response.mutable_task());
+    auto task = std::make_shared<ActiveTask>(std::move(*response.mutable_task()));
     // The heartbeat period follows the TTL the orchestrator announces; a shorter
     // TTL than assumed must not wait out a period computed from the old one.
     const bool ttl_shrank = task->task.lease_ttl_ms() > 0 && task->task.lease_ttl_ms() < lease_ttl_ms_.load();
@@ -199,7 +287,10 @@ void Worker::SlotLoop(int slot) {
     {
       absl::MutexLock lock(&mu_);
       active_[task->task.lease().run_id()] = task;
-      if (ttl_shrank) heartbeat_wake_ = true;
+      // Take the lease up at once: the orchestrator withdraws one not confirmed
+      // within its take-up window.
+      heartbeat_wake_ = true;
+      if (ttl_shrank) next_heartbeat_ = absl::InfinitePast();
     }
     RunTask(task);
     {
@@ -218,7 +309,8 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
   std::function<void(absl::Duration)> on_ack;
   if (!options_.stats_file.empty()) on_ack = [this](absl::Duration d) { append_latencies_->Add(d); };
-  GrpcRunJournal out(*stub, lease, run.last_journal_seq() + 1, task->signals, options_.journal_retry_for, std::move(on_ack), &deltas_);
+  GrpcRunJournal out(*stub, options_.worker_id, lease, run.last_journal_seq() + 1, task->signals, task->lease_clock,
+                     options_.journal_retry_for, std::move(on_ack), &deltas_);
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals, task->task.history());
 
   // Report the outcome; retried while the orchestrator is unreachable.
@@ -287,20 +379,36 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
 
 void Worker::HeartbeatLoop() {
   auto stub = v1::WorkerService::NewStub(channel_);
+  bool retry_take_up = false;  // the last take-up heartbeat failed: try again soon
   while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return heartbeat_stop_ || heartbeat_wake_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stop), HeartbeatInterval());
-      if (heartbeat_stop_) return;
-      heartbeat_wake_ = false;
-    }
+    bool every_lease;
     std::vector<std::shared_ptr<ActiveTask>> tasks;
     {
       absl::MutexLock lock(&mu_);
-      for (auto& [id, task] : active_) tasks.push_back(task);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return heartbeat_stop_ || heartbeat_wake_; };
+      absl::Time until = next_heartbeat_;
+      if (retry_take_up) until = std::min(until, absl::Now() + absl::Milliseconds(100));
+      mu_.AwaitWithDeadline(absl::Condition(&wake), until);
+      if (heartbeat_stop_) return;
+      if (heartbeat_wake_ && absl::Now() < next_heartbeat_) {
+        // New leases: let a burst of them gather into one call, and let short runs
+        // take theirs up with their first AppendStep instead (one call fewer each).
+        auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return heartbeat_stop_; };
+        mu_.AwaitWithDeadline(absl::Condition(&stop), std::min(next_heartbeat_, absl::Now() + kTakeUpDelay));
+        if (heartbeat_stop_) return;
+      }
+      heartbeat_wake_ = false;
+      every_lease = absl::Now() >= next_heartbeat_;
+      if (every_lease) next_heartbeat_ = absl::Now() + HeartbeatInterval();
+      // Between periodic heartbeats, only the leases not taken up yet.
+      for (auto& [id, task] : active_) {
+        if (every_lease || !task->lease_clock.TakenUp()) tasks.push_back(task);
+      }
     }
-    if (tasks.empty()) continue;
+    if (tasks.empty()) {
+      retry_take_up = false;
+      continue;
+    }
     v1::HeartbeatRequest request;
     request.set_worker_id(options_.worker_id);
     for (auto& task : tasks) *request.add_leases() = task->lease();
@@ -309,7 +417,9 @@ void Worker::HeartbeatLoop() {
     // Waits for a reconnecting channel (and drives it), as AppendStep does.
     ctx.set_wait_for_ready(true);
     v1::HeartbeatResponse response;
+    const int64_t sent_ns = SteadyNowNanos();
     grpc::Status status = stub->Heartbeat(&ctx, request, &response);
+    retry_take_up = !status.ok();
     if (!status.ok()) {
       BATON_LOG(WARNING) << "heartbeat failed: " << status.error_message();
       continue;
@@ -318,7 +428,12 @@ void Worker::HeartbeatLoop() {
     for (const auto& lease_status : response.leases()) {
       for (auto& task : tasks) {
         if (task->lease().run_id() != lease_status.run_id()) continue;
-        if (!lease_status.valid()) task->signals.lease_lost = true;
+        if (response.lease_ttl_ms() > 0) task->lease_clock.SetTtl(response.lease_ttl_ms());
+        if (lease_status.valid()) {
+          task->lease_clock.Confirmed(sent_ns);
+        } else {
+          task->signals.lease_lost = true;
+        }
         if (lease_status.cancel_requested() && !task->signals.cancelled.exchange(true)) {
           BATON_LOG(INFO) << "run " << lease_status.run_id() << " cancelled; stopping it";
         }

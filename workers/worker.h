@@ -1,5 +1,13 @@
 // A worker process: leases runs from the orchestrator, runs each through the agent
 // loop on its own thread, heartbeats every lease, and drains on request.
+//
+// Leases (docs/design.md, "Run lifecycle"): a new lease is confirmed at once with a
+// heartbeat carrying only the new leases (the orchestrator withdraws a lease not
+// taken up within its take-up window). Each lease also has a bound by the worker's
+// own clock: the send time of the last call the orchestrator answered "valid" plus
+// the TTL (every such call extends the lease from its arrival). Past that bound (the
+// process was frozen, or cut off) no tool call starts until the lease is confirmed
+// again.
 #ifndef BATON_WORKERS_WORKER_H_
 #define BATON_WORKERS_WORKER_H_
 
@@ -89,8 +97,11 @@ class Worker {
   // In-flight PollTask contexts, cancelled on drain.
   std::vector<void*> polls_ ABSL_GUARDED_BY(mu_);
   bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
-  // Set when a task announces a shorter lease TTL: heartbeat now, with the new period.
+  // Set when a task arrives: confirm its lease now (a heartbeat of the new leases).
   bool heartbeat_wake_ ABSL_GUARDED_BY(mu_) = false;
+  // When every lease is heartbeated next; a task announcing a shorter lease TTL makes
+  // it now, with the new period.
+  absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 
   // Live text on its way to the orchestrator (bounded; drops when full).
   DeltaBuffer deltas_;

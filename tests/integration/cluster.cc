@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "baton/v1/auth.grpc.pb.h"
 #include "common/grpc_channel.h"
@@ -24,6 +25,10 @@
 namespace baton::testing {
 
 namespace fs = std::filesystem;
+
+namespace {
+constexpr char kIpBinary[] = "/usr/sbin/ip";
+}  // namespace
 
 extern "C" char** environ;
 
@@ -130,6 +135,54 @@ int WaitForPortFile(const std::string& path, absl::Duration timeout) {
   return 0;
 }
 
+NetNamespace::NetNamespace() {
+  // Interface names have at most 15 characters; the pid keeps concurrent tests apart.
+  const int n = static_cast<int>(getpid() % 16384);
+  name_ = absl::StrCat("baton-it-", getpid());
+  host_link_ = absl::StrCat("bit", n, "h");
+  ns_link_ = absl::StrCat("bit", n, "n");
+  const std::string prefix = absl::StrCat("10.251.", n / 64, ".");
+  host_address_ = absl::StrCat(prefix, (n % 64) * 4 + 1);
+  const std::string ns_address = absl::StrCat(prefix, (n % 64) * 4 + 2);
+  if (access(kIpBinary, X_OK) != 0) {
+    error_ = absl::StrCat(kIpBinary, " is not there");
+    return;
+  }
+  made_ns_ = Ip({"netns", "add", name_});
+  if (!made_ns_) return;
+  made_link_ = Ip({"link", "add", host_link_, "type", "veth", "peer", "name", ns_link_});
+  if (!made_link_) return;
+  (void)(Ip({"link", "set", ns_link_, "netns", name_}) &&
+         Ip({"addr", "add", host_address_ + "/30", "dev", host_link_}) && Ip({"link", "set", host_link_, "up"}) &&
+         Ip({"-n", name_, "addr", "add", ns_address + "/30", "dev", ns_link_}) &&
+         Ip({"-n", name_, "link", "set", ns_link_, "up"}) && Ip({"-n", name_, "link", "set", "lo", "up"}));
+}
+
+NetNamespace::~NetNamespace() {
+  std::string ignored;
+  if (made_link_) RunCommand({kIpBinary, "link", "del", host_link_}, {}, &ignored);
+  if (made_ns_) RunCommand({kIpBinary, "netns", "del", name_}, {}, &ignored);
+}
+
+bool NetNamespace::Ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{kIpBinary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string output;
+  if (RunCommand(argv, {}, &output, absl::Seconds(20)) == 0) return true;
+  if (error_.empty()) {
+    error_ = absl::StrCat("`ip ", absl::StrJoin(args, " "), "` failed: ", absl::StripAsciiWhitespace(output));
+  }
+  return false;
+}
+
+bool NetNamespace::SetLinkUp(bool up) {
+  // The host's side: the namespace's side stays up, so its packets are sent and
+  // dropped (as in a partition) rather than refused at once.
+  const bool done = Ip({"link", "set", host_link_, up ? "up" : "down"});
+  EXPECT_TRUE(done) << error_;
+  return done;
+}
+
 std::string Cluster::Bin(const std::string& name) {
   const char* dir = std::getenv("BATON_BIN_DIR");
   return std::string(dir ? dir : "build/bin") + "/" + name;
@@ -176,7 +229,7 @@ void Cluster::MakeCertificates() {
 void Cluster::Start() {
   if (options_.tls) MakeCertificates();
   if (options_.start_sim) {
-    std::vector<std::string> sim_args{"--listen=127.0.0.1:0", "--port-file=" + dir_ + "/sim.port"};
+    std::vector<std::string> sim_args{"--listen=" + options_.host + ":0", "--port-file=" + dir_ + "/sim.port"};
     sim_args.insert(sim_args.end(), options_.sim_args.begin(), options_.sim_args.end());
     sim_ = std::make_unique<Process>(Bin("baton-model-sim"), sim_args, options_.sim_env, dir_ + "/sim.log");
     sim_port_ = WaitForPortFile(dir_ + "/sim.port", absl::Seconds(20));
@@ -191,9 +244,10 @@ void Cluster::Start() {
 void Cluster::StartOrchestrator() {
   const std::string port_file = dir_ + "/orchestrator.port";
   fs::remove(port_file);
-  std::vector<std::string> args{"--data-dir=" + data_dir(), "--listen=127.0.0.1:" + std::to_string(orchestrator_port_),
+  std::vector<std::string> args{"--data-dir=" + data_dir(), "--listen=" + options_.host + ":" + std::to_string(orchestrator_port_),
                                 "--port-file=" + port_file, "--lease-ttl-ms=" + std::to_string(options_.lease_ttl_ms),
                                 "--retry-backoff-ms=" + std::to_string(options_.retry_backoff_ms)};
+  if (options_.host != "127.0.0.1") args.push_back("--insecure");  // a private test address
   if (options_.tls) {
     args.insert(args.end(), {"--tls-cert=" + tls_dir() + "/server.pem", "--tls-key=" + tls_dir() + "/server.key",
                              "--tls-client-ca=" + tls_dir() + "/ca.pem"});
@@ -249,6 +303,7 @@ void Cluster::KillOrchestrator(int signal) {
 }
 
 void Cluster::StartWorker(int index) {
+  if (index >= static_cast<int>(workers_.size())) workers_.resize(index + 1);  // one more than options.workers
   std::map<std::string, std::string> env = options_.worker_env;
   if (options_.start_sim) env["ANTHROPIC_BASE_URL"] = sim_url();
   if (env.count("ANTHROPIC_API_KEY") == 0) env["ANTHROPIC_API_KEY"] = "test-key";
@@ -263,13 +318,19 @@ void Cluster::StartWorker(int index) {
     args.insert(args.end(), {"--ca=" + tls_dir() + "/ca.pem", "--cert=" + name + ".pem", "--key=" + name + ".key"});
   }
   args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
-  workers_.at(index) = std::make_unique<Process>(Bin("baton-worker"), args, env,
-                                                 dir_ + "/worker-" + std::to_string(index) + ".log");
+  std::string binary = Bin("baton-worker");
+  if (auto it = options_.worker_netns.find(index); it != options_.worker_netns.end()) {
+    // `ip netns exec` execs the worker in place: the pid (and its signals) stay its.
+    args.insert(args.begin(), {"netns", "exec", it->second, binary});
+    binary = kIpBinary;
+  }
+  workers_.at(index) =
+      std::make_unique<Process>(binary, args, env, dir_ + "/worker-" + std::to_string(index) + ".log");
 }
 
 void Cluster::KillWorker(int index, int signal) {
   workers_.at(index)->Kill(signal);
-  workers_.at(index)->Wait(absl::Seconds(30));
+  if (signal != SIGSTOP && signal != SIGCONT) workers_.at(index)->Wait(absl::Seconds(30));
 }
 
 std::vector<std::string> Cluster::LogFiles() const {

@@ -1,6 +1,7 @@
 // A real Baton stack for integration tests: baton-model-sim, baton-orchestrator
 // and baton-workers as child processes on loopback, with data in a temp dir.
-// Processes can be killed with SIGKILL and started again.
+// Processes can be killed with SIGKILL and started again, or paused (SIGSTOP,
+// SIGCONT); a worker can run in a network namespace the test made (NetNamespace).
 #ifndef BATON_TESTS_INTEGRATION_CLUSTER_H_
 #define BATON_TESTS_INTEGRATION_CLUSTER_H_
 
@@ -57,6 +58,13 @@ struct ClusterOptions {
   std::map<std::string, std::string> worker_env;
   // Environment of the simulator (BATON_SIM_API_KEY...).
   std::map<std::string, std::string> sim_env;
+  // The address the simulator and the orchestrator listen on, and the test's stubs
+  // and workers use. Not loopback: the orchestrator gets --insecure (tests only).
+  // Default: 127.0.0.1.
+  std::string host = "127.0.0.1";
+  // Workers (by index) that run in a network namespace (`ip netns exec NAME`).
+  // Default: none.
+  std::map<int, std::string> worker_netns;
   // Extra flags for the workers (--prices=FILE...) and the simulator.
   std::vector<std::string> worker_args;
   std::vector<std::string> sim_args;
@@ -83,11 +91,14 @@ class Cluster {
   // hold runs() and the like across a restart.
   void StartOrchestrator();
   void KillOrchestrator(int signal = 9);
+  // Starts worker `index` (again); an index past the last adds a worker.
   void StartWorker(int index);
+  // Sends `signal`; waits for the worker to exit unless the signal pauses or resumes
+  // it (SIGSTOP, SIGCONT).
   void KillWorker(int index, int signal = 9);
   Process* worker(int index) { return workers_.at(index).get(); }
 
-  std::string address() const { return "127.0.0.1:" + std::to_string(orchestrator_port_); }
+  std::string address() const { return options_.host + ":" + std::to_string(orchestrator_port_); }
   // With options.tls: the CA and the test client's certificate ("test-client"); empty
   // (plaintext) otherwise.
   const ClientTlsOptions& client_tls() const { return client_tls_; }
@@ -98,7 +109,7 @@ class Cluster {
   std::string auth_audit_log() const { return dir_ + "/audit.jsonl"; }
   // A channel to the orchestrator (with client_tls()) that sends `bearer_token`.
   std::shared_ptr<grpc::Channel> ChannelWithKey(const std::string& bearer_token) const;
-  std::string sim_url() const { return "http://127.0.0.1:" + std::to_string(sim_port_); }
+  std::string sim_url() const { return "http://" + options_.host + ":" + std::to_string(sim_port_); }
   const std::string& dir() const { return dir_; }
   std::string data_dir() const { return dir_ + "/orchestrator"; }
   std::string audit_log(int index) const { return dir_ + "/tools-" + std::to_string(index) + ".jsonl"; }
@@ -172,6 +183,39 @@ std::vector<v1::Approval> ListApprovals(Cluster& cluster, const std::string& run
                                         v1::ListApprovalsRequest::Filter filter);
 // Tool calls the workers executed (their audit logs), per (run_id, tool_use_id).
 std::map<std::pair<std::string, std::string>, int> ExecutedCalls(const Cluster& cluster);
+
+// A network namespace joined to this one by a veth pair with private addresses
+// (10.251.x.y/30, chosen from the test's pid). Made with `ip`, which needs root or
+// CAP_NET_ADMIN: ok() is false and error() says why when it could not be made.
+// Removed on destruction.
+class NetNamespace {
+ public:
+  NetNamespace();
+  ~NetNamespace();
+  NetNamespace(const NetNamespace&) = delete;
+  NetNamespace& operator=(const NetNamespace&) = delete;
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  const std::string& name() const { return name_; }
+  // This side's address (listen here to be reachable from the namespace).
+  const std::string& host_address() const { return host_address_; }
+  // Cuts the link (packets are dropped, nothing is refused: a partition), or joins it
+  // again. Returns false (and records a test failure) when `ip` fails.
+  bool SetLinkUp(bool up);
+
+ private:
+  // Runs `ip args...`; on failure sets error_ (unless set) and returns false.
+  bool Ip(const std::vector<std::string>& args);
+
+  std::string name_;
+  std::string host_link_;
+  std::string ns_link_;
+  std::string host_address_;
+  std::string error_;
+  bool made_ns_ = false;
+  bool made_link_ = false;
+};
 
 // Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
 bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout);

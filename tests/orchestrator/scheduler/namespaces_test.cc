@@ -48,6 +48,9 @@ class NamespacesTest : public SchedulerFixture {
         },
         std::move(namespaces));
     if (!answered) scheduler_->CancelPoll(id);
+    if (out.has_value()) {
+      EXPECT_TRUE(scheduler_->Heartbeat("w-bound", {Ref(*out)})[0].valid);
+    }
     return out;
   }
 };

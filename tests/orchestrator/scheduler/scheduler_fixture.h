@@ -62,6 +62,10 @@ class SchedulerFixture : public ::testing::Test {
                                          out = std::move(*g);
                                        });
     if (!answered) scheduler_->CancelPoll(id);
+    // The worker takes the lease up at once, as baton-worker does.
+    if (out.has_value()) {
+      EXPECT_TRUE(scheduler_->Heartbeat("w1", {Ref(*out)})[0].valid);
+    }
     return out;
   }
 

@@ -14,8 +14,8 @@ class SchedulerTest : public Test {
  protected:
   SchedulerTest() { Reset(); }
 
-  void Reset() {
-    scheduler_ = std::make_unique<Scheduler>(store_, clock_, options());
+  void Reset(SchedulerOptions o = options()) {
+    scheduler_ = std::make_unique<Scheduler>(store_, clock_, o);
     ASSERT_TRUE(scheduler_->Recover().ok());
     scheduler_->SetEventListener([this](const std::vector<v1::RunEvent>& events) {
       events_.insert(events_.end(), events.begin(), events.end());
@@ -43,8 +43,9 @@ class SchedulerTest : public Test {
     return created.ok() ? *created : v1::Run();
   }
 
-  // Polls with a deadline already passed unless something is queued.
-  std::optional<TaskGrant> Poll(const std::string& worker = "w1") {
+  // Polls with a deadline already passed unless something is queued. The worker takes
+  // a lease up at once (a heartbeat), as baton-worker does, unless `take_up` is false.
+  std::optional<TaskGrant> Poll(const std::string& worker = "w1", bool take_up = true) {
     std::optional<TaskGrant> out;
     bool answered = false;
     uint64_t id = scheduler_->PollTask(worker, clock_.Now() + absl::Seconds(5),
@@ -54,6 +55,9 @@ class SchedulerTest : public Test {
                                          out = std::move(*g);
                                        });
     if (!answered) scheduler_->CancelPoll(id);
+    if (out.has_value() && take_up) {
+      EXPECT_TRUE(scheduler_->Heartbeat(worker, {Ref(*out)})[0].valid);
+    }
     return out;
   }
 
@@ -196,23 +200,149 @@ TEST_F(SchedulerTest, ACancelsReasonIsTheRunsErrorWhenItsWorkerStops) {
   EXPECT_EQ(events_.back().state_changed().reason(), "cancelled: wrong input");
 }
 
-TEST_F(SchedulerTest, ExpiredLeaseIsRequeuedWithNextEpochAfterBackoff) {
+TEST_F(SchedulerTest, ExpiredLeaseIsRequeuedAtOnceWithNextEpochWithoutSpendingAnAttempt) {
   Create("x");
   TaskGrant first = *Poll("w1");
-  clock_.Advance(absl::Seconds(11));
+  clock_.Advance(absl::Seconds(10));
   scheduler_->Tick();
   v1::Run run = *scheduler_->GetRun(first.run.run_id());
   EXPECT_EQ(run.state(), v1::QUEUED);
-  EXPECT_EQ(run.attempt(), 2);
+  // The worker's death is not the run's error: attempts are for those.
+  EXPECT_EQ(run.attempt(), 1);
+  EXPECT_EQ(run.lease_losses(), 1);
   EXPECT_NE(run.error().find("lease expired"), std::string::npos);
-  // Backoff of 1 s before it may run again.
-  EXPECT_FALSE(Poll("w2").has_value());
-  clock_.Advance(absl::Seconds(1));
-  scheduler_->Tick();
+  EXPECT_EQ(events_.back().state_changed().lease_losses(), 1);
+  EXPECT_NE(events_.back().state_changed().reason().find("lease 1 of 10 lost"), std::string::npos)
+      << events_.back().state_changed().reason();
+  // No backoff: the TTL already was the wait.
   TaskGrant second = *Poll("w2");
   EXPECT_EQ(second.run.run_id(), first.run.run_id());
   EXPECT_EQ(second.lease.epoch, first.lease.epoch + 1);
   EXPECT_NE(second.lease.lease_id, first.lease.lease_id);
+}
+
+TEST_F(SchedulerTest, ExpiredLeaseGoesToAParkedPollInTheSameTick) {
+  Create("x");
+  TaskGrant first = *Poll("w1");
+  std::optional<TaskGrant> parked;
+  scheduler_->PollTask("w2", clock_.Now() + absl::Seconds(30),
+                       [&](absl::StatusOr<std::optional<TaskGrant>> g) { parked = std::move(*g); });
+  clock_.Advance(absl::Seconds(10));
+  scheduler_->Tick();
+  ASSERT_TRUE(parked.has_value());
+  EXPECT_EQ(parked->run.run_id(), first.run.run_id());
+  EXPECT_EQ(parked->lease.epoch, 2);
+}
+
+TEST_F(SchedulerTest, LeaseNotTakenUpIsWithdrawnAfterTheWindow) {
+  v1::Run run = Create("x");
+  // w1 got the grant but never confirms it (frozen); it has another poll parked.
+  TaskGrant frozen = *Poll("w1", /*take_up=*/false);
+  bool other_answered = false;
+  std::optional<TaskGrant> other;
+  scheduler_->PollTask("w1", clock_.Now() + absl::Seconds(30), [&](absl::StatusOr<std::optional<TaskGrant>> g) {
+    other_answered = true;
+    other = std::move(*g);
+  });
+  clock_.Advance(absl::Milliseconds(1999));
+  scheduler_->Tick();
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->state(), v1::RUNNING);
+  clock_.Advance(absl::Milliseconds(1));
+  scheduler_->Tick();
+  v1::Run queued = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(queued.state(), v1::QUEUED);
+  EXPECT_EQ(queued.attempt(), 1);
+  EXPECT_EQ(queued.lease_losses(), 1);
+  EXPECT_NE(queued.error().find("lease withdrawn: worker w1 did not take it up within 2000 ms"), std::string::npos)
+      << queued.error();
+  // w1's other parked poll answers empty rather than hand a frozen worker more runs.
+  EXPECT_TRUE(other_answered);
+  EXPECT_FALSE(other.has_value());
+  // The frozen worker, woken, is refused: it heartbeats, appends or completes too late.
+  EXPECT_FALSE(scheduler_->Heartbeat("w1", {Ref(frozen)})[0].valid);
+  EXPECT_EQ(Append(Ref(frozen), ToolResult("t1")).code(), absl::StatusCode::kFailedPrecondition);
+  TaskGrant again = *Poll("w2");
+  EXPECT_EQ(again.run.run_id(), run.run_id());
+  EXPECT_EQ(again.lease.epoch, frozen.lease.epoch + 1);
+  EXPECT_EQ(Complete(Ref(frozen)).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Complete(Ref(again)).ok());
+}
+
+TEST_F(SchedulerTest, TakenUpLeaseLastsTheTtl) {
+  v1::Run run = Create("x");
+  TaskGrant g = *Poll("w1", /*take_up=*/false);
+  clock_.Advance(absl::Seconds(1));
+  // The first append takes the lease up as a heartbeat would.
+  ASSERT_TRUE(Append(Ref(g), ToolResult("t1")).ok());
+  clock_.Advance(absl::Milliseconds(9999));
+  scheduler_->Tick();
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->state(), v1::RUNNING);
+  clock_.Advance(absl::Milliseconds(1));
+  scheduler_->Tick();
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->state(), v1::QUEUED);
+}
+
+TEST_F(SchedulerTest, WithoutATakeUpWindowAnUnconfirmedLeaseLastsTheTtl) {
+  SchedulerOptions o = options();
+  o.lease_take_up = absl::ZeroDuration();
+  Reset(o);
+  v1::Run run = Create("x");
+  Poll("w1", /*take_up=*/false);
+  clock_.Advance(absl::Seconds(5));
+  scheduler_->Tick();
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->state(), v1::RUNNING);
+  clock_.Advance(absl::Seconds(5));
+  scheduler_->Tick();
+  v1::Run queued = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(queued.state(), v1::QUEUED);
+  EXPECT_NE(queued.error().find("lease expired"), std::string::npos) << queued.error();
+}
+
+TEST_F(SchedulerTest, LostLeasesFailTheRunAtMaxLeaseLosses) {
+  SchedulerOptions o = options();
+  o.max_lease_losses = 3;
+  Reset(o);
+  v1::Run run = Create("x");
+  for (int loss = 1; loss <= 3; ++loss) {
+    TaskGrant g = *Poll("w" + std::to_string(loss), /*take_up=*/loss % 2 == 0);
+    EXPECT_EQ(g.run.lease_losses(), loss - 1);
+    clock_.Advance(absl::Seconds(10));
+    scheduler_->Tick();
+  }
+  v1::Run failed = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(failed.state(), v1::FAILED);
+  EXPECT_EQ(failed.failure_kind(), v1::LEASE_EXPIRED);
+  EXPECT_EQ(failed.attempt(), 1);
+  EXPECT_EQ(failed.lease_losses(), 3);
+  EXPECT_NE(failed.error().find("lease 3 of 3 lost: max_lease_losses"), std::string::npos) << failed.error();
+}
+
+TEST_F(SchedulerTest, LostLeasesLeaveEveryAttemptToTheRunsOwnErrors) {
+  v1::Run run = Create("x");
+  for (int loss = 0; loss < 5; ++loss) {
+    Poll("w-dies");
+    clock_.Advance(absl::Seconds(10));
+    scheduler_->Tick();
+  }
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    TaskGrant g = *Poll();
+    EXPECT_EQ(g.run.attempt(), attempt);
+    FailRunParams fail;
+    fail.lease = Ref(g);
+    fail.error = "model unavailable";
+    fail.retryable = true;
+    fail.failure_kind = v1::MODEL_UNAVAILABLE;
+    EXPECT_EQ(*Fail(fail), attempt < 3 ? v1::QUEUED : v1::FAILED);
+    // A run's own error still waits the backoff (1 s, then 2 s).
+    if (attempt < 3) {
+      EXPECT_FALSE(Poll().has_value());
+      clock_.Advance(absl::Seconds(attempt));
+      scheduler_->Tick();
+    }
+  }
+  v1::Run failed = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(failed.failure_kind(), v1::MODEL_UNAVAILABLE);
+  EXPECT_EQ(failed.lease_losses(), 5);
 }
 
 TEST_F(SchedulerTest, HeartbeatKeepsTheLease) {

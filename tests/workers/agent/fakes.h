@@ -116,12 +116,19 @@ class MemoryJournal final : public RunJournal {
     appends++;
     return cancel_after_append;
   }
+  absl::Status ConfirmLease() override {
+    ++lease_checks;
+    return confirm_with;
+  }
   std::vector<v1::JournalEntry> journal;
   // The children of each append, in order.
   std::vector<std::vector<v1::ChildRunSpec>> appended_children;
   int appends = 0;
   bool cancel_after_append = false;
   std::optional<absl::Status> fail_with;
+  // ConfirmLease's answer (before each tool call), and how often it was asked.
+  absl::Status confirm_with;
+  int lease_checks = 0;
 };
 
 inline json ToolUse(const std::string& id, const std::string& name, json input = json::object()) {
