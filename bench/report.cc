@@ -53,10 +53,10 @@ struct Row {
 // The workload's key in the results: "W1", "W10", "W5-graph" (the row's first word).
 std::string KeyOf(const std::string& workload) { return workload.substr(0, workload.find(' ')); }
 
-// The results' workloads in the order of the page: W1, W2 and their secured pairs
+// The results' workloads in the order of the page: W1, W2, W2-long and the secured pairs
 // (W1-secure, W2-secure), W3-W8, then the graphs' (W9, W10, W5-graph), then any other.
 std::vector<std::string> OrderedKeys(const json& workloads) {
-  static const std::vector<std::string> kOrder = {"W1", "W2", "W1-secure", "W2-secure", "W3", "W4", "W5",
+  static const std::vector<std::string> kOrder = {"W1", "W2", "W2-long", "W1-secure", "W2-secure", "W3", "W4", "W5",
                                                   "W6", "W7", "W8", "W9", "W10", "W5-graph"};
   std::vector<std::string> keys;
   for (const std::string& k : kOrder) {
@@ -144,6 +144,10 @@ std::string MarkdownTable(const json& results) {
       {"W1 dispatch", "CreateRun round trip p50 / p99, ms (half load)", "half.create_rpc_ms.p50|half.create_rpc_ms.p99", "—", "", 0},
       {"W2 steps", "durable steps/s", "steps_per_s", "≥ 5,000", ">=", 5000},
       {"W2 steps", "AppendStep ack p50 / p99, ms", "append_step_ack_ms.p50|append_step_ack_ms.p99", "p99 ≤ 5", "<=", 5},
+      // 64 conversations of 240 steps on one worker, started together.
+      {"W2-long steps", "worker CPU per step at steps 1–20 / 190–210, ms", "early.workers_cpu_ms_per_step|late.workers_cpu_ms_per_step", "—", "", 0},
+      {"W2-long steps", "worker CPU per step, steps 190–210 ÷ steps 1–20", "workers_late_over_early", "≤ 1.2", "<=", 1.2},
+      {"W2-long steps", "simulator CPU per step at steps 1–20 / 190–210, ms (test rig)", "early.sim_cpu_ms_per_step|late.sim_cpu_ms_per_step", "—", "", 0},
       // The secured pairs: each repeat a plain and a secured stack back to back; the
       // target is on the median of the pairs' ratios.
       {"W1-secure dispatch", "completed runs/s (full load) with {secured} / plain (paired stacks)", "secure.full.runs_per_s|plain.full.runs_per_s", "—", "", 0},

@@ -289,14 +289,21 @@ size_t Collect(char* data, size_t size, size_t n, void* out) {
 }  // namespace
 
 absl::StatusOr<std::string> Stack::SimPost(const std::string& path, const std::string& body) {
+  return SimRequest(path, &body);
+}
+
+absl::StatusOr<std::string> Stack::SimGet(const std::string& path) { return SimRequest(path, nullptr); }
+
+absl::StatusOr<std::string> Stack::SimRequest(const std::string& path, const std::string* body) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
   std::string out;
   const std::string url = sim_url() + path;
+  const char* method = body != nullptr ? "POST " : "GET ";
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   struct curl_slist* headers = curl_slist_append(nullptr, "content-type: application/json");
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  if (body != nullptr) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->c_str());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
@@ -305,8 +312,8 @@ absl::StatusOr<std::string> Stack::SimPost(const std::string& path, const std::s
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) return absl::UnavailableError(absl::StrCat("POST ", url, ": ", curl_easy_strerror(rc)));
-  if (code != 200) return absl::InvalidArgumentError(absl::StrCat("POST ", url, ": HTTP ", code, ": ", out));
+  if (rc != CURLE_OK) return absl::UnavailableError(absl::StrCat(method, url, ": ", curl_easy_strerror(rc)));
+  if (code != 200) return absl::InvalidArgumentError(absl::StrCat(method, url, ": HTTP ", code, ": ", out));
   return out;
 }
 

@@ -111,10 +111,14 @@ class Stack {
 
   // POST to the simulator's control API; returns the body.
   absl::StatusOr<std::string> SimPost(const std::string& path, const std::string& body);
+  // GET from the simulator's control API (/_sim/stats); returns the body.
+  absl::StatusOr<std::string> SimGet(const std::string& path);
 
  private:
   // The certificates (tls) and the encryption key file (encryption).
   absl::Status WriteSecrets();
+  // POST `body`, or GET when it is null.
+  absl::StatusOr<std::string> SimRequest(const std::string& path, const std::string* body);
   // With auth: reads the admin key the orchestrator wrote and makes the workers' key.
   absl::Status CreateKeys();
   std::string encryption_key_file() const { return options_.dir + "/encryption.keys"; }

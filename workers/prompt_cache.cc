@@ -5,12 +5,6 @@ namespace {
 
 using json = nlohmann::json;
 
-json CacheControl(const std::string& ttl) {
-  json cc = {{"type", "ephemeral"}};
-  if (ttl == "1h") cc["ttl"] = "1h";
-  return cc;
-}
-
 bool CanCarry(const json& block) {
   if (!block.is_object()) return false;
   const std::string type = block.value("type", "");
@@ -21,14 +15,21 @@ bool CanCarry(const json& block) {
   return true;
 }
 
-int CountIn(const json& blocks) {
+}  // namespace
+
+json CacheControl(const std::string& ttl) {
+  json cc = {{"type", "ephemeral"}};
+  if (ttl == "1h") cc["ttl"] = "1h";
+  return cc;
+}
+
+int CountCacheBreakpointsIn(const json& blocks) {
   int n = 0;
   if (!blocks.is_array()) return 0;
   for (const json& b : blocks) n += b.is_object() && b.contains("cache_control");
   return n;
 }
 
-// Marks the last block of `message` that can carry a breakpoint; false if none can.
 bool MarkMessage(json& message, const json& cc) {
   if (!message.is_object() || !message.contains("content")) return false;
   json& content = message["content"];
@@ -46,15 +47,31 @@ bool MarkMessage(json& message, const json& cc) {
   return false;
 }
 
-}  // namespace
+bool MarkSystem(json& system, const json& cc) {
+  if (system.is_string() && !system.get_ref<const std::string&>().empty()) {
+    system = json::array({{{"type", "text"}, {"text", system}, {"cache_control", cc}}});
+    return true;
+  }
+  if (system.is_array() && !system.empty() && CanCarry(system.back()) && !system.back().contains("cache_control")) {
+    system.back()["cache_control"] = cc;
+    return true;
+  }
+  return false;
+}
+
+bool MarkTools(json& tools, const json& cc) {
+  if (!tools.is_array() || tools.empty() || tools.back().contains("cache_control")) return false;
+  tools.back()["cache_control"] = cc;
+  return true;
+}
 
 int CountCacheBreakpoints(const json& request) {
   int n = 0;
-  if (request.contains("tools")) n += CountIn(request["tools"]);
-  if (request.contains("system")) n += CountIn(request["system"]);
+  if (request.contains("tools")) n += CountCacheBreakpointsIn(request["tools"]);
+  if (request.contains("system")) n += CountCacheBreakpointsIn(request["system"]);
   if (request.contains("messages") && request["messages"].is_array()) {
     for (const json& m : request["messages"]) {
-      if (m.is_object() && m.contains("content")) n += CountIn(m["content"]);
+      if (m.is_object() && m.contains("content")) n += CountCacheBreakpointsIn(m["content"]);
     }
   }
   return n;
@@ -72,22 +89,8 @@ void AddCacheBreakpoints(json& request, const std::string& ttl, size_t previous_
       MarkMessage(messages[previous_messages - 1], cc)) {
     --left;
   }
-  if (left > 0 && request.contains("system")) {
-    json& system = request["system"];
-    if (system.is_string() && !system.get_ref<const std::string&>().empty()) {
-      system = json::array({{{"type", "text"}, {"text", system}, {"cache_control", cc}}});
-      --left;
-    } else if (system.is_array() && !system.empty() && CanCarry(system.back()) &&
-               !system.back().contains("cache_control")) {
-      system.back()["cache_control"] = cc;
-      --left;
-    }
-  }
-  if (left > 0 && request.contains("tools") && request["tools"].is_array() && !request["tools"].empty() &&
-      !request["tools"].back().contains("cache_control")) {
-    request["tools"].back()["cache_control"] = cc;
-    --left;
-  }
+  if (left > 0 && request.contains("system") && MarkSystem(request["system"], cc)) --left;
+  if (left > 0 && request.contains("tools") && MarkTools(request["tools"], cc)) --left;
 }
 
 }  // namespace baton::worker

@@ -28,6 +28,21 @@ void AddCacheBreakpoints(nlohmann::json& request, const std::string& ttl, size_t
 // The number of cache_control fields in a request (tools, system, messages).
 int CountCacheBreakpoints(const nlohmann::json& request);
 
+// The parts of AddCacheBreakpoints, for a request built piece by piece
+// (workers/request_builder.h) that must place the same breakpoints.
+// The cache_control value of `ttl`.
+nlohmann::json CacheControl(const std::string& ttl);
+// The cache_control fields among `blocks` (a content array, the system blocks, the
+// tools); 0 when it is not an array.
+int CountCacheBreakpointsIn(const nlohmann::json& blocks);
+// Marks the last block of `message` that can carry a breakpoint (a string content
+// becomes one text block); false, changing nothing, when none can or it has one.
+bool MarkMessage(nlohmann::json& message, const nlohmann::json& cc);
+// Marks the system prompt (a string becomes one text block); false when it cannot.
+bool MarkSystem(nlohmann::json& system, const nlohmann::json& cc);
+// Marks the last tool; false when there is none or it has one.
+bool MarkTools(nlohmann::json& tools, const nlohmann::json& cc);
+
 }  // namespace baton::worker
 
 #endif  // BATON_WORKERS_PROMPT_CACHE_H_

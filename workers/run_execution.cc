@@ -11,7 +11,7 @@
 #include "common/logging.h"
 #include "workers/journal_entries.h"
 #include "workers/model/api_error.h"
-#include "workers/prompt_cache.h"
+#include "workers/request_builder.h"
 
 namespace baton::worker {
 namespace {
@@ -128,27 +128,6 @@ constexpr char kSummarizerSystem[] =
     "call tools.";
 constexpr char kSummarizeInstruction[] =
     "Summarize the conversation above for your own later use, following the system prompt.";
-
-// The API refuses a final assistant turn (continued by the next answer) ending in
-// whitespace; the journal keeps it as it came, the request gets it trimmed.
-void TrimFinalAssistantText(json& request) {
-  json& messages = request["messages"];
-  if (!messages.is_array() || messages.empty() || messages.back().value("role", "") != "assistant") return;
-  json& content = messages.back()["content"];
-  if (!content.is_array() || content.empty() || !content.back().is_object() ||
-      content.back().value("type", "") != "text" || !content.back()["text"].is_string()) {
-    return;
-  }
-  std::string text = content.back()["text"].get<std::string>();
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\t' || text.back() == '\r')) {
-    text.pop_back();
-  }
-  if (text.empty()) {
-    content.erase(content.size() - 1);
-  } else {
-    content.back()["text"] = text;
-  }
-}
 
 // A result over --max-tool-result-bytes is not journaled: the journal, every resume and
 // every later request would carry it. The model learns why and may ask for less.
@@ -267,6 +246,13 @@ std::optional<RunOutcome> RunExecution::Start(const std::vector<v1::JournalEntry
   }
   // Last, so the tools before it keep their places (and their cache prefix).
   if (structured_ != nullptr) tools_json_.push_back(structured_->tool());
+  request_parts_.max_tokens = max_tokens_;
+  request_parts_.system = agent_.system();
+  request_parts_.tools = tools_json_;
+  if (agent_.has_temperature()) request_parts_.temperature = agent_.temperature();
+  request_parts_.prompt_caching = !agent_.prompt_caching().disabled();
+  request_parts_.cache_ttl = agent_.prompt_caching().ttl();
+  requests_ = std::make_unique<RequestBuilder>(request_parts_);
   return std::nullopt;
 }
 
@@ -752,30 +738,18 @@ std::optional<RunOutcome> RunExecution::CallTool(int step, const PendingToolCall
 
 // --- The model call ---
 
-json RunExecution::BuildRequest(const std::string& model) const {
-  json request = {{"model", model}, {"max_tokens", max_tokens_}, {"messages", conv_.messages}};
-  if (!agent_.system().empty()) request["system"] = agent_.system();
-  if (!tools_json_.empty()) request["tools"] = tools_json_;
-  if (agent_.has_temperature()) request["temperature"] = agent_.temperature();
-  TrimFinalAssistantText(request);
-  if (!agent_.prompt_caching().disabled()) {
-    AddCacheBreakpoints(request, agent_.prompt_caching().ttl(), previous_request_messages_);
-  }
-  return request;
+SerializedRequest RunExecution::BuildRequest(const std::string& model) {
+  return requests_->Build(conv_.messages, model, previous_request_messages_);
 }
 
-int64_t RunExecution::ContextTokens(const json& request) const {
-  absl::StatusOr<int64_t> counted = model_.CountTokens(request, call_);
+int64_t RunExecution::ContextTokens(const SerializedRequest& request) const {
+  absl::StatusOr<int64_t> counted = model_.CountTokensSerialized(request, call_);
   if (counted.ok()) return *counted;
   // No count_tokens: about 4 bytes a token, as the API's tokenizers average.
-  json counted_part = json::object();
-  for (const char* key : {"system", "messages", "tools"}) {
-    if (request.contains(key)) counted_part[key] = request[key];
-  }
-  return static_cast<int64_t>(counted_part.dump().size() + 3) / 4;
+  return static_cast<int64_t>(request.BodyBytes({"system", "messages", "tools"}) + 3) / 4;
 }
 
-std::optional<RunOutcome> RunExecution::PrepareStep(int step, ModelChoice* choice, json* request) {
+std::optional<RunOutcome> RunExecution::PrepareStep(int step, ModelChoice* choice, SerializedRequest* request) {
   *request = BuildRequest(agent_.model());
   // The model of this step: the policy's first matching rule, else its default.
   const v1::Compaction& compaction = agent_.compaction();
@@ -824,7 +798,7 @@ std::optional<RunOutcome> RunExecution::PrepareStep(int step, ModelChoice* choic
   return std::nullopt;
 }
 
-std::optional<RunOutcome> RunExecution::CallModel(int step, json& request, ModelChoice* choice,
+std::optional<RunOutcome> RunExecution::CallModel(int step, SerializedRequest& request, ModelChoice* choice,
                                                   ModelResponse* response) {
   // Live text: out to watchers as it streams (not durable; the turn is).
   ModelCallOptions step_call = call_;
@@ -841,8 +815,8 @@ std::optional<RunOutcome> RunExecution::CallModel(int step, json& request, Model
       o.failure_kind = v1::WORKER_ERROR;
       return Finish(o);
     }
-    request["model"] = choice->model;
-    answer = model_.CreateMessage(request, step_call);
+    requests_->SetModel(choice->model, &request);
+    answer = model_.CreateMessageSerialized(request, step_call);
     if (answer.ok() || CancelledOrTimedOut()) break;
     // An overloaded model (529 past the client's retries) gives way to a fallback.
     if (ApiErrorTypeOf(answer.status()) != "overloaded_error") break;
@@ -873,7 +847,7 @@ std::optional<RunOutcome> RunExecution::Step() {
   if (auto o = CheckLimits()) return o;
   const int step = conv_.steps;
   ModelChoice choice;
-  json request;
+  SerializedRequest request;
   if (auto o = PrepareStep(step, &choice, &request)) return o;
   previous_request_messages_ = conv_.messages.size();
   const int64_t started_ms = clock_.NowMillis();
@@ -1016,16 +990,17 @@ absl::StatusOr<std::optional<RunOutcome>> RunExecution::Compact(int step, const 
   *summary.mutable_usage() = usage;
   summary.set_request_id(response->request_id);
   summary.set_reason(reason);
-  // What the next request will hold, counted as the compaction's check.
+  // What the next request will hold (nothing cached to read), counted as the
+  // compaction's check.
   RebuiltConversation after = conv_;
   ApplySummary(run_.input(), summary, &after);
-  std::swap(conv_, after);
-  summary.set_tokens_after(ContextTokens(BuildRequest(model)));
-  std::swap(conv_, after);
+  RequestBuilder after_requests(request_parts_);
+  summary.set_tokens_after(ContextTokens(after_requests.Build(after.messages, model, 0)));
   BATON_LOG(INFO) << run_.run_id() << ": compacted steps 0-" << through_step << " before step " << step << " ("
                   << tokens_before << " -> " << summary.tokens_after() << " tokens, " << reason << ")";
   if (auto o = Append({SummaryEntry(step, time_ms, std::move(summary))})) return o;
   conv_ = std::move(after);
+  requests_->Reset();
   previous_request_messages_ = 0;  // a new prefix: nothing cached to read
   return std::optional<RunOutcome>();
 }

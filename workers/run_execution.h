@@ -16,7 +16,9 @@
 #include "common/transcript.h"
 #include "workers/agent_loop.h"
 #include "workers/model/model_client.h"
+#include "workers/model/serialized_request.h"
 #include "workers/model_policy.h"
+#include "workers/request_builder.h"
 #include "workers/structured_output.h"
 #include "workers/tool_executor.h"
 
@@ -163,16 +165,17 @@ class RunExecution {
   RunOutcome AnswerInvalid(const absl::Status& why) const;
 
   // --- The model call ---
-  // The request of a step that uses `model`, from the conversation so far.
-  nlohmann::json BuildRequest(const std::string& model) const;
+  // The request of a step that uses `model`, from the conversation so far (it borrows
+  // requests_' bytes: valid until the next request is built).
+  SerializedRequest BuildRequest(const std::string& model);
   // Input tokens of `request`: count_tokens when the client can, else an estimate.
-  int64_t ContextTokens(const nlohmann::json& request) const;
+  int64_t ContextTokens(const SerializedRequest& request) const;
   // Chooses the model of `step` (the agent's policy) and builds its request,
   // compacting the conversation first when it would not fit.
-  std::optional<RunOutcome> PrepareStep(int step, ModelChoice* choice, nlohmann::json* request);
+  std::optional<RunOutcome> PrepareStep(int step, ModelChoice* choice, SerializedRequest* request);
   // Calls the model, falling back when the chosen one stays overloaded; `choice` ends
   // up naming the model that answered.
-  std::optional<RunOutcome> CallModel(int step, nlohmann::json& request, ModelChoice* choice,
+  std::optional<RunOutcome> CallModel(int step, SerializedRequest& request, ModelChoice* choice,
                                       ModelResponse* response);
   // What a failed model call (or summarizer call) ends the run with.
   RunOutcome ModelCallFailed(const absl::Status& status, const std::string& what) const;
@@ -219,6 +222,12 @@ class RunExecution {
   // The tools the agent may use, as listed; the requests carry them and the subagents.
   std::vector<ToolDefinition> offered_;
   nlohmann::json tools_json_ = nlohmann::json::array();
+  // What every model request of the run carries, and the builder that keeps the
+  // conversation serialized between steps (set by Start). conv_.messages is only
+  // appended to, and its last message changed, between two requests; a compaction
+  // replaces it and resets the builder.
+  RequestParts request_parts_;
+  std::unique_ptr<RequestBuilder> requests_;
   // Messages in the previous step's request: its last block holds the breakpoint this
   // step reads from.
   size_t previous_request_messages_ = 0;

@@ -30,9 +30,6 @@ using nlohmann::json;
 constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(20);
 // A non-streamed body larger than this is refused rather than buffered.
 constexpr size_t kMaxBodyBytes = size_t{64} << 20;
-// The fields /v1/messages/count_tokens accepts.
-constexpr const char* kCountTokensFields[] = {
-    "model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"};
 
 void InitCurlOnce() {
   static const CURLcode result = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -43,12 +40,6 @@ std::string EnvOr(const char* name, std::string fallback) {
   const char* value = std::getenv(name);
   if (value == nullptr || *value == '\0') return fallback;
   return value;
-}
-
-std::string SerializeJson(const json& value) {
-  // `replace` turns invalid UTF-8 (from a tool's output, say) into U+FFFD instead of
-  // throwing.
-  return value.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
 }
 
 long ToCurlMillis(absl::Duration d) {
@@ -318,13 +309,24 @@ absl::StatusOr<ModelResponse> MessagesApiClient::CreateMessage(
   }
   if (options.stream) serialized += serialized.size() > 1 ? ",\"stream\":true" : "\"stream\":true";
   serialized += '}';
+  const int64_t max_tokens = request.contains("max_tokens") && request["max_tokens"].is_number_integer()
+                                 ? request["max_tokens"].get<int64_t>()
+                                 : 0;
+  return Send(serialized, request.value("model", ""), max_tokens, options);
+}
+
+absl::StatusOr<ModelResponse> MessagesApiClient::CreateMessageSerialized(const SerializedRequest& request,
+                                                                         const ModelCallOptions& options) {
+  return Send(request.Body(options.stream), request.model, request.max_tokens, options);
+}
+
+absl::StatusOr<ModelResponse> MessagesApiClient::Send(const std::string& body, const std::string& model,
+                                                      int64_t max_tokens, const ModelCallOptions& options) {
   RateAttempt rate;
-  rate.model = request.value("model", "");
-  rate.input_tokens = static_cast<int64_t>(serialized.size() / 4);  // about 4 bytes a token
-  rate.output_tokens = request.contains("max_tokens") && request["max_tokens"].is_number_integer()
-                           ? request["max_tokens"].get<int64_t>()
-                           : 0;
-  return Call("/v1/messages", serialized, options, options.stream, &rate);
+  rate.model = model;
+  rate.input_tokens = static_cast<int64_t>(body.size() / 4);  // about 4 bytes a token
+  rate.output_tokens = max_tokens;
+  return Call("/v1/messages", body, options, options.stream, &rate);
 }
 
 absl::StatusOr<int64_t> MessagesApiClient::CountTokens(const json& request,
@@ -333,11 +335,20 @@ absl::StatusOr<int64_t> MessagesApiClient::CountTokens(const json& request,
     return absl::InvalidArgumentError("count_tokens request must be a JSON object");
   }
   json body = json::object();
-  for (const char* field : kCountTokensFields) {
-    if (auto it = request.find(field); it != request.end()) body[field] = *it;
+  for (auto it = request.begin(); it != request.end(); ++it) {
+    if (CountTokensAccepts(it.key())) body[it.key()] = *it;
   }
-  auto response = Call("/v1/messages/count_tokens", SerializeJson(body), options,
-                       /*stream=*/false);
+  return SendCountTokens(SerializeJson(body), options);
+}
+
+absl::StatusOr<int64_t> MessagesApiClient::CountTokensSerialized(const SerializedRequest& request,
+                                                                 const ModelCallOptions& options) {
+  return SendCountTokens(request.CountTokensBody(), options);
+}
+
+absl::StatusOr<int64_t> MessagesApiClient::SendCountTokens(const std::string& body,
+                                                           const ModelCallOptions& options) {
+  auto response = Call("/v1/messages/count_tokens", body, options, /*stream=*/false);
   if (!response.ok()) return response.status();
   const json& message = response->message;
   auto tokens = message.find("input_tokens");

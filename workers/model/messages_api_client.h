@@ -81,6 +81,10 @@ class MessagesApiClient final : public ModelClient {
 
   absl::StatusOr<ModelResponse> CreateMessage(const nlohmann::json& request,
                                               const ModelCallOptions& options) override;
+  // Sends the pieces as they are: the same bytes CreateMessage sends for the request
+  // they spell.
+  absl::StatusOr<ModelResponse> CreateMessageSerialized(const SerializedRequest& request,
+                                                        const ModelCallOptions& options) override;
 
   // POST /v1/messages/count_tokens: the input tokens `request` would use. Only the fields
   // the endpoint accepts are sent (model, messages, system, tools, tool_choice, thinking,
@@ -92,6 +96,8 @@ class MessagesApiClient final : public ModelClient {
   absl::StatusOr<int64_t> CountTokens(const nlohmann::json& request) {
     return CountTokens(request, ModelCallOptions{});
   }
+  absl::StatusOr<int64_t> CountTokensSerialized(const SerializedRequest& request,
+                                                const ModelCallOptions& options) override;
 
   const MessagesApiClientOptions& options() const { return options_; }
 
@@ -99,6 +105,11 @@ class MessagesApiClient final : public ModelClient {
   struct Handle;         // a curl easy handle and the multi handle that drives it
   struct AttemptResult;  // what one HTTP attempt produced
 
+  // POST /v1/messages of a serialized body (with "stream" as options say).
+  absl::StatusOr<ModelResponse> Send(const std::string& body, const std::string& model, int64_t max_tokens,
+                                     const ModelCallOptions& options);
+  // POST /v1/messages/count_tokens of a serialized body.
+  absl::StatusOr<int64_t> SendCountTokens(const std::string& body, const ModelCallOptions& options);
   // Sends `body` to `path`, retrying; on success the response is the parsed message.
   // `rate` (nullable): what the rate gate is asked for before each attempt.
   absl::StatusOr<ModelResponse> Call(std::string_view path, const std::string& body,

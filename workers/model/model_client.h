@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "workers/model/serialized_request.h"
 
 namespace baton::worker {
 
@@ -49,11 +50,27 @@ class ModelClient {
   virtual absl::StatusOr<ModelResponse> CreateMessage(const nlohmann::json& request,
                                                       const ModelCallOptions& options) = 0;
 
+  // The same call with a body the caller serialized (the agent loop keeps its
+  // conversation's bytes between steps). A client that speaks HTTP sends the pieces as
+  // they are; the default parses them for CreateMessage (test doubles).
+  virtual absl::StatusOr<ModelResponse> CreateMessageSerialized(const SerializedRequest& request,
+                                                                const ModelCallOptions& options) {
+    nlohmann::json parsed = nlohmann::json::parse(request.Body(/*stream=*/false), nullptr, false);
+    if (parsed.is_discarded()) return absl::InternalError("the serialized Messages API request is not JSON");
+    return CreateMessage(parsed, options);
+  }
+
   // POST /v1/messages/count_tokens: the input tokens `request` (a CreateMessage body)
   // would use. kUnimplemented when the client cannot count; callers then estimate.
   virtual absl::StatusOr<int64_t> CountTokens(const nlohmann::json& request,
                                               const ModelCallOptions& options) {
     return absl::UnimplementedError("count_tokens is not supported by this model client");
+  }
+  virtual absl::StatusOr<int64_t> CountTokensSerialized(const SerializedRequest& request,
+                                                        const ModelCallOptions& options) {
+    nlohmann::json parsed = nlohmann::json::parse(request.Body(/*stream=*/false), nullptr, false);
+    if (parsed.is_discarded()) return absl::InternalError("the serialized Messages API request is not JSON");
+    return CountTokens(parsed, options);
   }
 };
 

@@ -100,23 +100,39 @@ std::optional<ApiError> ModelSimulator::CheckHeaders(const HttpRequest& request)
   return std::nullopt;
 }
 
-void ModelSimulator::RecordLocked(const HttpRequest& request, const Json& body, int status,
-                                  const std::string& request_id) {
+void ModelSimulator::RecordLocked(const HttpRequest& request, int status, const std::string& request_id) {
   ++message_requests_;
   ++by_status_[status];
-  if (request_log_.size() >= kMaxLoggedRequests) request_log_.erase(request_log_.begin());
-  Json headers = Json::object();
-  for (const auto& [name, value] : request.headers) {
-    headers[name] = IsSecretHeader(name) ? "REDACTED" : value;
+  if (request_log_.size() >= kMaxLoggedRequests) request_log_.pop_front();
+  LoggedRequest entry;
+  entry.method = request.method;
+  entry.path = request.path;
+  entry.headers = request.headers;
+  for (auto& [name, value] : entry.headers) {
+    if (IsSecretHeader(name)) value = "REDACTED";
   }
-  Json entry = Json::object();
-  entry["method"] = request.method;
-  entry["path"] = request.path;
-  entry["headers"] = std::move(headers);
-  entry["body"] = body.is_discarded() ? Json(request.body) : body;
-  entry["status"] = status;
-  entry["request_id"] = request_id;
+  entry.body = request.body;
+  entry.status = status;
+  entry.request_id = request_id;
   request_log_.push_back(std::move(entry));
+}
+
+Json ModelSimulator::RequestLogLocked() const {
+  Json log = Json::array();
+  for (const LoggedRequest& r : request_log_) {
+    Json headers = Json::object();
+    for (const auto& [name, value] : r.headers) headers[name] = value;
+    Json body = ParseBody(r.body);
+    Json entry = Json::object();
+    entry["method"] = r.method;
+    entry["path"] = r.path;
+    entry["headers"] = std::move(headers);
+    entry["body"] = body.is_discarded() ? Json(r.body) : std::move(body);
+    entry["status"] = r.status;
+    entry["request_id"] = r.request_id;
+    log.push_back(std::move(entry));
+  }
+  return log;
 }
 
 HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
@@ -128,6 +144,8 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
     error = ApiError{400, "invalid_request_error", "The request body is not valid JSON"};
   }
   if (!error) error = ValidateRequestBody(body, RequestKind::kMessages);
+  // Outside the lock: it serializes the whole conversation.
+  const int64_t input_tokens = error ? 0 : EstimateInputTokens(body);
 
   std::optional<ScriptedReply> script;
   CacheUsage cache;
@@ -162,17 +180,18 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
     if (!error) script = replies_.Take(request.body);
     // Only a reply that is a message reads or writes the prompt cache.
     if (!error && (!script || script->kind == ScriptedReply::Kind::kMessage)) {
-      cache = prompt_cache_.Apply(body, EstimateInputTokens(body));
+      cache = prompt_cache_.Apply(body, input_tokens);
     }
     if (script) ++scripted_replies_used_;
     int status = error ? error->status : 200;
     if (script && script->kind == ScriptedReply::Kind::kError) status = script->status;
     const bool stream = !error && body.value("stream", false) == true;
     if (script && script->kind == ScriptedReply::Kind::kStreamError && !stream) status = script->status;
-    RecordLocked(request, body, status, request_id);
+    RecordLocked(request, status, request_id);
   }
 
-  HttpResponse response = error ? ErrorResponse(*error, request_id) : BuildReply(body, script, request_id, cache);
+  HttpResponse response =
+      error ? ErrorResponse(*error, request_id) : BuildReply(body, input_tokens, script, request_id, cache);
   if (error) response.delay = absl::Milliseconds(options_.latency_ms);
   for (const auto& [name, value] : rate_headers) response.SetHeader(name, value);
   BATON_LOG(INFO) << "POST /v1/messages -> " << response.status << (response.streamed ? " (stream)" : "")
@@ -181,7 +200,7 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
   return response;
 }
 
-HttpResponse ModelSimulator::BuildReply(const Json& body, const std::optional<ScriptedReply>& script,
+HttpResponse ModelSimulator::BuildReply(const Json& body, int64_t input_tokens, const std::optional<ScriptedReply>& script,
                                         const std::string& request_id, const CacheUsage& cache) {
   using Kind = ScriptedReply::Kind;
   const Directives directives = ParseDirectives(body);
@@ -235,7 +254,7 @@ HttpResponse ModelSimulator::BuildReply(const Json& body, const std::optional<Sc
   }
   if (script && script->stop_reason) stop_reason = *script->stop_reason;
 
-  Json usage = MakeUsage(EstimateInputTokens(body), EstimateOutputTokens(content));
+  Json usage = MakeUsage(input_tokens, EstimateOutputTokens(content));
   if (cache.breakpoints > 0) ApplyCacheUsage(cache, usage);
   if (script) {
     for (const auto& [k, v] : script->usage.items()) usage[k] = v;
@@ -301,7 +320,7 @@ HttpResponse ModelSimulator::HandleControl(const HttpRequest& request) {
   if (path == "/_sim/reset" && method == "POST") {
     absl::MutexLock lock(&mu_);
     replies_.Clear();
-    request_log_ = Json::array();
+    request_log_.clear();
     message_requests_ = 0;
     count_tokens_requests_ = 0;
     scripted_replies_used_ = 0;
@@ -311,7 +330,7 @@ HttpResponse ModelSimulator::HandleControl(const HttpRequest& request) {
   }
   if (path == "/_sim/requests" && method == "GET") {
     absl::MutexLock lock(&mu_);
-    return JsonResponse(200, request_log_, "");
+    return JsonResponse(200, RequestLogLocked(), "");
   }
   if (path == "/_sim/stats" && method == "GET") {
     absl::MutexLock lock(&mu_);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 
@@ -53,14 +54,30 @@ class ModelSimulator {
   // Auth and anthropic-version checks shared by the /v1 endpoints.
   std::optional<ApiError> CheckHeaders(const HttpRequest& request) const;
   // Builds the 200 reply (JSON or SSE) or the error of `script`.
-  HttpResponse BuildReply(const Json& body, const std::optional<ScriptedReply>& script,
+  // `input_tokens`: EstimateInputTokens(body).
+  HttpResponse BuildReply(const Json& body, int64_t input_tokens, const std::optional<ScriptedReply>& script,
                           const std::string& request_id, const CacheUsage& cache);
   std::string NextRequestId();
   std::string NextMessageId();
 
+  // A /v1/messages request as GET /_sim/requests shows it. The body is kept as it came
+  // and parsed only when asked for: copying the parsed tree of every request (a
+  // whole conversation each) cost as much as parsing it.
+  struct LoggedRequest {
+    std::string method;
+    std::string path;
+    HttpHeaders headers;  // secrets REDACTED
+    std::string body;
+    int status = 0;
+    std::string request_id;
+  };
+
   // Appends to the request log and counts the status.
-  void RecordLocked(const HttpRequest& request, const Json& body, int status,
-                    const std::string& request_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RecordLocked(const HttpRequest& request, int status, const std::string& request_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The log as GET /_sim/requests answers it: [{method, path, headers, body, status,
+  // request_id}], the body parsed (or the raw string when it is not JSON).
+  Json RequestLogLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SimulatorOptions options_;
   const uint64_t id_seed_;
@@ -68,7 +85,7 @@ class ModelSimulator {
 
   absl::Mutex mu_;
   ReplyQueue replies_ ABSL_GUARDED_BY(mu_);
-  Json request_log_ ABSL_GUARDED_BY(mu_) = Json::array();
+  std::deque<LoggedRequest> request_log_ ABSL_GUARDED_BY(mu_);
   int64_t message_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t count_tokens_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t scripted_replies_used_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,11 +1,13 @@
 #include "workers/model_sim/validation.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "workers/model_sim/prompt_cache.h"
 
 namespace baton::model_sim {
@@ -33,59 +35,83 @@ bool IsTextBlockList(const Json& v, absl::string_view field, std::optional<ApiEr
   return true;
 }
 
-std::optional<ApiError> ValidateBlock(const Json& b, const std::string& at, const std::string& role) {
-  if (!b.is_object()) return Invalid(absl::StrCat(at, ": Input should be a valid dictionary"));
-  if (!b.contains("type")) return Invalid(absl::StrCat(at, ".type: Field required"));
-  if (!b["type"].is_string()) return Invalid(absl::StrCat(at, ".type: Input should be a valid string"));
+// Where a message or a block is ("messages.3", "messages.3.content.1"), spelled only
+// for an error: a conversation is checked on every call, and a string per block cost
+// more than the checks.
+struct Path {
+  size_t message;
+  std::optional<size_t> block;
+  std::string str() const {
+    return block ? absl::StrCat("messages.", message, ".content.", *block) : absl::StrCat("messages.", message);
+  }
+};
+
+std::optional<ApiError> ValidateBlock(const Json& b, const Path& at, const std::string& role) {
+  if (!b.is_object()) return Invalid(absl::StrCat(at.str(), ": Input should be a valid dictionary"));
+  if (!b.contains("type")) return Invalid(absl::StrCat(at.str(), ".type: Field required"));
+  if (!b["type"].is_string()) return Invalid(absl::StrCat(at.str(), ".type: Input should be a valid string"));
   const std::string& type = b["type"].get_ref<const std::string&>();
   if (type == "text") {
-    if (!b.contains("text")) return Invalid(absl::StrCat(at, ".text: Field required"));
-    if (!b["text"].is_string()) return Invalid(absl::StrCat(at, ".text: Input should be a valid string"));
+    if (!b.contains("text")) return Invalid(absl::StrCat(at.str(), ".text: Field required"));
+    if (!b["text"].is_string()) return Invalid(absl::StrCat(at.str(), ".text: Input should be a valid string"));
   } else if (type == "tool_use") {
     if (role != "assistant") {
-      return Invalid(absl::StrCat(at, ": `tool_use` blocks can only appear in `assistant` messages"));
+      return Invalid(absl::StrCat(at.str(), ": `tool_use` blocks can only appear in `assistant` messages"));
     }
     for (const char* key : {"id", "name"}) {
-      if (!b.contains(key)) return Invalid(absl::StrCat(at, ".", key, ": Field required"));
+      if (!b.contains(key)) return Invalid(absl::StrCat(at.str(), ".", key, ": Field required"));
       if (!b[key].is_string() || b[key].get_ref<const std::string&>().empty()) {
-        return Invalid(absl::StrCat(at, ".", key, ": Input should be a non-empty string"));
+        return Invalid(absl::StrCat(at.str(), ".", key, ": Input should be a non-empty string"));
       }
     }
-    if (!b.contains("input")) return Invalid(absl::StrCat(at, ".input: Field required"));
-    if (!b["input"].is_object()) return Invalid(absl::StrCat(at, ".input: Input should be a valid dictionary"));
+    if (!b.contains("input")) return Invalid(absl::StrCat(at.str(), ".input: Field required"));
+    if (!b["input"].is_object()) return Invalid(absl::StrCat(at.str(), ".input: Input should be a valid dictionary"));
   } else if (type == "tool_result") {
     if (role != "user") {
-      return Invalid(absl::StrCat(at, ": `tool_result` blocks can only appear in `user` messages"));
+      return Invalid(absl::StrCat(at.str(), ": `tool_result` blocks can only appear in `user` messages"));
     }
-    if (!b.contains("tool_use_id")) return Invalid(absl::StrCat(at, ".tool_use_id: Field required"));
+    if (!b.contains("tool_use_id")) return Invalid(absl::StrCat(at.str(), ".tool_use_id: Field required"));
     if (!b["tool_use_id"].is_string()) {
-      return Invalid(absl::StrCat(at, ".tool_use_id: Input should be a valid string"));
+      return Invalid(absl::StrCat(at.str(), ".tool_use_id: Input should be a valid string"));
     }
     if (b.contains("content") && !b["content"].is_string() && !b["content"].is_array()) {
-      return Invalid(absl::StrCat(at, ".content: Input should be a valid string or a list of content blocks"));
+      return Invalid(absl::StrCat(at.str(), ".content: Input should be a valid string or a list of content blocks"));
     }
     if (b.contains("is_error") && !b["is_error"].is_boolean()) {
-      return Invalid(absl::StrCat(at, ".is_error: Input should be a valid boolean"));
+      return Invalid(absl::StrCat(at.str(), ".is_error: Input should be a valid boolean"));
     }
   } else if (type == "thinking") {
     if (!b.contains("thinking") || !b["thinking"].is_string()) {
-      return Invalid(absl::StrCat(at, ".thinking: Field required"));
+      return Invalid(absl::StrCat(at.str(), ".thinking: Field required"));
     }
     if (!b.contains("signature") || !b["signature"].is_string()) {
-      return Invalid(absl::StrCat(at, ".signature: Field required"));
+      return Invalid(absl::StrCat(at.str(), ".signature: Field required"));
     }
   }
   return std::nullopt;
 }
 
-std::vector<std::string> ToolUseIds(const Json& message) {
-  std::vector<std::string> ids;
+// A string member's value without copying it; "" when it is missing or not a string.
+absl::string_view StringView(const Json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return {};
+  return it->get_ref<const std::string&>();
+}
+
+// The ids of a message's tool_use blocks, in order (views into the message).
+std::vector<absl::string_view> ToolUseIds(const Json& message) {
+  std::vector<absl::string_view> ids;
   const Json& content = message["content"];
   if (!content.is_array()) return ids;
   for (const Json& b : content) {
-    if (StringField(b, "type") == "tool_use") ids.push_back(StringField(b, "id"));
+    if (StringView(b, "type") == "tool_use") ids.push_back(StringView(b, "id"));
   }
   return ids;
+}
+
+bool Contains(const std::vector<absl::string_view>& ids, absl::string_view id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
 std::optional<ApiError> ValidateMessages(const Json& body) {
@@ -96,64 +122,67 @@ std::optional<ApiError> ValidateMessages(const Json& body) {
 
   for (size_t i = 0; i < messages.size(); ++i) {
     const Json& m = messages[i];
-    const std::string at = absl::StrCat("messages.", i);
-    if (!m.is_object()) return Invalid(absl::StrCat(at, ": Input should be a valid dictionary"));
-    if (!m.contains("role")) return Invalid(absl::StrCat(at, ".role: Field required"));
+    const Path at{i, std::nullopt};
+    if (!m.is_object()) return Invalid(absl::StrCat(at.str(), ": Input should be a valid dictionary"));
+    if (!m.contains("role")) return Invalid(absl::StrCat(at.str(), ".role: Field required"));
     const std::string role = m["role"].is_string() ? m["role"].get<std::string>() : "";
     if (role != "user" && role != "assistant") {
-      return Invalid(absl::StrCat(at, ".role: Input should be 'user' or 'assistant'"));
+      return Invalid(absl::StrCat(at.str(), ".role: Input should be 'user' or 'assistant'"));
     }
-    if (!m.contains("content")) return Invalid(absl::StrCat(at, ".content: Field required"));
+    if (!m.contains("content")) return Invalid(absl::StrCat(at.str(), ".content: Field required"));
     const Json& content = m["content"];
     if (!content.is_string() && !content.is_array()) {
-      return Invalid(absl::StrCat(at, ".content: Input should be a valid string or a list of content blocks"));
+      return Invalid(absl::StrCat(at.str(), ".content: Input should be a valid string or a list of content blocks"));
     }
     const bool final_assistant = role == "assistant" && i + 1 == messages.size();
     const bool empty = content.is_string() ? content.get_ref<const std::string&>().empty() : content.empty();
     if (empty && !final_assistant) {
       return Invalid(absl::StrCat(
-          at, ": all messages must have non-empty content except for the optional final assistant message"));
+          at.str(), ": all messages must have non-empty content except for the optional final assistant message"));
     }
     if (content.is_array()) {
       for (size_t k = 0; k < content.size(); ++k) {
-        if (auto e = ValidateBlock(content[k], absl::StrCat(at, ".content.", k), role)) return e;
+        if (auto e = ValidateBlock(content[k], Path{i, k}, role)) return e;
       }
     }
   }
 
   // Tool pairing: an assistant turn's tool_use ids must be answered at the very
-  // beginning of the next user turn, and every tool_result must answer one.
+  // beginning of the next user turn, and every tool_result must answer one. (Ids are
+  // views and few per turn: no copies, no sets.)
+  std::vector<absl::string_view> previous;
+  std::vector<absl::string_view> answered;
   for (size_t i = 0; i < messages.size(); ++i) {
     const Json& m = messages[i];
-    if (m["role"] == "user" && m["content"].is_array()) {
-      std::vector<std::string> previous_ids;
-      if (i > 0 && messages[i - 1]["role"] == "assistant") previous_ids = ToolUseIds(messages[i - 1]);
-      std::set<std::string> previous(previous_ids.begin(), previous_ids.end());
+    const absl::string_view role = StringView(m, "role");
+    if (role == "user" && m["content"].is_array()) {
+      previous.clear();
+      if (i > 0 && StringView(messages[i - 1], "role") == "assistant") previous = ToolUseIds(messages[i - 1]);
       const Json& content = m["content"];
       for (size_t k = 0; k < content.size(); ++k) {
-        if (content[k]["type"] != "tool_result") continue;
-        const std::string id = content[k]["tool_use_id"].get<std::string>();
-        if (!previous.count(id)) {
+        if (StringView(content[k], "type") != "tool_result") continue;
+        const absl::string_view id = StringView(content[k], "tool_use_id");
+        if (!Contains(previous, id)) {
           return Invalid(absl::StrCat(
               "messages.", i, ".content.", k, ": unexpected `tool_use_id` found in `tool_result` blocks: ",
               id, ". Each `tool_result` block must have a corresponding `tool_use` block in the previous message."));
         }
       }
     }
-    if (m["role"] != "assistant" || i + 1 >= messages.size()) continue;
-    std::vector<std::string> ids = ToolUseIds(m);
+    if (role != "assistant" || i + 1 >= messages.size()) continue;
+    std::vector<absl::string_view> ids = ToolUseIds(m);
     if (ids.empty()) continue;
-    std::set<std::string> answered;
+    answered.clear();
     const Json& next = messages[i + 1];
-    if (next["role"] == "user" && next["content"].is_array()) {
+    if (StringView(next, "role") == "user" && next["content"].is_array()) {
       for (const Json& b : next["content"]) {
-        if (b["type"] != "tool_result") break;
-        answered.insert(b["tool_use_id"].get<std::string>());
+        if (StringView(b, "type") != "tool_result") break;
+        answered.push_back(StringView(b, "tool_use_id"));
       }
     }
-    std::vector<std::string> missing;
-    for (const std::string& id : ids) {
-      if (!answered.count(id)) missing.push_back(id);
+    std::vector<absl::string_view> missing;
+    for (absl::string_view id : ids) {
+      if (!Contains(answered, id)) missing.push_back(id);
     }
     if (!missing.empty()) {
       return Invalid(absl::StrCat(

@@ -693,6 +693,46 @@ TEST(MessagesApiClientTest, CountTokensSendsOnlyAcceptedFields) {
                         {"tools", json::array()}}));
 }
 
+TEST(MessagesApiClientTest, SerializedRequestSendsTheBytesOfTheSameJsonRequest) {
+  ScriptedHttpServer server({JsonReply(200, TextMessage("a")), JsonReply(200, TextMessage("b")),
+                             JsonReply(200, {{"input_tokens", 7}})});
+  MessagesApiClient client(TestOptions(server));
+  json request = Request1();
+  request["system"] = "Be brief.";
+  request["temperature"] = 0.5;
+  // The messages in three pieces, as RequestBuilder sends a kept prefix and its edits.
+  const std::string messages = SerializeJson(request["messages"]);
+  const std::string system = SerializeJson(request["system"]), model = SerializeJson(request["model"]);
+  SerializedRequest serialized;
+  serialized.model = "claude-sonnet-4-5";
+  serialized.max_tokens = request["max_tokens"].get<int64_t>();
+  const std::string max_tokens = std::to_string(serialized.max_tokens);
+  serialized.members = {{"max_tokens", {max_tokens}},
+                        {"messages", {std::string_view(messages).substr(0, 5), std::string_view(messages).substr(5)}},
+                        {"model", {model}},
+                        {"system", {system}},
+                        {"temperature", {"0.5"}}};
+
+  ModelCallOptions streamed_as_json = NonStreaming();
+  streamed_as_json.stream = true;  // the server answers with JSON anyway
+  ASSERT_TRUE(client.CreateMessage(request, streamed_as_json).ok());
+  auto response = client.CreateMessageSerialized(serialized, streamed_as_json);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->message, TextMessage("b"));
+  auto tokens = client.CountTokensSerialized(serialized, NonStreaming());
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ(*tokens, 7);
+
+  std::vector<Request> requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[1].body, requests[0].body);
+  EXPECT_EQ(json::parse(requests[1].body).value("stream", false), true);
+  EXPECT_EQ(requests[2].request_line, "POST /v1/messages/count_tokens HTTP/1.1");
+  EXPECT_EQ(json::parse(requests[2].body), json({{"model", "claude-sonnet-4-5"},
+                                                 {"messages", Request1()["messages"]},
+                                                 {"system", "Be brief."}}));
+}
+
 TEST(MessagesApiClientTest, ConcurrentCallsEachGetTheirAnswer) {
   std::vector<Reply> replies;
   for (int i = 0; i < 6; ++i) replies.push_back(JsonReply(200, TextMessage("same")));

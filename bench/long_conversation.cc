@@ -1,0 +1,123 @@
+// W2-long: the CPU a step costs as the conversation grows (docs/PERFORMANCE.md).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bench/run_client.h"
+#include "bench/stack.h"
+#include "bench/workload_common.h"
+#include "bench/workloads.h"
+
+namespace baton::bench {
+namespace {
+
+using json = nlohmann::json;
+
+// Steps of each conversation: the windows below end before the last ones, where
+// runs finish and the others no longer keep the worker's slots full.
+constexpr int kSteps = 240;
+// [from, to) in steps: the early and the late window the target compares, then a
+// window every 40 steps for the curve.
+constexpr int kEarly[2] = {1, 21};
+constexpr int kLate[2] = {190, 210};
+constexpr absl::Duration kSampleEvery = absl::Milliseconds(20);
+
+struct Sample {
+  int64_t model_calls = 0;  // answered by the simulator so far, all runs
+  json cpu_s;               // Stack::CpuSeconds()
+};
+
+// The simulator's count of /v1/messages requests.
+int64_t ModelCalls(Stack& stack) {
+  absl::StatusOr<std::string> stats = stack.SimGet("/_sim/stats");
+  if (!stats.ok()) return -1;
+  json parsed = json::parse(*stats, nullptr, false);
+  return parsed.is_object() ? parsed.value("requests", int64_t{-1}) : -1;
+}
+
+// CPU ms per step of each process kind while the runs' mean step went from `from`
+// to `to`: between the first samples at or past from × runs and to × runs calls.
+json Window(const std::vector<Sample>& samples, int runs, int from, int to) {
+  auto first_at = [&](int64_t calls) {
+    return std::find_if(samples.begin(), samples.end(), [&](const Sample& s) { return s.model_calls >= calls; });
+  };
+  auto a = first_at(int64_t{from} * runs), b = first_at(int64_t{to} * runs);
+  json out = {{"from_step", from}, {"to_step", to}};
+  if (a == samples.end() || b == samples.end() || b->model_calls <= a->model_calls) return out;
+  const double steps = static_cast<double>(b->model_calls - a->model_calls);
+  for (const char* kind : {"workers", "sim", "orchestrator"}) {
+    out[absl::StrCat(kind, "_cpu_ms_per_step")] =
+        (b->cpu_s[kind].get<double>() - a->cpu_s[kind].get<double>()) * 1000.0 / steps;
+  }
+  out["steps"] = steps;
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json RunW2Long(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    const std::string label = absl::StrCat("W2-long #", rep);
+    StackOptions so = BaseStack(o, absl::StrCat("w2-long-", rep));
+    so.workers = 1;
+    so.concurrency = 64;
+    const int runs = so.concurrency;  // one conversation per slot, started together
+    Stack stack(so);
+    OrDie(stack.Start(), label + ": start");
+    OrDie(stack.WaitServing(absl::Seconds(30)), label + ": serving");
+    RunClient client(stack.address(), o.channels, stack.client_options());
+    const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, kSteps + 10);
+    // Warm-up: connections, allocator; its calls are counted before the first sample.
+    RunClosedLoop(
+        client, [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=3 tool=echo text=w] warm ", i)); },
+        runs, runs, {});
+
+    Log(absl::StrCat(label, ": ", runs, " conversations x ", kSteps, " steps on 1 worker"));
+    const int64_t calls0 = ModelCalls(stack);
+    SubmitOptions no_watch;
+    no_watch.watch = false;
+    RunClosedLoop(
+        client,
+        [&](int64_t i) {
+          return Request(agent, absl::StrCat("[sim steps=", kSteps, " tool=echo text=w2-long done] conversation ", i));
+        },
+        runs, runs, no_watch);
+    std::vector<Sample> samples;
+    const int64_t total = int64_t{runs} * kSteps;
+    const absl::Time start = absl::Now();
+    for (const absl::Time until = start + absl::Minutes(10); absl::Now() < until;) {
+      Sample s;
+      s.model_calls = ModelCalls(stack) - calls0;
+      s.cpu_s = stack.CpuSeconds();
+      samples.push_back(s);
+      if (s.model_calls >= total) break;
+      absl::SleepFor(kSampleEvery);
+    }
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    stack.StopWorkers();
+    stack.StopOrchestrator();
+
+    json out;
+    out["runs"] = runs;
+    out["steps_per_run"] = kSteps;
+    out["model_calls"] = samples.empty() ? 0 : samples.back().model_calls;
+    out["seconds"] = seconds;
+    out["early"] = Window(samples, runs, kEarly[0], kEarly[1]);
+    out["late"] = Window(samples, runs, kLate[0], kLate[1]);
+    const double early = out["early"].value("workers_cpu_ms_per_step", 0.0);
+    const double late = out["late"].value("workers_cpu_ms_per_step", 0.0);
+    out["workers_late_over_early"] = early > 0 ? late / early : 0.0;
+    const double sim_early = out["early"].value("sim_cpu_ms_per_step", 0.0);
+    out["sim_late_over_early"] = sim_early > 0 ? out["late"].value("sim_cpu_ms_per_step", 0.0) / sim_early : 0.0;
+    json curve = json::array();
+    for (int from = 0; from + 40 <= kSteps - 20; from += 40) curve.push_back(Window(samples, runs, from, from + 40));
+    out["windows"] = curve;
+    Log(absl::StrCat(label, ": worker CPU per step ", early, " ms at steps ", kEarly[0], "-", kEarly[1], ", ", late,
+                     " ms at ", kLate[0], "-", kLate[1], " (x", out["workers_late_over_early"].get<double>(),
+                     "); simulator x", out["sim_late_over_early"].get<double>()));
+    return out;
+  });
+}
+
+}  // namespace baton::bench

@@ -1,0 +1,99 @@
+// The Messages API request of each step, from the conversation's bytes kept between
+// steps. Pure.
+#ifndef BATON_WORKERS_REQUEST_BUILDER_H_
+#define BATON_WORKERS_REQUEST_BUILDER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "workers/model/serialized_request.h"
+
+namespace baton::worker {
+
+// What every request of a run carries besides its messages and model.
+struct RequestParts {
+  int64_t max_tokens = 0;
+  std::string system;                                   // Default: "" (none sent)
+  nlohmann::json tools = nlohmann::json::array();       // Default: none sent
+  nlohmann::json temperature;                           // Default: null (none sent)
+  bool prompt_caching = true;                           // Default: breakpoints placed
+  std::string cache_ttl;                                // "1h", else 5 minutes
+};
+
+// The API refuses a final assistant turn (continued by the next answer) ending in
+// whitespace: trims the last text block of `message` when it is an assistant turn
+// (dropping it when nothing is left). The journal keeps the turn as it came.
+// REQUIRES: `message` is the last of a request.
+void TrimFinalAssistantText(nlohmann::json& message);
+
+// Builds each step's request with every message serialized once, when it stops being
+// the last one: a step serializes only what it edits, so its work does not grow with
+// the conversation (docs/PERFORMANCE.md). The edits are those of a request built as a
+// JSON tree (all of `messages`, `parts`, then TrimFinalAssistantText on the last
+// message and AddCacheBreakpoints, workers/prompt_cache.h), whose bytes the request
+// spells exactly:
+//   - the last message: trimmed, and with the breakpoint the next step reads from;
+//   - the message that ended the previous step's request, with its breakpoint;
+//   - the system prompt and the last tool, with theirs when fewer than 4 are placed;
+//   - the model.
+// The kept bytes are sent as they are (SerializedRequest borrows them).
+//
+// Not thread-safe: one per run execution, on its thread.
+class RequestBuilder {
+ public:
+  explicit RequestBuilder(const RequestParts& parts);
+  RequestBuilder(const RequestBuilder&) = delete;
+  RequestBuilder& operator=(const RequestBuilder&) = delete;
+
+  // The request holding `messages`, for `model`. `previous_messages`: how many messages
+  // the previous step's request held (0: none, or nothing cached to read). The result
+  // borrows the builder's bytes: valid until the next Build, SetModel or Reset.
+  // REQUIRES: `messages` is an array whose messages before the last are those of the
+  // previous Build (or more appended after them), unless Reset() was called since.
+  SerializedRequest Build(const nlohmann::json& messages, const std::string& model, size_t previous_messages);
+
+  // Points `request` (from this builder's last Build) at another model.
+  void SetModel(const std::string& model, SerializedRequest* request);
+
+  // Forgets the kept messages: the conversation was replaced (compaction).
+  void Reset();
+
+  // Messages kept serialized (tests).
+  size_t kept_messages() const { return ends_.size(); }
+
+ private:
+  // Serializes messages[kept_messages(), count) onto the kept bytes.
+  void Keep(const nlohmann::json& messages, size_t count);
+
+  const bool caching_;
+  const nlohmann::json cc_;
+  const int64_t max_tokens_;
+  const std::string max_tokens_json_;
+  const bool has_system_;
+  const bool has_tools_;
+  const bool has_temperature_;
+  const std::string temperature_json_;
+  // The system prompt and tools as sent, without [0] and with [1] a breakpoint (empty
+  // when they cannot take one), and the breakpoints they hold already.
+  std::string system_json_[2];
+  std::string tools_json_[2];
+  int fixed_breakpoints_ = 0;
+
+  // The kept messages, serialized and joined by commas: message i ends at ends_[i].
+  std::string kept_;
+  std::vector<size_t> ends_;
+  int kept_breakpoints_ = 0;  // cache_control fields among their blocks
+
+  // The edits of the last Build, borrowed by its request.
+  std::string model_json_;
+  std::string last_json_;
+  std::string previous_json_;
+};
+
+}  // namespace baton::worker
+
+#endif  // BATON_WORKERS_REQUEST_BUILDER_H_
