@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -544,6 +545,7 @@ absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
   RETURN_IF_ERROR(Encode(batch, &commit));
   absl::Notification written;
   absl::Status result;
+  commit.refuse_when_full = true;
   commit.done = [&](absl::Status s) {
     result = std::move(s);
     written.Notify();
@@ -669,6 +671,11 @@ absl::Status RocksDbRunStore::WriteWhenRoom(std::vector<PendingCommit>& group) {
     } else if (!absl::IsResourceExhausted(room)) {
       BATON_LOG(ERROR) << room;
       return room;
+    } else {
+      auto refused = std::stable_partition(group.begin(), group.end(),
+                                           [](const PendingCommit& c) { return !c.refuse_when_full; });
+      for (auto it = refused; it != group.end(); ++it) it->done(room);
+      group.erase(refused, group.end());
     }
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kRoomPollInterval)) {

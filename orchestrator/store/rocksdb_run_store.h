@@ -192,6 +192,9 @@ class RocksDbRunStore final : public RunStore {
     size_t bytes = 0;
     absl::Status status;
     std::function<void(absl::Status)> done;
+    // Commit's: refused (RESOURCE_EXHAUSTED) rather than held when the committer finds
+    // the disk full before writing it; its caller blocks a thread and decided nothing.
+    bool refuse_when_full = false;
   };
   // The run_index ops of putting `run`: every key for a new run, the 's' key's move
   // when its state changed. Reads the run's last state from run_states_, else the
