@@ -672,10 +672,20 @@ absl::Status RocksDbRunStore::WriteWhenRoom(std::vector<PendingCommit>& group) {
       BATON_LOG(ERROR) << room;
       return room;
     } else {
+      // Commit's callers are refused rather than held (PendingCommit::refuse_when_full),
+      // answered by the completer like written batches.
       auto refused = std::stable_partition(group.begin(), group.end(),
                                            [](const PendingCommit& c) { return !c.refuse_when_full; });
-      for (auto it = refused; it != group.end(); ++it) it->done(room);
+      size_t refused_bytes = 0;
+      absl::MutexLock lock(&mu_);
+      for (auto it = refused; it != group.end(); ++it) {
+        it->status = room;
+        it->ops.clear();
+        refused_bytes += it->bytes;
+        written_.push_back(std::move(*it));
+      }
       group.erase(refused, group.end());
+      backlog_bytes_.fetch_sub(refused_bytes, std::memory_order_relaxed);
     }
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kRoomPollInterval)) {

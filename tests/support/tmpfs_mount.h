@@ -15,19 +15,27 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace baton::testing {
 
 class TmpfsMount {
  public:
-  explicit TmpfsMount(uint64_t bytes) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "baton_tmpfs_XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      error_ = std::string("mkdtemp: ") + std::strerror(errno);
-      return;
+  // On `at` (created if missing) when given, else on a fresh temporary directory.
+  explicit TmpfsMount(uint64_t bytes, const std::string& at = "") {
+    if (at.empty()) {
+      std::string tmpl = (std::filesystem::temp_directory_path() / "baton_tmpfs_XXXXXX").string();
+      if (mkdtemp(tmpl.data()) == nullptr) {
+        error_ = std::string("mkdtemp: ") + std::strerror(errno);
+        return;
+      }
+      path_ = tmpl;
+    } else {
+      std::error_code ec;
+      std::filesystem::create_directories(at, ec);
+      path_ = at;
     }
-    path_ = tmpl;
     const std::string data = "size=" + std::to_string(bytes);
     if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, data.c_str()) != 0) {
       error_ = std::string("mounting a tmpfs on ") + path_ + " is not permitted here (" + std::strerror(errno) +
