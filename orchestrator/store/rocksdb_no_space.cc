@@ -11,8 +11,11 @@
 #include <ctime>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
 #include "rocksdb/db.h"
 #include "rocksdb/transaction_log.h"
@@ -66,6 +69,9 @@ void InfoLog::Logv(const char* format, va_list ap) {
 }
 
 // ---- NoSpaceGuard ---------------------------------------------------------------------
+
+// Resume() flushes every memtable: a minute is far more than that takes.
+constexpr absl::Duration kResumeTimeout = absl::Seconds(60);
 
 class NoSpaceGuard::Listener final : public rocksdb::EventListener {
  public:
@@ -136,7 +142,19 @@ absl::Status NoSpaceGuard::Resume(uint64_t free_bytes) {
   if (free_bytes < needed) return health_.CheckWritable();
   // RocksDB stopped writing if a write or a flush failed; Resume() flushes the
   // memtables (switching the WAL) and clears the error. OK at once when nothing failed.
+  // RocksDB 7.8 can wait in Resume() forever for a flush it dropped while stopped
+  // (docs/design.md, "When the disk fills"); a restart writes again, so a watchdog
+  // ends the process rather than leave it refusing writes with room to spare.
+  absl::Notification resumed;
+  std::thread watchdog([&resumed, path = health_.path()] {
+    if (!resumed.WaitForNotificationWithTimeout(kResumeTimeout)) {
+      BATON_LOG(FATAL) << "rocksdb did not resume writing to " << path << " within "
+                       << absl::FormatDuration(kResumeTimeout) << ": restarting from the durable state";
+    }
+  });
   rocksdb::Status s = db_->Resume();
+  resumed.Notify();
+  watchdog.join();
   if (s.IsNoSpace() || s.IsBusy()) {
     BATON_LOG(WARNING) << "rocksdb cannot resume yet: " << s.ToString();
     return health_.CheckWritable();

@@ -148,8 +148,8 @@ TEST_F(DiskFullTest, BelowTheFreeSpaceKeptWritesWaitAndResumeWhenThereIsRoom) {
 // Disabled: about 1 run in 15 RocksDB 7.8's DB::Resume() waits forever for a flush
 // that is never scheduled (the WAL write failed just after a memtable switch, and the
 // background flush of the switched memtable ran while the database was stopped and
-// was dropped). The store then stays read-only until a restart (docs/operations.md,
-// "When the disk fills"). Run it with --gtest_also_run_disabled_tests.
+// was dropped). The store's watchdog then ends the process after 60 s
+// (docs/operations.md, "When the disk fills"). Run it with --gtest_also_run_disabled_tests.
 TEST_F(DiskFullTest, DISABLED_AWriteThatFailsForWantOfSpaceIsHeldAndWrittenOnceThereIsRoom) {
   RocksDbStoreOptions options = Options();
   options.min_free_disk_bytes = 0;
