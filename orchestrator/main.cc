@@ -16,6 +16,8 @@
 // log (orchestrator/auth/, docs/operations.md "Authentication and roles").
 // --tls-*: TLS (common/tls.h); with --tls-client-ca every WorkerService call needs a
 // client certificate from that CA. --insecure: allow a non-loopback --listen without TLS.
+// --min-free-disk-mb=64: below this much free space in --data-dir writes are refused
+// (RESOURCE_EXHAUSTED naming the disk) until there is room again (docs/operations.md).
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -49,7 +51,7 @@ constexpr char kUsage[] =
     "         [--rate-limits=FILE] [--max-input-bytes=N] [--max-spec-bytes=N]\n"
     "         [--max-journal-entry-bytes=N] [--max-append-bytes=N] [--max-page-bytes=N]\n"
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
-    "         [--encryption-key-file=F] [--max-commit-backlog-mb=64]\n"
+    "         [--encryption-key-file=F] [--max-commit-backlog-mb=64] [--min-free-disk-mb=64]\n"
     "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
     "          [--bootstrap-admin-key-file=F]] [--audit-log=F]\n";
 
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
   std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts", "lease-take-up-ms", "max-lease-losses", "rate-limits", "max-input-bytes", "max-spec-bytes",
                       "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",
-                      "max-commit-backlog-mb"};
+                      "max-commit-backlog-mb", "min-free-disk-mb"};
   value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
   baton::Flags flags(std::move(value_flags), {"help", baton::kInsecureFlag, baton::orchestrator::auth::kAuthFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
       error = absl::StrCat("--", name, " must be between 1 and ", baton::orchestrator::kMaxLimitBytes);
     }
   }
+  const int64_t min_free_disk_mb = flags.GetInt("min-free-disk-mb", 64, &error);
+  if (error.empty() && min_free_disk_mb < 0) error = "--min-free-disk-mb must be >= 0";
   const std::string data_dir = flags.GetString("data-dir");
   if (error.empty() && data_dir.empty()) error = "--data-dir is required";
   if (error.empty() && options.lease_ttl < absl::Milliseconds(100)) error = "--lease-ttl-ms must be >= 100";
@@ -134,6 +138,9 @@ int main(int argc, char** argv) {
   // Encryption at rest (docs/operations.md): AES-256-GCM, data keys wrapped by the
   // key-encryption keys in this file.
   store_options.encryption_key_file = flags.GetString("encryption-key-file", "");
+  // A full disk (docs/operations.md): writes stop below this much free space, before
+  // RocksDB runs out, and resume by themselves.
+  store_options.min_free_disk_bytes = static_cast<uint64_t>(min_free_disk_mb) << 20;
   auto store = baton::orchestrator::RocksDbRunStore::Open(store_options);
   if (!store.ok()) {
     BATON_LOG(ERROR) << "cannot open the store: " << store.status();

@@ -295,6 +295,7 @@ std::optional<Scheduler::QueueKey> Scheduler::NextForLocked(const Poll& poll) {
 }
 
 void Scheduler::PutNamespace(v1::Namespace settings, std::function<void(absl::StatusOr<v1::Namespace>)> done) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   {
     absl::MutexLock lock(&mu_);
@@ -480,6 +481,8 @@ absl::StatusOr<Scheduler::CreateReads> Scheduler::ReadForCreate(const v1::Run& r
 }
 
 void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCallback done) {
+  // A full disk (RunStore::CheckWritable): refused before anything is decided.
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   if (absl::Status backlog = CheckCommitBacklog(); !backlog.ok()) return done(backlog);
   Deferred deferred;
   if (run.namespace_().empty()) run.set_namespace_(kDefaultNamespace);
@@ -613,6 +616,7 @@ std::optional<v1::Run> Scheduler::GetActiveRun(const std::string& run_id) {
 }
 
 void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, RunCallback done) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   bool not_active = false;
   {
@@ -684,6 +688,9 @@ void Scheduler::CancelPoll(uint64_t poll_id) {
 }
 
 void Scheduler::MatchLocked(Deferred& deferred) {
+  // A lease is a write: polls stay parked while the disk is full (the ticker matches
+  // them once it has room).
+  if (!store_.CheckWritable().ok()) return;
   // Polls in arrival order; one that nothing queued suits (its namespaces are empty or
   // at their concurrency quota) stays parked and the next one gets a look.
   for (auto poll_it = polls_.begin(); poll_it != polls_.end();) {
@@ -907,6 +914,7 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
 void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
                            std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq,
                            std::vector<v1::ChildRunSpec> children, std::vector<std::string> event_texts) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   if (absl::Status backlog = CheckCommitBacklog(); !backlog.ok()) return done(backlog);
   if (event_texts.size() != entries.size()) {
     event_texts.clear();
@@ -985,6 +993,7 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
 void Scheduler::CompleteRun(const LeaseRef& lease, const std::string& output,
                             const v1::Usage& usage, int32_t steps,
                             std::function<void(absl::Status)> done) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   absl::Status error;
   {
@@ -1055,6 +1064,7 @@ void Scheduler::LoseLeaseLocked(ActiveRun& active, const std::string& why, Store
 
 void Scheduler::FailRun(const FailRunParams& params,
                         std::function<void(absl::StatusOr<v1::RunState>)> done) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   absl::Status error;
   {

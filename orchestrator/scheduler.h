@@ -6,6 +6,10 @@
 // disk in decision order; callers are answered only after their batch is durable.
 // Nothing here knows about gRPC.
 //
+// While the store's disk is full (RunStore::CheckWritable), every call that would
+// write is refused with its RESOURCE_EXHAUSTED before anything is decided, and no run
+// is leased; heartbeats (memory only) and reads go on.
+//
 // Memory holds the runs that are not finished (queued, running or waiting), with their
 // lease, and the approvals not yet decided; finished runs live only in the store.
 //

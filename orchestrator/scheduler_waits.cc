@@ -483,6 +483,7 @@ void Scheduler::WakeInputWaitersLocked(const v1::Approval& approval, Deferred& d
 
 void Scheduler::SuspendRun(const LeaseRef& lease, const v1::Usage& usage, int32_t steps,
                            std::function<void(absl::StatusOr<v1::RunState>)> done) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   absl::Status error;
   {
@@ -546,6 +547,7 @@ absl::StatusOr<v1::Approval> Scheduler::GetApproval(const std::string& approval_
 
 void Scheduler::DecideApproval(const DecisionParams& params,
                                std::function<void(absl::StatusOr<v1::Approval>)> done) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   absl::Status error;
   bool look_in_store = false;
@@ -637,6 +639,7 @@ void Scheduler::DecideApproval(const DecisionParams& params,
 
 void Scheduler::RequestInput(const v1::RequestInputRequest& request,
                              std::function<void(absl::StatusOr<std::string>)> done) {
+  if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   absl::Status error;
   const std::string id = absl::StrCat(request.run_id(), ":", request.step(), ":", request.tool_use_id(),

@@ -1,8 +1,10 @@
 #include "workers/worker.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
@@ -96,6 +98,18 @@ bool Retryable(const grpc::Status& s) {
          s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
+// How long to wait before retrying after `s`: the delay the orchestrator asked for (a
+// full disk, a quota: RESOURCE_EXHAUSTED with RetryInfo), else `backoff`. An
+// orchestrator that names a delay is up and holding the lease (heartbeats need no
+// disk): `give_up` moves past the wait, so a full disk outlasting journal_retry_for
+// does not cost the run.
+absl::Duration RetryWait(const grpc::Status& s, absl::Duration backoff, absl::Time& give_up) {
+  std::optional<absl::Duration> asked = RetryDelay(s);
+  if (!asked.has_value()) return backoff;
+  give_up = std::max(give_up, absl::Now() + *asked + backoff);
+  return std::max(*asked, backoff);
+}
+
 // AppendStep through the orchestrator, retried while it is unreachable (it may be
 // restarting: recovered leases stay valid, so the run goes on where it was).
 class GrpcRunJournal final : public RunJournal {
@@ -171,7 +185,7 @@ class GrpcRunJournal final : public RunJournal {
   // recovered leases stay valid), unless the run is interrupted meanwhile.
   grpc::Status CallRetrying(const char* what, absl::Duration timeout,
                             const std::function<grpc::Status(grpc::ClientContext&)>& call) {
-    const absl::Time give_up = absl::Now() + retry_for_;
+    absl::Time give_up = absl::Now() + retry_for_;
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
       grpc::ClientContext ctx;
@@ -185,12 +199,13 @@ class GrpcRunJournal final : public RunJournal {
       ctx.set_wait_for_ready(true);
       grpc::Status status = call(ctx);
       if (status.ok()) return status;
-      if (!Retryable(status) || absl::Now() + backoff > give_up || signals_.lease_lost || signals_.abort) {
+      const absl::Duration wait = RetryWait(status, backoff, give_up);
+      if (!Retryable(status) || absl::Now() + wait > give_up || signals_.lease_lost || signals_.abort) {
         return status;
       }
       BATON_LOG(WARNING) << what << " for " << lease_.run_id() << " failed (" << status.error_message()
-                         << "), retrying";
-      absl::SleepFor(backoff);
+                         << "), retrying in " << wait;
+      absl::SleepFor(wait);
       backoff = std::min(backoff * 2, absl::Seconds(1));
     }
   }
@@ -314,7 +329,7 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals, task->task.history());
 
   // Report the outcome; retried while the orchestrator is unreachable.
-  const absl::Time give_up = absl::Now() + options_.journal_retry_for;
+  absl::Time give_up = absl::Now() + options_.journal_retry_for;
   while (true) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
@@ -369,11 +384,12 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
       BATON_LOG(INFO) << run.run_id() << " " << what << " after " << outcome.steps << " steps";
       return;
     }
+    const absl::Duration wait = RetryWait(status, absl::Milliseconds(200), give_up);
     if (!Retryable(status) || absl::Now() > give_up) {
       BATON_LOG(WARNING) << "cannot report " << run.run_id() << " " << what << ": " << status.error_message();
       return;
     }
-    absl::SleepFor(absl::Milliseconds(200));
+    absl::SleepFor(wait);
   }
 }
 

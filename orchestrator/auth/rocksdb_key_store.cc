@@ -3,7 +3,11 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 
+#include <filesystem>
+#include <system_error>
+
 #include "absl/strings/str_cat.h"
+#include "orchestrator/store/rocksdb_no_space.h"
 
 namespace baton::orchestrator::auth {
 namespace {
@@ -12,6 +16,9 @@ absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   return absl::InternalError(absl::StrCat("key store: ", std::string(what), ": ", s.ToString()));
 }
+
+// Not a key: see Open.
+constexpr char kMemtableMarker[] = "\xff memtable_marker";
 
 }  // namespace
 
@@ -22,8 +29,24 @@ absl::StatusOr<std::unique_ptr<RocksDbKeyStore>> RocksDbKeyStore::Open(const std
   options.write_buffer_size = 1 << 20;
   options.max_open_files = 16;
   options.keep_log_file_num = 2;
+  // On a full disk RocksDB's own info log aborts the process (the run store's
+  // rocksdb_no_space.h says why); this one drops lines instead.
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  absl::StatusOr<std::shared_ptr<InfoLog>> info_log = InfoLog::Open(path, options.info_log_level);
+  if (!info_log.ok()) return info_log.status();
+  options.info_log = *std::move(info_log);
   rocksdb::DB* db = nullptr;
   if (absl::Status s = FromRocksDb(rocksdb::DB::Open(options, path, &db), absl::StrCat("open ", path)); !s.ok()) {
+    return s;
+  }
+  // A memtable that is never empty: RocksDB's resume from a failed write then switches
+  // to a new WAL instead of writing the failed one again (rocksdb_no_space.h). Never
+  // in the WAL, so it means nothing after a restart.
+  rocksdb::WriteOptions marker;
+  marker.disableWAL = true;
+  if (absl::Status s = FromRocksDb(db->Put(marker, kMemtableMarker, ""), "marker"); !s.ok()) {
+    delete db;
     return s;
   }
   return std::unique_ptr<RocksDbKeyStore>(new RocksDbKeyStore(std::unique_ptr<rocksdb::DB>(db)));
@@ -43,6 +66,7 @@ absl::StatusOr<std::vector<v1::StoredApiKey>> RocksDbKeyStore::LoadAll() {
   std::vector<v1::StoredApiKey> keys;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key() == kMemtableMarker) continue;
     v1::StoredApiKey key;
     if (!key.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return absl::DataLossError(absl::StrCat("key store: record ", it->key().ToString(), " does not parse"));

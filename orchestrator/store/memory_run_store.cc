@@ -48,6 +48,16 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   return absl::OkStatus();
 }
 
+absl::Status InMemoryRunStore::CheckWritable() {
+  absl::MutexLock lock(&mu_);
+  return writable_;
+}
+
+void InMemoryRunStore::SetWritable(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  writable_ = std::move(status);
+}
+
 void InMemoryRunStore::CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) {
   absl::Status status = Commit(batch);
   done(std::move(status));

@@ -33,6 +33,10 @@ class InMemoryRunStore final : public RunStore {
   // that falls behind would.
   size_t CommitBacklogBytes() const override { return backlog_bytes_.load(); }
   void set_commit_backlog_bytes(size_t bytes) { backlog_bytes_ = bytes; }
+  absl::Status CheckWritable() override;
+  // What CheckWritable answers from now on (a full disk, for tests of its callers).
+  // Commits still apply. Default: OK.
+  void SetWritable(absl::Status status);
 
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
@@ -74,6 +78,7 @@ class InMemoryRunStore final : public RunStore {
   using Map = std::map<std::string, V, std::less<>>;
 
   mutable absl::Mutex mu_;
+  absl::Status writable_ ABSL_GUARDED_BY(mu_);
   Map<v1::Run> runs_ ABSL_GUARDED_BY(mu_);
   Map<v1::JournalEntry> journal_ ABSL_GUARDED_BY(mu_);
   Map<v1::RunEvent> events_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "common/logging.h"
 #include "common/namespaces.h"
 #include "common/status_macros.h"
+#include "orchestrator/store/rocksdb_no_space.h"
 #include "orchestrator/store/store_keys.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -45,6 +47,11 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
 
 namespace {
 
+// While the disk is full: how often the committer looks for room, and when a refused
+// caller should try again.
+constexpr absl::Duration kRoomPollInterval = absl::Milliseconds(500);
+constexpr absl::Duration kFullDiskRetryDelay = absl::Seconds(1);
+
 // Debian's Abseil has its own string_view type, which StrCat needs.
 absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
 
@@ -54,6 +61,8 @@ absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view what,
                          std::string_view path) {
   if (s.ok()) return absl::OkStatus();
   std::string message = absl::StrCat("rocksdb ", Sv(what), " (", Sv(path), "): ", s.ToString());
+  // The disk is full: writes wait for room (NoSpaceGuard), Open fails saying so.
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(message);
   switch (s.code()) {
     case rocksdb::Status::kNotFound:
       return absl::NotFoundError(message);
@@ -248,6 +257,17 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
     }
   }
   StoreRocksOptions rocks = MakeRocksOptions(options, kCfNames, kNumCfs);
+  // A full disk (rocksdb_no_space.h): RocksDB's info log must not abort on it, and
+  // the store, not RocksDB, resumes from it.
+  if (std::filesystem::is_directory(options.path)) {
+    absl::StatusOr<std::shared_ptr<InfoLog>> info_log = InfoLog::Open(options.path, rocks.db.info_log_level);
+    if (!info_log.ok()) return info_log.status();
+    rocks.db.info_log = *std::move(info_log);
+  }
+  auto health = std::make_unique<DiskHealth>(options.path, kFullDiskRetryDelay);
+  auto no_space = std::make_unique<NoSpaceGuard>(
+      *health, NoSpaceOptions{options.min_free_disk_bytes, options.write_buffer_bytes});
+  rocks.db.listeners.push_back(no_space->listener());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw_db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(rocks.db, options.path, rocks.cfs, &handles, &raw_db);
@@ -255,8 +275,9 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
   BATON_CHECK(handles.size() == kNumCfs) << "RocksDB returned " << handles.size() << " handles";
   BATON_LOG(INFO) << "store opened at " << options.path << " (sync=" << options.sync
                   << ", encryption at rest " << (options.encryption_key_file.empty() ? "off" : "on") << ")";
-  std::unique_ptr<RocksDbRunStore> store(
-      new RocksDbRunStore(options, std::unique_ptr<rocksdb::DB>(raw_db), handles));
+  RETURN_IF_ERROR(no_space->Attach(raw_db, handles[kMetaCf]));
+  std::unique_ptr<RocksDbRunStore> store(new RocksDbRunStore(
+      options, std::unique_ptr<rocksdb::DB>(raw_db), handles, std::move(health), std::move(no_space)));
   if (!options.encryption_key_file.empty()) RETURN_IF_ERROR(store->OpenCipher());
   RETURN_IF_ERROR(store->MigrateToNamespaces());
   return store;
@@ -383,8 +404,9 @@ bool RocksDbRunStore::ParseStored(Cf c, std::string_view key, const rocksdb::Sli
 
 RocksDbRunStore::RocksDbRunStore(const RocksDbStoreOptions& options,
                                  std::unique_ptr<rocksdb::DB> db,
-                                 const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
-    : options_(options), db_(std::move(db)) {
+                                 const std::vector<rocksdb::ColumnFamilyHandle*>& handles,
+                                 std::unique_ptr<DiskHealth> health, std::unique_ptr<NoSpaceGuard> no_space)
+    : options_(options), db_(std::move(db)), health_(std::move(health)), no_space_(std::move(no_space)) {
   for (size_t i = 0; i < kNumCfs; ++i) handles_[i] = handles[i];
   committer_ = std::thread([this] { CommitterLoop(); });
   completer_ = std::thread([this] { CompletionLoop(); });
@@ -518,10 +540,12 @@ absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
   BATON_CHECK(std::this_thread::get_id() != completer_.get_id())
       << "RocksDbRunStore::Commit called from a CommitAsync callback";
   if (batch.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(health_->CheckWritable());
   PendingCommit commit;
   RETURN_IF_ERROR(Encode(batch, &commit));
   absl::Notification written;
   absl::Status result;
+  commit.refuse_when_full = true;
   commit.done = [&](absl::Status s) {
     result = std::move(s);
     written.Notify();
@@ -551,6 +575,8 @@ void RocksDbRunStore::Enqueue(PendingCommit commit) {
   commit.done(absl::UnavailableError(absl::StrCat("store ", path(), " is closing")));
 }
 
+absl::Status RocksDbRunStore::CheckWritable() { return health_->CheckWritable(); }
+
 bool RocksDbRunStore::HasWorkOrStopping() const { return stopping_ || !pending_.empty(); }
 
 void RocksDbRunStore::CommitterLoop() {
@@ -560,14 +586,21 @@ void RocksDbRunStore::CommitterLoop() {
     group.clear();
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &RocksDbRunStore::HasWorkOrStopping));
+      // While the disk is full callers are refused, so nothing may come to write:
+      // the committer looks for room by itself.
+      while (!mu_.AwaitWithTimeout(absl::Condition(this, &RocksDbRunStore::HasWorkOrStopping),
+                                   health_->full() ? kRoomPollInterval : absl::InfiniteDuration())) {
+        mu_.Unlock();
+        no_space_->CheckRoom().IgnoreError();
+        mu_.Lock();
+      }
       if (pending_.empty()) {  // stopping, and everything queued is written
         committer_done_ = true;
         return;
       }
       group.swap(pending_);
     }
-    absl::Status status = WriteGroup(group);
+    absl::Status status = WriteWhenRoom(group);
     size_t written_bytes = 0;
     for (PendingCommit& commit : group) {
       if (commit.status.ok()) commit.status = status;
@@ -615,11 +648,51 @@ absl::Status RocksDbRunStore::WriteGroup(std::vector<PendingCommit>& group) {
   }
   rocksdb::WriteOptions write_options;
   write_options.sync = options_.sync;
-  absl::Status status = FromRocksDb(db_->Write(write_options, &write_batch), "write", path());
+  rocksdb::Status written = db_->Write(write_options, &write_batch);
+  if (written.IsNoSpace()) {
+    // Nothing of the group is acknowledged; WriteWhenRoom writes it again once the
+    // disk has room (a retried batch rewrites the same keys with the same values).
+    no_space_->OnNoSpace(written.ToString());
+    return health_->CheckWritable();
+  }
+  absl::Status status = FromRocksDb(written, "write", path());
   if (!status.ok()) {
     BATON_LOG(ERROR) << "group commit of " << group.size() << " batches failed: " << status;
   }
   return status;
+}
+
+absl::Status RocksDbRunStore::WriteWhenRoom(std::vector<PendingCommit>& group) {
+  for (;;) {
+    absl::Status room = no_space_->CheckRoom();
+    if (room.ok()) {
+      absl::Status status = WriteGroup(group);
+      if (!absl::IsResourceExhausted(status)) return status;
+    } else if (!absl::IsResourceExhausted(room)) {
+      BATON_LOG(ERROR) << room;
+      return room;
+    } else {
+      // Commit's callers are refused rather than held (PendingCommit::refuse_when_full),
+      // answered by the completer like written batches.
+      auto refused = std::stable_partition(group.begin(), group.end(),
+                                           [](const PendingCommit& c) { return !c.refuse_when_full; });
+      size_t refused_bytes = 0;
+      absl::MutexLock lock(&mu_);
+      for (auto it = refused; it != group.end(); ++it) {
+        it->status = room;
+        it->ops.clear();
+        refused_bytes += it->bytes;
+        written_.push_back(std::move(*it));
+      }
+      group.erase(refused, group.end());
+      backlog_bytes_.fetch_sub(refused_bytes, std::memory_order_relaxed);
+    }
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kRoomPollInterval)) {
+      return absl::UnavailableError(absl::StrCat("store ", path(), " closed while its disk was full: ",
+                                                 group.size(), " batches not written"));
+    }
+  }
 }
 
 // ---- Reads --------------------------------------------------------------------------

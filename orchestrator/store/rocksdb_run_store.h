@@ -18,6 +18,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "orchestrator/store/disk_health.h"
 #include "orchestrator/store/run_store.h"
 #include "orchestrator/store/value_cipher.h"
 
@@ -29,6 +30,8 @@ class Slice;
 }  // namespace rocksdb
 
 namespace baton::orchestrator {
+
+class NoSpaceGuard;
 
 struct RocksDbStoreOptions {
   // Directory of the database. Required.
@@ -59,6 +62,12 @@ struct RocksDbStoreOptions {
   // are stored in the clear. Records written before it was set stay readable.
   // Default: empty
   std::string encryption_key_file;
+  // Writes stop while the data directory's filesystem has less than this free (callers
+  // get RESOURCE_EXHAUSTED naming the disk, reads go on), and resume by themselves
+  // once this plus write_buffer_bytes is free (docs/design.md, "When the disk
+  // fills"). 0: only when a write fails for want of space.
+  // Default: 64 MiB
+  uint64_t min_free_disk_bytes = uint64_t{64} << 20;
 };
 
 // Thread-safe. Reads go straight to RocksDB on the caller's thread. Writes go through
@@ -68,6 +77,15 @@ struct RocksDbStoreOptions {
 // options.sync, then completes every waiter of that group with the write's status.
 // So N concurrent commits cost one fsync, not N. CommitAsync's `done` runs on the
 // committer thread. Key and value encodings: store_keys.h.
+//
+// A full disk (docs/design.md, "When the disk fills"): when the data directory has
+// less than options.min_free_disk_bytes free, or a write fails for want of space, the
+// committer holds the group it was writing (its callers are not answered) and every
+// batch queued behind it, CheckWritable and Commit answer RESOURCE_EXHAUSTED naming the
+// disk, and reads go on. Once there is room again the committer resumes RocksDB and
+// writes what it held, in order. Nothing it held is lost or answered as failed,
+// unless RocksDB cannot resume in place (then they fail with kUnavailable, and only a
+// restart writes again) or the store is destroyed while the disk is full.
 class RocksDbRunStore final : public RunStore {
  public:
   // Opens (or creates) the database at options.path.
@@ -80,9 +98,12 @@ class RocksDbRunStore final : public RunStore {
   RocksDbRunStore(const RocksDbRunStore&) = delete;
   RocksDbRunStore& operator=(const RocksDbRunStore&) = delete;
 
+  // RESOURCE_EXHAUSTED (CheckWritable) while the disk is full, without queueing.
   absl::Status Commit(const StoreBatch& batch) override;
+  // Queued even while the disk is full: written once there is room.
   void CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) override;
   size_t CommitBacklogBytes() const override { return backlog_bytes_.load(std::memory_order_relaxed); }
+  absl::Status CheckWritable() override;
 
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
@@ -171,6 +192,9 @@ class RocksDbRunStore final : public RunStore {
     size_t bytes = 0;
     absl::Status status;
     std::function<void(absl::Status)> done;
+    // Commit's: refused (RESOURCE_EXHAUSTED) rather than held when the committer finds
+    // the disk full before writing it; its caller blocks a thread and decided nothing.
+    bool refuse_when_full = false;
   };
   // The run_index ops of putting `run`: every key for a new run, the 's' key's move
   // when its state changed. Reads the run's last state from run_states_, else the
@@ -178,7 +202,8 @@ class RocksDbRunStore final : public RunStore {
   absl::Status IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
 
   RocksDbRunStore(const RocksDbStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
-                  const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
+                  const std::vector<rocksdb::ColumnFamilyHandle*>& handles, std::unique_ptr<DiskHealth> health,
+                  std::unique_ptr<NoSpaceGuard> no_space);
 
   // Validates and serializes `batch` into ops, in StoreBatch's documented order,
   // encrypting payload records when the store has a cipher.
@@ -201,8 +226,12 @@ class RocksDbRunStore final : public RunStore {
   // writes the next group meanwhile (gRPC answers, event fan-out and journal reads
   // are not on the write path).
   void CompletionLoop();
-  // Writes one group; returns the status every member gets.
+  // Writes one group; returns the status every member gets. RESOURCE_EXHAUSTED: the
+  // disk is full, nothing was written (WriteWhenRoom).
   absl::Status WriteGroup(std::vector<PendingCommit>& group);
+  // WriteGroup once the disk has room: while it is full, waits (polling for room)
+  // until there is, or until the store is closing (kUnavailable).
+  absl::Status WriteWhenRoom(std::vector<PendingCommit>& group);
 
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
 
@@ -215,6 +244,11 @@ class RocksDbRunStore final : public RunStore {
   std::unique_ptr<rocksdb::DB> db_;
   // Owned; released with db_->DestroyColumnFamilyHandle in the destructor.
   std::array<rocksdb::ColumnFamilyHandle*, kNumCfs> handles_{};
+  // The disk under options_.path, and what keeps writes within its room (used by the
+  // committer only). Both outlive the committer.
+  const std::unique_ptr<DiskHealth> health_;
+  const std::unique_ptr<NoSpaceGuard> no_space_;
+
   // Set at Open when options_.encryption_key_file is.
   std::unique_ptr<ValueCipher> cipher_;
   absl::Mutex data_key_mu_;  // one writer of new data keys

@@ -127,6 +127,10 @@ class RunStore {
   // Bytes of batches accepted by Commit/CommitAsync and not yet written: callers
   // refuse new work past a bound rather than let the queue grow memory.
   virtual size_t CommitBacklogBytes() const { return 0; }
+  // OK while the store accepts writes. RESOURCE_EXHAUSTED naming the disk, with a
+  // retry delay, while its disk is full: a caller about to decide a change checks
+  // first and refuses its own caller (reads go on). Cheap: one atomic load when OK.
+  virtual absl::Status CheckWritable() { return absl::OkStatus(); }
 
   virtual absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) = 0;
   // The runs of filter.ns, newest first, from a secondary index (store_keys.h,

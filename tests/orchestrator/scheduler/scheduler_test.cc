@@ -200,6 +200,43 @@ TEST_F(SchedulerTest, ACancelsReasonIsTheRunsErrorWhenItsWorkerStops) {
   EXPECT_EQ(events_.back().state_changed().reason(), "cancelled: wrong input");
 }
 
+TEST_F(SchedulerTest, WhileTheStoreRefusesWritesCallsAreRefusedBeforeDecidingAndNothingIsLeased) {
+  const v1::Run first = Create("one");
+  const v1::Run second = Create("two");
+  std::optional<TaskGrant> grant = Poll();
+  ASSERT_TRUE(grant.has_value());
+  const v1::Run& queued = grant->run.run_id() == first.run_id() ? second : first;
+  const absl::Status full = absl::ResourceExhaustedError("the disk of the data directory /d is full");
+  store_.SetWritable(full);
+
+  absl::StatusOr<v1::Run> created = absl::UnknownError("no answer");
+  v1::Run run;
+  run.mutable_agent()->set_name("a");
+  run.set_input("refused");
+  scheduler_->CreateRun(run, [&](absl::StatusOr<v1::Run> r) { created = std::move(r); });
+  EXPECT_EQ(created.status(), full);
+  v1::JournalEntry entry;
+  entry.mutable_model_turn()->set_stop_reason("tool_use");
+  EXPECT_EQ(Append(Ref(*grant), entry), full);
+  EXPECT_EQ(Complete(Ref(*grant)), full);
+  absl::StatusOr<v1::Run> cancelled = absl::UnknownError("no answer");
+  scheduler_->CancelRun(queued.run_id(), "", [&](absl::StatusOr<v1::Run> r) { cancelled = std::move(r); });
+  EXPECT_EQ(cancelled.status(), full);
+  EXPECT_FALSE(Poll("w2").has_value()) << "a run was leased while the store refused writes";
+  // Heartbeats need no write: the lease stays.
+  EXPECT_TRUE(scheduler_->Heartbeat("w1", {Ref(*grant)}).at(0).valid);
+  EXPECT_EQ(scheduler_->QueuedCount(), 1u);
+  EXPECT_EQ(scheduler_->RunningCount(), 1u);
+
+  // Writable again: the same calls go through, and the queued run is leased.
+  store_.SetWritable(absl::OkStatus());
+  EXPECT_TRUE(Append(Ref(*grant), entry).ok());
+  EXPECT_TRUE(Complete(Ref(*grant)).ok());
+  std::optional<TaskGrant> next = Poll("w2");
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->run.run_id(), queued.run_id());
+}
+
 TEST_F(SchedulerTest, ExpiredLeaseIsRequeuedAtOnceWithNextEpochWithoutSpendingAnAttempt) {
   Create("x");
   TaskGrant first = *Poll("w1");
