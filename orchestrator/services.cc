@@ -13,6 +13,7 @@
 #include "common/transcript.h"
 #include "orchestrator/graph/graph_execution.h"
 #include "orchestrator/graph_service.h"
+#include "orchestrator/run_view.h"
 #include "orchestrator/run_watcher.h"
 #include "orchestrator/store/store_keys.h"
 #include "orchestrator/validation.h"
@@ -139,24 +140,35 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
                                               ? NamespaceOfRunId(request->parent_run_id())
                                               : std::string_view(request->namespace_()));
   if (!ns.ok()) return FinishNow(ctx, ns.status());
+  if (!v1::RunView_IsValid(request->view())) {
+    return FinishNow(ctx, absl::InvalidArgumentError(
+                              absl::StrCat("view: ", request->view(), " is not a RunView value (BASIC or FULL)")));
+  }
   RunFilter filter{request->state(), request->agent_name(), request->parent_run_id(), request->session_id(), *ns};
+  // A token resumes only the listing it came from: same namespace, same filter.
+  const std::string scope = PageScope({filter.ns, absl::StrCat(filter.state), filter.agent_name,
+                                       filter.parent_run_id, filter.session_id});
+  absl::StatusOr<std::string> after = page_tokens_.Open("ListRuns", scope, request->page_token());
+  if (!after.ok()) return FinishNow(ctx, after.status());
   absl::StatusOr<RunPage> page =
-      store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(),
-                      request->page_token());
+      store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(), *after);
   if (!page.ok()) return FinishNow(ctx, page.status());
+  const bool full = request->view() == v1::FULL;
   PageBudget budget(limits_.max_page_bytes);
   for (v1::Run& run : page->runs) {
     // The store may trail memory by a commit in flight: show the newest state.
     std::optional<v1::Run> active = scheduler_.GetActiveRun(run.run_id());
     v1::Run& shown = active.has_value() ? *active : run;
+    if (!full) ApplyBasicView(&shown);
     if (!budget.Take(shown.ByteSizeLong())) {
       // --max-page-bytes: the page ends early; the next one starts at this run.
-      reply->set_next_page_token(store_keys::EncodeRunPageToken(reply->runs(reply->runs_size() - 1).run_id()));
+      reply->set_next_page_token(page_tokens_.Seal(
+          "ListRuns", scope, store_keys::EncodeRunPageToken(reply->runs(reply->runs_size() - 1).run_id())));
       return FinishNow(ctx, absl::OkStatus());
     }
     *reply->add_runs() = std::move(shown);
   }
-  reply->set_next_page_token(page->next_page_token);
+  reply->set_next_page_token(page_tokens_.Seal("ListRuns", scope, page->next_page_token));
   return FinishNow(ctx, absl::OkStatus());
 }
 
@@ -297,7 +309,10 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ListAgents(grpc::CallbackServerConte
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
   absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
   if (!ns.ok()) return FinishNow(ctx, ns.status());
-  absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(*ns, page_size, request->page_token());
+  const std::string scope = PageScope({*ns});
+  absl::StatusOr<std::string> after = page_tokens_.Open("ListAgents", scope, request->page_token());
+  if (!after.ok()) return FinishNow(ctx, after.status());
+  absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(*ns, page_size, *after);
   if (!agents.ok()) return FinishNow(ctx, agents.status());
   PageBudget budget(limits_.max_page_bytes);
   bool cut = false;  // by --max-page-bytes
@@ -309,7 +324,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ListAgents(grpc::CallbackServerConte
     *reply->add_agents() = std::move(agent);
   }
   if (cut || static_cast<int>(reply->agents_size()) == page_size) {
-    reply->set_next_page_token(reply->agents(reply->agents_size() - 1).name());
+    reply->set_next_page_token(page_tokens_.Seal("ListAgents", scope, reply->agents(reply->agents_size() - 1).name()));
   }
   return FinishNow(ctx, absl::OkStatus());
 }

@@ -482,6 +482,8 @@ std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request) {
   grpc::ClientContext ctx;
   SetDeadline(ctx);
   request.set_page_size(1000);
+  // Tests read any field of the runs they list (inputs, outputs, waits' results).
+  if (request.view() == v1::RUN_VIEW_UNSPECIFIED) request.set_view(v1::FULL);
   v1::ListRunsResponse response;
   grpc::Status s = cluster.runs().ListRuns(&ctx, request, &response);
   EXPECT_TRUE(s.ok()) << s.error_message();

@@ -175,7 +175,8 @@ class Cluster {
 // A deadline for a test's call, waiting for the server to be ready (the orchestrator
 // may be restarting).
 void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout = absl::Seconds(10));
-// ListRuns with page_size 1000 (a test failure when the call fails).
+// ListRuns with page_size 1000, view FULL unless the request sets one (a test failure
+// when the call fails).
 std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request);
 // The runs whose parent is `parent_id`: a run's subagents, a graph run's node runs.
 std::vector<v1::Run> Children(Cluster& cluster, const std::string& parent_id);
