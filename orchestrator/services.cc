@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -506,20 +507,31 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerC
   const std::string& run_id = request->lease().run_id();
   const int64_t now_ms = scheduler_.clock().NowMillis();
   std::vector<v1::RunEvent> events;
-  events.reserve(request->deltas_size() + 1);
-  if (request->dropped_before() > 0) {
-    v1::RunEvent& gap = events.emplace_back();
-    gap.set_run_id(run_id);
-    gap.set_time_ms(now_ms);
-    gap.mutable_gap()->set_dropped(request->dropped_before());
-    gap.mutable_gap()->set_reason("the worker's buffer was full; live text dropped");
-  }
-  for (const v1::RunEvent::TextDelta& delta : request->deltas()) {
+  events.reserve(request->deltas_size() + request->steps_started_size() + 1);
+  auto add_event = [&]() -> v1::RunEvent& {
     v1::RunEvent& event = events.emplace_back();
     event.set_run_id(run_id);
     event.set_time_ms(now_ms);
-    *event.mutable_text_delta() = delta;
+    return event;
+  };
+  if (request->dropped_before() > 0) {
+    v1::RunEvent& gap = add_event();
+    gap.mutable_gap()->set_dropped(request->dropped_before());
+    gap.mutable_gap()->set_reason("the worker's buffer was full; live text dropped");
   }
+  // A step's start goes before its text: a later step starts after the earlier
+  // step's text, so merging by step number keeps the order they happened in.
+  int started = 0;
+  auto add_started_through = [&](int step) {
+    for (; started < request->steps_started_size() && request->steps_started(started).step() <= step; ++started) {
+      *add_event().mutable_step_started() = request->steps_started(started);
+    }
+  };
+  for (const v1::RunEvent::TextDelta& delta : request->deltas()) {
+    add_started_through(delta.step());
+    *add_event().mutable_text_delta() = delta;
+  }
+  add_started_through(std::numeric_limits<int>::max());
   hub_->PublishLive(run_id, events);
   return FinishNow(ctx, absl::OkStatus());
 }
