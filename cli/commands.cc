@@ -376,6 +376,8 @@ int CmdList(Context& ctx) {
   if (!limit.ok()) return PrintUsageError(ctx.err, std::string(limit.status().message()), "");
   request.set_page_size(*limit);
   request.set_page_token(ctx.flags.GetString("page-token"));
+  // The table needs only the summary; --full (with --json) prints whole runs.
+  request.set_view(ctx.flags.GetBool("full") ? v1::FULL : v1::BASIC);
 
   grpc::ClientContext context;
   SetDeadline(context);
@@ -904,8 +906,9 @@ const std::vector<Command>& Commands() {
        {"agent", "graph", "priority", "request-id", "session", "continue"}, {"watch", "children"}, 1, 2, CmdRun},
       {"get", "baton get RUN_ID", {}, {}, 1, 1, CmdGet},
       {"ls",
-       "baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--limit N] [--page-token T]",
-       {"state", "agent", "parent", "session", "limit", "page-token"}, {}, 0, 0, CmdList},
+       "baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--limit N] [--page-token T]\n"
+       "         [--full]",
+       {"state", "agent", "parent", "session", "limit", "page-token"}, {"full"}, 0, 0, CmdList},
       {"watch", "baton watch RUN_ID [--after-seq N] [--children]", {"after-seq"}, {"children"}, 1, 1, CmdWatch},
       {"cancel", "baton cancel RUN_ID [--reason R]", {"reason"}, {}, 1, 1, CmdCancel},
       {"transcript", "baton transcript RUN_ID", {}, {}, 1, 1, CmdTranscript},

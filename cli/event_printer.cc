@@ -55,9 +55,17 @@ void EventPrinter::PrintOwn(const v1::RunEvent& event) {
     return;
   }
   EndLiveLine();
-  // A step's text event repeats what was printed live, unless a gap cut it.
+  // A step's text event repeats what was printed live, unless a gap cut it; its
+  // durable StepStarted repeats the live one, unless the model changed.
   const bool streamed = event.has_text() && event.text().step() == live_step_ && !live_gap_;
-  if (!streamed) out_ << FormatEvent(event);
+  const bool announced = event.has_step_started() && event.seq() > 0 &&
+                         event.step_started().step() == live_started_step_ &&
+                         event.step_started().model() == live_started_model_;
+  if (event.has_step_started() && event.seq() <= 0) {
+    live_started_step_ = event.step_started().step();
+    live_started_model_ = event.step_started().model();
+  }
+  if (!streamed && !announced) out_ << FormatEvent(event);
   if (event.has_step_finished() && event.step_finished().step() == live_step_) live_step_ = -1;
 }
 

@@ -50,6 +50,10 @@ class EventPrinter {
   int live_step_ = -1;
   bool live_gap_ = false;
   bool line_open_ = false;  // live text printed without its newline yet
+  // The last step whose start arrived live (-1: none) and its model: the durable
+  // StepStarted of the same step and model is not printed again.
+  int live_started_step_ = -1;
+  std::string live_started_model_;
 };
 
 }  // namespace baton::cli

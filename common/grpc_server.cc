@@ -11,6 +11,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/reflection_v1.h"
 
 namespace baton {
 namespace {
@@ -61,8 +62,9 @@ absl::StatusOr<StartedServer> StartGrpcServer(const std::string& address,
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentialsFor(address, tls, auth);
   if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // v1alpha
   grpc::ServerBuilder builder;
+  builder.SetOption(ReflectionV1Option());  // v1, which gRPC 1.51 lacks
   StartedServer started;
   builder.AddListeningPort(address, *credentials, &started.port);
   builder.SetMaxReceiveMessageSize(max_receive_message_bytes);

@@ -1,5 +1,6 @@
 // Starting a gRPC server the same way in every Baton process: health checking and
-// reflection on, bound to the given address (port 0 picks a free port).
+// server reflection (v1alpha and v1, common/reflection_v1.h) on, bound to the given
+// address (port 0 picks a free port).
 #ifndef BATON_COMMON_GRPC_SERVER_H_
 #define BATON_COMMON_GRPC_SERVER_H_
 

@@ -159,7 +159,10 @@ grpc::ServerUnaryReactor* GraphServiceImpl::ListGraphs(grpc::CallbackServerConte
   const int page_size = request->page_size() == 0 ? 50 : request->page_size();
   absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
   if (!ns.ok()) return FinishNow(ctx, ns.status());
-  absl::StatusOr<std::vector<v1::GraphSpec>> graphs = store_.ListGraphs(*ns, page_size, request->page_token());
+  const std::string scope = PageScope({*ns});
+  absl::StatusOr<std::string> after = page_tokens_.Open("ListGraphs", scope, request->page_token());
+  if (!after.ok()) return FinishNow(ctx, after.status());
+  absl::StatusOr<std::vector<v1::GraphSpec>> graphs = store_.ListGraphs(*ns, page_size, *after);
   if (!graphs.ok()) return FinishNow(ctx, graphs.status());
   PageBudget budget(limits_.max_page_bytes);
   bool cut = false;  // by --max-page-bytes
@@ -171,7 +174,7 @@ grpc::ServerUnaryReactor* GraphServiceImpl::ListGraphs(grpc::CallbackServerConte
     *reply->add_graphs() = std::move(graph);
   }
   if (cut || reply->graphs_size() == page_size) {
-    reply->set_next_page_token(reply->graphs(reply->graphs_size() - 1).name());
+    reply->set_next_page_token(page_tokens_.Seal("ListGraphs", scope, reply->graphs(reply->graphs_size() - 1).name()));
   }
   return FinishNow(ctx, absl::OkStatus());
 }

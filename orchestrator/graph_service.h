@@ -12,6 +12,7 @@
 #include "baton/v1/graph.grpc.pb.h"
 #include "orchestrator/limits.h"
 #include "orchestrator/namespace_access.h"
+#include "orchestrator/page_tokens.h"
 #include "orchestrator/store/run_store.h"
 
 namespace baton::orchestrator {
@@ -19,7 +20,8 @@ namespace baton::orchestrator {
 class GraphServiceImpl final : public v1::GraphService::CallbackService {
  public:
   // `limits`: the size of a spec and of a page (orchestrator/limits.h).
-  explicit GraphServiceImpl(RunStore& store, InputLimits limits = {}) : store_(store), limits_(limits) {}
+  explicit GraphServiceImpl(RunStore& store, InputLimits limits = {})
+      : store_(store), limits_(limits), page_tokens_(store.PageTokenKey()) {}
   // Whose namespaces a call may touch (namespace_access.h). Default: every one.
   void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
 
@@ -33,6 +35,7 @@ class GraphServiceImpl final : public v1::GraphService::CallbackService {
  private:
   RunStore& store_;
   const InputLimits limits_;
+  const PageTokens page_tokens_;
   NamespacesOf namespaces_of_ = AllNamespaces();
   // PutGraph reads the latest version and writes the next: one writer at a time.
   absl::Mutex put_mu_;

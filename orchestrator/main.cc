@@ -18,6 +18,9 @@
 // client certificate from that CA. --insecure: allow a non-loopback --listen without TLS.
 // --min-free-disk-mb=64: below this much free space in --data-dir writes are refused
 // (RESOURCE_EXHAUSTED naming the disk) until there is room again (docs/operations.md).
+// --worker-listen=ADDR [--worker-port-file=F]: serve WorkerService only there (a second
+// server with the same TLS and auth settings), not on --listen (docs/operations.md,
+// "Where workers connect").
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -46,6 +49,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: baton-orchestrator --data-dir=DIR [--listen=127.0.0.1:7233] [--port-file=F]\n"
+    "         [--worker-listen=ADDR [--worker-port-file=F]]\n"
     "         [--lease-ttl-ms=10000] [--retry-backoff-ms=1000] [--max-attempts=3]\n"
     "         [--lease-take-up-ms=2000] [--max-lease-losses=10]\n"
     "         [--rate-limits=FILE] [--max-input-bytes=N] [--max-spec-bytes=N]\n"
@@ -64,7 +68,7 @@ int main(int argc, char** argv) {
   // the deadlock detector's lock graph: about 6% of the orchestrator's CPU under
   // load (bench/, docs/PERFORMANCE.md). Tests keep the detector on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "lease-ttl-ms", "retry-backoff-ms",
+  std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "worker-listen", "worker-port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts", "lease-take-up-ms", "max-lease-losses", "rate-limits", "max-input-bytes", "max-spec-bytes",
                       "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",
                       "max-commit-backlog-mb", "min-free-disk-mb"};
@@ -126,11 +130,20 @@ int main(int argc, char** argv) {
     std::cerr << "baton-orchestrator: " << auth_options.status().message() << "\n" << kUsage;
     return 2;
   }
-  if (absl::Status s = baton::CheckListenSecurity(listen, tls.enabled(), auth_options->enabled,
-                                                  flags.GetBool(baton::kInsecureFlag));
-      !s.ok()) {
-    std::cerr << "baton-orchestrator: " << s.message() << "\n";
+  // Workers' own address (WorkerService only), when set; else they share --listen.
+  const std::string worker_listen = flags.GetString("worker-listen", "");
+  if (worker_listen.empty() && flags.Has("worker-port-file")) {
+    std::cerr << "baton-orchestrator: --worker-port-file needs --worker-listen\n" << kUsage;
     return 2;
+  }
+  for (const std::string& address : {listen, worker_listen}) {
+    if (address.empty()) continue;
+    if (absl::Status s = baton::CheckListenSecurity(address, tls.enabled(), auth_options->enabled,
+                                                    flags.GetBool(baton::kInsecureFlag));
+        !s.ok()) {
+      std::cerr << "baton-orchestrator: " << s.message() << "\n";
+      return 2;
+    }
   }
 
   baton::orchestrator::RocksDbStoreOptions store_options;
@@ -192,15 +205,17 @@ int main(int argc, char** argv) {
   graph_service.SetNamespacesOf(namespaces_of);
   worker_service.SetNamespacesOf(namespaces_of);
   namespace_service.SetNamespacesOf(namespaces_of);
-  std::vector<grpc::Service*> services = {&run_service, &agent_service, &graph_service, &worker_service,
-                                          &namespace_service};
+  std::vector<grpc::Service*> services = {&run_service, &agent_service, &graph_service, &namespace_service};
   std::vector<std::string> service_names = {
       baton::v1::RunService::service_full_name(), baton::v1::AgentService::service_full_name(),
-      baton::v1::GraphService::service_full_name(), baton::v1::WorkerService::service_full_name(),
-      baton::v1::NamespaceService::service_full_name()};
+      baton::v1::GraphService::service_full_name(), baton::v1::NamespaceService::service_full_name()};
   if ((*auth)->key_service() != nullptr) {
     services.push_back((*auth)->key_service());
     service_names.push_back(baton::v1::KeyService::service_full_name());
+  }
+  if (worker_listen.empty()) {
+    services.push_back(&worker_service);
+    service_names.push_back(baton::v1::WorkerService::service_full_name());
   }
   auto server = baton::StartGrpcServer(listen, services, service_names, tls,
                                        baton::orchestrator::MaxReceiveMessageBytes(limits),
@@ -209,13 +224,29 @@ int main(int argc, char** argv) {
     BATON_LOG(ERROR) << server.status();
     return 1;
   }
-  if (flags.Has("port-file")) {
-    if (absl::Status s = baton::WritePortFile(flags.GetString("port-file"), server->port); !s.ok()) {
+  // WorkerService on its own listener: same TLS, same credentials and roles.
+  absl::StatusOr<baton::StartedServer> worker_server = baton::StartedServer{};
+  if (!worker_listen.empty()) {
+    worker_server = baton::StartGrpcServer(worker_listen, {&worker_service},
+                                           {baton::v1::WorkerService::service_full_name()}, tls,
+                                           baton::orchestrator::MaxReceiveMessageBytes(limits),
+                                           (*auth)->server_options());
+    if (!worker_server.ok()) {
+      BATON_LOG(ERROR) << "--worker-listen: " << worker_server.status();
+      return 1;
+    }
+  }
+  for (const auto& [flag, port] : {std::pair<const char*, int>{"port-file", server->port},
+                                   std::pair<const char*, int>{"worker-port-file", worker_server->port}}) {
+    if (!flags.Has(flag)) continue;
+    if (absl::Status s = baton::WritePortFile(flags.GetString(flag), port); !s.ok()) {
       BATON_LOG(ERROR) << s;
       return 1;
     }
   }
-  BATON_LOG(INFO) << "serving on port " << server->port << (tls.enabled() ? " with TLS" : " without TLS")
+  BATON_LOG(INFO) << "serving on port " << server->port
+                  << (worker_listen.empty() ? "" : absl::StrCat(" (workers on port ", worker_server->port, ")"))
+                  << (tls.enabled() ? " with TLS" : " without TLS")
                   << (tls.client_ca_file.empty() ? "" : " (workers need client certificates)")
                   << (auth_options->enabled ? ", authentication on" : ", authentication off") << ", data in "
                   << data_dir;
@@ -224,6 +255,8 @@ int main(int argc, char** argv) {
   BATON_LOG(INFO) << "shutting down";
   // Parked polls answer first so Shutdown's wait for in-flight calls is short.
   scheduler.Shutdown();
-  server->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  if (worker_server->server != nullptr) worker_server->server->Shutdown(absl::ToChronoTime(deadline));
+  server->server->Shutdown(absl::ToChronoTime(deadline));
   return 0;
 }

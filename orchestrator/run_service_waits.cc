@@ -139,8 +139,12 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListApprovals(grpc::CallbackServerCont
   filter.states = request->filter() == v1::ListApprovalsRequest::PENDING   ? ApprovalFilter::States::kPending
                   : request->filter() == v1::ListApprovalsRequest::DECIDED ? ApprovalFilter::States::kDecided
                                                                            : ApprovalFilter::States::kAll;
+  const std::string scope =
+      PageScope({filter.ns, filter.run_id, filter.agent_name, absl::StrCat(request->filter())});
+  absl::StatusOr<std::string> after = page_tokens_.Open("ListApprovals", scope, request->page_token());
+  if (!after.ok()) return FinishNow(ctx, after.status());
   absl::StatusOr<ApprovalPage> page =
-      store_.ListApprovals(filter, request->page_size() == 0 ? 50 : request->page_size(), request->page_token());
+      store_.ListApprovals(filter, request->page_size() == 0 ? 50 : request->page_size(), *after);
   if (!page.ok()) return FinishNow(ctx, page.status());
   PageBudget budget(limits_.max_page_bytes);
   for (v1::Approval& approval : page->approvals) {
@@ -149,13 +153,14 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListApprovals(grpc::CallbackServerCont
     v1::Approval& shown = current.ok() ? *current : approval;
     if (!budget.Take(shown.ByteSizeLong())) {
       // --max-page-bytes: the page ends early; the next one starts at this approval.
-      reply->set_next_page_token(
-          store_keys::EncodeApprovalPageToken(reply->approvals(reply->approvals_size() - 1).approval_id()));
+      reply->set_next_page_token(page_tokens_.Seal(
+          "ListApprovals", scope,
+          store_keys::EncodeApprovalPageToken(reply->approvals(reply->approvals_size() - 1).approval_id())));
       return FinishNow(ctx, absl::OkStatus());
     }
     *reply->add_approvals() = std::move(shown);
   }
-  reply->set_next_page_token(page->next_page_token);
+  reply->set_next_page_token(page_tokens_.Seal("ListApprovals", scope, page->next_page_token));
   return FinishNow(ctx, absl::OkStatus());
 }
 

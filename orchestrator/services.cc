@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,7 @@
 #include "common/transcript.h"
 #include "orchestrator/graph/graph_execution.h"
 #include "orchestrator/graph_service.h"
+#include "orchestrator/run_view.h"
 #include "orchestrator/run_watcher.h"
 #include "orchestrator/store/store_keys.h"
 #include "orchestrator/validation.h"
@@ -139,24 +141,35 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
                                               ? NamespaceOfRunId(request->parent_run_id())
                                               : std::string_view(request->namespace_()));
   if (!ns.ok()) return FinishNow(ctx, ns.status());
+  if (!v1::RunView_IsValid(request->view())) {
+    return FinishNow(ctx, absl::InvalidArgumentError(
+                              absl::StrCat("view: ", request->view(), " is not a RunView value (BASIC or FULL)")));
+  }
   RunFilter filter{request->state(), request->agent_name(), request->parent_run_id(), request->session_id(), *ns};
+  // A token resumes only the listing it came from: same namespace, same filter.
+  const std::string scope = PageScope({filter.ns, absl::StrCat(filter.state), filter.agent_name,
+                                       filter.parent_run_id, filter.session_id});
+  absl::StatusOr<std::string> after = page_tokens_.Open("ListRuns", scope, request->page_token());
+  if (!after.ok()) return FinishNow(ctx, after.status());
   absl::StatusOr<RunPage> page =
-      store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(),
-                      request->page_token());
+      store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(), *after);
   if (!page.ok()) return FinishNow(ctx, page.status());
+  const bool full = request->view() == v1::FULL;
   PageBudget budget(limits_.max_page_bytes);
   for (v1::Run& run : page->runs) {
     // The store may trail memory by a commit in flight: show the newest state.
     std::optional<v1::Run> active = scheduler_.GetActiveRun(run.run_id());
     v1::Run& shown = active.has_value() ? *active : run;
+    if (!full) ApplyBasicView(&shown);
     if (!budget.Take(shown.ByteSizeLong())) {
       // --max-page-bytes: the page ends early; the next one starts at this run.
-      reply->set_next_page_token(store_keys::EncodeRunPageToken(reply->runs(reply->runs_size() - 1).run_id()));
+      reply->set_next_page_token(page_tokens_.Seal(
+          "ListRuns", scope, store_keys::EncodeRunPageToken(reply->runs(reply->runs_size() - 1).run_id())));
       return FinishNow(ctx, absl::OkStatus());
     }
     *reply->add_runs() = std::move(shown);
   }
-  reply->set_next_page_token(page->next_page_token);
+  reply->set_next_page_token(page_tokens_.Seal("ListRuns", scope, page->next_page_token));
   return FinishNow(ctx, absl::OkStatus());
 }
 
@@ -297,7 +310,10 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ListAgents(grpc::CallbackServerConte
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
   absl::StatusOr<std::string> ns = CallNamespace(namespaces_of_(*ctx), request->namespace_());
   if (!ns.ok()) return FinishNow(ctx, ns.status());
-  absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(*ns, page_size, request->page_token());
+  const std::string scope = PageScope({*ns});
+  absl::StatusOr<std::string> after = page_tokens_.Open("ListAgents", scope, request->page_token());
+  if (!after.ok()) return FinishNow(ctx, after.status());
+  absl::StatusOr<std::vector<v1::AgentSpec>> agents = store_.ListAgents(*ns, page_size, *after);
   if (!agents.ok()) return FinishNow(ctx, agents.status());
   PageBudget budget(limits_.max_page_bytes);
   bool cut = false;  // by --max-page-bytes
@@ -309,7 +325,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ListAgents(grpc::CallbackServerConte
     *reply->add_agents() = std::move(agent);
   }
   if (cut || static_cast<int>(reply->agents_size()) == page_size) {
-    reply->set_next_page_token(reply->agents(reply->agents_size() - 1).name());
+    reply->set_next_page_token(page_tokens_.Seal("ListAgents", scope, reply->agents(reply->agents_size() - 1).name()));
   }
   return FinishNow(ctx, absl::OkStatus());
 }
@@ -491,20 +507,31 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerC
   const std::string& run_id = request->lease().run_id();
   const int64_t now_ms = scheduler_.clock().NowMillis();
   std::vector<v1::RunEvent> events;
-  events.reserve(request->deltas_size() + 1);
-  if (request->dropped_before() > 0) {
-    v1::RunEvent& gap = events.emplace_back();
-    gap.set_run_id(run_id);
-    gap.set_time_ms(now_ms);
-    gap.mutable_gap()->set_dropped(request->dropped_before());
-    gap.mutable_gap()->set_reason("the worker's buffer was full; live text dropped");
-  }
-  for (const v1::RunEvent::TextDelta& delta : request->deltas()) {
+  events.reserve(request->deltas_size() + request->steps_started_size() + 1);
+  auto add_event = [&]() -> v1::RunEvent& {
     v1::RunEvent& event = events.emplace_back();
     event.set_run_id(run_id);
     event.set_time_ms(now_ms);
-    *event.mutable_text_delta() = delta;
+    return event;
+  };
+  if (request->dropped_before() > 0) {
+    v1::RunEvent& gap = add_event();
+    gap.mutable_gap()->set_dropped(request->dropped_before());
+    gap.mutable_gap()->set_reason("the worker's buffer was full; live text dropped");
   }
+  // A step's start goes before its text: a later step starts after the earlier
+  // step's text, so merging by step number keeps the order they happened in.
+  int started = 0;
+  auto add_started_through = [&](int step) {
+    for (; started < request->steps_started_size() && request->steps_started(started).step() <= step; ++started) {
+      *add_event().mutable_step_started() = request->steps_started(started);
+    }
+  };
+  for (const v1::RunEvent::TextDelta& delta : request->deltas()) {
+    add_started_through(delta.step());
+    *add_event().mutable_text_delta() = delta;
+  }
+  add_started_through(std::numeric_limits<int>::max());
   hub_->PublishLive(run_id, events);
   return FinishNow(ctx, absl::OkStatus());
 }

@@ -16,6 +16,7 @@
 #include "orchestrator/event_hub.h"
 #include "orchestrator/limits.h"
 #include "orchestrator/namespace_access.h"
+#include "orchestrator/page_tokens.h"
 #include "orchestrator/rate_limiter.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_store.h"
@@ -25,8 +26,9 @@ namespace baton::orchestrator {
 class RunServiceImpl final : public v1::RunService::CallbackService {
  public:
   // `limits`: sizes of inputs, inline specs and pages (orchestrator/limits.h).
+  // Page tokens are signed with the store's key (RunStore::PageTokenKey).
   RunServiceImpl(Scheduler& scheduler, RunStore& store, EventHub& hub, InputLimits limits = {})
-      : scheduler_(scheduler), store_(store), hub_(hub), limits_(limits) {}
+      : scheduler_(scheduler), store_(store), hub_(hub), limits_(limits), page_tokens_(store.PageTokenKey()) {}
   // Whose namespaces a call may touch (namespace_access.h). Default: every one.
   void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
 
@@ -61,13 +63,15 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   RunStore& store_;
   EventHub& hub_;
   const InputLimits limits_;
+  const PageTokens page_tokens_;
   NamespacesOf namespaces_of_ = AllNamespaces();
 };
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
   // `limits`: the size of a spec and of a page (orchestrator/limits.h).
-  explicit AgentServiceImpl(RunStore& store, InputLimits limits = {}) : store_(store), limits_(limits) {}
+  explicit AgentServiceImpl(RunStore& store, InputLimits limits = {})
+      : store_(store), limits_(limits), page_tokens_(store.PageTokenKey()) {}
   // Whose namespaces a call may touch (namespace_access.h). Default: every one.
   void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
 
@@ -84,6 +88,7 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
  private:
   RunStore& store_;
   const InputLimits limits_;
+  const PageTokens page_tokens_;
   NamespacesOf namespaces_of_ = AllNamespaces();
   // PutAgent reads the latest version and writes the next: one writer at a time.
   absl::Mutex put_mu_;

@@ -38,6 +38,10 @@ class RunJournal {
   // Live text of the step in flight, as the model streams it: best effort, never
   // durable, must not block. Default: dropped.
   virtual void PublishText(int step, int block_index, const std::string& text) {}
+  // The step's model call is starting (live, as PublishText), so a watcher can show
+  // "step 3: waiting for claude-sonnet-4-5" before the durable StepStarted, which
+  // comes with the journaled turn. Default: dropped.
+  virtual void PublishStepStarted(int step, const std::string& model, const std::string& model_rule) {}
 };
 
 // Flags the worker flips while a run is in flight. Thread-safe.

@@ -28,6 +28,25 @@ bool DeltaBuffer::Add(const v1::Lease& lease, int step, int block_index, const s
   return true;
 }
 
+bool DeltaBuffer::AddStepStarted(const v1::Lease& lease, const v1::RunEvent::StepStarted& started) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) {
+    ++dropped_;
+    return false;
+  }
+  Pending& pending = runs_[lease.run_id()];
+  pending.lease = lease;
+  const size_t bytes = started.ByteSizeLong();
+  if (bytes_ + bytes > max_bytes_) {
+    ++pending.dropped_before;
+    ++dropped_;
+    return false;
+  }
+  pending.steps_started.push_back(started);
+  bytes_ += bytes;
+  return true;
+}
+
 std::vector<v1::PublishDeltasRequest> DeltaBuffer::Take(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !runs_.empty(); };
@@ -40,6 +59,7 @@ std::vector<v1::PublishDeltasRequest> DeltaBuffer::Take(absl::Duration timeout) 
     v1::PublishDeltasRequest& request = out.emplace_back();
     *request.mutable_lease() = pending.lease;
     for (v1::RunEvent::TextDelta& d : pending.deltas) *request.add_deltas() = std::move(d);
+    for (v1::RunEvent::StepStarted& started : pending.steps_started) *request.add_steps_started() = std::move(started);
     request.set_dropped_before(pending.dropped_before);
   }
   runs_.clear();

@@ -1,6 +1,7 @@
-// A bounded buffer of live text deltas on their way from the agent loop to the
-// orchestrator. Never blocks the producer: when full, deltas are counted as dropped and
-// the next batch of that run says so (the orchestrator then sends watchers a Gap).
+// A bounded buffer of live events (text deltas, step starts) on their way from the
+// agent loop to the orchestrator. Never blocks the producer: when full, deltas are
+// counted as dropped and the next batch of that run says so (the orchestrator then
+// sends watchers a Gap).
 #ifndef BATON_WORKERS_DELTA_BUFFER_H_
 #define BATON_WORKERS_DELTA_BUFFER_H_
 
@@ -28,6 +29,8 @@ class DeltaBuffer {
 
   // Adds a delta of the run holding `lease`; false when it was dropped.
   bool Add(const v1::Lease& lease, int step, int block_index, const std::string& text);
+  // Adds the start of a step's model call; false when it was dropped (as a delta).
+  bool AddStepStarted(const v1::Lease& lease, const v1::RunEvent::StepStarted& started);
   // Waits up to `timeout` for deltas, then takes everything buffered: one request per
   // run, consecutive deltas of the same block merged. Empty after Close().
   std::vector<v1::PublishDeltasRequest> Take(absl::Duration timeout);
@@ -39,6 +42,7 @@ class DeltaBuffer {
   struct Pending {
     v1::Lease lease;
     std::vector<v1::RunEvent::TextDelta> deltas;
+    std::vector<v1::RunEvent::StepStarted> steps_started;
     int64_t dropped_before = 0;
   };
 

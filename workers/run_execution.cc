@@ -816,6 +816,7 @@ std::optional<RunOutcome> RunExecution::CallModel(int step, SerializedRequest& r
       return Finish(o);
     }
     requests_->SetModel(choice->model, &request);
+    out_.PublishStepStarted(step, choice->model, choice->rule);
     answer = model_.CreateMessageSerialized(request, step_call);
     if (answer.ok() || CancelledOrTimedOut()) break;
     // An overloaded model (529 past the client's retries) gives way to a fallback.

@@ -128,6 +128,14 @@ class GrpcRunJournal final : public RunJournal {
   void PublishText(int step, int block_index, const std::string& text) override {
     if (deltas_ != nullptr) deltas_->Add(lease_, step, block_index, text);
   }
+  void PublishStepStarted(int step, const std::string& model, const std::string& model_rule) override {
+    if (deltas_ == nullptr) return;
+    v1::RunEvent::StepStarted started;
+    started.set_step(step);
+    started.set_model(model);
+    started.set_model_rule(model_rule);
+    deltas_->AddStepStarted(lease_, started);
+  }
 
   absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries,
                               std::vector<v1::ChildRunSpec> children) override {

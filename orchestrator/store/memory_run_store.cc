@@ -5,12 +5,25 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/namespaces.h"
 #include "common/status_macros.h"
 #include "orchestrator/store/store_keys.h"
 
 namespace baton::orchestrator {
+namespace {
+
+std::string RandomKey() {
+  absl::BitGen gen;
+  std::string key(32, '\0');
+  for (char& c : key) c = static_cast<char>(absl::Uniform<uint8_t>(gen));
+  return key;
+}
+
+}  // namespace
+
+InMemoryRunStore::InMemoryRunStore() : page_token_key_(RandomKey()) {}
 
 absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   RETURN_IF_ERROR(store_keys::ValidateBatch(batch));

@@ -23,7 +23,7 @@ namespace baton::orchestrator {
 // (CommitAsync's `done`, Scan* functions) run without it held.
 class InMemoryRunStore final : public RunStore {
  public:
-  InMemoryRunStore() = default;
+  InMemoryRunStore();
   InMemoryRunStore(const InMemoryRunStore&) = delete;
   InMemoryRunStore& operator=(const InMemoryRunStore&) = delete;
 
@@ -70,6 +70,8 @@ class InMemoryRunStore final : public RunStore {
                                                             std::string_view session_id) override;
   absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) override;
   absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override;
+  // Random per store: tokens do not outlive it, as nothing else does.
+  const std::string& PageTokenKey() const override { return page_token_key_; }
 
  private:
   std::atomic<size_t> backlog_bytes_{0};
@@ -77,6 +79,7 @@ class InMemoryRunStore final : public RunStore {
   template <typename V>
   using Map = std::map<std::string, V, std::less<>>;
 
+  const std::string page_token_key_;
   mutable absl::Mutex mu_;
   absl::Status writable_ ABSL_GUARDED_BY(mu_);
   Map<v1::Run> runs_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
@@ -102,6 +104,9 @@ std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 // The meta family's key for the layout's version, and the version this code writes.
 constexpr char kFormatKey[] = "format";
 constexpr char kFormatNamespaces[] = "2";
+// The meta family's key for the secret that signs page tokens (PageTokenKey).
+constexpr char kPageTokenKey[] = "page_token_key";
+constexpr size_t kPageTokenKeyBytes = 32;
 
 std::string DataKeyId(uint32_t id) {
   std::string out;
@@ -280,7 +285,27 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
       options, std::unique_ptr<rocksdb::DB>(raw_db), handles, std::move(health), std::move(no_space)));
   if (!options.encryption_key_file.empty()) RETURN_IF_ERROR(store->OpenCipher());
   RETURN_IF_ERROR(store->MigrateToNamespaces());
+  RETURN_IF_ERROR(store->LoadPageTokenKey());
   return store;
+}
+
+absl::Status RocksDbRunStore::LoadPageTokenKey() {
+  std::string key;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kPageTokenKey, &key);
+  if (s.ok() && key.size() == kPageTokenKeyBytes) {
+    page_token_key_ = std::move(key);
+    return absl::OkStatus();
+  }
+  if (!s.ok() && !s.IsNotFound()) RETURN_IF_ERROR(FromRocksDb(s, "read page token key", path()));
+  key.assign(kPageTokenKeyBytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
+    return absl::InternalError("RAND_bytes failed making the page token key");
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  RETURN_IF_ERROR(FromRocksDb(db_->Put(write_options, cf(kMetaCf), kPageTokenKey, key), "write page token key", path()));
+  page_token_key_ = std::move(key);
+  return absl::OkStatus();
 }
 
 absl::Status RocksDbRunStore::OpenCipher() {

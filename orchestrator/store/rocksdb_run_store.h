@@ -137,6 +137,8 @@ class RocksDbRunStore final : public RunStore {
                                                             std::string_view session_id) override;
   absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) override;
   absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override;
+  // Kept in the meta family ("page_token_key"), made at the first Open.
+  const std::string& PageTokenKey() const override { return page_token_key_; }
 
   const std::string& path() const { return options_.path; }
 
@@ -174,6 +176,8 @@ class RocksDbRunStore final : public RunStore {
   // A database of format 1 (before namespaces) moves to format 2: specs, request ids
   // and sessions under "default", every run in run_index. Idempotent; synced.
   absl::Status MigrateToNamespaces();
+  // Reads page_token_key_, or makes and writes it (synced) when the database has none.
+  absl::Status LoadPageTokenKey();
   // The data key of `ns`, made and written (synced) the first time a namespace is
   // written to. REQUIRES: cipher_.
   absl::Status EnsureDataKey(std::string_view ns);
@@ -252,6 +256,8 @@ class RocksDbRunStore final : public RunStore {
   // Set at Open when options_.encryption_key_file is.
   std::unique_ptr<ValueCipher> cipher_;
   absl::Mutex data_key_mu_;  // one writer of new data keys
+  // Set at Open, then immutable.
+  std::string page_token_key_;
 
   // The state last encoded for each run not yet finished, for the run_index 's' keys.
   absl::Mutex index_mu_;

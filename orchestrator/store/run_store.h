@@ -191,6 +191,10 @@ class RunStore {
   virtual absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) = 0;
   // Every namespace with settings, by name.
   virtual absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() = 0;
+
+  // The secret that signs page tokens (orchestrator/page_tokens.h): 32 random bytes,
+  // made once and kept, so a token outlives a restart. Never logged.
+  virtual const std::string& PageTokenKey() const = 0;
 };
 
 }  // namespace baton::orchestrator

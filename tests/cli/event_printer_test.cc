@@ -51,6 +51,18 @@ TEST(EventPrinterTest, AChildEventCuttingLiveTextEndsTheLineAndTheTextGoesOnLabe
   EXPECT_EQ(out.str(), "  text: Hello \n[run_c]   child run_d started\n  text: world\n");
 }
 
+TEST(EventPrinterTest, AStepIsAnnouncedWhenItStartsAndItsDurableStartIsNotRepeated) {
+  std::ostringstream out;
+  EventPrinter printer("run_1", 0, /*json=*/false, out);
+  printer.Print(Event("run_1", 0, "step_started { step: 0 model: 'claude-a' model_rule: 'default' }"));
+  printer.Print(Event("run_1", 2, "step_started { step: 0 model: 'claude-a' model_rule: 'default' }"));
+  // A fallback changed the model: the durable event says which answered.
+  printer.Print(Event("run_1", 0, "step_started { step: 1 model: 'claude-a' }"));
+  printer.Print(Event("run_1", 5, "step_started { step: 1 model: 'claude-b' }"));
+  EXPECT_EQ(out.str(),
+            "step 0: model claude-a (default)\nstep 1: model claude-a\nstep 1: model claude-b\n");
+}
+
 TEST(EventPrinterTest, JsonPrintsEveryEventOnItsOwnLine) {
   std::ostringstream out;
   EventPrinter printer("run_1", 0, /*json=*/true, out);

@@ -408,14 +408,17 @@ TEST_F(AuthTest, AWorkerKeyCannotCreateRunsAndAReaderKeyCannotPollTasks) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
   EXPECT_EQ(ListRunsWith(cluster_->worker_key()).error_code(), grpc::StatusCode::PERMISSION_DENIED);
 
-  v1::WorkerService::Stub workers(cluster_->ChannelWithKey(CreateKey("reader-worker", "reader")));
-  grpc::ClientContext poll_context;
-  poll_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  v1::PollTaskRequest poll;
-  poll.set_worker_id("impostor");
-  v1::PollTaskResponse task;
-  status = workers.PollTask(&poll_context, poll, &task);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  // No client role can take work: not a reader, not an operator, not an admin.
+  for (const std::string role : {"reader", "operator", "admin"}) {
+    v1::WorkerService::Stub workers(cluster_->ChannelWithKey(CreateKey(role + "-worker", role)));
+    grpc::ClientContext poll_context;
+    poll_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::PollTaskRequest poll;
+    poll.set_worker_id("impostor");
+    v1::PollTaskResponse task;
+    status = workers.PollTask(&poll_context, poll, &task);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << role << ": " << status.error_message();
+  }
 }
 
 TEST_F(AuthTest, AnOperatorCannotCreateKeys) {

@@ -256,10 +256,17 @@ void Cluster::StartOrchestrator() {
     args.insert(args.end(), {"--auth", "--bootstrap-admin-key-file=" + dir_ + "/admin.key",
                              "--audit-log=" + auth_audit_log()});
   }
+  const std::string worker_port_file = dir_ + "/orchestrator-workers.port";
+  if (options_.worker_listen) {
+    fs::remove(worker_port_file);
+    args.insert(args.end(), {"--worker-listen=" + options_.host + ":" + std::to_string(worker_port_),
+                             "--worker-port-file=" + worker_port_file});
+  }
   args.insert(args.end(), options_.orchestrator_args.begin(), options_.orchestrator_args.end());
   orchestrator_ = std::make_unique<Process>(Bin("baton-orchestrator"), args, std::map<std::string, std::string>{},
                                             dir_ + "/orchestrator.log");
   orchestrator_port_ = WaitForPortFile(port_file, absl::Seconds(30));
+  if (options_.worker_listen) worker_port_ = WaitForPortFile(worker_port_file, absl::Seconds(30));
   ++orchestrator_starts_;
   if (options_.auth && admin_key_.empty()) {
     admin_key_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_ + "/admin.key")));
@@ -287,7 +294,14 @@ void Cluster::StartOrchestrator() {
   runs_ = v1::RunService::NewStub(channel_);
   agents_ = v1::AgentService::NewStub(channel_);
   graphs_ = v1::GraphService::NewStub(channel_);
-  worker_api_ = v1::WorkerService::NewStub(channel_);
+  std::shared_ptr<grpc::Channel> worker_channel = channel_;
+  if (options_.worker_listen) {
+    ChannelOptions worker_options;
+    worker_options.tls = client_tls_;
+    worker_options.bearer_token = admin_key_;
+    worker_channel = NewChannel(worker_address(), worker_options);
+  }
+  worker_api_ = v1::WorkerService::NewStub(worker_channel);
 }
 
 std::shared_ptr<grpc::Channel> Cluster::ChannelWithKey(const std::string& bearer_token) const {
@@ -308,7 +322,7 @@ void Cluster::StartWorker(int index) {
   if (options_.start_sim) env["ANTHROPIC_BASE_URL"] = sim_url();
   if (env.count("ANTHROPIC_API_KEY") == 0) env["ANTHROPIC_API_KEY"] = "test-key";
   if (!worker_key_.empty()) env["BATON_API_KEY"] = worker_key_;
-  std::vector<std::string> args{"--orchestrator=" + address(), "--worker-id=worker-" + std::to_string(index),
+  std::vector<std::string> args{"--orchestrator=" + worker_address(), "--worker-id=worker-" + std::to_string(index),
                                 "--concurrency=" + std::to_string(options_.concurrency),
                                 "--heartbeat-ms=" + std::to_string(options_.heartbeat_ms),
                                 "--tool-audit-log=" + audit_log(index), "--model-retries=2",
@@ -482,6 +496,8 @@ std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request) {
   grpc::ClientContext ctx;
   SetDeadline(ctx);
   request.set_page_size(1000);
+  // Tests read any field of the runs they list (inputs, outputs, waits' results).
+  if (request.view() == v1::RUN_VIEW_UNSPECIFIED) request.set_view(v1::FULL);
   v1::ListRunsResponse response;
   grpc::Status s = cluster.runs().ListRuns(&ctx, request, &response);
   EXPECT_TRUE(s.ok()) << s.error_message();

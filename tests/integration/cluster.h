@@ -78,6 +78,9 @@ struct ClusterOptions {
   // test's stubs use it) and --audit-log=auth_audit_log(); workers get a worker key
   // made through KeyService in BATON_API_KEY. Default: false.
   bool auth = false;
+  // WorkerService on its own listener (--worker-listen): the workers and worker_api()
+  // use worker_address(), and address() serves clients only. Default: false.
+  bool worker_listen = false;
 };
 
 class Cluster {
@@ -99,6 +102,10 @@ class Cluster {
   Process* worker(int index) { return workers_.at(index).get(); }
 
   std::string address() const { return options_.host + ":" + std::to_string(orchestrator_port_); }
+  // Where workers connect: address(), or the --worker-listen port with options.worker_listen.
+  std::string worker_address() const {
+    return options_.worker_listen ? options_.host + ":" + std::to_string(worker_port_) : address();
+  }
   // With options.tls: the CA and the test client's certificate ("test-client"); empty
   // (plaintext) otherwise.
   const ClientTlsOptions& client_tls() const { return client_tls_; }
@@ -157,6 +164,7 @@ class Cluster {
   ClusterOptions options_;
   std::string dir_;
   int orchestrator_port_ = 0;
+  int worker_port_ = 0;  // with options.worker_listen
   int sim_port_ = 0;
   std::unique_ptr<Process> sim_;
   std::unique_ptr<Process> orchestrator_;
@@ -175,7 +183,8 @@ class Cluster {
 // A deadline for a test's call, waiting for the server to be ready (the orchestrator
 // may be restarting).
 void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout = absl::Seconds(10));
-// ListRuns with page_size 1000 (a test failure when the call fails).
+// ListRuns with page_size 1000, view FULL unless the request sets one (a test failure
+// when the call fails).
 std::vector<v1::Run> ListRuns(Cluster& cluster, v1::ListRunsRequest request);
 // The runs whose parent is `parent_id`: a run's subagents, a graph run's node runs.
 std::vector<v1::Run> Children(Cluster& cluster, const std::string& parent_id);

@@ -29,13 +29,14 @@ grpc::Status Create(v1::RunService::Stub& runs, const std::string& input, v1::Ru
 
 // Every page of ListRuns (no filter, default page size), following next_page_token.
 // Fails the test if a page cannot be read.
-std::vector<v1::ListRunsResponse> ListAllRuns(v1::RunService::Stub& runs) {
+std::vector<v1::ListRunsResponse> ListAllRuns(v1::RunService::Stub& runs, v1::RunView view) {
   std::vector<v1::ListRunsResponse> pages;
   std::string token;
   do {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::ListRunsRequest request;
+    request.set_view(view);
     request.set_page_token(token);
     v1::ListRunsResponse page;
     grpc::Status s = runs.ListRuns(&ctx, request, &page);
@@ -68,13 +69,33 @@ TEST(LimitsTest, TooBigInputIsRefusedAndBigRunsAreListedInPagesADefaultClientRea
     ASSERT_TRUE(Create(*runs, std::string(3'000'000, static_cast<char>('a' + i)), &run).ok());
     created.insert(run.run_id());
   }
-  const std::vector<v1::ListRunsResponse> pages = ListAllRuns(*runs);
+  // A plain ListRuns (view BASIC): one page with all three, each a bounded summary.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::ListRunsResponse page;
+    s = runs->ListRuns(&ctx, v1::ListRunsRequest(), &page);
+    ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+    ASSERT_EQ(page.runs_size(), 3);
+    EXPECT_EQ(page.next_page_token(), "");
+    std::set<std::string> summarized;
+    for (const v1::Run& r : page.runs()) {
+      summarized.insert(r.run_id());
+      EXPECT_EQ(r.view(), v1::BASIC);
+      EXPECT_EQ(r.input().size(), 256u) << "a preview, not 3 MB";
+      EXPECT_EQ(r.agent().model(), Cluster::Agent().model());
+    }
+    EXPECT_EQ(summarized, created);
+  }
+  // view FULL: whole runs, in pages the client can read.
+  const std::vector<v1::ListRunsResponse> pages = ListAllRuns(*runs, v1::FULL);
   std::set<std::string> listed;
   for (const v1::ListRunsResponse& page : pages) {
     EXPECT_LE(page.ByteSizeLong(), size_t{4} << 20);
     for (const v1::Run& r : page.runs()) {
       EXPECT_TRUE(listed.insert(r.run_id()).second) << r.run_id() << " listed twice";
       EXPECT_EQ(r.input().size(), 3'000'000u);  // whole runs, not cut
+      EXPECT_EQ(r.view(), v1::RUN_VIEW_UNSPECIFIED);
     }
   }
   EXPECT_EQ(listed, created);
@@ -145,8 +166,8 @@ TEST(LimitsTest, LimitsAreSetByFlags) {
     ASSERT_TRUE(Create(*runs, std::string(1000, 'x'), &run).ok());
     created.insert(run.run_id());
   }
-  // A run is about 1.1 KB and 3000 bytes leave room for one per page.
-  const std::vector<v1::ListRunsResponse> pages = ListAllRuns(*runs);
+  // A whole run is about 1.1 KB and 3000 bytes leave room for one per page.
+  const std::vector<v1::ListRunsResponse> pages = ListAllRuns(*runs, v1::FULL);
   std::set<std::string> listed;
   for (const v1::ListRunsResponse& page : pages) {
     EXPECT_LE(page.ByteSizeLong(), 3000u);

@@ -99,6 +99,7 @@ TEST(RolesTest, ReaderReadsOperatorChangesAdminManagesKeysWorkerOnlyWorks) {
 TEST(RolesTest, HealthAndReflectionAreOpenAndNothingElse) {
   EXPECT_TRUE(IsOpenMethod("/grpc.health.v1.Health/Check"));
   EXPECT_TRUE(IsOpenMethod("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"));
+  EXPECT_TRUE(IsOpenMethod("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
   EXPECT_FALSE(IsOpenMethod("/baton.v1.RunService/GetRun"));
   EXPECT_FALSE(IsOpenMethod("/grpc.health.v1.HealthX/Check"));
 }

@@ -84,6 +84,22 @@ TEST_F(RocksDbRunStoreTest, SecondOpenOfTheSameDirectoryIsUnavailable) {
   EXPECT_THAT(std::string(second.status().message()), HasSubstr(Options().path));
 }
 
+TEST_F(RocksDbRunStoreTest, PageTokenKeyIsMadeOnceAndKeptAcrossOpens) {
+  std::string key;
+  {
+    auto store = RocksDbRunStore::Open(Options());
+    ASSERT_TRUE(store.ok()) << store.status();
+    key = (*store)->PageTokenKey();
+  }
+  EXPECT_EQ(key.size(), 32u);
+  auto reopened = RocksDbRunStore::Open(Options());
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->PageTokenKey(), key) << "tokens must outlive a restart";
+  auto other = RocksDbRunStore::Open(Options("other"));
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_NE((*other)->PageTokenKey(), key) << "each database makes its own";
+}
+
 TEST_F(RocksDbRunStoreTest, DestructorWritesEveryQueuedCommitAndRunsItsCallback) {
   constexpr int kCommits = 500;
   std::atomic<int> ok{0};

@@ -68,6 +68,19 @@ TEST_F(AgentLoopTest, ToolUseThenAnswerJournalsEveryStep) {
   EXPECT_EQ(model_.requests[0]["tools"].size(), 2u);
 }
 
+TEST_F(AgentLoopTest, EachStepIsAnnouncedLiveBeforeItsModelCall) {
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "done"}}}), "end_turn"));
+  ASSERT_EQ(Execute().kind, RunOutcome::Kind::kSucceeded);
+  ASSERT_EQ(out_.started.size(), 2u);
+  EXPECT_EQ(out_.started[0].step, 0);
+  EXPECT_EQ(out_.started[0].model, "claude-sonnet-4-5");
+  EXPECT_FALSE(out_.started[0].model_rule.empty());
+  EXPECT_EQ(out_.started[0].journaled, 0) << "announced before the turn was journaled";
+  EXPECT_EQ(out_.started[1].step, 1);
+  EXPECT_EQ(out_.started[1].journaled, 3) << "after step 0's turn, marker and result";
+}
+
 TEST_F(AgentLoopTest, ResumeDoesNotRunRecordedCallsAgain) {
   model_.Reply(Message(json::array({ToolUse("t1", "echo"), ToolUse("t2", "echo")}), "tool_use"));
   model_.Reply(Message(json::array({{{"type", "text"}, {"text", "x"}}}), "end_turn"));

@@ -46,6 +46,28 @@ TEST(DeltaBufferTest, AFullBufferDropsAndTheNextBatchSaysSo) {
   EXPECT_EQ(batch[0].dropped_before(), 0);
 }
 
+TEST(DeltaBufferTest, AStepStartGoesOutWithTheTextOfItsRun) {
+  DeltaBuffer buffer;
+  v1::RunEvent::StepStarted started;
+  started.set_step(2);
+  started.set_model("claude-sonnet-4-5");
+  started.set_model_rule("default");
+  EXPECT_TRUE(buffer.AddStepStarted(Lease("run_a"), started));
+  EXPECT_TRUE(buffer.Add(Lease("run_a"), 2, 0, "Hi"));
+  std::vector<v1::PublishDeltasRequest> batch = buffer.Take(absl::ZeroDuration());
+  ASSERT_EQ(batch.size(), 1u);
+  ASSERT_EQ(batch[0].steps_started_size(), 1);
+  EXPECT_EQ(batch[0].steps_started(0).step(), 2);
+  EXPECT_EQ(batch[0].steps_started(0).model(), "claude-sonnet-4-5");
+  EXPECT_EQ(batch[0].deltas(0).text(), "Hi");
+
+  DeltaBuffer full(/*max_bytes=*/4);
+  EXPECT_FALSE(full.AddStepStarted(Lease("run_a"), started));
+  batch = full.Take(absl::ZeroDuration());
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].dropped_before(), 1) << "watchers learn of the gap";
+}
+
 TEST(DeltaBufferTest, CloseWakesTakeAndDropsLaterDeltas) {
   DeltaBuffer buffer;
   buffer.Close();

@@ -120,6 +120,17 @@ class MemoryJournal final : public RunJournal {
     ++lease_checks;
     return confirm_with;
   }
+  void PublishStepStarted(int step, const std::string& model, const std::string& model_rule) override {
+    started.push_back({step, model, model_rule, static_cast<int>(journal.size())});
+  }
+  // Each live step start, with how many entries were journaled when it came.
+  struct Started {
+    int step;
+    std::string model;
+    std::string model_rule;
+    int journaled;
+  };
+  std::vector<Started> started;
   std::vector<v1::JournalEntry> journal;
   // The children of each append, in order.
   std::vector<std::vector<v1::ChildRunSpec>> appended_children;
