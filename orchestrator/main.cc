@@ -201,6 +201,9 @@ int main(int argc, char** argv) {
     return principals.Of(ctx).namespaces;
   };
   run_service.SetNamespacesOf(namespaces_of);
+  if (auth_options->enabled) {
+    run_service.SetCallerOf([&principals](const grpc::ServerContextBase& ctx) { return principals.Of(ctx).name; });
+  }
   agent_service.SetNamespacesOf(namespaces_of);
   graph_service.SetNamespacesOf(namespaces_of);
   worker_service.SetNamespacesOf(namespaces_of);

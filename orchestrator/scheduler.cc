@@ -615,7 +615,7 @@ std::optional<v1::Run> Scheduler::GetActiveRun(const std::string& run_id) {
   return std::nullopt;
 }
 
-void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, RunCallback done) {
+void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, RunCallback done, const std::string& by) {
   if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
   bool not_active = false;
@@ -627,7 +627,8 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
     } else {
       ActiveRun& active = it->second;
       StoreBatch batch;
-      const std::string why = reason.empty() ? "cancelled" : absl::StrCat("cancelled: ", reason);
+      const std::string who = by.empty() ? "" : absl::StrCat(" by ", by);
+      const std::string why = absl::StrCat("cancelled", who, reason.empty() ? "" : ": ", reason);
       v1::Run result;
       if (active.run.state() == v1::QUEUED || active.run.state() == v1::WAITING) {
         active.run.set_cancel_requested(true);
@@ -639,7 +640,7 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
         // The holding worker learns it on its next heartbeat or AppendStep.
         active.run.set_cancel_requested(true);
         active.run.set_cancel_reason(why);
-        AddStateEventLocked(active.run, absl::StrCat("cancel requested", reason.empty() ? "" : ": ", reason),
+        AddStateEventLocked(active.run, absl::StrCat("cancel requested", who, reason.empty() ? "" : ": ", reason),
                             batch);
         batch.put_runs.push_back(active.run);
         result = active.run;

@@ -176,7 +176,9 @@ class Scheduler {
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
   // The run if it is queued or running (memory only; finished runs: nullopt).
   std::optional<v1::Run> GetActiveRun(const std::string& run_id);
-  void CancelRun(const std::string& run_id, const std::string& reason, RunCallback done);
+  // `by`: who asked (the caller's principal with --auth; "" without), kept with the
+  // reason in the run's error and events.
+  void CancelRun(const std::string& run_id, const std::string& reason, RunCallback done, const std::string& by = "");
 
   // Answers with a task as soon as one is leased to `worker_id`, or with nullopt at
   // `deadline`. `namespaces`: lease only runs of these (empty: any). A namespace at

@@ -179,11 +179,13 @@ grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext*
   if (absl::Status s = ValidateRunId(request->run_id()); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = CheckRunVisible(namespaces_of_(*ctx), request->run_id()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  scheduler_.CancelRun(request->run_id(), request->reason(),
-                       [reactor, reply](absl::StatusOr<v1::Run> run) {
-                         if (run.ok()) *reply = std::move(*run);
-                         reactor->Finish(ToGrpcStatus(run.status()));
-                       });
+  scheduler_.CancelRun(
+      request->run_id(), request->reason(),
+      [reactor, reply](absl::StatusOr<v1::Run> run) {
+        if (run.ok()) *reply = std::move(*run);
+        reactor->Finish(ToGrpcStatus(run.status()));
+      },
+      caller_of_(*ctx));
   return reactor;
 }
 

@@ -4,6 +4,7 @@
 #ifndef BATON_ORCHESTRATOR_SERVICES_H_
 #define BATON_ORCHESTRATOR_SERVICES_H_
 
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -31,6 +32,10 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
       : scheduler_(scheduler), store_(store), hub_(hub), limits_(limits), page_tokens_(store.PageTokenKey()) {}
   // Whose namespaces a call may touch (namespace_access.h). Default: every one.
   void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
+  // Who a call comes from, kept with a cancel's reason. Default (no --auth): nobody.
+  void SetCallerOf(std::function<std::string(const grpc::ServerContextBase&)> caller_of) {
+    caller_of_ = std::move(caller_of);
+  }
 
   grpc::ServerUnaryReactor* CreateRun(grpc::CallbackServerContext* ctx,
                                       const v1::CreateRunRequest* request, v1::Run* reply) override;
@@ -65,6 +70,9 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   const InputLimits limits_;
   const PageTokens page_tokens_;
   NamespacesOf namespaces_of_ = AllNamespaces();
+  std::function<std::string(const grpc::ServerContextBase&)> caller_of_ = [](const grpc::ServerContextBase&) {
+    return std::string();
+  };
 };
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {

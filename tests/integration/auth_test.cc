@@ -116,12 +116,14 @@ class AuthTest : public ::testing::Test {
     return stub.ListRuns(&context, request, &response);
   }
 
-  static grpc::Status CancelWith(const std::string& bearer, const std::string& run_id) {
+  static grpc::Status CancelWith(const std::string& bearer, const std::string& run_id,
+                                 const std::string& reason = "") {
     v1::RunService::Stub stub(cluster_->ChannelWithKey(bearer));
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     v1::CancelRunRequest request;
     request.set_run_id(run_id);
+    request.set_reason(reason);
     v1::Run run;
     return stub.CancelRun(&context, request, &run);
   }
@@ -207,7 +209,11 @@ TEST_F(AuthTest, AReaderCannotCancelARun) {
   EXPECT_NE(status.error_message().find("/baton.v1.RunService/CancelRun"), std::string::npos) << status.error_message();
   EXPECT_NE(status.error_message().find("needs role operator"), std::string::npos) << status.error_message();
   std::string operator_key = CreateKey("otto", "operator");
-  EXPECT_TRUE(CancelWith(operator_key, run.run_id()).ok());
+  EXPECT_TRUE(CancelWith(operator_key, run.run_id(), "not needed").ok());
+  // Who cancelled is kept with the reason.
+  v1::Run ended = cluster_->WaitForEnd(run.run_id());
+  EXPECT_EQ(ended.state(), v1::CANCELLED);
+  EXPECT_NE(ended.error().find("cancelled by otto: not needed"), std::string::npos) << ended.error();
 }
 
 // A key's namespaces bound everything it sees: another namespace's run is NOT_FOUND
