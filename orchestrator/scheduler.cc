@@ -496,11 +496,15 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
   // The store is read without the mutex. A create of the same request or session id
   // is either visible to that read (its commit answered before), still pending under
   // the mutex (pending_*), or answered in between, which moves keyed_commits_: then
-  // the reads are done again.
-  for (bool created = false; !created;) {
+  // the reads are done again. The counter is shared by every key, so under a stream of
+  // keyed creates a third try reads under the mutex rather than try again.
+  constexpr int kTriesWithoutMutex = 3;
+  bool created = false;
+  for (int tries = 1; !created; ++tries) {
     const uint64_t commits_before = keyed_commits_.load(std::memory_order_acquire);
+    const bool read_under_mutex = keyed && tries >= kTriesWithoutMutex;
     CreateReads reads;
-    if (keyed) {
+    if (keyed && !read_under_mutex) {
       absl::StatusOr<CreateReads> read = ReadForCreate(run);
       if (!read.ok()) return done(read.status());
       reads = *std::move(read);
@@ -510,7 +514,16 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
       refused = absl::UnavailableError("orchestrator is shutting down");
       break;
     }
-    if (keyed_commits_.load(std::memory_order_acquire) != commits_before) continue;
+    if (read_under_mutex) {
+      absl::StatusOr<CreateReads> read = ReadForCreate(run);
+      if (!read.ok()) {
+        refused = read.status();
+        break;
+      }
+      reads = *std::move(read);
+    } else if (keyed_commits_.load(std::memory_order_acquire) != commits_before) {
+      continue;
+    }
     if (!run.request_id().empty()) {
       if (auto it = pending_request_ids_.find(request_key); it != pending_request_ids_.end()) {
         existing = it->second;

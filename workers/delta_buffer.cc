@@ -2,19 +2,27 @@
 
 namespace baton::worker {
 
-bool DeltaBuffer::Add(const v1::Lease& lease, int step, int block_index, const std::string& text) {
-  absl::MutexLock lock(&mu_);
+DeltaBuffer::Pending* DeltaBuffer::RoomForLocked(const v1::Lease& lease, size_t bytes) {
   if (closed_) {
     ++dropped_;
-    return false;
+    return nullptr;
   }
   Pending& pending = runs_[lease.run_id()];
   pending.lease = lease;
-  if (bytes_ + text.size() > max_bytes_) {
+  if (bytes_ + bytes > max_bytes_) {
     ++pending.dropped_before;
     ++dropped_;
-    return false;
+    return nullptr;
   }
+  bytes_ += bytes;
+  return &pending;
+}
+
+bool DeltaBuffer::Add(const v1::Lease& lease, int step, int block_index, const std::string& text) {
+  absl::MutexLock lock(&mu_);
+  Pending* room = RoomForLocked(lease, text.size());
+  if (room == nullptr) return false;
+  Pending& pending = *room;
   if (!pending.deltas.empty() && pending.deltas.back().step() == step &&
       pending.deltas.back().block_index() == block_index) {
     pending.deltas.back().mutable_text()->append(text);
@@ -24,26 +32,14 @@ bool DeltaBuffer::Add(const v1::Lease& lease, int step, int block_index, const s
     delta.set_block_index(block_index);
     delta.set_text(text);
   }
-  bytes_ += text.size();
   return true;
 }
 
 bool DeltaBuffer::AddStepStarted(const v1::Lease& lease, const v1::RunEvent::StepStarted& started) {
   absl::MutexLock lock(&mu_);
-  if (closed_) {
-    ++dropped_;
-    return false;
-  }
-  Pending& pending = runs_[lease.run_id()];
-  pending.lease = lease;
-  const size_t bytes = started.ByteSizeLong();
-  if (bytes_ + bytes > max_bytes_) {
-    ++pending.dropped_before;
-    ++dropped_;
-    return false;
-  }
-  pending.steps_started.push_back(started);
-  bytes_ += bytes;
+  Pending* room = RoomForLocked(lease, started.ByteSizeLong());
+  if (room == nullptr) return false;
+  room->steps_started.push_back(started);
   return true;
 }
 

@@ -45,6 +45,9 @@ class DeltaBuffer {
     std::vector<v1::RunEvent::StepStarted> steps_started;
     int64_t dropped_before = 0;
   };
+  // The run's pending events with `bytes` counted in, or null (counted as dropped)
+  // when closed or full.
+  Pending* RoomForLocked(const v1::Lease& lease, size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_bytes_;
   mutable absl::Mutex mu_;
