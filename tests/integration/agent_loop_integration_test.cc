@@ -425,14 +425,23 @@ TEST(AgentLoopIntegrationTest, LiveTextDeltasArriveInOrder) {
   int deltas = 0;
   int64_t last_seq = 0;
   size_t first_durable_of_step = 0;
+  bool live_step_started = false;
   for (size_t i = 0; i < events.size(); ++i) {
     const v1::RunEvent& e = events[i];
     if (e.has_text_delta()) {
       EXPECT_EQ(e.seq(), 0);
       EXPECT_EQ(e.text_delta().step(), 0);
       EXPECT_EQ(first_durable_of_step, 0u) << "a delta after the step's durable events";
+      EXPECT_TRUE(live_step_started) << "a delta before the live StepStarted of its step";
       live += e.text_delta().text();
       ++deltas;
+      continue;
+    }
+    if (e.seq() == 0) {
+      // The live StepStarted, sent when the model call starts (before its text).
+      EXPECT_TRUE(e.has_step_started()) << e.ShortDebugString();
+      EXPECT_EQ(first_durable_of_step, 0u) << "the live StepStarted after the step's durable events";
+      live_step_started = true;
       continue;
     }
     EXPECT_FALSE(e.has_gap());
