@@ -6,16 +6,22 @@
 //  - that the objects fit together: selectors find pods, Services' and probes' ports are
 //    the containers', autoscalers target the worker Deployment, ConfigMaps exist, the
 //    worker's grace period outlasts its drain;
+//  - that the bridge's config uses MCP servers the bridge image installs, and that
+//    compose.yaml's mounts exist;
 //  - that deploy/grafana/baton.json parses and every PromQL expression in it, in the
 //    autoscalers and in the adapter rule names only metrics documented in
 //    docs/operations.md ("## Metrics"), with histogram quantiles over `_bucket` by `le`.
 //
 //   node validate.mjs REPO_ROOT
-// The schemas check types, required fields and enums; like the API server's lenient
-// decoding they do not reject unknown fields.
+// The compiled schemas check types, required fields and enums but, like the API
+// server's default decoding, let unknown fields through; so every object is also
+// type-checked by the TypeScript compiler against the same packages' interfaces, whose
+// excess-property check names a misspelt or misplaced field.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 
 const root = path.resolve(process.argv[2] ?? "../..");
@@ -41,9 +47,10 @@ const kSchemaPackages = ["kubernetes-models", "@kubernetes-models/keda", "@kuber
 async function modelFor(apiVersion, kind) {
   const dir = apiVersion.includes("/") ? apiVersion : `v1`;
   for (const pkg of kSchemaPackages) {
+    const specifier = `${pkg}/${dir}/${kind}`;
     try {
-      const module = await import(`${pkg}/${dir}/${kind}`);
-      return module[kind];
+      const module = await import(specifier);
+      return { Model: module[kind], specifier };
     } catch (e) {
       if (e.code !== "ERR_MODULE_NOT_FOUND" && e.code !== "ERR_PACKAGE_PATH_NOT_EXPORTED") throw e;
     }
@@ -51,21 +58,70 @@ async function modelFor(apiVersion, kind) {
   return null;
 }
 
+// Objects whose schema was found, for the TypeScript pass.
+const typed = [];
+
 async function validateSchema(where, object) {
   if (typeof object.apiVersion !== "string" || typeof object.kind !== "string") {
     fail(where, "not a Kubernetes object (no apiVersion/kind)");
     return;
   }
-  const Model = await modelFor(object.apiVersion, object.kind);
-  if (Model == null) {
+  const found = await modelFor(object.apiVersion, object.kind);
+  if (found == null) {
     fail(where, `no schema for ${object.apiVersion} ${object.kind}`);
     return;
   }
   try {
-    new Model(object).validate();
+    new found.Model(object).validate();
   } catch (e) {
     fail(`${where} ${object.kind}/${object.metadata?.name}`, e.message);
   }
+  typed.push({ where: `${where} ${object.kind}/${object.metadata?.name}`, specifier: found.specifier, object });
+}
+
+// One in-memory TypeScript file assigns each object, as a literal, to its kind's
+// interface (`IDeployment` of kubernetes-models/apps/v1/Deployment); tsc's errors are
+// mapped back to the object by line. The file is "in" this folder, so the imports
+// resolve to its node_modules; nothing is written.
+function typeCheck() {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const file = path.join(here, "__deploy_manifests__.ts");
+  const aliases = new Map();
+  const lines = [];
+  const owners = [];  // [first line, entry]
+  for (const entry of typed) {
+    if (!aliases.has(entry.specifier)) aliases.set(entry.specifier, `T${aliases.size}`);
+  }
+  for (const [specifier, alias] of aliases) {
+    const kind = specifier.split("/").pop();
+    lines.push(`import type { I${kind} as ${alias} } from "${specifier}";`);
+  }
+  typed.forEach((entry, i) => {
+    owners.push([lines.length, entry]);
+    lines.push(...`export const o${i}: ${aliases.get(entry.specifier)} = ${JSON.stringify(entry.object, null, 1)};`.split("\n"));
+  });
+  const source = lines.join("\n");
+  const options = {
+    noEmit: true, strict: true, skipLibCheck: true, types: [], target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  };
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists } = host;
+  host.getSourceFile = (f, language, ...rest) =>
+    f === file ? ts.createSourceFile(f, source, language) : getSourceFile.call(host, f, language, ...rest);
+  host.fileExists = (f) => f === file || fileExists.call(host, f);
+  const program = ts.createProgram([file], options, host);
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    const message = ts.flattenDiagnosticMessageText(d.messageText, " ");
+    if (d.file?.fileName !== file) {
+      fail("typescript", message);
+      continue;
+    }
+    const { line } = d.file.getLineAndCharacterOfPosition(d.start);
+    const owner = owners.filter(([first]) => first <= line).pop();
+    fail(owner ? owner[1].where : file, `${message} (at: ${lines[line].trim()})`);
+  }
+  console.log(`typescript: ${typed.length} objects checked for unknown fields`);
 }
 
 // --- Metric names ----------------------------------------------------------------------
@@ -295,6 +351,45 @@ function checkWiring(where, objects) {
   }
 }
 
+// The bridge config's stdio servers run from the bridge image: each npm package a
+// server's command or args load from /opt/mcp must be one the Dockerfile installs by
+// default (ARG MCP_NPM_PACKAGES).
+function checkBridgeImage() {
+  const dockerfile = fs.readFileSync(path.join(root, "deploy/Dockerfile"), "utf8");
+  const arg = /^ARG MCP_NPM_PACKAGES="([^"]*)"/m.exec(dockerfile);
+  if (arg == null) fail("deploy/Dockerfile", "no ARG MCP_NPM_PACKAGES default");
+  const installed = (arg?.[1] ?? "").split(/\s+/).filter(Boolean).map((p) => p.replace(/(.)@[^@/]*$/, "$1"));
+  if (!/^FROM runtime AS bridge$/m.test(dockerfile)) fail("deploy/Dockerfile", "no bridge target");
+  const file = path.join(root, "deploy/kubernetes/bridge/bridge.json");
+  let config;
+  try {
+    config = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    fail(file, `does not parse: ${e.message}`);
+    return;
+  }
+  for (const [name, server] of Object.entries(config.servers ?? {})) {
+    for (const word of [server.command, ...(server.args ?? [])]) {
+      const pkg = /^\/opt\/mcp\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(word ?? "")?.[1];
+      if (pkg && !installed.includes(pkg)) fail(file, `server ${name} runs ${pkg}, which the bridge image does not install`);
+    }
+  }
+}
+
+// compose.yaml: parses, and the files it mounts from the repository exist.
+function checkCompose() {
+  const file = path.join(root, "deploy/compose.yaml");
+  const [compose] = readYamlDocuments(file);
+  for (const [name, service] of Object.entries(compose?.services ?? {})) {
+    for (const volume of service.volumes ?? []) {
+      const source = typeof volume === "string" ? volume.split(":")[0] : volume.source;
+      if (source.startsWith(".") && !fs.existsSync(path.join(root, "deploy", source))) {
+        fail(file, `service ${name} mounts ${source}, which does not exist`);
+      }
+    }
+  }
+}
+
 // --- Main ---------------------------------------------------------------------------------
 
 const metrics = documentedMetrics();
@@ -331,6 +426,9 @@ for (const rule of adapter?.rules?.external ?? []) {
 }
 if (!(adapter?.rules?.external?.length > 0)) fail("adapter-rules.yaml", "no external rule");
 checkDashboard(metrics);
+checkBridgeImage();
+checkCompose();
+typeCheck();
 
 if (errors.length) {
   for (const e of errors) console.error(`FAIL ${e}`);

@@ -1,5 +1,6 @@
 #include "mcp-bridge/config.h"
 
+#include <cstdlib>
 #include <map>
 
 #include <gmock/gmock.h>
@@ -79,6 +80,20 @@ TEST(BridgeConfigTest, MistakesAreErrorsThatNameTheField) {
   EXPECT_THAT(error(R"({"servers": {"a": {"url": "ftp://h"}}})"), HasSubstr("servers.a.url"));
   EXPECT_THAT(error(R"({"servers": {"a": {"command": "x", "timeout_ms": -1}}})"), HasSubstr("servers.a.timeout_ms"));
   EXPECT_THAT(error("not json"), HasSubstr("not a JSON object"));
+}
+
+// deploy/kubernetes/bridge/bridge.json becomes the bridge's ConfigMap: the bridge must
+// start with it (a bad config exits 2 and the pod would crash-loop).
+TEST(BridgeConfigTest, TheKubernetesExampleConfigLoads) {
+  const char* source_dir = std::getenv("BATON_SOURCE_DIR");
+  ASSERT_NE(source_dir, nullptr);
+  absl::StatusOr<BridgeConfig> config =
+      LoadBridgeConfig(std::string(source_dir) + "/deploy/kubernetes/bridge/bridge.json", FakeEnv({}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->servers.size(), 1u);
+  EXPECT_EQ(config->servers[0].transport, TransportKind::kStdio);
+  EXPECT_THAT(config->servers[0].args,
+              ElementsAre("/opt/mcp/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "/workspace"));
 }
 
 TEST(BridgeConfigTest, ServerNamesSplitBackUnambiguously) {
