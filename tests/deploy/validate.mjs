@@ -4,7 +4,8 @@
 //    @kubernetes-models/keda and /prometheus-operator for ScaledObject and
 //    ServiceMonitor (the CRDs' OpenAPI schemas, compiled to validators);
 //  - that the objects fit together: selectors find pods, Services' and probes' ports are
-//    the containers', autoscalers target the worker Deployment, ConfigMaps exist, the
+//    the containers', which the processes' --*listen flags bind, the addresses processes
+//    dial are Services, autoscalers target the worker Deployment, ConfigMaps exist, the
 //    worker's grace period outlasts its drain;
 //  - that the bridge's config uses MCP servers the bridge image installs, and that
 //    compose.yaml's mounts exist;
@@ -39,6 +40,16 @@ function readYamlDocuments(file, text = fs.readFileSync(file, "utf8")) {
     if (value != null) objects.push(value);
   }
   return objects;
+}
+
+// The file's JSON, or null (and a failure) when it does not parse.
+function readJson(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    fail(file, `does not parse: ${e.message}`);
+    return null;
+  }
 }
 
 // apiVersion "group/version" (or "v1") and kind -> the model class of the package that
@@ -187,13 +198,8 @@ function checkPromql(where, expr, metrics) {
 
 function checkDashboard(metrics) {
   const file = path.join(root, "deploy/grafana/baton.json");
-  let dashboard;
-  try {
-    dashboard = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    fail(file, `does not parse: ${e.message}`);
-    return;
-  }
+  const dashboard = readJson(file);
+  if (dashboard == null) return;
   const panels = [];
   const walk = (list) => {
     for (const p of list ?? []) {
@@ -338,6 +344,24 @@ function checkWiring(where, objects) {
     const target = byKind("Deployment").find((d) => d.metadata.name === a.spec.scaleTargetRef.name);
     if (target?.spec.replicas != null) fail(name(target), "sets replicas, which every apply would reset under its autoscaler");
   }
+  // Ports and addresses in the processes' flags: each declared container port is one a
+  // --*listen flag binds, and each address a process dials is a Service port here.
+  const services = byKind("Service");
+  for (const w of workloads) {
+    for (const c of w.spec.template.spec.containers) {
+      const args = c.args ?? [];
+      const bound = args.map((a) => /^--[\w-]*listen=.*:(\d+)$/.exec(a)?.[1]).filter(Boolean).map(Number);
+      for (const p of c.ports ?? []) {
+        if (!bound.includes(p.containerPort)) fail(name(w), `declares port ${p.containerPort}, which no --*listen flag binds`);
+      }
+      for (const a of args) {
+        const dial = /^--(orchestrator|tool-bridge)=([^:]+):(\d+)$/.exec(a);
+        if (dial && !services.some((s) => s.metadata.name === dial[2] && s.spec.ports.some((p) => p.port === Number(dial[3])))) {
+          fail(name(w), `${a}: no Service ${dial[2]} with port ${dial[3]}`);
+        }
+      }
+    }
+  }
   // The kubelet must not SIGKILL a worker that is still draining.
   for (const d of byKind("Deployment")) {
     for (const c of d.spec.template.spec.containers) {
@@ -361,13 +385,8 @@ function checkBridgeImage() {
   const installed = (arg?.[1] ?? "").split(/\s+/).filter(Boolean).map((p) => p.replace(/(.)@[^@/]*$/, "$1"));
   if (!/^FROM runtime AS bridge$/m.test(dockerfile)) fail("deploy/Dockerfile", "no bridge target");
   const file = path.join(root, "deploy/kubernetes/bridge/bridge.json");
-  let config;
-  try {
-    config = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    fail(file, `does not parse: ${e.message}`);
-    return;
-  }
+  const config = readJson(file);
+  if (config == null) return;
   for (const [name, server] of Object.entries(config.servers ?? {})) {
     for (const word of [server.command, ...(server.args ?? [])]) {
       const pkg = /^\/opt\/mcp\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(word ?? "")?.[1];
