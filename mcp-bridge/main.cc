@@ -20,6 +20,7 @@
 #include "common/flags.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
 #include "mcp-bridge/audit_log.h"
@@ -42,6 +43,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   baton::InitLogging("mcp-bridge");
+  baton::DisableMutexDeadlockDetection();
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms", "orchestrator", "tls-cert",
                       "tls-key", "tls-client-ca", "ca", "cert", "key"},

@@ -30,10 +30,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "common/flags.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
 #include "orchestrator/auth/server_auth.h"
@@ -64,10 +64,7 @@ constexpr char kUsage[] =
 int main(int argc, char** argv) {
   baton::InitLogging("orchestrator");
   baton::BlockShutdownSignals();  // before any thread starts
-  // Debian's Abseil is built without NDEBUG, so every Mutex::Lock would also update
-  // the deadlock detector's lock graph: about 6% of the orchestrator's CPU under
-  // load (bench/, docs/PERFORMANCE.md). Tests keep the detector on.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  baton::DisableMutexDeadlockDetection();
   std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "worker-listen", "worker-port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts", "lease-take-up-ms", "max-lease-losses", "rate-limits", "max-input-bytes", "max-spec-bytes",
                       "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",

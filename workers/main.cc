@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
 #include "workers/agent_loop.h"
@@ -45,6 +46,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   baton::InitLogging("worker");
+  baton::DisableMutexDeadlockDetection();
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
                       "drain-timeout-ms", "model-retries", "tool-bridge", "prices",

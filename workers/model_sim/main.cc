@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/runtime.h"
 #include "workers/model_sim/http_server.h"
 #include "workers/model_sim/simulator.h"
 
@@ -51,6 +52,7 @@ bool WritePortFile(const std::string& path, int port) {
 
 int main(int argc, char** argv) {
   baton::InitLogging("model-sim");
+  baton::DisableMutexDeadlockDetection();
   baton::Flags flags({"listen", "port-file", "script", "latency-ms", "rate-limit-rps"}, {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     return Fail(absl::StrCat(s.message(), "\n", kUsage));
