@@ -29,8 +29,11 @@ absl::Status CheckSize(absl::string_view field, size_t bytes, int64_t limit, abs
 }
 
 absl::Status CheckAppendStepSize(const v1::AppendStepRequest& request, const InputLimits& limits) {
-  // The whole request first: it is the cheapest answer for the largest requests.
-  if (absl::Status s = CheckSize("request", request.ByteSizeLong(), limits.max_append_bytes, "--max-append-bytes");
+  // The whole request first: it is the cheapest answer for the largest requests. A
+  // completion riding along is not counted: CompleteRun, which it replaces, has no bound.
+  const size_t completion_bytes = request.has_complete() ? request.complete().ByteSizeLong() : 0;
+  if (absl::Status s = CheckSize("request", request.ByteSizeLong() - completion_bytes, limits.max_append_bytes,
+                                 "--max-append-bytes");
       !s.ok()) {
     return s;
   }

@@ -927,7 +927,8 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
 
 void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
                            std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq,
-                           std::vector<v1::ChildRunSpec> children, std::vector<std::string> event_texts) {
+                           std::vector<v1::ChildRunSpec> children, std::vector<std::string> event_texts,
+                           std::optional<RunCompletion> complete) {
   if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   if (absl::Status backlog = CheckCommitBacklog(); !backlog.ok()) return done(backlog);
   if (event_texts.size() != entries.size()) {
@@ -993,6 +994,10 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
         last_seq = it->second.run.last_journal_seq();
       }
       AppendResult result{last_seq, cancel};
+      if (auto it = active_.find(run_id); complete.has_value() && it != active_.end()) {
+        SucceedLocked(it->second, *complete, batch, deferred);
+        result.completed = true;
+      }
       CommitLocked(std::move(batch), [result, done]() { done(result); }, deferred);
       MatchLocked(deferred);
     }
@@ -1004,8 +1009,18 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
   RunAll(deferred);
 }
 
-void Scheduler::CompleteRun(const LeaseRef& lease, const std::string& output,
-                            const v1::Usage& usage, int32_t steps,
+void Scheduler::SucceedLocked(ActiveRun& active, const RunCompletion& completion, StoreBatch& batch,
+                              Deferred& deferred) {
+  v1::Run& run = active.run;
+  run.set_output(completion.output);
+  // The journal's totals are authoritative; the worker's figures fill gaps.
+  if (run.usage().model_calls() == 0) *run.mutable_usage() = completion.usage;
+  run.set_steps(std::max(run.steps(), completion.steps));
+  const std::string run_id = run.run_id();
+  FinishLocked(run_id, v1::SUCCEEDED, "completed", v1::FAILURE_KIND_UNSPECIFIED, batch, deferred);
+}
+
+void Scheduler::CompleteRun(const LeaseRef& lease, const RunCompletion& completion,
                             std::function<void(absl::Status)> done) {
   if (absl::Status writable = store_.CheckWritable(); !writable.ok()) return done(writable);
   Deferred deferred;
@@ -1016,13 +1031,8 @@ void Scheduler::CompleteRun(const LeaseRef& lease, const std::string& output,
     if (!checked.ok()) {
       error = checked.status();
     } else {
-      v1::Run& run = (*checked)->run;
-      run.set_output(output);
-      // The journal's totals are authoritative; the worker's figures fill gaps.
-      if (run.usage().model_calls() == 0) *run.mutable_usage() = usage;
-      run.set_steps(std::max(run.steps(), steps));
       StoreBatch batch;
-      FinishLocked(lease.run_id, v1::SUCCEEDED, "completed", v1::FAILURE_KIND_UNSPECIFIED, batch, deferred);
+      SucceedLocked(**checked, completion, batch, deferred);
       CommitLocked(std::move(batch), [done]() { done(absl::OkStatus()); }, deferred);
       MatchLocked(deferred);
     }

@@ -123,6 +123,14 @@ struct LeaseStatus {
 struct AppendResult {
   int64_t last_seq = 0;
   bool cancel_requested = false;
+  bool completed = false;  // the append's completion was applied: the run SUCCEEDED
+};
+
+// A run's success as its worker reports it (CompleteRun, or with the last append).
+struct RunCompletion {
+  std::string output;
+  v1::Usage usage;
+  int32_t steps = 0;
 };
 
 struct FailRunParams {
@@ -203,9 +211,13 @@ class Scheduler {
   // becomes a child run in the same batch. ApprovalRequest entries become approvals.
   // `event_texts`: each entry's EventTextOf (validation.h), from the caller's parse
   // (empty: parsed here, before the mutex is taken).
+  // `complete`: the run's last append; it SUCCEEDS in the same batch, as by
+  // CompleteRun (AppendResult.completed), unless the append ended it otherwise (a
+  // tree budget).
   void AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> entries,
                   std::function<void(absl::StatusOr<AppendResult>)> done, int64_t first_seq = 0,
-                  std::vector<v1::ChildRunSpec> children = {}, std::vector<std::string> event_texts = {});
+                  std::vector<v1::ChildRunSpec> children = {}, std::vector<std::string> event_texts = {},
+                  std::optional<RunCompletion> complete = std::nullopt);
   // The worker gives the run's slot back: WAITING until every wait is over, or QUEUED
   // at once when they all are. Answers the state the run is in.
   void SuspendRun(const LeaseRef& lease, const v1::Usage& usage, int32_t steps,
@@ -227,8 +239,7 @@ class Scheduler {
   using InputCallback = std::function<void(absl::StatusOr<std::optional<v1::ApprovalDecision>>)>;
   uint64_t AwaitInput(const std::string& approval_id, absl::Time deadline, InputCallback done);
   void CancelAwaitInput(uint64_t await_id);
-  void CompleteRun(const LeaseRef& lease, const std::string& output, const v1::Usage& usage,
-                   int32_t steps, std::function<void(absl::Status)> done);
+  void CompleteRun(const LeaseRef& lease, const RunCompletion& completion, std::function<void(absl::Status)> done);
   void FailRun(const FailRunParams& params, std::function<void(absl::StatusOr<v1::RunState>)> done);
 
   // One pass of the ticker's work; public for tests driven by a FakeClock.
@@ -392,6 +403,9 @@ class Scheduler {
   // the lock (answers to AwaitInput callers).
   void FinishLocked(const std::string& run_id, v1::RunState state, const std::string& reason,
                     v1::FailureKind kind, StoreBatch& batch, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the run SUCCEEDED with what its worker reported.
+  void SucceedLocked(ActiveRun& active, const RunCompletion& completion, StoreBatch& batch, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leases queued runs to parked polls while both exist.
   void MatchLocked(Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -339,6 +339,11 @@ namespace {
 
 // A parked PollTask: answered by the scheduler (task, deadline or shutdown) or
 // withdrawn when the worker goes away. Deletes itself in OnDone.
+template <typename Request>
+RunCompletion CompletionOf(const Request& request) {
+  return RunCompletion{request.output(), request.usage(), request.steps()};
+}
+
 class PollReactor final : public grpc::ServerUnaryReactor {
  public:
   PollReactor(Scheduler& scheduler, const v1::PollTaskRequest& request, v1::PollTaskResponse* reply,
@@ -457,10 +462,13 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
                           if (result.ok()) {
                             reply->set_last_seq(result->last_seq);
                             reply->set_cancel_requested(result->cancel_requested);
+                            reply->set_completed(result->completed);
                           }
                           reactor->Finish(ToGrpcStatus(result.status()));
                         },
-                        request->first_seq(), std::move(children), std::move(event_texts));
+                        request->first_seq(), std::move(children), std::move(event_texts),
+                        request->has_complete() ? std::optional<RunCompletion>(CompletionOf(request->complete()))
+                                                : std::nullopt);
   return reactor;
 }
 
@@ -470,8 +478,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(grpc::CallbackServerCon
   if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  scheduler_.CompleteRun(ToLeaseRef(request->lease()), request->output(), request->usage(),
-                         request->steps(),
+  scheduler_.CompleteRun(ToLeaseRef(request->lease()), CompletionOf(*request),
                          [reactor](absl::Status s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
@@ -503,39 +510,56 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerC
                                                            v1::PublishDeltasResponse* reply) {
   if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
+  PublishLive(*request);
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltasBatch(grpc::CallbackServerContext* ctx,
+                                                                const v1::PublishDeltasBatchRequest* request,
+                                                                v1::PublishDeltasResponse* reply) {
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
+  for (int i = 0; i < request->runs_size(); ++i) {
+    if (absl::Status s = ValidateLease(request->runs(i).lease()); !s.ok()) {
+      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("runs[", i, "].", s.message())));
+    }
+  }
+  for (const v1::PublishDeltasRequest& run : request->runs()) PublishLive(run);
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+void WorkerServiceImpl::PublishLive(const v1::PublishDeltasRequest& request) {
   // Best effort and not durable: no fencing, no store; watchers that are behind drop
   // them (they have the durable text events).
-  if (hub_ == nullptr) return FinishNow(ctx, absl::OkStatus());
-  const std::string& run_id = request->lease().run_id();
+  if (hub_ == nullptr) return;
+  const std::string& run_id = request.lease().run_id();
   const int64_t now_ms = scheduler_.clock().NowMillis();
   std::vector<v1::RunEvent> events;
-  events.reserve(request->deltas_size() + request->steps_started_size() + 1);
+  events.reserve(request.deltas_size() + request.steps_started_size() + 1);
   auto add_event = [&]() -> v1::RunEvent& {
     v1::RunEvent& event = events.emplace_back();
     event.set_run_id(run_id);
     event.set_time_ms(now_ms);
     return event;
   };
-  if (request->dropped_before() > 0) {
+  if (request.dropped_before() > 0) {
     v1::RunEvent& gap = add_event();
-    gap.mutable_gap()->set_dropped(request->dropped_before());
+    gap.mutable_gap()->set_dropped(request.dropped_before());
     gap.mutable_gap()->set_reason("the worker's buffer was full; live text dropped");
   }
   // A step's start goes before its text: a later step starts after the earlier
   // step's text, so merging by step number keeps the order they happened in.
   int started = 0;
   auto add_started_through = [&](int step) {
-    for (; started < request->steps_started_size() && request->steps_started(started).step() <= step; ++started) {
-      *add_event().mutable_step_started() = request->steps_started(started);
+    for (; started < request.steps_started_size() && request.steps_started(started).step() <= step; ++started) {
+      *add_event().mutable_step_started() = request.steps_started(started);
     }
   };
-  for (const v1::RunEvent::TextDelta& delta : request->deltas()) {
+  for (const v1::RunEvent::TextDelta& delta : request.deltas()) {
     add_started_through(delta.step());
     *add_event().mutable_text_delta() = delta;
   }
   add_started_through(std::numeric_limits<int>::max());
   hub_->PublishLive(run_id, events);
-  return FinishNow(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::AcquireRate(grpc::CallbackServerContext* ctx,

@@ -144,6 +144,9 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   grpc::ServerUnaryReactor* PublishDeltas(grpc::CallbackServerContext* ctx,
                                           const v1::PublishDeltasRequest* request,
                                           v1::PublishDeltasResponse* reply) override;
+  grpc::ServerUnaryReactor* PublishDeltasBatch(grpc::CallbackServerContext* ctx,
+                                               const v1::PublishDeltasBatchRequest* request,
+                                               v1::PublishDeltasResponse* reply) override;
   grpc::ServerUnaryReactor* AcquireRate(grpc::CallbackServerContext* ctx,
                                         const v1::AcquireRateRequest* request,
                                         v1::AcquireRateResponse* reply) override;
@@ -160,6 +163,9 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
                                        v1::AwaitInputResponse* reply) override;
 
  private:
+  // Hands the live events of one run in a PublishDeltas(Batch) call to the hub.
+  void PublishLive(const v1::PublishDeltasRequest& request);
+
   Scheduler& scheduler_;
   RunStore& store_;
   const absl::Duration lease_ttl_;

@@ -19,6 +19,8 @@
 
 namespace baton::worker {
 
+struct RunOutcome;
+
 // Where the loop makes its progress durable (the orchestrator's AppendStep).
 class RunJournal {
  public:
@@ -29,6 +31,15 @@ class RunJournal {
   // gone, stop at once.
   virtual absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries,
                                       std::vector<v1::ChildRunSpec> children) = 0;
+  // Appends the run's last entries and reports its success (output, usage, steps of
+  // `outcome`) in the same write. True when the orchestrator did both; false when it
+  // only appended, and the outcome is still to be reported. Errors as Append.
+  // Default: Append, then false.
+  virtual absl::StatusOr<bool> AppendFinal(std::vector<v1::JournalEntry> entries, const RunOutcome& outcome) {
+    absl::StatusOr<bool> appended = Append(std::move(entries), {});
+    if (!appended.ok()) return appended.status();
+    return false;
+  }
   // Called right before each tool call starts: OK when the lease is certainly still
   // this worker's. A worker that may have been frozen or cut off past its lease's TTL
   // (by its own clock) asks the orchestrator first, so it starts no call another
@@ -69,6 +80,9 @@ struct RunOutcome {
   bool retryable = false;
   v1::Usage usage;
   int32_t steps = 0;
+  // The orchestrator already has this outcome: it came with the last append
+  // (RunJournal::AppendFinal), so there is nothing left to report.
+  bool reported = false;
 };
 
 struct AgentLoopOptions {

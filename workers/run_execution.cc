@@ -346,26 +346,33 @@ std::optional<RunOutcome> RunExecution::Interrupted() const {
 std::optional<RunOutcome> RunExecution::Append(std::vector<v1::JournalEntry> entries,
                                                std::vector<v1::ChildRunSpec> children) {
   absl::StatusOr<bool> cancelled = out_.Append(std::move(entries), std::move(children));
-  if (!cancelled.ok()) {
-    if (cancelled.status().code() == absl::StatusCode::kFailedPrecondition ||
-        cancelled.status().code() == absl::StatusCode::kAborted) {
-      signals_.lease_lost = true;
-    } else {
-      RunOutcome o;
-      o.kind = RunOutcome::Kind::kFailed;
-      o.error = absl::StrCat("cannot journal the step: ", cancelled.status().message());
-      o.failure_kind = v1::WORKER_ERROR;
-      // The orchestrator refusing what was sent (a subagent that does not exist, say)
-      // would refuse it again on every attempt.
-      const absl::StatusCode code = cancelled.status().code();
-      o.retryable = code != absl::StatusCode::kInvalidArgument && code != absl::StatusCode::kNotFound;
-      return Finish(o);
-    }
-  } else if (*cancelled) {
-    signals_.cancelled = true;
-  }
+  if (!cancelled.ok()) return AppendFailed(cancelled.status());
+  if (*cancelled) signals_.cancelled = true;
   if (signals_.lease_lost || signals_.cancelled) return Interrupted();
   return std::nullopt;
+}
+
+RunOutcome RunExecution::AppendFinal(std::vector<v1::JournalEntry> entries, RunOutcome outcome) {
+  absl::StatusOr<bool> reported = out_.AppendFinal(std::move(entries), outcome);
+  if (!reported.ok()) return AppendFailed(reported.status());
+  outcome.reported = *reported;
+  return outcome;
+}
+
+RunOutcome RunExecution::AppendFailed(const absl::Status& status) {
+  const absl::StatusCode code = status.code();
+  if (code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kAborted) {
+    signals_.lease_lost = true;
+    return *Interrupted();
+  }
+  RunOutcome o;
+  o.kind = RunOutcome::Kind::kFailed;
+  o.error = absl::StrCat("cannot journal the step: ", status.message());
+  o.failure_kind = v1::WORKER_ERROR;
+  // The orchestrator refusing what was sent (a subagent that does not exist, say)
+  // would refuse it again on every attempt.
+  o.retryable = code != absl::StatusCode::kInvalidArgument && code != absl::StatusCode::kNotFound;
+  return Finish(o);
 }
 
 std::optional<RunOutcome> RunExecution::ConfirmLease() {
@@ -924,14 +931,19 @@ std::optional<RunOutcome> RunExecution::TakeTurn(int step, int64_t started_ms, c
     // The turn goes with what its calls start: hand-offs and the first call's marker.
     if (!conv_.pending.empty() && !stop.has_value()) return HandOffAndRun(step, std::move(entries));
   }
+  // pause_turn and a cut turn (on_max_tokens CONTINUE) go back as they are: the next
+  // request ends with this assistant turn, which the model continues.
+  std::optional<RunOutcome> ending = stop.has_value() ? std::nullopt : Ending(step, stop_reason, content);
+  // The run's last turn and its success go in one write.
+  if (ending.has_value() && ending->kind == RunOutcome::Kind::kSucceeded && !entries.empty()) {
+    return AppendFinal(std::move(entries), *std::move(ending));
+  }
   if (!entries.empty()) {
     if (auto o = Append(std::move(entries))) return o;
   }
   // The run wants another step, but a limit reached by this one ends it here.
   if (stop.has_value()) return stop;
-  // pause_turn and a cut turn (on_max_tokens CONTINUE) go back as they are: the next
-  // request ends with this assistant turn, which the model continues.
-  return Ending(step, stop_reason, content);
+  return ending;
 }
 
 // --- Compaction ---

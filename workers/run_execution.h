@@ -107,6 +107,13 @@ class RunExecution {
   // cancel or a journal that cannot be reached to the outcome that ends the run.
   std::optional<RunOutcome> Append(std::vector<v1::JournalEntry> entries,
                                    std::vector<v1::ChildRunSpec> children = {});
+  // Appends the run's last `entries` and reports `outcome` (a success) with them
+  // (RunJournal::AppendFinal): `outcome`, marked reported when the orchestrator took
+  // both, else what ends the run instead (as Append).
+  RunOutcome AppendFinal(std::vector<v1::JournalEntry> entries, RunOutcome outcome);
+  // The outcome of an append that failed: a lost lease, or a failure, retryable
+  // unless the orchestrator refused what was sent.
+  RunOutcome AppendFailed(const absl::Status& status);
   // Right before a tool call: the lease must still be this worker's (RunJournal::
   // ConfirmLease). An outcome when it is lost or cannot be confirmed.
   std::optional<RunOutcome> ConfirmLease();

@@ -140,27 +140,21 @@ class GrpcRunJournal final : public RunJournal {
   absl::StatusOr<bool> Append(std::vector<v1::JournalEntry> entries,
                               std::vector<v1::ChildRunSpec> children) override {
     v1::AppendStepRequest request;
-    *request.mutable_lease() = lease_;
-    // A retry after a lost answer (a timeout, an orchestrator crash after the commit)
-    // is then acknowledged without writing the entries twice (nor creating the
-    // children twice: they come with the same entries).
-    request.set_first_seq(next_seq_);
-    for (v1::JournalEntry& e : entries) *request.add_entries() = std::move(e);
     for (v1::ChildRunSpec& c : children) *request.add_children() = std::move(c);
-    v1::AppendStepResponse response;
-    grpc::Status status = CallRetrying("AppendStep", absl::Seconds(10), [&](grpc::ClientContext& ctx) {
-      const absl::Time sent = absl::Now();
-      const int64_t sent_ns = SteadyNowNanos();
-      grpc::Status s = stub_.AppendStep(&ctx, request, &response);
-      if (s.ok()) {
-        lease_clock_.Confirmed(sent_ns);
-        if (on_ack_) on_ack_(absl::Now() - sent);
-      }
-      return s;
-    });
-    if (!status.ok()) return FromGrpcStatus(status);
-    next_seq_ += request.entries_size();
-    return response.cancel_requested();
+    absl::StatusOr<v1::AppendStepResponse> response = Send(std::move(entries), request);
+    if (!response.ok()) return response.status();
+    return response->cancel_requested();
+  }
+
+  absl::StatusOr<bool> AppendFinal(std::vector<v1::JournalEntry> entries, const RunOutcome& outcome) override {
+    v1::AppendStepRequest request;
+    v1::RunCompletion* complete = request.mutable_complete();
+    complete->set_output(outcome.output);
+    *complete->mutable_usage() = outcome.usage;
+    complete->set_steps(outcome.steps);
+    absl::StatusOr<v1::AppendStepResponse> response = Send(std::move(entries), request);
+    if (!response.ok()) return response.status();
+    return response->completed();
   }
 
   absl::Status ConfirmLease() override {
@@ -188,6 +182,30 @@ class GrpcRunJournal final : public RunJournal {
   }
 
  private:
+  // AppendStep with `entries` added to `request`.
+  absl::StatusOr<v1::AppendStepResponse> Send(std::vector<v1::JournalEntry> entries, v1::AppendStepRequest& request) {
+    *request.mutable_lease() = lease_;
+    // A retry after a lost answer (a timeout, an orchestrator crash after the commit)
+    // is then acknowledged without writing the entries twice (nor creating the
+    // children twice: they come with the same entries).
+    request.set_first_seq(next_seq_);
+    for (v1::JournalEntry& e : entries) *request.add_entries() = std::move(e);
+    v1::AppendStepResponse response;
+    grpc::Status status = CallRetrying("AppendStep", absl::Seconds(10), [&](grpc::ClientContext& ctx) {
+      const absl::Time sent = absl::Now();
+      const int64_t sent_ns = SteadyNowNanos();
+      grpc::Status s = stub_.AppendStep(&ctx, request, &response);
+      if (s.ok()) {
+        lease_clock_.Confirmed(sent_ns);
+        if (on_ack_) on_ack_(absl::Now() - sent);
+      }
+      return s;
+    });
+    if (!status.ok()) return FromGrpcStatus(status);
+    next_seq_ += request.entries_size();
+    return response;
+  }
+
   // `call` with a fresh context (deadline `timeout`), retried with backoff while the
   // orchestrator is unreachable, for up to retry_for_ (it may be restarting:
   // recovered leases stay valid), unless the run is interrupted meanwhile.
@@ -335,6 +353,10 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   GrpcRunJournal out(*stub, options_.worker_id, lease, run.last_journal_seq() + 1, task->signals, task->lease_clock,
                      options_.journal_retry_for, std::move(on_ack), &deltas_);
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals, task->task.history());
+  if (outcome.reported) {
+    BATON_LOG(INFO) << run.run_id() << " succeeded after " << outcome.steps << " steps";
+    return;
+  }
 
   // Report the outcome; retried while the orchestrator is unreachable.
   absl::Time give_up = absl::Now() + options_.journal_retry_for;
@@ -500,11 +522,31 @@ void Worker::DeltaSenderLoop() {
   // One thread sends every run's live text, batched: a slow orchestrator costs dropped
   // deltas (DeltaBuffer), never a blocked agent loop.
   auto stub = v1::WorkerService::NewStub(channel_);
+  // An orchestrator from before PublishDeltasBatch gets one call per run.
+  bool batches = true;
   while (true) {
     std::vector<v1::PublishDeltasRequest> batch = deltas_.Take(absl::Milliseconds(200));
     if (batch.empty()) {
       if (stopping_ && ActiveRuns() == 0) return;
       continue;
+    }
+    if (batches) {
+      v1::PublishDeltasBatchRequest request;
+      for (v1::PublishDeltasRequest& run : batch) *request.add_runs() = std::move(run);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+      v1::PublishDeltasResponse response;
+      grpc::Status status = stub->PublishDeltasBatch(&ctx, request, &response);
+      if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+        if (!status.ok()) {
+          BATON_LOG(WARNING) << "PublishDeltasBatch for " << request.runs_size()
+                             << " runs failed: " << status.error_message();
+        }
+        continue;
+      }
+      batches = false;
+      batch.assign(std::make_move_iterator(request.mutable_runs()->begin()),
+                   std::make_move_iterator(request.mutable_runs()->end()));
     }
     for (const v1::PublishDeltasRequest& request : batch) {
       grpc::ClientContext ctx;

@@ -48,6 +48,7 @@ constexpr MethodRule kMethodTable[] = {
     {"/baton.v1.WorkerService/CompleteRun", Permission::kWork},
     {"/baton.v1.WorkerService/FailRun", Permission::kWork},
     {"/baton.v1.WorkerService/PublishDeltas", Permission::kWork},
+    {"/baton.v1.WorkerService/PublishDeltasBatch", Permission::kWork},
     {"/baton.v1.WorkerService/AcquireRate", Permission::kWork},
     {"/baton.v1.WorkerService/ReportRate", Permission::kWork},
     {"/baton.v1.WorkerService/SuspendRun", Permission::kWork},

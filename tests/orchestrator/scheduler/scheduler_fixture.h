@@ -87,7 +87,7 @@ class SchedulerFixture : public ::testing::Test {
 
   absl::Status Complete(const TaskGrant& g, const std::string& output) {
     absl::Status status = absl::UnknownError("no answer");
-    scheduler_->CompleteRun(Ref(g), output, v1::Usage(), 1, [&](absl::Status s) { status = s; });
+    scheduler_->CompleteRun(Ref(g), RunCompletion{output, v1::Usage(), 1}, [&](absl::Status s) { status = s; });
     return status;
   }
 

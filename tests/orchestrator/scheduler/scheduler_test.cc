@@ -71,7 +71,7 @@ class SchedulerTest : public Test {
 
   absl::Status Complete(const LeaseRef& lease) {
     absl::Status status = absl::UnknownError("no answer");
-    scheduler_->CompleteRun(lease, "done", v1::Usage(), 1, [&](absl::Status s) { status = s; });
+    scheduler_->CompleteRun(lease, RunCompletion{"done", v1::Usage(), 1}, [&](absl::Status s) { status = s; });
     return status;
   }
 
@@ -526,6 +526,49 @@ TEST_F(SchedulerTest, EventsAreNumberedAndEndWithTheFinalState) {
   EXPECT_EQ(done.last_event_seq(), static_cast<int64_t>(events_.size()));
   // Events are durable: the store has the same ones.
   EXPECT_EQ(store_.ReadEvents(run.run_id(), 0, 0)->size(), events_.size());
+}
+
+TEST_F(SchedulerTest, LastAppendCanEndTheRunAsCompleteRunWould) {
+  v1::Run run = Create("x");
+  TaskGrant g = *Poll();
+  v1::JournalEntry turn;
+  turn.set_step(0);
+  turn.mutable_model_turn()->set_content_json(R"([{"type":"text","text":"hi"}])");
+  turn.mutable_model_turn()->set_stop_reason("end_turn");
+  turn.mutable_model_turn()->mutable_usage()->set_input_tokens(10);
+  turn.mutable_model_turn()->mutable_usage()->set_model_calls(1);
+  absl::StatusOr<AppendResult> out = absl::UnknownError("no answer");
+  scheduler_->AppendStep(Ref(g), {turn}, [&](absl::StatusOr<AppendResult> r) { out = r; }, 1, {}, {},
+                         RunCompletion{"hi", v1::Usage(), 1});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->completed);
+  EXPECT_EQ(out->last_seq, 1);
+  v1::Run done = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_EQ(done.output(), "hi");
+  EXPECT_EQ(done.usage().input_tokens(), 10);  // the journal's, not the worker's empty figures
+  EXPECT_EQ(store_.ReadJournal(run.run_id())->size(), 1u);
+  // The same events as an append and then CompleteRun: the turn's, then the end.
+  ASSERT_GE(events_.size(), 3u);
+  EXPECT_TRUE(events_[events_.size() - 2].has_final_output());
+  EXPECT_EQ(events_[events_.size() - 2].final_output().text(), "hi");
+  EXPECT_EQ(events_.back().state_changed().state(), v1::SUCCEEDED);
+  EXPECT_EQ((*store_.GetRun(run.run_id()))->state(), v1::SUCCEEDED);
+  // The lease ended with the run: a retried append or a CompleteRun is refused.
+  EXPECT_EQ(Complete(Ref(g)).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SchedulerTest, LastAppendOnALostLeaseEndsNothing) {
+  v1::Run run = Create("x");
+  TaskGrant g = *Poll();
+  LeaseRef stale = Ref(g);
+  stale.epoch += 1;
+  absl::StatusOr<AppendResult> out = absl::UnknownError("no answer");
+  scheduler_->AppendStep(stale, {ToolResult("t1")}, [&](absl::StatusOr<AppendResult> r) { out = r; }, 0, {}, {},
+                         RunCompletion{"hi", v1::Usage(), 1});
+  EXPECT_FALSE(out.ok());
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->state(), v1::RUNNING);
+  EXPECT_TRUE(store_.ReadJournal(run.run_id())->empty());
 }
 
 TEST_F(SchedulerTest, RestartRecoversQueuedAndLeasedRuns) {

@@ -68,6 +68,42 @@ TEST_F(AgentLoopTest, ToolUseThenAnswerJournalsEveryStep) {
   EXPECT_EQ(model_.requests[0]["tools"].size(), 2u);
 }
 
+TEST_F(AgentLoopTest, TheLastTurnCarriesTheRunsSuccess) {
+  out_.completes_with_final = true;
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "all done"}}}), "end_turn"));
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  EXPECT_TRUE(o.reported);  // nothing left for the worker to report
+  ASSERT_TRUE(out_.final_outcome.has_value());
+  EXPECT_EQ(out_.final_outcome->output, "all done");
+  EXPECT_EQ(out_.final_outcome->steps, 2);
+  EXPECT_EQ(out_.final_outcome->usage.input_tokens(), o.usage.input_tokens());
+  // turn+marker(t1), result(t1), final turn with the success.
+  EXPECT_EQ(out_.appends, 3);
+  ASSERT_EQ(out_.journal.size(), 4u);
+  EXPECT_TRUE(out_.journal.back().has_model_turn());
+
+  // An orchestrator that only appended: the worker still reports the outcome.
+  out_ = MemoryJournal();
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "again"}}}), "end_turn"));
+  RunOutcome second = Execute();
+  ASSERT_EQ(second.kind, RunOutcome::Kind::kSucceeded) << second.error;
+  EXPECT_FALSE(second.reported);
+  EXPECT_EQ(second.output, "again");
+  EXPECT_EQ(out_.journal.size(), 1u);
+}
+
+TEST_F(AgentLoopTest, AFailedRunIsNotReportedWithItsLastTurn) {
+  out_.completes_with_final = true;
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "no"}}}), "refusal"));
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.kind, RunOutcome::Kind::kFailed);
+  EXPECT_FALSE(o.reported);
+  EXPECT_FALSE(out_.final_outcome.has_value());
+  EXPECT_EQ(out_.journal.size(), 1u);  // the turn is journaled all the same
+}
+
 TEST_F(AgentLoopTest, EachStepIsAnnouncedLiveBeforeItsModelCall) {
   model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
   model_.Reply(Message(json::array({{{"type", "text"}, {"text", "done"}}}), "end_turn"));

@@ -116,6 +116,15 @@ class MemoryJournal final : public RunJournal {
     appends++;
     return cancel_after_append;
   }
+  // The run's last append and its success: taken together when `completes_with_final`
+  // (an orchestrator that ends the run with the append), else only appended (as one
+  // from before that would).
+  absl::StatusOr<bool> AppendFinal(std::vector<v1::JournalEntry> entries, const RunOutcome& outcome) override {
+    absl::StatusOr<bool> appended = Append(std::move(entries), {});
+    if (!appended.ok()) return appended.status();
+    final_outcome = outcome;
+    return completes_with_final;
+  }
   absl::Status ConfirmLease() override {
     ++lease_checks;
     return confirm_with;
@@ -136,6 +145,8 @@ class MemoryJournal final : public RunJournal {
   std::vector<std::vector<v1::ChildRunSpec>> appended_children;
   int appends = 0;
   bool cancel_after_append = false;
+  bool completes_with_final = false;
+  std::optional<RunOutcome> final_outcome;  // what AppendFinal was given
   std::optional<absl::Status> fail_with;
   // ConfirmLease's answer (before each tool call), and how often it was asked.
   absl::Status confirm_with;
