@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -40,6 +41,11 @@ Gauge GaugeFamily::With(const Labels& labels) const {
 
 Histogram HistogramFamily::With(const Labels& labels) const {
   return family_ == nullptr ? Histogram() : Histogram(&family_->Add(labels, buckets_));
+}
+
+std::string OutcomeOf(const absl::Status& status) {
+  if (status.ok()) return "ok";
+  return absl::AsciiStrToLower(absl::StatusCodeToString(status.code()));
 }
 
 std::vector<double> Buckets::ModelCall() {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace prometheus {
@@ -76,6 +77,8 @@ class CounterFamily {
  public:
   CounterFamily() = default;
   explicit CounterFamily(prometheus::Family<prometheus::Counter>* family) : family_(family) {}
+  // False when metrics are off: skip building labels.
+  bool enabled() const { return family_ != nullptr; }
   Counter With(const Labels& labels) const;
 
  private:
@@ -86,6 +89,7 @@ class GaugeFamily {
  public:
   GaugeFamily() = default;
   explicit GaugeFamily(prometheus::Family<prometheus::Gauge>* family) : family_(family) {}
+  bool enabled() const { return family_ != nullptr; }
   Gauge With(const Labels& labels) const;
 
  private:
@@ -97,12 +101,17 @@ class HistogramFamily {
   HistogramFamily() = default;
   HistogramFamily(prometheus::Family<prometheus::Histogram>* family, std::vector<double> buckets)
       : family_(family), buckets_(std::move(buckets)) {}
+  bool enabled() const { return family_ != nullptr; }
   Histogram With(const Labels& labels) const;
 
  private:
   prometheus::Family<prometheus::Histogram>* family_ = nullptr;
   std::vector<double> buckets_;
 };
+
+// An `outcome` label from a call's status: "ok", or the code in snake case
+// ("unavailable", "deadline_exceeded", ...).
+std::string OutcomeOf(const absl::Status& status);
 
 // Bucket upper bounds that fit what they measure (a +Inf bucket is always added).
 struct Buckets {

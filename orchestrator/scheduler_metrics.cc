@@ -43,7 +43,9 @@ void Scheduler::RegisterMetrics(metrics::Registry& registry) {
 std::map<std::string, Scheduler::NamespaceCounts> Scheduler::CountRuns() {
   std::map<std::string, NamespaceCounts> out;
   absl::MutexLock lock(&mu_);
-  // Namespaces with settings or runs seen show up even when they have none now.
+  // Namespaces with settings or runs seen show up even when they have none now, and
+  // "default" always (an autoscaler reads its queue from the first scrape).
+  out[std::string(kDefaultNamespace)];
   for (const auto& [name, ns] : namespaces_) out[name];
   for (const auto& [id, active] : active_) {
     NamespaceCounts& c = out[std::string(NamespaceOfRunId(id))];
