@@ -84,6 +84,23 @@ ElicitationPolicy ElicitationPolicyFrom(v1::ElicitationPolicy policy) {
   }
 }
 
+void Bridge::RegisterMetrics(metrics::Registry& registry) {
+  calls_total_ = registry.AddCounterFamily(
+      "baton_mcp_calls_total",
+      "Tool calls by MCP server, tool and outcome (server and tool empty when refused before the tool was found).");
+  call_seconds_ = registry.AddHistogramFamily("baton_mcp_call_seconds", "Tool calls' duration by MCP server and tool.",
+                                              metrics::Buckets::ToolCall());
+  registry.AddScrapeCollector([this](metrics::ScrapeWriter& out) {
+    std::vector<std::pair<std::string, ServerState>> states;
+    for (const auto& server : servers_) states.emplace_back(server->config().name, server->state());
+    out.Gauge("baton_mcp_server_up", "1 while the bridge is connected to the MCP server, else 0.");
+    for (const auto& [name, state] : states) out.Add({{"server", name}}, state.connected ? 1 : 0);
+    out.Counter("baton_mcp_server_restarts_total",
+                "Connections to the MCP server lost or failed (each followed by a reconnect).");
+    for (const auto& [name, state] : states) out.Add({{"server", name}}, state.restarts);
+  });
+}
+
 std::string OutcomeName(v1::ToolOutcome outcome) {
   switch (outcome) {
     case v1::TOOL_OUTCOME_OK:
@@ -242,6 +259,12 @@ Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::functio
     audit->result_bytes = r.result_bytes();
     audit->truncated = r.truncated();
     audit_.Write(*audit);
+    // Labels from the registry only (a refused name the model made up is not one).
+    if (calls_total_.enabled()) {
+      calls_total_.With({{"server", audit->server}, {"tool", audit->mcp_tool}, {"outcome", audit->outcome}})
+          .Increment();
+      call_seconds_.With({{"server", audit->server}, {"tool", audit->mcp_tool}}).ObserveDuration(end - start);
+    }
     done(std::move(r));
   };
 

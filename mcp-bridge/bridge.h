@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/tool_service.pb.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/schema_validator.h"
 #include "mcp-bridge/audit_log.h"
 #include "mcp-bridge/input_requester.h"
@@ -49,6 +50,11 @@ class Bridge {
   // Stops every server; calls in flight fail as server_unavailable.
   void Stop();
 
+  // Prometheus metrics (docs/operations.md, "Metrics"): calls by server, tool and
+  // outcome and their latency; each server up or not and its restarts, read when
+  // scraped. REQUIRES: called before serving; `registry` outlives the scrapes.
+  void RegisterMetrics(metrics::Registry& registry);
+
   // The tools known now (a server still connecting for the first time has none
   // yet: callers that need them wait with WaitUntilStarted first). Never blocks.
   v1::ListToolsResponse ListTools(const v1::ListToolsRequest& request);
@@ -75,6 +81,9 @@ class Bridge {
 
   AuditLog& audit_;
   const Clock& clock_;
+  // Set by RegisterMetrics before serving, then only read (empty: off).
+  metrics::CounterFamily calls_total_;     // {server, tool, outcome}
+  metrics::HistogramFamily call_seconds_;  // {server, tool}
   InputRequester* const input_requester_;  // may be null
   std::vector<std::unique_ptr<ToolServer>> servers_;
 

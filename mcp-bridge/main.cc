@@ -12,6 +12,8 @@
 // --tls-*: the server's TLS (common/tls.h); with --tls-client-ca every ToolService call
 // needs a client certificate from that CA. --ca/--cert/--key (or BATON_CA, BATON_CERT,
 // BATON_KEY): TLS of the connection to the orchestrator.
+// --metrics-listen=HOST:PORT [--metrics-port-file=F]: Prometheus metrics at /metrics
+// (docs/operations.md, "Metrics"); off without it.
 #include <iostream>
 #include <memory>
 
@@ -20,6 +22,7 @@
 #include "common/flags.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
@@ -37,6 +40,7 @@ constexpr char kUsage[] =
     "usage: baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]\n"
     "         [--audit-log=FILE] [--startup-wait-ms=20000] [--orchestrator=HOST:PORT]\n"
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure] [--ca=F [--cert=F --key=F]]\n"
+    "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n"
     "environment: BATON_CA, BATON_CERT, BATON_KEY (for --orchestrator)\n";
 
 }  // namespace
@@ -46,7 +50,8 @@ int main(int argc, char** argv) {
   baton::DisableMutexDeadlockDetection();
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms", "orchestrator", "tls-cert",
-                      "tls-key", "tls-client-ca", "ca", "cert", "key"},
+                      "tls-key", "tls-client-ca", "ca", "cert", "key", baton::metrics::kMetricsListenFlag,
+                      baton::metrics::kMetricsPortFileFlag},
                      {"help", baton::kInsecureFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-mcp-bridge: " << s.message() << "\n";
@@ -56,6 +61,9 @@ int main(int argc, char** argv) {
   std::string error;
   const absl::Duration startup_wait = absl::Milliseconds(flags.GetInt("startup-wait-ms", 20'000, &error));
   if (error.empty() && !flags.Has("config")) error = "--config is required";
+  if (absl::Status s = baton::metrics::CheckMetricsFlags(flags); error.empty() && !s.ok()) {
+    error = std::string(s.message());
+  }
   if (error.empty() && flags.Has("orchestrator") && flags.GetString("orchestrator").empty()) {
     error = "--orchestrator needs an address (HOST:PORT)";
   }
@@ -90,9 +98,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Destruction runs bottom-up: the gRPC server stops first, then the bridge (and
-  // with it every server connection), then the input requester (its asks are
-  // cancelled), then the timers they used.
+  // Destruction runs bottom-up: the metrics server and the gRPC server stop first,
+  // then the bridge (and with it every server connection), then the input requester
+  // (its asks are cancelled), then the timers they used, then the metrics the bridge's
+  // calls counted in to their end.
+  baton::metrics::Registry metrics(baton::metrics::MetricsEnabled(flags));
   baton::mcp::TimerQueue timers;
   std::unique_ptr<baton::mcp::GrpcInputRequester> input_requester;
   if (flags.Has("orchestrator")) {
@@ -110,6 +120,7 @@ int main(int argc, char** argv) {
                                                                      timers));
   }
   baton::mcp::Bridge bridge(std::move(servers), **audit, baton::SystemClock::Get(), input_requester.get());
+  bridge.RegisterMetrics(metrics);
   bridge.Start();
   if (!bridge.WaitUntilStarted(startup_wait)) {
     BATON_LOG(WARNING) << "some MCP servers are still connecting after " << absl::FormatDuration(startup_wait)
@@ -138,6 +149,13 @@ int main(int argc, char** argv) {
       BATON_LOG(ERROR) << s;
       return 1;
     }
+  }
+  // Declared after the bridge its scrapes read, so it stops first.
+  absl::StatusOr<std::unique_ptr<baton::metrics::MetricsServer>> metrics_server =
+      baton::metrics::ServeMetricsFromFlags(flags, metrics);
+  if (!metrics_server.ok()) {
+    BATON_LOG(ERROR) << "--metrics-listen: " << metrics_server.status();
+    return 1;
   }
   BATON_LOG(INFO) << "serving on port " << server->port << " with " << config->servers.size() << " MCP servers";
 

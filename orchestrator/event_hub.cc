@@ -52,4 +52,11 @@ void EventHub::Unsubscribe(const std::string& run_id, EventSubscriber* subscribe
   if (it->second.empty()) subscribers_.erase(it);
 }
 
+void EventHub::RegisterMetrics(metrics::Registry& registry) {
+  watchers_ = registry.AddGauge("baton_watchers", "Open WatchRun streams.");
+  live_deltas_dropped_ = registry.AddCounter(
+      "baton_live_deltas_dropped_total",
+      "Live text deltas dropped: by a WatchRun stream that was behind, or by a worker whose buffer was full.");
+}
+
 }  // namespace baton::orchestrator

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "baton/v1/run.pb.h"
+#include "common/metrics.h"
 
 namespace baton::orchestrator {
 
@@ -47,12 +48,20 @@ class EventHub {
   void Subscribe(const std::string& run_id, EventSubscriber* subscriber);
   void Unsubscribe(const std::string& run_id, EventSubscriber* subscriber);
 
+  // Prometheus metrics (docs/operations.md, "Metrics") of the WatchRun streams, which
+  // count themselves through these. REQUIRES: called before serving.
+  void RegisterMetrics(metrics::Registry& registry);
+  const metrics::Gauge& watchers() const { return watchers_; }
+  const metrics::Counter& live_deltas_dropped() const { return live_deltas_dropped_; }
+
  private:
   // The subscribers of `keys`, each with a reference the caller drops.
   std::vector<EventSubscriber*> RefSubscribers(const std::set<std::string>& keys);
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::set<EventSubscriber*>> subscribers_ ABSL_GUARDED_BY(mu_);
+  metrics::Gauge watchers_;                // set before serving, then only read
+  metrics::Counter live_deltas_dropped_;
 };
 
 }  // namespace baton::orchestrator

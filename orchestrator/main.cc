@@ -21,6 +21,8 @@
 // --worker-listen=ADDR [--worker-port-file=F]: serve WorkerService only there (a second
 // server with the same TLS and auth settings), not on --listen (docs/operations.md,
 // "Where workers connect").
+// --metrics-listen=HOST:PORT [--metrics-port-file=F]: Prometheus metrics at /metrics
+// (docs/operations.md, "Metrics"); off without it.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -33,6 +35,7 @@
 #include "common/flags.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
@@ -57,7 +60,8 @@ constexpr char kUsage[] =
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
     "         [--encryption-key-file=F] [--max-commit-backlog-mb=64] [--min-free-disk-mb=64]\n"
     "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
-    "          [--bootstrap-admin-key-file=F]] [--audit-log=F]\n";
+    "          [--bootstrap-admin-key-file=F]] [--audit-log=F]\n"
+    "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n";
 
 }  // namespace
 
@@ -68,7 +72,8 @@ int main(int argc, char** argv) {
   std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "worker-listen", "worker-port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts", "lease-take-up-ms", "max-lease-losses", "rate-limits", "max-input-bytes", "max-spec-bytes",
                       "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",
-                      "max-commit-backlog-mb", "min-free-disk-mb"};
+                      "max-commit-backlog-mb", "min-free-disk-mb", baton::metrics::kMetricsListenFlag,
+                      baton::metrics::kMetricsPortFileFlag};
   value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
   baton::Flags flags(std::move(value_flags), {"help", baton::kInsecureFlag, baton::orchestrator::auth::kAuthFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -111,6 +116,9 @@ int main(int argc, char** argv) {
     error = "--lease-take-up-ms must be >= 0 (0: no take-up window)";
   }
   if (error.empty() && options.max_lease_losses < 1) error = "--max-lease-losses must be >= 1";
+  if (absl::Status s = baton::metrics::CheckMetricsFlags(flags); error.empty() && !s.ok()) {
+    error = std::string(s.message());
+  }
   if (!error.empty()) {
     std::cerr << "baton-orchestrator: " << error << "\n" << kUsage;
     return 2;
@@ -143,8 +151,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Prometheus metrics: every component registers its own; served once all are up.
+  baton::metrics::Registry metrics(baton::metrics::MetricsEnabled(flags));
   baton::orchestrator::RocksDbStoreOptions store_options;
   store_options.path = data_dir;
+  store_options.metrics = &metrics;
   // Encryption at rest (docs/operations.md): AES-256-GCM, data keys wrapped by the
   // key-encryption keys in this file.
   store_options.encryption_key_file = flags.GetString("encryption-key-file", "");
@@ -161,7 +172,9 @@ int main(int argc, char** argv) {
     BATON_LOG(ERROR) << "recovery failed: " << s;
     return 1;
   }
+  scheduler.RegisterMetrics(metrics);
   baton::orchestrator::EventHub hub;
+  hub.RegisterMetrics(metrics);
   scheduler.SetEventListener([&hub](const std::vector<baton::v1::RunEvent>& events) { hub.Publish(events); });
   scheduler.Start();
 
@@ -184,6 +197,7 @@ int main(int argc, char** argv) {
                                                         limits);
   // mTLS: a worker's identity is its client certificate.
   worker_service.RequireClientCertificates(!tls.client_ca_file.empty());
+  worker_service.RegisterMetrics(metrics);
   // Authentication, roles and the audit log (docs/operations.md); outlives the server.
   absl::StatusOr<std::unique_ptr<baton::orchestrator::auth::ServerAuth>> auth =
       baton::orchestrator::auth::ServerAuth::Start(*auth_options, baton::SystemClock::Get());
@@ -243,6 +257,13 @@ int main(int argc, char** argv) {
       BATON_LOG(ERROR) << s;
       return 1;
     }
+  }
+  // Declared after everything its scrapes read, so it stops first.
+  absl::StatusOr<std::unique_ptr<baton::metrics::MetricsServer>> metrics_server =
+      baton::metrics::ServeMetricsFromFlags(flags, metrics);
+  if (!metrics_server.ok()) {
+    BATON_LOG(ERROR) << "--metrics-listen: " << metrics_server.status();
+    return 1;
   }
   BATON_LOG(INFO) << "serving on port " << server->port
                   << (worker_listen.empty() ? "" : absl::StrCat(" (workers on port ", worker_server->port, ")"))

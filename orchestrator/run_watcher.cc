@@ -53,6 +53,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
     // Events of the whole tree are published under its root; live text under the run.
     hub_.Subscribe(run_id_, this);
     if (root_id_ != run_id_) hub_.Subscribe(root_id_, this);
+    hub_.watchers().Increment();
     Resync();
   }
 
@@ -117,6 +118,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   void OnDone() override {
     hub_.Unsubscribe(run_id_, this);
     if (root_id_ != run_id_) hub_.Unsubscribe(root_id_, this);
+    hub_.watchers().Decrement();
     Unref();  // gRPC's; a delivery in progress holds its own
   }
 
@@ -165,7 +167,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   StreamOp DeliverLiveLocked(const std::vector<v1::RunEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const v1::RunEvent& event : events) {
       if (resync_needed_ || pending_.size() >= kMaxPendingLive) {
-        ++dropped_live_;
+        DropLiveLocked(1);
         continue;
       }
       QueueGapLocked();
@@ -177,6 +179,12 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   StreamOp StartIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || reading_ || pending_.empty()) return {};
     return StartNextLocked();
+  }
+
+  void DropLiveLocked(int64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (n == 0) return;
+    dropped_live_ += n;
+    hub_.live_deltas_dropped().Increment(static_cast<double>(n));
   }
 
   // The watched run's terminal event ends the stream.
@@ -200,7 +208,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
         if (finished_ || writing_ || reading_) return;
         reading_ = true;
         resync_needed_ = false;
-        for (const v1::RunEvent& event : pending_) dropped_live_ += event.seq() == 0;
+        for (const v1::RunEvent& event : pending_) DropLiveLocked(event.seq() == 0 ? 1 : 0);
         pending_.clear();
         for (auto& [id, cursor] : cursors_) {
           from.emplace_back(id, cursor.last_sent);
@@ -246,7 +254,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
     std::deque<v1::RunEvent> delivered;
     for (v1::RunEvent& event : pending_) {
       if (event.seq() == 0) {
-        ++dropped_live_;
+        DropLiveLocked(1);
       } else {
         delivered.push_back(std::move(event));
       }

@@ -330,6 +330,8 @@ void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
   v1::Run& run = active.run;
   run.set_state(state);
   run.set_end_time_ms(clock_.NowMillis());
+  metrics_.runs_ended.With({{"namespace", std::string(NamespaceOfRunId(run_id))}, {"state", v1::RunState_Name(state)}})
+      .Increment();
   run.set_failure_kind(kind);
   if (state != v1::SUCCEEDED) run.set_error(reason);
   if (state == v1::SUCCEEDED) {
@@ -723,12 +725,16 @@ void Scheduler::MatchLocked(Deferred& deferred) {
     run.set_state(v1::RUNNING);
     run.set_epoch(run.epoch() + 1);
     run.set_worker_id(poll.worker_id);
-    if (run.start_time_ms() == 0) run.set_start_time_ms(now_ms);
+    if (run.start_time_ms() == 0) {
+      run.set_start_time_ms(now_ms);
+      metrics_.submit_to_start.Observe(static_cast<double>(now_ms - run.create_time_ms()) / 1000);
+    }
     LeaseRecord lease{run.run_id(), NewLeaseIdLocked(), run.epoch(),
                       now_ms + absl::ToInt64Milliseconds(options_.lease_ttl), poll.worker_id};
     // Until the grant is sent (after this batch is durable and the journal read) the
     // lease lasts a TTL; then the take-up window (StartTakeUpWindow).
     GrantLeaseLocked(active, lease, /*taken_up=*/false);
+    metrics_.leases_granted.Increment();
     batch.lease_puts.push_back(lease);
     AddStateEventLocked(run, absl::StrCat("leased to ", poll.worker_id), batch);
     batch.put_runs.push_back(run);
@@ -764,12 +770,14 @@ void Scheduler::MatchLocked(Deferred& deferred) {
 absl::StatusOr<Scheduler::ActiveRun*> Scheduler::CheckLeaseLocked(const LeaseRef& lease) {
   auto it = active_.find(lease.run_id);
   if (it == active_.end()) {
+    metrics_.fencing_refusals.Increment();
     return absl::FailedPreconditionError(
         absl::StrCat("lease on run \"", lease.run_id, "\" is stale: the run is not running"));
   }
   ActiveRun& active = it->second;
   if (!active.lease.has_value() || active.lease->lease_id != lease.lease_id ||
       active.lease->epoch != lease.epoch) {
+    metrics_.fencing_refusals.Increment();
     return absl::FailedPreconditionError(absl::StrCat(
         "lease on run \"", lease.run_id, "\" is stale: epoch ", lease.epoch, " lease ",
         lease.lease_id, ", current epoch ", active.run.epoch(),
@@ -1152,6 +1160,7 @@ void Scheduler::Tick() {
       const std::string worker = active.run.worker_id();
       // Without a window an unconfirmed lease simply lasted its TTL.
       const bool taken_up = active.lease_taken_up || TakeUpWindow(options_) == absl::ZeroDuration();
+      metrics_.leases_expired.Increment();
       if (active.run.cancel_requested()) {
         FinishLocked(run_id, v1::CANCELLED,
                      absl::StrCat(active.run.cancel_reason().empty() ? "cancelled" : active.run.cancel_reason(),

@@ -48,6 +48,7 @@
 #include "baton/v1/run.pb.h"
 #include "baton/v1/worker_service.pb.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "orchestrator/graph/graph_execution.h"
 #include "orchestrator/store/run_store.h"
 
@@ -249,6 +250,20 @@ class Scheduler {
   // Recover loaded them).
   void PutNamespace(v1::Namespace settings, std::function<void(absl::StatusOr<v1::Namespace>)> done);
 
+  // Prometheus metrics (docs/operations.md, "Metrics"): leases, fencing, submit to
+  // start, ended runs, and (computed when scraped) runs by state and the queues.
+  // REQUIRES: called before Start; `registry` outlives the scheduler's scrapes.
+  void RegisterMetrics(metrics::Registry& registry);
+  // What the scrape reads, per namespace: runs by state, and when the oldest QUEUED
+  // run was queued (0: none). One pass over the active runs under the mutex.
+  struct NamespaceCounts {
+    size_t queued = 0;
+    size_t running = 0;
+    size_t waiting = 0;
+    int64_t oldest_queued_ms = 0;
+  };
+  std::map<std::string, NamespaceCounts> CountRuns();
+
   // Counts for tests and metrics.
   size_t QueuedCount();
   size_t RunningCount();
@@ -427,6 +442,15 @@ class Scheduler {
   const Clock& clock_;
   const SchedulerOptions options_;
   EventListener event_listener_;
+  // Set by RegisterMetrics before Start, then only read (empty handles: off).
+  struct Metrics {
+    metrics::Counter leases_granted;
+    metrics::Counter leases_expired;
+    metrics::Counter fencing_refusals;
+    metrics::Histogram submit_to_start;
+    metrics::CounterFamily runs_ended;  // {namespace, state}
+  };
+  Metrics metrics_;
 
   absl::Mutex mu_;
   // Node-based: references to a run stay valid while children are added.

@@ -423,6 +423,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerContext* ctx,
                                                         const v1::AppendStepRequest* request,
                                                         v1::AppendStepResponse* reply) {
+  const absl::Time received = absl::Now();
   if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = CheckAppendStepSize(*request, limits_); !s.ok()) return FinishNow(ctx, s);
@@ -458,12 +459,13 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.AppendStep(ToLeaseRef(request->lease()), std::move(entries),
-                        [reactor, reply](absl::StatusOr<AppendResult> result) {
+                        [this, received, reactor, reply](absl::StatusOr<AppendResult> result) {
                           if (result.ok()) {
                             reply->set_last_seq(result->last_seq);
                             reply->set_cancel_requested(result->cancel_requested);
                             reply->set_completed(result->completed);
                           }
+                          append_step_seconds_.ObserveDuration(absl::Now() - received);
                           reactor->Finish(ToGrpcStatus(result.status()));
                         },
                         request->first_seq(), std::move(children), std::move(event_texts),
@@ -542,6 +544,7 @@ void WorkerServiceImpl::PublishLive(const v1::PublishDeltasRequest& request) {
     return event;
   };
   if (request.dropped_before() > 0) {
+    hub_->live_deltas_dropped().Increment(static_cast<double>(request.dropped_before()));
     v1::RunEvent& gap = add_event();
     gap.mutable_gap()->set_dropped(request.dropped_before());
     gap.mutable_gap()->set_reason("the worker's buffer was full; live text dropped");

@@ -14,6 +14,7 @@
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/worker_service.grpc.pb.h"
+#include "common/metrics.h"
 #include "orchestrator/event_hub.h"
 #include "orchestrator/limits.h"
 #include "orchestrator/namespace_access.h"
@@ -125,6 +126,13 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   void RequireClientCertificates(bool required) { require_client_certificates_ = required; }
   // Whose namespaces a call may touch (namespace_access.h). Default: every one.
   void SetNamespacesOf(NamespacesOf namespaces_of) { namespaces_of_ = std::move(namespaces_of); }
+  // Prometheus metrics (docs/operations.md, "Metrics"): AppendStep from its arrival to
+  // its answer (the journal write durable). REQUIRES: called before the server starts.
+  void RegisterMetrics(metrics::Registry& registry) {
+    append_step_seconds_ = registry.AddHistogram("baton_append_step_seconds",
+                                                 "AppendStep from its arrival to its answer (entries durable).",
+                                                 metrics::Buckets::Commit());
+  }
 
   grpc::ServerUnaryReactor* PollTask(grpc::CallbackServerContext* ctx,
                                      const v1::PollTaskRequest* request,
@@ -174,6 +182,7 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   const InputLimits limits_;
   bool require_client_certificates_ = false;
   NamespacesOf namespaces_of_ = AllNamespaces();
+  metrics::Histogram append_step_seconds_;
 
   // OK unless client certificates are required and the call's is missing, or does not
   // own `worker_id` (empty: the request names no worker).

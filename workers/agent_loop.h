@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "workers/model/model_client.h"
 #include "workers/model/prices.h"
+#include "workers/worker_metrics.h"
 #include "workers/tool_executor.h"
 
 namespace baton::worker {
@@ -97,6 +98,9 @@ struct AgentLoopOptions {
   // Prices of each step's usage (Usage.cost_usd, max_cost_usd). Default: the reference
   // prices (PriceTable::Default()).
   PriceTable prices = PriceTable::Default();
+  // Tokens and cost of each model call, counted for Prometheus (worker_metrics.h).
+  // Default: off.
+  UsageMetrics metrics;
 };
 
 // Stateless between runs; thread-safe (one instance serves every run of a worker).

@@ -10,6 +10,8 @@
 // --ca/--cert/--key (or BATON_CA, BATON_CERT, BATON_KEY): TLS to the orchestrator and
 // the bridge; the certificate is this worker's identity (mTLS), and the default
 // --worker-id is then IDENTITY/HOST-PID.
+// --metrics-listen=HOST:PORT [--metrics-port-file=F]: Prometheus metrics at /metrics
+// (docs/operations.md, "Metrics"); off without it.
 // The Messages API is reached as Anthropic's SDKs do: ANTHROPIC_API_KEY (or
 // ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL.
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
@@ -29,6 +32,7 @@
 #include "workers/grpc_rate_gate.h"
 #include "workers/model/messages_api_client.h"
 #include "workers/worker.h"
+#include "workers/worker_metrics.h"
 
 namespace {
 
@@ -38,7 +42,7 @@ constexpr char kUsage[] =
     "         [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000] [--namespaces=a,b]\n"
     "         [--model-retries=4] [--tool-bridge=HOST:PORT] [--prices=FILE]\n"
     "         [--max-tool-result-bytes=1048576]\n"
-    "         [--ca=F [--cert=F --key=F]]\n"
+    "         [--ca=F [--cert=F --key=F]] [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n"
     "environment: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL,\n"
     "             BATON_CA, BATON_CERT, BATON_KEY\n";
 
@@ -50,7 +54,8 @@ int main(int argc, char** argv) {
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
                       "drain-timeout-ms", "model-retries", "tool-bridge", "prices",
-                      "max-tool-result-bytes", "ca", "cert", "key", "namespaces"},
+                      "max-tool-result-bytes", "ca", "cert", "key", "namespaces",
+                      baton::metrics::kMetricsListenFlag, baton::metrics::kMetricsPortFileFlag},
                      {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-worker: " << s.message() << "\n";
@@ -92,10 +97,16 @@ int main(int argc, char** argv) {
   if (error.empty() && (options.concurrency < 1 || options.concurrency > 1024)) {
     error = "--concurrency must be between 1 and 1024";
   }
+  if (absl::Status s = baton::metrics::CheckMetricsFlags(flags); error.empty() && !s.ok()) {
+    error = std::string(s.message());
+  }
   if (!error.empty()) {
     std::cerr << "baton-worker: " << error << "\n" << kUsage;
     return 2;
   }
+  // Prometheus metrics: the model client, the agent loop, the tools and the slots
+  // register theirs; served once all are up.
+  baton::metrics::Registry metrics(baton::metrics::MetricsEnabled(flags));
 
   baton::worker::MessagesApiClientOptions model_options = baton::worker::MessagesApiClientOptions::FromEnvironment();
   model_options.max_retries = model_retries;
@@ -107,6 +118,7 @@ int main(int argc, char** argv) {
   // Every call first reserves capacity in the orchestrator's fleet-wide rate limits.
   baton::worker::GrpcRateGate rate_gate(options.orchestrator_address, options.worker_id, options.tls);
   model_options.rate_gate = &rate_gate;
+  model_options.metrics = &metrics;
   baton::worker::MessagesApiClient model(model_options);
   baton::worker::BuiltinToolExecutor builtin(baton::SystemClock::Get(), flags.GetString("tool-audit-log"));
   std::unique_ptr<baton::worker::BridgeToolExecutor> bridge;
@@ -119,7 +131,8 @@ int main(int argc, char** argv) {
     parts.push_back(bridge.get());
     BATON_LOG(INFO) << "MCP tools from the bridge at " << bridge_options.address;
   }
-  baton::worker::CompositeToolExecutor tools(parts);
+  baton::worker::CompositeToolExecutor composite(parts);
+  baton::worker::MeteredToolExecutor tools(composite, metrics);
   if (flags.Has("prices")) {
     absl::StatusOr<baton::worker::PriceTable> prices = baton::worker::PriceTable::Load(flags.GetString("prices"));
     if (!prices.ok()) {
@@ -128,8 +141,17 @@ int main(int argc, char** argv) {
     }
     loop_options.prices = *std::move(prices);
   }
+  loop_options.metrics = baton::worker::UsageMetrics::Register(metrics);
   baton::worker::AgentLoop loop(model, tools, baton::SystemClock::Get(), loop_options);
   baton::worker::Worker worker(options, loop);
+  worker.RegisterMetrics(metrics);
+  // Declared after everything its scrapes read, so it stops first.
+  absl::StatusOr<std::unique_ptr<baton::metrics::MetricsServer>> metrics_server =
+      baton::metrics::ServeMetricsFromFlags(flags, metrics);
+  if (!metrics_server.ok()) {
+    BATON_LOG(ERROR) << "--metrics-listen: " << metrics_server.status();
+    return 1;
+  }
 
   worker.Start();
   baton::WaitForShutdownSignal();

@@ -840,6 +840,13 @@ std::optional<RunOutcome> RunExecution::CallModel(int step, SerializedRequest& r
   return std::nullopt;
 }
 
+v1::Usage RunExecution::PricedUsage(const std::string& model, const ModelResponse& response) const {
+  v1::Usage usage = UsageFromApi(response.message.value("usage", json::object()));
+  usage.set_cost_usd(options_.prices.Cost(model, CountsOf(usage)));
+  options_.metrics.Add(model, usage);
+  return usage;
+}
+
 RunOutcome RunExecution::ModelCallFailed(const absl::Status& status, const std::string& what) const {
   if (auto o = Interrupted()) return *o;
   if (PastDeadline()) return TimedOut();
@@ -873,8 +880,7 @@ std::optional<RunOutcome> RunExecution::TakeTurn(int step, int64_t started_ms, c
   if (response.message.contains("stop_reason") && response.message["stop_reason"].is_null()) {
     stop_reason.clear();
   }
-  v1::Usage usage = UsageFromApi(response.message.value("usage", json::object()));
-  usage.set_cost_usd(options_.prices.Cost(choice.model, CountsOf(usage)));
+  const v1::Usage usage = PricedUsage(choice.model, response);
   const bool overflow = stop_reason == "model_context_window_exceeded";
 
   v1::ModelTurn turn;
@@ -998,8 +1004,7 @@ absl::StatusOr<std::optional<RunOutcome>> RunExecution::Compact(int step, const 
   summary.set_through_step(through_step);
   summary.set_tokens_before(tokens_before);
   summary.set_model(response->message.value("model", summarizer));
-  v1::Usage usage = UsageFromApi(response->message.value("usage", json::object()));
-  usage.set_cost_usd(options_.prices.Cost(summarizer, CountsOf(usage)));
+  const v1::Usage usage = PricedUsage(summarizer, *response);
   *summary.mutable_usage() = usage;
   summary.set_request_id(response->request_id);
   summary.set_reason(reason);

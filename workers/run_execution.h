@@ -186,6 +186,9 @@ class RunExecution {
                                       ModelResponse* response);
   // What a failed model call (or summarizer call) ends the run with.
   RunOutcome ModelCallFailed(const absl::Status& status, const std::string& what) const;
+  // The usage of a model call (`model`: the one asked for) with its cost at the
+  // worker's prices, counted in the worker's metrics.
+  v1::Usage PricedUsage(const std::string& model, const ModelResponse& response) const;
 
   // --- Journal a turn ---
   // One step: limits, the model call, the turn and its tool calls.

@@ -576,4 +576,13 @@ void Worker::WriteStats() {
   }
 }
 
+void Worker::RegisterMetrics(metrics::Registry& registry) {
+  registry.AddScrapeCollector([this](metrics::ScrapeWriter& out) {
+    out.Gauge("baton_worker_slots", "Runs this worker can run at once (--concurrency).");
+    out.Add({}, options_.concurrency);
+    out.Gauge("baton_worker_slots_busy", "Runs this worker is running now.");
+    out.Add({}, ActiveRuns());
+  });
+}
+
 }  // namespace baton::worker

@@ -21,6 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "common/tls.h"
 #include "workers/agent_loop.h"
 #include "workers/delta_buffer.h"
@@ -70,6 +71,9 @@ class Worker {
   void Drain();
   // Number of runs in flight.
   int ActiveRuns();
+  // Prometheus gauges of the slots (--concurrency) and the busy ones, read when
+  // scraped. `registry` outlives the scrapes; the worker outlives its metrics server.
+  void RegisterMetrics(metrics::Registry& registry);
 
  private:
   struct ActiveTask;

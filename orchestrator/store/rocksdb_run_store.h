@@ -18,6 +18,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
 #include "orchestrator/store/disk_health.h"
 #include "orchestrator/store/run_store.h"
 #include "orchestrator/store/value_cipher.h"
@@ -68,6 +69,9 @@ struct RocksDbStoreOptions {
   // fills"). 0: only when a write fails for want of space.
   // Default: 64 MiB
   uint64_t min_free_disk_bytes = uint64_t{64} << 20;
+  // Prometheus metrics (docs/operations.md, "Metrics"): group commits, and RocksDB's
+  // sizes read when scraped. Not owned; outlives the store's scrapes. Default: none.
+  metrics::Registry* metrics = nullptr;
 };
 
 // Thread-safe. Reads go straight to RocksDB on the caller's thread. Writes go through
@@ -238,6 +242,8 @@ class RocksDbRunStore final : public RunStore {
   absl::Status WriteWhenRoom(std::vector<PendingCommit>& group);
 
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
+  // Registers the group-commit histograms and RocksDB's size gauges.
+  void RegisterMetrics(metrics::Registry& registry);
 
   const RocksDbStoreOptions options_;
 
@@ -270,6 +276,9 @@ class RocksDbRunStore final : public RunStore {
   std::vector<PendingCommit> written_ ABSL_GUARDED_BY(mu_);
   bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<size_t> backlog_bytes_{0};  // of pending_ and the group being written
+  // Set in the constructor, before the committer starts (empty handles: off).
+  metrics::Histogram commit_group_size_;
+  metrics::Histogram commit_write_seconds_;
 
   // Started last in the constructor, joined first in the destructor.
   std::thread committer_;

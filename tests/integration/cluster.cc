@@ -262,11 +262,18 @@ void Cluster::StartOrchestrator() {
     args.insert(args.end(), {"--worker-listen=" + options_.host + ":" + std::to_string(worker_port_),
                              "--worker-port-file=" + worker_port_file});
   }
+  const std::string metrics_port_file = dir_ + "/orchestrator-metrics.port";
+  if (options_.metrics) {
+    fs::remove(metrics_port_file);
+    args.insert(args.end(),
+                {"--metrics-listen=" + options_.host + ":0", "--metrics-port-file=" + metrics_port_file});
+  }
   args.insert(args.end(), options_.orchestrator_args.begin(), options_.orchestrator_args.end());
   orchestrator_ = std::make_unique<Process>(Bin("baton-orchestrator"), args, std::map<std::string, std::string>{},
                                             dir_ + "/orchestrator.log");
   orchestrator_port_ = WaitForPortFile(port_file, absl::Seconds(30));
   if (options_.worker_listen) worker_port_ = WaitForPortFile(worker_port_file, absl::Seconds(30));
+  if (options_.metrics) orchestrator_metrics_port_ = WaitForPortFile(metrics_port_file, absl::Seconds(30));
   ++orchestrator_starts_;
   if (options_.auth && admin_key_.empty()) {
     admin_key_ = std::string(absl::StripAsciiWhitespace(ReadFile(dir_ + "/admin.key")));

@@ -81,6 +81,9 @@ struct ClusterOptions {
   // WorkerService on its own listener (--worker-listen): the workers and worker_api()
   // use worker_address(), and address() serves clients only. Default: false.
   bool worker_listen = false;
+  // Prometheus metrics: the orchestrator serves them on a port of its own
+  // (orchestrator_metrics_port()). Default: false.
+  bool metrics = false;
 };
 
 class Cluster {
@@ -116,6 +119,8 @@ class Cluster {
   std::string auth_audit_log() const { return dir_ + "/audit.jsonl"; }
   // A channel to the orchestrator (with client_tls()) that sends `bearer_token`.
   std::shared_ptr<grpc::Channel> ChannelWithKey(const std::string& bearer_token) const;
+  // With options.metrics: the orchestrator's --metrics-listen port.
+  int orchestrator_metrics_port() const { return orchestrator_metrics_port_; }
   std::string sim_url() const { return "http://" + options_.host + ":" + std::to_string(sim_port_); }
   const std::string& dir() const { return dir_; }
   std::string data_dir() const { return dir_ + "/orchestrator"; }
@@ -165,6 +170,7 @@ class Cluster {
   std::string dir_;
   int orchestrator_port_ = 0;
   int worker_port_ = 0;  // with options.worker_listen
+  int orchestrator_metrics_port_ = 0;  // with options.metrics
   int sim_port_ = 0;
   std::unique_ptr<Process> sim_;
   std::unique_ptr<Process> orchestrator_;

@@ -113,6 +113,8 @@ struct Transfer {
   // oversized body.
   std::optional<absl::Status> abort_status;
   bool cancelled = false;
+  // When the first content delta arrived (InfiniteFuture: none yet).
+  absl::Time first_token = absl::InfiniteFuture();
 };
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
@@ -174,6 +176,9 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
       return 0;
     }
     for (const SseEvent& event : transfer->events) {
+      if (transfer->first_token == absl::InfiniteFuture() && event.event == "content_block_delta") {
+        transfer->first_token = absl::Now();
+      }
       if (absl::Status status = transfer->assembler.OnEvent(event.event, event.data);
           !status.ok()) {
         transfer->abort_status = std::move(status);
@@ -196,6 +201,26 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     transfer->cancelled = true;
   }
   return transfer->cancelled ? 1 : 0;
+}
+
+// baton_model_retries_total's reason: what made a retryable attempt fail.
+std::string RetryReason(int http_status, const absl::Status& status) {
+  switch (http_status) {
+    case 0:
+      return status.code() == absl::StatusCode::kDeadlineExceeded ? "timeout" : "connection";
+    case 408:
+      return "timeout";
+    case 409:
+      return "conflict";
+    case 429:
+      return "rate_limited";
+    case 529:
+      return "overloaded";
+    default:
+      if (http_status >= 500) return "server_error";
+      // A 200 whose stream carried an error event or was cut off.
+      return http_status < 300 ? "stream_error" : absl::StrCat("http_", http_status);
+  }
 }
 
 std::string RequestIdOf(const HttpHeaders& headers) {
@@ -250,6 +275,8 @@ struct MessagesApiClient::AttemptResult {
   int http_status = 0;  // 0: no response
   HttpHeaders headers;
   std::string request_id;
+  // From the attempt's start to its first content delta (streamed); infinite: none.
+  absl::Duration time_to_first_token = absl::InfiniteDuration();
 };
 
 MessagesApiClientOptions MessagesApiClientOptions::FromEnvironment() {
@@ -271,6 +298,17 @@ MessagesApiClient::MessagesApiClient(MessagesApiClientOptions options, const Clo
   InitCurlOnce();
   if (!config_status_.ok()) {
     BATON_LOG(ERROR) << config_status_;
+  }
+  if (options_.metrics != nullptr) {
+    call_seconds_ = options_.metrics->AddHistogramFamily(
+        "baton_model_call_seconds", "Messages API calls, retries and rate-limit waits included, by model and outcome.",
+        metrics::Buckets::ModelCall());
+    time_to_first_token_ = options_.metrics->AddHistogramFamily(
+        "baton_model_time_to_first_token_seconds",
+        "From the start of a streamed Messages API attempt that succeeded to its first content delta.",
+        metrics::Buckets::ModelCall());
+    retries_ = options_.metrics->AddCounterFamily("baton_model_retries_total",
+                                                  "Messages API attempts retried, by reason.");
   }
 }
 
@@ -330,7 +368,13 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Send(const std::string& body, c
   rate.model = model;
   rate.input_tokens = static_cast<int64_t>(body.size() / 4);  // about 4 bytes a token
   rate.output_tokens = max_tokens;
-  return Call("/v1/messages", body, options, options.stream, &rate);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<ModelResponse> response = Call("/v1/messages", body, options, options.stream, &rate);
+  if (call_seconds_.enabled()) {
+    call_seconds_.With({{"model", model}, {"outcome", metrics::OutcomeOf(response.status())}})
+        .ObserveDuration(absl::Now() - start);
+  }
+  return response;
 }
 
 absl::StatusOr<int64_t> MessagesApiClient::CountTokens(const json& request,
@@ -400,6 +444,10 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
     }
 
     if (result.message.ok()) {
+      if (rate != nullptr && result.time_to_first_token != absl::InfiniteDuration() &&
+          time_to_first_token_.enabled()) {
+        time_to_first_token_.With({{"model", rate->model}}).ObserveDuration(result.time_to_first_token);
+      }
       ModelResponse response;
       response.message = *std::move(result.message);
       response.request_id = std::move(result.request_id);
@@ -418,6 +466,7 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
       });
       return final_status;
     }
+    if (retries_.enabled()) retries_.With({{"reason", RetryReason(result.http_status, status)}}).Increment();
     // A 429 with a rate gate: the gate (told of it above) spaces the next attempt.
     const absl::Duration delay =
         gate != nullptr && result.http_status == 429 && gate->Governs(rate->model)
@@ -530,6 +579,7 @@ MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle,
   // Drop the pointers into this frame (error buffer, body, headers, callbacks' data)
   // before the handle goes back to the pool.
   curl_easy_reset(easy);
+  if (transfer.first_token != absl::InfiniteFuture()) result.time_to_first_token = transfer.first_token - start;
   result.headers = std::move(transfer.headers);
   result.request_id = RequestIdOf(result.headers);
 

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "workers/model/model_client.h"
 #include "workers/model/rate_gate.h"
 #include "workers/model/retry_policy.h"
@@ -51,6 +52,10 @@ struct MessagesApiClientOptions {
   // Asked before every /v1/messages attempt and told its outcome (fleet-wide rate
   // limits). Not owned; must outlive the client. Default: none.
   RateGate* rate_gate = nullptr;
+  // Prometheus metrics (docs/operations.md, "Metrics"): each Messages API call's
+  // duration and outcome, time to first token, retries. Not owned; must outlive the
+  // client. Default: none.
+  metrics::Registry* metrics = nullptr;
 
   // The defaults above, with base_url, api_key and auth_token taken from
   // ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN when set and not empty.
@@ -126,6 +131,11 @@ class MessagesApiClient final : public ModelClient {
   const Clock& clock_;
   // Not OK when the options cannot make a valid request; every call then fails with it.
   const absl::Status config_status_;
+
+  // Set in the constructor from options_.metrics (empty: off).
+  metrics::HistogramFamily call_seconds_;          // {model, outcome}
+  metrics::HistogramFamily time_to_first_token_;   // {model}
+  metrics::CounterFamily retries_;                 // {reason}
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_handles_ ABSL_GUARDED_BY(mu_);
