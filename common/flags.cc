@@ -1,6 +1,8 @@
 #include "common/flags.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <string_view>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -68,6 +70,30 @@ double Flags::GetDouble(const std::string& name, double def, std::string* error)
     return def;
   }
   return v;
+}
+
+int64_t Flags::GetSeconds(const std::string& name, int64_t def, std::string* error) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return def;
+  std::string_view text = it->second;
+  int64_t unit = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 's': unit = 1; break;
+      case 'm': unit = 60; break;
+      case 'h': unit = 3600; break;
+      case 'd': unit = 86400; break;
+      default: unit = 0; break;
+    }
+    if (unit != 0) text.remove_suffix(1);
+  }
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(absl::string_view(text.data(), text.size()), &v) || v < 0 ||
+      v > INT64_MAX / (unit == 0 ? 1 : unit)) {
+    if (error) *error = absl::StrCat("flag --", name, ": '", it->second, "' is not a period (like 90s, 12h, 30d, or seconds)");
+    return def;
+  }
+  return v * (unit == 0 ? 1 : unit);
 }
 
 }  // namespace baton

@@ -29,6 +29,9 @@ class Flags {
   // through GetInt's `error` (set to a message naming the flag).
   int64_t GetInt(const std::string& name, int64_t def, std::string* error = nullptr) const;
   double GetDouble(const std::string& name, double def, std::string* error = nullptr) const;
+  // A period in whole seconds: a non-negative integer with a unit, s, m, h or d
+  // ("90s", "12h", "30d"), or without one (seconds). As GetInt otherwise.
+  int64_t GetSeconds(const std::string& name, int64_t def, std::string* error = nullptr) const;
   bool GetBool(const std::string& name) const { return Has(name); }
   const std::vector<std::string>& positional() const { return positional_; }
 

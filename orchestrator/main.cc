@@ -23,6 +23,10 @@
 // "Where workers connect").
 // --metrics-listen=HOST:PORT [--metrics-port-file=F]: Prometheus metrics at /metrics
 // (docs/operations.md, "Metrics"); off without it.
+// --default-retention=PERIOD (30d, 12h, 90s; 0: forever) [--retention-interval=60s]: ended
+// runs of namespaces without a retention period of their own are deleted that long
+// after they end; a sweep runs every interval (orchestrator/retention.h,
+// docs/operations.md "Retention").
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -39,10 +43,12 @@
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
+#include "orchestrator/admin_service.h"
 #include "orchestrator/auth/server_auth.h"
 #include "orchestrator/graph_service.h"
 #include "orchestrator/namespace_service.h"
 #include "orchestrator/limits.h"
+#include "orchestrator/retention.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/services.h"
 #include "orchestrator/store/rocksdb_run_store.h"
@@ -61,7 +67,8 @@ constexpr char kUsage[] =
     "         [--encryption-key-file=F] [--max-commit-backlog-mb=64] [--min-free-disk-mb=64]\n"
     "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
     "          [--bootstrap-admin-key-file=F]] [--audit-log=F]\n"
-    "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n";
+    "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n"
+    "         [--default-retention=0] [--retention-interval=60s]\n";
 
 }  // namespace
 
@@ -73,7 +80,7 @@ int main(int argc, char** argv) {
                       "max-attempts", "lease-take-up-ms", "max-lease-losses", "rate-limits", "max-input-bytes", "max-spec-bytes",
                       "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",
                       "max-commit-backlog-mb", "min-free-disk-mb", baton::metrics::kMetricsListenFlag,
-                      baton::metrics::kMetricsPortFileFlag};
+                      baton::metrics::kMetricsPortFileFlag, "default-retention", "retention-interval"};
   value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
   baton::Flags flags(std::move(value_flags), {"help", baton::kInsecureFlag, baton::orchestrator::auth::kAuthFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -109,6 +116,10 @@ int main(int argc, char** argv) {
   }
   const int64_t min_free_disk_mb = flags.GetInt("min-free-disk-mb", 64, &error);
   if (error.empty() && min_free_disk_mb < 0) error = "--min-free-disk-mb must be >= 0";
+  baton::orchestrator::RetentionOptions retention;
+  retention.default_retention = absl::Seconds(flags.GetSeconds("default-retention", 0, &error));
+  retention.interval = absl::Seconds(flags.GetSeconds("retention-interval", 60, &error));
+  if (error.empty() && retention.interval < absl::Seconds(1)) error = "--retention-interval must be >= 1s";
   const std::string data_dir = flags.GetString("data-dir");
   if (error.empty() && data_dir.empty()) error = "--data-dir is required";
   if (error.empty() && options.lease_ttl < absl::Milliseconds(100)) error = "--lease-ttl-ms must be >= 100";
@@ -177,6 +188,9 @@ int main(int argc, char** argv) {
   hub.RegisterMetrics(metrics);
   scheduler.SetEventListener([&hub](const std::vector<baton::v1::RunEvent>& events) { hub.Publish(events); });
   scheduler.Start();
+  // Retention (docs/operations.md): deletes through the store, beside the scheduler.
+  baton::orchestrator::RetentionSweeper sweeper(**store, baton::SystemClock::Get(), retention);
+  sweeper.Start();
 
   baton::orchestrator::RunServiceImpl run_service(scheduler, **store, hub, limits);
   baton::orchestrator::AgentServiceImpl agent_service(**store, limits);
@@ -219,10 +233,14 @@ int main(int argc, char** argv) {
   graph_service.SetNamespacesOf(namespaces_of);
   worker_service.SetNamespacesOf(namespaces_of);
   namespace_service.SetNamespacesOf(namespaces_of);
-  std::vector<grpc::Service*> services = {&run_service, &agent_service, &graph_service, &namespace_service};
+  // Backups (docs/operations.md), admin role only.
+  baton::orchestrator::AdminServiceImpl admin_service(**store);
+  std::vector<grpc::Service*> services = {&run_service, &agent_service, &graph_service, &namespace_service,
+                                          &admin_service};
   std::vector<std::string> service_names = {
       baton::v1::RunService::service_full_name(), baton::v1::AgentService::service_full_name(),
-      baton::v1::GraphService::service_full_name(), baton::v1::NamespaceService::service_full_name()};
+      baton::v1::GraphService::service_full_name(), baton::v1::NamespaceService::service_full_name(),
+      baton::v1::AdminService::service_full_name()};
   if ((*auth)->key_service() != nullptr) {
     services.push_back((*auth)->key_service());
     service_names.push_back(baton::v1::KeyService::service_full_name());
@@ -276,6 +294,7 @@ int main(int argc, char** argv) {
   BATON_LOG(INFO) << "shutting down";
   // Parked polls answer first so Shutdown's wait for in-flight calls is short.
   scheduler.Shutdown();
+  sweeper.Stop();
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   if (worker_server->server != nullptr) worker_server->server->Shutdown(absl::ToChronoTime(deadline));
   server->server->Shutdown(absl::ToChronoTime(deadline));

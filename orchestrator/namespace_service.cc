@@ -34,6 +34,11 @@ absl::Status ValidateNamespace(const v1::Namespace& settings) {
     return absl::InvalidArgumentError(absl::StrCat(
         "namespace.quotas.max_creates_per_second: must be >= 0 (0: no limit), got ", quotas.max_creates_per_second()));
   }
+  if (settings.has_retention_seconds() && settings.retention_seconds() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "namespace.retention_seconds: must be >= 0 (0: kept forever; unset: the orchestrator's default), got ",
+        settings.retention_seconds()));
+  }
   return absl::OkStatus();
 }
 

@@ -739,9 +739,8 @@ absl::StatusOr<std::vector<v1::PriorRun>> ReadHistory(RunStore& store, const v1:
   for (int links = 0; !id.empty() && links < 100'000; ++links) {
     absl::StatusOr<std::optional<v1::Run>> previous = store.GetRun(id);
     if (!previous.ok()) return previous.status();
-    if (!previous->has_value()) {
-      return absl::DataLossError(absl::StrCat("run \"", id, "\", continued by \"", run.run_id(), "\", is missing"));
-    }
+    // Retention deleted it (docs/operations.md): the conversation starts after it.
+    if (!previous->has_value()) break;
     const v1::Run& prior = **previous;
     if (prior.state() == v1::SUCCEEDED) {
       absl::StatusOr<std::vector<v1::JournalEntry>> journal = store.ReadJournal(id);

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "baton/v1/admin.pb.h"
 #include "baton/v1/agent.pb.h"
 #include "baton/v1/auth.pb.h"
 #include "baton/v1/graph.pb.h"
@@ -31,6 +32,7 @@ std::string RequestResource(std::string_view method, const void* message) {
   if (method == "/baton.v1.NamespaceService/PutNamespace") {
     return static_cast<const v1::PutNamespaceRequest*>(message)->namespace_().name();
   }
+  if (method == "/baton.v1.AdminService/Backup") return static_cast<const v1::BackupRequest*>(message)->dir();
   return "";
 }
 
@@ -52,7 +54,7 @@ std::string ReplyResource(std::string_view method, const void* message) {
 // names none (keys).
 std::string ResourceNamespace(std::string_view method, const std::string& resource, const void* reply) {
   if (method.starts_with("/baton.v1.NamespaceService/")) return resource;
-  if (method.starts_with("/baton.v1.KeyService/")) return "";
+  if (method.starts_with("/baton.v1.KeyService/") || method.starts_with("/baton.v1.AdminService/")) return "";
   if (reply != nullptr) {
     if (method == "/baton.v1.AgentService/PutAgent") {
       return static_cast<const v1::PutAgentResponse*>(reply)->agent().namespace_();

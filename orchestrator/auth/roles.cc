@@ -41,6 +41,8 @@ constexpr MethodRule kMethodTable[] = {
     {"/baton.v1.NamespaceService/PutNamespace", Permission::kAdmin, true},
     {"/baton.v1.NamespaceService/GetNamespace", Permission::kRead},
     {"/baton.v1.NamespaceService/ListNamespaces", Permission::kRead},
+    // AdminService
+    {"/baton.v1.AdminService/Backup", Permission::kAdmin, true},
     // WorkerService
     {"/baton.v1.WorkerService/PollTask", Permission::kWork},
     {"/baton.v1.WorkerService/Heartbeat", Permission::kWork},

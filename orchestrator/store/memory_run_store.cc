@@ -21,6 +21,12 @@ std::string RandomKey() {
   return key;
 }
 
+// Erases the keys in [from, to), as RocksDB's DeleteRange.
+template <typename V>
+void EraseRange(std::map<std::string, V, std::less<>>& map, const std::string& from, const std::string& to) {
+  map.erase(map.lower_bound(from), map.lower_bound(to));
+}
+
 }  // namespace
 
 InMemoryRunStore::InMemoryRunStore() : page_token_key_(RandomKey()) {}
@@ -29,7 +35,14 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   RETURN_IF_ERROR(store_keys::ValidateBatch(batch));
   absl::MutexLock lock(&mu_);
   // Same order as RocksDbRunStore writes its WriteBatch (see StoreBatch).
-  for (const v1::Run& run : batch.put_runs) runs_[run.run_id()] = run;
+  for (const v1::Run& run : batch.put_runs) {
+    v1::Run& stored = runs_[run.run_id()];
+    // The ended index gains a root run when it ends (RocksDbRunStore::IndexRunLocked).
+    if (IsTerminal(run.state()) && !IsTerminal(stored.state()) && IsRetentionRoot(run)) {
+      ended_[store_keys::EndedKey(run.run_id(), store_keys::EndTimeOf(run))] = run.run_id();
+    }
+    stored = run;
+  }
   for (const auto& [run_id, entry] : batch.journal) {
     journal_[store_keys::RunSeqKey(run_id, entry.seq())] = entry;
   }
@@ -58,6 +71,15 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
     session_heads_[store_keys::ScopedKey(NamespaceOfRunId(run_id), session_id)] = run_id;
   }
   for (const v1::Namespace& settings : batch.namespaces) namespaces_[settings.name()] = settings;
+  for (const v1::Run& run : batch.run_deletes) {
+    const std::string& id = run.run_id();
+    runs_.erase(id);
+    EraseRange(journal_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
+    EraseRange(events_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
+    EraseRange(approvals_, store_keys::RunApprovalsPrefix(id), store_keys::RunApprovalsUpperBound(id));
+    if (!run.request_id().empty()) request_ids_.erase(store_keys::ScopedKey(NamespaceOfRunId(id), run.request_id()));
+  }
+  for (const EndedRun& ended : batch.ended_deletes) ended_.erase(store_keys::EndedKey(ended.run_id, ended.end_time_ms));
   return absl::OkStatus();
 }
 
@@ -298,6 +320,28 @@ absl::StatusOr<std::vector<v1::Namespace>> InMemoryRunStore::ListNamespaces() {
   absl::MutexLock lock(&mu_);
   std::vector<v1::Namespace> out;
   for (const auto& [name, settings] : namespaces_) out.push_back(settings);
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> InMemoryRunStore::ListEndedNamespaces() {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (auto it = ended_.begin(); it != ended_.end();) {
+    out.emplace_back(store_keys::NamespaceOfScopedKey(it->first));
+    it = ended_.lower_bound(store_keys::NamespaceUpperBound(out.back()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<EndedRun>> InMemoryRunStore::ListEnded(std::string_view ns, int64_t ended_before_ms,
+                                                                  size_t limit) {
+  absl::MutexLock lock(&mu_);
+  std::vector<EndedRun> out;
+  const std::string end = store_keys::EndedBound(ns, ended_before_ms);
+  for (auto it = ended_.lower_bound(store_keys::NamespacePrefix(ns)); it != ended_.end() && it->first < end && out.size() < limit;
+       ++it) {
+    out.push_back(EndedRun{store_keys::EndTimeOfEndedKey(ns, it->first).value_or(0), it->second});
+  }
   return out;
 }
 

@@ -70,6 +70,9 @@ class InMemoryRunStore final : public RunStore {
                                                             std::string_view session_id) override;
   absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) override;
   absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override;
+  absl::StatusOr<std::vector<std::string>> ListEndedNamespaces() override;
+  absl::StatusOr<std::vector<EndedRun>> ListEnded(std::string_view ns, int64_t ended_before_ms,
+                                                  size_t limit) override;
   // Random per store: tokens do not outlive it, as nothing else does.
   const std::string& PageTokenKey() const override { return page_token_key_; }
 
@@ -94,6 +97,7 @@ class InMemoryRunStore final : public RunStore {
   Map<v1::Approval> approvals_ ABSL_GUARDED_BY(mu_);
   Map<std::string> session_heads_ ABSL_GUARDED_BY(mu_);
   Map<v1::Namespace> namespaces_ ABSL_GUARDED_BY(mu_);
+  Map<std::string> ended_ ABSL_GUARDED_BY(mu_);  // store_keys::EndedKey -> run id
 };
 
 }  // namespace baton::orchestrator

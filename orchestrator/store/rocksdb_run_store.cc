@@ -14,7 +14,9 @@
 #include "common/logging.h"
 #include "common/namespaces.h"
 #include "common/status_macros.h"
+#include "orchestrator/store/rocksdb_backup.h"
 #include "orchestrator/store/rocksdb_no_space.h"
+#include "orchestrator/store/rocksdb_status.h"
 #include "orchestrator/store/store_keys.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -45,6 +47,7 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
     "run_index",
     "namespaces",
     "meta",
+    "ended",
 };
 
 namespace {
@@ -56,38 +59,6 @@ constexpr absl::Duration kFullDiskRetryDelay = absl::Seconds(1);
 
 // Debian's Abseil has its own string_view type, which StrCat needs.
 absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
-
-// The one place rocksdb::Status becomes absl::Status. `what` names the operation and
-// `path` the database, so an operator can tell which disk failed.
-absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view what,
-                         std::string_view path) {
-  if (s.ok()) return absl::OkStatus();
-  std::string message = absl::StrCat("rocksdb ", Sv(what), " (", Sv(path), "): ", s.ToString());
-  // The disk is full: writes wait for room (NoSpaceGuard), Open fails saying so.
-  if (s.IsNoSpace()) return absl::ResourceExhaustedError(message);
-  switch (s.code()) {
-    case rocksdb::Status::kNotFound:
-      return absl::NotFoundError(message);
-    case rocksdb::Status::kCorruption:
-      return absl::DataLossError(message);
-    case rocksdb::Status::kInvalidArgument:
-      return absl::InvalidArgumentError(message);
-    case rocksdb::Status::kNotSupported:
-      return absl::UnimplementedError(message);
-    case rocksdb::Status::kAborted:
-      return absl::AbortedError(message);
-    // Disk and lock trouble may clear up (space freed, the other process exits), so
-    // the same call may be retried.
-    case rocksdb::Status::kIOError:
-    case rocksdb::Status::kBusy:
-    case rocksdb::Status::kTimedOut:
-    case rocksdb::Status::kTryAgain:
-    case rocksdb::Status::kShutdownInProgress:
-      return absl::UnavailableError(message);
-    default:
-      return absl::InternalError(message);
-  }
-}
 
 absl::Status CorruptRecord(std::string_view kind, std::string_view key, std::string_view path) {
   return absl::DataLossError(
@@ -104,6 +75,7 @@ std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 // The meta family's key for the layout's version, and the version this code writes.
 constexpr char kFormatKey[] = "format";
 constexpr char kFormatNamespaces[] = "2";
+constexpr char kFormatEndedIndex[] = "3";
 // The meta family's key for the secret that signs page tokens (PageTokenKey).
 constexpr char kPageTokenKey[] = "page_token_key";
 constexpr size_t kPageTokenKeyBytes = 32;
@@ -153,6 +125,8 @@ class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
 //   walks the whole approvals family, which a filter neither helps nor hurts. Neither
 //   is rewritten often enough for memtable insert hints to pay (an approval is
 //   written about twice, a session head once per run of the session).
+// - ended (retention) is written once per root run that ends and deleted once, from
+//   the oldest: the same churn as the queue, so the same options.
 // - max_background_jobs 2: the orchestrator shares small machines with workers.
 struct StoreRocksOptions {
   rocksdb::DBOptions db;
@@ -235,7 +209,7 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
       cf = point_lookups();
     } else if (name == "journal" || name == "events") {
       cf = prefix_scans();
-    } else if (name == "queue" || name == "leases" || name == "waiting") {
+    } else if (name == "queue" || name == "leases" || name == "waiting" || name == "ended") {
       cf = churn();
     } else {
       cf = base();
@@ -285,6 +259,7 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
       options, std::unique_ptr<rocksdb::DB>(raw_db), handles, std::move(health), std::move(no_space)));
   if (!options.encryption_key_file.empty()) RETURN_IF_ERROR(store->OpenCipher());
   RETURN_IF_ERROR(store->MigrateToNamespaces());
+  RETURN_IF_ERROR(store->MigrateToEndedIndex());
   RETURN_IF_ERROR(store->LoadPageTokenKey());
   return store;
 }
@@ -351,7 +326,7 @@ absl::Status RocksDbRunStore::EnsureDataKey(std::string_view ns) {
 absl::Status RocksDbRunStore::MigrateToNamespaces() {
   std::string format;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
-  if (s.ok() && format == kFormatNamespaces) return absl::OkStatus();
+  if (s.ok() && (format == kFormatNamespaces || format == kFormatEndedIndex)) return absl::OkStatus();
   if (!s.IsNotFound()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
   // Format 1 keys have no "<ns> 0x00" in front; they all belong to "default". Runs keep
   // their ids (an id without "<ns>/" is in "default") and gain their index entries.
@@ -383,6 +358,31 @@ absl::Status RocksDbRunStore::MigrateToNamespaces() {
   return absl::OkStatus();
 }
 
+absl::Status RocksDbRunStore::MigrateToEndedIndex() {
+  std::string format;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
+  if (s.ok() && format == kFormatEndedIndex) return absl::OkStatus();
+  if (!s.ok()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
+  // Once per database: its runs from before retention existed get their entries.
+  size_t indexed = 0;
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    v1::Run run;
+    if (!ParseStored(kRunsCf, View(it->key()), it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
+    if (!IsTerminal(run.state()) || !IsRetentionRoot(run)) continue;
+    batch.Put(cf(kEndedCf), store_keys::EndedKey(run.run_id(), store_keys::EndTimeOf(run)), run.run_id());
+    ++indexed;
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "index ended runs", path()));
+  batch.Put(cf(kMetaCf), kFormatKey, kFormatEndedIndex);
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  RETURN_IF_ERROR(FromRocksDb(db_->Write(write_options, &batch), "index ended runs", path()));
+  if (indexed > 0) BATON_LOG(INFO) << "store indexed " << indexed << " ended runs for retention";
+  return absl::OkStatus();
+}
+
 absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) {
   std::optional<v1::RunState> last;
   if (auto it = run_states_.find(run.run_id()); it != run_states_.end()) {
@@ -396,6 +396,10 @@ absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>
   } else if (*last != run.state()) {
     ops.push_back(Op{kRunIndexCf, true, store_keys::RunStateIndexKey(run.run_id(), *last), {}});
     ops.push_back(Op{kRunIndexCf, false, store_keys::RunStateIndexKey(run.run_id(), run.state()), run.run_id()});
+  }
+  // Retention finds ended runs through this index, never by scanning the runs.
+  if (IsTerminal(run.state()) && !(last.has_value() && IsTerminal(*last)) && IsRetentionRoot(run)) {
+    ops.push_back(Op{kEndedCf, false, store_keys::EndedKey(run.run_id(), store_keys::EndTimeOf(run)), run.run_id()});
   }
   if (IsTerminal(run.state())) {
     run_states_.erase(run.run_id());
@@ -578,6 +582,26 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     ASSIGN_OR_RETURN(std::string value, serialize(batch.namespaces[i], "namespaces", i));
     put(kNamespacesCf, batch.namespaces[i].name(), std::move(value));
   }
+  // Retention. A run's journal, events and approvals are contiguous: one range
+  // tombstone each, whatever their number.
+  auto del_range = [&](Cf cf, std::string from, std::string to) {
+    commit->bytes += from.size() + to.size();
+    ops.push_back(Op{cf, true, std::move(from), std::move(to), true});
+  };
+  for (const v1::Run& run : batch.run_deletes) {
+    const std::string& id = run.run_id();
+    del(kRunsCf, id);
+    del_range(kJournalCf, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
+    del_range(kEventsCf, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
+    del_range(kApprovalsCf, store_keys::RunApprovalsPrefix(id), store_keys::RunApprovalsUpperBound(id));
+    for (std::string& key : store_keys::RunIndexKeys(run)) del(kRunIndexCf, std::move(key));
+    if (!run.request_id().empty()) del(kRequestIdsCf, store_keys::ScopedKey(NamespaceOfRunId(id), run.request_id()));
+  }
+  if (!batch.run_deletes.empty()) {
+    absl::MutexLock lock(&index_mu_);
+    for (const v1::Run& run : batch.run_deletes) run_states_.erase(run.run_id());
+  }
+  for (const EndedRun& ended : batch.ended_deletes) del(kEndedCf, store_keys::EndedKey(ended.run_id, ended.end_time_ms));
   return absl::OkStatus();
 }
 
@@ -687,8 +711,9 @@ absl::Status RocksDbRunStore::WriteGroup(std::vector<PendingCommit>& group) {
   rocksdb::WriteBatch write_batch(bytes);
   for (const PendingCommit& commit : group) {
     for (const Op& op : commit.ops) {
-      rocksdb::Status s = op.is_delete ? write_batch.Delete(cf(op.cf), op.key)
-                                       : write_batch.Put(cf(op.cf), op.key, op.value);
+      rocksdb::Status s = op.is_range    ? write_batch.DeleteRange(cf(op.cf), op.key, op.value)
+                          : op.is_delete ? write_batch.Delete(cf(op.cf), op.key)
+                                         : write_batch.Put(cf(op.cf), op.key, op.value);
       if (!s.ok()) return FromRocksDb(s, "batch", path());
     }
   }
@@ -1042,6 +1067,80 @@ absl::StatusOr<std::vector<v1::Namespace>> RocksDbRunStore::ListNamespaces() {
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "list namespaces", path()));
   return out;
+}
+
+// ---- Retention and backups ------------------------------------------------------------
+
+absl::StatusOr<std::vector<std::string>> RocksDbRunStore::ListEndedNamespaces() {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEndedCf)));
+  // One seek per namespace: from its first entry straight past its last.
+  for (it->SeekToFirst(); it->Valid(); it->Seek(store_keys::NamespaceUpperBound(out.back()))) {
+    const std::string_view ns = store_keys::NamespaceOfScopedKey(View(it->key()));
+    if (ns.empty()) return CorruptRecord("ended", "an ended key", path());
+    out.emplace_back(ns);
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "list ended namespaces", path()));
+  return out;
+}
+
+absl::StatusOr<std::vector<EndedRun>> RocksDbRunStore::ListEnded(std::string_view ns, int64_t ended_before_ms,
+                                                                 size_t limit) {
+  std::vector<EndedRun> out;
+  const std::string lower = store_keys::NamespacePrefix(ns);
+  const std::string upper = store_keys::EndedBound(ns, ended_before_ms);
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kEndedCf)));
+  for (it->Seek(lower); it->Valid() && out.size() < limit; it->Next()) {
+    std::optional<int64_t> end_time = store_keys::EndTimeOfEndedKey(ns, View(it->key()));
+    if (!end_time.has_value()) return CorruptRecord("ended", View(it->key()), path());
+    out.push_back(EndedRun{*end_time, it->value().ToString()});
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "list ended runs", path()));
+  return out;
+}
+
+absl::Status RocksDbRunStore::ReclaimSpace(std::string_view first_run_id, std::string_view last_run_id) {
+  rocksdb::CompactRangeOptions options;
+  // Automatic compactions (of live data) go on while this one runs.
+  options.exclusive_manual_compaction = false;
+  struct Range {
+    Cf family;
+    std::string begin;
+    std::string end;
+  };
+  const Range ranges[] = {
+      {kRunsCf, std::string(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
+      {kJournalCf, store_keys::RunSeqPrefix(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
+      {kEventsCf, store_keys::RunSeqPrefix(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
+      {kApprovalsCf, store_keys::RunApprovalsPrefix(first_run_id), store_keys::RunApprovalsUpperBound(last_run_id)},
+  };
+  for (const Range& range : ranges) {
+    const rocksdb::Slice begin(range.begin);
+    const rocksdb::Slice end(range.end);
+    RETURN_IF_ERROR(FromRocksDb(db_->CompactRange(options, cf(range.family), &begin, &end), "compact deleted runs", path()));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t RocksDbRunStore::LiveSstBytes() const {
+  uint64_t total = 0;
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    uint64_t bytes = 0;
+    if (db_->GetIntProperty(handle, rocksdb::DB::Properties::kLiveSstFilesSize, &bytes)) total += bytes;
+  }
+  return total;
+}
+
+absl::StatusOr<BackupInfo> RocksDbRunStore::Backup(const std::string& dir) {
+  if (!backup_mu_.TryLock()) {
+    return absl::FailedPreconditionError(absl::StrCat("a backup of ", path(), " is already in progress"));
+  }
+  absl::StatusOr<BackupInfo> info = CreateBackup(*db_, dir);
+  backup_mu_.Unlock();
+  return info;
 }
 
 }  // namespace baton::orchestrator

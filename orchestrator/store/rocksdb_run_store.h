@@ -141,6 +141,17 @@ class RocksDbRunStore final : public RunStore {
                                                             std::string_view session_id) override;
   absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) override;
   absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override;
+  absl::StatusOr<std::vector<std::string>> ListEndedNamespaces() override;
+  absl::StatusOr<std::vector<EndedRun>> ListEnded(std::string_view ns, int64_t ended_before_ms,
+                                                  size_t limit) override;
+  // CompactRange over the runs, journal, events and approvals keys of the range (not
+  // exclusive, so automatic compactions go on meanwhile): the range tombstones of
+  // run_deletes meet the records they cover and both are dropped.
+  absl::Status ReclaimSpace(std::string_view first_run_id, std::string_view last_run_id) override;
+  // BackupEngine (store/rocksdb_backup.h): incremental, checksummed, WAL included.
+  absl::StatusOr<BackupInfo> Backup(const std::string& dir) override;
+  // Bytes of the live SST files of every column family (tests of ReclaimSpace).
+  uint64_t LiveSstBytes() const;
   // Kept in the meta family ("page_token_key"), made at the first Open.
   const std::string& PageTokenKey() const override { return page_token_key_; }
 
@@ -166,6 +177,7 @@ class RocksDbRunStore final : public RunStore {
     kRunIndexCf,  // ListRuns' secondary indexes (store_keys.h)
     kNamespacesCf,
     kMetaCf,  // the layout's format version
+    kEndedCf,  // retention: root runs that ended, by namespace and end time (store_keys.h)
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];
@@ -180,18 +192,22 @@ class RocksDbRunStore final : public RunStore {
   // A database of format 1 (before namespaces) moves to format 2: specs, request ids
   // and sessions under "default", every run in run_index. Idempotent; synced.
   absl::Status MigrateToNamespaces();
+  // Format 2 moves to 3: every root run that ended gains its ended index entry.
+  // Idempotent; synced.
+  absl::Status MigrateToEndedIndex();
   // Reads page_token_key_, or makes and writes it (synced) when the database has none.
   absl::Status LoadPageTokenKey();
   // The data key of `ns`, made and written (synced) the first time a namespace is
   // written to. REQUIRES: cipher_.
   absl::Status EnsureDataKey(std::string_view ns);
 
-  // One encoded write of a batch.
+  // One encoded write of a batch. A range delete (is_range) deletes [key, value).
   struct Op {
     Cf cf;
     bool is_delete;
     std::string key;
     std::string value;
+    bool is_range = false;
   };
   // A batch waiting for the committer. A batch that failed to encode waits too (with
   // `status` set, and no ops), so its `done` still runs in commit order.
@@ -205,7 +221,7 @@ class RocksDbRunStore final : public RunStore {
     bool refuse_when_full = false;
   };
   // The run_index ops of putting `run`: every key for a new run, the 's' key's move
-  // when its state changed. Reads the run's last state from run_states_, else the
+  // when its state changed; and its ended key when a root run ends. Reads the run's last state from run_states_, else the
   // store (a store read is the previous write: Encode runs in commit order per run).
   absl::Status IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
 
@@ -268,6 +284,9 @@ class RocksDbRunStore final : public RunStore {
   // The state last encoded for each run not yet finished, for the run_index 's' keys.
   absl::Mutex index_mu_;
   absl::flat_hash_map<std::string, v1::RunState> run_states_ ABSL_GUARDED_BY(index_mu_);
+
+  // One Backup at a time (BackupEngine is not safe for concurrent backups to a dir).
+  absl::Mutex backup_mu_;
 
   absl::Mutex mu_;
   std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);

@@ -39,10 +39,24 @@ struct LeaseRecord {
   std::string worker_id;
 };
 
+// A root run in the ended index (retention): its end time and id.
+struct EndedRun {
+  int64_t end_time_ms = 0;
+  std::string run_id;
+};
+
+// What a backup holds (RunStore::Backup, store/rocksdb_backup.h).
+struct BackupInfo {
+  uint32_t backup_id = 0;
+  int64_t time_ms = 0;      // Unix epoch milliseconds
+  uint64_t size_bytes = 0;  // of every file it needs, shared ones included
+  uint32_t num_files = 0;
+};
+
 // Everything one state transition writes. Applied atomically and durably, in this
 // order: runs, journal, events, queue deletes, queue puts, lease deletes, lease puts,
 // request ids, agents, graphs, waiting deletes, waiting puts, approvals, session heads,
-// namespaces (so a
+// namespaces, run deletes, ended deletes (so a
 // delete and a put of the same key leave the put; within one vector the last write of
 // a key wins). Run ids (wherever a batch names one) and agent and graph names must be
 // non-empty without NUL bytes; request, approval and session ids non-empty; seqs >= 0; agent
@@ -66,12 +80,19 @@ struct StoreBatch {
   // session_id -> latest run_id, in the run's namespace.
   std::vector<std::pair<std::string, std::string>> session_heads;
   std::vector<v1::Namespace> namespaces;  // settings, upsert by name
+  // Retention: every record of these runs goes (each as last stored; its keys come
+  // from it): the run, its journal, events and approvals, its run_index entries and
+  // its request id. Not its ended index entry (ended_deletes) nor its session's head
+  // (a later run of the session may have taken it since it was read).
+  std::vector<v1::Run> run_deletes;
+  std::vector<EndedRun> ended_deletes;  // ended index entries
 
   bool empty() const {
     return put_runs.empty() && journal.empty() && events.empty() && queue_puts.empty() &&
            queue_deletes.empty() && lease_puts.empty() && lease_deletes.empty() &&
            request_ids.empty() && agents.empty() && graphs.empty() && waiting_puts.empty() &&
-           waiting_deletes.empty() && approvals.empty() && session_heads.empty() && namespaces.empty();
+           waiting_deletes.empty() && approvals.empty() && session_heads.empty() && namespaces.empty() &&
+           run_deletes.empty() && ended_deletes.empty();
   }
 };
 
@@ -79,6 +100,10 @@ struct StoreBatch {
 inline bool IsTerminal(v1::RunState state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
 }
+
+// A run in the ended index once it ends: a root (no parent). Children and graph nodes
+// end no later than their root (a run's end ends its children) and are deleted with it.
+inline bool IsRetentionRoot(const v1::Run& run) { return run.parent_run_id().empty(); }
 
 // ListRuns' filter: every set field must match.
 struct RunFilter {
@@ -191,6 +216,26 @@ class RunStore {
   virtual absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) = 0;
   // Every namespace with settings, by name.
   virtual absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() = 0;
+
+  // Retention. The ended index holds every root run (IsRetentionRoot) that ended, keyed
+  // by namespace and end time, written in the batch that ends the run. The namespaces
+  // with entries, by name (one seek per namespace, not a scan of the entries).
+  virtual absl::StatusOr<std::vector<std::string>> ListEndedNamespaces() = 0;
+  // The entries of `ns` that ended before `ended_before_ms`, oldest first, at most
+  // `limit`: only those are read, never a live run.
+  virtual absl::StatusOr<std::vector<EndedRun>> ListEnded(std::string_view ns, int64_t ended_before_ms,
+                                                          size_t limit) = 0;
+  // After run_deletes of runs with ids in [first_run_id, last_run_id] (one namespace):
+  // gives their space back to the filesystem rather than waiting for compactions to
+  // reach them. Slow (rewrites files); call off every hot path. Default: nothing to do.
+  virtual absl::Status ReclaimSpace(std::string_view first_run_id, std::string_view last_run_id) {
+    return absl::OkStatus();
+  }
+  // A consistent backup of everything committed so far, into `dir` on this machine,
+  // while commits go on. Default: UNIMPLEMENTED (a store without files).
+  virtual absl::StatusOr<BackupInfo> Backup(const std::string& dir) {
+    return absl::UnimplementedError("this store keeps nothing on disk to back up");
+  }
 
   // The secret that signs page tokens (orchestrator/page_tokens.h): 32 random bytes,
   // made once and kept, so a token outlives a restart. Never logged.

@@ -233,6 +233,34 @@ std::string RunStateIndexKey(std::string_view run_id, v1::RunState state) {
   return absl::StrCat(Sv(StateIndexPrefix(NamespaceOfRunId(run_id), state)), Sv(BareRunId(run_id)));
 }
 
+std::string EndedKey(std::string_view run_id, int64_t end_time_ms) {
+  std::string key = EndedBound(NamespaceOfRunId(run_id), end_time_ms);
+  key.append(BareRunId(run_id));
+  return key;
+}
+
+std::string EndedBound(std::string_view ns, int64_t ended_before_ms) {
+  std::string key = NamespacePrefix(ns);
+  PutBigEndian(&key, static_cast<uint64_t>(ended_before_ms) ^ kSignBit, 8);
+  return key;
+}
+
+std::optional<int64_t> EndTimeOfEndedKey(std::string_view ns, std::string_view key) {
+  if (key.size() <= ns.size() + 1 + 8 || !key.starts_with(ns) || key[ns.size()] != kSeparator) return std::nullopt;
+  return static_cast<int64_t>(GetBigEndian(key.substr(ns.size() + 1), 8) ^ kSignBit);
+}
+
+std::string_view NamespaceOfScopedKey(std::string_view key) {
+  const size_t end = key.find(kSeparator);
+  return end == std::string_view::npos ? std::string_view() : key.substr(0, end);
+}
+
+int64_t EndTimeOf(const v1::Run& run) { return run.end_time_ms() != 0 ? run.end_time_ms() : run.create_time_ms(); }
+
+std::string RunApprovalsPrefix(std::string_view run_id) { return WithSuffix(run_id, ':'); }
+
+std::string RunApprovalsUpperBound(std::string_view run_id) { return WithSuffix(run_id, ':' + 1); }
+
 namespace {
 
 absl::Status CheckId(std::string_view id, std::string_view field, size_t index,
@@ -322,6 +350,12 @@ absl::Status ValidateBatch(const StoreBatch& batch) {
           absl::StrCat("session_heads[", i, "].session_id: empty"));
     }
     RETURN_IF_ERROR(CheckId(batch.session_heads[i].second, "session_heads", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.run_deletes.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.run_deletes[i].run_id(), "run_deletes", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.ended_deletes.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.ended_deletes[i].run_id, "ended_deletes", i, "run_id"));
   }
   for (size_t i = 0; i < batch.namespaces.size(); ++i) {
     if (!IsValidNamespace(batch.namespaces[i].name())) {

@@ -19,6 +19,7 @@
 //   sessions     <ns> 0x00 <session_id>                    -> <run_id> (the head)
 //   run_index    <ns> 0x00 RunIndexKey()                   -> <run_id>
 //   namespaces   <ns>                                      -> v1::Namespace
+//   ended        <ns> 0x00 BE64(end_time_ms ^ 1<<63) <bare_id> -> <run_id>
 //   meta         "format"                                  -> the layout's version
 //
 // Run ids start with "<ns>/" (common/namespaces.h), so every key of a run starts
@@ -26,6 +27,10 @@
 // ListRuns (RunIndexKey). Databases from before namespaces (format 1, ids without
 // "<ns>/") are moved to format 2 when opened: their agents, graphs, request ids and
 // sessions into "default", their runs into run_index.
+//
+// ended (retention) holds the root runs that ended (IsRetentionRoot), oldest end first
+// per namespace; a database written before it gains the entries of its ended runs when
+// it is next opened (format 3).
 //
 // waiting, approvals and sessions came later; a database written before them gains
 // them, empty, when it is next opened. Request, approval and session ids are whole
@@ -113,9 +118,28 @@ std::string RunStateIndexKey(std::string_view run_id, v1::RunState state);
 // The part of a run id after "<ns>/" (the whole id when it has none).
 std::string_view BareRunId(std::string_view run_id);
 
+// ended keys: a namespace's entries in end time order. REQUIRES: IsValidId(run_id).
+std::string EndedKey(std::string_view run_id, int64_t end_time_ms);
+// Greater than the keys of `ns` whose end time is < ended_before_ms, smaller than the
+// others (the iteration bound of RunStore::ListEnded).
+std::string EndedBound(std::string_view ns, int64_t ended_before_ms);
+// The end time of an ended key (whose namespace part is `ns`); nullopt when malformed.
+std::optional<int64_t> EndTimeOfEndedKey(std::string_view ns, std::string_view key);
+// The namespace part of an ended (or any "<ns> 0x00 ...") key; empty when it has none.
+std::string_view NamespaceOfScopedKey(std::string_view key);
+// The run's end time for the ended index: end_time_ms, else (a record from before
+// end times were kept) create_time_ms.
+int64_t EndTimeOf(const v1::Run& run);
+
+// Approval ids start with their run's id and ':' ("<run_id>:<step>:<tool_use_id>"),
+// and run ids hold no ':', so [RunApprovalsPrefix, RunApprovalsUpperBound) holds exactly
+// the approvals of one run (retention deletes them as a range).
+std::string RunApprovalsPrefix(std::string_view run_id);
+std::string RunApprovalsUpperBound(std::string_view run_id);
+
 // OK when every key of `batch` can be encoded: run ids (wherever a batch names one:
 // runs, journal, events, queue, leases, request ids' and session heads' targets,
-// waiting) and agent names not empty and without 0x00; request ids, approval ids and
+// waiting, run deletes, ended deletes) and agent names not empty and without 0x00; request ids, approval ids and
 // session ids not empty; seqs >= 0; agent versions >= 1. Otherwise kInvalidArgument
 // naming the field, e.g. "journal[2].seq: must be >= 0 (got -1)". Both stores call it
 // first, so they refuse exactly the same batches.
