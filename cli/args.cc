@@ -196,6 +196,23 @@ API keys (role admin):
   baton keys ls                        list keys (ids, principals, roles; never secrets)
   baton keys revoke KEY_ID
 
+Namespaces (put needs role admin):
+  baton namespaces put NAME [--max-queued-runs N] [--max-creates-per-second R]
+                            [--max-concurrent-runs N] [--retention PERIOD]
+                                       set (replace) a namespace's quotas and how long
+                                       its ended runs are kept: 30d, 12h, 90s; 0: forever;
+                                       no --retention: the orchestrator's default
+  baton namespaces get NAME            show one namespace's settings
+  baton namespaces ls                  list namespaces with settings
+
+Administration (role admin):
+  baton admin backup DIR               back up the orchestrator's store, online, into DIR
+                                       on the orchestrator's machine (incremental)
+  baton admin restore BACKUP_DIR DATA_DIR [--force]
+                                       restore the latest backup in BACKUP_DIR into an
+                                       empty DATA_DIR, here, with no orchestrator on it
+                                       (--force: replace what DATA_DIR holds)
+
 Flags for every command:
   --addr HOST:PORT   orchestrator address (env BATON_ADDR; default 127.0.0.1:7233)
   --api-key-file F   the API key or JWT to send (env BATON_API_KEY; default: the admin

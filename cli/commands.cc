@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "baton/v1/admin.grpc.pb.h"
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/auth.grpc.pb.h"
 #include "baton/v1/graph.grpc.pb.h"
@@ -34,6 +35,7 @@
 #include "common/flags.h"
 #include "common/grpc_channel.h"
 #include "common/tls.h"
+#include "orchestrator/store/rocksdb_backup.h"
 
 namespace baton::cli {
 namespace {
@@ -591,9 +593,13 @@ void PrintNamespace(Context& ctx, const v1::Namespace& ns) {
     return;
   }
   auto limit = [](double v) { return v > 0 ? absl::StrCat(v) : std::string("-"); };
+  // "default": the orchestrator's --default-retention; "forever": kept forever.
+  const std::string retention = !ns.has_retention_seconds()     ? "default"
+                                : ns.retention_seconds() == 0 ? "forever"
+                                                              : absl::StrCat(ns.retention_seconds(), "s");
   ctx.out << ns.name() << "  max_queued_runs " << limit(ns.quotas().max_queued_runs()) << "  max_creates_per_second "
           << limit(ns.quotas().max_creates_per_second()) << "  max_concurrent_runs "
-          << limit(ns.quotas().max_concurrent_runs()) << std::endl;
+          << limit(ns.quotas().max_concurrent_runs()) << "  retention " << retention << std::endl;
 }
 
 int CmdNamespacesPut(Context& ctx) {
@@ -605,6 +611,7 @@ int CmdNamespacesPut(Context& ctx) {
   ns.mutable_quotas()->set_max_concurrent_runs(
       static_cast<int32_t>(ctx.flags.GetInt("max-concurrent-runs", 0, &error)));
   ns.mutable_quotas()->set_max_creates_per_second(ctx.flags.GetDouble("max-creates-per-second", 0, &error));
+  if (ctx.flags.Has("retention")) ns.set_retention_seconds(ctx.flags.GetSeconds("retention", 0, &error));
   if (!error.empty()) return PrintUsageError(ctx.err, error, "");
   grpc::ClientContext context;
   SetDeadline(context);
@@ -641,6 +648,42 @@ int CmdNamespacesList(Context& ctx) {
   } else {
     for (const v1::Namespace& ns : response.namespaces()) PrintNamespace(ctx, ns);
   }
+  return kExitOk;
+}
+
+// `baton admin backup DIR`: DIR is on the orchestrator's machine. A backup copies
+// files for as long as it takes, so the deadline is long.
+constexpr absl::Duration kBackupTimeout = absl::Hours(1);
+
+int CmdAdminBackup(Context& ctx) {
+  v1::BackupRequest request;
+  request.set_dir(ctx.args[0]);
+  grpc::ClientContext context;
+  SetDeadline(context, kBackupTimeout);
+  v1::BackupResponse response;
+  grpc::Status status = v1::AdminService::NewStub(ctx.channel())->Backup(&context, request, &response);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, response);
+  } else {
+    ctx.out << "backup " << response.backup_id() << " in " << response.dir() << " (" << response.num_files()
+            << " files, " << response.size_bytes() << " bytes)" << std::endl;
+  }
+  return kExitOk;
+}
+
+// `baton admin restore BACKUP_DIR DATA_DIR [--force]`: offline, on this machine; no
+// orchestrator is called.
+int CmdAdminRestore(Context& ctx) {
+  absl::StatusOr<orchestrator::BackupInfo> restored =
+      orchestrator::RestoreBackup(ctx.args[0], ctx.args[1], ctx.flags.GetBool("force"));
+  if (!restored.ok()) {
+    ctx.err << "error: " << absl::StatusCodeToString(restored.status().code()) << ": " << restored.status().message()
+            << std::endl;
+    return absl::IsInvalidArgument(restored.status()) ? kExitUsage : kExitFailure;
+  }
+  ctx.out << "restored backup " << restored->backup_id << " (taken at " << absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", absl::FromUnixMillis(restored->time_ms), absl::LocalTimeZone())
+          << ") into " << ctx.args[1] << "; start baton-orchestrator --data-dir=" << ctx.args[1] << std::endl;
   return kExitOk;
 }
 
@@ -933,11 +976,14 @@ const std::vector<Command>& Commands() {
        {"principal", "role", "namespace"}, {}, 0, 0, CmdKeysCreate},
       {"keys ls", "baton keys ls", {}, {}, 0, 0, CmdKeysList},
       {"namespaces put",
-       "baton namespaces put NAME [--max-queued-runs N] [--max-creates-per-second R] [--max-concurrent-runs N]",
-       {"max-queued-runs", "max-creates-per-second", "max-concurrent-runs"}, {}, 1, 1, CmdNamespacesPut},
+       "baton namespaces put NAME [--max-queued-runs N] [--max-creates-per-second R] [--max-concurrent-runs N]\n"
+       "                          [--retention PERIOD]",
+       {"max-queued-runs", "max-creates-per-second", "max-concurrent-runs", "retention"}, {}, 1, 1, CmdNamespacesPut},
       {"namespaces get", "baton namespaces get NAME", {}, {}, 1, 1, CmdNamespacesGet},
       {"namespaces ls", "baton namespaces ls", {}, {}, 0, 0, CmdNamespacesList},
       {"keys revoke", "baton keys revoke KEY_ID", {}, {}, 1, 1, CmdKeysRevoke},
+      {"admin backup", "baton admin backup DIR", {}, {}, 1, 1, CmdAdminBackup},
+      {"admin restore", "baton admin restore BACKUP_DIR DATA_DIR [--force]", {}, {"force"}, 2, 2, CmdAdminRestore},
       {"tools ls", "baton tools ls [--bridge HOST:PORT]", {"bridge", "data-dir"}, {}, 0, 0, CmdToolsList},
       {"tools call", "baton tools call NAME JSON [--bridge HOST:PORT] [--timeout-seconds 60]",
        {"bridge", "data-dir", "timeout-seconds"}, {}, 2, 2, CmdToolsCall},
@@ -996,6 +1042,10 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
     if (positional[0] == "graphs") {
       return PrintUsageError(err, "expected `graphs put`, `graphs get` or `graphs ls`",
                              "baton graphs put FILE | get NAME [--version N] | ls");
+    }
+    if (positional[0] == "admin") {
+      return PrintUsageError(err, "expected `admin backup` or `admin restore`",
+                             "baton admin backup DIR | restore BACKUP_DIR DATA_DIR [--force]");
     }
     if (positional[0] == "agents") {
       return PrintUsageError(err, "expected `agents put`, `agents get` or `agents ls`",

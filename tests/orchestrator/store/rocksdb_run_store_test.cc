@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <random>
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
@@ -370,6 +372,62 @@ TEST_F(RocksDbRunStoreTest, ARunPutTwiceInABatchKeepsTheLastPut) {
   EXPECT_EQ((*(*store)->GetRun(run.run_id()))->steps(), 3);
   EXPECT_TRUE((*store)->ListRuns(RunFilter{.state = v1::QUEUED}, 10, "")->runs.empty());
   EXPECT_EQ((*store)->ListRuns(RunFilter{.state = v1::RUNNING}, 10, "")->runs.size(), 1u);
+}
+
+// Retention deletes runs with range tombstones; ReclaimSpace compacts their range so the
+// files shrink at once, not when compactions happen to reach them.
+TEST_F(RocksDbRunStoreTest, ReclaimSpaceAfterRunDeletesShrinksTheSstFiles) {
+  RocksDbStoreOptions options = Options();
+  options.write_buffer_bytes = 256 << 10;  // flushed as it goes: the data is in SST files
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::mt19937_64 random(7);
+  auto incompressible = [&](size_t bytes) {  // nearly: random printable bytes
+    std::string out(bytes, '\0');
+    for (char& c : out) c = static_cast<char>(33 + random() % 94);  // valid UTF-8 (protobuf strings)
+    return out;
+  };
+  constexpr int kRuns = 100;
+  std::vector<v1::Run> runs;
+  for (int i = 0; i < kRuns; ++i) {
+    StoreBatch batch;
+    v1::Run run;
+    run.set_run_id(absl::StrFormat("team/run_%012x%08x", 1700000000000 + i, 7));
+    run.set_state(v1::SUCCEEDED);
+    run.set_end_time_ms(1000 + i);
+    batch.put_runs.push_back(run);
+    for (int seq = 0; seq < 10; ++seq) {
+      v1::JournalEntry entry;
+      entry.set_seq(seq);
+      entry.mutable_model_turn()->set_content_json(incompressible(4096));
+      batch.journal.emplace_back(run.run_id(), entry);
+      v1::RunEvent event;
+      event.set_run_id(run.run_id());
+      event.set_seq(seq + 1);
+      event.mutable_text()->set_text(incompressible(1024));
+      batch.events.push_back(event);
+    }
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    runs.push_back(run);
+  }
+  // Everything in SST files first (the compaction flushes the memtables).
+  ASSERT_TRUE((*store)->ReclaimSpace(runs.front().run_id(), runs.back().run_id()).ok());
+  const uint64_t before = (*store)->LiveSstBytes();
+  EXPECT_GT(before, uint64_t{kRuns} * 10 * 5000);
+
+  // The oldest 90 runs go, in batches as the sweeper sends them.
+  for (int i = 0; i < 90; i += 30) {
+    StoreBatch batch;
+    for (int j = i; j < i + 30; ++j) batch.run_deletes.push_back(runs[j]);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  ASSERT_TRUE((*store)->ReclaimSpace(runs.front().run_id(), runs[89].run_id()).ok());
+  const uint64_t after = (*store)->LiveSstBytes();
+  EXPECT_LT(after, before / 4) << "live SST bytes " << before << " -> " << after;
+  // What was kept is whole.
+  EXPECT_EQ((*store)->ReadJournal(runs[95].run_id())->size(), 10u);
+  EXPECT_EQ((*store)->ReadEvents(runs[95].run_id(), 0, 0)->size(), 10u);
+  EXPECT_FALSE((*store)->GetRun(runs[5].run_id())->has_value());
 }
 
 }  // namespace

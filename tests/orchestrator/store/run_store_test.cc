@@ -1215,6 +1215,110 @@ TEST_P(RunStoreTest, EmptyBatchCommits) {
   EXPECT_TRUE(status.ok()) << status;
 }
 
+// ---- Retention: the ended index and run deletes ----------------------------------------
+
+v1::Run EndedAt(const std::string& run_id, int64_t end_time_ms, v1::RunState state = v1::SUCCEEDED) {
+  v1::Run run = MakeRun(run_id, state);
+  run.set_end_time_ms(end_time_ms);
+  return run;
+}
+
+std::vector<std::string> EndedIds(const std::vector<EndedRun>& entries) {
+  std::vector<std::string> out;
+  for (const EndedRun& e : entries) out.push_back(absl::StrCat(e.run_id, "@", e.end_time_ms));
+  return out;
+}
+
+TEST_P(RunStoreTest, EndedIndexListsRootRunsThatEndedOldestFirstAndNeverLiveOnes) {
+  const std::string a = "team/" + RunIdAt(1), b = "team/" + RunIdAt(2), live = "team/" + RunIdAt(3),
+                    child = "team/" + RunIdAt(4), other = RunIdAt(5);
+  StoreBatch batch;
+  batch.put_runs.push_back(EndedAt(a, 300));
+  batch.put_runs.push_back(EndedAt(b, 100, v1::CANCELLED));
+  batch.put_runs.push_back(MakeRun(live, v1::RUNNING));
+  v1::Run ended_child = EndedAt(child, 50);  // its parent lives: deleted with it, later
+  ended_child.set_parent_run_id(live);
+  batch.put_runs.push_back(ended_child);
+  batch.put_runs.push_back(EndedAt(other, 10, v1::FAILED));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  // A live run that ends later gains its entry in the batch that ends it.
+  StoreBatch waiting;
+  const std::string later = "team/" + RunIdAt(6);
+  waiting.put_runs.push_back(MakeRun(later, v1::WAITING));
+  ASSERT_TRUE(store().Commit(waiting).ok());
+  StoreBatch ends;
+  ends.put_runs.push_back(EndedAt(later, 200));
+  ASSERT_TRUE(store().Commit(ends).ok());
+  // Put again as ended (a later write of the same record): still one entry.
+  ASSERT_TRUE(store().Commit(ends).ok());
+  Reopen();
+
+  EXPECT_THAT(*store().ListEndedNamespaces(), ElementsAre("default", "team"));
+  EXPECT_THAT(EndedIds(*store().ListEnded("team", 1000, 10)), ElementsAre(b + "@100", later + "@200", a + "@300"));
+  EXPECT_THAT(EndedIds(*store().ListEnded("team", 200, 10)), ElementsAre(b + "@100"));
+  EXPECT_THAT(EndedIds(*store().ListEnded("team", 1000, 2)), ElementsAre(b + "@100", later + "@200"));
+  EXPECT_THAT(EndedIds(*store().ListEnded("default", 1000, 10)), ElementsAre(other + "@10"));
+  EXPECT_THAT(*store().ListEnded("nobody", 1000, 10), IsEmpty());
+}
+
+TEST_P(RunStoreTest, RunDeletesRemoveEveryRecordOfTheRunAndNothingOfItsNeighbours) {
+  // "run_..1" is a prefix of "run_..10": the ranges must not reach the neighbour.
+  const std::string gone = "team/run_0000000001", kept = "team/run_00000000010";
+  StoreBatch batch;
+  for (const std::string& id : {gone, kept}) {
+    v1::Run run = EndedAt(id, 100);
+    run.set_request_id("req-" + id);
+    run.set_parent_run_id("team/" + RunIdAt(99));  // a child: indexed under its parent
+    batch.put_runs.push_back(run);
+    batch.journal.emplace_back(id, MakeJournal(0));
+    batch.journal.emplace_back(id, MakeJournal(1));
+    batch.events.push_back(MakeEvent(id, 1));
+    batch.events.push_back(MakeEvent(id, 2));
+    batch.approvals.push_back(MakeApproval(id, 1, v1::Approval::ABANDONED));
+    batch.request_ids.emplace_back("req-" + id, id);
+  }
+  ASSERT_TRUE(store().Commit(batch).ok());
+
+  StoreBatch deletes;
+  deletes.run_deletes.push_back(GetRunOrDie(gone));
+  ASSERT_TRUE(store().Commit(deletes).ok());
+  Reopen();
+
+  EXPECT_FALSE(store().GetRun(gone)->has_value());
+  EXPECT_THAT(*store().ReadJournal(gone), IsEmpty());
+  EXPECT_THAT(*store().ReadEvents(gone, 0, 0), IsEmpty());
+  EXPECT_FALSE(store().GetApproval(gone + ":1:toolu_1")->has_value());
+  EXPECT_FALSE(store().LookupRequestId("team", "req-" + gone)->has_value());
+  RunFilter children;
+  children.ns = "team";
+  children.parent_run_id = "team/" + RunIdAt(99);
+  EXPECT_THAT(Ids(store().ListRuns(children, 10, "")->runs), ElementsAre(kept));
+  RunFilter all;
+  all.ns = "team";
+  EXPECT_THAT(Ids(store().ListRuns(all, 10, "")->runs), ElementsAre(kept));
+
+  EXPECT_TRUE(store().GetRun(kept)->has_value());
+  EXPECT_THAT(Seqs(*store().ReadJournal(kept)), ElementsAre(0, 1));
+  EXPECT_THAT(Seqs(*store().ReadEvents(kept, 0, 0)), ElementsAre(1, 2));
+  EXPECT_TRUE(store().GetApproval(kept + ":1:toolu_1")->has_value());
+  EXPECT_EQ(store().LookupRequestId("team", "req-" + kept)->value_or(""), kept);
+}
+
+TEST_P(RunStoreTest, EndedDeletesRemoveTheIndexEntry) {
+  const std::string id = "team/" + RunIdAt(1);
+  StoreBatch batch;
+  batch.put_runs.push_back(EndedAt(id, 100));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  StoreBatch deletes;
+  deletes.run_deletes.push_back(EndedAt(id, 100));
+  deletes.ended_deletes.push_back(EndedRun{100, id});
+  ASSERT_TRUE(store().Commit(deletes).ok());
+  Reopen();
+  EXPECT_THAT(*store().ListEnded("team", 1000, 10), IsEmpty());
+  EXPECT_THAT(*store().ListEndedNamespaces(), IsEmpty());
+  EXPECT_FALSE(store().GetRun(id)->has_value());
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, RunStoreTest,
                          ::testing::Values(StoreKind::kInMemory, StoreKind::kRocksDb), KindName);
 
