@@ -1,0 +1,193 @@
+// Retention (orchestrator/retention.h) over runs the scheduler made: the in-memory store
+// and a FakeClock, so periods of hours pass at once. What a user relies on: ended runs
+// go with everything of theirs once their period is over, and a run that is queued,
+// running or waiting, or a child whose parent lives, is never touched.
+#include "orchestrator/retention.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+
+#include "tests/orchestrator/scheduler/scheduler_fixture.h"
+
+namespace baton::orchestrator {
+namespace {
+
+using ::testing::IsEmpty;
+
+class RetentionTest : public SchedulerFixture {
+ protected:
+  SweepStats Sweep(absl::Duration default_retention, size_t batch_runs = 100) {
+    RetentionOptions options;
+    options.default_retention = default_retention;
+    options.batch_runs = batch_runs;
+    RetentionSweeper sweeper(store_, clock_, options);
+    absl::StatusOr<SweepStats> stats = sweeper.Sweep();
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    return stats.ok() ? *stats : SweepStats();
+  }
+
+  bool Exists(const std::string& run_id) { return store_.GetRun(run_id)->has_value(); }
+
+  // The run, its journal and its events are all there, or all gone.
+  void ExpectWhole(const std::string& run_id) {
+    EXPECT_TRUE(Exists(run_id)) << run_id;
+    EXPECT_FALSE(store_.ReadEvents(run_id, 0, 0)->empty()) << run_id;
+  }
+  void ExpectGone(const std::string& run_id) {
+    EXPECT_FALSE(Exists(run_id)) << run_id;
+    EXPECT_THAT(*store_.ReadJournal(run_id), IsEmpty()) << run_id;
+    EXPECT_THAT(*store_.ReadEvents(run_id, 0, 0), IsEmpty()) << run_id;
+  }
+
+  // A run created in `ns`, leased, with one journaled turn, completed.
+  std::string Finished(const std::string& input, const std::string& ns = "") {
+    v1::Run run;
+    *run.mutable_agent() = Agent();
+    run.set_input(input);
+    run.set_namespace_(ns);
+    absl::StatusOr<v1::Run> created = absl::UnknownError("no answer");
+    scheduler_->CreateRun(run, [&](absl::StatusOr<v1::Run> r) { created = std::move(r); });
+    EXPECT_TRUE(created.ok()) << created.status();
+    std::optional<TaskGrant> g = Poll();
+    EXPECT_TRUE(g.has_value() && g->run.run_id() == created->run_id());
+    EXPECT_TRUE(Append(*g, {Turn(0)}).ok());
+    EXPECT_TRUE(Complete(*g, "done").ok());
+    return created->run_id();
+  }
+
+  void PutRetention(const std::string& ns, std::optional<int64_t> seconds) {
+    v1::Namespace settings;
+    settings.set_name(ns);
+    if (seconds.has_value()) settings.set_retention_seconds(*seconds);
+    absl::StatusOr<v1::Namespace> stored = absl::UnknownError("no answer");
+    scheduler_->PutNamespace(settings, [&](absl::StatusOr<v1::Namespace> s) { stored = std::move(s); });
+    ASSERT_TRUE(stored.ok()) << stored.status();
+  }
+};
+
+TEST_F(RetentionTest, EndedRunsGoAfterThePeriodAndLiveRunsAndChildrenOfLiveParentsStay) {
+  // A parent WAITING for two children, one of which has ended; a run that succeeded; one
+  // running; one queued; one cancelled while queued.
+  const v1::Run parent = Create("plan");
+  std::optional<TaskGrant> p = Poll();
+  ASSERT_TRUE(p.has_value());
+  ASSERT_TRUE(Append(*p, {Turn(0), Call(0, "t1", "helper"), Call(0, "t2", "helper")},
+                     {Child("t1", "one"), Child("t2", "two")})
+                  .ok());
+  ASSERT_EQ(*Suspend(*p), v1::WAITING);
+  std::optional<TaskGrant> c1 = Poll();
+  std::optional<TaskGrant> c2 = Poll();
+  ASSERT_TRUE(c1.has_value() && c2.has_value());
+  ASSERT_TRUE(Complete(*c1, "first answer").ok());
+  const std::string done = Finished("finished");
+  const v1::Run running = Create("running");
+  ASSERT_TRUE(Poll().has_value());
+  const v1::Run queued = Create("queued");
+  const v1::Run cancelled = Create("cancelled");
+  scheduler_->CancelRun(cancelled.run_id(), "not needed", [](absl::StatusOr<v1::Run>) {});
+  ASSERT_EQ(Get(cancelled.run_id()).state(), v1::CANCELLED);
+
+  // Within the period: nothing goes.
+  clock_.Advance(absl::Minutes(59));
+  EXPECT_EQ(Sweep(absl::Hours(1)).runs, 0u);
+  ExpectWhole(done);
+
+  clock_.Advance(absl::Minutes(2));
+  SweepStats stats = Sweep(absl::Hours(1));
+  EXPECT_EQ(stats.roots, 2u);
+  EXPECT_EQ(stats.runs, 2u);
+  ExpectGone(done);
+  ExpectGone(cancelled.run_id());
+  const RunPage listed = *store_.ListRuns(RunFilter(), 100, "");
+  for (const v1::Run& run : listed.runs) {
+    EXPECT_NE(run.run_id(), done);
+    EXPECT_NE(run.run_id(), cancelled.run_id());
+  }
+  // Waiting, running, queued: untouched, as is the child that ended under a live parent.
+  ExpectWhole(parent.run_id());
+  EXPECT_EQ(Get(parent.run_id()).state(), v1::WAITING);
+  ExpectWhole(c1->run.run_id());
+  ExpectWhole(c2->run.run_id());
+  ExpectWhole(running.run_id());
+  ExpectWhole(queued.run_id());
+  EXPECT_EQ(Get(running.run_id()).state(), v1::RUNNING);
+  EXPECT_EQ(Get(queued.run_id()).state(), v1::QUEUED);
+  EXPECT_FALSE(Journal(parent.run_id()).empty());
+
+  // The tree ends: it goes as one, children with it, once the period is over.
+  ASSERT_TRUE(Complete(*c2, "second answer").ok());
+  // The queued run is older in the queue than the parent queued again: leased first.
+  std::optional<TaskGrant> older = Poll();
+  ASSERT_TRUE(older.has_value());
+  ASSERT_EQ(older->run.run_id(), queued.run_id());
+  std::optional<TaskGrant> again = Poll();
+  ASSERT_TRUE(again.has_value());
+  ASSERT_EQ(again->run.run_id(), parent.run_id());
+  ASSERT_TRUE(Complete(*again, "both done").ok());
+  clock_.Advance(absl::Minutes(30));
+  EXPECT_EQ(Sweep(absl::Hours(1)).runs, 0u);
+  ExpectWhole(c1->run.run_id());
+  clock_.Advance(absl::Minutes(31));
+  // Batches of two runs: the tree of three takes two batches, the root's last.
+  stats = Sweep(absl::Hours(1), 2);
+  EXPECT_EQ(stats.roots, 1u);
+  EXPECT_EQ(stats.runs, 3u);
+  ExpectGone(parent.run_id());
+  ExpectGone(c1->run.run_id());
+  ExpectGone(c2->run.run_id());
+  EXPECT_FALSE(store_.LookupRequestId("default", c1->run.request_id())->has_value());
+  RunFilter children;
+  children.parent_run_id = parent.run_id();
+  EXPECT_THAT(store_.ListRuns(children, 100, "")->runs, IsEmpty());
+  EXPECT_THAT(*store_.ListEnded("default", clock_.NowMillis(), 100), IsEmpty());
+  ExpectWhole(running.run_id());
+  ExpectWhole(queued.run_id());
+}
+
+TEST_F(RetentionTest, ANamespacePeriodOverridesTheDefaultAndZeroKeepsForever) {
+  PutRetention("short", 60);
+  PutRetention("forever", 0);
+  PutRetention("quotas-only", std::nullopt);  // settings without a period: the default
+  const std::string short_run = Finished("a", "short");
+  const std::string forever_run = Finished("b", "forever");
+  const std::string default_run = Finished("c", "quotas-only");
+  const std::string unset_run = Finished("d");
+
+  clock_.Advance(absl::Minutes(2));
+  // No default: only "short" has a period that is over.
+  EXPECT_EQ(Sweep(absl::ZeroDuration()).runs, 1u);
+  ExpectGone(short_run);
+  ExpectWhole(forever_run);
+  ExpectWhole(default_run);
+  ExpectWhole(unset_run);
+
+  // A default of one minute: every namespace without a period of its own.
+  EXPECT_EQ(Sweep(absl::Minutes(1)).runs, 2u);
+  ExpectGone(default_run);
+  ExpectGone(unset_run);
+  clock_.Advance(absl::Hours(24 * 365));
+  EXPECT_EQ(Sweep(absl::Minutes(1)).runs, 0u);
+  ExpectWhole(forever_run);
+}
+
+TEST_F(RetentionTest, ASessionGoesOnAfterItsEarlierRunsWereDeleted) {
+  const v1::Run first = Create("hello", Agent(), "s1");
+  std::optional<TaskGrant> g = Poll();
+  ASSERT_TRUE(Append(*g, {Turn(0)}).ok());
+  ASSERT_TRUE(Complete(*g, "hi").ok());
+  clock_.Advance(absl::Hours(2));
+  ASSERT_EQ(Sweep(absl::Hours(1)).runs, 1u);
+  ExpectGone(first.run_id());
+  // The next run of the session is leased: its history starts after what was deleted.
+  const v1::Run second = Create("again", Agent(), "s1");
+  std::optional<TaskGrant> next = Poll();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->run.run_id(), second.run_id());
+  EXPECT_THAT(next->history, IsEmpty());
+}
+
+}  // namespace
+}  // namespace baton::orchestrator
