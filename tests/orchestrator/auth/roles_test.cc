@@ -9,6 +9,7 @@
 #include "baton/v1/agent.grpc.pb.h"
 #include "baton/v1/auth.grpc.pb.h"
 #include "baton/v1/graph.grpc.pb.h"
+#include "baton/v1/admin.grpc.pb.h"
 #include "baton/v1/run_service.grpc.pb.h"
 #include "baton/v1/worker_service.grpc.pb.h"
 #include "google/protobuf/descriptor.h"
@@ -28,9 +29,11 @@ std::set<std::string> ServedMethods() {
   // Linking a file's message puts its services in the generated pool (the library is
   // static: an object nothing refers to is left out).
   (void)v1::Namespace::descriptor();
+  (void)v1::BackupRequest::descriptor();
   for (const char* service : {v1::RunService::service_full_name(), v1::AgentService::service_full_name(),
                               v1::GraphService::service_full_name(), v1::WorkerService::service_full_name(),
-                              v1::KeyService::service_full_name(), v1::NamespaceService::service_full_name()}) {
+                              v1::KeyService::service_full_name(), v1::NamespaceService::service_full_name(),
+                              v1::AdminService::service_full_name()}) {
     const google::protobuf::ServiceDescriptor* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     EXPECT_NE(descriptor, nullptr) << service;
@@ -83,7 +86,7 @@ TEST(RolesTest, ReaderReadsOperatorChangesAdminManagesKeysWorkerOnlyWorks) {
     EXPECT_TRUE(IsAudited(m)) << m;
   }
   for (const char* m : {"/baton.v1.KeyService/CreateKey", "/baton.v1.KeyService/ListKeys",
-                        "/baton.v1.KeyService/RevokeKey"}) {
+                        "/baton.v1.KeyService/RevokeKey", "/baton.v1.AdminService/Backup"}) {
     EXPECT_FALSE(RolesAllow(op, m)) << m;
     EXPECT_TRUE(RolesAllow(admin, m)) << m;
     EXPECT_FALSE(RolesAllow(worker, m)) << m;
