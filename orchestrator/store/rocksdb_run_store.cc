@@ -379,7 +379,9 @@ absl::Status RocksDbRunStore::MigrateToEndedIndex() {
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   RETURN_IF_ERROR(FromRocksDb(db_->Write(write_options, &batch), "index ended runs", path()));
-  if (indexed > 0) BATON_LOG(INFO) << "store indexed " << indexed << " ended runs for retention";
+  if (indexed > 0) {
+    BATON_LOG(INFO) << "store indexed " << indexed << " ended runs for retention";
+  }
   return absl::OkStatus();
 }
 
