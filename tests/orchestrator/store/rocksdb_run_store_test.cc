@@ -423,6 +423,8 @@ TEST_F(RocksDbRunStoreTest, ReclaimSpaceAfterRunDeletesShrinksTheSstFiles) {
   }
   ASSERT_TRUE((*store)->ReclaimSpace(runs.front().run_id(), runs[89].run_id()).ok());
   const uint64_t after = (*store)->LiveSstBytes();
+  RecordProperty("live_sst_bytes_before", std::to_string(before));
+  RecordProperty("live_sst_bytes_after", std::to_string(after));
   EXPECT_LT(after, before / 4) << "live SST bytes " << before << " -> " << after;
   // What was kept is whole.
   EXPECT_EQ((*store)->ReadJournal(runs[95].run_id())->size(), 10u);
