@@ -14,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "orchestrator/store/rocksdb_backup.h"
 #include "orchestrator/store/rocksdb_run_store.h"
 #include "orchestrator/store/value_cipher.h"
 
@@ -91,8 +92,8 @@ class EncryptionTest : public ::testing::Test {
 
   // Whether `needle` occurs in the raw bytes of any file under the database directory
   // (SST, WAL, MANIFEST, RocksDB's LOG).
-  bool FoundOnDisk(const std::string& needle) {
-    for (const auto& file : std::filesystem::recursive_directory_iterator(dir_ / "db")) {
+  bool FoundOnDisk(const std::string& needle, const std::string& sub = "db") {
+    for (const auto& file : std::filesystem::recursive_directory_iterator(dir_ / sub)) {
       if (!file.is_regular_file()) continue;
       std::ifstream in(file.path(), std::ios::binary);
       const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -134,6 +135,35 @@ TEST_F(EncryptionTest, PayloadsAreNowhereOnDiskInTheClearAndReadBackWithTheKey) 
   absl::StatusOr<RunPage> page = store->ListRuns(RunFilter(), 10, "");
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->runs.size(), 1u);
+}
+
+// A backup copies the records as they are: still encrypted, with their wrapped data
+// keys; restored, they read back with the key file and not without it.
+TEST_F(EncryptionTest, BackupsStayEncryptedAndRestoreReadableWithTheKeyFileOnly) {
+  const std::string keys = WriteKeys(absl::StrCat("1 ", Key('a'), "\n"));
+  {
+    std::unique_ptr<RocksDbRunStore> store = Open(keys);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(Batch("run_1", kSecret)).ok());
+    absl::StatusOr<BackupInfo> backup = store->Backup((dir_ / "backup").string());
+    ASSERT_TRUE(backup.ok()) << backup.status();
+  }
+  EXPECT_FALSE(FoundOnDisk(kSecret, "backup"));
+  absl::StatusOr<BackupInfo> restored = RestoreBackup((dir_ / "backup").string(), (dir_ / "restored").string(), false);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  RocksDbStoreOptions options = Options(keys);
+  options.path = (dir_ / "restored").string();
+  {
+    absl::StatusOr<std::unique_ptr<RocksDbRunStore>> store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<std::optional<v1::Run>> run = (*store)->GetRun("run_1");
+    ASSERT_TRUE(run.ok() && run->has_value()) << run.status();
+    EXPECT_EQ((*run)->input(), absl::StrCat("input ", kSecret));
+  }
+  options.encryption_key_file.clear();
+  absl::StatusOr<std::unique_ptr<RocksDbRunStore>> without_key = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(without_key.ok()) << without_key.status();
+  EXPECT_EQ((*without_key)->GetRun("run_1").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(EncryptionTest, TheScanFindsPlaintextWhenEncryptionIsOff) {

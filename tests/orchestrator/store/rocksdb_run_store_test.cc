@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "orchestrator/store/rocksdb_backup.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 
@@ -430,6 +431,35 @@ TEST_F(RocksDbRunStoreTest, ReclaimSpaceAfterRunDeletesShrinksTheSstFiles) {
   EXPECT_EQ((*store)->ReadJournal(runs[95].run_id())->size(), 10u);
   EXPECT_EQ((*store)->ReadEvents(runs[95].run_id(), 0, 0)->size(), 10u);
   EXPECT_FALSE((*store)->GetRun(runs[5].run_id())->has_value());
+}
+
+// `baton admin restore`: never over data without --force, never under a running store.
+TEST_F(RocksDbRunStoreTest, RestoreRefusesDataAndADirectoryInUse) {
+  const std::string backup_dir = (dir_ / "backup").string();
+  {
+    auto store = RocksDbRunStore::Open(Options());
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Commit(RunBatch("run_1")).ok());
+    ASSERT_TRUE((*store)->Backup(backup_dir).ok());
+  }
+  auto running = RocksDbRunStore::Open(Options("live"));
+  ASSERT_TRUE(running.ok()) << running.status();
+  absl::StatusOr<BackupInfo> refused = RestoreBackup(backup_dir, (dir_ / "live").string(), false);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("not empty"));
+  refused = RestoreBackup(backup_dir, (dir_ / "live").string(), true);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("in use"));
+  running->reset();
+  // Stopped: --force replaces what the directory held.
+  absl::StatusOr<BackupInfo> restored = RestoreBackup(backup_dir, (dir_ / "live").string(), true);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->backup_id, 1u);
+  auto store = RocksDbRunStore::Open(Options("live"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->GetRun("run_1")->has_value());
+  EXPECT_EQ(RestoreBackup((dir_ / "nothing").string(), (dir_ / "x").string(), false).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace
