@@ -527,6 +527,11 @@ TEST_F(CommandsTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Cli({"ls", "--limit", "x"}), kExitUsage);
   EXPECT_EQ(Cli({"run", "a.json", "hi", "--label", "novalue"}), kExitUsage);
   EXPECT_EQ(Cli({"get", "run_1", "--label", "a=b"}), kExitUsage);
+  EXPECT_EQ(Cli({"admin"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("expected `admin backup` or `admin restore`"));
+  EXPECT_EQ(Cli({"admin", "restore", "only-one-dir"}), kExitUsage);
+  EXPECT_EQ(Cli({"namespaces", "put", "team", "--retention", "soon"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--retention: 'soon' is not a period"));
   EXPECT_EQ(fake_.creates(), 0);
 }
 

@@ -34,6 +34,24 @@ TEST(FlagsTest, BadIntegerIsReported) {
   EXPECT_NE(error.find("--n"), std::string::npos);
 }
 
+TEST(FlagsTest, PeriodsTakeAUnitOrSeconds) {
+  Flags flags({"a", "b", "c", "d", "e", "bad", "neg", "huge"}, {});
+  const char* argv[] = {"prog", "--a=30d", "--b=12h", "--c=90m", "--d=45s", "--e=7",
+                        "--bad=3w", "--neg=-1s", "--huge=999999999999999d"};
+  ASSERT_TRUE(flags.Parse(9, const_cast<char**>(argv)).ok());
+  EXPECT_EQ(flags.GetSeconds("a", 0), 30 * 86400);
+  EXPECT_EQ(flags.GetSeconds("b", 0), 12 * 3600);
+  EXPECT_EQ(flags.GetSeconds("c", 0), 90 * 60);
+  EXPECT_EQ(flags.GetSeconds("d", 0), 45);
+  EXPECT_EQ(flags.GetSeconds("e", 0), 7);
+  EXPECT_EQ(flags.GetSeconds("missing", 60), 60);
+  for (const char* name : {"bad", "neg", "huge"}) {
+    std::string error;
+    EXPECT_EQ(flags.GetSeconds(name, 5, &error), 5) << name;
+    EXPECT_NE(error.find(std::string("--") + name), std::string::npos) << error;
+  }
+}
+
 absl::StatusOr<int> Half(int x) {
   if (x % 2) return absl::InvalidArgumentError("odd");
   return x / 2;
