@@ -71,13 +71,9 @@ class RetentionTest : public SchedulerFixture {
 TEST_F(RetentionTest, EndedRunsGoAfterThePeriodAndLiveRunsAndChildrenOfLiveParentsStay) {
   // A parent WAITING for two children, one of which has ended; a run that succeeded; one
   // running; one queued; one cancelled while queued.
-  const v1::Run parent = Create("plan");
-  std::optional<TaskGrant> p = Poll();
+  std::optional<TaskGrant> p = StartParentOfTwoChildren();
   ASSERT_TRUE(p.has_value());
-  ASSERT_TRUE(Append(*p, {Turn(0), Call(0, "t1", "helper"), Call(0, "t2", "helper")},
-                     {Child("t1", "one"), Child("t2", "two")})
-                  .ok());
-  ASSERT_EQ(*Suspend(*p), v1::WAITING);
+  const v1::Run parent = p->run;
   std::optional<TaskGrant> c1 = Poll();
   std::optional<TaskGrant> c2 = Poll();
   ASSERT_TRUE(c1.has_value() && c2.has_value());

@@ -69,6 +69,23 @@ class SchedulerFixture : public ::testing::Test {
     return out;
   }
 
+  // A run created and leased whose first turn asks for two subagents ("t1" and "t2",
+  // children with inputs "one" and "two"), then suspended: WAITING for both. Its grant;
+  // nullopt (and a test failure) when a step fails.
+  std::optional<TaskGrant> StartParentOfTwoChildren(const std::string& input = "plan") {
+    const v1::Run parent = Create(input);
+    std::optional<TaskGrant> p = Poll();
+    EXPECT_TRUE(p.has_value() && p->run.run_id() == parent.run_id());
+    if (!p.has_value()) return std::nullopt;
+    EXPECT_TRUE(Append(*p, {Turn(0), Call(0, "t1", "helper"), Call(0, "t2", "helper")},
+                       {Child("t1", "one"), Child("t2", "two")})
+                    .ok());
+    absl::StatusOr<v1::RunState> state = Suspend(*p);
+    EXPECT_TRUE(state.ok() && *state == v1::WAITING);
+    if (!state.ok() || *state != v1::WAITING) return std::nullopt;
+    return p;
+  }
+
   static LeaseRef Ref(const TaskGrant& g) { return LeaseRef{g.lease.run_id, g.lease.lease_id, g.lease.epoch}; }
 
   absl::StatusOr<AppendResult> Append(const TaskGrant& g, std::vector<v1::JournalEntry> entries,

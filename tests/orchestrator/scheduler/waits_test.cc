@@ -10,13 +10,9 @@ namespace {
 class WaitsTest : public SchedulerFixture {};
 
 TEST_F(WaitsTest, ParentWaitsWithoutALeaseUntilEveryChildEndsThenResumesWithTheirResults) {
-  v1::Run parent = Create("plan");
-  std::optional<TaskGrant> p = Poll();
+  std::optional<TaskGrant> p = StartParentOfTwoChildren();
   ASSERT_TRUE(p.has_value());
-  ASSERT_TRUE(Append(*p, {Turn(0), Call(0, "t1", "helper"), Call(0, "t2", "helper")},
-                     {Child("t1", "one"), Child("t2", "two")})
-                  .ok());
-  ASSERT_EQ(*Suspend(*p), v1::WAITING);
+  const v1::Run& parent = p->run;
   v1::Run waiting = Get(parent.run_id());
   EXPECT_EQ(waiting.state(), v1::WAITING);
   EXPECT_EQ(waiting.worker_id(), "");
