@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/namespaces.h"
+#include "orchestrator/run_trace.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_id.h"
 
@@ -80,6 +81,8 @@ void Scheduler::ApplyGraphStepLocked(const std::string& graph_run_id, graph::Gra
     child.set_graph_node(spec.node);
     child.set_graph_visit(spec.visit);
     child.set_map_item(spec.item);
+    // A node nests where its graph run does (graph runs record no span of their own).
+    *child.mutable_trace() = ChildRunTrace(run, "");
     AddRunLocked(std::move(child), batch);
     children_of_[graph_run_id].insert(spec.child_run_id);
     run.set_children(run.children() + 1);
