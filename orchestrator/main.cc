@@ -60,10 +60,8 @@ constexpr char kUsage[] =
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
     "         [--encryption-key-file=F] [--max-commit-backlog-mb=64] [--min-free-disk-mb=64]\n"
     "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
-    "          [--bootstrap-admin-key-file=F]] [--audit-log=F] [--log-format=text|json]
-"
-    "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]
-";
+    "          [--bootstrap-admin-key-file=F]] [--audit-log=F] [--log-format=text|json]\n"
+    "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n";
 
 }  // namespace
 
