@@ -318,6 +318,51 @@ TEST_F(TracingTest, ARunWithoutATraceparentStartsItsOwnTrace) {
   EXPECT_EQ(agents[0]["parentSpanId"], "");
 }
 
+TEST_F(TracingTest, ASubagentsRunNestsUnderItsParentsSpanInTheCallersTrace) {
+  std::unique_ptr<Process> worker = StartWorker("subagent-worker");
+  v1::CreateRunRequest request;
+  v1::AgentSpec* agent = request.mutable_agent();
+  agent->set_name("parent");
+  agent->set_model("claude-sonnet-4-5");
+  agent->set_max_steps(5);
+  v1::Subagent* helper = agent->add_subagents();
+  helper->set_name("helper");
+  helper->set_description("Helps.");
+  helper->mutable_agent()->set_name("child");
+  helper->mutable_agent()->set_model("claude-sonnet-4-5");
+  helper->set_input_schema_json(
+      json{{"type", "object"},
+           {"properties", {{"prompt", {{"type", "string"}, {"enum", json::array({"[sim text=child done] help"})}}}}},
+           {"required", json::array({"prompt"})}}
+          .dump());
+  // The simulator calls `helper` once, then answers.
+  request.set_input("[sim steps=2 tool=helper] delegate");
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  ctx.AddMetadata("traceparent", traceparent_);
+  v1::Run created;
+  ASSERT_TRUE(cluster_->runs().CreateRun(&ctx, request, &created).ok());
+  const v1::Run run = cluster_->WaitForEnd(created.run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  const std::vector<v1::Run> children = Children(*cluster_, run.run_id());
+  ASSERT_THAT(children, SizeIs(1));
+  EXPECT_EQ(children[0].trace().trace_id(), caller_trace_);
+
+  const std::vector<json> spans = WaitForSpans([](const std::vector<json>& s) {
+    return Named(s, "invoke_agent parent").size() >= 2 && Named(s, "invoke_agent child").size() >= 1;
+  });
+  std::set<std::string> parent_spans;
+  for (const json& a : Named(spans, "invoke_agent parent")) {
+    EXPECT_EQ(a["parentSpanId"], caller_span_);  // each attempt: before and after the child
+    parent_spans.insert(a["spanId"].get<std::string>());
+  }
+  const std::vector<json> child = Named(spans, "invoke_agent child");
+  ASSERT_THAT(child, SizeIs(1));
+  EXPECT_EQ(child[0]["traceId"], caller_trace_);
+  EXPECT_TRUE(parent_spans.count(child[0]["parentSpanId"].get<std::string>())) << child[0].dump();
+  EXPECT_EQ(children[0].trace().parent_span_id(), child[0]["parentSpanId"]);
+}
+
 TEST_F(TracingTest, AnAttemptAfterTheOrchestratorAndItsWorkerWereKilledJoinsTheSameTrace) {
   std::unique_ptr<Process> first = StartWorker("first-worker");
   cluster_->SimScript(json::array({
