@@ -26,6 +26,10 @@ v1::TraceContext NewRunTrace() {
   return trace;
 }
 
+LogContext RunLogContext(const v1::Run& run) {
+  return LogContext{run.run_id(), run.trace().trace_id(), run.trace().parent_span_id()};
+}
+
 v1::TraceContext ChildRunTrace(const v1::Run& parent, const std::string& traceparent) {
   v1::TraceContext trace = parent.trace();
   if (trace.trace_id().empty()) return NewRunTrace();  // a parent from before traces were kept

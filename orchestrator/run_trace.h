@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "baton/v1/run.pb.h"
+#include "common/logging.h"
 
 namespace baton::orchestrator {
 
@@ -20,6 +21,10 @@ absl::Status SetCallerTrace(absl::string_view traceparent, v1::Run* run);
 
 // A new trace of the run's own: a random trace id, no parent span, sampled.
 v1::TraceContext NewRunTrace();
+
+// The log context of a line about `run`: its id, trace id, and the span its spans nest
+// under (the orchestrator records no span of its own).
+LogContext RunLogContext(const v1::Run& run);
 
 // A child run's trace: under `traceparent` (the parent's span, sent by its worker)
 // when it is valid and in the parent's trace; the parent's trace otherwise.

@@ -115,8 +115,11 @@ void Scheduler::ApplyGraphStepLocked(const std::string& graph_run_id, graph::Gra
     // A graph's usage is its tree's: it spends nothing itself.
     *run.mutable_usage() = run.tree_usage();
     if (end.state == v1::SUCCEEDED) run.set_output(end.output);
-    BATON_LOG(INFO) << "graph run " << graph_run_id << " ended " << v1::RunState_Name(end.state)
-                    << (end.error.empty() ? "" : ": ") << end.error;
+    {
+      ScopedLogContext about(RunLogContext(run));
+      BATON_LOG(INFO) << "graph run " << graph_run_id << " ended " << v1::RunState_Name(end.state)
+                      << (end.error.empty() ? "" : ": ") << end.error;
+    }
     FinishLocked(graph_run_id, end.state, end.state == v1::SUCCEEDED ? "graph finished" : end.error, end.kind,
                  batch, deferred);
     return;

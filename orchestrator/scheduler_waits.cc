@@ -375,7 +375,10 @@ void Scheduler::AddTreeUsageLocked(const v1::Run& run, const v1::Usage& usage, S
     }
     const std::string next = ancestor.parent_run_id();
     if (!limit.empty()) {
-      BATON_LOG(INFO) << ancestor_id << ": " << limit;
+      {
+        ScopedLogContext about(RunLogContext(ancestor));
+        BATON_LOG(INFO) << ancestor_id << ": " << limit;
+      }
       if (is_graph) *ancestor.mutable_usage() = ancestor.tree_usage();
       FinishLocked(ancestor_id, v1::FAILED, limit, kind, batch, deferred);
       return;

@@ -28,7 +28,7 @@ constexpr char kSecretEcho[] = "a secret argument";
 class TracingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster_ = std::make_unique<Cluster>(ClusterOptions{.workers = 0});
+    cluster_ = std::make_unique<Cluster>(ClusterOptions{.workers = 0, .orchestrator_args = {"--log-format=json"}});
     cluster_->Start();
     const std::string dir = cluster_->dir();
     receiver_ = std::make_unique<Process>(
@@ -404,6 +404,19 @@ TEST_F(TracingTest, AnAttemptAfterTheOrchestratorAndItsWorkerWereKilledJoinsTheS
     }
   }
   EXPECT_TRUE(second_chat);
+
+  // The orchestrator's line about the lost lease names the run and its trace.
+  bool lease_line = false;
+  for (const std::string& line : mcp::testing::ReadLines(cluster_->dir() + "/orchestrator.log")) {
+    const json parsed = json::parse(line, nullptr, false);
+    ASSERT_TRUE(parsed.is_object()) << line;
+    if (!absl::StartsWith(parsed["message"].get<std::string>(), "lease on " + run.run_id())) continue;
+    lease_line = true;
+    EXPECT_EQ(parsed.value("run_id", ""), run.run_id()) << line;
+    EXPECT_EQ(parsed.value("trace_id", ""), caller_trace_) << line;
+    EXPECT_EQ(parsed.value("span_id", ""), caller_span_) << line;
+  }
+  EXPECT_TRUE(lease_line);
 }
 
 }  // namespace
