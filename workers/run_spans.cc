@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/fnv1a.h"
 #include "common/logging.h"
 #include "common/tracing/otlp_http_exporter.h"
 #include "workers/agent_loop.h"
@@ -19,16 +20,6 @@ using tracing::SpanKind;
 using tracing::Tracer;
 
 constexpr char kProvider[] = "anthropic";
-
-// FNV-1a: stable across processes and builds, unlike std::hash.
-uint64_t Fnv1a(absl::string_view s, uint64_t basis) {
-  uint64_t h = basis;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 // A short class of failure for error.type: the API's error type when it sent one
 // ("overloaded_error"), the status code's name otherwise ("DEADLINE_EXCEEDED").
@@ -125,8 +116,9 @@ tracing::SpanContext RunParentContext(const v1::Run& run) {
     if (tracing::IsValidId(run.trace().parent_span_id(), 16)) parent.span_id = run.trace().parent_span_id();
     parent.sampled = run.trace().sampled();
   } else {
-    parent.trace_id = absl::StrFormat("%016x%016x", Fnv1a(run.run_id(), 14695981039346656037ull),
-                                      Fnv1a(run.run_id(), 1099511628211ull * 31));
+    // Stable in every process, so every attempt derives the same id.
+    const uint64_t high = Fnv1a(run.run_id());
+    parent.trace_id = absl::StrFormat("%016x%016x", high, Fnv1a(run.run_id(), high));
     parent.sampled = true;
   }
   return parent;

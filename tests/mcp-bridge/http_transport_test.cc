@@ -50,6 +50,12 @@ class EverythingHttp {
   std::string log() const { return ReadFile(dir_ + "/server.log"); }
   // "METHOD traceparent" of each request that had the header.
   std::vector<std::string> traceparents() const { return ReadLines(dir_ + "/traceparents"); }
+  // A client of its Streamable HTTP endpoint, not connected yet.
+  std::unique_ptr<McpClient> Client(TimerQueue& timers) const {
+    HttpTransportOptions options;
+    options.url = "http://127.0.0.1:" + std::to_string(port_) + "/mcp";
+    return std::make_unique<McpClient>(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  }
 
  private:
   std::string dir_;
@@ -145,16 +151,14 @@ TEST(StreamableHttpTest, ListsCallsAndStreamsProgress) {
 TEST(StreamableHttpTest, ACallsTraceparentInItsMetaIsAlsoItsHeader) {
   EverythingHttp server("streamableHttp");
   TimerQueue timers;
-  HttpTransportOptions options;
-  options.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/mcp";
-  McpClient client(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
-  ASSERT_TRUE(client.Connect().ok());
+  std::unique_ptr<McpClient> client = server.Client(timers);
+  ASSERT_TRUE(client->Connect().ok());
   const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   CallOptions call;
   call.meta["traceparent"] = traceparent;
-  EXPECT_EQ(FirstText(client.CallToolAndWait("echo", {{"message", "traced"}}, call)), "Echo: traced");
-  EXPECT_EQ(FirstText(client.CallToolAndWait("echo", {{"message", "untraced"}}, CallOptions{})), "Echo: untraced");
-  client.Close();
+  EXPECT_EQ(FirstText(client->CallToolAndWait("echo", {{"message", "traced"}}, call)), "Echo: traced");
+  EXPECT_EQ(FirstText(client->CallToolAndWait("echo", {{"message", "untraced"}}, CallOptions{})), "Echo: untraced");
+  client->Close();
   // Only the traced call's POST had the header.
   EXPECT_THAT(server.traceparents(), ::testing::ElementsAre("POST " + traceparent));
 }
