@@ -98,4 +98,10 @@ absl::Status WritePortFile(const std::string& path, int port) {
   return absl::OkStatus();
 }
 
+std::string ClientMetadataValue(const grpc::ServerContextBase& context, const std::string& key) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(key);
+  return it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
 }  // namespace baton

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <grpcpp/server.h>
+#include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
 #include "common/tls.h"
@@ -62,6 +63,9 @@ absl::StatusOr<StartedServer> StartGrpcServer(const std::string& address,
 // Writes `port` to `path` atomically (write to a temp file, then rename), so a
 // parent process polling for the file never reads half a number.
 absl::Status WritePortFile(const std::string& path, int port);
+
+// The first value of the metadata `key` (lowercase) the client sent; "" when none.
+std::string ClientMetadataValue(const grpc::ServerContextBase& context, const std::string& key);
 
 }  // namespace baton
 

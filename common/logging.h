@@ -1,12 +1,18 @@
 // Minimal leveled logging to stderr (Debian's Abseil has no absl/log).
 //   BATON_LOG(INFO) << "leased " << run_id;
-// Lines look like: "I20261121 10:00:00.123 orchestrator] leased run_...".
+// Text lines look like: "I20261121 10:00:00.123 orchestrator] leased run_...".
+// With --log-format=json (SetLogFormat), one JSON object per line: time, severity,
+// program, message, source (warnings and worse), and the run_id, trace_id and span_id
+// of the thread's ScopedLogContext when it has one (docs/operations.md, "Logs").
 // Never log secrets: API keys and credentials are redacted at their source.
 #ifndef BATON_COMMON_LOGGING_H_
 #define BATON_COMMON_LOGGING_H_
 
+#include <cstdint>
 #include <sstream>
 #include <string>
+
+#include "absl/status/status.h"
 
 namespace baton {
 
@@ -15,6 +21,31 @@ enum class LogSeverity { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kFatal
 // Sets the program name shown on every line and the minimum severity printed.
 void InitLogging(const std::string& program, LogSeverity min_severity = LogSeverity::kInfo);
 bool LogEnabled(LogSeverity severity);
+// "text" (the default) or "json"; anything else is kInvalidArgument naming the value.
+// BATON_LOG_FORMAT sets it too (InitLogging reads it).
+absl::Status SetLogFormat(const std::string& format);
+
+// What a thread's log lines are about: every field set is on each line (JSON format).
+struct LogContext {
+  std::string run_id;
+  std::string trace_id;
+  std::string span_id;
+};
+// The calling thread's context (empty fields when none).
+const LogContext& CurrentLogContext();
+
+// Sets the calling thread's log context until destruction, then restores the one
+// before. Nests; not movable.
+class ScopedLogContext {
+ public:
+  explicit ScopedLogContext(LogContext context);
+  ~ScopedLogContext();
+  ScopedLogContext(const ScopedLogContext&) = delete;
+  ScopedLogContext& operator=(const ScopedLogContext&) = delete;
+
+ private:
+  LogContext previous_;
+};
 
 class LogMessage {
  public:
@@ -26,6 +57,9 @@ class LogMessage {
 
  private:
   LogSeverity severity_;
+  const char* file_;
+  int line_;
+  int64_t time_unix_nanos_;
   std::ostringstream stream_;
 };
 

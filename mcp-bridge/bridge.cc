@@ -68,6 +68,26 @@ v1::CallToolResponse ResponseFor(const CallResult& result, const std::string& to
   return r;
 }
 
+// The MCP client's span of a call, as the semantic conventions for MCP name it.
+tracing::Span StartCallSpan(const v1::CallToolRequest& request, const tracing::SpanContext& parent) {
+  tracing::Span span = tracing::Tracer::Global().StartSpan(absl::StrCat("tools/call ", request.name()),
+                                                           tracing::SpanKind::kClient, parent);
+  span.SetAttribute("mcp.method.name", std::string("tools/call"));
+  span.SetAttribute("gen_ai.operation.name", std::string("execute_tool"));
+  span.SetAttribute("gen_ai.tool.name", request.name());
+  if (!request.tool_use_id().empty()) span.SetAttribute("gen_ai.tool.call.id", request.tool_use_id());
+  if (!request.run_id().empty()) span.SetAttribute("gen_ai.conversation.id", request.run_id());
+  return span;
+}
+
+void EndCallSpan(tracing::Span& span, const v1::CallToolResponse& response) {
+  const std::string outcome = OutcomeName(response.outcome());
+  span.SetAttribute("baton.tool.outcome", outcome);
+  span.SetAttribute("baton.tool.reached_server", response.reached_server());
+  if (response.outcome() != v1::TOOL_OUTCOME_OK) span.SetError(outcome, "the call ended " + outcome);
+  span.End();
+}
+
 }  // namespace
 
 ElicitationPolicy ElicitationPolicyFrom(v1::ElicitationPolicy policy) {
@@ -233,8 +253,10 @@ v1::ListToolsResponse Bridge::ListTools(const v1::ListToolsRequest& request) {
   return response;
 }
 
-Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::function<void(v1::CallToolResponse)> done) {
+Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::function<void(v1::CallToolResponse)> done,
+                                const tracing::SpanContext& parent) {
   const absl::Time start = clock_.Now();
+  auto span = std::make_shared<tracing::Span>(StartCallSpan(request, parent));
   CallId id;
   {
     absl::MutexLock lock(&calls_mu_);
@@ -249,7 +271,8 @@ Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::functio
   audit->arguments_sha256 = Sha256Hex(request.arguments_json());
   audit->arguments_bytes = static_cast<int64_t>(request.arguments_json().size());
   // Every way a call ends goes through here: audit, then answer.
-  auto finish = [this, start, audit, done = std::move(done)](v1::CallToolResponse r) {
+  auto finish = [this, start, audit, span, done = std::move(done)](v1::CallToolResponse r) {
+    EndCallSpan(*span, r);
     const absl::Time end = clock_.Now();
     r.set_duration_ms(absl::ToInt64Milliseconds(end - start));
     audit->time = end;
@@ -285,6 +308,8 @@ Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::functio
   const ServerConfig& config = server->config();
   audit->server = config.name;
   audit->mcp_tool = entry->tool.name;
+  span->SetAttribute("baton.mcp.server", config.name);
+  span->SetAttribute("baton.mcp.tool", entry->tool.name);
   auto with_hints = [entry](v1::CallToolResponse r) {
     r.set_read_only(entry->tool.read_only);
     r.set_idempotent(entry->tool.idempotent);
@@ -316,6 +341,7 @@ Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::functio
   }
   options.max_duration = std::max(options.max_duration, options.timeout);
   if (!request.idempotency_key().empty()) options.meta[kIdempotencyMetaKey] = request.idempotency_key();
+  options.meta[kTraceparentMetaKey] = tracing::FormatTraceparent(span->context());
   options.elicitation.policy = ElicitationPolicyFrom(request.elicitation());
   options.elicitation.requester = input_requester_;
   options.elicitation.call = ToolCallRef{request.run_id(), request.step(), request.tool_use_id(), request.name()};

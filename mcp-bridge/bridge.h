@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/schema_validator.h"
+#include "common/tracing/span.h"
 #include "mcp-bridge/audit_log.h"
 #include "mcp-bridge/input_requester.h"
 #include "mcp-bridge/tool_server.h"
@@ -27,6 +28,8 @@ namespace baton::mcp {
 
 // The _meta key that carries the idempotency key to servers.
 inline constexpr char kIdempotencyMetaKey[] = "baton/idempotencyKey";
+// The _meta key that carries the call's W3C traceparent to servers (the bridge's span).
+inline constexpr char kTraceparentMetaKey[] = "traceparent";
 
 // Thread-safe. Owns the servers; `audit`, `clock` and `input_requester` must outlive
 // it.
@@ -60,8 +63,11 @@ class Bridge {
   v1::ListToolsResponse ListTools(const v1::ListToolsRequest& request);
 
   // Runs one call under the policy; `done` runs exactly once, possibly before this
-  // returns, on some internal thread: it must not block.
-  CallId CallTool(const v1::CallToolRequest& request, std::function<void(v1::CallToolResponse)> done);
+  // returns, on some internal thread: it must not block. The call's span
+  // (`tools/call {tool}`) nests under `parent` (the worker's execute_tool span, from
+  // the call's traceparent), and the server gets the span's traceparent in _meta.
+  CallId CallTool(const v1::CallToolRequest& request, std::function<void(v1::CallToolResponse)> done,
+                  const tracing::SpanContext& parent = {});
   // The caller gave up (run cancelled, deadline): the server is told, `done` runs
   // with outcome CANCELLED. No-op when the call has finished.
   void Cancel(CallId id, const std::string& reason);

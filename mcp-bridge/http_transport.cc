@@ -128,6 +128,16 @@ absl::Status HttpTransport::Send(const std::string& message) {
   if (parsed.is_object()) {
     if (parsed.contains("method") && parsed["method"].is_string()) out.method = parsed["method"].get<std::string>();
     if (!out.method.empty() && parsed.contains("id")) out.id_json = parsed["id"].dump();
+    // W3C trace context in HTTP's own place as well, for servers and proxies that read
+    // only headers (docs/mcp-bridge.md, "Tracing").
+    auto params = parsed.find("params");
+    if (params != parsed.end() && params->is_object()) {
+      auto meta = params->find("_meta");
+      if (meta != params->end() && meta->is_object()) {
+        auto traceparent = meta->find("traceparent");
+        if (traceparent != meta->end() && traceparent->is_string()) out.traceparent = traceparent->get<std::string>();
+      }
+    }
   }
   {
     absl::MutexLock lock(&mu_);
@@ -321,6 +331,9 @@ void HttpTransport::StartPost(Outgoing message) {
   t->method = std::move(message.method);
   t->id_json = std::move(message.id_json);
   t->headers = static_cast<curl_slist*>(BaseHeaders(true, true));
+  if (!message.traceparent.empty() && message.traceparent.find_first_of("\r\n") == std::string::npos) {
+    t->headers = curl_slist_append(t->headers, absl::StrCat("traceparent: ", message.traceparent).c_str());
+  }
   AddTransfer(std::move(t));
 }
 

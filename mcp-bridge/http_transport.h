@@ -78,6 +78,7 @@ class HttpTransport final : public Transport {
     std::string body;
     std::string method;     // empty for a response
     std::string id_json;    // the request id as JSON text; empty for notifications/responses
+    std::string traceparent;  // params._meta.traceparent, sent as the traceparent header too
   };
 
   void Loop();

@@ -3,7 +3,9 @@
 //   baton-mcp-bridge --config=FILE [--listen=127.0.0.1:7234] [--port-file=F]
 //                    [--audit-log=FILE] [--startup-wait-ms=20000]
 //                    [--orchestrator=HOST:PORT] [--tls-cert=F --tls-key=F [--tls-client-ca=F]]
-//                    [--insecure] [--ca=F [--cert=F --key=F]]
+//                    [--insecure] [--ca=F [--cert=F --key=F]] [--log-format=text|json]
+// Traces go over OTLP/HTTP when OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set
+// (docs/operations.md, "Tracing").
 // The config format is in docs/mcp-bridge.md. ${VAR} in it expands from this
 // process's environment: that is how credentials reach the servers.
 // --orchestrator is where a person is asked when an MCP server asks for input
@@ -26,6 +28,7 @@
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
+#include "common/tracing/process_tracing.h"
 #include "mcp-bridge/audit_log.h"
 #include "mcp-bridge/bridge.h"
 #include "mcp-bridge/config.h"
@@ -41,6 +44,7 @@ constexpr char kUsage[] =
     "         [--audit-log=FILE] [--startup-wait-ms=20000] [--orchestrator=HOST:PORT]\n"
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure] [--ca=F [--cert=F --key=F]]\n"
     "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n"
+    "         [--log-format=text|json]\n"
     "environment: BATON_CA, BATON_CERT, BATON_KEY (for --orchestrator)\n";
 
 }  // namespace
@@ -51,12 +55,19 @@ int main(int argc, char** argv) {
   baton::BlockShutdownSignals();  // before any thread starts
   baton::Flags flags({"config", "listen", "port-file", "audit-log", "startup-wait-ms", "orchestrator", "tls-cert",
                       "tls-key", "tls-client-ca", "ca", "cert", "key", baton::metrics::kMetricsListenFlag,
-                      baton::metrics::kMetricsPortFileFlag},
+                      baton::metrics::kMetricsPortFileFlag, baton::tracing::kLogFormatFlag},
                      {"help", baton::kInsecureFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-mcp-bridge: " << s.message() << "\n";
     std::cerr << kUsage;
     return s.ok() ? 0 : 2;
+  }
+  // Destroyed last: the calls' spans are flushed after the bridge stopped.
+  absl::StatusOr<std::unique_ptr<baton::tracing::ProcessTracing>> tracing =
+      baton::tracing::InitLogsAndTraces(flags, "baton-mcp-bridge");
+  if (!tracing.ok()) {
+    std::cerr << "baton-mcp-bridge: " << tracing.status().message() << "\n";
+    return 2;
   }
   std::string error;
   const absl::Duration startup_wait = absl::Milliseconds(flags.GetInt("startup-wait-ms", 20'000, &error));

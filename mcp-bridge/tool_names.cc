@@ -6,21 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/fnv1a.h"
 
 namespace baton::mcp {
 namespace {
 
 bool IsNameChar(char c) {
   return c == '_' || c == '-' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-uint64_t Fnv1a(std::string_view s, uint64_t seed) {
-  uint64_t h = 14695981039346656037ULL ^ seed;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
 }
 
 }  // namespace
@@ -57,7 +49,7 @@ std::vector<std::string> ExposedToolNames(const std::string& server, const std::
     if (clean.size() > budget || used.count(name) > 0) {
       // Cut to leave room for "_" and 8 hex digits of the original name's hash.
       for (uint64_t seed = 0;; ++seed) {
-        std::string hash = absl::StrFormat("%08x", static_cast<uint32_t>(Fnv1a(t, seed)));
+        std::string hash = absl::StrFormat("%08x", static_cast<uint32_t>(Fnv1a(t, kFnv1aOffsetBasis ^ seed)));
         name = absl::StrCat(prefix, clean.substr(0, budget - 9), "_", hash);
         if (used.count(name) == 0) break;
       }

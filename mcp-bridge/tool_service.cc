@@ -3,7 +3,10 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
+#include "common/logging.h"
 #include "common/tls.h"
+#include "common/tracing/span.h"
 
 namespace baton::mcp {
 namespace {
@@ -12,14 +15,18 @@ namespace {
 // client goes away. Deletes itself in OnDone.
 class CallToolReactor final : public grpc::ServerUnaryReactor {
  public:
-  CallToolReactor(Bridge& bridge, const v1::CallToolRequest& request, v1::CallToolResponse* response)
+  CallToolReactor(Bridge& bridge, const v1::CallToolRequest& request, v1::CallToolResponse* response,
+                  const tracing::SpanContext& parent)
       : bridge_(bridge) {
     // The callback may run before CallTool returns; OnCancel only after the
     // handler returned this reactor, by when id_ is set.
-    id_ = bridge_.CallTool(request, [this, response](v1::CallToolResponse r) {
-      *response = std::move(r);
-      Finish(grpc::Status::OK);
-    });
+    id_ = bridge_.CallTool(
+        request,
+        [this, response](v1::CallToolResponse r) {
+          *response = std::move(r);
+          Finish(grpc::Status::OK);
+        },
+        parent);
   }
 
   void OnCancel() override { bridge_.Cancel(id_, "the caller cancelled the call"); }
@@ -68,7 +75,13 @@ grpc::ServerUnaryReactor* ToolServiceImpl::CallTool(grpc::CallbackServerContext*
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required"));
     return reactor;
   }
-  return new CallToolReactor(bridge_, *request, response);
+  // The worker's execute_tool span, when it sent one: the bridge's span nests under
+  // it. A malformed traceparent is ignored (W3C: start a new trace), never refused.
+  absl::StatusOr<tracing::SpanContext> parent =
+      tracing::ParseTraceparent(ClientMetadataValue(*context, tracing::kTraceparentKey));
+  ScopedLogContext log_context(
+      LogContext{request->run_id(), parent.ok() ? parent->trace_id : "", parent.ok() ? parent->span_id : ""});
+  return new CallToolReactor(bridge_, *request, response, parent.ok() ? *parent : tracing::SpanContext());
 }
 
 }  // namespace baton::mcp

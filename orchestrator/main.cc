@@ -66,7 +66,7 @@ constexpr char kUsage[] =
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
     "         [--encryption-key-file=F] [--max-commit-backlog-mb=64] [--min-free-disk-mb=64]\n"
     "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
-    "          [--bootstrap-admin-key-file=F]] [--audit-log=F]\n"
+    "          [--bootstrap-admin-key-file=F]] [--audit-log=F] [--log-format=text|json]\n"
     "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n"
     "         [--default-retention=0] [--retention-interval=60s]\n";
 
@@ -82,11 +82,16 @@ int main(int argc, char** argv) {
                       "max-commit-backlog-mb", "min-free-disk-mb", baton::metrics::kMetricsListenFlag,
                       baton::metrics::kMetricsPortFileFlag, "default-retention", "retention-interval"};
   value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
+  value_flags.insert("log-format");
   baton::Flags flags(std::move(value_flags), {"help", baton::kInsecureFlag, baton::orchestrator::auth::kAuthFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-orchestrator: " << s.message() << "\n";
     std::cerr << kUsage;
     return s.ok() ? 0 : 2;
+  }
+  if (absl::Status s = baton::SetLogFormat(flags.GetString("log-format", "text")); !s.ok()) {
+    std::cerr << "baton-orchestrator: --log-format: " << s.message() << "\n";
+    return 2;
   }
   std::string error;
   baton::orchestrator::SchedulerOptions options;

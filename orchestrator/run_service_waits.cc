@@ -3,10 +3,13 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
 #include "common/grpc_status.h"
 #include "common/namespaces.h"
+#include "common/tracing/trace_context.h"
 #include "common/status_macros.h"
 #include "common/schema_validator.h"
+#include "orchestrator/run_trace.h"
 #include "orchestrator/services.h"
 #include "orchestrator/store/store_keys.h"
 #include "orchestrator/validation.h"
@@ -304,6 +307,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::ForkRun(grpc::CallbackServerContext* c
   run.set_namespace_(source->namespace_().empty() ? std::string(NamespaceOfRunId(source->run_id()))
                                                   : source->namespace_());
   run.set_forked_at_seq(request->at_journal_seq());
+  if (absl::Status s = SetCallerTrace(ClientMetadataValue(*ctx, tracing::kTraceparentKey), &run); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.ForkRun(std::move(params), [reactor, reply](absl::StatusOr<v1::Run> created) {
     if (created.ok()) *reply = std::move(*created);

@@ -12,6 +12,7 @@
 #include "common/namespaces.h"
 #include "common/status_macros.h"
 #include "common/transcript.h"
+#include "orchestrator/run_trace.h"
 #include "orchestrator/store/run_id.h"
 #include "orchestrator/validation.h"
 #include "orchestrator/store/store_keys.h"
@@ -1176,7 +1177,10 @@ void Scheduler::Tick() {
                                      absl::ToInt64Milliseconds(TakeUpWindow(options_)), " ms"),
                         batch, deferred);
       }
-      BATON_LOG(INFO) << "lease on " << run_id << " held by " << worker << (taken_up ? " expired" : " withdrawn");
+      {
+        ScopedLogContext about(RunLogContext(active.run));
+        BATON_LOG(INFO) << "lease on " << run_id << " held by " << worker << (taken_up ? " expired" : " withdrawn");
+      }
       CommitLocked(std::move(batch), nullptr, deferred);
     }
     // A worker that did not take up a grant is frozen or unreachable: its other

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/namespaces.h"
+#include "orchestrator/run_trace.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_id.h"
 
@@ -80,6 +81,8 @@ void Scheduler::ApplyGraphStepLocked(const std::string& graph_run_id, graph::Gra
     child.set_graph_node(spec.node);
     child.set_graph_visit(spec.visit);
     child.set_map_item(spec.item);
+    // A node nests where its graph run does (graph runs record no span of their own).
+    *child.mutable_trace() = ChildRunTrace(run, "");
     AddRunLocked(std::move(child), batch);
     children_of_[graph_run_id].insert(spec.child_run_id);
     run.set_children(run.children() + 1);
@@ -112,8 +115,11 @@ void Scheduler::ApplyGraphStepLocked(const std::string& graph_run_id, graph::Gra
     // A graph's usage is its tree's: it spends nothing itself.
     *run.mutable_usage() = run.tree_usage();
     if (end.state == v1::SUCCEEDED) run.set_output(end.output);
-    BATON_LOG(INFO) << "graph run " << graph_run_id << " ended " << v1::RunState_Name(end.state)
-                    << (end.error.empty() ? "" : ": ") << end.error;
+    {
+      ScopedLogContext about(RunLogContext(run));
+      BATON_LOG(INFO) << "graph run " << graph_run_id << " ended " << v1::RunState_Name(end.state)
+                      << (end.error.empty() ? "" : ": ") << end.error;
+    }
     FinishLocked(graph_run_id, end.state, end.state == v1::SUCCEEDED ? "graph finished" : end.error, end.kind,
                  batch, deferred);
     return;

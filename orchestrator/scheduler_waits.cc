@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/namespaces.h"
 #include "common/transcript.h"
+#include "orchestrator/run_trace.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_id.h"
 
@@ -72,6 +73,7 @@ Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
     run.mutable_agent()->set_max_attempts(options_.default_max_attempts);
   }
   if (run.root_run_id().empty()) run.set_root_run_id(run.run_id());
+  if (run.trace().trace_id().empty()) *run.mutable_trace() = NewRunTrace();
   if (run.max_depth() <= 0) {
     run.set_max_depth(run.agent().max_subagent_depth() > 0 ? run.agent().max_subagent_depth()
                                                            : options_.default_max_subagent_depth);
@@ -123,6 +125,7 @@ void Scheduler::CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, co
   const int32_t own = spec.agent().max_subagent_depth();
   child.set_max_depth(own > 0 ? std::min(own, p.max_depth()) : p.max_depth());
   child.set_parent_tool_use_id(entry.tool_call().tool_use_id());
+  *child.mutable_trace() = ChildRunTrace(p, spec.traceparent());
   ActiveRun& created = AddRunLocked(std::move(child), batch);
   const std::string child_id = created.run.run_id();
   if (!created.run.request_id().empty()) batch.request_ids.push_back({created.run.request_id(), child_id});
@@ -372,7 +375,10 @@ void Scheduler::AddTreeUsageLocked(const v1::Run& run, const v1::Usage& usage, S
     }
     const std::string next = ancestor.parent_run_id();
     if (!limit.empty()) {
-      BATON_LOG(INFO) << ancestor_id << ": " << limit;
+      {
+        ScopedLogContext about(RunLogContext(ancestor));
+        BATON_LOG(INFO) << ancestor_id << ": " << limit;
+      }
       if (is_graph) *ancestor.mutable_usage() = ancestor.tree_usage();
       FinishLocked(ancestor_id, v1::FAILED, limit, kind, batch, deferred);
       return;

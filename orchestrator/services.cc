@@ -7,13 +7,16 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/namespaces.h"
+#include "common/tracing/trace_context.h"
 #include "common/tls.h"
 #include "common/transcript.h"
 #include "orchestrator/graph/graph_execution.h"
 #include "orchestrator/graph_service.h"
+#include "orchestrator/run_trace.h"
 #include "orchestrator/run_view.h"
 #include "orchestrator/run_watcher.h"
 #include "orchestrator/store/store_keys.h"
@@ -46,6 +49,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
   if (!ns.ok()) return FinishNow(ctx, ns.status());
   v1::Run run;
   run.set_namespace_(*ns);
+  if (absl::Status s = SetCallerTrace(ClientMetadataValue(*ctx, tracing::kTraceparentKey), &run); !s.ok()) return FinishNow(ctx, s);
   if (!request->graph_name().empty() || request->has_graph()) {
     v1::GraphSpec graph;
     if (!request->graph_name().empty()) {

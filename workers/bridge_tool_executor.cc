@@ -8,6 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
+#include "common/tracing/span.h"
 
 namespace baton::worker {
 
@@ -78,6 +79,10 @@ absl::StatusOr<ToolOutput> BridgeToolExecutor::CallTool(const std::string& name,
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + max_duration + options_.call_grace));
+  // The call's span (execute_tool) goes with it: the bridge's span nests under it.
+  if (const tracing::SpanContext span = tracing::CurrentSpanContext(); span.valid()) {
+    ctx.AddMetadata(tracing::kTraceparentKey, tracing::FormatTraceparent(span));
+  }
   v1::CallToolResponse response;
   grpc::Status status;
   absl::Notification done;

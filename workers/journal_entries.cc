@@ -1,6 +1,7 @@
 #include "workers/journal_entries.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/tracing/span.h"
 
 namespace baton::worker {
 namespace {
@@ -43,6 +44,10 @@ v1::ChildRunSpec ChildRunSpecOf(const std::string& tool_use_id, const v1::Subage
   child.set_subagent(subagent.name());
   *child.mutable_agent() = subagent.agent();
   child.set_input(std::move(input));
+  // The child's spans nest under the parent's current span (its invoke_agent).
+  if (const tracing::SpanContext parent = tracing::CurrentSpanContext(); parent.valid()) {
+    child.set_traceparent(tracing::FormatTraceparent(parent));
+  }
   return child;
 }
 

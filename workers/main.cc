@@ -3,6 +3,7 @@
 //   baton-worker --orchestrator=127.0.0.1:7233 [--concurrency=4] [--worker-id=ID]
 //                [--tool-audit-log=FILE] [--heartbeat-ms=N] [--drain-timeout-ms=20000] [--namespaces=a,b]
 //                [--model-retries=4] [--tool-bridge=HOST:PORT] [--ca=F [--cert=F --key=F]]
+//                [--log-format=text|json] [--trace-message-content]
 // --tool-bridge adds the MCP bridge's tools (baton-mcp-bridge) to the built-in ones.
 // --prices=FILE replaces the built-in price table (docs/design.md, the agent loop).
 // --max-tool-result-bytes=1048576: a larger tool result reaches the model as an error
@@ -14,6 +15,9 @@
 // (docs/operations.md, "Metrics"); off without it.
 // The Messages API is reached as Anthropic's SDKs do: ANTHROPIC_API_KEY (or
 // ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL.
+// Traces go over OTLP/HTTP when OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set; message
+// content is in them only with --trace-message-content or
+// OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true (docs/operations.md, "Tracing").
 #include <unistd.h>
 
 #include <iostream>
@@ -26,11 +30,13 @@
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
+#include "common/tracing/process_tracing.h"
 #include "workers/agent_loop.h"
 #include "workers/bridge_tool_executor.h"
 #include "workers/builtin_tools.h"
 #include "workers/grpc_rate_gate.h"
 #include "workers/model/messages_api_client.h"
+#include "workers/run_spans.h"
 #include "workers/worker.h"
 #include "workers/worker_metrics.h"
 
@@ -43,8 +49,9 @@ constexpr char kUsage[] =
     "         [--model-retries=4] [--tool-bridge=HOST:PORT] [--prices=FILE]\n"
     "         [--max-tool-result-bytes=1048576]\n"
     "         [--ca=F [--cert=F --key=F]] [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n"
+    "         [--log-format=text|json] [--trace-message-content]\n"
     "environment: ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL,\n"
-    "             BATON_CA, BATON_CERT, BATON_KEY\n";
+    "             BATON_CA, BATON_CERT, BATON_KEY, OTEL_* (tracing)\n";
 
 }  // namespace
 
@@ -55,13 +62,22 @@ int main(int argc, char** argv) {
   baton::Flags flags({"orchestrator", "concurrency", "worker-id", "tool-audit-log", "heartbeat-ms",
                       "drain-timeout-ms", "model-retries", "tool-bridge", "prices",
                       "max-tool-result-bytes", "ca", "cert", "key", "namespaces",
-                      baton::metrics::kMetricsListenFlag, baton::metrics::kMetricsPortFileFlag},
-                     {"help"});
+                      baton::metrics::kMetricsListenFlag, baton::metrics::kMetricsPortFileFlag,
+                      baton::tracing::kLogFormatFlag},
+                     {"help", "trace-message-content"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-worker: " << s.message() << "\n";
     std::cerr << kUsage;
     return s.ok() ? 0 : 2;
   }
+  // Destroyed last: the slots' spans are flushed after the drain.
+  absl::StatusOr<std::unique_ptr<baton::tracing::ProcessTracing>> tracing =
+      baton::tracing::InitLogsAndTraces(flags, "baton-worker");
+  if (!tracing.ok()) {
+    std::cerr << "baton-worker: " << tracing.status().message() << "\n";
+    return 2;
+  }
+  if (flags.GetBool("trace-message-content")) baton::tracing::SetCaptureMessageContent(true);
   std::string error;
   baton::worker::WorkerOptions options;
   options.orchestrator_address = flags.GetString("orchestrator", "127.0.0.1:7233");
@@ -142,7 +158,10 @@ int main(int argc, char** argv) {
     loop_options.prices = *std::move(prices);
   }
   loop_options.metrics = baton::worker::UsageMetrics::Register(metrics);
-  baton::worker::AgentLoop loop(model, tools, baton::SystemClock::Get(), loop_options);
+  // Spans around every model and tool call (chat, execute_tool), under the run's.
+  baton::worker::TracingModelClient traced_model(model);
+  baton::worker::TracingToolExecutor traced_tools(tools);
+  baton::worker::AgentLoop loop(traced_model, traced_tools, baton::SystemClock::Get(), loop_options);
   baton::worker::Worker worker(options, loop);
   worker.RegisterMetrics(metrics);
   // Declared after everything its scrapes read, so it stops first.

@@ -14,6 +14,8 @@
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/tracing/span.h"
+#include "workers/run_spans.h"
 
 namespace baton::worker {
 
@@ -345,6 +347,10 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   auto stub = v1::WorkerService::NewStub(channel_);
   const v1::Run& run = task->task.run();
   const v1::Lease lease = task->lease();
+  // This attempt's span, under the run's trace; the slot's log lines name both.
+  ScopedLogContext log_context(LogContext{run.run_id(), "", ""});
+  tracing::Span span = StartInvokeAgentSpan(run, lease.epoch(), options_.worker_id);
+  tracing::ScopedSpan scope(span);
   BATON_LOG(INFO) << "running " << run.run_id() << " (attempt " << run.attempt() << ", epoch "
                   << lease.epoch() << ", " << task->task.journal_size() << " journal entries)";
   std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
@@ -353,6 +359,7 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   GrpcRunJournal out(*stub, options_.worker_id, lease, run.last_journal_seq() + 1, task->signals, task->lease_clock,
                      options_.journal_retry_for, std::move(on_ack), &deltas_);
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals, task->task.history());
+  EndInvokeAgentSpan(span, outcome);
   if (outcome.reported) {
     BATON_LOG(INFO) << run.run_id() << " succeeded after " << outcome.steps << " steps";
     return;

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/tracing/span.h"
 #include "tests/mcp-bridge/fake_input_requester.h"
 #include "tests/mcp-bridge/fake_tool_server.h"
 #include "tests/mcp-bridge/mcp_test_util.h"
@@ -116,6 +117,37 @@ TEST_F(BridgeTest, ACallReachesTheServerUnderItsOwnNameWithTheIdempotencyKey) {
   ASSERT_THAT(fs_->calls(), SizeIs(1));
   EXPECT_EQ(fs_->calls()[0].tool, "write.file");
   EXPECT_EQ(fs_->calls()[0].options.meta[kIdempotencyMetaKey], "run_1:3:toolu_9");
+}
+
+// Keeps the spans it is given.
+class CollectingExporter : public tracing::SpanExporter {
+ public:
+  void Export(tracing::SpanData span) override { spans.push_back(std::move(span)); }
+  std::vector<tracing::SpanData> spans;
+};
+
+TEST_F(BridgeTest, ACallsSpanNestsUnderItsCallerAndItsTraceparentGoesToTheServer) {
+  CollectingExporter exporter;
+  tracing::Tracer tracer(&exporter);
+  tracing::Tracer::SetGlobal(&tracer);
+  v1::CallToolRequest request;
+  request.set_name("mcp__fs__write_file");
+  request.set_arguments_json("{}");
+  request.set_tool_use_id("toolu_9");
+  request.add_allowed_tools("*");
+  const tracing::SpanContext caller = *tracing::ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  bool called = false;
+  bridge_->CallTool(request, [&](v1::CallToolResponse r) { called = true; }, caller);
+  tracing::Tracer::SetGlobal(nullptr);
+  ASSERT_TRUE(called);
+  ASSERT_THAT(exporter.spans, SizeIs(1));
+  const tracing::SpanData& span = exporter.spans[0];
+  EXPECT_EQ(span.name, "tools/call mcp__fs__write_file");
+  EXPECT_EQ(span.trace_id, caller.trace_id);
+  EXPECT_EQ(span.parent_span_id, caller.span_id);
+  ASSERT_THAT(fs_->calls(), SizeIs(1));
+  EXPECT_EQ(fs_->calls()[0].options.meta[kTraceparentMetaKey],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-" + span.span_id + "-01");
 }
 
 TEST_F(BridgeTest, TheCallCarriesItsElicitationPolicyAndWhoToAsk) {

@@ -27,15 +27,18 @@ using ::testing::Not;
 using namespace ::baton::mcp::testing;
 
 // server-everything over HTTP on a port it picks (PORT=0, reported by
-// servers/report_port.mjs), or on a given port.
+// servers/report_port.mjs), or on a given port. The traceparent headers it gets are
+// logged (servers/log_traceparent.mjs).
 class EverythingHttp {
  public:
   EverythingHttp(const std::string& mode, int port = 0) : dir_(MakeTempDir()) {
     process_ = std::make_unique<baton::testing::Process>(
         "/usr/bin/env",
         std::vector<std::string>{"node", "--import", SourceDir() + "/tests/mcp-bridge/servers/report_port.mjs",
+                                 "--import", SourceDir() + "/tests/mcp-bridge/servers/log_traceparent.mjs",
                                  EverythingServer(), mode},
-        std::map<std::string, std::string>{{"PORT", std::to_string(port)}, {"PORT_FILE", dir_ + "/port"}},
+        std::map<std::string, std::string>{
+            {"PORT", std::to_string(port)}, {"PORT_FILE", dir_ + "/port"}, {"TRACEPARENT_LOG", dir_ + "/traceparents"}},
         dir_ + "/server.log");
     port_ = baton::testing::WaitForPortFile(dir_ + "/port", absl::Seconds(20));
   }
@@ -45,6 +48,14 @@ class EverythingHttp {
   }
   int port() const { return port_; }
   std::string log() const { return ReadFile(dir_ + "/server.log"); }
+  // "METHOD traceparent" of each request that had the header.
+  std::vector<std::string> traceparents() const { return ReadLines(dir_ + "/traceparents"); }
+  // A client of its Streamable HTTP endpoint, not connected yet.
+  std::unique_ptr<McpClient> Client(TimerQueue& timers) const {
+    HttpTransportOptions options;
+    options.url = "http://127.0.0.1:" + std::to_string(port_) + "/mcp";
+    return std::make_unique<McpClient>(std::make_unique<HttpTransport>(options), timers, McpClientOptions{});
+  }
 
  private:
   std::string dir_;
@@ -135,6 +146,21 @@ TEST(StreamableHttpTest, ListsCallsAndStreamsProgress) {
   // Close ended the session with DELETE.
   EXPECT_TRUE(Eventually([&] { return absl::StrContains(server.log(), "session termination request for session " + session); }))
       << server.log();
+}
+
+TEST(StreamableHttpTest, ACallsTraceparentInItsMetaIsAlsoItsHeader) {
+  EverythingHttp server("streamableHttp");
+  TimerQueue timers;
+  std::unique_ptr<McpClient> client = server.Client(timers);
+  ASSERT_TRUE(client->Connect().ok());
+  const std::string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  CallOptions call;
+  call.meta["traceparent"] = traceparent;
+  EXPECT_EQ(FirstText(client->CallToolAndWait("echo", {{"message", "traced"}}, call)), "Echo: traced");
+  EXPECT_EQ(FirstText(client->CallToolAndWait("echo", {{"message", "untraced"}}, CallOptions{})), "Echo: untraced");
+  client->Close();
+  // Only the traced call's POST had the header.
+  EXPECT_THAT(server.traceparents(), ::testing::ElementsAre("POST " + traceparent));
 }
 
 TEST(StreamableHttpTest, ALostSessionIsInitializedAgainAndTheCallGoesThrough) {

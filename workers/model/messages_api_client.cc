@@ -452,6 +452,9 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
       response.message = *std::move(result.message);
       response.request_id = std::move(result.request_id);
       response.attempts = attempt;
+      if (result.time_to_first_token != absl::InfiniteDuration()) {
+        response.time_to_first_chunk = result.time_to_first_token;
+      }
       return response;
     }
     const absl::Status& status = result.message.status();

@@ -32,6 +32,9 @@ struct ModelResponse {
   nlohmann::json message;
   std::string request_id;  // the API's request-id header
   int attempts = 1;        // HTTP attempts made, retries included
+  // The last attempt's time from sending to its first content delta (a streamed
+  // answer's first chunk). Zero when the client cannot tell (a call not streamed).
+  absl::Duration time_to_first_chunk;
 };
 
 // Calls POST /v1/messages. Thread-safe; one instance serves every run of a worker.

@@ -20,7 +20,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: baton-model-sim [--listen=127.0.0.1:0] [--port-file=F] [--script=FILE] "
-    "[--latency-ms=N] [--rate-limit-rps=N]\n"
+    "[--latency-ms=N] [--rate-limit-rps=N] [--log-format=text|json]\n"
     "env BATON_SIM_API_KEY: when set, requests must send it as x-api-key\n";
 
 struct Options {
@@ -53,13 +53,16 @@ bool WritePortFile(const std::string& path, int port) {
 int main(int argc, char** argv) {
   baton::InitLogging("model-sim");
   baton::DisableMutexDeadlockDetection();
-  baton::Flags flags({"listen", "port-file", "script", "latency-ms", "rate-limit-rps"}, {"help"});
+  baton::Flags flags({"listen", "port-file", "script", "latency-ms", "rate-limit-rps", "log-format"}, {"help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     return Fail(absl::StrCat(s.message(), "\n", kUsage));
   }
   if (flags.GetBool("help")) {
     std::fputs(kUsage, stdout);
     return 0;
+  }
+  if (absl::Status s = baton::SetLogFormat(flags.GetString("log-format", "text")); !s.ok()) {
+    return Fail(absl::StrCat("--log-format: ", s.message()));
   }
   Options options;
   options.listen = flags.GetString("listen", options.listen);

@@ -214,15 +214,6 @@ std::vector<std::string> SplitUtf8(absl::string_view s, size_t max_bytes) {
   return out;
 }
 
-uint64_t Fnv1a(absl::string_view data, uint64_t seed) {
-  uint64_t h = seed;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 std::string MakeId(absl::string_view prefix, uint64_t a, uint64_t b) {
   static constexpr char kAlphabet[] =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/string_view.h"
+#include "common/fnv1a.h"
 
 namespace baton::model_sim {
 
@@ -62,8 +63,8 @@ std::vector<std::string> MessageToSseEvents(const Json& message);
 // UTF-8 sequence.
 std::vector<std::string> SplitUtf8(absl::string_view s, size_t max_bytes);
 
-// 64-bit FNV-1a, chained through `seed`.
-uint64_t Fnv1a(absl::string_view data, uint64_t seed = 0xcbf29ce484222325ULL);
+// 64-bit FNV-1a, chained through `seed` (common/fnv1a.h).
+using ::baton::Fnv1a;
 // prefix + "01" + 22 base62 characters derived from (a, b), e.g. "toolu_01Ab...".
 std::string MakeId(absl::string_view prefix, uint64_t a, uint64_t b);
 
