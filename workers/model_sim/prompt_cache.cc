@@ -153,13 +153,18 @@ CacheUsage PromptCache::Apply(const RequestView& request, int64_t total_input) {
     const MessageFacts& m = **std::prev(it);
     return m.units[j - m.units_before];
   };
-  std::vector<size_t> breakpoints;
-  for (size_t i = 0; i < request.root.units.size(); ++i) {
-    if (request.root.units[i].ttl) breakpoints.push_back(i);
-  }
-  for (const auto& m : request.messages) {
-    for (size_t i = 0; i < m->units.size(); ++i) {
-      if (m->units[i].ttl) breakpoints.push_back(m->units_before + i);
+  // The breakpoints are kept with the last message, unless there are more than it keeps.
+  std::vector<size_t> breakpoints =
+      request.messages.empty() ? request.root.breakpoints : request.messages.back()->breakpoints_through;
+  if (breakpoints.size() >= kKeptBreakpoints) {
+    breakpoints.clear();
+    for (size_t i = 0; i < request.root.units.size(); ++i) {
+      if (request.root.units[i].ttl) breakpoints.push_back(i);
+    }
+    for (const auto& m : request.messages) {
+      for (size_t i = 0; i < m->units.size(); ++i) {
+        if (m->units[i].ttl) breakpoints.push_back(m->units_before + i);
+      }
     }
   }
   usage.breakpoints = static_cast<int>(breakpoints.size());

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "workers/model_sim/body_scanner.h"
 #include "workers/model_sim/default_agent.h"
@@ -25,9 +26,17 @@ bool IsRootMember(absl::string_view key) {
   return false;
 }
 
+// Appends the breakpoints among `units` (the first at global index `first`).
+void AddBreakpoints(const std::vector<PrefixUnit>& units, size_t first, std::vector<size_t>& breakpoints) {
+  for (size_t i = 0; i < units.size() && breakpoints.size() < kKeptBreakpoints; ++i) {
+    if (units[i].ttl) breakpoints.push_back(first + i);
+  }
+}
+
 RootFacts RootFactsOf(const Json& body) {
   RootFacts root;
   root.units = RootUnits(body, root.end);
+  AddBreakpoints(root.units, 0, root.breakpoints);
   for (const char* key : {"tools", "system"}) {
     if (body.contains(key)) CheckCacheControl(body[key], key, root.cache_control);
   }
@@ -48,13 +57,16 @@ std::shared_ptr<MessageFacts> BuildFacts(Json message, size_t index, const Messa
   f->end = previous != nullptr ? previous->end : root.end;
   f->units_before = f->end.units;
   f->units = MessageUnits(f->message, index, f->end);
+  f->breakpoints_through = previous != nullptr ? previous->breakpoints_through : root.breakpoints;
+  AddBreakpoints(f->units, f->units_before, f->breakpoints_through);
   f->agent = AgentFactsOf(f->message, index, previous != nullptr ? &previous->agent : nullptr);
   return f;
 }
 
-uint64_t Chain(uint64_t previous, absl::string_view bytes) {
-  const uint64_t h = std::hash<std::string_view>{}(std::string_view(bytes.data(), bytes.size()));
-  return (previous ^ h) * 0x9e3779b97f4a7c15ULL + (h >> 7);
+ChainKey Chain(const ChainKey& previous, absl::string_view bytes) {
+  auto mix = [](uint64_t chain, uint64_t h) { return (chain ^ h) * 0x9e3779b97f4a7c15ULL + (h >> 29); };
+  return ChainKey{mix(previous.a, std::hash<std::string_view>{}(std::string_view(bytes.data(), bytes.size()))),
+                  mix(previous.b, absl::Hash<absl::string_view>{}(bytes))};
 }
 
 }  // namespace
@@ -128,40 +140,33 @@ std::optional<RequestView> ReadRequestBody(absl::string_view raw, MessageCache& 
   if (view.messages_kind != RequestView::Messages::kList) return view;
 
   const std::vector<absl::string_view>& elements = layout->message_elements;
-  std::vector<uint64_t> keys(elements.size());
-  uint64_t key = Chain(0, root_key);
+  std::vector<ChainKey> keys(elements.size());
+  ChainKey key = Chain(ChainKey{}, root_key);
   for (size_t i = 0; i < elements.size(); ++i) keys[i] = key = Chain(key, elements[i]);
 
-  view.messages = cache.FindPrefix(keys, elements, root_key);
+  view.messages = cache.FindPrefix(keys);
   const size_t reused = view.messages.size();
   for (size_t i = reused; i < elements.size(); ++i) {
     Json message = Json::parse(elements[i].begin(), elements[i].end(), nullptr, false);
     if (message.is_discarded()) return std::nullopt;
     const MessageFacts* previous = i > 0 ? view.messages[i - 1].get() : nullptr;
     std::shared_ptr<MessageFacts> f = BuildFacts(std::move(message), i, previous, view.root);
-    f->raw = std::string(elements[i]);
-    if (i == 0) f->root_key = root_key;
-    f->serial = cache.NextSerial();
-    f->parent_serial = previous != nullptr ? previous->serial : 0;
+    f->bytes = elements[i].size();
     view.messages.push_back(std::move(f));
   }
   cache.Insert(keys, view.messages, reused);
   return view;
 }
 
-std::vector<std::shared_ptr<const MessageFacts>> MessageCache::FindPrefix(
-    const std::vector<uint64_t>& keys, const std::vector<absl::string_view>& elements, const std::string& root_key) {
+std::vector<std::shared_ptr<const MessageFacts>> MessageCache::FindPrefix(const std::vector<ChainKey>& keys) {
   std::vector<std::shared_ptr<const MessageFacts>> found;
+  found.reserve(keys.size());
   std::vector<std::list<Slot>::iterator> slots;
+  slots.reserve(keys.size());
   absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
-    auto it = index_.find(keys[i]);
-    if (it == index_.end()) break;
-    const MessageFacts& f = *it->second->facts;
-    // The same bytes after the same entry (or root): the key alone could collide.
-    const bool same = f.index == i && f.raw == elements[i] &&
-                      (i == 0 ? f.root_key == root_key : f.parent_serial == found.back()->serial);
-    if (!same) break;
+    auto it = index_.find(keys[i].a);
+    if (it == index_.end() || it->second->key.b != keys[i].b) break;
     found.push_back(it->second->facts);
     slots.push_back(it->second);
   }
@@ -174,22 +179,22 @@ std::vector<std::shared_ptr<const MessageFacts>> MessageCache::FindPrefix(
   return found;
 }
 
-void MessageCache::Insert(const std::vector<uint64_t>& keys,
+void MessageCache::Insert(const std::vector<ChainKey>& keys,
                           const std::vector<std::shared_ptr<const MessageFacts>>& facts, size_t from) {
   absl::MutexLock lock(&mu_);
   for (size_t i = from; i < facts.size(); ++i) {
-    const size_t cost = Cost(*facts[i]);
+    const size_t cost = facts[i]->bytes;
     if (cost > max_bytes_) continue;
-    if (auto it = index_.find(keys[i]); it != index_.end()) EraseLocked(it->second);
-    index_[keys[i]] = lru_.insert(lru_.begin(), Slot{keys[i], facts[i]});
+    if (auto it = index_.find(keys[i].a); it != index_.end()) EraseLocked(it->second);
+    index_[keys[i].a] = lru_.insert(lru_.begin(), Slot{keys[i], facts[i]});
     bytes_ += cost;
   }
   while (bytes_ > max_bytes_ && !lru_.empty()) EraseLocked(std::prev(lru_.end()));
 }
 
 void MessageCache::EraseLocked(std::list<Slot>::iterator it) {
-  bytes_ -= Cost(*it->facts);
-  index_.erase(it->key);
+  bytes_ -= it->facts->bytes;
+  index_.erase(it->key.a);
   lru_.erase(it);
 }
 

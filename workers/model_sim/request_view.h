@@ -9,20 +9,20 @@
 // with the conversation (7-8 ms at step 200 of W2-long against 0.4 at step 10, on the
 // 2 cores it shares with the worker and orchestrator it measures). A request is now
 // scanned (body_scanner.h), each message's bytes hashed in a chain with those before
-// it, and only the messages past the longest prefix seen before are parsed and checked.
+// it (ChainKey), and only the messages past the longest prefix seen before are parsed
+// and checked.
 #ifndef BATON_WORKERS_MODEL_SIM_REQUEST_VIEW_H_
 #define BATON_WORKERS_MODEL_SIM_REQUEST_VIEW_H_
 
-#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "workers/model_sim/message_facts.h"
@@ -31,8 +31,13 @@
 namespace baton::model_sim {
 
 // What comes before the messages in every prefix: the model, tools and system.
+// One more breakpoint than the API allows is kept with each message: a request with
+// more is refused before the prompt cache reads it.
+inline constexpr size_t kKeptBreakpoints = 5;
+
 struct RootFacts {
   std::vector<PrefixUnit> units;      // tools, then system blocks
+  std::vector<size_t> breakpoints;    // the indices of those with cache_control (at most kKeptBreakpoints)
   PrefixEnd end;                      // after them
   CacheControlState cache_control;    // after checking their blocks
 };
@@ -50,12 +55,11 @@ struct MessageFacts {
   PrefixEnd end;                  // the prefix after this message
   AgentFacts agent;
 
-  // Identity in a MessageCache (empty / 0 when built from a tree): the bytes as
-  // received, the root's bytes (first message only), and the entry it follows.
-  std::string raw;
-  std::string root_key;
-  uint64_t serial = 0;
-  uint64_t parent_serial = 0;
+  // The global indices of the breakpoint units in the prefix through this message
+  // (tools, system, messages[0..index]), at most kKeptBreakpoints of them.
+  std::vector<size_t> breakpoints_through;
+  // Its size as received (0 when built from a tree): what a MessageCache counts.
+  size_t bytes = 0;
 };
 
 struct RequestView {
@@ -73,7 +77,15 @@ struct RequestView {
   static RequestView FromJson(const Json& body);
 };
 
-// A bounded LRU of MessageFacts keyed by the chain of their bytes. Thread-safe.
+// The key of a message: two independent 64-bit hashes of its bytes, each chained with
+// those of the messages before it and of the model, tools and system. 128 bits: two
+// different prefixes do not meet in practice, so the bytes need not be kept.
+struct ChainKey {
+  uint64_t a = 0;
+  uint64_t b = 0;
+};
+
+// A bounded LRU of MessageFacts keyed by ChainKey. Thread-safe.
 class MessageCache {
  public:
   // `max_bytes`: the bytes (as received) of the messages kept; their parsed forms take
@@ -82,15 +94,12 @@ class MessageCache {
   MessageCache(const MessageCache&) = delete;
   MessageCache& operator=(const MessageCache&) = delete;
 
-  // The cached facts of the longest prefix of `elements` (under `root_key`) whose
-  // chained keys are `keys`, most recently used from now on.
-  std::vector<std::shared_ptr<const MessageFacts>> FindPrefix(const std::vector<uint64_t>& keys,
-                                                              const std::vector<absl::string_view>& elements,
-                                                              const std::string& root_key);
+  // The cached facts of the longest prefix of a request's messages whose keys are
+  // `keys`, most recently used from now on.
+  std::vector<std::shared_ptr<const MessageFacts>> FindPrefix(const std::vector<ChainKey>& keys);
   // Keeps facts[i] under keys[i] for i >= from, then evicts past the bound.
-  void Insert(const std::vector<uint64_t>& keys, const std::vector<std::shared_ptr<const MessageFacts>>& facts,
+  void Insert(const std::vector<ChainKey>& keys, const std::vector<std::shared_ptr<const MessageFacts>>& facts,
               size_t from);
-  uint64_t NextSerial() { return ++serial_; }
   void Clear();
 
   struct Stats {
@@ -103,17 +112,15 @@ class MessageCache {
 
  private:
   struct Slot {
-    uint64_t key;
+    ChainKey key;
     std::shared_ptr<const MessageFacts> facts;
   };
-  static size_t Cost(const MessageFacts& f) { return f.raw.size() + f.root_key.size(); }
   void EraseLocked(std::list<Slot>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_bytes_;
-  std::atomic<uint64_t> serial_{0};
   mutable absl::Mutex mu_;
   std::list<Slot> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
-  std::unordered_map<uint64_t, std::list<Slot>::iterator> index_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::list<Slot>::iterator> index_ ABSL_GUARDED_BY(mu_);  // by key.a
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t reused_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t built_ ABSL_GUARDED_BY(mu_) = 0;
