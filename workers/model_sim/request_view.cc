@@ -1,5 +1,6 @@
 #include "workers/model_sim/request_view.h"
 
+#include <algorithm>
 #include <functional>
 #include <string_view>
 #include <utility>
@@ -161,19 +162,14 @@ std::optional<RequestView> ReadRequestBody(absl::string_view raw, MessageCache& 
 std::vector<std::shared_ptr<const MessageFacts>> MessageCache::FindPrefix(const std::vector<ChainKey>& keys) {
   std::vector<std::shared_ptr<const MessageFacts>> found;
   found.reserve(keys.size());
-  std::vector<std::list<Slot>::iterator> slots;
-  slots.reserve(keys.size());
   absl::MutexLock lock(&mu_);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto it = index_.find(keys[i].a);
-    if (it == index_.end() || it->second->key.b != keys[i].b) break;
-    found.push_back(it->second->facts);
-    slots.push_back(it->second);
+  ++tick_;
+  for (const ChainKey& key : keys) {
+    auto it = slots_.find(key.a);
+    if (it == slots_.end() || it->second.key_b != key.b) break;
+    it->second.last_used = tick_;
+    found.push_back(it->second.facts);
   }
-  // Most recent first, a conversation's first messages before its last: an overfull
-  // cache drops a conversation's newest messages first, so its next request still
-  // reuses the rest.
-  for (size_t i = slots.size(); i-- > 0;) lru_.splice(lru_.begin(), lru_, slots[i]);
   reused_ += static_cast<int64_t>(found.size());
   built_ += static_cast<int64_t>(keys.size() - found.size());
   return found;
@@ -183,31 +179,45 @@ void MessageCache::Insert(const std::vector<ChainKey>& keys,
                           const std::vector<std::shared_ptr<const MessageFacts>>& facts, size_t from) {
   absl::MutexLock lock(&mu_);
   for (size_t i = from; i < facts.size(); ++i) {
-    const size_t cost = facts[i]->bytes;
-    if (cost > max_bytes_) continue;
-    if (auto it = index_.find(keys[i].a); it != index_.end()) EraseLocked(it->second);
-    index_[keys[i].a] = lru_.insert(lru_.begin(), Slot{keys[i], facts[i]});
-    bytes_ += cost;
+    if (facts[i]->bytes > max_bytes_) continue;
+    auto [it, inserted] = slots_.try_emplace(keys[i].a);
+    if (!inserted) bytes_ -= it->second.facts->bytes;
+    it->second = Slot{keys[i].b, tick_, facts[i]};
+    bytes_ += facts[i]->bytes;
   }
-  while (bytes_ > max_bytes_ && !lru_.empty()) EraseLocked(std::prev(lru_.end()));
+  if (bytes_ > max_bytes_) EvictLocked();
 }
 
-void MessageCache::EraseLocked(std::list<Slot>::iterator it) {
-  bytes_ -= it->facts->bytes;
-  index_.erase(it->key.a);
-  lru_.erase(it);
+void MessageCache::EvictLocked() {
+  struct Victim {
+    uint64_t last_used;
+    size_t index;
+    uint64_t key;
+  };
+  std::vector<Victim> order;
+  order.reserve(slots_.size());
+  for (const auto& [key, slot] : slots_) order.push_back(Victim{slot.last_used, slot.facts->index, key});
+  std::sort(order.begin(), order.end(), [](const Victim& x, const Victim& y) {
+    return x.last_used != y.last_used ? x.last_used < y.last_used : x.index > y.index;
+  });
+  const size_t target = max_bytes_ / 4 * 3;
+  for (const Victim& v : order) {
+    if (bytes_ <= target) break;
+    auto it = slots_.find(v.key);
+    bytes_ -= it->second.facts->bytes;
+    slots_.erase(it);
+  }
 }
 
 void MessageCache::Clear() {
   absl::MutexLock lock(&mu_);
-  lru_.clear();
-  index_.clear();
+  slots_.clear();
   bytes_ = 0;
 }
 
 MessageCache::Stats MessageCache::stats() const {
   absl::MutexLock lock(&mu_);
-  return Stats{lru_.size(), bytes_, reused_, built_};
+  return Stats{slots_.size(), bytes_, reused_, built_};
 }
 
 }  // namespace baton::model_sim
