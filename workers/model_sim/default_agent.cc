@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "workers/model_sim/request_view.h"
 
 namespace baton::model_sim {
 namespace {
@@ -167,13 +168,14 @@ std::string MessageText(const Json& message) {
   return absl::StrJoin(parts, "\n");
 }
 
-Directives ParseDirectives(const Json& request) {
+Directives ParseDirectives(const Json& request) { return ParseDirectives(RequestView::FromJson(request)); }
+
+Directives ParseDirectives(const RequestView& request) {
   Directives d;
-  if (!request.is_object() || !request.contains("messages") || !request["messages"].is_array()) return d;
   std::string text;
-  for (const Json& m : request["messages"]) {
-    if (StringField(m, "role") == "user") {
-      text = MessageText(m);
+  for (const auto& m : request.messages) {
+    if (StringField(m->message, "role") == "user") {
+      text = MessageText(m->message);
       break;
     }
   }
@@ -217,14 +219,56 @@ Json InputFromSchema(const Json& schema, std::optional<int> items) {
 }
 
 std::string ToolUseId(const Json& request, size_t block_index) {
-  const Json& messages = request["messages"];
-  uint64_t conversation = Fnv1a(messages.empty() ? "" : messages[0].dump(-1, ' ', false, Json::error_handler_t::replace));
-  uint64_t position = (static_cast<uint64_t>(messages.size()) << 16) | block_index;
+  return ToolUseId(RequestView::FromJson(request), block_index);
+}
+
+std::string ToolUseId(const RequestView& request, size_t block_index) {
+  // The hash of the first message's compact JSON, kept with it.
+  const uint64_t conversation = request.messages.empty() ? Fnv1a("") : request.messages[0]->dump_hash;
+  const uint64_t position = (static_cast<uint64_t>(request.messages.size()) << 16) | block_index;
   return MakeId("toolu_", conversation, position);
 }
 
+AgentFacts AgentFactsOf(const Json& m, size_t index, const AgentFacts* previous) {
+  AgentFacts f;
+  if (previous != nullptr) {
+    f.results_through = previous->results_through;
+    f.answered_through = previous->answered_through;
+    f.last_user = previous->last_user;
+  }
+  if (!m.is_object()) return f;
+  if (StringField(m, "role") == "user") f.last_user = index;
+  auto content = m.find("content");
+  if (content == m.end() || !content->is_array()) return f;
+  for (const Json& b : *content) {
+    const std::string type = StringField(b, "type");
+    if (type == "tool_use") f.tool_uses.emplace_back(StringField(b, "id"), StringField(b, "name"));
+    if (type != "tool_result") continue;
+    // The last tool_use with this id before it: validation puts it in the previous message.
+    std::string name = "tool";
+    const std::string id = StringField(b, "tool_use_id");
+    if (previous != nullptr) {
+      for (auto it = previous->tool_uses.rbegin(); it != previous->tool_uses.rend(); ++it) {
+        if (it->first == id) {
+          name = it->second;
+          break;
+        }
+      }
+    }
+    const bool is_error = b.contains("is_error") && b["is_error"] == true;
+    f.answered_through |= name == kRespondTool && !is_error;
+    f.summaries.push_back(absl::StrCat(name, is_error ? " failed: " : " returned ", ResultText(b)));
+    ++f.results_through;
+  }
+  return f;
+}
+
 AgentReply DefaultAgentReply(const Json& request, const Directives& directives) {
-  const Json& messages = request["messages"];
+  return DefaultAgentReply(RequestView::FromJson(request), directives);
+}
+
+AgentReply DefaultAgentReply(const RequestView& view, const Directives& directives) {
+  const Json& request = view.rest;
 
   // Offered tools, by name, with their schemas; `respond` is kept for the answer.
   std::vector<std::string> tool_names;
@@ -249,27 +293,10 @@ AgentReply DefaultAgentReply(const Json& request, const Directives& directives) 
     forced_tool = StringField(request["tool_choice"], "name");
   }
 
-  // What the conversation holds so far.
-  std::map<std::string, std::string> name_of_id;
-  std::vector<std::string> summaries;
-  std::string last_user_text;
-  bool answered = false;  // a respond call got a result that is not an error
-  for (const Json& m : messages) {
-    const Json& content = m["content"];
-    if (m["role"] == "user") last_user_text = MessageText(m);
-    if (!content.is_array()) continue;
-    for (const Json& b : content) {
-      const std::string type = StringField(b, "type");
-      if (type == "tool_use") name_of_id[StringField(b, "id")] = StringField(b, "name");
-      if (type != "tool_result") continue;
-      auto it = name_of_id.find(StringField(b, "tool_use_id"));
-      const std::string name = it == name_of_id.end() ? "tool" : it->second;
-      const bool is_error = b.contains("is_error") && b["is_error"] == true;
-      answered |= name == kRespondTool && !is_error;
-      summaries.push_back(absl::StrCat(name, is_error ? " failed: " : " returned ", ResultText(b)));
-    }
-  }
-  const int results = static_cast<int>(summaries.size());
+  // What the conversation holds so far (kept with its last message).
+  const AgentFacts& so_far = view.messages.back()->agent;
+  const int results = so_far.results_through;
+  const bool answered = so_far.answered_through;  // a respond call got a result that is not an error
   const int wanted = directives.steps ? *directives.steps - 1 : static_cast<int>(tool_names.size());
   const bool forced = choice == "any" || choice == "tool";
   const bool call = !tool_names.empty() && choice != "none" && (results < wanted || forced);
@@ -280,7 +307,7 @@ AgentReply DefaultAgentReply(const Json& request, const Directives& directives) 
     auto schema = schemas.find(name);
     Json block = Json::object();
     block["type"] = "tool_use";
-    block["id"] = ToolUseId(request, block_index);
+    block["id"] = ToolUseId(view, block_index);
     block["name"] = name;
     block["input"] = schema == schemas.end() ? Json::object() : InputFromSchema(schema->second, directives.items);
     return block;
@@ -310,10 +337,14 @@ AgentReply DefaultAgentReply(const Json& request, const Directives& directives) 
     std::string text;
     if (directives.text) {
       text = *directives.text;
-    } else if (!summaries.empty()) {
+    } else if (results > 0) {
+      std::vector<absl::string_view> summaries;
+      for (const auto& m : view.messages) {
+        for (const std::string& s : m->agent.summaries) summaries.push_back(s);
+      }
       text = absl::StrCat("Done. ", absl::StrJoin(summaries, "; "));
     } else {
-      std::string said = StripDirectives(last_user_text);
+      std::string said = StripDirectives(so_far.last_user ? MessageText(view.message(*so_far.last_user)) : "");
       if (said.size() > kMaxEchoChars) said = absl::StrCat(SplitUtf8(said, kMaxEchoChars)[0], "...");
       text = said.empty() ? "Done." : absl::StrCat("Done. You said: ", said);
     }

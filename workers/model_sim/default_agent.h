@@ -19,9 +19,14 @@
 #ifndef BATON_WORKERS_MODEL_SIM_DEFAULT_AGENT_H_
 #define BATON_WORKERS_MODEL_SIM_DEFAULT_AGENT_H_
 
+#include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "workers/model_sim/message_facts.h"
+#include "workers/model_sim/request_view.h"
 #include "workers/model_sim/wire.h"
 
 namespace baton::model_sim {
@@ -37,6 +42,7 @@ struct Directives {
 
 // Reads the directives of the request's first user message.
 Directives ParseDirectives(const Json& request);
+Directives ParseDirectives(const RequestView& request);
 
 // The text of a message's content (a string, or its text blocks joined by "\n").
 std::string MessageText(const Json& message);
@@ -51,6 +57,12 @@ Json InputFromSchema(const Json& schema, std::optional<int> items = std::nullopt
 // A tool_use id that depends only on the conversation so far and the block's
 // position, so replaying the same prefix gives the same id.
 std::string ToolUseId(const Json& request, size_t block_index);
+std::string ToolUseId(const RequestView& request, size_t block_index);
+
+// What the agent reads from one message (AgentFacts, message_facts.h).
+// `previous`: the facts of the message before (nullptr for the first). A tool result
+// is named after the previous message's tool_use with its id (where validation puts it).
+AgentFacts AgentFactsOf(const Json& message, size_t index, const AgentFacts* previous);
 
 struct AgentReply {
   Json content = Json::array();
@@ -59,6 +71,7 @@ struct AgentReply {
 
 // REQUIRES: `request` passed ValidateRequestBody(kMessages).
 AgentReply DefaultAgentReply(const Json& request, const Directives& directives);
+AgentReply DefaultAgentReply(const RequestView& request, const Directives& directives);
 
 }  // namespace baton::model_sim
 

@@ -1,9 +1,11 @@
 #include "workers/model_sim/prompt_cache.h"
 
 #include <algorithm>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "workers/model_sim/request_view.h"
 
 namespace baton::model_sim {
 namespace {
@@ -15,14 +17,6 @@ constexpr int kLookbackBlocks = 20;
 
 ApiError Invalid(std::string message) { return ApiError{400, "invalid_request_error", std::move(message)}; }
 
-struct Unit {
-  std::string text;  // the block's JSON without cache_control, with its place
-  std::optional<std::string> ttl;  // set for a breakpoint
-};
-
-// Appends `value` as compact JSON with every object's keys sorted (what dumping it
-// after a round trip through nlohmann::json, whose objects are sorted maps, gives),
-// leaving out the member `skip` of the outermost object.
 void AppendSorted(const Json& value, std::string* out, const char* skip = nullptr) {
   if (value.is_object()) {
     std::vector<std::pair<const std::string*, const Json*>> members;
@@ -51,8 +45,9 @@ void AppendSorted(const Json& value, std::string* out, const char* skip = nullpt
   }
 }
 
-void AddUnit(std::vector<Unit>& units, const std::string& where, const Json& block) {
-  Unit u;
+// Appends the unit of `block` at `where` to `units`, continuing the prefix at `end`.
+void AddUnit(std::vector<PrefixUnit>& units, absl::string_view where, const Json& block, PrefixEnd& end) {
+  PrefixUnit u;
   if (block.is_object() && block.contains("cache_control")) {
     const Json& cc = block["cache_control"];
     u.ttl = cc.is_object() && cc.contains("ttl") && cc["ttl"].is_string() ? cc["ttl"].get<std::string>() : "5m";
@@ -60,44 +55,17 @@ void AddUnit(std::vector<Unit>& units, const std::string& where, const Json& blo
   // Keys sorted: the same block is the same prefix whatever order a client wrote it in.
   // (Spelled in one pass: dumping, parsing into a sorted tree and dumping again cost
   // most of the simulator's time in long conversations.)
-  u.text = where;
-  AppendSorted(block, &u.text, "cache_control");
+  std::string text(where);
+  AppendSorted(block, &text, "cache_control");
+  end.hash = Fnv1a(text, end.hash);
+  end.chars += text.size();
+  ++end.units;
+  u.hash = end.hash;
+  u.chars = end.chars;
   units.push_back(std::move(u));
 }
 
-// The request's prefix, block by block, in the API's order.
-std::vector<Unit> Units(const Json& body) {
-  std::vector<Unit> units;
-  if (body.contains("tools") && body["tools"].is_array()) {
-    for (const Json& t : body["tools"]) AddUnit(units, "tool:", t);
-  }
-  if (body.contains("system")) {
-    const Json& system = body["system"];
-    if (system.is_string()) {
-      AddUnit(units, "system:", Json{{"type", "text"}, {"text", system}});
-    } else if (system.is_array()) {
-      for (const Json& b : system) AddUnit(units, "system:", b);
-    }
-  }
-  if (body.contains("messages") && body["messages"].is_array()) {
-    const Json& messages = body["messages"];
-    for (size_t i = 0; i < messages.size(); ++i) {
-      const Json& m = messages[i];
-      if (!m.is_object() || !m.contains("content")) continue;
-      // A message boundary is part of the prefix: the same blocks in other turns differ.
-      const std::string where = absl::StrCat(StringField(m, "role"), i, ":");
-      const Json& content = m["content"];
-      if (content.is_string()) {
-        AddUnit(units, where, Json{{"type", "text"}, {"text", content}});
-      } else if (content.is_array()) {
-        for (const Json& b : content) AddUnit(units, where, b);
-      }
-    }
-  }
-  return units;
-}
-
-std::optional<ApiError> CheckOne(const Json& block, const std::string& at, int& count, bool& seen_5m) {
+std::optional<ApiError> CheckOne(const Json& block, absl::string_view at, int& count, bool& seen_5m) {
   if (!block.is_object() || !block.contains("cache_control")) return std::nullopt;
   const Json& cc = block["cache_control"];
   if (!cc.is_object()) return Invalid(absl::StrCat(at, ".cache_control: Input should be a valid dictionary"));
@@ -121,66 +89,96 @@ std::optional<ApiError> CheckOne(const Json& block, const std::string& at, int& 
 
 }  // namespace
 
-std::optional<ApiError> ValidateCacheControl(const Json& body) {
-  int count = 0;
-  bool seen_5m = false;
-  auto check_list = [&](const Json& list, const std::string& at) -> std::optional<ApiError> {
-    if (!list.is_array()) return std::nullopt;
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (auto e = CheckOne(list[i], absl::StrCat(at, ".", i), count, seen_5m)) return e;
-    }
-    return std::nullopt;
-  };
-  if (body.contains("tools")) {
-    if (auto e = check_list(body["tools"], "tools")) return e;
+void CheckCacheControl(const Json& list, absl::string_view at, CacheControlState& state) {
+  if (state.error || !list.is_array()) return;
+  for (size_t i = 0; i < list.size() && !state.error; ++i) {
+    const Json& block = list[i];
+    if (!block.is_object() || !block.contains("cache_control")) continue;
+    state.error = CheckOne(block, absl::StrCat(at, ".", i), state.count, state.seen_5m);
   }
-  if (body.contains("system")) {
-    if (auto e = check_list(body["system"], "system")) return e;
-  }
-  if (body.contains("messages") && body["messages"].is_array()) {
-    const Json& messages = body["messages"];
-    for (size_t i = 0; i < messages.size(); ++i) {
-      if (!messages[i].is_object() || !messages[i].contains("content")) continue;
-      if (auto e = check_list(messages[i]["content"], absl::StrCat("messages.", i, ".content"))) return e;
-    }
-  }
-  if (count > kMaxBreakpoints) {
+}
+
+std::optional<ApiError> CacheControlError(const CacheControlState& state) {
+  if (state.error) return state.error;
+  if (state.count > kMaxBreakpoints) {
     return Invalid(absl::StrCat("A maximum of ", kMaxBreakpoints, " blocks with cache_control may be provided. Found ",
-                                count, "."));
+                                state.count, "."));
   }
   return std::nullopt;
 }
 
+std::vector<PrefixUnit> RootUnits(const Json& body, PrefixEnd& end) {
+  std::vector<PrefixUnit> units;
+  end = PrefixEnd{Fnv1a(StringField(body, "model")), 0, 0};
+  if (body.contains("tools") && body["tools"].is_array()) {
+    for (const Json& t : body["tools"]) AddUnit(units, "tool:", t, end);
+  }
+  if (body.contains("system")) {
+    const Json& system = body["system"];
+    if (system.is_string()) {
+      AddUnit(units, "system:", Json{{"type", "text"}, {"text", system}}, end);
+    } else if (system.is_array()) {
+      for (const Json& b : system) AddUnit(units, "system:", b, end);
+    }
+  }
+  return units;
+}
+
+std::vector<PrefixUnit> MessageUnits(const Json& m, size_t index, PrefixEnd& end) {
+  std::vector<PrefixUnit> units;
+  if (!m.is_object() || !m.contains("content")) return units;
+  // A message boundary is part of the prefix: the same blocks in other turns differ.
+  const std::string where = absl::StrCat(StringField(m, "role"), index, ":");
+  const Json& content = m["content"];
+  if (content.is_string()) {
+    AddUnit(units, where, Json{{"type", "text"}, {"text", content}}, end);
+  } else if (content.is_array()) {
+    for (const Json& b : content) AddUnit(units, where, b, end);
+  }
+  return units;
+}
+
 CacheUsage PromptCache::Apply(const Json& body, int64_t total_input) {
+  return Apply(RequestView::FromJson(body), total_input);
+}
+
+CacheUsage PromptCache::Apply(const RequestView& request, int64_t total_input) {
   CacheUsage usage;
-  const std::vector<Unit> units = Units(body);
-  std::vector<size_t> breakpoints;
-  for (size_t i = 0; i < units.size(); ++i) {
-    if (units[i].ttl) breakpoints.push_back(i);
+  // The request's units are the root's, then each message's (kept with the message,
+  // their hashes chained from the model on): unit j is found without spelling them.
+  auto unit_at = [&](size_t j) -> const PrefixUnit& {
+    if (j < request.root.units.size()) return request.root.units[j];
+    auto it = std::upper_bound(request.messages.begin(), request.messages.end(), j,
+                               [](size_t k, const auto& m) { return k < m->units_before; });
+    const MessageFacts& m = **std::prev(it);
+    return m.units[j - m.units_before];
+  };
+  // The breakpoints are kept with the last message, unless there are more than it keeps.
+  std::vector<size_t> breakpoints =
+      request.messages.empty() ? request.root.breakpoints : request.messages.back()->breakpoints_through;
+  if (breakpoints.size() >= kKeptBreakpoints) {
+    breakpoints.clear();
+    for (size_t i = 0; i < request.root.units.size(); ++i) {
+      if (request.root.units[i].ttl) breakpoints.push_back(i);
+    }
+    for (const auto& m : request.messages) {
+      for (size_t i = 0; i < m->units.size(); ++i) {
+        if (m->units[i].ttl) breakpoints.push_back(m->units_before + i);
+      }
+    }
   }
   usage.breakpoints = static_cast<int>(breakpoints.size());
   if (breakpoints.empty()) return usage;
 
-  // Chained hashes and cumulative sizes of every prefix.
-  std::vector<uint64_t> hash(units.size());
-  std::vector<size_t> chars(units.size());
-  uint64_t h = Fnv1a(StringField(body, "model"));
-  size_t total_chars = 0;
-  for (size_t i = 0; i < units.size(); ++i) {
-    h = Fnv1a(units[i].text, h);
-    hash[i] = h;
-    total_chars += units[i].text.size();
-    chars[i] = total_chars;
-  }
   // The same prefix always counts the same, whatever follows it; never more than the
   // whole request.
-  auto tokens_at = [&](size_t i) { return std::min(total_input, EstimateTokens(chars[i])); };
+  auto tokens_at = [&](size_t j) { return std::min(total_input, EstimateTokens(unit_at(j).chars)); };
 
   int64_t read = 0;
   for (size_t b : breakpoints) {
     const size_t lowest = b + 1 > static_cast<size_t>(kLookbackBlocks) ? b + 1 - kLookbackBlocks : 0;
     for (size_t j = b + 1; j-- > lowest;) {
-      if (entries_.count(hash[j])) {
+      if (entries_.count(unit_at(j).hash)) {
         read = std::max(read, tokens_at(j));
         break;
       }
@@ -190,13 +188,13 @@ CacheUsage PromptCache::Apply(const Json& body, int64_t total_input) {
   for (size_t b : breakpoints) {
     const int64_t upto = tokens_at(b);
     if (upto > covered) {
-      (*units[b].ttl == "1h" ? usage.write_1h : usage.write_5m) += upto - covered;
+      (*unit_at(b).ttl == "1h" ? usage.write_1h : usage.write_5m) += upto - covered;
       covered = upto;
     }
   }
   usage.read = read;
   if (entries_.size() + breakpoints.size() > kMaxEntries) entries_.clear();
-  for (size_t b : breakpoints) entries_.insert(hash[b]);
+  for (size_t b : breakpoints) entries_.insert(unit_at(b).hash);
   return usage;
 }
 

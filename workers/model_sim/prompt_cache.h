@@ -15,7 +15,11 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
+#include "absl/strings/string_view.h"
+#include "workers/model_sim/message_facts.h"
+#include "workers/model_sim/request_view.h"
 #include "workers/model_sim/wire.h"
 
 namespace baton::model_sim {
@@ -27,16 +31,25 @@ struct CacheUsage {
   int breakpoints = 0;
 };
 
-// The API's rules for cache_control: at most 4 blocks carry it; each is
-// {"type":"ephemeral"} with an optional "ttl" of "5m" or "1h"; a 1h breakpoint may not
-// follow a 5m one.
-std::optional<ApiError> ValidateCacheControl(const Json& body);
+// The API's rules for cache_control (CacheControlState, message_facts.h).
+// Checks the blocks of `list` when it is an array; `at` names it ("tools",
+// "messages.3.content").
+void CheckCacheControl(const Json& list, absl::string_view at, CacheControlState& state);
+// The request's error once every list went through CheckCacheControl.
+std::optional<ApiError> CacheControlError(const CacheControlState& state);
+
+// The units of the request's tools and system blocks (every prefix starts with the
+// model, then these). Sets `end` to the prefix after them.
+std::vector<PrefixUnit> RootUnits(const Json& body, PrefixEnd& end);
+// The units of message `index`, continuing the prefix at `end` (advanced past them).
+std::vector<PrefixUnit> MessageUnits(const Json& message, size_t index, PrefixEnd& end);
 
 // Not thread-safe; the simulator guards it.
 class PromptCache {
  public:
   // Looks `body` up and records its breakpoints. `total_input` is the request's whole
   // input estimate; the result never exceeds it. No breakpoints: all zero.
+  CacheUsage Apply(const RequestView& request, int64_t total_input);
   CacheUsage Apply(const Json& body, int64_t total_input);
   void Clear() { entries_.clear(); }
   size_t size() const { return entries_.size(); }

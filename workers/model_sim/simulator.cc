@@ -41,7 +41,8 @@ Json ParseBody(const std::string& raw) { return Json::parse(raw, nullptr, false)
 
 ModelSimulator::ModelSimulator(SimulatorOptions options)
     : options_(std::move(options)),
-      id_seed_(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))) {}
+      id_seed_(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))),
+      message_cache_(options_.message_cache_bytes) {}
 
 std::string ModelSimulator::NextRequestId() { return MakeId("req_", id_seed_, ++id_counter_); }
 
@@ -100,6 +101,15 @@ std::optional<ApiError> ModelSimulator::CheckHeaders(const HttpRequest& request)
   return std::nullopt;
 }
 
+std::optional<ApiError> ModelSimulator::ReadBody(const HttpRequest& request, RequestKind kind,
+                                                 std::optional<RequestView>& body) {
+  if (std::optional<ApiError> error = CheckHeaders(request)) return error;
+  // Outside mu_: parsing and checking the messages not seen before is the work here.
+  body = ReadRequestBody(request.body, message_cache_);
+  if (!body) return ApiError{400, "invalid_request_error", "The request body is not valid JSON"};
+  return ValidateRequest(*body, kind);
+}
+
 void ModelSimulator::RecordLocked(const HttpRequest& request, int status, const std::string& request_id) {
   ++message_requests_;
   ++by_status_[status];
@@ -137,15 +147,9 @@ Json ModelSimulator::RequestLogLocked() const {
 
 HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
   const std::string request_id = NextRequestId();
-  Json body = ParseBody(request.body);
-
-  std::optional<ApiError> error = CheckHeaders(request);
-  if (!error && body.is_discarded()) {
-    error = ApiError{400, "invalid_request_error", "The request body is not valid JSON"};
-  }
-  if (!error) error = ValidateRequestBody(body, RequestKind::kMessages);
-  // Outside the lock: it serializes the whole conversation.
-  const int64_t input_tokens = error ? 0 : EstimateInputTokens(body);
+  std::optional<RequestView> body;
+  std::optional<ApiError> error = ReadBody(request, RequestKind::kMessages, body);
+  const int64_t input_tokens = error ? 0 : EstimateInputTokens(*body);
 
   std::optional<ScriptedReply> script;
   CacheUsage cache;
@@ -180,18 +184,18 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
     if (!error) script = replies_.Take(request.body);
     // Only a reply that is a message reads or writes the prompt cache.
     if (!error && (!script || script->kind == ScriptedReply::Kind::kMessage)) {
-      cache = prompt_cache_.Apply(body, input_tokens);
+      cache = prompt_cache_.Apply(*body, input_tokens);
     }
     if (script) ++scripted_replies_used_;
     int status = error ? error->status : 200;
     if (script && script->kind == ScriptedReply::Kind::kError) status = script->status;
-    const bool stream = !error && body.value("stream", false) == true;
+    const bool stream = !error && body->rest.value("stream", false) == true;
     if (script && script->kind == ScriptedReply::Kind::kStreamError && !stream) status = script->status;
     RecordLocked(request, status, request_id);
   }
 
   HttpResponse response =
-      error ? ErrorResponse(*error, request_id) : BuildReply(body, input_tokens, script, request_id, cache);
+      error ? ErrorResponse(*error, request_id) : BuildReply(*body, input_tokens, script, request_id, cache);
   if (error) response.delay = absl::Milliseconds(options_.latency_ms);
   for (const auto& [name, value] : rate_headers) response.SetHeader(name, value);
   BATON_LOG(INFO) << "POST /v1/messages -> " << response.status << (response.streamed ? " (stream)" : "")
@@ -200,10 +204,11 @@ HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
   return response;
 }
 
-HttpResponse ModelSimulator::BuildReply(const Json& body, int64_t input_tokens, const std::optional<ScriptedReply>& script,
+HttpResponse ModelSimulator::BuildReply(const RequestView& view, int64_t input_tokens, const std::optional<ScriptedReply>& script,
                                         const std::string& request_id, const CacheUsage& cache) {
   using Kind = ScriptedReply::Kind;
-  const Directives directives = ParseDirectives(body);
+  const Json& body = view.rest;
+  const Directives directives = ParseDirectives(view);
   const bool stream = body.value("stream", false) == true;
   const absl::Duration delay =
       absl::Milliseconds(options_.latency_ms + directives.sleep_ms + (script ? script->delay_ms : 0));
@@ -236,7 +241,7 @@ HttpResponse ModelSimulator::BuildReply(const Json& body, int64_t input_tokens, 
       Json& block = content[i];
       if (block["type"] != "tool_use") continue;
       has_tool_use = true;
-      if (!block.contains("id")) block["id"] = ToolUseId(body, i);
+      if (!block.contains("id")) block["id"] = ToolUseId(view, i);
       if (!block.contains("input")) block["input"] = Json::object();
       // Wire order: type, id, name, input.
       Json ordered = Json::object();
@@ -248,7 +253,7 @@ HttpResponse ModelSimulator::BuildReply(const Json& body, int64_t input_tokens, 
     }
     stop_reason = has_tool_use ? "tool_use" : "end_turn";
   } else {
-    AgentReply agent = DefaultAgentReply(body, directives);
+    AgentReply agent = DefaultAgentReply(view, directives);
     content = std::move(agent.content);
     stop_reason = std::move(agent.stop_reason);
   }
@@ -284,18 +289,14 @@ HttpResponse ModelSimulator::BuildReply(const Json& body, int64_t input_tokens, 
 
 HttpResponse ModelSimulator::HandleCountTokens(const HttpRequest& request) {
   const std::string request_id = NextRequestId();
-  Json body = ParseBody(request.body);
-  std::optional<ApiError> error = CheckHeaders(request);
-  if (!error && body.is_discarded()) {
-    error = ApiError{400, "invalid_request_error", "The request body is not valid JSON"};
-  }
-  if (!error) error = ValidateRequestBody(body, RequestKind::kCountTokens);
+  std::optional<RequestView> body;
+  std::optional<ApiError> error = ReadBody(request, RequestKind::kCountTokens, body);
   {
     absl::MutexLock lock(&mu_);
     ++count_tokens_requests_;
   }
   HttpResponse r = error ? ErrorResponse(*error, request_id)
-                         : JsonResponse(200, Json{{"input_tokens", EstimateInputTokens(body)}}, request_id);
+                         : JsonResponse(200, Json{{"input_tokens", EstimateInputTokens(*body)}}, request_id);
   r.delay = absl::Milliseconds(options_.latency_ms);
   return r;
 }
@@ -326,6 +327,7 @@ HttpResponse ModelSimulator::HandleControl(const HttpRequest& request) {
     scripted_replies_used_ = 0;
     by_status_.clear();
     prompt_cache_.Clear();
+    message_cache_.Clear();
     return JsonResponse(200, Json{{"ok", true}}, "");
   }
   if (path == "/_sim/requests" && method == "GET") {

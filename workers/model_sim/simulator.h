@@ -16,7 +16,9 @@
 #include "absl/synchronization/mutex.h"
 #include "workers/model_sim/http_message.h"
 #include "workers/model_sim/prompt_cache.h"
+#include "workers/model_sim/request_view.h"
 #include "workers/model_sim/script.h"
+#include "workers/model_sim/validation.h"
 #include "workers/model_sim/wire.h"
 
 namespace baton::model_sim {
@@ -31,6 +33,10 @@ struct SimulatorOptions {
   // past it: 429 rate_limit_error with retry-after. Every /v1/messages answer carries
   // anthropic-ratelimit-requests-{limit,remaining,reset}. Default: 0 (no limit).
   int rate_limit_rps = 0;
+  // The bytes (as received) of the messages whose parse, checks and derived figures
+  // are kept for the next request of their conversation (request_view.h); their parsed
+  // forms take a few times more. 0: every request is read in full. Default: 32 MiB.
+  size_t message_cache_bytes = size_t{32} << 20;
 };
 
 // Thread-safe: Handle() may run on many connection threads at once.
@@ -45,6 +51,9 @@ class ModelSimulator {
   // Queues the replies of a {"replies":[...]} script (as POST /_sim/script does).
   absl::Status AddScript(const Json& script);
 
+  // The messages kept between requests (how many were reused, for tests).
+  MessageCache::Stats message_cache_stats() const { return message_cache_.stats(); }
+
  private:
   HttpResponse HandleMessages(const HttpRequest& request);
   HttpResponse HandleCountTokens(const HttpRequest& request);
@@ -53,9 +62,11 @@ class ModelSimulator {
 
   // Auth and anthropic-version checks shared by the /v1 endpoints.
   std::optional<ApiError> CheckHeaders(const HttpRequest& request) const;
+  // Headers, then the body read into `body` and checked; the first error.
+  std::optional<ApiError> ReadBody(const HttpRequest& request, RequestKind kind, std::optional<RequestView>& body);
   // Builds the 200 reply (JSON or SSE) or the error of `script`.
   // `input_tokens`: EstimateInputTokens(body).
-  HttpResponse BuildReply(const Json& body, int64_t input_tokens, const std::optional<ScriptedReply>& script,
+  HttpResponse BuildReply(const RequestView& body, int64_t input_tokens, const std::optional<ScriptedReply>& script,
                           const std::string& request_id, const CacheUsage& cache);
   std::string NextRequestId();
   std::string NextMessageId();
@@ -82,6 +93,8 @@ class ModelSimulator {
   const SimulatorOptions options_;
   const uint64_t id_seed_;
   std::atomic<uint64_t> id_counter_{0};
+  // Has its own lock: requests read their bodies outside mu_.
+  MessageCache message_cache_;
 
   absl::Mutex mu_;
   ReplyQueue replies_ ABSL_GUARDED_BY(mu_);

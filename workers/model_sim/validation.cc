@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "workers/model_sim/prompt_cache.h"
+#include "workers/model_sim/request_view.h"
 
 namespace baton::model_sim {
 namespace {
@@ -99,12 +100,19 @@ absl::string_view StringView(const Json& obj, const char* key) {
   return it->get_ref<const std::string&>();
 }
 
+// The message's content when it is an array, else nullptr.
+const Json* ContentArray(const Json& m) {
+  if (!m.is_object()) return nullptr;
+  auto it = m.find("content");
+  return it != m.end() && it->is_array() ? &*it : nullptr;
+}
+
 // The ids of a message's tool_use blocks, in order (views into the message).
 std::vector<absl::string_view> ToolUseIds(const Json& message) {
   std::vector<absl::string_view> ids;
-  const Json& content = message["content"];
-  if (!content.is_array()) return ids;
-  for (const Json& b : content) {
+  const Json* content = ContentArray(message);
+  if (content == nullptr) return ids;
+  for (const Json& b : *content) {
     if (StringView(b, "type") == "tool_use") ids.push_back(StringView(b, "id"));
   }
   return ids;
@@ -114,84 +122,89 @@ bool Contains(const std::vector<absl::string_view>& ids, absl::string_view id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
-std::optional<ApiError> ValidateMessages(const Json& body) {
-  if (!body.contains("messages")) return Invalid("messages: Field required");
-  const Json& messages = body["messages"];
-  if (!messages.is_array()) return Invalid("messages: Input should be a valid list");
-  if (messages.empty()) return Invalid("messages: at least one message is required");
-
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const Json& m = messages[i];
-    const Path at{i, std::nullopt};
-    if (!m.is_object()) return Invalid(absl::StrCat(at.str(), ": Input should be a valid dictionary"));
-    if (!m.contains("role")) return Invalid(absl::StrCat(at.str(), ".role: Field required"));
-    const std::string role = m["role"].is_string() ? m["role"].get<std::string>() : "";
-    if (role != "user" && role != "assistant") {
-      return Invalid(absl::StrCat(at.str(), ".role: Input should be 'user' or 'assistant'"));
-    }
-    if (!m.contains("content")) return Invalid(absl::StrCat(at.str(), ".content: Field required"));
-    const Json& content = m["content"];
-    if (!content.is_string() && !content.is_array()) {
-      return Invalid(absl::StrCat(at.str(), ".content: Input should be a valid string or a list of content blocks"));
-    }
-    const bool final_assistant = role == "assistant" && i + 1 == messages.size();
-    const bool empty = content.is_string() ? content.get_ref<const std::string&>().empty() : content.empty();
-    if (empty && !final_assistant) {
-      return Invalid(absl::StrCat(
-          at.str(), ": all messages must have non-empty content except for the optional final assistant message"));
-    }
-    if (content.is_array()) {
-      for (size_t k = 0; k < content.size(); ++k) {
-        if (auto e = ValidateBlock(content[k], Path{i, k}, role)) return e;
-      }
+// The shape of message `i` alone; `last`: it ends the request (and may then be an
+// empty assistant turn).
+std::optional<ApiError> CheckShape(const Json& m, size_t i, bool last) {
+  const Path at{i, std::nullopt};
+  if (!m.is_object()) return Invalid(absl::StrCat(at.str(), ": Input should be a valid dictionary"));
+  if (!m.contains("role")) return Invalid(absl::StrCat(at.str(), ".role: Field required"));
+  const std::string role = m["role"].is_string() ? m["role"].get<std::string>() : "";
+  if (role != "user" && role != "assistant") {
+    return Invalid(absl::StrCat(at.str(), ".role: Input should be 'user' or 'assistant'"));
+  }
+  if (!m.contains("content")) return Invalid(absl::StrCat(at.str(), ".content: Field required"));
+  const Json& content = m["content"];
+  if (!content.is_string() && !content.is_array()) {
+    return Invalid(absl::StrCat(at.str(), ".content: Input should be a valid string or a list of content blocks"));
+  }
+  const bool final_assistant = role == "assistant" && last;
+  const bool empty = content.is_string() ? content.get_ref<const std::string&>().empty() : content.empty();
+  if (empty && !final_assistant) {
+    return Invalid(absl::StrCat(
+        at.str(), ": all messages must have non-empty content except for the optional final assistant message"));
+  }
+  if (content.is_array()) {
+    for (size_t k = 0; k < content.size(); ++k) {
+      if (auto e = ValidateBlock(content[k], Path{i, k}, role)) return e;
     }
   }
+  return std::nullopt;
+}
 
-  // Tool pairing: an assistant turn's tool_use ids must be answered at the very
-  // beginning of the next user turn, and every tool_result must answer one. (Ids are
-  // views and few per turn: no copies, no sets.)
-  std::vector<absl::string_view> previous;
-  std::vector<absl::string_view> answered;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const Json& m = messages[i];
-    const absl::string_view role = StringView(m, "role");
-    if (role == "user" && m["content"].is_array()) {
-      previous.clear();
-      if (i > 0 && StringView(messages[i - 1], "role") == "assistant") previous = ToolUseIds(messages[i - 1]);
-      const Json& content = m["content"];
-      for (size_t k = 0; k < content.size(); ++k) {
-        if (StringView(content[k], "type") != "tool_result") continue;
-        const absl::string_view id = StringView(content[k], "tool_use_id");
-        if (!Contains(previous, id)) {
-          return Invalid(absl::StrCat(
-              "messages.", i, ".content.", k, ": unexpected `tool_use_id` found in `tool_result` blocks: ",
-              id, ". Each `tool_result` block must have a corresponding `tool_use` block in the previous message."));
-        }
-      }
-    }
-    if (role != "assistant" || i + 1 >= messages.size()) continue;
-    std::vector<absl::string_view> ids = ToolUseIds(m);
-    if (ids.empty()) continue;
-    answered.clear();
-    const Json& next = messages[i + 1];
-    if (StringView(next, "role") == "user" && next["content"].is_array()) {
-      for (const Json& b : next["content"]) {
+// Tool pairing between `previous` (message i-1, may be null) and `m` (message i), in
+// the API's order: i-1's tool_use ids must be answered at the very beginning of i,
+// then every tool_result of i must answer one of i-1's. (Ids are views and few per
+// turn: no copies, no sets.)
+std::optional<ApiError> CheckPairing(const Json* previous, const Json& m, size_t i) {
+  const absl::string_view role = StringView(m, "role");
+  const bool previous_assistant = previous != nullptr && StringView(*previous, "role") == "assistant";
+  std::vector<absl::string_view> previous_ids;
+  if (previous_assistant) previous_ids = ToolUseIds(*previous);
+  if (!previous_ids.empty()) {
+    std::vector<absl::string_view> answered;
+    if (const Json* content = ContentArray(m); content != nullptr && role == "user") {
+      for (const Json& b : *content) {
         if (StringView(b, "type") != "tool_result") break;
         answered.push_back(StringView(b, "tool_use_id"));
       }
     }
     std::vector<absl::string_view> missing;
-    for (absl::string_view id : ids) {
+    for (absl::string_view id : previous_ids) {
       if (!Contains(answered, id)) missing.push_back(id);
     }
     if (!missing.empty()) {
       return Invalid(absl::StrCat(
-          "messages.", i, ": `tool_use` ids were found without `tool_result` blocks immediately after: ",
+          "messages.", i - 1, ": `tool_use` ids were found without `tool_result` blocks immediately after: ",
           absl::StrJoin(missing, ", "),
           ". Each `tool_use` block must have a corresponding `tool_result` block in the next message."));
     }
   }
+  if (role == "user") {
+    if (const Json* content = ContentArray(m)) {
+      for (size_t k = 0; k < content->size(); ++k) {
+        if (StringView((*content)[k], "type") != "tool_result") continue;
+        const absl::string_view id = StringView((*content)[k], "tool_use_id");
+        if (!Contains(previous_ids, id)) {
+          return Invalid(absl::StrCat(
+              "messages.", i, ".content.", k, ": unexpected `tool_use_id` found in `tool_result` blocks: ", id,
+              ". Each `tool_result` block must have a corresponding `tool_use` block in the previous message."));
+        }
+      }
+    }
+  }
   return std::nullopt;
+}
+
+std::optional<ApiError> ValidateMessages(const RequestView& request) {
+  using Messages = RequestView::Messages;
+  if (request.messages_kind == Messages::kMissing) return Invalid("messages: Field required");
+  if (request.messages_kind == Messages::kNotList) return Invalid("messages: Input should be a valid list");
+  if (request.messages.empty()) return Invalid("messages: at least one message is required");
+  const size_t n = request.messages.size();
+  if (n >= 2 && request.messages[n - 2]->checks.first_shape) return request.messages[n - 2]->checks.first_shape;
+  const MessageChecks& last = request.messages[n - 1]->checks;
+  if (last.shape_if_last) return last.shape_if_last;
+  return last.first_pairing;
 }
 
 std::optional<ApiError> ValidateTools(const Json& body) {
@@ -239,6 +252,22 @@ std::optional<ApiError> ValidateToolChoice(const Json& body) {
 
 }  // namespace
 
+MessageChecks CheckMessage(const Json& message, size_t index, const Json* previous,
+                           const MessageChecks* previous_checks, const CacheControlState& cache_control) {
+  MessageChecks c;
+  c.shape = CheckShape(message, index, /*last=*/false);
+  if (c.shape) c.shape_if_last = CheckShape(message, index, /*last=*/true);
+  c.first_shape = previous_checks != nullptr && previous_checks->first_shape ? previous_checks->first_shape : c.shape;
+  c.first_pairing = previous_checks != nullptr && previous_checks->first_pairing
+                        ? previous_checks->first_pairing
+                        : CheckPairing(previous, message, index);
+  c.cache_control = cache_control;
+  if (const Json* content = ContentArray(message)) {
+    CheckCacheControl(*content, absl::StrCat("messages.", index, ".content"), c.cache_control);
+  }
+  return c;
+}
+
 bool IsValidToolName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
@@ -250,7 +279,12 @@ bool IsValidToolName(const std::string& name) {
 }
 
 std::optional<ApiError> ValidateRequestBody(const Json& body, RequestKind kind) {
-  if (!body.is_object()) return Invalid("The request body must be a JSON object");
+  return ValidateRequest(RequestView::FromJson(body), kind);
+}
+
+std::optional<ApiError> ValidateRequest(const RequestView& request, RequestKind kind) {
+  if (!request.is_object) return Invalid("The request body must be a JSON object");
+  const Json& body = request.rest;
 
   if (!body.contains("model")) return Invalid("model: Field required");
   if (!body["model"].is_string()) return Invalid("model: Input should be a valid string");
@@ -272,7 +306,7 @@ std::optional<ApiError> ValidateRequestBody(const Json& body, RequestKind kind) 
     }
   }
 
-  if (auto e = ValidateMessages(body)) return e;
+  if (auto e = ValidateMessages(request)) return e;
 
   if (body.contains("system")) {
     const Json& system = body["system"];
@@ -293,7 +327,8 @@ std::optional<ApiError> ValidateRequestBody(const Json& body, RequestKind kind) 
       return Invalid("temperature: Input should be between 0 and 1");
     }
   }
-  if (auto e = ValidateCacheControl(body)) return e;
+  // The state after the last message went through tools, system and every message.
+  if (auto e = CacheControlError(request.messages.back()->checks.cache_control)) return e;
   if (body.contains("stop_sequences") && !body["stop_sequences"].is_array()) {
     return Invalid("stop_sequences: Input should be a valid list");
   }

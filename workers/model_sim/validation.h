@@ -4,6 +4,8 @@
 
 #include <optional>
 
+#include "workers/model_sim/message_facts.h"
+#include "workers/model_sim/request_view.h"
 #include "workers/model_sim/wire.h"
 
 namespace baton::model_sim {
@@ -20,6 +22,14 @@ enum class RequestKind {
 // after: toolu_1. Each `tool_use` block must have a corresponding `tool_result`
 // block in the next message."
 std::optional<ApiError> ValidateRequestBody(const Json& body, RequestKind kind);
+// The same for a request read into a view (request_view.h).
+std::optional<ApiError> ValidateRequest(const RequestView& request, RequestKind kind);
+
+// The checks of one message (MessageChecks, message_facts.h).
+// `previous`: the message before (nullptr for the first) and its checks;
+// `cache_control`: the state after the blocks before this message.
+MessageChecks CheckMessage(const Json& message, size_t index, const Json* previous,
+                           const MessageChecks* previous_checks, const CacheControlState& cache_control);
 
 // True when `name` matches ^[a-zA-Z0-9_-]{1,64}$.
 bool IsValidToolName(const std::string& name);
