@@ -34,7 +34,7 @@ using json = nlohmann::json;
 
 constexpr char kUsage[] =
     "usage: baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]\n"
-    "         [--only=W1,W2,W2-long,W1-secure,W2-secure,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph]\n"
+    "         [--only=W1,W2,W2-long,W1-secure,W2-secure,W2-obs,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph]\n"
     "         [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   }
   std::set<std::string> only;
   for (absl::string_view w :
-       absl::StrSplit(flags.GetString("only", "W1,W2,W2-long,W1-secure,W2-secure,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph"), ',', absl::SkipEmpty())) {
+       absl::StrSplit(flags.GetString("only", "W1,W2,W2-long,W1-secure,W2-secure,W2-obs,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph"), ',', absl::SkipEmpty())) {
     only.emplace(w);
   }
   if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1 ||
@@ -164,6 +164,7 @@ int main(int argc, char** argv) {
   run("W2-long", baton::bench::RunW2Long);
   run("W1-secure", baton::bench::RunW1Secure);
   run("W2-secure", baton::bench::RunW2Secure);
+  run("W2-obs", baton::bench::RunW2Observed);
   run("W3", baton::bench::RunW3Recovery);
   run("W4", baton::bench::RunW4Restart);
   run("W5", baton::bench::RunW5Storage);

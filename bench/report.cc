@@ -56,7 +56,7 @@ std::string KeyOf(const std::string& workload) { return workload.substr(0, workl
 // The results' workloads in the order of the page: W1, W2, W2-long and the secured pairs
 // (W1-secure, W2-secure), W3-W8, then the graphs' (W9, W10, W5-graph), then any other.
 std::vector<std::string> OrderedKeys(const json& workloads) {
-  static const std::vector<std::string> kOrder = {"W1", "W2", "W2-long", "W1-secure", "W2-secure", "W3", "W4", "W5",
+  static const std::vector<std::string> kOrder = {"W1", "W2", "W2-long", "W1-secure", "W2-secure", "W2-obs", "W3", "W4", "W5",
                                                   "W6", "W7", "W8", "W9", "W10", "W5-graph"};
   std::vector<std::string> keys;
   for (const std::string& k : kOrder) {
@@ -157,6 +157,11 @@ std::string MarkdownTable(const json& results) {
       {"W2-secure steps", "steps/s secured ÷ plain", "ratio", "≥ 0.85", ">=", 0.85},
       {"W2-secure steps", "AppendStep ack p99, secured / plain, ms", "secure.append_step_ack_ms.p99|plain.append_step_ack_ms.p99", "—", "", 0},
       {"W2-secure steps", "Baton CPU (orchestrator + workers) per step, secured / plain, ms", "secure.cpu_ms_per_step.baton|plain.cpu_ms_per_step.baton", "—", "", 0},
+      // Metrics and traces on, paired as above: the bound on what they cost.
+      {"W2-obs steps", "durable steps/s with metrics and tracing / plain (paired stacks)", "observed.steps_per_s|plain.steps_per_s", "—", "", 0},
+      {"W2-obs steps", "steps/s observed ÷ plain", "ratio", "≥ 0.95", ">=", 0.95},
+      {"W2-obs steps", "Baton CPU (orchestrator + workers) per step, observed / plain, ms", "observed.cpu_ms_per_step.baton|plain.cpu_ms_per_step.baton", "—", "", 0},
+      {"W2-obs steps", "spans exported (warm-up included) / OTLP requests", "observed.spans_exported|observed.otlp_requests", "—", "", 0},
       // The design's bound (docs/design.md, "Run lifecycle"): no backoff after a lost lease.
       {"W3 recovery", "kill → all its runs leased again, s", "kill_to_all_rerun_s", absl::StrCat("≤ TTL + 0.2 = ", Num(ttl_s + 0.2)), "<=", ttl_s + 0.2},
       {"W3 recovery", "recorded tool calls executed again", "recorded_tool_calls_executed_again", "0", "==", 0},

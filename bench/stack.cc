@@ -49,6 +49,13 @@ std::string Protections::Describe() const {
   return parts.empty() ? last : absl::StrCat(absl::StrJoin(parts, ", "), " and ", last);
 }
 
+std::string Observability::Describe() const {
+  if (metrics && tracing) return "metrics and tracing";
+  if (metrics) return "metrics";
+  if (tracing) return "tracing";
+  return "nothing";
+}
+
 absl::StatusOr<Protections> Protections::Parse(const std::string& parts) {
   Protections p;
   for (absl::string_view part : absl::StrSplit(parts, ',', absl::SkipEmpty())) {
@@ -153,11 +160,11 @@ absl::Status Stack::StartOrchestrator(bool wait_for_port) {
     argv.push_back("--bootstrap-admin-key-file=" + admin_key_file());
   }
   if (options_.protections.encryption) argv.push_back("--encryption-key-file=" + encryption_key_file());
+  std::map<std::string, std::string> env{{"BATON_LOG_LEVEL", options_.orchestrator_log_level}};
+  Observe("orchestrator", argv, env);
   const std::string binary = argv.front();
   argv.erase(argv.begin());
-  orchestrator_ = std::make_unique<Process>(
-      binary, argv, std::map<std::string, std::string>{{"BATON_LOG_LEVEL", options_.orchestrator_log_level}},
-      orchestrator_log());
+  orchestrator_ = std::make_unique<Process>(binary, argv, env, orchestrator_log());
   if (!wait_for_port) {
     if (orchestrator_port_ == 0) return absl::FailedPreconditionError("the orchestrator's port is not known yet");
     return absl::OkStatus();
@@ -174,6 +181,20 @@ absl::Status Stack::StartOrchestrator(bool wait_for_port) {
   if (!port.ok()) return port.status();
   orchestrator_port_ = *port;
   return absl::OkStatus();
+}
+
+void Stack::Observe(const std::string& process, std::vector<std::string>& args,
+                    std::map<std::string, std::string>& env) const {
+  const Observability& observe = options_.observability;
+  if (observe.metrics) {
+    fs::remove(metrics_port_file(process));
+    args.push_back("--metrics-listen=127.0.0.1:0");
+    args.push_back("--metrics-port-file=" + metrics_port_file(process));
+  }
+  if (observe.tracing) {
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = observe.otlp_endpoint;
+    env["OTEL_SERVICE_NAME"] = "baton-bench-" + process;
+  }
 }
 
 void Stack::SignalOrchestrator(int signal) {
@@ -217,6 +238,7 @@ void Stack::StartWorker(int index) {
     args.push_back("--key=" + tls_.worker_key);
   }
   if (options_.protections.auth) env[cli::kBatonApiKeyEnv] = worker_key_;
+  Observe(absl::StrCat("worker-", index), args, env);
   std::string binary = options_.bin_dir + "/baton-worker";
   if (index == 0 && !options_.worker_wrapper.empty()) {
     args.insert(args.begin(), binary);
@@ -286,19 +308,12 @@ size_t Collect(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
   return size * n;
 }
-}  // namespace
 
-absl::StatusOr<std::string> Stack::SimPost(const std::string& path, const std::string& body) {
-  return SimRequest(path, &body);
-}
-
-absl::StatusOr<std::string> Stack::SimGet(const std::string& path) { return SimRequest(path, nullptr); }
-
-absl::StatusOr<std::string> Stack::SimRequest(const std::string& path, const std::string* body) {
+// GET `url`, or POST `body` when it is not null; the answer's body, if 200.
+absl::StatusOr<std::string> Fetch(const std::string& url, const std::string* body) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
   std::string out;
-  const std::string url = sim_url() + path;
   const char* method = body != nullptr ? "POST " : "GET ";
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   struct curl_slist* headers = curl_slist_append(nullptr, "content-type: application/json");
@@ -316,5 +331,23 @@ absl::StatusOr<std::string> Stack::SimRequest(const std::string& path, const std
   if (code != 200) return absl::InvalidArgumentError(absl::StrCat(method, url, ": HTTP ", code, ": ", out));
   return out;
 }
+}  // namespace
+
+absl::StatusOr<std::string> Stack::SimPost(const std::string& path, const std::string& body) {
+  return SimRequest(path, &body);
+}
+
+absl::StatusOr<std::string> Stack::SimGet(const std::string& path) { return SimRequest(path, nullptr); }
+
+absl::StatusOr<std::string> Stack::SimRequest(const std::string& path, const std::string* body) {
+  return Fetch(sim_url() + path, body);
+}
+
+absl::StatusOr<std::string> Stack::ScrapeMetrics(const std::string& process) const {
+  if (!options_.observability.metrics) return absl::FailedPreconditionError("the stack has no metrics");
+  ASSIGN_OR_RETURN(const int port, WaitForPortFile(metrics_port_file(process), absl::Seconds(5)));
+  return Fetch(absl::StrCat("http://127.0.0.1:", port, "/metrics"), nullptr);
+}
+
 
 }  // namespace baton::bench

@@ -5,6 +5,7 @@
 #ifndef BATON_BENCH_STACK_H_
 #define BATON_BENCH_STACK_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,17 @@ struct Protections {
   static absl::StatusOr<Protections> Parse(const std::string& parts);
 };
 
+// What an observed stack turns on (W2-obs): Prometheus metrics on every process
+// (`--metrics-listen`) and traces exported over OTLP/HTTP to `otlp_endpoint`.
+struct Observability {
+  bool metrics = false;  // Default: false
+  bool tracing = false;  // Default: false
+  std::string otlp_endpoint;  // OTEL_EXPORTER_OTLP_ENDPOINT of every process; required with tracing
+
+  // "metrics and tracing", "metrics", "nothing".
+  std::string Describe() const;
+};
+
 struct StackOptions {
   std::string bin_dir;  // holds baton-orchestrator, baton-worker, baton-model-sim. Required.
   std::string dir;      // working directory of this stack (created). Required.
@@ -59,6 +71,8 @@ struct StackOptions {
   std::string orchestrator_log_level = "warning";  // Default: warning
   // Default: none (plaintext, no auth, no encryption).
   Protections protections;
+  // Default: none (no metrics, no traces).
+  Observability observability;
 };
 
 // Not thread-safe: one driver thread manages the processes.
@@ -109,6 +123,10 @@ class Stack {
   // "sim"} (workers summed over the live ones), and by the whole machine ("host").
   nlohmann::json CpuSeconds();
 
+  // With metrics: GET /metrics from the orchestrator ("orchestrator") or a worker
+  // ("worker-0", ...); the exposition text.
+  absl::StatusOr<std::string> ScrapeMetrics(const std::string& process) const;
+
   // POST to the simulator's control API; returns the body.
   absl::StatusOr<std::string> SimPost(const std::string& path, const std::string& body);
   // GET from the simulator's control API (/_sim/stats); returns the body.
@@ -121,6 +139,13 @@ class Stack {
   absl::StatusOr<std::string> SimRequest(const std::string& path, const std::string* body);
   // With auth: reads the admin key the orchestrator wrote and makes the workers' key.
   absl::Status CreateKeys();
+  // With observability: the metrics flags in `args` and the tracing variables in
+  // `env` of `process` ("orchestrator", "worker-N").
+  void Observe(const std::string& process, std::vector<std::string>& args,
+               std::map<std::string, std::string>& env) const;
+  std::string metrics_port_file(const std::string& process) const {
+    return options_.dir + "/" + process + ".metrics.port";
+  }
   std::string encryption_key_file() const { return options_.dir + "/encryption.keys"; }
   std::string admin_key_file() const { return options_.dir + "/admin.key"; }
 

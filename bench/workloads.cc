@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bench/process.h"
 #include "bench/run_client.h"
+#include "bench/otlp_sink.h"
 #include "bench/stack.h"
 #include "bench/stats.h"
 #include "bench/store_size.h"
@@ -164,11 +165,13 @@ json W1Stack(const BenchOptions& o, const std::string& label, const std::string&
 }
 
 // One W2 stack in o.work_dir/`dir`. `label` prefixes the log lines.
-json W2Stack(const BenchOptions& o, const std::string& label, const std::string& dir, const Protections& protections) {
+// `configure` changes the stack's options (protections, observability) before it starts.
+json W2Stack(const BenchOptions& o, const std::string& label, const std::string& dir,
+             const std::function<void(StackOptions&)>& configure, const std::function<void(Stack&, json&)>& after = {}) {
   StackOptions so = BaseStack(o, dir);
   so.workers = o.workers;
   so.concurrency = 64;
-  so.protections = protections;
+  configure(so);
   const int slots = so.workers * so.concurrency;
   Stack stack(so);
   OrDie(stack.Start(), label + ": start");
@@ -197,6 +200,7 @@ json W2Stack(const BenchOptions& o, const std::string& label, const std::string&
   figures["cpu_ms_per_step"] = CpuMsPer(figures["cpu_s"], figures["steps"].get<double>());
   stack.StopWorkers();
   std::vector<double> acks = AppendLatencies(stack, so.workers);
+  if (after) after(stack, figures);
   stack.StopOrchestrator();
   figures["append_step_ack_ms"] = Summary(acks);
   figures["appends_per_s"] =
@@ -206,25 +210,30 @@ json W2Stack(const BenchOptions& o, const std::string& label, const std::string&
   return figures;
 }
 
-// Repeat `rep` of a secured workload: `once` on a plain stack and on one with
-// o.secured, back to back, the order alternating between repeats, so the machine's
-// drift (other users' builds) hits both alike. {"plain", "secure", "secured",
-// "order", "ratio"}, the ratio being secure ÷ plain of the figure at `throughput` (a
-// JSON pointer).
+// Repeat `rep` of a paired workload: `once(false)` on a plain stack and `once(true)`
+// on one with something turned on (called `kind`), back to back, the order
+// alternating between repeats, so the machine's drift (other users' builds) hits both
+// alike. {"plain", kind, "order", "ratio"}, the ratio being kind ÷ plain of the figure
+// at `throughput` (a JSON pointer).
+json Pair(int rep, const std::string& kind, const std::string& throughput, const std::function<json(bool on)>& once) {
+  const bool on_first = rep % 2 == 1;
+  json out;
+  for (const bool on : {on_first, !on_first}) out[on ? kind : "plain"] = once(on);
+  out["order"] = absl::StrCat(on_first ? kind : "plain", " first");
+  const json::json_pointer at(throughput);
+  const double plain = out["plain"].value(at, 0.0), changed = out[kind].value(at, 0.0);
+  out["ratio"] = plain > 0 ? changed / plain : 0.0;
+  Log(absl::StrCat(kind, " ÷ plain: ", out["ratio"].get<double>()));
+  return out;
+}
+
+// A pair of a plain stack and one with o.secured; "secured" names what it turns on.
 json SecurePair(const BenchOptions& o, int rep, const std::string& throughput,
                 const std::function<json(const std::string& kind, const Protections&)>& once) {
-  const bool secure_first = rep % 2 == 1;
-  json out;
-  for (const bool secure : {secure_first, !secure_first}) {
-    const std::string kind = secure ? "secure" : "plain";
-    out[kind] = once(kind, secure ? o.secured : Protections{});
-  }
+  json out = Pair(rep, "secure", throughput, [&](bool secure) {
+    return once(secure ? "secure" : "plain", secure ? o.secured : Protections{});
+  });
   out["secured"] = o.secured.Describe();
-  out["order"] = secure_first ? "secure first" : "plain first";
-  const json::json_pointer at(throughput);
-  const double plain = out["plain"].value(at, 0.0), secure = out["secure"].value(at, 0.0);
-  out["ratio"] = plain > 0 ? secure / plain : 0.0;
-  Log(absl::StrCat("secure ÷ plain: ", out["ratio"].get<double>()));
   return out;
 }
 
@@ -251,7 +260,7 @@ nlohmann::json RunW1Secure(const BenchOptions& o) {
 
 nlohmann::json RunW2Steps(const BenchOptions& o) {
   return Repeat(o.repeats, [&](int rep) {
-    return W2Stack(o, absl::StrCat("W2 #", rep), absl::StrCat("w2-", rep), Protections{});
+    return W2Stack(o, absl::StrCat("W2 #", rep), absl::StrCat("w2-", rep), [](StackOptions&) {});
   });
 }
 
@@ -259,7 +268,35 @@ nlohmann::json RunW2Secure(const BenchOptions& o) {
   return Repeat(o.repeats, [&](int rep) {
     return SecurePair(o, rep, "/steps_per_s", [&](const std::string& kind, const Protections& protections) {
       return W2Stack(o, absl::StrCat("W2-secure #", rep, " ", kind), absl::StrCat("w2-secure-", rep, "-", kind),
-                     protections);
+                     [&](StackOptions& so) { so.protections = protections; });
+    });
+  });
+}
+
+nlohmann::json RunW2Observed(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    return Pair(rep, "observed", "/steps_per_s", [&](bool observed) {
+      const std::string kind = observed ? "observed" : "plain";
+      // Spans go to a receiver in the driver that only counts them, as to a collector
+      // on the same host.
+      OtlpSink sink;
+      Observability observability;
+      if (observed) {
+        observability.metrics = observability.tracing = true;
+        observability.otlp_endpoint = OrDie(sink.Start(), "W2-obs: OTLP sink");
+      }
+      return W2Stack(
+          o, absl::StrCat("W2-obs #", rep, " ", kind), absl::StrCat("w2-obs-", rep, "-", kind),
+          [&](StackOptions& so) { so.observability = observability; },
+          [&](Stack& stack, json& figures) {
+            if (!observed) return;
+            // What shows that both were on: the spans that came (the workers have
+            // flushed theirs at drain) and a scrape of the orchestrator.
+            absl::StatusOr<std::string> scraped = stack.ScrapeMetrics("orchestrator");
+            figures["metrics_scrape_bytes"] = scraped.ok() ? static_cast<int64_t>(scraped->size()) : -1;
+            figures["spans_exported"] = sink.spans();  // the warm-up's included
+            figures["otlp_requests"] = sink.requests();
+          });
     });
   });
 }

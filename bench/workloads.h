@@ -46,6 +46,9 @@ nlohmann::json RunW2Steps(const BenchOptions& options);
 // each repeat a pair of stacks, plain and secured: their throughputs and the ratio.
 nlohmann::json RunW1Secure(const BenchOptions& options);
 nlohmann::json RunW2Secure(const BenchOptions& options);
+// W2 with Prometheus metrics on every process and traces exported over OTLP/HTTP (to
+// a receiver in the driver that counts them), paired with a plain stack as W2-secure.
+nlohmann::json RunW2Observed(const BenchOptions& o);
 // W2's steps in long conversations: the CPU per step at steps 1-20 and 190-210
 // (bench/long_conversation.cc).
 nlohmann::json RunW2Long(const BenchOptions& options);
