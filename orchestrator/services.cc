@@ -348,6 +348,9 @@ RunCompletion CompletionOf(const Request& request) {
   return RunCompletion{request.output(), request.usage(), request.steps()};
 }
 
+// PollTaskRequest.max_tasks above this is taken as this.
+constexpr int kMaxTasksPerPoll = 256;
+
 class PollReactor final : public grpc::ServerUnaryReactor {
  public:
   PollReactor(Scheduler& scheduler, const v1::PollTaskRequest& request, v1::PollTaskResponse* reply,
@@ -356,21 +359,25 @@ class PollReactor final : public grpc::ServerUnaryReactor {
     int64_t wait_ms = request.wait_ms() <= 0 ? 10'000 : std::min<int64_t>(request.wait_ms(), 60'000);
     absl::Time deadline = scheduler_.clock().Now() + absl::Milliseconds(wait_ms);
     const int64_t ttl_ms = absl::ToInt64Milliseconds(lease_ttl);
-    poll_id_ = scheduler_.PollTask(
-        request.worker_id(), deadline,
-        [this, reply, ttl_ms](absl::StatusOr<std::optional<TaskGrant>> grant) {
-          if (grant.ok() && grant->has_value()) {
-            TaskGrant& g = **grant;
-            v1::Task* task = reply->mutable_task();
-            task->mutable_lease()->set_run_id(g.lease.run_id);
-            task->mutable_lease()->set_lease_id(g.lease.lease_id);
-            task->mutable_lease()->set_epoch(g.lease.epoch);
-            *task->mutable_run() = std::move(g.run);
-            for (v1::JournalEntry& e : g.journal) *task->add_journal() = std::move(e);
-            for (v1::PriorRun& prior : g.history) *task->add_history() = std::move(prior);
-            task->set_lease_ttl_ms(ttl_ms);
+    // One answer leases at most kMaxTasksPerPoll runs, whatever the worker asks.
+    const int max_tasks = std::clamp(request.max_tasks(), 1, kMaxTasksPerPoll);
+    poll_id_ = scheduler_.PollTasks(
+        request.worker_id(), deadline, max_tasks,
+        [this, reply, ttl_ms](absl::StatusOr<std::vector<TaskGrant>> grants) {
+          if (grants.ok()) {
+            for (size_t i = 0; i < grants->size(); ++i) {
+              TaskGrant& g = (*grants)[i];
+              v1::Task* task = i == 0 ? reply->mutable_task() : reply->add_more_tasks();
+              task->mutable_lease()->set_run_id(g.lease.run_id);
+              task->mutable_lease()->set_lease_id(g.lease.lease_id);
+              task->mutable_lease()->set_epoch(g.lease.epoch);
+              *task->mutable_run() = std::move(g.run);
+              for (v1::JournalEntry& e : g.journal) *task->add_journal() = std::move(e);
+              for (v1::PriorRun& prior : g.history) *task->add_history() = std::move(prior);
+              task->set_lease_ttl_ms(ttl_ms);
+            }
           }
-          Finish(ToGrpcStatus(grant.status()));
+          Finish(ToGrpcStatus(grants.status()));
         },
         std::move(namespaces));
   }
