@@ -132,10 +132,10 @@ export function GraphView({ spec, events }) {
         data-testid="graph"
       >
         <defs>
-          <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse">
             <path d="M0,0 L10,5 L0,10 z" class="arrow" />
           </marker>
-          <marker id="arrow-taken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <marker id="arrow-taken" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse">
             <path d="M0,0 L10,5 L0,10 z" class="arrow-taken" />
           </marker>
         </defs>
@@ -179,7 +179,7 @@ export function GraphView({ spec, events }) {
               <rect width={NODE_W} height={NODE_H} rx="8" />
               <text x="12" y="21" class="node-name">{n.id}</text>
               <text x="12" y="39" class="node-sub">
-                {kindOf(n)} · {st.toLowerCase()}
+                {kindOf(n)} · {st === "RUNNING" && n.human ? "waiting for a person" : st.toLowerCase()}
                 {progress ? ` · ${done}/${num(progress.total)}` : ""}
                 {s.visit > 1 ? ` · visit ${s.visit}` : ""}
               </text>

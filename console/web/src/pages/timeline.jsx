@@ -1,14 +1,11 @@
-// The timing of a run's steps, from its events: each model call (from the moment the
-// worker announced it, or else from the end of what came before, to the journaled
-// turn), each tool call (its journaled start and measured duration), and each wait for
-// a person or a child run.
-import { formatDuration, num } from "../util.js";
+// The timing of a run's steps, from its events: each model call (from its start, which
+// the worker journals with the turn, to the turn's StepFinished), each tool call (its
+// journaled start and measured duration), and each wait for a person or a child run.
+import { formatDuration, num, runPath } from "../util.js";
 
 export function buildTimeline(events) {
   const rows = [];
   const byKey = new Map();
-  const liveStart = new Map();
-  let cursor = 0;
   const open = (key, row) => {
     rows.push(row);
     byKey.set(key, row);
@@ -16,27 +13,19 @@ export function buildTimeline(events) {
   for (const e of events) {
     const t = num(e.timeMs);
     const seq = num(e.seq);
-    if (e.stateChanged) {
-      if (e.stateChanged.state === "RUNNING") cursor = t;
-    } else if (e.stepStarted) {
+    if (e.stepStarted) {
+      // The durable StepStarted carries the time the model call started (its journaled
+      // turn's time); the live one (seq 0) comes as it starts. StepFinished ends it.
       const step = num(e.stepStarted.step);
-      if (seq === 0) {
-        liveStart.set(step, t);
-        if (!byKey.has(`model-${step}`)) {
-          open(`model-${step}`, { kind: "model", label: `step ${step}: ${e.stepStarted.model}`, start: t, end: 0 });
-        }
-      } else {
-        const start = liveStart.get(step) || cursor || t;
-        const row = byKey.get(`model-${step}`);
-        const label = `step ${step}: ${e.stepStarted.model}`;
-        if (row) Object.assign(row, { label, start, end: t });
-        else open(`model-${step}`, { kind: "model", label, start, end: t });
-        cursor = t;
-      }
+      const label = `step ${step}: ${e.stepStarted.model}`;
+      const row = byKey.get(`model-${step}`);
+      if (row) Object.assign(row, { label, start: seq === 0 ? t : Math.min(row.start, t) });
+      else open(`model-${step}`, { kind: "model", label, start: t, end: 0 });
     } else if (e.stepFinished) {
       const row = byKey.get(`model-${num(e.stepFinished.step)}`);
       if (row) {
         const u = e.stepFinished.usage || {};
+        row.end = Math.max(t, row.start);
         row.detail = `${num(u.inputTokens) + num(u.cacheReadInputTokens) + num(u.cacheCreationInputTokens)} in / ${num(u.outputTokens)} out · ${e.stepFinished.stopReason || ""}`;
       }
     } else if (e.toolCallStarted) {
@@ -48,7 +37,6 @@ export function buildTimeline(events) {
       const end = row ? row.start + num(c.durationMs) : t;
       if (row) Object.assign(row, { end: Math.max(end, row.start), error: c.isError });
       else open(`tool-${c.toolUseId}`, { kind: "tool", label: `tool ${c.name}`, start: t - num(c.durationMs), end: t, error: c.isError });
-      cursor = Math.max(cursor, t);
     } else if (e.childStarted) {
       open(`child-${e.childStarted.childRunId}`, {
         kind: "child", label: `subagent ${e.childStarted.name}`, start: t, end: 0, runId: e.childStarted.childRunId,
@@ -62,6 +50,14 @@ export function buildTimeline(events) {
     } else if (e.approvalDecided) {
       const row = byKey.get(`approval-${e.approvalDecided.approvalId}`);
       if (row) Object.assign(row, { end: t, detail: e.approvalDecided.decision?.decision });
+    } else if (e.nodeStarted) {
+      const n = e.nodeStarted;
+      const name = `node ${n.node}${num(n.item) ? ` #${n.item}` : ""}${num(n.visit) > 1 ? ` (visit ${n.visit})` : ""}`;
+      open(`node-${n.node}-${num(n.visit)}-${num(n.item)}`, { kind: "node", label: name, start: t, end: 0, runId: n.childRunId });
+    } else if (e.nodeFinished) {
+      const n = e.nodeFinished;
+      const row = byKey.get(`node-${n.node}-${num(n.visit)}-${num(n.item)}`);
+      if (row) Object.assign(row, { end: t, error: n.state !== "SUCCEEDED", detail: n.state.toLowerCase() });
     } else if (e.contextCompacted) {
       open(`compact-${seq}`, { kind: "compaction", label: "context compacted", start: t, end: t });
     }
@@ -85,7 +81,7 @@ export function Timeline({ events, ended }) {
         const width = Math.max(((end - r.start) / span) * 100, 0.4);
         return (
           <li key={i} class={`tl-row tl-${r.kind}${r.error ? " tl-error" : ""}`} data-testid="timeline-row" data-kind={r.kind}>
-            <span class="tl-label">{r.label}</span>
+            <span class="tl-label">{r.runId ? <a href={runPath(r.runId)}>{r.label}</a> : r.label}</span>
             <span class="tl-track" aria-hidden="true">
               <span class={`tl-bar${running ? " tl-running" : ""}`} style={{ left: `${left}%`, width: `${width}%` }} />
             </span>

@@ -67,7 +67,7 @@ function Entry({ entry, toolCalls }) {
         <div class="msg-meta">
           Assistant · step {step} · {turn.model}
           {turn.modelRule && turn.modelRule !== "default" ? ` (${turn.modelRule})` : ""} · {turn.stopReason}
-          {turn.usage && ` · ${formatTokens(turn.usage.inputTokens)} in / ${formatTokens(turn.usage.outputTokens)} out`}
+          {turn.usage && ` · ${formatTokens(num(turn.usage.inputTokens) + num(turn.usage.cacheReadInputTokens) + num(turn.usage.cacheCreationInputTokens))} in / ${formatTokens(turn.usage.outputTokens)} out`}
           {turn.discarded && " · discarded (context window exceeded)"}
         </div>
         {(Array.isArray(blocks) ? blocks : []).map((b, i) => (
