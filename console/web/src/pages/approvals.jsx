@@ -99,7 +99,7 @@ function What({ a }) {
 
 function PendingRow({ a, me, onDecided }) {
   return (
-    <li class="approval" data-testid="approval-row" data-approval-id={a.approvalId}>
+    <li class="approval" data-testid="approval-row" data-approval-id={a.approvalId} data-run-id={a.runId}>
       <div class="approval-head">
         <strong><What a={a} /></strong> · run <a href={runPath(a.runId)} class="mono">{a.runId}</a>
         {a.agentName && <> · agent {a.agentName}</>} · step {a.step || 0}
@@ -125,7 +125,7 @@ export function ApprovalsPage({ me }) {
   return (
     <section>
       <h1>Approvals</h1>
-      <h2>Pending</h2>
+      <h2 data-testid={pending.data ? "approvals-loaded" : undefined}>Pending</h2>
       <ErrorBox error={pending.error} />
       {pending.loading && !pending.data ? <Loading /> : list.length === 0 ? (
         <p class="muted" data-testid="no-approvals">Nothing waits for a decision.</p>
