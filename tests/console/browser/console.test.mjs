@@ -2,7 +2,7 @@
 // orchestrator with --auth, a worker, the model simulator, baton-console) and Debian's
 // headless Chromium driven by puppeteer-core. Signs in with the admin key, starts a run
 // from the agent's form and watches its steps appear until it succeeds, reads the
-// transcript, decides approvals (an edit through the form made from the tool's schema,
+// transcript and the text the model streams, decides approvals (an edit through the form made from the tool's schema,
 // then an approve) and sees the run go on, watches a graph run's nodes change state and
 // answers its human node, and with a reader's key sees no Cancel button and is refused
 // (403) when it calls CancelRun anyway. Ends by itself: every wait has a deadline and
@@ -116,6 +116,23 @@ try {
   assert.match(transcript, /Done\. echo returned hello/);
   assert.equal(await admin.$$eval(sel("tool-use"), (e) => e.length), 3);
   assert.match(await admin.$eval(sel("run-output"), (e) => e.textContent), /^Done\./);
+
+  step("the text the model streams shows as it comes");
+  // A scripted answer whose stream events come 150 ms apart (docs/model-sim.md).
+  const words = Array.from({ length: 30 }, (_, i) => `word${i}`).join(" ");
+  const scripted = await fetch(`${stack.simUrl}/_sim/script`, {
+    method: "POST", body: JSON.stringify({ replies: [{ match: "stream-me", content: words, event_delay_ms: 150 }] }),
+  });
+  assert.equal(scripted.status, 200);
+  await startFromForm(admin, "/agents/console-stepper", "Say something long [stream-me]");
+  const partial = await admin.waitForFunction(() => {
+    const live = document.querySelector('[data-testid="live-text"] .msg-text')?.textContent || "";
+    return live.length > 0 && live;
+  }, { timeout: WAIT, polling: 50 }).then((h) => h.jsonValue());
+  assert.ok(words.startsWith(partial) && partial.length < words.length, `live text: ${partial}`);
+  await waitState(admin, "SUCCEEDED");
+  await admin.waitForFunction((w) => document.querySelector('[data-testid="transcript"]').innerText.includes(w) &&
+    !document.querySelector('[data-testid="live-text"]'), { timeout: WAIT }, words);
 
   step("the runs page lists it, with counts by state");
   await admin.goto(`${stack.url}/`);

@@ -73,6 +73,8 @@ export class Stack {
     this.keyFile = info.api_key_file || join(this.dataDir, "admin.key");
     this.adminKey = readFileSync(this.keyFile, "utf8").trim();
     this.env.BATON_ADDR = this.addr;
+    const simPort = join(this.dataDir, "sim.port");
+    if (existsSync(simPort)) this.simUrl = `http://127.0.0.1:${readFileSync(simPort, "utf8").trim()}`;
     this.url = info.console_url || info.console || "";
     if (!this.url) await this.startConsole();
     this.url = this.url.replace(/\/$/, "");
