@@ -2,28 +2,14 @@
 // transcript), taken in headless Chromium from a fresh demo stack. `make screenshot`.
 //   BATON_BIN_DIR=build/bin node scripts/console-screenshot.mjs [OUT.png]
 import { join, resolve } from "node:path";
-import { Stack, launchBrowser, sourceDir, watchdog } from "../tests/console/browser/stack.mjs";
+import { signIn, sourceDir, withStackAndBrowser } from "../tests/console/browser/stack.mjs";
 
 const out = resolve(process.argv[2] || join(sourceDir, "docs/console.png"));
-let stack;
-let browser;
-const cleanup = async () => {
-  await browser?.close().catch(() => {});
-  await stack?.down();
-};
-watchdog(300000, cleanup);
-
-try {
-  stack = await Stack.start({ prefix: "baton-console-shot-" });
+await withStackAndBrowser({ watchdogMs: 300000, prefix: "baton-console-shot-" }, async (stack, browser) => {
   await stack.cli("agents", "put", join(sourceDir, "examples/agents/assistant.json"));
-  browser = await launchBrowser();
   const page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 1080 });
-  await page.goto(`${stack.url}/`);
-  await page.waitForSelector('[data-testid="token-input"]');
-  await page.type('[data-testid="token-input"]', stack.adminKey);
-  await page.click('[data-testid="signin-button"]');
-  await page.waitForSelector('[data-testid="principal"]');
+  await signIn(page, stack, stack.adminKey);
   await page.goto(`${stack.url}/agents/assistant`);
   await page.waitForSelector('[data-testid="start-run-input"]');
   // The simulator's canned agent: each tool once, each answer after 400 ms, so the
@@ -35,9 +21,4 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="tool-result"]').length >= 3, { timeout: 60000 });
   await page.screenshot({ path: out });
   console.log(`wrote ${out}`);
-} catch (e) {
-  console.error(`screenshot failed: ${e.stack || e.message}`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+});

@@ -17,7 +17,7 @@
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Stack, launchBrowser, waitFor, watchdog } from "../../tests/console/browser/stack.mjs";
+import { signIn, waitFor, withStackAndBrowser } from "../../tests/console/browser/stack.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
@@ -27,12 +27,6 @@ const OUT = args.out || resolve(here, "../results/console_first_paint.json");
 const PARALLEL = 32;
 
 let stack;
-let browser;
-const cleanup = async () => {
-  await browser?.close().catch(() => {});
-  await stack?.down();
-};
-watchdog(3600000, cleanup);
 
 function quantile(xs, q) {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,9 +39,8 @@ async function countSucceeded() {
   return Number(counts.find((c) => c.state === "SUCCEEDED")?.count || 0);
 }
 
-try {
-  stack = await Stack.start({ workers: 2, concurrency: 32, prefix: "baton-console-bench-" });
-  console.log(`stack at ${stack.addr}, console at ${stack.url}`);
+await withStackAndBrowser({ watchdogMs: 3600000, workers: 2, concurrency: 32, prefix: "baton-console-bench-" }, async (started, browser) => {
+  stack = started;
   await stack.putAgent({ name: "bench-noop", model: "claude-haiku-4-5", maxSteps: 1, maxTokens: 64 });
 
   const t0 = Date.now();
@@ -66,13 +59,9 @@ try {
   await waitFor(`${RUNS} runs to succeed`, async () => (await countSucceeded()) >= RUNS, { timeoutMs: 1800000, intervalMs: 2000 });
   console.log(`all succeeded after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  browser = await launchBrowser();
   const page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 900 });
-  await page.goto(`${stack.url}/`);
-  await page.waitForSelector('[data-testid="token-input"]');
-  await page.type('[data-testid="token-input"]', stack.adminKey);
-  await page.click('[data-testid="signin-button"]');
+  await signIn(page, stack, stack.adminKey);
   await page.waitForSelector('[data-testid="run-row"]', { timeout: 60000 });
   await page.setCacheEnabled(false);
   await page.evaluateOnNewDocument(() => {
@@ -118,9 +107,4 @@ try {
   console.log(`  target: first row <= 1000 ms: ${result.median_ms.firstRow <= 1000 ? "met" : "MISSED"}`);
   writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${OUT}`);
-} catch (e) {
-  console.error(`bench failed: ${e.stack || e.message}`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+});

@@ -2,31 +2,22 @@
 // orchestrator with --auth, a worker, the model simulator, baton-console) and Debian's
 // headless Chromium driven by puppeteer-core. Signs in with the admin key, starts a run
 // from the agent's form and watches its steps appear until it succeeds, reads the
-// transcript and the text the model streams, decides approvals (an edit through the form made from the tool's schema,
-// then an approve) and sees the run go on, watches a graph run's nodes change state and
-// answers its human node, and with a reader's key sees no Cancel button and is refused
-// (403) when it calls CancelRun anyway. Ends by itself: every wait has a deadline and
-// a watchdog stops the stack.
+// transcript and the text the model streams, decides approvals (an edit through the
+// form made from the tool's schema, then an approve) and sees the run go on, watches a
+// graph run's nodes change state and answers its human node, and with a reader's key
+// sees no Cancel button and is refused (403) when it calls CancelRun anyway. Ends by
+// itself: every wait has a deadline and a watchdog stops the stack.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Stack, launchBrowser, sleep, sourceDir, waitFor, watchdog } from "./stack.mjs";
+import { signIn as signInWith, sleep, sourceDir, waitFor, withStackAndBrowser } from "./stack.mjs";
 
 const WAIT = 90000;  // generous: a loaded 2-core machine
 let stack;
-let browser;
-const cleanup = async () => {
-  await browser?.close().catch(() => {});
-  await stack?.down();
-};
-watchdog(540000, cleanup);
 
 const sel = (id) => `[data-testid="${id}"]`;
 
 async function signIn(page, key, role) {
-  await page.goto(`${stack.url}/`);
-  await page.waitForSelector(sel("token-input"), { timeout: WAIT });
-  await page.type(sel("token-input"), key);
-  await page.click(sel("signin-button"));
+  await signInWith(page, stack, key, { timeout: WAIT });
   await page.waitForFunction(
     (r) => [...document.querySelectorAll('[data-testid="role"]')].some((e) => e.textContent === r),
     { timeout: WAIT }, role);
@@ -62,9 +53,8 @@ function step(name) {
   console.log(`--- ${name}`);
 }
 
-try {
-  stack = await Stack.start();
-  console.log(`stack at ${stack.addr}, console at ${stack.url}`);
+await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
+  stack = started;
   await stack.putAgent({
     name: "console-stepper", model: "claude-sonnet-4-5", allowedTools: ["echo", "sum"], maxSteps: 10,
   });
@@ -75,7 +65,6 @@ try {
   await stack.cli("graphs", "put", join(sourceDir, "examples/graphs/triage.json"));
   const readerKey = await stack.createKey("rita", "reader");
 
-  browser = await launchBrowser();
   const admin = await browser.newPage();
   await admin.setViewport({ width: 1280, height: 900 });
   admin.on("pageerror", (e) => console.error(`page error: ${e.message}`));
@@ -232,9 +221,4 @@ try {
   await context.close();
 
   console.log("PASS");
-} catch (e) {
-  console.error(`FAIL: ${e.stack || e.message}`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+});

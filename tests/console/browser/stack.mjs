@@ -148,9 +148,9 @@ export async function launchBrowser() {
   return puppeteer.launch({ executablePath, headless: true, args, protocolTimeout: 120000 });
 }
 
-// Exits the process after ms whatever happens, running cleanup first: a test that hangs
+// Exits the process after ms whatever happens, running cleanup first: a run that hangs
 // still stops its stack.
-export function watchdog(ms, cleanup) {
+function watchdog(ms, cleanup) {
   const timer = setTimeout(async () => {
     console.error(`FAIL: no end after ${ms / 1000} s`);
     try {
@@ -169,4 +169,36 @@ export function watchdog(ms, cleanup) {
       }
     });
   }
+}
+
+// Runs main(stack, browser) on a new stack and browser and stops both however it ends
+// (an error, a signal, or the watchdog after watchdogMs). An error sets the exit code.
+export async function withStackAndBrowser({ watchdogMs, ...stackOptions }, main) {
+  let stack;
+  let browser;
+  const cleanup = async () => {
+    await browser?.close().catch(() => {});
+    await stack?.down();
+  };
+  watchdog(watchdogMs, cleanup);
+  try {
+    stack = await Stack.start(stackOptions);
+    console.log(`stack at ${stack.addr}, console at ${stack.url}`);
+    browser = await launchBrowser();
+    await main(stack, browser);
+  } catch (e) {
+    console.error(`FAIL: ${e.stack || e.message}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+// Signs page in with key on the console's sign-in page.
+export async function signIn(page, stack, key, { timeout = 90000 } = {}) {
+  await page.goto(`${stack.url}/`);
+  await page.waitForSelector('[data-testid="token-input"]', { timeout });
+  await page.type('[data-testid="token-input"]', key);
+  await page.click('[data-testid="signin-button"]');
+  await page.waitForSelector('[data-testid="principal"]', { timeout });
 }
