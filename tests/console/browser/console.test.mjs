@@ -5,8 +5,9 @@
 // transcript and the text the model streams, decides approvals (an edit through the
 // form made from the tool's schema, then an approve) and sees the run go on, watches a
 // graph run's nodes change state and answers its human node, and with a reader's key
-// sees no Cancel button and is refused (403) when it calls CancelRun anyway. Ends by
-// itself: every wait has a deadline and a watchdog stops the stack.
+// sees no Cancel button and is refused (403) when it calls CancelRun anyway; forks a
+// run and cancels one as an operator. Ends by itself: every wait has a deadline and a
+// watchdog stops the stack.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { signIn as signInWith, sleep, sourceDir, waitFor, withStackAndBrowser } from "./stack.mjs";
@@ -104,6 +105,14 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
   assert.match(transcript, /tool call\s+echo/i);
   assert.match(transcript, /Done\. echo returned hello/);
   assert.equal(await admin.$$eval(sel("tool-use"), (e) => e.length), 3);
+  assert.match(await admin.$eval(sel("run-output"), (e) => e.textContent), /^Done\./);
+
+  step("fork it from the start: a new run that succeeds too");
+  await admin.click(sel("fork-button"));
+  await admin.click(sel("fork-submit"));
+  await admin.waitForFunction((id) => location.pathname.startsWith("/runs/") && !location.pathname.endsWith(id.split("/").pop()),
+    { timeout: WAIT }, runId);
+  await waitState(admin, "SUCCEEDED");
   assert.match(await admin.$eval(sel("run-output"), (e) => e.textContent), /^Done\./);
 
   step("the text the model streams shows as it comes");
@@ -212,6 +221,12 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
   const after = await stack.api("RunService", "GetRun", { runId: waiting });
   assert.equal(after.state, "WAITING");
   assert.ok(!after.cancelRequested, "the reader's CancelRun was applied");
+
+  step("an operator's Cancel ends the run");
+  await admin.goto(`${stack.url}/runs/${waiting}`);
+  await admin.click(sel("cancel-button"));
+  await admin.click(sel("cancel-confirm"));
+  await waitState(admin, "CANCELLED");
 
   step("sign out");
   await reader.click(sel("signout-button"));

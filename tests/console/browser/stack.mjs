@@ -84,11 +84,19 @@ export class Stack {
   // A stack whose `baton up` does not start the console: start baton-console here.
   async startConsole() {
     const portFile = join(this.dataDir, "console-test.port");
-    const child = spawn(join(binDir, "baton-console"),
+    const bin = join(binDir, "baton-console");
+    if (!existsSync(bin)) throw new Error(`${bin} not found: build the baton-console target`);
+    const child = spawn(bin,
       [`--orchestrator=${this.addr}`, "--listen=127.0.0.1:0", `--port-file=${portFile}`],
       { env: this.env, stdio: ["ignore", "ignore", "inherit"] });
     this.extra.push(child);
-    const port = await waitFor("baton-console's port file", () => existsSync(portFile) && readFileSync(portFile, "utf8").trim(), { timeoutMs: 30000 });
+    let failed = null;
+    child.on("error", (e) => (failed = e));
+    child.on("exit", (code, signal) => (failed ||= new Error(`baton-console exited (${signal || code})`)));
+    const port = await waitFor("baton-console's port file", () => {
+      if (failed) throw failed;
+      return existsSync(portFile) && readFileSync(portFile, "utf8").trim();
+    }, { timeoutMs: 30000 });
     this.url = `http://127.0.0.1:${port}`;
   }
 
@@ -148,8 +156,8 @@ export async function launchBrowser() {
   return puppeteer.launch({ executablePath, headless: true, args, protocolTimeout: 120000 });
 }
 
-// Exits the process after ms whatever happens, running cleanup first: a run that hangs
-// still stops its stack.
+// Exits the process after ms whatever happens, or on a signal or an error nothing
+// caught, running cleanup first: a run that hangs or crashes still stops its stack.
 function watchdog(ms, cleanup) {
   const timer = setTimeout(async () => {
     console.error(`FAIL: no end after ${ms / 1000} s`);
@@ -160,15 +168,17 @@ function watchdog(ms, cleanup) {
     }
   }, ms);
   timer.unref();
-  for (const sig of ["SIGINT", "SIGTERM"]) {
-    process.on(sig, async () => {
-      try {
-        await cleanup();
-      } finally {
-        process.exit(1);
-      }
-    });
-  }
+  const stop = async (why) => {
+    if (why) console.error(`FAIL: ${why.stack || why}`);
+    try {
+      await cleanup();
+    } finally {
+      process.exit(1);
+    }
+  };
+  for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => stop(sig));
+  process.on("uncaughtException", stop);
+  process.on("unhandledRejection", stop);
 }
 
 // Runs main(stack, browser) on a new stack and browser and stops both however it ends
