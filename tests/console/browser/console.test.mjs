@@ -113,6 +113,7 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
   await admin.waitForFunction((id) => location.pathname.startsWith("/runs/") && !location.pathname.endsWith(id.split("/").pop()),
     { timeout: WAIT }, runId);
   await waitState(admin, "SUCCEEDED");
+  await admin.waitForSelector(sel("run-output"), { timeout: WAIT });
   assert.match(await admin.$eval(sel("run-output"), (e) => e.textContent), /^Done\./);
 
   step("the text the model streams shows as it comes");
@@ -224,7 +225,9 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
 
   step("an operator's Cancel ends the run");
   await admin.goto(`${stack.url}/runs/${waiting}`);
+  await admin.waitForSelector(sel("cancel-button"), { timeout: WAIT });
   await admin.click(sel("cancel-button"));
+  await admin.waitForSelector(sel("cancel-confirm"), { timeout: WAIT });
   await admin.click(sel("cancel-confirm"));
   await waitState(admin, "CANCELLED");
 
