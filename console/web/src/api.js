@@ -95,5 +95,12 @@ export function watchRun(runId, { liveText = true, includeChildren = false, onEv
     const error = body.error;
     onEnd?.(error ? { code: error.status, message: error.message } : { code: body.code || "OK" });
   });
+  // EventSource retries a dropped connection by itself; an answer that is not a stream
+  // (a 401 after the session expired, a 404) closes it for good.
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) {
+      onEnd?.({ code: "UNAVAILABLE", message: "the live view closed; reload the page to reconnect" });
+    }
+  });
   return () => source.close();
 }

@@ -82,7 +82,16 @@ function Header({ me, path, onSignOut }) {
   );
 }
 
+function titleOf(path) {
+  if (path.startsWith("/runs/")) return `Run ${decodeURIComponent(path.slice(6))}`;
+  if (path.startsWith("/agents/") || path.startsWith("/graphs/")) return decodeURIComponent(path.split("/")[2]);
+  return { "/approvals": "Approvals", "/agents": "Agents", "/graphs": "Graphs" }[path] || "Runs";
+}
+
 function Route({ path, search, me }) {
+  useEffect(() => {
+    document.title = `${titleOf(path)} · Baton`;
+  }, [path]);
   if (path === "/" || path === "") return <RunsPage search={search} />;
   if (path.startsWith("/runs/")) {
     const id = path.slice("/runs/".length).split("/").map(decodeURIComponent).join("/");

@@ -1,6 +1,7 @@
 // The timing of a run's steps, from its events: each model call (from its start, which
 // the worker journals with the turn, to the turn's StepFinished), each tool call (its
 // journaled start and measured duration), and each wait for a person or a child run.
+import { useEffect, useState } from "preact/hooks";
 import { formatDuration, num, runPath } from "../util.js";
 
 export function buildTimeline(events) {
@@ -66,6 +67,13 @@ export function buildTimeline(events) {
 }
 
 export function Timeline({ events, ended }) {
+  // While the run goes on, open bars grow with the clock.
+  const [, setNow] = useState(0);
+  useEffect(() => {
+    if (ended) return undefined;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [ended]);
   const rows = buildTimeline(events);
   if (!rows.length) return <p class="muted">No steps yet.</p>;
   const now = Date.now();
