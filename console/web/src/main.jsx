@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { session, setUnauthenticatedHandler } from "./api.js";
 import { ErrorBox, Loading } from "./components.jsx";
 import { onLinkClick, useLocation } from "./router.js";
+import { setNamespace, useNamespace } from "./namespace.js";
 import { errorText } from "./util.js";
 import { ApprovalsPage } from "./pages/approvals.jsx";
 import { RunPage } from "./pages/run.jsx";
@@ -57,6 +58,32 @@ function SignIn({ onSignedIn, notice }) {
   );
 }
 
+// Shown when the principal may use more than one namespace ("*": any).
+function NamespacePicker({ namespaces }) {
+  const ns = useNamespace();
+  const [draft, setDraft] = useState(ns);
+  const named = namespaces.filter((n) => n !== "*");
+  if (namespaces.length < 2 && !namespaces.includes("*")) {
+    return named.length ? <span class="muted small" title="namespace">{named[0]}</span> : null;
+  }
+  const apply = (e) => {
+    e.preventDefault();
+    setNamespace(draft.trim());
+  };
+  return (
+    <form class="ns-picker" onSubmit={apply}>
+      <label>
+        <span class="muted small">namespace</span>{" "}
+        <input list="baton-namespaces" value={draft} placeholder="default" size="10"
+          onInput={(e) => setDraft(e.currentTarget.value)} onChange={apply} data-testid="namespace-input" />
+      </label>
+      <datalist id="baton-namespaces">
+        {named.map((n) => <option key={n} value={n} />)}
+      </datalist>
+    </form>
+  );
+}
+
 function Header({ me, path, onSignOut }) {
   const nav = [
     ["/", "Runs", path === "/" || path.startsWith("/runs/")],
@@ -75,7 +102,7 @@ function Header({ me, path, onSignOut }) {
       <div class="who">
         <span data-testid="principal">{me.principal || (me.authEnabled ? "?" : "no auth")}</span>
         {(me.roles || []).map((r) => <span key={r} class="role" data-testid="role">{r}</span>)}
-        {(me.namespaces || []).length > 0 && <span class="muted small" title="namespaces">{me.namespaces.join(", ")}</span>}
+        <NamespacePicker namespaces={me.namespaces || []} />
         <button type="button" onClick={onSignOut} data-testid="signout-button">Sign out</button>
       </div>
     </header>
@@ -112,6 +139,13 @@ function Route({ path, search, me }) {
   );
 }
 
+// A principal of several namespaces (and not of all) starts in its first one; the
+// orchestrator's default would be "default", which it may not be allowed to use.
+function startNamespace(me) {
+  const ns = me.namespaces || [];
+  return ns.length > 1 && !ns.includes("*") ? ns[0] : "";
+}
+
 function App() {
   const [me, setMe] = useState(undefined);  // undefined: asking; null: signed out
   const [notice, setNotice] = useState("");
@@ -123,12 +157,25 @@ function App() {
       setNotice("Your session ended; sign in again.");
       setMe(null);
     });
-    session.get().then(setMe, (e) => (e.httpStatus === 401 ? setMe(null) : setError(e)));
+    session.get().then(
+      (m) => {
+        setNamespace(startNamespace(m));
+        setMe(m);
+      },
+      (e) => (e.httpStatus === 401 ? setMe(null) : setError(e)),
+    );
   }, []);
 
   if (error) return <main class="page"><ErrorBox error={error} /></main>;
   if (me === undefined) return <main class="page"><Loading /></main>;
-  if (me === null) return <SignIn notice={notice} onSignedIn={(m) => { setNotice(""); setMe(m); }} />;
+  if (me === null) {
+    const signedIn = (m) => {
+      setNotice("");
+      setNamespace(startNamespace(m));
+      setMe(m);
+    };
+    return <SignIn notice={notice} onSignedIn={signedIn} />;
+  }
   const signOut = async () => {
     try {
       await session.signOut();

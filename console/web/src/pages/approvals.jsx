@@ -5,6 +5,7 @@ import { useState } from "preact/hooks";
 import { rpc } from "../api.js";
 import { ErrorBox, Json, Loading } from "../components.jsx";
 import { usePolled } from "../hooks.js";
+import { useNamespace } from "../namespace.js";
 import { canOperate, errorText, formatTime, parseJson, prettyJson, runPath } from "../util.js";
 import { SchemaForm } from "./schema_form.jsx";
 
@@ -113,8 +114,9 @@ function PendingRow({ a, me, onDecided }) {
 }
 
 export function ApprovalsPage({ me }) {
-  const pending = usePolled(() => rpc("RunService", "ListApprovals", { filter: "PENDING", pageSize: 100 }), []);
-  const decided = usePolled(() => rpc("RunService", "ListApprovals", { filter: "DECIDED", pageSize: 100 }), [], 5000);
+  const namespace = useNamespace();
+  const pending = usePolled(() => rpc("RunService", "ListApprovals", { filter: "PENDING", pageSize: 100, namespace }), [namespace]);
+  const decided = usePolled(() => rpc("RunService", "ListApprovals", { filter: "DECIDED", pageSize: 100, namespace }), [namespace], 5000);
   const reload = () => {
     pending.reload();
     decided.reload();

@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { rpc } from "../api.js";
 import { StateBadge, ErrorBox, Loading } from "../components.jsx";
 import { usePolled } from "../hooks.js";
+import { useNamespace } from "../namespace.js";
 import { navigate } from "../router.js";
 import {
   RUN_STATES, formatCost, formatLabels, formatTime, num, parseLabels, runDuration, runPath, runWhat,
@@ -134,9 +135,10 @@ export function RunsTable({ runs, showParent }) {
 
 export function RunsPage({ search }) {
   const filters = filtersFrom(search);
+  const namespace = useNamespace();
   // Tokens of the pages before this one, to go back; "" is the first page.
   const [pages, setPages] = useState([""]);
-  const key = queryOf(filters);
+  const key = `${namespace}|${queryOf(filters)}`;
   const [pagesKey, setPagesKey] = useState(key);
   if (pagesKey !== key) {
     setPagesKey(key);
@@ -154,11 +156,12 @@ export function RunsPage({ search }) {
         labels,
         pageSize: PAGE_SIZE,
         pageToken: token,
+        namespace,
       }),
     [key, token],
   );
   const counts = usePolled(
-    () => rpc("RunService", "CountRuns", { agentName: filters.agent, parentRunId: filters.parent, labels }),
+    () => rpc("RunService", "CountRuns", { agentName: filters.agent, parentRunId: filters.parent, labels, namespace }),
     [key],
   );
 

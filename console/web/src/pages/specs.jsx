@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { rpc } from "../api.js";
 import { ErrorBox, Json, Loading } from "../components.jsx";
 import { usePolled } from "../hooks.js";
+import { useNamespace } from "../namespace.js";
 import { navigate } from "../router.js";
 import { canOperate, errorText, num, parseLabels, runPath } from "../util.js";
 
@@ -20,9 +21,10 @@ const KINDS = {
 
 export function SpecListPage({ kind }) {
   const k = KINDS[kind];
+  const namespace = useNamespace();
   const [pages, setPages] = useState([""]);
   const token = pages[pages.length - 1];
-  const list = usePolled(() => rpc(k.service, k.list, { pageSize: 100, pageToken: token }), [kind, token], 0);
+  const list = usePolled(() => rpc(k.service, k.list, { pageSize: 100, pageToken: token, namespace }), [kind, token, namespace], 0);
   const specs = list.data?.[k.items] || [];
   return (
     <section>
@@ -60,6 +62,7 @@ export function SpecListPage({ kind }) {
 }
 
 function StartRun({ k, name, version }) {
+  const namespace = useNamespace();
   const [input, setInput] = useState("");
   const [labels, setLabels] = useState("");
   const [busy, setBusy] = useState(false);
@@ -75,7 +78,7 @@ function StartRun({ k, name, version }) {
     setError(null);
     try {
       const run = await rpc("RunService", "CreateRun", {
-        [k.nameField]: name, [k.versionField]: version, input, labels: parsed,
+        [k.nameField]: name, [k.versionField]: version, input, labels: parsed, namespace,
       });
       navigate(runPath(run.runId));
     } catch (err) {
@@ -104,6 +107,7 @@ function StartRun({ k, name, version }) {
 
 export function SpecPage({ kind, name, me }) {
   const k = KINDS[kind];
+  const namespace = useNamespace();
   const [version, setVersion] = useState(0);
   const [latest, setLatest] = useState(0);
   const [spec, setSpec] = useState(null);
@@ -111,11 +115,11 @@ export function SpecPage({ kind, name, me }) {
   useEffect(() => {
     setVersion(0);
     setLatest(0);
-  }, [kind, name]);
+  }, [kind, name, namespace]);
   useEffect(() => {
     let stopped = false;
     setError(null);
-    rpc(k.service, k.get, { name, version }).then(
+    rpc(k.service, k.get, { name, version, namespace }).then(
       (s) => {
         if (stopped) return;
         setSpec(s);
@@ -126,7 +130,7 @@ export function SpecPage({ kind, name, me }) {
     return () => {
       stopped = true;
     };
-  }, [kind, name, version]);
+  }, [kind, name, version, namespace]);
 
   const shown = num(spec?.version);
   return (
