@@ -124,7 +124,7 @@ void Scheduler::Start() {
 }
 
 void Scheduler::Shutdown() {
-  std::vector<PollCallback> to_answer;
+  std::vector<PollBatchCallback> to_answer;
   {
     absl::MutexLock lock(&mu_);
     shutdown_ = true;
@@ -132,7 +132,7 @@ void Scheduler::Shutdown() {
     for (auto& [id, poll] : polls_) to_answer.push_back(std::move(poll.done));
     polls_.clear();
   }
-  for (auto& done : to_answer) done(std::optional<TaskGrant>());
+  for (auto& done : to_answer) done(std::vector<TaskGrant>());
   if (ticker_.joinable()) ticker_.join();
 }
 
@@ -675,16 +675,28 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
 
 uint64_t Scheduler::PollTask(const std::string& worker_id, absl::Time deadline, PollCallback done,
                              std::vector<std::string> namespaces) {
+  return PollTasks(
+      worker_id, deadline, 1,
+      [done = std::move(done)](absl::StatusOr<std::vector<TaskGrant>> grants) {
+        if (!grants.ok()) return done(grants.status());
+        if (grants->empty()) return done(std::optional<TaskGrant>());
+        done(std::optional<TaskGrant>(std::move(grants->front())));
+      },
+      std::move(namespaces));
+}
+
+uint64_t Scheduler::PollTasks(const std::string& worker_id, absl::Time deadline, int max_tasks,
+                              PollBatchCallback done, std::vector<std::string> namespaces) {
   Deferred deferred;
   uint64_t id;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) {
       id = 0;
-      deferred.push_back([done = std::move(done)] { done(std::optional<TaskGrant>()); });
+      deferred.push_back([done = std::move(done)] { done(std::vector<TaskGrant>()); });
     } else {
       id = next_poll_id_++;
-      polls_.emplace(id, Poll{worker_id, deadline, std::move(done), std::move(namespaces)});
+      polls_.emplace(id, Poll{worker_id, deadline, std::move(done), std::move(namespaces), std::max(max_tasks, 1)});
       MatchLocked(deferred);
     }
   }
@@ -693,7 +705,7 @@ uint64_t Scheduler::PollTask(const std::string& worker_id, absl::Time deadline, 
 }
 
 void Scheduler::CancelPoll(uint64_t poll_id) {
-  PollCallback done;
+  PollBatchCallback done;
   {
     absl::MutexLock lock(&mu_);
     auto it = polls_.find(poll_id);
@@ -701,8 +713,22 @@ void Scheduler::CancelPoll(uint64_t poll_id) {
     done = std::move(it->second.done);
     polls_.erase(it);
   }
-  done(std::optional<TaskGrant>());
+  done(std::vector<TaskGrant>());
 }
+
+namespace {
+
+// What one poll's answer may carry beyond its first run (well under a worker's 64 MB
+// receive limit).
+constexpr size_t kMaxBatchedTaskBytes = 8 << 20;
+
+// A run that resumes a journal or continues earlier runs goes alone: its task carries
+// them, read after the lease is durable.
+bool ResumesSomething(const v1::Run& run) {
+  return run.last_journal_seq() > 0 || !run.continue_from().empty();
+}
+
+}  // namespace
 
 void Scheduler::MatchLocked(Deferred& deferred) {
   // A lease is a write: polls stay parked while the disk is full (the ticker matches
@@ -718,51 +744,67 @@ void Scheduler::MatchLocked(Deferred& deferred) {
     }
     Poll poll = std::move(poll_it->second);
     poll_it = polls_.erase(poll_it);
-    ActiveRun& active = active_.at(key->run_id);
+    // Every run this poll gets is leased in one batch, answered once it is durable.
     StoreBatch batch;
-    DequeueLocked(active, batch);
-    v1::Run& run = active.run;
+    std::vector<TaskGrant> grants;
+    size_t batched_bytes = 0;
     const int64_t now_ms = clock_.NowMillis();
-    run.set_state(v1::RUNNING);
-    run.set_epoch(run.epoch() + 1);
-    run.set_worker_id(poll.worker_id);
-    if (run.start_time_ms() == 0) {
-      run.set_start_time_ms(now_ms);
-      metrics_.submit_to_start.Observe(static_cast<double>(now_ms - run.create_time_ms()) / 1000);
+    while (key.has_value()) {
+      ActiveRun& active = active_.at(key->run_id);
+      if (!grants.empty()) {
+        if (ResumesSomething(active.run) || ResumesSomething(grants.front().run)) break;
+        batched_bytes += active.run.ByteSizeLong();
+        if (batched_bytes > kMaxBatchedTaskBytes) break;
+      }
+      DequeueLocked(active, batch);
+      v1::Run& run = active.run;
+      run.set_state(v1::RUNNING);
+      run.set_epoch(run.epoch() + 1);
+      run.set_worker_id(poll.worker_id);
+      if (run.start_time_ms() == 0) {
+        run.set_start_time_ms(now_ms);
+        metrics_.submit_to_start.Observe(static_cast<double>(now_ms - run.create_time_ms()) / 1000);
+      }
+      LeaseRecord lease{run.run_id(), NewLeaseIdLocked(), run.epoch(),
+                        now_ms + absl::ToInt64Milliseconds(options_.lease_ttl), poll.worker_id};
+      // Until the grant is sent (after this batch is durable and the journal read) the
+      // lease lasts a TTL; then the take-up window (StartTakeUpWindow).
+      GrantLeaseLocked(active, lease, /*taken_up=*/false);
+      metrics_.leases_granted.Increment();
+      batch.lease_puts.push_back(lease);
+      AddStateEventLocked(run, absl::StrCat("leased to ", poll.worker_id), batch);
+      batch.put_runs.push_back(run);
+      grants.push_back(TaskGrant{run, lease, {}, {}});
+      if (static_cast<int>(grants.size()) >= poll.max_tasks) break;
+      key = NextForLocked(poll);
     }
-    LeaseRecord lease{run.run_id(), NewLeaseIdLocked(), run.epoch(),
-                      now_ms + absl::ToInt64Milliseconds(options_.lease_ttl), poll.worker_id};
-    // Until the grant is sent (after this batch is durable and the journal read) the
-    // lease lasts a TTL; then the take-up window (StartTakeUpWindow).
-    GrantLeaseLocked(active, lease, /*taken_up=*/false);
-    metrics_.leases_granted.Increment();
-    batch.lease_puts.push_back(lease);
-    AddStateEventLocked(run, absl::StrCat("leased to ", poll.worker_id), batch);
-    batch.put_runs.push_back(run);
-    TaskGrant grant{run, lease, {}};
     CommitLocked(
         std::move(batch),
-        [this, grant = std::move(grant), done = std::move(poll.done)]() mutable {
-          if (grant.run.last_journal_seq() > 0) {
-            absl::StatusOr<std::vector<v1::JournalEntry>> journal =
-                store_.ReadJournal(grant.run.run_id());
-            if (!journal.ok()) {
-              // The lease stands and expires; the run is retried then.
-              done(journal.status());
-              return;
+        [this, grants = std::move(grants), done = std::move(poll.done)]() mutable {
+          if (grants.size() == 1) {
+            // Only a run alone may resume something (see ResumesSomething).
+            TaskGrant& grant = grants.front();
+            if (grant.run.last_journal_seq() > 0) {
+              absl::StatusOr<std::vector<v1::JournalEntry>> journal =
+                  store_.ReadJournal(grant.run.run_id());
+              if (!journal.ok()) {
+                // The lease stands and expires; the run is retried then.
+                done(journal.status());
+                return;
+              }
+              grant.journal = std::move(*journal);
             }
-            grant.journal = std::move(*journal);
-          }
-          if (!grant.run.continue_from().empty()) {
-            absl::StatusOr<std::vector<v1::PriorRun>> history = ReadHistory(store_, grant.run);
-            if (!history.ok()) {
-              done(history.status());
-              return;
+            if (!grant.run.continue_from().empty()) {
+              absl::StatusOr<std::vector<v1::PriorRun>> history = ReadHistory(store_, grant.run);
+              if (!history.ok()) {
+                done(history.status());
+                return;
+              }
+              grant.history = std::move(*history);
             }
-            grant.history = std::move(*history);
           }
-          StartTakeUpWindow(grant.lease);
-          done(std::optional<TaskGrant>(std::move(grant)));
+          for (const TaskGrant& grant : grants) StartTakeUpWindow(grant.lease);
+          done(std::move(grants));
         },
         deferred);
   }
@@ -1147,7 +1189,7 @@ void Scheduler::FailRun(const FailRunParams& params,
 
 void Scheduler::Tick() {
   Deferred deferred;
-  std::vector<PollCallback> expired_polls;
+  std::vector<PollBatchCallback> expired_polls;
   {
     absl::MutexLock lock(&mu_);
     const int64_t now_ms = clock_.NowMillis();
@@ -1237,7 +1279,7 @@ void Scheduler::Tick() {
     }
     MatchLocked(deferred);
   }
-  for (auto& done : expired_polls) done(std::optional<TaskGrant>());
+  for (auto& done : expired_polls) done(std::vector<TaskGrant>());
   RunAll(deferred);
 }
 

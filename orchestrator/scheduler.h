@@ -150,6 +150,8 @@ class Scheduler {
  public:
   using RunCallback = std::function<void(absl::StatusOr<v1::Run>)>;
   using PollCallback = std::function<void(absl::StatusOr<std::optional<TaskGrant>>)>;
+  // Empty: the deadline passed (or the poll was cancelled) with nothing to do.
+  using PollBatchCallback = std::function<void(absl::StatusOr<std::vector<TaskGrant>>)>;
   using EventListener = std::function<void(const std::vector<v1::RunEvent>&)>;
 
   // `store` and `clock` must outlive the scheduler.
@@ -195,6 +197,11 @@ class Scheduler {
   // Returns an id for CancelPoll.
   uint64_t PollTask(const std::string& worker_id, absl::Time deadline, PollCallback done,
                     std::vector<std::string> namespaces = {});
+  // PollTask for up to `max_tasks` runs at once: answered as soon as one is ready, with
+  // every other ready run (up to max_tasks) leased in the same batch. Runs that resume
+  // a journal or continue a history go alone (their tasks carry that journal).
+  uint64_t PollTasks(const std::string& worker_id, absl::Time deadline, int max_tasks,
+                     PollBatchCallback done, std::vector<std::string> namespaces = {});
   // The poller went away: its callback runs with nullopt unless it already ran.
   void CancelPoll(uint64_t poll_id);
 
@@ -292,8 +299,9 @@ class Scheduler {
   struct Poll {
     std::string worker_id;
     absl::Time deadline;
-    PollCallback done;
+    PollBatchCallback done;
     std::vector<std::string> namespaces;  // empty: any
+    int max_tasks = 1;
   };
   // What the scheduler keeps per namespace: its queue and its quotas' counts.
   struct NamespaceState {

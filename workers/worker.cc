@@ -283,57 +283,39 @@ absl::Duration Worker::HeartbeatInterval() {
   return absl::Milliseconds(std::max<int64_t>(lease_ttl_ms_.load() / 3, 50));
 }
 
+bool Worker::SlotMayGo() const { return !ready_.empty() || !polling_ || stopping_; }
+
 void Worker::SlotLoop(int slot) {
-  auto stub = v1::WorkerService::NewStub(channel_);
   absl::Duration backoff = absl::Milliseconds(100);
-  while (!stopping_) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.poll_wait + absl::Seconds(5)));
+  while (true) {
+    std::shared_ptr<ActiveTask> task;
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) break;
-      polls_.push_back(&ctx);
-    }
-    v1::PollTaskRequest request;
-    request.set_worker_id(options_.worker_id);
-    request.set_wait_ms(absl::ToInt64Milliseconds(options_.poll_wait));
-    for (const std::string& ns : options_.namespaces) request.add_namespaces(ns);
-    v1::PollTaskResponse response;
-    // While the orchestrator restarts, the poll waits for the channel to reconnect
-    // instead of failing at once and backing off past the moment it is back.
-    ctx.set_wait_for_ready(true);
-    grpc::Status status = stub->PollTask(&ctx, request, &response);
-    {
-      absl::MutexLock lock(&mu_);
-      polls_.erase(std::find(polls_.begin(), polls_.end(), &ctx));
-    }
-    if (!status.ok()) {
-      if (stopping_) break;
-      if (response.has_task()) {
-        BATON_LOG(WARNING) << "poll failed after a task was sent: " << status.error_message();
+      ++idle_slots_;
+      mu_.Await(absl::Condition(this, &Worker::SlotMayGo));
+      if (!ready_.empty()) {
+        // Runs leased with another slot's poll are handed back on drain by RunTask.
+        task = std::move(ready_.front());
+        ready_.pop_front();
+        --idle_slots_;
+      } else if (stopping_) {
+        --idle_slots_;
+        break;
+      } else {
+        polling_ = true;
       }
-      absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(2));
-      continue;
     }
-    backoff = absl::Milliseconds(100);
-    if (!response.has_task()) continue;
-    auto task = std::make_shared<ActiveTask>(std::move(*response.mutable_task()));
-    // The heartbeat period follows the TTL the orchestrator announces; a shorter
-    // TTL than assumed must not wait out a period computed from the old one.
-    const bool ttl_shrank = task->task.lease_ttl_ms() > 0 && task->task.lease_ttl_ms() < lease_ttl_ms_.load();
-    if (task->task.lease_ttl_ms() > 0) lease_ttl_ms_ = task->task.lease_ttl_ms();
-    if (stopping_) {
-      // Drain began while the task was on its way: hand it straight back.
-      task->signals.draining = true;
-    }
-    {
+    if (task == nullptr) {
+      std::vector<std::shared_ptr<ActiveTask>> tasks = PollForSlots(backoff);
       absl::MutexLock lock(&mu_);
-      active_[task->task.lease().run_id()] = task;
-      // Take the lease up at once: the orchestrator withdraws one not confirmed
-      // within its take-up window.
-      heartbeat_wake_ = true;
-      if (ttl_shrank) next_heartbeat_ = absl::InfinitePast();
+      polling_ = false;
+      if (tasks.empty()) {
+        --idle_slots_;
+        continue;
+      }
+      task = std::move(tasks.front());
+      for (size_t i = 1; i < tasks.size(); ++i) ready_.push_back(std::move(tasks[i]));
+      --idle_slots_;
     }
     RunTask(task);
     {
@@ -341,6 +323,63 @@ void Worker::SlotLoop(int slot) {
       active_.erase(task->task.lease().run_id());
     }
   }
+}
+
+std::vector<std::shared_ptr<Worker::ActiveTask>> Worker::PollForSlots(absl::Duration& backoff) {
+  auto stub = v1::WorkerService::NewStub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.poll_wait + absl::Seconds(5)));
+  v1::PollTaskRequest request;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return {};
+    poll_ = &ctx;
+    // This slot and every other one waiting; ready_ is empty (waiting slots take
+    // from it before one of them polls).
+    request.set_max_tasks(std::max(idle_slots_, 1));
+  }
+  request.set_worker_id(options_.worker_id);
+  request.set_wait_ms(absl::ToInt64Milliseconds(options_.poll_wait));
+  for (const std::string& ns : options_.namespaces) request.add_namespaces(ns);
+  v1::PollTaskResponse response;
+  // While the orchestrator restarts, the poll waits for the channel to reconnect
+  // instead of failing at once and backing off past the moment it is back.
+  ctx.set_wait_for_ready(true);
+  grpc::Status status = stub->PollTask(&ctx, request, &response);
+  {
+    absl::MutexLock lock(&mu_);
+    poll_ = nullptr;
+  }
+  if (!status.ok()) {
+    if (stopping_) return {};
+    if (response.has_task()) {
+      BATON_LOG(WARNING) << "poll failed after a task was sent: " << status.error_message();
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+    return {};
+  }
+  backoff = absl::Milliseconds(100);
+  if (!response.has_task()) return {};
+  std::vector<std::shared_ptr<ActiveTask>> tasks;
+  tasks.push_back(std::make_shared<ActiveTask>(std::move(*response.mutable_task())));
+  for (v1::Task& more : *response.mutable_more_tasks()) tasks.push_back(std::make_shared<ActiveTask>(std::move(more)));
+  // The heartbeat period follows the TTL the orchestrator announces; a shorter
+  // TTL than assumed must not wait out a period computed from the old one.
+  const int64_t ttl_ms = tasks.front()->task.lease_ttl_ms();
+  const bool ttl_shrank = ttl_ms > 0 && ttl_ms < lease_ttl_ms_.load();
+  if (ttl_ms > 0) lease_ttl_ms_ = ttl_ms;
+  absl::MutexLock lock(&mu_);
+  for (const std::shared_ptr<ActiveTask>& task : tasks) {
+    // Drain began while the tasks were on their way: hand them straight back.
+    if (stopping_) task->signals.draining = true;
+    active_[task->task.lease().run_id()] = task;
+  }
+  // Take the leases up at once: the orchestrator withdraws one not confirmed within
+  // its take-up window.
+  heartbeat_wake_ = true;
+  if (ttl_shrank) next_heartbeat_ = absl::InfinitePast();
+  return tasks;
 }
 
 void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
@@ -503,7 +542,7 @@ void Worker::Drain() {
   }
   {
     absl::MutexLock lock(&mu_);
-    for (void* ctx : polls_) static_cast<grpc::ClientContext*>(ctx)->TryCancel();
+    if (poll_ != nullptr) static_cast<grpc::ClientContext*>(poll_)->TryCancel();
     for (auto& [id, task] : active_) task->signals.draining = true;
   }
   const absl::Time deadline = absl::Now() + options_.drain_timeout;

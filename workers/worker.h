@@ -12,6 +12,7 @@
 #define BATON_WORKERS_WORKER_H_
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,6 +80,12 @@ class Worker {
   struct ActiveTask;
   class LatencySamples;
   void SlotLoop(int slot);
+  // One PollTask for up to idle_slots_ runs (the calling slot's and the idle others').
+  // Returns the runs leased, registered in active_; empty when there were none or the
+  // call failed (after a backoff).
+  std::vector<std::shared_ptr<ActiveTask>> PollForSlots(absl::Duration& backoff);
+  // A slot may stop waiting: a run is ready for it, nobody is polling, or we stop.
+  bool SlotMayGo() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HeartbeatLoop();
   void RunTask(const std::shared_ptr<ActiveTask>& task);
   absl::Duration HeartbeatInterval();
@@ -98,8 +105,14 @@ class Worker {
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<ActiveTask>> active_ ABSL_GUARDED_BY(mu_);
-  // In-flight PollTask contexts, cancelled on drain.
-  std::vector<void*> polls_ ABSL_GUARDED_BY(mu_);
+  // Slots take turns polling (leader and followers): the one slot in PollTask asks for
+  // a run for every idle slot, keeps one and leaves the rest in ready_ for the others.
+  // One call stands for all idle slots instead of one parked call per slot.
+  bool polling_ ABSL_GUARDED_BY(mu_) = false;
+  int idle_slots_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::shared_ptr<ActiveTask>> ready_ ABSL_GUARDED_BY(mu_);
+  // The in-flight PollTask's context (a grpc::ClientContext), cancelled on drain.
+  void* poll_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
   // Set when a task arrives: confirm its lease now (a heartbeat of the new leases).
   bool heartbeat_wake_ ABSL_GUARDED_BY(mu_) = false;

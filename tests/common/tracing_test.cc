@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -150,6 +151,29 @@ TEST(OtlpJsonTest, EncodesTheJsonMapping) {
   EXPECT_EQ(s["attributes"][3]["value"]["boolValue"], true);
   EXPECT_EQ(s["attributes"][4]["value"]["arrayValue"]["values"][0]["stringValue"], "end_turn");
   EXPECT_EQ(s["status"]["code"], 2);
+}
+
+TEST(OtlpJsonTest, EscapesStringsAndReplacesBytesThatAreNotUtf8) {
+  SpanData span;
+  span.name = "n";
+  span.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  span.span_id = "00f067aa0ba902b7";
+  const std::string tricky = "q\"b\\ nl\n tab\t bell\x07 \xC3\xA9 \xF0\x9F\x98\x80 bad\xC3( \xED\xA0\x80 \xFF end";
+  span.attributes = {{"tricky", tricky}, {"nan", std::nan("")}, {"third", 0.1}};
+  span.events.push_back(SpanEvent{"e\"v", 5, {{"k", std::string("v")}}});
+  const std::string encoded = EncodeOtlpJson({}, {span});
+  json body;
+  ASSERT_NO_THROW(body = json::parse(encoded)) << encoded;
+  const json& s = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+  EXPECT_EQ(s["attributes"][0]["value"]["stringValue"],
+            "q\"b\\ nl\n tab\t bell\x07 \xC3\xA9 \xF0\x9F\x98\x80 bad\xEF\xBF\xBD( "
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD end");
+  EXPECT_TRUE(s["attributes"][1]["value"]["doubleValue"].is_null());
+  EXPECT_EQ(s["attributes"][2]["value"]["doubleValue"], 0.1);  // read back exactly
+  EXPECT_EQ(s["events"][0]["name"], "e\"v");
+  EXPECT_EQ(s["events"][0]["timeUnixNano"], "5");
+  EXPECT_EQ(s.count("parentSpanId"), 0u);
+  EXPECT_EQ(s.count("status"), 0u);
 }
 
 absl::StatusOr<std::optional<OtlpHttpExporterOptions>> FromEnv(std::map<std::string, std::string> env) {

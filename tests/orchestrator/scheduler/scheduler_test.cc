@@ -1,5 +1,6 @@
 #include "orchestrator/scheduler.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/grpc_status.h"
@@ -116,6 +117,71 @@ TEST_F(SchedulerTest, ParkedPollIsAnsweredWhenARunArrives) {
   EXPECT_EQ(got->run.run_id(), run.run_id());
   EXPECT_EQ(got->run.state(), v1::RUNNING);
   EXPECT_EQ(got->lease.epoch, 1);
+}
+
+TEST_F(SchedulerTest, OnePollLeasesEveryReadyRunUpToItsMaxTasksInOrder) {
+  v1::Run low = Create("low", 0);
+  clock_.Advance(absl::Milliseconds(1));
+  v1::Run high = Create("high", 5);
+  clock_.Advance(absl::Milliseconds(1));
+  v1::Run low2 = Create("low2", 0);
+  clock_.Advance(absl::Milliseconds(1));
+  v1::Run low3 = Create("low3", 0);
+  std::vector<TaskGrant> first;
+  scheduler_->PollTasks("w1", clock_.Now() + absl::Seconds(5), 3,
+                        [&](absl::StatusOr<std::vector<TaskGrant>> g) { first = std::move(*g); });
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0].run.run_id(), high.run_id());
+  EXPECT_EQ(first[1].run.run_id(), low.run_id());
+  EXPECT_EQ(first[2].run.run_id(), low2.run_id());
+  for (const TaskGrant& g : first) {
+    EXPECT_EQ(g.run.state(), v1::RUNNING);
+    EXPECT_EQ(scheduler_->GetRun(g.run.run_id())->state(), v1::RUNNING) << "the lease is durable before the answer";
+    EXPECT_EQ(g.lease.epoch, 1);
+  }
+  EXPECT_NE(first[0].lease.lease_id, first[1].lease.lease_id);
+  // Each lease is taken up on its own: one not confirmed is withdrawn, the others stay.
+  std::vector<LeaseStatus> taken = scheduler_->Heartbeat("w1", {Ref(first[0]), Ref(first[1])});
+  EXPECT_TRUE(taken[0].valid && taken[1].valid);
+  clock_.Advance(absl::Seconds(5));
+  scheduler_->Tick();
+  EXPECT_EQ(scheduler_->GetRun(first[0].run.run_id())->state(), v1::RUNNING);
+  EXPECT_EQ(scheduler_->GetRun(first[2].run.run_id())->state(), v1::QUEUED) << "a lease not taken up goes back";
+  // What is left, then nothing: the poll parks and gets the next run alone.
+  std::vector<TaskGrant> second;
+  scheduler_->PollTasks("w1", clock_.Now() + absl::Seconds(5), 10,
+                        [&](absl::StatusOr<std::vector<TaskGrant>> g) { second = std::move(*g); });
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_THAT((std::vector<std::string>{second[0].run.run_id(), second[1].run.run_id()}),
+              ::testing::UnorderedElementsAre(low2.run_id(), low3.run_id()));
+  std::optional<std::vector<TaskGrant>> parked;
+  scheduler_->PollTasks("w1", clock_.Now() + absl::Seconds(5), 10,
+                        [&](absl::StatusOr<std::vector<TaskGrant>> g) { parked = std::move(*g); });
+  EXPECT_FALSE(parked.has_value());
+  v1::Run late = Create("late");
+  ASSERT_TRUE(parked.has_value());
+  ASSERT_EQ(parked->size(), 1u);
+  EXPECT_EQ(parked->front().run.run_id(), late.run_id());
+}
+
+TEST_F(SchedulerTest, ARunThatResumesItsJournalIsLeasedAloneWithIt) {
+  v1::Run resumed = Create("resumed");
+  TaskGrant g = *Poll("w1");
+  ASSERT_TRUE(Append(Ref(g), ToolResult("t1")).ok());
+  v1::Run fresh = Create("fresh");
+  clock_.Advance(absl::Seconds(10));
+  scheduler_->Tick();  // the lease expires: queued again, with its journal
+  ASSERT_EQ(scheduler_->GetRun(resumed.run_id())->state(), v1::QUEUED);
+  std::vector<std::string> leased;
+  for (int poll = 0; poll < 2; ++poll) {
+    std::vector<TaskGrant> got;
+    scheduler_->PollTasks("w2", clock_.Now() + absl::Seconds(5), 5,
+                          [&](absl::StatusOr<std::vector<TaskGrant>> r) { got = std::move(*r); });
+    ASSERT_EQ(got.size(), 1u) << "poll " << poll;
+    leased.push_back(got[0].run.run_id());
+    EXPECT_EQ(got[0].journal.size(), got[0].run.run_id() == resumed.run_id() ? 1u : 0u);
+  }
+  EXPECT_THAT(leased, ::testing::UnorderedElementsAre(resumed.run_id(), fresh.run_id()));
 }
 
 TEST_F(SchedulerTest, PollPastItsDeadlineAnswersEmpty) {
