@@ -103,7 +103,9 @@ function Header({ me, path, onSignOut }) {
         <span data-testid="principal">{me.principal || (me.authEnabled ? "?" : "no auth")}</span>
         {(me.roles || []).map((r) => <span key={r} class="role" data-testid="role">{r}</span>)}
         <NamespacePicker namespaces={me.namespaces || []} />
-        <button type="button" onClick={onSignOut} data-testid="signout-button">Sign out</button>
+        {me.authEnabled && (
+          <button type="button" onClick={onSignOut} data-testid="signout-button">Sign out</button>
+        )}
       </div>
     </header>
   );
