@@ -80,7 +80,7 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
   assert.ok(!visible.includes(stack.adminKey), "the key is visible to the page after sign-in");
 
   step("start a run from the agent's form and watch its steps appear");
-  const runId = await startFromForm(admin, "/agents/console-stepper", "Add and echo [sim steps=4 sleep_ms=700]");
+  const runId = await startFromForm(admin, "/agents/console-stepper", "Add and echo [sim steps=4 sleep_ms=1000]");
   const samples = [];
   await waitFor("the run to succeed on its page", async () => {
     const s = await admin.evaluate(() => ({
@@ -168,7 +168,7 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
   assert.match(gatedText, /edited in the console/);
 
   step("a graph run: nodes change state live; its human node is answered");
-  const graphRun = await startFromForm(admin, "/graphs/triage", "My invoice is wrong, please refund me [sim sleep_ms=1500]");
+  const graphRun = await startFromForm(admin, "/graphs/triage", "My invoice is wrong, please refund me [sim sleep_ms=3000]");
   const routerStates = [];
   await waitFor("the router node to succeed", async () => {
     const s = await admin.$eval(sel("graph-node-router"), (e) => e.dataset.state).catch(() => "");
