@@ -127,8 +127,8 @@ export function GraphView({ spec, events }) {
         viewBox={`0 0 ${width} ${height + GAP_Y}`}
         width={width}
         height={height + GAP_Y}
-        role="img"
-        aria-label={`Graph ${spec.name || ""}`}
+        role="group"
+        aria-label={`Graph ${spec.name || ""}: its nodes and their states`}
         data-testid="graph"
       >
         <defs>
