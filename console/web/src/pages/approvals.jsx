@@ -113,17 +113,32 @@ function PendingRow({ a, me, onDecided }) {
   );
 }
 
+// The latest decisions, newest first. The API lists them oldest first, so this walks
+// to the last page (at most MAX_DECIDED_PAGES of 1000).
+const MAX_DECIDED_PAGES = 10;
+const DECIDED_SHOWN = 50;
+async function latestDecided(namespace) {
+  let all = [];
+  let pageToken = "";
+  for (let i = 0; i < MAX_DECIDED_PAGES; i++) {
+    const page = await rpc("RunService", "ListApprovals", { filter: "DECIDED", pageSize: 1000, pageToken, namespace });
+    all = [...all, ...(page.approvals || [])].slice(-DECIDED_SHOWN);
+    pageToken = page.nextPageToken;
+    if (!pageToken) break;
+  }
+  return all.reverse();
+}
+
 export function ApprovalsPage({ me }) {
   const namespace = useNamespace();
   const pending = usePolled(() => rpc("RunService", "ListApprovals", { filter: "PENDING", pageSize: 100, namespace }), [namespace]);
-  const decided = usePolled(() => rpc("RunService", "ListApprovals", { filter: "DECIDED", pageSize: 100, namespace }), [namespace], 5000);
+  const decided = usePolled(() => latestDecided(namespace), [namespace], 10000);
   const reload = () => {
     pending.reload();
     decided.reload();
   };
   const list = pending.data?.approvals || [];
-  // Oldest first from the API; the latest decisions are the interesting ones.
-  const done = [...(decided.data?.approvals || [])].reverse();
+  const done = decided.data || [];
   return (
     <section>
       <h1>Approvals</h1>
@@ -136,7 +151,7 @@ export function ApprovalsPage({ me }) {
           {list.map((a) => <PendingRow key={a.approvalId} a={a} me={me} onDecided={reload} />)}
         </ul>
       )}
-      <h2>Decided</h2>
+      <h2>Decided <span class="muted small">(the latest {DECIDED_SHOWN})</span></h2>
       <ErrorBox error={decided.error} />
       {done.length === 0 ? <p class="muted">None yet.</p> : (
         <table class="decided">
