@@ -33,10 +33,11 @@ async function waitState(page, state) {
     { timeout: WAIT }, state);
 }
 
-async function startFromForm(page, path, input) {
+async function startFromForm(page, path, input, labels = "") {
   await page.goto(`${stack.url}${path}`);
   await page.waitForSelector(sel("start-run-input"), { timeout: WAIT });
   await page.type(sel("start-run-input"), input);
+  if (labels) await page.type(sel("start-run-labels"), labels);
   await page.click(sel("start-run-submit"));
   await page.waitForFunction(() => location.pathname.startsWith("/runs/"), { timeout: WAIT });
   await page.waitForSelector(sel("run-state"), { timeout: WAIT });
@@ -80,7 +81,7 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
   assert.ok(!visible.includes(stack.adminKey), "the key is visible to the page after sign-in");
 
   step("start a run from the agent's form and watch its steps appear");
-  const runId = await startFromForm(admin, "/agents/console-stepper", "Add and echo [sim steps=4 sleep_ms=1000]");
+  const runId = await startFromForm(admin, "/agents/console-stepper", "Add and echo [sim steps=4 sleep_ms=1000]", "suite=browser, case=steps");
   const samples = [];
   await waitFor("the run to succeed on its page", async () => {
     const s = await admin.evaluate(() => ({
@@ -123,7 +124,7 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
     method: "POST", body: JSON.stringify({ replies: [{ match: "stream-me", content: words, event_delay_ms: 150 }] }),
   });
   assert.equal(scripted.status, 200);
-  await startFromForm(admin, "/agents/console-stepper", "Say something long [stream-me]");
+  const streamed = await startFromForm(admin, "/agents/console-stepper", "Say something long [stream-me]");
   const partial = await admin.waitForFunction(() => {
     const live = document.querySelector('[data-testid="live-text"] .msg-text')?.textContent || "";
     return live.length > 0 && live;
@@ -136,7 +137,19 @@ await withStackAndBrowser({ watchdogMs: 540000 }, async (started, browser) => {
   step("the runs page lists it, with counts by state");
   await admin.goto(`${stack.url}/`);
   await admin.waitForSelector(`[data-testid="run-row"][data-run-id="${runId}"][data-state="SUCCEEDED"]`, { timeout: WAIT });
-  await admin.waitForFunction(() => Number(document.querySelector('[data-testid="runs-count-SUCCEEDED"]')?.dataset.count) >= 1, { timeout: WAIT });
+  await admin.waitForFunction(() => Number(document.querySelector('[data-testid="runs-count-SUCCEEDED"]')?.dataset.count) >= 3, { timeout: WAIT });
+  // Filtered by a label it carries: the run is listed and counted, the streamed run
+  // (no labels) is not.
+  await admin.type(sel("filter-label"), "case=steps");
+  await admin.click(`form.filters button[type="submit"]`);
+  await admin.waitForFunction((id, other) => {
+    const rows = [...document.querySelectorAll('[data-testid="run-row"]')].map((r) => r.dataset.runId);
+    return location.search.includes("label=") && rows.includes(id) && !rows.includes(other);
+  }, { timeout: WAIT }, runId, streamed);
+  await admin.waitForFunction(() => {
+    const n = (s) => Number(document.querySelector(`[data-testid="runs-count-${s}"]`)?.dataset.count);
+    return n("SUCCEEDED") >= 1 && n("SUCCEEDED") <= 2;  // the run, and its fork if forks keep labels
+  }, { timeout: WAIT });
 
   step("edit a gated call's input through the schema form, approve the next, see the run go on");
   const gated = (await stack.cli("run", "--agent", "console-gated", "Echo twice [sim steps=3 tool=echo]")).trim().split("\n")[0];
