@@ -161,7 +161,7 @@ export function SchemaForm({ schema, value, onSubmit, submitLabel, busy, testid 
       )}
       {error && <p class="field-error" role="alert">{error}</p>}
       <div class="form-buttons">
-        <button type="submit" disabled={busy} data-testid="schema-submit">{submitLabel}</button>
+        <button type="submit" class="primary" disabled={busy} data-testid="schema-submit">{submitLabel}</button>
         {canForm && (
           <button type="button" class="link" onClick={switchMode}>
             {asJson ? "Edit as a form" : "Edit as JSON"}
