@@ -413,6 +413,43 @@ TEST_F(ConsoleGatewayTest, StaticFilesComeWithTheSecurityHeadersAndClientRoutesG
             200);
 }
 
+// `baton up` starts the console with the stack, records its URL in stack.json, and
+// `baton status` prints it with the admin key's file; the key signs in there.
+TEST_F(ConsoleGatewayTest, BatonUpStartsTheConsoleAndBatonStatusSaysWhereAndWithWhatToSignIn) {
+  const std::string data_dir = cluster_->dir() + "/up";
+  const std::map<std::string, std::string> env = {{"ANTHROPIC_API_KEY", ""}, {"BATON_API_KEY", ""}};
+  std::string output;
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "up", "--detach", "--data-dir", data_dir, "--port", "0", "--workers",
+                        "0"},
+                       env, &output, absl::Seconds(120)),
+            0)
+      << output;
+  const json stack = json::parse(ReadFile(data_dir + "/stack.json"), nullptr, false);
+  const std::string console_url = stack.value("console_url", "");
+  const std::string key_file = stack.value("api_key_file", "");
+  EXPECT_TRUE(absl::StartsWith(console_url, "http://127.0.0.1:")) << stack.dump();
+  EXPECT_TRUE(absl::StrContains(output, "Web console: " + console_url + "/")) << output;
+  EXPECT_TRUE(absl::StrContains(output, key_file)) << output;
+
+  std::string status;
+  EXPECT_EQ(RunCommand({Cluster::Bin("baton"), "status", "--data-dir", data_dir}, env, &status), 0) << status;
+  EXPECT_TRUE(absl::StrContains(status, console_url)) << status;
+  EXPECT_TRUE(absl::StrContains(status, key_file)) << status;
+  EXPECT_TRUE(std::regex_search(status, std::regex("console +pid [0-9]+ +running"))) << status;
+
+  if (!console_url.empty()) {
+    ExpectError(Http("GET", console_url + "/api/session"), 401, "UNAUTHENTICATED");
+    std::string key = ReadFile(key_file);
+    key = std::string(absl::StripAsciiWhitespace(key));
+    HttpResult signed_in = Http("POST", console_url + "/api/session", json{{"token", key}}.dump(), {kJson});
+    EXPECT_EQ(signed_in.status, 200) << signed_in.body;
+    EXPECT_EQ(signed_in.Json().value("principal", ""), "admin") << signed_in.body;
+  }
+  std::string down;
+  EXPECT_EQ(RunCommand({Cluster::Bin("baton"), "down", "--data-dir", data_dir}, env, &down), 0) << down;
+  EXPECT_NE(RunCommand({Cluster::Bin("baton"), "status", "--data-dir", data_dir}, env, &status), 0) << status;
+}
+
 // Declared last: after the sign-ins and refusals above.
 TEST_F(ConsoleGatewayTest, NoKeyReachesTheConsolesLog) {
   const std::string log = ReadFile(cluster_->dir() + "/console.log");
