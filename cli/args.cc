@@ -124,9 +124,17 @@ Local stack:
       plus the local Messages API simulator when ANTHROPIC_API_KEY is unset.
       Runs in the foreground until Ctrl-C, unless --detach. With --mcp-config FILE
       (or DATA_DIR/mcp.json) it also starts baton-mcp-bridge and gives the workers
-      its MCP tools (docs/mcp-bridge.md).
+      its MCP tools (docs/mcp-bridge.md). It starts the web console too, on a free
+      port of 127.0.0.1 (--console-listen HOST:PORT picks one; --no-console: none).
   baton down [--data-dir DIR]
       Stop a stack started with `baton up --detach`.
+  baton status [--data-dir DIR]
+      Show the stack: its processes, the web console's address and the admin key's
+      file to sign in with. Exit 1 when it is not (wholly) running.
+  baton ui [--listen 127.0.0.1:8233]
+      Run the web console in the foreground for the orchestrator at --addr.
+  baton whoami                         who the orchestrator takes your key for: the
+                                       principal, roles and namespaces
 
 Runs:
   baton run AGENT.json INPUT [--watch [--children]] [--priority N] [--request-id ID]
@@ -139,8 +147,10 @@ Runs:
       run's conversation.
   baton get RUN_ID                     show a run: its parent, session, fork and what
                                        it waits for
-  baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--limit N]
-           [--page-token T]            list runs, newest first
+  baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--label k=v]...
+           [--limit N] [--page-token T]
+                                       list runs, newest first; --label keeps runs
+                                       with every label given
   baton watch RUN_ID [--after-seq N] [--children]
                                        follow a run's events until it ends; --children
                                        adds the events of its subagents' runs

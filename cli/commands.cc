@@ -1,7 +1,11 @@
 #include "cli/commands.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -29,6 +33,7 @@
 #include "cli/format.h"
 #include "cli/graph_format.h"
 #include "cli/keys.h"
+#include "cli/process.h"
 #include "cli/spec_file.h"
 #include "cli/tools.h"
 #include "cli/up.h"
@@ -374,6 +379,9 @@ int CmdList(Context& ctx) {
   request.set_agent_name(ctx.flags.GetString("agent"));
   request.set_parent_run_id(ctx.flags.GetString("parent"));
   request.set_session_id(ctx.flags.GetString("session"));
+  auto labels = ParseLabels(ctx.labels);
+  if (!labels.ok()) return PrintUsageError(ctx.err, std::string(labels.status().message()), "");
+  for (const auto& [key, value] : *labels) (*request.mutable_labels())[key] = value;
   auto limit = ListLimit(ctx);
   if (!limit.ok()) return PrintUsageError(ctx.err, std::string(limit.status().message()), "");
   request.set_page_size(*limit);
@@ -836,7 +844,41 @@ int CmdUp(Context& ctx) {
   options.detach = ctx.flags.GetBool("detach");
   options.mcp_config = ctx.flags.GetString("mcp-config");
   options.tls = ctx.flags.GetBool("tls");
+  if (ctx.flags.GetBool("no-console") && ctx.flags.Has("console-listen")) {
+    return PrintUsageError(ctx.err, "give --console-listen or --no-console, not both", "");
+  }
+  options.console_listen =
+      ctx.flags.GetBool("no-console") ? "" : ctx.flags.GetString("console-listen", options.console_listen);
   return RunUp(options, ctx.out, ctx.err);
+}
+
+int CmdStatus(Context& ctx) { return RunStatus(ctx.flags.GetString("data-dir", ".baton"), ctx.out, ctx.err); }
+
+// `baton ui`: the web console in the foreground for the orchestrator this command
+// reaches (--addr, BATON_ADDR or the default), with its TLS; it replaces this process.
+// It takes no credential: people sign in in the browser.
+int CmdUi(Context& ctx) {
+  const char* path_env = std::getenv("PATH");
+  absl::StatusOr<std::string> binary = FindBinary("baton-console", SelfDir(), path_env ? path_env : "");
+  if (!binary.ok()) {
+    ctx.err << "error: " << binary.status().message() << " (build the baton-console target)" << std::endl;
+    return kExitFailure;
+  }
+  std::vector<std::string> argv = {*binary, "--orchestrator=" + ctx.addr,
+                                   "--listen=" + ctx.flags.GetString("listen", "127.0.0.1:8233")};
+  if (!ctx.tls.ca_file.empty()) argv.push_back("--ca=" + ctx.tls.ca_file);
+  if (!ctx.tls.cert_file.empty()) argv.push_back("--cert=" + ctx.tls.cert_file);
+  if (!ctx.tls.key_file.empty()) argv.push_back("--key=" + ctx.tls.key_file);
+  const std::string key_file = StackApiKeyFile(ctx.flags.GetString("data-dir", ".baton"), ctx.addr);
+  ctx.out << "Web console for the orchestrator at " << ctx.addr << "; sign in with an API key"
+          << (key_file.empty() ? "" : " (the stack's admin key is in " + key_file + ")") << ". Ctrl-C stops it."
+          << std::endl;
+  std::vector<char*> args;
+  for (std::string& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ctx.err << "error: cannot run " << *binary << ": " << std::strerror(errno) << std::endl;
+  return kExitFailure;
 }
 
 int CmdDown(Context& ctx) {
@@ -917,6 +959,26 @@ int CmdKeysList(Context& ctx) {
   return kExitOk;
 }
 
+// `baton whoami`: who the orchestrator takes this CLI's credential for.
+int CmdWhoAmI(Context& ctx) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::WhoAmIResponse who;
+  grpc::Status status = v1::IdentityService::NewStub(ctx.channel())->WhoAmI(&context, v1::WhoAmIRequest(), &who);
+  if (!status.ok()) return PrintRpcError(ctx, status);
+  if (ctx.json) {
+    PrintMessage(ctx, who);
+    return kExitOk;
+  }
+  if (!who.auth_enabled()) {
+    ctx.out << "the orchestrator runs without --auth: every call is allowed" << std::endl;
+    return kExitOk;
+  }
+  ctx.out << "principal:  " << who.principal() << "\nroles:      " << absl::StrJoin(who.roles(), ",")
+          << "\nnamespaces: " << absl::StrJoin(who.namespaces(), ",") << std::endl;
+  return kExitOk;
+}
+
 int CmdKeysRevoke(Context& ctx) {
   grpc::ClientContext context;
   SetDeadline(context);
@@ -937,8 +999,11 @@ const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"up",
        "baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]\n"
-       "       [--mcp-config FILE] [--tls]",
-       {"data-dir", "port", "workers", "concurrency", "grace-seconds", "mcp-config"}, {"detach", "tls"}, 0, 0, CmdUp},
+       "       [--mcp-config FILE] [--tls] [--console-listen HOST:PORT | --no-console]",
+       {"data-dir", "port", "workers", "concurrency", "grace-seconds", "mcp-config", "console-listen"},
+       {"detach", "tls", "no-console"}, 0, 0, CmdUp},
+      {"status", "baton status [--data-dir DIR]", {"data-dir"}, {}, 0, 0, CmdStatus},
+      {"ui", "baton ui [--listen 127.0.0.1:8233]", {"listen", "data-dir"}, {}, 0, 0, CmdUi},
       {"down", "baton down [--data-dir DIR]", {"data-dir", "grace-seconds"}, {}, 0, 0, CmdDown},
       {"run",
        "baton run AGENT.json INPUT [--watch [--children]] [--priority N] [--request-id ID] [--label k=v]...\n"
@@ -949,8 +1014,8 @@ const std::vector<Command>& Commands() {
        {"agent", "graph", "priority", "request-id", "session", "continue"}, {"watch", "children"}, 1, 2, CmdRun},
       {"get", "baton get RUN_ID", {}, {}, 1, 1, CmdGet},
       {"ls",
-       "baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--limit N] [--page-token T]\n"
-       "         [--full]",
+       "baton ls [--state S] [--agent NAME] [--parent RUN_ID] [--session ID] [--label k=v]... [--limit N]\n"
+       "         [--page-token T] [--full]",
        {"state", "agent", "parent", "session", "limit", "page-token"}, {"full"}, 0, 0, CmdList},
       {"watch", "baton watch RUN_ID [--after-seq N] [--children]", {"after-seq"}, {"children"}, 1, 1, CmdWatch},
       {"cancel", "baton cancel RUN_ID [--reason R]", {"reason"}, {}, 1, 1, CmdCancel},
@@ -982,6 +1047,7 @@ const std::vector<Command>& Commands() {
       {"namespaces get", "baton namespaces get NAME", {}, {}, 1, 1, CmdNamespacesGet},
       {"namespaces ls", "baton namespaces ls", {}, {}, 0, 0, CmdNamespacesList},
       {"keys revoke", "baton keys revoke KEY_ID", {}, {}, 1, 1, CmdKeysRevoke},
+      {"whoami", "baton whoami", {}, {}, 0, 0, CmdWhoAmI},
       {"admin backup", "baton admin backup DIR", {}, {}, 1, 1, CmdAdminBackup},
       {"admin restore", "baton admin restore BACKUP_DIR DATA_DIR [--force]", {}, {"force"}, 2, 2, CmdAdminRestore},
       {"tools ls", "baton tools ls [--bridge HOST:PORT]", {"bridge", "data-dir"}, {}, 0, 0, CmdToolsList},
@@ -1069,7 +1135,7 @@ int RunCli(std::vector<std::string> args, std::ostream& out, std::ostream& err) 
                              command->usage);
     }
   }
-  if (!labels->empty() && command->name != "run" && command->name != "fork") {
+  if (!labels->empty() && command->name != "run" && command->name != "fork" && command->name != "ls") {
     return PrintUsageError(err, absl::StrCat("flag --label does not apply to `baton ", command->name, "`"),
                            command->usage);
   }

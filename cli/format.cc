@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/approvals.h"
 #include "cli/graph_format.h"
+#include "common/proto_json.h"
 
 namespace baton::cli {
 namespace {
@@ -718,13 +719,7 @@ std::string FormatTranscript(const v1::Transcript& transcript) {
   return TranscriptPrinter(transcript).Print();
 }
 
-std::string ToJsonLine(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = false;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
+std::string ToJsonLine(const google::protobuf::Message& message) { return MessageToJsonLine(message); }
 
 std::string ToPrettyJson(const google::protobuf::Message& message) {
   std::string json;

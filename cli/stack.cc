@@ -109,6 +109,19 @@ ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, c
   return spec;
 }
 
+ProcessSpec PlanConsole(const UpOptions& options, const std::string& binary, int orchestrator_port) {
+  ProcessSpec spec;
+  spec.name = "console";
+  spec.port_file = Join(options.data_dir, "console.port");
+  spec.argv = {binary, absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port),
+               "--listen=" + options.console_listen, "--port-file=" + spec.port_file};
+  // TLS to the orchestrator: the stack's CA is enough (calls carry the browser's key).
+  if (options.tls) spec.argv.push_back("--ca=" + LocalTlsPaths(options.data_dir).ca_cert);
+  spec.env_unset = {kApiKeyEnv, kAuthTokenEnv, kBatonApiKeyEnv};
+  spec.log_path = Join(options.data_dir, "logs/console.log");
+  return spec;
+}
+
 std::string StackFileToJson(const StackFile& stack) {
   nlohmann::json processes = nlohmann::json::array();
   for (const StackProcess& p : stack.processes) {
@@ -126,6 +139,7 @@ std::string StackFileToJson(const StackFile& stack) {
       {"tls_cert", stack.tls_cert},
       {"tls_key", stack.tls_key},
       {"api_key_file", stack.api_key_file},
+      {"console_url", stack.console_url},
       {"processes", processes},
   };
   return json.dump(2) + "\n";
@@ -149,6 +163,7 @@ absl::StatusOr<StackFile> StackFileFromJson(const std::string& text) {
     stack.tls_cert = json.value("tls_cert", "");
     stack.tls_key = json.value("tls_key", "");
     stack.api_key_file = json.value("api_key_file", "");
+    stack.console_url = json.value("console_url", "");
     if (json.contains("processes")) {
       for (const auto& p : json.at("processes")) {
         StackProcess process;
@@ -168,7 +183,7 @@ absl::StatusOr<StackFile> StackFileFromJson(const std::string& text) {
 std::vector<std::vector<StackProcess>> StopOrder(const std::vector<StackProcess>& processes) {
   std::vector<StackProcess> workers, orchestrators, others;
   for (const StackProcess& p : processes) {
-    if (absl::StartsWith(p.name, "worker")) {
+    if (absl::StartsWith(p.name, "worker") || p.name == "console") {
       workers.push_back(p);
     } else if (p.name == "orchestrator") {
       orchestrators.push_back(p);

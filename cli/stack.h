@@ -39,6 +39,9 @@ struct UpOptions {
   // missing): servers on TLS, workers and the bridge with client certificates (mTLS).
   // Default: false (plaintext on 127.0.0.1).
   bool tls = false;
+  // The web console (baton-console): where it listens; "" starts none (--no-console).
+  // Default: 127.0.0.1:0 (a free port, in DATA_DIR/console.port).
+  std::string console_listen = "127.0.0.1:0";
 };
 
 // One process of the stack.
@@ -71,6 +74,9 @@ ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int 
 // orchestrator there (0: those requests are declined).
 ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, const std::string& config,
                           int orchestrator_port = 0);
+// baton-console for the orchestrator on `orchestrator_port`, listening on
+// options.console_listen. It holds no credential of its own: each browser signs in.
+ProcessSpec PlanConsole(const UpOptions& options, const std::string& binary, int orchestrator_port);
 
 // The contents of DIR/stack.json. No environment values are recorded, so no secret
 // can end up in it.
@@ -95,13 +101,16 @@ struct StackFile {
   // The admin key the orchestrator wrote (--bootstrap-admin-key-file; absolute path).
   // The path only: the key stays in its 0600 file.
   std::string api_key_file;
+  // The web console's address, "http://127.0.0.1:PORT"; empty when none runs.
+  std::string console_url;
   std::vector<StackProcess> processes;  // in start order
 };
 std::string StackFileToJson(const StackFile& stack);
 absl::StatusOr<StackFile> StackFileFromJson(const std::string& json);
 
-// Shutdown order: workers first (they give their runs back to the orchestrator),
-// then the orchestrator, then the simulator. Each inner vector is stopped together.
+// Shutdown order: workers and the console first (workers give their runs back to the
+// orchestrator; the console is a client too), then the orchestrator, then the
+// simulator. Each inner vector is stopped together.
 std::vector<std::vector<StackProcess>> StopOrder(const std::vector<StackProcess>& processes);
 
 }  // namespace baton::cli

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -80,9 +82,16 @@ std::vector<StackProcess> Running(const StackFile& stack) {
 
 void RemoveStackFiles(const std::string& data_dir) {
   std::error_code ec;
-  for (const char* name : {"stack.json", "orchestrator.port", "sim.port", "mcp-bridge.port"}) {
+  for (const char* name : {"stack.json", "orchestrator.port", "sim.port", "mcp-bridge.port", "console.port"}) {
     std::filesystem::remove(PathIn(data_dir, name), ec);
   }
+}
+
+// Where the web console is and what to sign in with (the admin key's file, never the
+// key).
+std::string ConsoleHint(const StackFile& stack) {
+  return absl::StrCat("  Web console: ", stack.console_url, "/  (sign in with the API key in ", stack.api_key_file,
+                      ")\n");
 }
 
 // The processes of one `baton up`, which are its children. Not thread-safe: used by
@@ -273,6 +282,19 @@ absl::Status UpSession::StartAll() {
     spec.env_set[kBatonApiKeyEnv] = worker_key_;
     RETURN_IF_ERROR(Launch(spec).status());
   }
+  // The web console, when asked for and built: without it the stack still works.
+  if (!options_.console_listen.empty()) {
+    absl::StatusOr<std::string> console_bin = FindBinary("baton-console", self_dir, path_env ? path_env : "");
+    if (console_bin.ok()) {
+      ProcessSpec spec = PlanConsole(options_, *console_bin, port);
+      ASSIGN_OR_RETURN(StackProcess console, Launch(spec));
+      ASSIGN_OR_RETURN(int console_port, WaitForPort(console, spec.port_file));
+      stack_.console_url = absl::StrCat("http://127.0.0.1:", console_port);
+      SaveStack();
+    } else {
+      err_ << "warning: no web console: " << console_bin.status().message() << std::endl;
+    }
+  }
   // A process with bad flags dies at once: catch that before saying the stack is up.
   absl::Time settle = absl::Now() + kSettleTime;
   while (absl::Now() < settle) {
@@ -361,6 +383,7 @@ int UpSession::Run() {
          << "  export BATON_CA=" << tls_.ca_file << " BATON_CERT=" << tls_.cert_file << " BATON_KEY=" << tls_.key_file
          << "\n";
   }
+  if (!stack_.console_url.empty()) out_ << ConsoleHint(stack_);
   out_ << "  try: baton run examples/agents/assistant.json \"What is 17 + 25?\" --watch\n";
   if (options_.detach) {
     out_ << "Stop it with: baton down --data-dir " << options_.data_dir << std::endl;
@@ -450,6 +473,28 @@ int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err) {
   }
   UpSession session(options, out, err);
   return session.Run();
+}
+
+int RunStatus(const std::string& data_dir, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<StackFile> stack = ReadStackFile(data_dir);
+  if (absl::IsNotFound(stack.status())) {
+    out << "Baton is not running from " << data_dir << " (no stack.json; start it with baton up)" << std::endl;
+    return 1;
+  }
+  if (!stack.ok()) {
+    err << "error: " << StackPath(data_dir) << ": " << stack.status().message() << std::endl;
+    return 1;
+  }
+  const std::vector<StackProcess> running = Running(*stack);
+  out << "Baton from " << data_dir << " at " << stack->addr << " (" << stack->model_api << ")\n";
+  for (const StackProcess& p : stack->processes) {
+    const bool up = std::any_of(running.begin(), running.end(), [&](const StackProcess& r) { return r.pid == p.pid; });
+    out << absl::StrFormat("  %-13s pid %-8d %-8s log %s\n", p.name, p.pid, up ? "running" : "stopped", p.log);
+  }
+  if (!stack->bridge_addr.empty()) out << "  MCP bridge: " << stack->bridge_addr << "\n";
+  if (!stack->console_url.empty()) out << ConsoleHint(*stack);
+  out << std::flush;
+  return running.size() == stack->processes.size() ? 0 : 1;
 }
 
 int RunDown(const std::string& data_dir, absl::Duration grace, std::ostream& out, std::ostream& err) {

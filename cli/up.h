@@ -18,6 +18,11 @@ namespace baton::cli {
 // every later thread inherits the mask).
 int RunUp(const UpOptions& options, std::ostream& out, std::ostream& err);
 
+// Prints the stack recorded in DIR/stack.json: its address, each process and whether
+// it runs, the web console's URL and the admin key's file. 0 when every process runs,
+// 1 otherwise (or when there is no stack).
+int RunStatus(const std::string& data_dir, std::ostream& out, std::ostream& err);
+
 // Stops the stack recorded in DIR/stack.json. Returns the exit code.
 int RunDown(const std::string& data_dir, absl::Duration grace, std::ostream& out, std::ostream& err);
 

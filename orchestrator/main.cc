@@ -246,6 +246,9 @@ int main(int argc, char** argv) {
       baton::v1::RunService::service_full_name(), baton::v1::AgentService::service_full_name(),
       baton::v1::GraphService::service_full_name(), baton::v1::NamespaceService::service_full_name(),
       baton::v1::AdminService::service_full_name()};
+  // WhoAmI, with and without --auth (clients show who they are and what they may do).
+  services.push_back((*auth)->identity_service());
+  service_names.push_back(baton::v1::IdentityService::service_full_name());
   if ((*auth)->key_service() != nullptr) {
     services.push_back((*auth)->key_service());
     service_names.push_back(baton::v1::KeyService::service_full_name());

@@ -139,24 +139,28 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
     return FinishNow(ctx, absl::InvalidArgumentError(
                               absl::StrCat("state: ", request->state(), " is not a RunState value")));
   }
-  // Children are listed in their parent's namespace unless the request names one.
-  absl::StatusOr<std::string> ns =
-      CallNamespace(namespaces_of_(*ctx), request->namespace_().empty() && !request->parent_run_id().empty()
-                                              ? NamespaceOfRunId(request->parent_run_id())
-                                              : std::string_view(request->namespace_()));
-  if (!ns.ok()) return FinishNow(ctx, ns.status());
   if (!v1::RunView_IsValid(request->view())) {
     return FinishNow(ctx, absl::InvalidArgumentError(
                               absl::StrCat("view: ", request->view(), " is not a RunView value (BASIC or FULL)")));
   }
-  RunFilter filter{request->state(), request->agent_name(), request->parent_run_id(), request->session_id(), *ns};
-  // A token resumes only the listing it came from: same namespace, same filter.
-  const std::string scope = PageScope({filter.ns, absl::StrCat(filter.state), filter.agent_name,
-                                       filter.parent_run_id, filter.session_id});
+  absl::StatusOr<RunFilter> filter = ListFilter(*ctx, request->namespace_(), request->agent_name(),
+                                                request->parent_run_id(), request->labels());
+  if (!filter.ok()) return FinishNow(ctx, filter.status());
+  filter->state = request->state();
+  filter->session_id = request->session_id();
+  // A token resumes only the listing it came from: same namespace, same filter. (No
+  // field for labels when there are none, so tokens from before label filters hold.)
+  std::string scope = PageScope({filter->ns, absl::StrCat(filter->state), filter->agent_name, filter->parent_run_id,
+                                 filter->session_id});
+  if (!filter->labels.empty()) {
+    std::string labels;
+    for (const auto& [key, value] : filter->labels) labels += PageScope({key, value});
+    scope += PageScope({labels});
+  }
   absl::StatusOr<std::string> after = page_tokens_.Open("ListRuns", scope, request->page_token());
   if (!after.ok()) return FinishNow(ctx, after.status());
   absl::StatusOr<RunPage> page =
-      store_.ListRuns(filter, request->page_size() == 0 ? 50 : request->page_size(), *after);
+      store_.ListRuns(*filter, request->page_size() == 0 ? 50 : request->page_size(), *after);
   if (!page.ok()) return FinishNow(ctx, page.status());
   const bool full = request->view() == v1::FULL;
   PageBudget budget(limits_.max_page_bytes);
@@ -175,6 +179,40 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListRuns(grpc::CallbackServerContext* 
   }
   reply->set_next_page_token(page_tokens_.Seal("ListRuns", scope, page->next_page_token));
   return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::CountRuns(grpc::CallbackServerContext* ctx,
+                                                    const v1::CountRunsRequest* request,
+                                                    v1::CountRunsResponse* reply) {
+  absl::StatusOr<RunFilter> filter = ListFilter(*ctx, request->namespace_(), request->agent_name(),
+                                                request->parent_run_id(), request->labels());
+  if (!filter.ok()) return FinishNow(ctx, filter.status());
+  // From the store's indexes (RunStore::CountRuns): a state change whose commit is in
+  // flight shows at the next call.
+  absl::StatusOr<RunCounts> counts = store_.CountRuns(*filter);
+  if (!counts.ok()) return FinishNow(ctx, counts.status());
+  for (const auto& [state, count] : *counts) {
+    v1::StateCount* entry = reply->add_counts();
+    entry->set_state(state);
+    entry->set_count(count);
+  }
+  return FinishNow(ctx, absl::OkStatus());
+}
+
+absl::StatusOr<RunFilter> RunServiceImpl::ListFilter(const grpc::ServerContextBase& ctx, const std::string& ns,
+                                                     const std::string& agent_name, const std::string& parent_run_id,
+                                                     const google::protobuf::Map<std::string, std::string>& labels) const {
+  if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
+  // Children are listed in their parent's namespace unless the request names one.
+  absl::StatusOr<std::string> call_ns = CallNamespace(
+      namespaces_of_(ctx), ns.empty() && !parent_run_id.empty() ? NamespaceOfRunId(parent_run_id) : std::string_view(ns));
+  if (!call_ns.ok()) return call_ns.status();
+  RunFilter filter;
+  filter.ns = *std::move(call_ns);
+  filter.agent_name = agent_name;
+  filter.parent_run_id = parent_run_id;
+  filter.labels.insert(labels.begin(), labels.end());
+  return filter;
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext* ctx,

@@ -45,6 +45,8 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* ctx,
                                      const v1::ListRunsRequest* request,
                                      v1::ListRunsResponse* reply) override;
+  grpc::ServerUnaryReactor* CountRuns(grpc::CallbackServerContext* ctx, const v1::CountRunsRequest* request,
+                                      v1::CountRunsResponse* reply) override;
   grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* ctx,
                                       const v1::CancelRunRequest* request, v1::Run* reply) override;
   grpc::ServerWriteReactor<v1::RunEvent>* WatchRun(grpc::CallbackServerContext* ctx,
@@ -65,6 +67,11 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
                                     v1::Run* reply) override;
 
  private:
+  // The filter ListRuns and CountRuns share (namespace, agent, parent, labels), checked.
+  absl::StatusOr<RunFilter> ListFilter(const grpc::ServerContextBase& ctx, const std::string& ns,
+                                       const std::string& agent_name, const std::string& parent_run_id,
+                                       const google::protobuf::Map<std::string, std::string>& labels) const;
+
   Scheduler& scheduler_;
   RunStore& store_;
   EventHub& hub_;

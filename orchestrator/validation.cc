@@ -338,7 +338,11 @@ absl::Status ValidateCreateRunRequest(const v1::CreateRunRequest& request, const
       return absl::InvalidArgumentError(absl::StrCat("continue_from: ", s.message().substr(8)));
     }
   }
-  for (const auto& [key, value] : request.labels()) {
+  return ValidateLabels(request.labels());
+}
+
+absl::Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels) {
+  for (const auto& [key, value] : labels) {
     if (key.empty() || key.size() > 64) {
       return absl::InvalidArgumentError(
           absl::StrCat("labels: key \"", key, "\" must be 1 to 64 characters"));

@@ -25,6 +25,9 @@ absl::Status ValidateJournalEntry(const v1::JournalEntry& entry, std::string* ev
 // The text the run's events carry for an entry: a model turn's text, a tool result's
 // preview (its text, at most 200 bytes and an ellipsis); "" for other entries.
 std::string EventTextOf(const v1::JournalEntry& entry);
+// Label keys are 1 to 64 characters (CreateRun, and the filters of ListRuns
+// and CountRuns).
+absl::Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels);
 // Run ids look like "run_" + hex digits.
 absl::Status ValidateRunId(const std::string& run_id);
 

@@ -18,6 +18,7 @@ constexpr MethodRule kMethodTable[] = {
     {"/baton.v1.RunService/CreateRun", Permission::kOperate, true},
     {"/baton.v1.RunService/GetRun", Permission::kRead},
     {"/baton.v1.RunService/ListRuns", Permission::kRead},
+    {"/baton.v1.RunService/CountRuns", Permission::kRead},
     {"/baton.v1.RunService/CancelRun", Permission::kOperate, true},
     {"/baton.v1.RunService/WatchRun", Permission::kRead},
     {"/baton.v1.RunService/GetTranscript", Permission::kRead},
@@ -41,6 +42,8 @@ constexpr MethodRule kMethodTable[] = {
     {"/baton.v1.NamespaceService/PutNamespace", Permission::kAdmin, true},
     {"/baton.v1.NamespaceService/GetNamespace", Permission::kRead},
     {"/baton.v1.NamespaceService/ListNamespaces", Permission::kRead},
+    // IdentityService
+    {"/baton.v1.IdentityService/WhoAmI", Permission::kIdentify},
     // AdminService
     {"/baton.v1.AdminService/Backup", Permission::kAdmin, true},
     // WorkerService
@@ -83,11 +86,13 @@ std::string_view PermissionName(Permission permission) {
     case Permission::kOperate: return "operate";
     case Permission::kAdmin: return "admin";
     case Permission::kWork: return "work";
+    case Permission::kIdentify: return "identify";
   }
   return "unknown";
 }
 
 bool RoleGrants(Role role, Permission permission) {
+  if (permission == Permission::kIdentify) return true;
   switch (role) {
     case Role::kReader: return permission == Permission::kRead;
     case Role::kOperator: return permission == Permission::kRead || permission == Permission::kOperate;
@@ -104,12 +109,13 @@ Role LeastRoleFor(Permission permission) {
     case Permission::kOperate: return Role::kOperator;
     case Permission::kAdmin: return Role::kAdmin;
     case Permission::kWork: return Role::kWorker;
+    case Permission::kIdentify: return Role::kReader;
   }
   return Role::kAdmin;
 }
 
 std::optional<Permission> RequiredPermission(std::string_view method) {
-  // 30 entries: a linear scan of short string compares costs less than hashing.
+  // About 40 entries: a linear scan of short string compares costs less than hashing.
   for (const MethodRule& rule : kMethodTable) {
     if (rule.method == method) return rule.permission;
   }

@@ -18,10 +18,11 @@ enum class Permission {
   kOperate,  // create, cancel, fork runs; decide approvals; put agents and graphs
   kAdmin,    // API keys, namespace settings
   kWork,     // WorkerService: lease runs, write journals
+  kIdentify, // IdentityService: who the caller is; every role has it
 };
 
 enum class Role {
-  kReader,    // kRead
+  kReader,    // kRead (and kIdentify, as every role)
   kOperator,  // kRead, kOperate
   kAdmin,     // kRead, kOperate, kAdmin
   kWorker,    // kWork only: a worker cannot read or create runs through RunService

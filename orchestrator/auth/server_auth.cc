@@ -80,6 +80,7 @@ absl::StatusOr<std::unique_ptr<ServerAuth>> ServerAuth::Start(const AuthOptions&
   }
   if (!options.enabled) {
     auth->principals_ = std::make_unique<PrincipalResolver>(nullptr, std::set<std::string>());
+    auth->identity_service_ = std::make_unique<IdentityServiceImpl>(*auth->principals_, false);
     auth->AddAuditInterceptor();
     return auth;
   }
@@ -106,6 +107,7 @@ absl::StatusOr<std::unique_ptr<ServerAuth>> ServerAuth::Start(const AuthOptions&
   auth->key_service_ = std::make_unique<KeyServiceImpl>(*auth->keys_);
   auth->principals_ =
       std::make_unique<PrincipalResolver>(auth->authenticator_.get(), options.worker_cert_identities);
+  auth->identity_service_ = std::make_unique<IdentityServiceImpl>(*auth->principals_, true);
   auth->AddAuditInterceptor();
   AuthProcessorOptions processor_options;
   processor_options.worker_cert_identities = options.worker_cert_identities;

@@ -1,6 +1,6 @@
 // The orchestrator's authentication, roles and audit log, wired from flags: what
 // main.cc adds to its server. Owns the key store, registry, JWT verifier,
-// authenticator, processor, KeyService and audit log, in destruction-safe order.
+// authenticator, processor, KeyService, IdentityService and audit log, in destruction-safe order.
 #ifndef BATON_ORCHESTRATOR_AUTH_SERVER_AUTH_H_
 #define BATON_ORCHESTRATOR_AUTH_SERVER_AUTH_H_
 
@@ -16,6 +16,7 @@
 #include "orchestrator/auth/audit_log.h"
 #include "orchestrator/auth/auth_processor.h"
 #include "orchestrator/auth/authenticator.h"
+#include "orchestrator/auth/identity_service.h"
 #include "orchestrator/auth/key_registry.h"
 #include "orchestrator/auth/key_service.h"
 #include "orchestrator/auth/key_store.h"
@@ -68,6 +69,8 @@ class ServerAuth {
   ServerAuthOptions server_options() const { return server_options_; }
   // KeyService, served only with --auth; null otherwise.
   KeyServiceImpl* key_service() const { return key_service_.get(); }
+  // IdentityService (WhoAmI), served with and without --auth.
+  IdentityServiceImpl* identity_service() const { return identity_service_.get(); }
   // Who made a call, for handlers (namespaces, later).
   const PrincipalResolver& principals() const { return *principals_; }
 
@@ -83,6 +86,7 @@ class ServerAuth {
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<KeyServiceImpl> key_service_;
   std::unique_ptr<PrincipalResolver> principals_;
+  std::unique_ptr<IdentityServiceImpl> identity_service_;
   ServerAuthOptions server_options_;
 };
 

@@ -131,6 +131,18 @@ absl::StatusOr<RunPage> InMemoryRunStore::ListRuns(const RunFilter& filter, int 
   return page;
 }
 
+absl::StatusOr<RunCounts> InMemoryRunStore::CountRuns(const RunFilter& filter) {
+  RunFilter any_state = filter;
+  any_state.state = v1::RUN_STATE_UNSPECIFIED;
+  any_state.session_id.clear();
+  RunCounts counts;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [run_id, run] : runs_) {
+    if (store_keys::MatchesFilter(any_state, run)) ++counts[run.state()];
+  }
+  return counts;
+}
+
 absl::StatusOr<std::optional<std::string>> InMemoryRunStore::LookupRequestId(
     std::string_view ns, std::string_view request_id) {
   absl::MutexLock lock(&mu_);

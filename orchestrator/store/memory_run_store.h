@@ -41,6 +41,7 @@ class InMemoryRunStore final : public RunStore {
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
                                    std::string_view page_token) override;
+  absl::StatusOr<RunCounts> CountRuns(const RunFilter& filter) override;
   absl::StatusOr<std::optional<std::string>> LookupRequestId(
       std::string_view ns, std::string_view request_id) override;
 

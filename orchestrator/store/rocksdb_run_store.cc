@@ -819,6 +819,62 @@ absl::StatusOr<RunPage> RocksDbRunStore::ListRuns(const RunFilter& filter, int p
   return page;
 }
 
+absl::StatusOr<RunCounts> RocksDbRunStore::CountRuns(const RunFilter& filter) {
+  RunFilter any_state = filter;
+  any_state.state = v1::RUN_STATE_UNSPECIFIED;
+  any_state.session_id.clear();
+  RunCounts counts;
+  const bool by_parent = !filter.parent_run_id.empty(), by_agent = !filter.agent_name.empty();
+  if (!filter.labels.empty() || (by_parent && by_agent)) {
+    // No index answers this filter alone: read each candidate of the narrowest one and
+    // let the record decide, as ListRuns does.
+    absl::Status read;
+    RETURN_IF_ERROR(WalkRunIndex(store_keys::RunIndexPrefix(any_state), [&](std::string_view, std::string_view id) {
+      if (!read.ok()) return;
+      absl::StatusOr<std::optional<v1::Run>> run = GetRun(id);
+      if (!run.ok()) {
+        read = run.status();
+      } else if (run->has_value() && store_keys::MatchesFilter(any_state, **run)) {
+        ++counts[(*run)->state()];
+      }
+    }));
+    RETURN_IF_ERROR(read);
+    return counts;
+  }
+  // Keys only, no record read. Every index entry ends with the run's bare id, so the
+  // agent's or parent's entries (sorted by it) join each state's by binary search.
+  std::vector<std::string> members;
+  if (by_parent || by_agent) {
+    RETURN_IF_ERROR(WalkRunIndex(store_keys::RunIndexPrefix(any_state),
+                                 [&](std::string_view bare, std::string_view) { members.emplace_back(bare); }));
+    if (members.empty()) return counts;
+  }
+  const std::string_view ns = filter.ns.empty() ? std::string_view(kDefaultNamespace) : filter.ns;
+  for (int s = v1::RunState_MIN; s <= v1::RunState_MAX; ++s) {
+    const auto state = static_cast<v1::RunState>(s);
+    if (state == v1::RUN_STATE_UNSPECIFIED || !v1::RunState_IsValid(s)) continue;
+    int64_t n = 0;
+    RETURN_IF_ERROR(WalkRunIndex(store_keys::RunStateIndexPrefix(ns, state), [&](std::string_view bare, std::string_view) {
+      if (members.empty() || std::binary_search(members.begin(), members.end(), bare)) ++n;
+    }));
+    if (n > 0) counts[state] = n;
+  }
+  return counts;
+}
+
+absl::Status RocksDbRunStore::WalkRunIndex(
+    std::string_view prefix, const std::function<void(std::string_view tail, std::string_view run_id)>& fn) {
+  const std::string upper = absl::StrCat(Sv(prefix), "\xff");
+  const rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kRunIndexCf)));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+    fn(View(it->key()).substr(prefix.size()), View(it->value()));
+  }
+  return FromRocksDb(it->status(), "walk run index", path());
+}
+
 absl::StatusOr<std::optional<std::string>> RocksDbRunStore::LookupRequestId(
     std::string_view ns, std::string_view request_id) {
   if (request_id.empty()) return std::nullopt;

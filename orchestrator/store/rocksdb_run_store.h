@@ -112,6 +112,7 @@ class RocksDbRunStore final : public RunStore {
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
   absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
                                    std::string_view page_token) override;
+  absl::StatusOr<RunCounts> CountRuns(const RunFilter& filter) override;
   absl::StatusOr<std::optional<std::string>> LookupRequestId(
       std::string_view ns, std::string_view request_id) override;
 
@@ -181,6 +182,11 @@ class RocksDbRunStore final : public RunStore {
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];
+
+  // Calls `fn` with the part after `prefix` of each run_index key that starts with it,
+  // and the entry's value (a run id), in key order.
+  absl::Status WalkRunIndex(std::string_view prefix,
+                            const std::function<void(std::string_view tail, std::string_view run_id)>& fn);
 
   // Agents and graphs (`kind` names them in errors).
   template <typename Spec>

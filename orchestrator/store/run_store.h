@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,7 +113,12 @@ struct RunFilter {
   std::string parent_run_id;                       // empty: any
   std::string session_id;                          // empty: any
   std::string ns;                                  // the namespace; empty: "default"
+  // Labels the run must carry, each with this value. Empty: any.
+  std::map<std::string, std::string> labels;
 };
+
+// CountRuns' answer: how many runs are in each state; states without runs are absent.
+using RunCounts = std::map<v1::RunState, int64_t>;
 
 // ListApprovals' filter: every set field must match.
 struct ApprovalFilter {
@@ -165,6 +171,11 @@ class RunStore {
   // larger than 1000 means 1000.
   virtual absl::StatusOr<RunPage> ListRuns(const RunFilter& filter, int page_size,
                                            std::string_view page_token) = 0;
+  // How many runs of filter.ns match the rest of `filter` (its state and session_id
+  // ignored), by state. Counts index entries: without labels it reads no run record
+  // (the state index alone, or joined with the agent's or parent's index); with labels
+  // it reads each candidate run of the narrowest index, as ListRuns does.
+  virtual absl::StatusOr<RunCounts> CountRuns(const RunFilter& filter) = 0;
   virtual absl::StatusOr<std::optional<std::string>> LookupRequestId(
       std::string_view ns, std::string_view request_id) = 0;
 

@@ -1,5 +1,6 @@
 #include "orchestrator/store/store_keys.h"
 
+#include <algorithm>
 #include <tuple>
 
 #include "absl/strings/escaping.h"
@@ -199,18 +200,18 @@ std::string FieldIndexPrefix(std::string_view ns, RunIndex kind, std::string_vie
   return key;
 }
 
-std::string StateIndexPrefix(std::string_view ns, v1::RunState state) {
+}  // namespace
+
+std::string RunStateIndexPrefix(std::string_view ns, v1::RunState state) {
   std::string key = RunIndexStart(ns, RunIndex::kState);
   key.push_back(static_cast<char>(state));
   return key;
 }
 
-}  // namespace
-
 std::string RunIndexPrefix(const RunFilter& filter) {
   if (!filter.parent_run_id.empty()) return FieldIndexPrefix(filter.ns, RunIndex::kParent, filter.parent_run_id);
   if (!filter.agent_name.empty()) return FieldIndexPrefix(filter.ns, RunIndex::kAgent, filter.agent_name);
-  if (filter.state != v1::RUN_STATE_UNSPECIFIED) return StateIndexPrefix(filter.ns, filter.state);
+  if (filter.state != v1::RUN_STATE_UNSPECIFIED) return RunStateIndexPrefix(filter.ns, filter.state);
   return RunIndexStart(filter.ns, RunIndex::kAll);
 }
 
@@ -219,7 +220,7 @@ std::vector<std::string> RunIndexKeys(const v1::Run& run) {
   const std::string_view bare = BareRunId(run.run_id());
   std::vector<std::string> keys;
   keys.push_back(absl::StrCat(Sv(RunIndexStart(ns, RunIndex::kAll)), Sv(bare)));
-  keys.push_back(absl::StrCat(Sv(StateIndexPrefix(ns, run.state())), Sv(bare)));
+  keys.push_back(absl::StrCat(Sv(RunStateIndexPrefix(ns, run.state())), Sv(bare)));
   if (!run.agent().name().empty()) {
     keys.push_back(absl::StrCat(Sv(FieldIndexPrefix(ns, RunIndex::kAgent, run.agent().name())), Sv(bare)));
   }
@@ -230,7 +231,7 @@ std::vector<std::string> RunIndexKeys(const v1::Run& run) {
 }
 
 std::string RunStateIndexKey(std::string_view run_id, v1::RunState state) {
-  return absl::StrCat(Sv(StateIndexPrefix(NamespaceOfRunId(run_id), state)), Sv(BareRunId(run_id)));
+  return absl::StrCat(Sv(RunStateIndexPrefix(NamespaceOfRunId(run_id), state)), Sv(BareRunId(run_id)));
 }
 
 std::string EndedKey(std::string_view run_id, int64_t end_time_ms) {
@@ -372,7 +373,11 @@ bool MatchesFilter(const RunFilter& filter, const v1::Run& run) {
          (filter.state == v1::RUN_STATE_UNSPECIFIED || run.state() == filter.state) &&
          (filter.agent_name.empty() || run.agent().name() == filter.agent_name) &&
          (filter.parent_run_id.empty() || run.parent_run_id() == filter.parent_run_id) &&
-         (filter.session_id.empty() || run.session_id() == filter.session_id);
+         (filter.session_id.empty() || run.session_id() == filter.session_id) &&
+         std::all_of(filter.labels.begin(), filter.labels.end(), [&run](const auto& label) {
+           auto it = run.labels().find(label.first);
+           return it != run.labels().end() && it->second == label.second;
+         });
 }
 
 bool MatchesFilter(const ApprovalFilter& filter, const v1::Approval& approval) {

@@ -113,6 +113,8 @@ enum class RunIndex : char { kAll = 'a', kState = 's', kAgent = 'g', kParent = '
 std::string RunIndexPrefix(const RunFilter& filter);
 // Every index key of `run` (its 's' key for its current state).
 std::vector<std::string> RunIndexKeys(const v1::Run& run);
+// "<ns> 0x00 's' <state>": the prefix of the 's' keys of the runs of `ns` in `state`.
+std::string RunStateIndexPrefix(std::string_view ns, v1::RunState state);
 // The 's' key of `run_id` in `state`.
 std::string RunStateIndexKey(std::string_view run_id, v1::RunState state);
 // The part of a run id after "<ns>/" (the whole id when it has none).

@@ -59,6 +59,21 @@ TEST(StackPlanTest, SimulatorPicksAFreePortAndWritesItsPortFile) {
   EXPECT_THAT(spec.env_unset, Contains(kApiKeyEnv));
 }
 
+TEST(StackPlanTest, ConsoleTalksToTheOrchestratorWithoutACredentialOfItsOwn) {
+  UpOptions options;
+  options.data_dir = "d";
+  ProcessSpec spec = PlanConsole(options, "console", 7233);
+  EXPECT_THAT(spec.argv, ElementsAre("console", "--orchestrator=127.0.0.1:7233", "--listen=127.0.0.1:0",
+                                     "--port-file=d/console.port"));
+  EXPECT_EQ(spec.port_file, "d/console.port");
+  EXPECT_THAT(spec.env_unset, Contains(kBatonApiKeyEnv)) << "browsers sign in; the console holds no key";
+  options.tls = true;
+  options.console_listen = "127.0.0.1:8233";
+  spec = PlanConsole(options, "console", 7233);
+  EXPECT_THAT(spec.argv, Contains("--listen=127.0.0.1:8233"));
+  EXPECT_THAT(spec.argv, Contains(HasSubstr("--ca=d/tls/")));
+}
+
 TEST(StackFileTest, RoundTripsAndHoldsNoEnvironment) {
   StackFile stack;
   stack.data_dir = ".baton";
@@ -68,6 +83,7 @@ TEST(StackFileTest, RoundTripsAndHoldsNoEnvironment) {
   stack.started_ms = 1700000000000;
   stack.model_api = "simulator at http://127.0.0.1:5555";
   stack.api_key_file = "/abs/.baton/admin.key";
+  stack.console_url = "http://127.0.0.1:40111";
   stack.processes = {{"orchestrator", 100, "/b/baton-orchestrator", ".baton/logs/orchestrator.log"},
                      {"worker-1", 101, "/b/baton-worker", ".baton/logs/worker-1.log"}};
   std::string json = StackFileToJson(stack);
@@ -79,6 +95,7 @@ TEST(StackFileTest, RoundTripsAndHoldsNoEnvironment) {
   EXPECT_EQ(back->supervisor_binary, "build/bin/baton");
   EXPECT_EQ(back->started_ms, stack.started_ms);
   EXPECT_EQ(back->api_key_file, "/abs/.baton/admin.key") << "the path of the key, never the key";
+  EXPECT_EQ(back->console_url, "http://127.0.0.1:40111");
   ASSERT_EQ(back->processes.size(), 2u);
   EXPECT_EQ(back->processes[1].name, "worker-1");
   EXPECT_EQ(back->processes[1].pid, 101);
@@ -100,6 +117,12 @@ TEST(StopOrderTest, WorkersThenOrchestratorThenTheRest) {
   EXPECT_EQ(order[0][1].name, "worker-2");
   EXPECT_EQ(order[1][0].name, "orchestrator");
   EXPECT_EQ(order[2][0].name, "model-sim");
+
+  // The console is a client of the orchestrator: it stops with the workers.
+  processes.push_back({"console", 5, "", ""});
+  order = StopOrder(processes);
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order[0].back().name, "console");
 }
 
 TEST(FindBinaryTest, PrefersTheDirectoryOfBatonThenPath) {

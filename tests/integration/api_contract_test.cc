@@ -1,7 +1,8 @@
 // What a client written from proto/ alone relies on (issue "The API as a contract"):
 // page tokens only the orchestrator can make, a step's start visible while its model
 // call is in flight, server reflection v1, and WorkerService kept off the client
-// address when it has a listener of its own.
+// address when it has a listener of its own, label filters, counts by state, and
+// WhoAmI without --auth.
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include "baton/v1/auth.grpc.pb.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
 #include "tests/integration/cluster.h"
 
@@ -135,6 +137,102 @@ TEST(ApiContractTest, PageTokensAreRefusedUnlessIssuedForTheSameListing) {
   EXPECT_EQ(agents.agents(0).name(), "beta");
 }
 
+// What the runs page of the web console asks for: runs filtered by labels (pages
+// whose tokens are bound to the labels), counts by state for the same filter, and who
+// the caller is.
+TEST(ApiContractTest, RunsFilterByLabelsCountByStateAndWhoAmIAnswersWithoutAuth) {
+  ClusterOptions options;
+  options.workers = 0;  // runs stay queued
+  options.start_sim = false;
+  Cluster cluster(options);
+  cluster.Start();
+  auto create = [&](const std::map<std::string, std::string>& labels) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::CreateRunRequest request;
+    *request.mutable_agent() = Cluster::Agent();
+    request.set_input("labelled");
+    request.mutable_labels()->insert(labels.begin(), labels.end());
+    v1::Run run;
+    grpc::Status s = cluster.runs().CreateRun(&ctx, request, &run);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return run.run_id();
+  };
+  const std::string a1 = create({{"team", "a"}, {"env", "prod"}});
+  const std::string a2 = create({{"team", "a"}});
+  create({{"team", "b"}, {"env", "prod"}});
+  const std::string a3 = create({{"team", "a"}, {"env", "prod"}});
+  create({});
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::CancelRunRequest cancel;
+    cancel.set_run_id(a2);
+    v1::Run cancelled;
+    ASSERT_TRUE(cluster.runs().CancelRun(&ctx, cancel, &cancelled).ok());
+  }
+
+  auto list = [&](const std::map<std::string, std::string>& labels, const std::string& token,
+                  v1::ListRunsResponse* page) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::ListRunsRequest request;
+    request.mutable_labels()->insert(labels.begin(), labels.end());
+    request.set_page_size(1);
+    request.set_page_token(token);
+    return cluster.runs().ListRuns(&ctx, request, page);
+  };
+  std::vector<std::string> listed;
+  std::string token;
+  v1::ListRunsResponse page;
+  for (int pages = 0; pages < 10; ++pages) {
+    grpc::Status s = list({{"team", "a"}, {"env", "prod"}}, token, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    for (const v1::Run& run : page.runs()) listed.push_back(run.run_id());
+    token = page.next_page_token();
+    if (token.empty()) break;
+  }
+  EXPECT_EQ(listed, (std::vector<std::string>{a3, a1}));
+  ASSERT_TRUE(list({{"team", "a"}}, "", &page).ok());
+  ASSERT_FALSE(page.next_page_token().empty());
+  ExpectRefusedToken(list({{"team", "b"}}, page.next_page_token(), &page), "a token of other labels");
+  ExpectRefusedToken(list({}, page.next_page_token(), &page), "a token of labels without them");
+  grpc::Status bad = list({{"", "x"}}, "", &page);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("labels"), std::string::npos) << bad.error_message();
+
+  auto count = [&](const std::map<std::string, std::string>& labels, const std::string& agent) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::CountRunsRequest request;
+    request.mutable_labels()->insert(labels.begin(), labels.end());
+    request.set_agent_name(agent);
+    v1::CountRunsResponse counts;
+    grpc::Status s = cluster.runs().CountRuns(&ctx, request, &counts);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::map<v1::RunState, int64_t> by_state;
+    for (const v1::StateCount& c : counts.counts()) by_state[c.state()] = c.count();
+    return by_state;
+  };
+  const std::string agent = Cluster::Agent().name();
+  EXPECT_EQ(count({}, ""), (std::map<v1::RunState, int64_t>{{v1::QUEUED, 4}, {v1::CANCELLED, 1}}));
+  EXPECT_EQ(count({{"team", "a"}}, ""), (std::map<v1::RunState, int64_t>{{v1::QUEUED, 2}, {v1::CANCELLED, 1}}));
+  EXPECT_EQ(count({{"env", "prod"}}, agent), (std::map<v1::RunState, int64_t>{{v1::QUEUED, 3}}));
+  EXPECT_TRUE(count({}, "no-such-agent").empty());
+
+  v1::IdentityService::Stub identity(grpc::CreateChannel(cluster.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  v1::WhoAmIResponse who;
+  grpc::Status s = identity.WhoAmI(&ctx, v1::WhoAmIRequest(), &who);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(who.principal(), "");
+  EXPECT_EQ(std::vector<std::string>(who.roles().begin(), who.roles().end()), std::vector<std::string>{"admin"});
+  EXPECT_EQ(std::vector<std::string>(who.namespaces().begin(), who.namespaces().end()),
+            std::vector<std::string>{"*"});
+  EXPECT_FALSE(who.auth_enabled());
+}
+
 TEST(ApiContractTest, AWatcherSeesAStepStartWhileItsModelCallIsInFlight) {
   Cluster cluster(ClusterOptions{});
   cluster.Start();
@@ -209,7 +307,8 @@ TEST(ApiContractTest, ServerReflectionV1ListsServicesAndServesDescriptors) {
   std::set<std::string> services;
   for (const auto& service : listed.list_services_response().service()) services.insert(service.name());
   for (const char* name : {"baton.v1.RunService", "baton.v1.AgentService", "baton.v1.GraphService",
-                           "baton.v1.WorkerService", "grpc.reflection.v1.ServerReflection"}) {
+                           "baton.v1.WorkerService", "baton.v1.IdentityService",
+                           "grpc.reflection.v1.ServerReflection"}) {
     EXPECT_EQ(services.count(name), 1u) << name;
   }
 

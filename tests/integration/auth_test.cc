@@ -427,6 +427,65 @@ TEST_F(AuthTest, AWorkerKeyCannotCreateRunsAndAReaderKeyCannotPollTasks) {
   }
 }
 
+// WhoAmI answers every role (the worker's included) with what the orchestrator takes
+// the caller for; a reader may count runs as it may list them.
+TEST_F(AuthTest, WhoAmIShowsEachCallersPrincipalRolesAndNamespaces) {
+  auto who_am_i = [](const std::string& bearer, v1::WhoAmIResponse* who) {
+    v1::IdentityService::Stub identity(cluster_->ChannelWithKey(bearer));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    return identity.WhoAmI(&context, v1::WhoAmIRequest(), who);
+  };
+  const std::string reader = CreateKey("wanda", "reader", {"team-w", "default"});
+  v1::WhoAmIResponse who;
+  ASSERT_TRUE(who_am_i(reader, &who).ok());
+  EXPECT_EQ(who.principal(), "wanda");
+  EXPECT_EQ(std::vector<std::string>(who.roles().begin(), who.roles().end()), std::vector<std::string>{"reader"});
+  EXPECT_EQ(std::vector<std::string>(who.namespaces().begin(), who.namespaces().end()),
+            (std::vector<std::string>{"team-w", "default"}));
+  EXPECT_TRUE(who.auth_enabled());
+
+  who.Clear();
+  ASSERT_TRUE(who_am_i(cluster_->admin_key(), &who).ok());
+  EXPECT_EQ(who.principal(), "admin");
+  EXPECT_EQ(std::vector<std::string>(who.roles().begin(), who.roles().end()), std::vector<std::string>{"admin"});
+  EXPECT_EQ(std::vector<std::string>(who.namespaces().begin(), who.namespaces().end()),
+            std::vector<std::string>{"*"});
+  who.Clear();
+  grpc::Status worker = who_am_i(cluster_->worker_key(), &who);
+  ASSERT_TRUE(worker.ok()) << worker.error_message();
+  EXPECT_EQ(std::vector<std::string>(who.roles().begin(), who.roles().end()), std::vector<std::string>{"worker"});
+  std::string jwt = signer_->Token(kRs256Header, Claims({"operator"}));
+  secrets_->push_back(jwt);
+  who.Clear();
+  ASSERT_TRUE(who_am_i(jwt, &who).ok());
+  EXPECT_EQ(who.principal(), "jwt-user");
+  EXPECT_EQ(std::vector<std::string>(who.roles().begin(), who.roles().end()), std::vector<std::string>{"operator"});
+
+  EXPECT_EQ(who_am_i("", &who).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(who_am_i("bk_0123456789abcdef_" + std::string(64, 'a'), &who).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  // A reader counts runs; a worker may not (it cannot read runs either).
+  v1::Run run = cluster_->CreateRun("counted");
+  for (const std::string& key : {reader, cluster_->worker_key()}) {
+    v1::RunService::Stub runs(cluster_->ChannelWithKey(key));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::CountRunsResponse counts;
+    grpc::Status status = runs.CountRuns(&context, v1::CountRunsRequest(), &counts);
+    if (key == reader) {
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      int64_t total = 0;
+      for (const v1::StateCount& count : counts.counts()) total += count.count();
+      EXPECT_GE(total, 1) << counts.DebugString();
+    } else {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+    }
+  }
+  cluster_->WaitForEnd(run.run_id());
+}
+
 TEST_F(AuthTest, AnOperatorCannotCreateKeys) {
   v1::KeyService::Stub keys(cluster_->ChannelWithKey(CreateKey("olga", "operator")));
   grpc::ClientContext context;

@@ -133,6 +133,7 @@ class RunFilter(TypedDict, total=False):
     parent_run_id: str
     session_id: str
     namespace: str
+    labels: dict[str, str]  # runs that carry every one of these labels
 
 
 def open_channel(module: Any, addr: str, tls: bool | Tls) -> Any:

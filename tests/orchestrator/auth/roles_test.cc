@@ -33,7 +33,7 @@ std::set<std::string> ServedMethods() {
   for (const char* service : {v1::RunService::service_full_name(), v1::AgentService::service_full_name(),
                               v1::GraphService::service_full_name(), v1::WorkerService::service_full_name(),
                               v1::KeyService::service_full_name(), v1::NamespaceService::service_full_name(),
-                              v1::AdminService::service_full_name()}) {
+                              v1::AdminService::service_full_name(), v1::IdentityService::service_full_name()}) {
     const google::protobuf::ServiceDescriptor* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     EXPECT_NE(descriptor, nullptr) << service;
@@ -67,6 +67,7 @@ TEST(RolesTest, UnknownMethodsAreDeniedToEveryRole) {
 TEST(RolesTest, ReaderReadsOperatorChangesAdminManagesKeysWorkerOnlyWorks) {
   const Role reader[] = {Role::kReader}, op[] = {Role::kOperator}, admin[] = {Role::kAdmin}, worker[] = {Role::kWorker};
   for (const char* m : {"/baton.v1.RunService/GetRun", "/baton.v1.RunService/ListRuns", "/baton.v1.RunService/WatchRun",
+                        "/baton.v1.RunService/CountRuns",
                         "/baton.v1.RunService/GetTranscript", "/baton.v1.RunService/ListApprovals",
                         "/baton.v1.RunService/GetApproval", "/baton.v1.AgentService/GetAgent",
                         "/baton.v1.AgentService/ListAgents", "/baton.v1.GraphService/GetGraph",
@@ -97,6 +98,15 @@ TEST(RolesTest, ReaderReadsOperatorChangesAdminManagesKeysWorkerOnlyWorks) {
     EXPECT_FALSE(RolesAllow(admin, m)) << m;
     EXPECT_FALSE(IsAudited(m)) << m;
   }
+}
+
+TEST(RolesTest, EveryRoleMayAskWhoItIs) {
+  for (Role role : {Role::kReader, Role::kOperator, Role::kAdmin, Role::kWorker}) {
+    const Role roles[] = {role};
+    EXPECT_TRUE(RolesAllow(roles, "/baton.v1.IdentityService/WhoAmI")) << RoleName(role);
+  }
+  EXPECT_FALSE(IsAudited("/baton.v1.IdentityService/WhoAmI"));
+  EXPECT_FALSE(IsOpenMethod("/baton.v1.IdentityService/WhoAmI")) << "it needs a credential like any call";
 }
 
 TEST(RolesTest, HealthAndReflectionAreOpenAndNothingElse) {

@@ -660,6 +660,103 @@ TEST_P(RunStoreTest, ListRunsFiltersByParentRunAndSession) {
   EXPECT_THAT(ListAllRuns(writer_children, 50), IsEmpty());
 }
 
+TEST_P(RunStoreTest, ListRunsKeepsOnlyRunsWithEveryLabelOfTheFilter) {
+  StoreBatch batch;
+  auto labelled = [&](int64_t n, std::map<std::string, std::string> labels) {
+    v1::Run run = MakeRun(RunIdAt(n), n % 2 == 0 ? v1::SUCCEEDED : v1::QUEUED);
+    run.mutable_labels()->insert(labels.begin(), labels.end());
+    batch.put_runs.push_back(run);
+  };
+  labelled(0, {{"team", "a"}, {"env", "prod"}});
+  labelled(1, {{"team", "a"}});
+  labelled(2, {{"team", "b"}, {"env", "prod"}});
+  labelled(3, {{"team", "a"}, {"env", "prod"}, {"tier", "1"}});
+  labelled(4, {});
+  labelled(5, {{"team", "ab"}});  // "a" is a prefix of its value: no match
+  ASSERT_TRUE(store().Commit(batch).ok());
+
+  RunFilter team_a;
+  team_a.labels = {{"team", "a"}};
+  EXPECT_EQ(ListAllRuns(team_a, 1), (std::vector<std::string>{RunIdAt(3), RunIdAt(1), RunIdAt(0)}));
+  RunFilter team_a_prod = team_a;
+  team_a_prod.labels["env"] = "prod";
+  EXPECT_EQ(ListAllRuns(team_a_prod, 50), (std::vector<std::string>{RunIdAt(3), RunIdAt(0)}));
+  RunFilter succeeded_prod;
+  succeeded_prod.labels = {{"env", "prod"}};
+  succeeded_prod.state = v1::SUCCEEDED;
+  EXPECT_EQ(ListAllRuns(succeeded_prod, 50), (std::vector<std::string>{RunIdAt(2), RunIdAt(0)}));
+  RunFilter empty_value;
+  empty_value.labels = {{"team", ""}};
+  EXPECT_THAT(ListAllRuns(empty_value, 50), IsEmpty()) << "a label the run lacks is not an empty one";
+}
+
+// ---- CountRuns ------------------------------------------------------------------
+
+// CountRuns agrees with counting ListRuns' pages, state by state, for every kind of
+// filter (the state index alone, joined with the agent's or parent's, labels), after
+// runs change state and after a run is deleted.
+TEST_P(RunStoreTest, CountRunsCountsWhatListRunsListsByState) {
+  const std::string root = RunIdAt(0);
+  StoreBatch batch;
+  batch.put_runs.push_back(MakeRun(root, v1::WAITING, "planner"));
+  for (int64_t n = 1; n < 60; ++n) {
+    const v1::RunState states[] = {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLED};
+    v1::Run run = MakeRun(RunIdAt(n), states[n % 5], n % 3 == 0 ? "reviewer" : "writer");
+    if (n % 4 == 0) run.set_parent_run_id(root);
+    if (n % 7 == 0) (*run.mutable_labels())["team"] = "a";
+    batch.put_runs.push_back(run);
+  }
+  // Another namespace's runs are not counted in "default".
+  batch.put_runs.push_back(MakeRun("team-x/" + RunIdAt(100), v1::QUEUED));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  // State changes move runs between the state index's entries.
+  StoreBatch moves;
+  for (int64_t n : {1, 6, 11}) moves.put_runs.push_back(MakeRun(RunIdAt(n), v1::SUCCEEDED, n % 3 == 0 ? "reviewer" : "writer"));
+  ASSERT_TRUE(store().Commit(moves).ok());
+  StoreBatch deletes;
+  deletes.run_deletes.push_back(GetRunOrDie(RunIdAt(2)));
+  ASSERT_TRUE(store().Commit(deletes).ok());
+  Reopen();
+
+  auto listed = [&](RunFilter filter) {
+    RunCounts counts;
+    for (const std::string& id : ListAllRuns(filter, 1000)) ++counts[GetRunOrDie(id).state()];
+    return counts;
+  };
+  RunFilter all, by_agent, by_parent, by_label, agent_and_label, parent_and_agent, other_ns, nobody;
+  by_agent.agent_name = "reviewer";
+  by_parent.parent_run_id = root;
+  by_label.labels = {{"team", "a"}};
+  agent_and_label.agent_name = "writer";
+  agent_and_label.labels = {{"team", "a"}};
+  parent_and_agent.parent_run_id = root;
+  parent_and_agent.agent_name = "writer";
+  other_ns.ns = "team-x";
+  nobody.agent_name = "nobody";
+  for (const RunFilter* filter :
+       {&all, &by_agent, &by_parent, &by_label, &agent_and_label, &parent_and_agent, &other_ns, &nobody}) {
+    absl::StatusOr<RunCounts> counts = store().CountRuns(*filter);
+    ASSERT_TRUE(counts.ok()) << counts.status();
+    EXPECT_EQ(*counts, listed(*filter)) << "agent " << filter->agent_name << ", parent " << filter->parent_run_id
+                                        << ", " << filter->labels.size() << " labels, ns " << filter->ns;
+  }
+  absl::StatusOr<RunCounts> counts = store().CountRuns(all);
+  ASSERT_TRUE(counts.ok());
+  int64_t total = 0;
+  for (const auto& [state, n] : *counts) {
+    EXPECT_GT(n, 0) << "states without runs are absent";
+    total += n;
+  }
+  EXPECT_EQ(total, 59) << "60 runs of default, one deleted";
+  EXPECT_EQ(counts->at(v1::WAITING), 1);
+  EXPECT_EQ(*store().CountRuns(other_ns), (RunCounts{{v1::QUEUED, 1}}));
+  EXPECT_THAT(*store().CountRuns(nobody), IsEmpty());
+  // CountRuns ignores the filter's state: every state is counted.
+  RunFilter with_state = all;
+  with_state.state = v1::QUEUED;
+  EXPECT_EQ(*store().CountRuns(with_state), *counts);
+}
+
 // ---- Waiting runs ---------------------------------------------------------------
 
 TEST_P(RunStoreTest, WaitingRunsArePutDeletedAndScannedInRunIdOrder) {
