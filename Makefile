@@ -11,7 +11,7 @@ BENCH_FLAGS ?=
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build demo test bench fuzz clean
+.PHONY: setup build demo test bench bench-console screenshot fuzz clean
 
 setup:
 	@scripts/setup
@@ -34,6 +34,21 @@ bench: setup
 	@cmake -S . -B $(BENCH_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DBATON_BUILD_BENCH=ON >/dev/null
 	@cmake --build $(BENCH_BUILD_DIR) --target baton-bench -j $(JOBS)
 	@$(BENCH_BUILD_DIR)/bin/baton-bench --out-dir=bench/results --doc=docs/PERFORMANCE.md $(BENCH_FLAGS)
+
+# The web console's runs page at 10,000 runs in headless Chromium: first paint and
+# first table row (bench/console/first_paint.mjs; docs/PERFORMANCE.md, "Web console").
+# CONSOLE_BENCH_FLAGS=--runs=1000 for a quick run.
+CONSOLE_BENCH_FLAGS ?=
+bench-console: setup
+	@cmake -S . -B $(BENCH_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DBATON_BUILD_BENCH=ON >/dev/null
+	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target baton baton-orchestrator baton-worker \
+	  baton-model-sim baton-console console_web
+	@BATON_BIN_DIR=$(abspath $(BENCH_BUILD_DIR))/bin node bench/console/first_paint.mjs $(CONSOLE_BENCH_FLAGS)
+
+# docs/console.png, the README's picture of the console, from a demo stack
+# (scripts/console-screenshot.mjs).
+screenshot: build
+	@BATON_BIN_DIR=$(abspath $(BUILD_DIR))/bin node scripts/console-screenshot.mjs docs/console.png
 
 # Each fuzz target for FUZZ_SECONDS over its corpus; a crash fails (scripts/fuzz).
 fuzz: setup

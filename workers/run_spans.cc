@@ -58,7 +58,9 @@ void EndChatSpan(Span& span, const absl::StatusOr<ModelResponse>& response) {
     return;
   }
   const json& message = response->message;
-  const json usage = message.value("usage", json::object());
+  static const json kNoUsage = json::object();
+  const auto usage_it = message.find("usage");
+  const json& usage = usage_it != message.end() && usage_it->is_object() ? *usage_it : kNoUsage;
   const int64_t cache_creation = Int(usage, "cache_creation_input_tokens");
   const int64_t cache_read = Int(usage, "cache_read_input_tokens");
   span.SetAttribute("gen_ai.response.id", Str(message, "id"));

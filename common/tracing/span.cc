@@ -27,7 +27,7 @@ Span& Span::operator=(Span&& other) noexcept {
   return *this;
 }
 
-void Span::SetAttribute(const std::string& key, AttributeValue value) {
+void Span::SetAttribute(std::string key, AttributeValue value) {
   if (data_ == nullptr) return;
   for (auto& [k, v] : data_->attributes) {
     if (k == key) {
@@ -35,7 +35,9 @@ void Span::SetAttribute(const std::string& key, AttributeValue value) {
       return;
     }
   }
-  data_->attributes.emplace_back(key, std::move(value));
+  // A chat span has about fifteen.
+  if (data_->attributes.empty()) data_->attributes.reserve(16);
+  data_->attributes.emplace_back(std::move(key), std::move(value));
 }
 
 void Span::AddEvent(const std::string& name, Attributes attributes) {

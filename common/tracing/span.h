@@ -68,7 +68,7 @@ class Span {
   const SpanContext& context() const { return context_; }
   bool recording() const { return data_ != nullptr; }
 
-  void SetAttribute(const std::string& key, AttributeValue value);
+  void SetAttribute(std::string key, AttributeValue value);
   void AddEvent(const std::string& name, Attributes attributes = {});
   // Marks the span failed: OTLP status ERROR with `message`, and the `error.type`
   // attribute (a short class of failure, as the semantic conventions ask).
