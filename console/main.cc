@@ -3,12 +3,14 @@
 //
 //   baton-console [--orchestrator=127.0.0.1:7233] [--ca=F [--cert=F --key=F]]
 //                 [--listen=127.0.0.1:8233] [--port-file=F] [--static-dir=DIR]
-//                 [--secure-cookies] [--insecure] [--log-format=text|json]
+//                 [--secure-cookies] [--sse-ping-seconds=15] [--insecure] [--log-format=text|json]
 // --orchestrator: the orchestrator's client address (env BATON_ADDR). --ca/--cert/--key:
 // TLS to it (env BATON_CA, BATON_CERT, BATON_KEY). --static-dir: the front end's
 // files; default <dir of this executable>/../share/baton/console. --secure-cookies: mark
 // session cookies Secure (behind a TLS proxy). --insecure: allow a non-loopback
-// --listen (plain HTTP). docs/operations.md, "Web console".
+// --listen (plain HTTP). --sse-ping-seconds: how often an idle WatchRun stream gets a
+// comment line (keeps proxies from closing it; shows when the browser has gone).
+// docs/operations.md, "Web console".
 #include <unistd.h>
 
 #include <filesystem>
@@ -30,7 +32,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: baton-console [--orchestrator=127.0.0.1:7233] [--ca=F [--cert=F --key=F]]\n"
     "         [--listen=127.0.0.1:8233] [--port-file=F] [--static-dir=DIR] [--secure-cookies]\n"
-    "         [--insecure] [--log-format=text|json]\n";
+    "         [--sse-ping-seconds=15] [--insecure] [--log-format=text|json]\n";
 
 // <dir of this executable>/../share/baton/console: where the build (and an install)
 // puts the front end.
@@ -46,7 +48,8 @@ std::string DefaultStaticDir() {
 int main(int argc, char** argv) {
   baton::InitLogging("console");
   baton::BlockShutdownSignals();  // before any thread starts
-  std::set<std::string> value_flags = {"orchestrator", "listen", "port-file", "static-dir", "log-format"};
+  std::set<std::string> value_flags = {"orchestrator", "listen", "port-file", "static-dir", "log-format",
+                                       "sse-ping-seconds"};
   value_flags.insert(baton::kClientTlsValueFlags.begin(), baton::kClientTlsValueFlags.end());
   baton::Flags flags(std::move(value_flags), {"help", "secure-cookies", baton::kInsecureFlag});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -78,6 +81,14 @@ int main(int argc, char** argv) {
   baton::console::ConsoleOptions options;
   options.static_dir = flags.GetString("static-dir", DefaultStaticDir());
   options.secure_cookies = flags.GetBool("secure-cookies");
+  std::string error;
+  const int64_t ping_seconds = flags.GetInt("sse-ping-seconds", 15, &error);
+  if (error.empty() && (ping_seconds < 1 || ping_seconds > 3600)) error = "--sse-ping-seconds must be 1..3600";
+  if (!error.empty()) {
+    std::cerr << "baton-console: " << error << "\n" << kUsage;
+    return 2;
+  }
+  options.watch.ping_interval = absl::Seconds(ping_seconds);
 
   // Calls carry each browser's own credential; the channel has none of its own.
   baton::console::ConsoleHandler handler(baton::NewChannel(orchestrator, channel_options),

@@ -13,6 +13,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -25,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "baton/v1/auth.grpc.pb.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/prometheus_text.h"
 
 namespace baton::testing {
 namespace {
@@ -55,8 +57,10 @@ size_t AppendHeader(char* data, size_t size, size_t n, void* out) {
 }
 
 // One HTTP request; `headers` as "Name: value" lines. The whole body, up to `timeout`.
+// A test failure unless curl completes it, or `code` (when given) gets curl's result.
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body = "",
-                const std::vector<std::string>& headers = {}, absl::Duration timeout = absl::Seconds(30)) {
+                const std::vector<std::string>& headers = {}, absl::Duration timeout = absl::Seconds(30),
+                CURLcode* code_out = nullptr) {
   HttpResult result;
   CURL* curl = curl_easy_init();
   curl_slist* list = nullptr;
@@ -74,7 +78,11 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
   CURLcode code = curl_easy_perform(curl);
-  EXPECT_EQ(code, CURLE_OK) << method << " " << url << ": " << curl_easy_strerror(code);
+  if (code_out != nullptr) {
+    *code_out = code;
+  } else {
+    EXPECT_EQ(code, CURLE_OK) << method << " " << url << ": " << curl_easy_strerror(code);
+  }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
   curl_slist_free_all(list);
   curl_easy_cleanup(curl);
@@ -123,6 +131,7 @@ class ConsoleGatewayTest : public ::testing::Test {
     ClusterOptions options;
     options.auth = true;
     options.workers = 1;
+    options.metrics = true;  // baton_watchers: the orchestrator's open WatchRun streams
     cluster_ = new Cluster(options);
     cluster_->Start();
     // The front end, as console_web would build it: the test's own files.
@@ -149,7 +158,8 @@ class ConsoleGatewayTest : public ::testing::Test {
     auto process = std::make_unique<Process>(
         Cluster::Bin("baton-console"),
         std::vector<std::string>{"--orchestrator=" + cluster_->address(), "--listen=127.0.0.1:0",
-                                 "--port-file=" + port_file, "--static-dir=" + static_dir},
+                                 "--port-file=" + port_file, "--static-dir=" + static_dir,
+                                 "--sse-ping-seconds=1"},
         std::map<std::string, std::string>{}, cluster_->dir() + "/" + name + ".log");
     console_port_ = WaitForPortFile(port_file, absl::Seconds(30));
     return process;
@@ -411,6 +421,35 @@ TEST_F(ConsoleGatewayTest, StaticFilesComeWithTheSecurityHeadersAndClientRoutesG
                  {kJson, "Authorization: Bearer " + cluster_->admin_key()})
                 .status,
             200);
+}
+
+// A browser that leaves a live view ends the orchestrator's WatchRun: the console
+// notices at its next write (a ping, every second here) and cancels the call, rather
+// than holding it until the run ends.
+TEST_F(ConsoleGatewayTest, ABrowserThatLeavesEndsTheWatchAtTheOrchestrator) {
+  const std::string cookie = SignIn(cluster_->admin_key());
+  v1::Run run = cluster_->CreateRun("[sim sleep_ms=40000] a long first step");
+  auto watchers = [] {
+    absl::StatusOr<Exposition> metrics = ScrapeMetrics(cluster_->orchestrator_metrics_port());
+    return metrics.ok() ? metrics->Value("baton_watchers").value_or(-1) : -1;
+  };
+  const double before = watchers();
+  ASSERT_GE(before, 0);
+  HttpResult partial;
+  CURLcode code = CURLE_OK;
+  std::thread browser([&] {
+    // Gives up after 6 s, as a closed tab would: the run is still in its first step.
+    partial = Http("GET", *url_ + "/api/v1/RunService/WatchRun?runId=" + run.run_id(), "", {cookie},
+                   absl::Seconds(6), &code);
+  });
+  EXPECT_TRUE(WaitUntil([&] { return watchers() == before + 1; }, absl::Seconds(5))) << "the watch reached it";
+  browser.join();
+  EXPECT_EQ(code, CURLE_OPERATION_TIMEDOUT) << curl_easy_strerror(code);
+  EXPECT_TRUE(absl::StrContains(partial.body, "event: run")) << partial.body;
+  EXPECT_TRUE(absl::StrContains(partial.body, ": ping")) << partial.body;
+  EXPECT_TRUE(WaitUntil([&] { return watchers() == before; }, absl::Seconds(15)))
+      << "the orchestrator still streams to a browser that left: " << watchers() << " watchers";
+  EXPECT_NE(cluster_->GetRun(run.run_id()).state(), v1::SUCCEEDED) << "the run outlived the test's watch";
 }
 
 // `baton up` starts the console with the stack, records its URL in stack.json, and
