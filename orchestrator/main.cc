@@ -22,7 +22,8 @@
 // server with the same TLS and auth settings), not on --listen (docs/operations.md,
 // "Where workers connect").
 // --metrics-listen=HOST:PORT [--metrics-port-file=F]: Prometheus metrics at /metrics
-// (docs/operations.md, "Metrics"); off without it.
+// (docs/operations.md, "Metrics"); off without it. OTEL_*: graph runs' spans
+// (docs/operations.md, "Tracing").
 // --default-retention=PERIOD (30d, 12h, 90s; 0: forever) [--retention-interval=60s]: ended
 // runs of namespaces without a retention period of their own are deleted that long
 // after they end; a sweep runs every interval (orchestrator/retention.h,
@@ -43,6 +44,7 @@
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
+#include "common/tracing/process_tracing.h"
 #include "orchestrator/admin_service.h"
 #include "orchestrator/auth/server_auth.h"
 #include "orchestrator/graph_service.h"
@@ -89,8 +91,12 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return s.ok() ? 0 : 2;
   }
-  if (absl::Status s = baton::SetLogFormat(flags.GetString("log-format", "text")); !s.ok()) {
-    std::cerr << "baton-orchestrator: --log-format: " << s.message() << "\n";
+  // Graph runs' spans (OTEL_*; docs/operations.md "Tracing"). Declared before the
+  // scheduler, which records them, so it is destroyed (and flushes) after it.
+  absl::StatusOr<std::unique_ptr<baton::tracing::ProcessTracing>> tracing =
+      baton::tracing::InitLogsAndTraces(flags, "baton-orchestrator");
+  if (!tracing.ok()) {
+    std::cerr << "baton-orchestrator: " << tracing.status().message() << "\n";
     return 2;
   }
   std::string error;

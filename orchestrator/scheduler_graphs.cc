@@ -81,8 +81,8 @@ void Scheduler::ApplyGraphStepLocked(const std::string& graph_run_id, graph::Gra
     child.set_graph_node(spec.node);
     child.set_graph_visit(spec.visit);
     child.set_map_item(spec.item);
-    // A node nests where its graph run does (graph runs record no span of their own).
-    *child.mutable_trace() = ChildRunTrace(run, "");
+    // A node nests under its graph run's span (exported when the graph run ends).
+    *child.mutable_trace() = NodeRunTrace(run);
     AddRunLocked(std::move(child), batch);
     children_of_[graph_run_id].insert(spec.child_run_id);
     run.set_children(run.children() + 1);

@@ -82,6 +82,10 @@ Span Tracer::StartSpan(const std::string& name, SpanKind kind, const SpanContext
   return span;
 }
 
+void Tracer::Record(SpanData span) const {
+  if (exporter_ != nullptr) exporter_->Export(std::move(span));
+}
+
 const Tracer& Tracer::Global() {
   const Tracer* tracer = g_tracer.load(std::memory_order_acquire);
   return tracer != nullptr ? *tracer : *kNoTracer;

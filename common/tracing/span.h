@@ -93,6 +93,10 @@ class Tracer {
   Span StartSpan(const std::string& name, SpanKind kind, const SpanContext& parent,
                  const std::string& trace_id = "") const;
   bool exporting() const { return exporter_ != nullptr; }
+  // Exports a span whose ids and times were decided elsewhere: one that began before
+  // this process could hold it open (the orchestrator's graph runs, which outlive
+  // restarts). Does nothing when the tracer does not export.
+  void Record(SpanData span) const;
 
   // The process's tracer (InitTracing sets it); one that exports nothing until then.
   static const Tracer& Global();

@@ -269,7 +269,7 @@ void Cluster::StartOrchestrator() {
                 {"--metrics-listen=" + options_.host + ":0", "--metrics-port-file=" + metrics_port_file});
   }
   args.insert(args.end(), options_.orchestrator_args.begin(), options_.orchestrator_args.end());
-  orchestrator_ = std::make_unique<Process>(Bin("baton-orchestrator"), args, std::map<std::string, std::string>{},
+  orchestrator_ = std::make_unique<Process>(Bin("baton-orchestrator"), args, options_.orchestrator_env,
                                             dir_ + "/orchestrator.log");
   orchestrator_port_ = WaitForPortFile(port_file, absl::Seconds(30));
   if (options_.worker_listen) worker_port_ = WaitForPortFile(worker_port_file, absl::Seconds(30));

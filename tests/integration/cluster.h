@@ -58,6 +58,8 @@ struct ClusterOptions {
   std::map<std::string, std::string> worker_env;
   // Environment of the simulator (BATON_SIM_API_KEY...).
   std::map<std::string, std::string> sim_env;
+  // Environment of the orchestrator (OTEL_*...).
+  std::map<std::string, std::string> orchestrator_env;
   // The address the simulator and the orchestrator listen on, and the test's stubs
   // and workers use. Not loopback: the orchestrator gets --insecure (tests only).
   // Default: 127.0.0.1.
@@ -96,6 +98,8 @@ class Cluster {
   // On the same port and data dir as before, if any. Replaces the client stubs: do not
   // hold runs() and the like across a restart.
   void StartOrchestrator();
+  // For the orchestrator's next start (a test that learns it after Start()).
+  void SetOrchestratorEnv(std::map<std::string, std::string> env) { options_.orchestrator_env = std::move(env); }
   void KillOrchestrator(int signal = 9);
   // Starts worker `index` (again); an index past the last adds a worker.
   void StartWorker(int index);

@@ -5,10 +5,15 @@
 // Baton's. A run created with that traceparent must put every span of every process
 // in the caller's trace, nested as docs/operations.md ("Tracing") says, with the
 // GenAI attributes of the run, and no message content unless asked; a second attempt
-// after the orchestrator and the worker were killed still joins the trace.
+// after the orchestrator and the worker were killed still joins the trace; a graph
+// run's span, which the orchestrator exports, holds its node runs' spans.
 #include <gmock/gmock.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "tests/integration/cluster.h"
@@ -361,6 +366,57 @@ TEST_F(TracingTest, ASubagentsRunNestsUnderItsParentsSpanInTheCallersTrace) {
   EXPECT_EQ(child[0]["traceId"], caller_trace_);
   EXPECT_TRUE(parent_spans.count(child[0]["parentSpanId"].get<std::string>())) << child[0].dump();
   EXPECT_EQ(children[0].trace().parent_span_id(), child[0]["parentSpanId"]);
+}
+
+TEST_F(TracingTest, AGraphRunHasASpanInTheCallersTraceAndItsNodeRunsNestUnderIt) {
+  // The orchestrator records the graph run's span: start it again, exporting.
+  cluster_->KillOrchestrator(SIGKILL);
+  cluster_->SetOrchestratorEnv(OtelEnv("baton-orchestrator"));
+  cluster_->StartOrchestrator();
+  std::unique_ptr<Process> worker = StartWorker("graph-worker");
+  const json spec = {
+      {"name", "relay"},
+      {"nodes", json::array({{{"id", "first"},
+                              {"agent", {{"agent", {{"name", "first-agent"}, {"model", "claude-sonnet-4-5"}}},
+                                         {"input", "[sim text=one] {{input}}"}}}},
+                             {{"id", "second"},
+                              {"agent", {{"agent", {{"name", "second-agent"}, {"model", "claude-sonnet-4-5"}}},
+                                         {"input", "[sim text=two] after {{nodes.first.output}}"}}}}})},
+      {"edges", json::array({{{"from", "first"}, {"to", "second"}}})},
+      {"output", "{{nodes.second.output}}"}};
+  v1::CreateRunRequest request;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(spec.dump(), request.mutable_graph()).ok());
+  request.set_input("go");
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  ctx.AddMetadata("traceparent", traceparent_);
+  v1::Run created;
+  grpc::Status s = cluster_->runs().CreateRun(&ctx, request, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Run run = cluster_->WaitForEnd(created.run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+
+  const std::vector<json> spans = WaitForSpans([](const std::vector<json>& s) {
+    return Named(s, "invoke_agent relay").size() == 1 && Named(s, "invoke_agent first-agent").size() == 1 &&
+           Named(s, "invoke_agent second-agent").size() == 1;
+  });
+  const std::vector<json> graph = Named(spans, "invoke_agent relay");
+  ASSERT_THAT(graph, SizeIs(1));
+  EXPECT_EQ(graph[0]["traceId"], caller_trace_);
+  EXPECT_EQ(graph[0]["parentSpanId"], caller_span_);
+  EXPECT_EQ(graph[0]["resource"]["service.name"], "baton-orchestrator");
+  EXPECT_EQ(graph[0]["attributes"]["gen_ai.conversation.id"], run.run_id());
+  EXPECT_EQ(graph[0]["attributes"]["baton.graph.name"], "relay");
+  EXPECT_EQ(graph[0]["attributes"]["baton.run.outcome"], "succeeded");
+  EXPECT_EQ(graph[0]["attributes"]["baton.graph.node_runs"], 2);
+  EXPECT_EQ(graph[0]["startTimeUnixNano"].get<std::string>(), absl::StrCat(run.create_time_ms() * 1'000'000));
+  EXPECT_EQ(graph[0]["endTimeUnixNano"].get<std::string>(), absl::StrCat(run.end_time_ms() * 1'000'000));
+  for (const char* node : {"invoke_agent first-agent", "invoke_agent second-agent"}) {
+    const std::vector<json> agent = Named(spans, node);
+    ASSERT_THAT(agent, SizeIs(1)) << node;
+    EXPECT_EQ(agent[0]["traceId"], caller_trace_) << node;
+    EXPECT_EQ(agent[0]["parentSpanId"], graph[0]["spanId"]) << node;
+  }
 }
 
 TEST_F(TracingTest, AnAttemptAfterTheOrchestratorAndItsWorkerWereKilledJoinsTheSameTrace) {
