@@ -286,7 +286,6 @@ absl::Duration Worker::HeartbeatInterval() {
 bool Worker::SlotMayGo() const { return !ready_.empty() || !polling_ || stopping_; }
 
 void Worker::SlotLoop(int slot) {
-  absl::Duration backoff = absl::Milliseconds(100);
   while (true) {
     std::shared_ptr<ActiveTask> task;
     {
@@ -306,7 +305,7 @@ void Worker::SlotLoop(int slot) {
       }
     }
     if (task == nullptr) {
-      std::vector<std::shared_ptr<ActiveTask>> tasks = PollForSlots(backoff);
+      std::vector<std::shared_ptr<ActiveTask>> tasks = PollForSlots();
       absl::MutexLock lock(&mu_);
       polling_ = false;
       if (tasks.empty()) {
@@ -325,7 +324,7 @@ void Worker::SlotLoop(int slot) {
   }
 }
 
-std::vector<std::shared_ptr<Worker::ActiveTask>> Worker::PollForSlots(absl::Duration& backoff) {
+std::vector<std::shared_ptr<Worker::ActiveTask>> Worker::PollForSlots() {
   auto stub = v1::WorkerService::NewStub(channel_);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.poll_wait + absl::Seconds(5)));
@@ -355,11 +354,11 @@ std::vector<std::shared_ptr<Worker::ActiveTask>> Worker::PollForSlots(absl::Dura
     if (response.has_task()) {
       BATON_LOG(WARNING) << "poll failed after a task was sent: " << status.error_message();
     }
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(2));
+    absl::SleepFor(poll_backoff_);
+    poll_backoff_ = std::min(poll_backoff_ * 2, absl::Seconds(2));
     return {};
   }
-  backoff = absl::Milliseconds(100);
+  poll_backoff_ = absl::Milliseconds(100);
   if (!response.has_task()) return {};
   std::vector<std::shared_ptr<ActiveTask>> tasks;
   tasks.push_back(std::make_shared<ActiveTask>(std::move(*response.mutable_task())));

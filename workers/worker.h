@@ -82,8 +82,8 @@ class Worker {
   void SlotLoop(int slot);
   // One PollTask for up to idle_slots_ runs (the calling slot's and the idle others').
   // Returns the runs leased, registered in active_; empty when there were none or the
-  // call failed (after a backoff).
-  std::vector<std::shared_ptr<ActiveTask>> PollForSlots(absl::Duration& backoff);
+  // call failed (after a backoff). REQUIRES: the caller set polling_.
+  std::vector<std::shared_ptr<ActiveTask>> PollForSlots();
   // A slot may stop waiting: a run is ready for it, nobody is polling, or we stop.
   bool SlotMayGo() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HeartbeatLoop();
@@ -113,6 +113,9 @@ class Worker {
   std::deque<std::shared_ptr<ActiveTask>> ready_ ABSL_GUARDED_BY(mu_);
   // The in-flight PollTask's context (a grpc::ClientContext), cancelled on drain.
   void* poll_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The wait after a failed PollTask, doubling to 2 s. Only the polling slot uses it,
+  // so it grows across failures whichever slot polls.
+  absl::Duration poll_backoff_ = absl::Milliseconds(100);
   bool heartbeat_stop_ ABSL_GUARDED_BY(mu_) = false;
   // Set when a task arrives: confirm its lease now (a heartbeat of the new leases).
   bool heartbeat_wake_ ABSL_GUARDED_BY(mu_) = false;
