@@ -58,9 +58,13 @@ v1::TraceContext NodeRunTrace(const v1::Run& graph_run) {
   return trace;
 }
 
+bool GraphRunSpanWanted(const v1::Run& run) {
+  return tracing::Tracer::Global().exporting() && !run.trace().trace_id().empty() && run.trace().sampled();
+}
+
 void ExportGraphRunSpan(const v1::Run& run) {
+  if (!GraphRunSpanWanted(run)) return;
   const tracing::Tracer& tracer = tracing::Tracer::Global();
-  if (!tracer.exporting() || run.trace().trace_id().empty() || !run.trace().sampled()) return;
   tracing::SpanData span;
   const std::string& graph = run.graph().name();
   span.name = graph.empty() ? "invoke_agent" : absl::StrCat("invoke_agent ", graph);

@@ -39,6 +39,10 @@ std::string GraphRunSpanId(const std::string& run_id);
 // A graph node's run: in its graph run's trace, under the graph run's span.
 v1::TraceContext NodeRunTrace(const v1::Run& graph_run);
 
+// Whether ExportGraphRunSpan would export `run`'s span: the process traces and the
+// run's trace is sampled. Checked before copying a run for it.
+bool GraphRunSpanWanted(const v1::Run& run);
+
 // Exports the span of a graph run that has just ended (`run` holds its end state and
 // time), `invoke_agent {graph}`, through the process's tracer (nothing when the
 // process does not trace or the run's trace is not sampled).

@@ -343,7 +343,8 @@ void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
   }
   AddStateEventLocked(run, reason, batch);
   batch.put_runs.push_back(run);
-  if (run.has_graph()) deferred.push_back([run] { ExportGraphRunSpan(run); });
+  // After the lock is released; the copy only when the span goes anywhere.
+  if (run.has_graph() && GraphRunSpanWanted(run)) deferred.push_back([run] { ExportGraphRunSpan(run); });
   v1::Run ended = std::move(run);
   active_.erase(it);
   OnRunEndedLocked(ended, batch, deferred);
