@@ -101,6 +101,18 @@ std::vector<double> AppendLatencies(const Stack& stack, int workers) {
   return out;
 }
 
+// Steps per AppendSteps call over the workers' stats files (0 without calls).
+double StepsPerAppendCall(const Stack& stack, int workers) {
+  double calls = 0, steps = 0;
+  for (int i = 0; i < workers; ++i) {
+    json stats = json::parse(ReadFileOrEmpty(stack.stats_file(i)), nullptr, false);
+    if (stats.is_discarded()) continue;
+    calls += stats.value("append_calls", 0.0);
+    steps += stats.value("append_steps", 0.0);
+  }
+  return calls > 0 ? steps / calls : 0;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -200,6 +212,7 @@ json W2Stack(const BenchOptions& o, const std::string& label, const std::string&
   figures["cpu_ms_per_step"] = CpuMsPer(figures["cpu_s"], figures["steps"].get<double>());
   stack.StopWorkers();
   std::vector<double> acks = AppendLatencies(stack, so.workers);
+  figures["steps_per_append_call"] = StepsPerAppendCall(stack, so.workers);
   if (after) after(stack, figures);
   stack.StopOrchestrator();
   figures["append_step_ack_ms"] = Summary(acks);

@@ -74,6 +74,21 @@ absl::Status FromGrpcStatus(const grpc::Status& s) {
   return status;
 }
 
+void ToRpcStatus(const absl::Status& s, google::rpc::Status* out) {
+  const grpc::Status status = ToGrpcStatus(s);
+  out->Clear();
+  if (status.ok()) return;
+  if (!status.error_details().empty()) out->ParseFromString(status.error_details());
+  out->set_code(static_cast<int32_t>(status.error_code()));
+  out->set_message(status.error_message());
+}
+
+grpc::Status FromRpcStatus(const google::rpc::Status& s) {
+  if (s.code() == 0) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message(),
+                      s.details_size() > 0 ? s.SerializeAsString() : std::string());
+}
+
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx, const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));

@@ -14,6 +14,10 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
+namespace google::rpc {
+class Status;
+}  // namespace google::rpc
+
 namespace grpc {
 class CallbackServerContext;
 class ServerUnaryReactor;
@@ -31,6 +35,11 @@ std::optional<absl::Duration> RetryDelay(const grpc::Status& status);
 grpc::Status ToGrpcStatus(const absl::Status& s);
 // With the retry delay of the status details, if any.
 absl::Status FromGrpcStatus(const grpc::Status& s);
+
+// A status carried inside a response (each step's result in a batch) and back: the
+// code, the message and the retry delay make the trip as they do in a call's trailer.
+void ToRpcStatus(const absl::Status& s, google::rpc::Status* out);
+grpc::Status FromRpcStatus(const google::rpc::Status& s);
 
 // A unary callback handler that is done at once: its default reactor, finished with
 // `status` (ToGrpcStatus).

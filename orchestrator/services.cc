@@ -474,53 +474,91 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
                                                         v1::AppendStepResponse* reply) {
   const absl::Time received = absl::Now();
   if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
-  if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
-  if (absl::Status s = CheckAppendStepSize(*request, limits_); !s.ok()) return FinishNow(ctx, s);
-  std::vector<v1::JournalEntry> entries(request->entries().begin(), request->entries().end());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  StartAppend(*request, reply, [this, received, reactor](const absl::Status& status) {
+    append_step_seconds_.ObserveDuration(absl::Now() - received);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::AppendSteps(grpc::CallbackServerContext* ctx,
+                                                         const v1::AppendStepsRequest* request,
+                                                         v1::AppendStepsResponse* reply) {
+  const absl::Time received = absl::Now();
+  if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const int n = request->steps_size();
+  if (n == 0) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Every result exists before the first step starts: the steps end on the store's
+  // thread, each writing only its own result.
+  std::vector<v1::AppendStepResult*> results(n);
+  for (int i = 0; i < n; ++i) results[i] = reply->add_results();
+  auto left = std::make_shared<std::atomic<int>>(n);
+  for (int i = 0; i < n; ++i) {
+    v1::AppendStepResult* result = results[i];
+    StartAppend(request->steps(i), result->mutable_response(),
+                [this, received, reactor, result, left](const absl::Status& status) {
+                  append_step_seconds_.ObserveDuration(absl::Now() - received);
+                  if (!status.ok()) {
+                    result->clear_response();
+                    ToRpcStatus(status, result->mutable_status());
+                  }
+                  if (left->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
+                });
+  }
+  return reactor;
+}
+
+void WorkerServiceImpl::StartAppend(const v1::AppendStepRequest& request, v1::AppendStepResponse* reply,
+                                    std::function<void(const absl::Status&)> done) {
+  if (absl::Status s = ValidateLease(request.lease()); !s.ok()) return done(s);
+  if (absl::Status s = CheckAppendStepSize(request, limits_); !s.ok()) return done(s);
+  std::vector<v1::JournalEntry> entries(request.entries().begin(), request.entries().end());
   std::vector<std::string> event_texts(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     if (absl::Status s = ValidateJournalEntry(entries[i], &event_texts[i]); !s.ok()) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
+      return done(absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
     }
   }
-  std::vector<v1::ChildRunSpec> children(request->children().begin(), request->children().end());
+  std::vector<v1::ChildRunSpec> children(request.children().begin(), request.children().end());
   for (size_t i = 0; i < children.size(); ++i) {
     const std::string at = absl::StrCat("children[", i, "]");
     const bool has_call = std::any_of(entries.begin(), entries.end(), [&](const v1::JournalEntry& e) {
       return e.has_tool_call() && e.tool_call().tool_use_id() == children[i].tool_use_id();
     });
     if (!has_call) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                                at, ".tool_use_id: no tool_call entry for \"", children[i].tool_use_id(), "\"")));
+      return done(absl::InvalidArgumentError(
+          absl::StrCat(at, ".tool_use_id: no tool_call entry for \"", children[i].tool_use_id(), "\"")));
     }
     if (children[i].input().empty()) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(at, ".input: must not be empty")));
+      return done(absl::InvalidArgumentError(absl::StrCat(at, ".input: must not be empty")));
     }
     if (absl::Status s = ValidateAgentSpec(children[i].agent(), /*require_name=*/false); !s.ok()) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(at, ".", s.message())));
+      return done(absl::InvalidArgumentError(absl::StrCat(at, ".", s.message())));
     }
     // The child runs in its parent's namespace, whose stored agents it may name.
     if (absl::Status s = ResolveSubagents(children[i].mutable_agent(), store_,
-                                          NamespaceOfRunId(request->lease().run_id()), at + ".agent");
+                                          NamespaceOfRunId(request.lease().run_id()), at + ".agent");
         !s.ok()) {
-      return FinishNow(ctx, s);
+      return done(s);
     }
   }
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  scheduler_.AppendStep(ToLeaseRef(request->lease()), std::move(entries),
-                        [this, received, reactor, reply](absl::StatusOr<AppendResult> result) {
+  scheduler_.AppendStep(ToLeaseRef(request.lease()), std::move(entries),
+                        [reply, done = std::move(done)](absl::StatusOr<AppendResult> result) {
                           if (result.ok()) {
                             reply->set_last_seq(result->last_seq);
                             reply->set_cancel_requested(result->cancel_requested);
                             reply->set_completed(result->completed);
                           }
-                          append_step_seconds_.ObserveDuration(absl::Now() - received);
-                          reactor->Finish(ToGrpcStatus(result.status()));
+                          done(result.status());
                         },
-                        request->first_seq(), std::move(children), std::move(event_texts),
-                        request->has_complete() ? std::optional<RunCompletion>(CompletionOf(request->complete()))
-                                                : std::nullopt);
-  return reactor;
+                        request.first_seq(), std::move(children), std::move(event_texts),
+                        request.has_complete() ? std::optional<RunCompletion>(CompletionOf(request.complete()))
+                                               : std::nullopt);
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(grpc::CallbackServerContext* ctx,

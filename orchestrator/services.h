@@ -150,6 +150,10 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   grpc::ServerUnaryReactor* AppendStep(grpc::CallbackServerContext* ctx,
                                        const v1::AppendStepRequest* request,
                                        v1::AppendStepResponse* reply) override;
+  // Each step as an AppendStep call of its own; the call ends when every step has.
+  grpc::ServerUnaryReactor* AppendSteps(grpc::CallbackServerContext* ctx,
+                                        const v1::AppendStepsRequest* request,
+                                        v1::AppendStepsResponse* reply) override;
   grpc::ServerUnaryReactor* CompleteRun(grpc::CallbackServerContext* ctx,
                                         const v1::CompleteRunRequest* request,
                                         v1::CompleteRunResponse* reply) override;
@@ -178,6 +182,11 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
                                        v1::AwaitInputResponse* reply) override;
 
  private:
+  // One AppendStep (alone or a step of AppendSteps): checks `request`, hands it to the
+  // scheduler and calls `done` with its outcome, `reply` filled when OK. `done` runs
+  // once, here for a refused request, on the store's thread otherwise.
+  void StartAppend(const v1::AppendStepRequest& request, v1::AppendStepResponse* reply,
+                   std::function<void(const absl::Status&)> done);
   // Hands the live events of one run in a PublishDeltas(Batch) call to the hub.
   void PublishLive(const v1::PublishDeltasRequest& request);
 

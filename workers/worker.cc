@@ -15,6 +15,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/tracing/span.h"
+#include "workers/append_batcher.h"
 #include "workers/run_spans.h"
 
 namespace baton::worker {
@@ -121,11 +122,12 @@ class GrpcRunJournal final : public RunJournal {
   // `next_seq`: the seq the next appended entry gets (the journal's last seq + 1).
   // `lease_clock`: the lease's bound by this worker's clock, extended by every append
   // acknowledged.
-  GrpcRunJournal(v1::WorkerService::Stub& stub, const std::string& worker_id, const v1::Lease& lease,
-                 int64_t next_seq, RunSignals& signals, LeaseClock& lease_clock, absl::Duration retry_for,
-                 std::function<void(absl::Duration)> on_ack, DeltaBuffer* deltas = nullptr)
-      : stub_(stub), worker_id_(worker_id), lease_(lease), next_seq_(next_seq), signals_(signals),
-        lease_clock_(lease_clock), retry_for_(retry_for), on_ack_(std::move(on_ack)), deltas_(deltas) {}
+  GrpcRunJournal(v1::WorkerService::Stub& stub, AppendBatcher& appends, const std::string& worker_id,
+                 const v1::Lease& lease, int64_t next_seq, RunSignals& signals, LeaseClock& lease_clock,
+                 absl::Duration retry_for, std::function<void(absl::Duration)> on_ack, DeltaBuffer* deltas = nullptr)
+      : stub_(stub), appends_(appends), worker_id_(worker_id), lease_(lease), next_seq_(next_seq),
+        signals_(signals), lease_clock_(lease_clock), retry_for_(retry_for), on_ack_(std::move(on_ack)),
+        deltas_(deltas) {}
 
   void PublishText(int step, int block_index, const std::string& text) override {
     if (deltas_ != nullptr) deltas_->Add(lease_, step, block_index, text);
@@ -196,7 +198,7 @@ class GrpcRunJournal final : public RunJournal {
     grpc::Status status = CallRetrying("AppendStep", absl::Seconds(10), [&](grpc::ClientContext& ctx) {
       const absl::Time sent = absl::Now();
       const int64_t sent_ns = SteadyNowNanos();
-      grpc::Status s = stub_.AppendStep(&ctx, request, &response);
+      grpc::Status s = appends_.Append(&request, absl::FromChrono(ctx.deadline()), &response);
       if (s.ok()) {
         lease_clock_.Confirmed(sent_ns);
         if (on_ack_) on_ack_(absl::Now() - sent);
@@ -239,6 +241,7 @@ class GrpcRunJournal final : public RunJournal {
   }
 
   v1::WorkerService::Stub& stub_;
+  AppendBatcher& appends_;
   const std::string worker_id_;
   const v1::Lease lease_;
   int64_t next_seq_;
@@ -261,6 +264,7 @@ Worker::Worker(WorkerOptions options, AgentLoop& loop)
   // command lines are visible in ps.
   channel.bearer_token = BearerTokenFromEnvironment();
   channel_ = NewChannel(options_.orchestrator_address, channel);
+  appends_ = std::make_unique<AppendBatcher>(channel_);
 }
 
 Worker::~Worker() { Drain(); }
@@ -394,7 +398,7 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
   std::function<void(absl::Duration)> on_ack;
   if (!options_.stats_file.empty()) on_ack = [this](absl::Duration d) { append_latencies_->Add(d); };
-  GrpcRunJournal out(*stub, options_.worker_id, lease, run.last_journal_seq() + 1, task->signals, task->lease_clock,
+  GrpcRunJournal out(*stub, *appends_, options_.worker_id, lease, run.last_journal_seq() + 1, task->signals, task->lease_clock,
                      options_.journal_retry_for, std::move(on_ack), &deltas_);
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals, task->task.history());
   EndInvokeAgentSpan(span, outcome);
@@ -613,7 +617,8 @@ void Worker::WriteStats() {
   std::string text =
       absl::StrCat("{\"worker_id\":", nlohmann::json(options_.worker_id).dump(), ",\"append_step_us\":[");
   for (size_t i = 0; i < samples.size(); ++i) absl::StrAppend(&text, i ? "," : "", samples[i]);
-  text += "]}\n";
+  absl::StrAppend(&text, "],\"append_calls\":", appends_->calls(), ",\"append_steps\":", appends_->batched_steps(),
+                  "}\n");
   std::ofstream out(options_.stats_file, std::ios::trunc);
   out << text;
   if (!out.good()) {

@@ -33,6 +33,8 @@ class Channel;
 
 namespace baton::worker {
 
+class AppendBatcher;
+
 struct WorkerOptions {
   std::string orchestrator_address;  // host:port. Required.
   ClientTlsOptions tls;              // TLS to it. Default: none (plaintext)
@@ -97,6 +99,8 @@ class Worker {
   const WorkerOptions options_;
   AgentLoop& loop_;
   std::shared_ptr<grpc::Channel> channel_;
+  // The runs' AppendStep calls, sent together while others are in flight.
+  std::unique_ptr<AppendBatcher> appends_;
   // Successful AppendStep round trips, for stats_file. Thread-safe.
   const std::unique_ptr<LatencySamples> append_latencies_;
 

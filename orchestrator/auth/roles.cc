@@ -50,6 +50,7 @@ constexpr MethodRule kMethodTable[] = {
     {"/baton.v1.WorkerService/PollTask", Permission::kWork},
     {"/baton.v1.WorkerService/Heartbeat", Permission::kWork},
     {"/baton.v1.WorkerService/AppendStep", Permission::kWork},
+    {"/baton.v1.WorkerService/AppendSteps", Permission::kWork},
     {"/baton.v1.WorkerService/CompleteRun", Permission::kWork},
     {"/baton.v1.WorkerService/FailRun", Permission::kWork},
     {"/baton.v1.WorkerService/PublishDeltas", Permission::kWork},

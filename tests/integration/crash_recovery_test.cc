@@ -161,6 +161,32 @@ TEST(CrashRecoveryTest, StaleEpochIsRefused) {
     EXPECT_NE(s.error_message().find("stale"), std::string::npos) << s.error_message();
   }
   {
+    // In a batch each step is answered as its own AppendStep: the stale one is
+    // refused, the current holder's is journaled, a malformed one is named.
+    grpc::ClientContext ctx;
+    v1::AppendStepsRequest req;
+    v1::AppendStepRequest* stale = req.add_steps();
+    *stale->mutable_lease() = first.task().lease();
+    *stale->add_entries() = entry;
+    v1::AppendStepRequest* current = req.add_steps();
+    *current->mutable_lease() = second.task().lease();
+    *current->add_entries() = entry;
+    v1::AppendStepRequest* malformed = req.add_steps();
+    *malformed->mutable_lease() = second.task().lease();
+    malformed->add_entries()->mutable_tool_result()->set_tool_use_id("t2");
+    v1::AppendStepsResponse resp;
+    ASSERT_TRUE(cluster.worker_api().AppendSteps(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.results_size(), 3);
+    EXPECT_EQ(resp.results(0).status().code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(resp.results(0).status().message().find("stale"), std::string::npos)
+        << resp.results(0).status().message();
+    EXPECT_EQ(resp.results(1).status().code(), 0) << resp.results(1).status().message();
+    EXPECT_GT(resp.results(1).response().last_seq(), 0);
+    EXPECT_EQ(resp.results(2).status().code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(resp.results(2).status().message().find("entries[0]"), std::string::npos)
+        << resp.results(2).status().message();
+  }
+  {
     grpc::ClientContext ctx;
     v1::CompleteRunRequest req;
     *req.mutable_lease() = first.task().lease();

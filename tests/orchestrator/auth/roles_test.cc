@@ -93,6 +93,7 @@ TEST(RolesTest, ReaderReadsOperatorChangesAdminManagesKeysWorkerOnlyWorks) {
     EXPECT_FALSE(RolesAllow(worker, m)) << m;
   }
   for (const char* m : {"/baton.v1.WorkerService/PollTask", "/baton.v1.WorkerService/AppendStep",
+                        "/baton.v1.WorkerService/AppendSteps",
                         "/baton.v1.WorkerService/AwaitInput"}) {
     EXPECT_TRUE(RolesAllow(worker, m)) << m;
     EXPECT_FALSE(RolesAllow(admin, m)) << m;
