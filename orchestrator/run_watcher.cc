@@ -134,13 +134,23 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   struct StreamOp {
     enum Kind { kNone, kWrite, kWriteAndFinish, kFinish } kind = kNone;
     grpc::Status status;
+    // kWrite with more events queued behind it: gRPC may hold the message (up to its
+    // write buffer, 64 KiB) and send it with the next, so a step's events leave in one
+    // socket write instead of one each. The write still completes at once, and the
+    // events behind it are written from OnWriteDone, the last without the hint: nothing
+    // empties pending_ while a write is out (Resync waits for it), and Finish flushes.
+    // Never the stream's first write: it carries the initial metadata, and a held
+    // write completes only once that is sent.
+    bool buffer = false;
   };
 
   void Perform(const StreamOp& op) {
     switch (op.kind) {
       case StreamOp::kNone: break;
       // current_ is not touched until OnWriteDone (writing_ is set).
-      case StreamOp::kWrite: StartWrite(&current_); break;
+      case StreamOp::kWrite:
+        StartWrite(&current_, op.buffer ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
+        break;
       case StreamOp::kWriteAndFinish: StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK); break;
       case StreamOp::kFinish: Finish(op.status); break;
     }
@@ -341,7 +351,9 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
       finished_ = true;
       return {StreamOp::kWriteAndFinish, grpc::Status::OK};
     }
-    return {StreamOp::kWrite, grpc::Status::OK};
+    const bool buffer = wrote_ && !pending_.empty();
+    wrote_ = true;
+    return {StreamOp::kWrite, grpc::Status::OK, buffer};
   }
 
   // With a write started (or decided and about to start), Finish waits for its
@@ -379,6 +391,8 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   // Live events dropped since the last Gap; a resync owed a Gap.
   int64_t dropped_live_ ABSL_GUARDED_BY(mu_) = 0;
   bool gap_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // A write was started: the initial metadata is on its way.
+  bool wrote_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
