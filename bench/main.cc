@@ -38,7 +38,8 @@ constexpr char kUsage[] =
     "         [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
-    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W2 and -secure) [--w7-children=100]\n"
+    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W1-secure)\n"
+    "         [--w2-workers=1] (W2, W2-secure, W2-obs) [--w7-children=100]\n"
     "         [--secure-parts=tls,auth,encryption] (what W1-secure and W2-secure turn on; default all)\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 
@@ -57,7 +58,7 @@ std::string CommandOutput(const std::string& command) {
 
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
-                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers",
+                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers", "w2-workers",
                       "report-only", "w7-children", "secure-parts"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   options.w3_lease_ttl_ms = static_cast<int>(flags.GetInt("w3-lease-ttl-ms", 10'000, &error));
   options.channels = static_cast<int>(flags.GetInt("channels", 8, &error));
   options.workers = static_cast<int>(flags.GetInt("workers", 4, &error));
+  options.w2_workers = static_cast<int>(flags.GetInt("w2-workers", 1, &error));
   options.w7_children = static_cast<int>(flags.GetInt("w7-children", 100, &error));
   options.streaming = flags.GetBool("streaming");
   if (flags.Has("secure-parts")) {

@@ -181,7 +181,7 @@ json W1Stack(const BenchOptions& o, const std::string& label, const std::string&
 json W2Stack(const BenchOptions& o, const std::string& label, const std::string& dir,
              const std::function<void(StackOptions&)>& configure, const std::function<void(Stack&, json&)>& after = {}) {
   StackOptions so = BaseStack(o, dir);
-  so.workers = o.workers;
+  so.workers = o.w2_workers;
   so.concurrency = 64;
   configure(so);
   const int slots = so.workers * so.concurrency;
@@ -213,6 +213,7 @@ json W2Stack(const BenchOptions& o, const std::string& label, const std::string&
   stack.StopWorkers();
   std::vector<double> acks = AppendLatencies(stack, so.workers);
   figures["steps_per_append_call"] = StepsPerAppendCall(stack, so.workers);
+  figures["workers"] = so.workers;
   if (after) after(stack, figures);
   stack.StopOrchestrator();
   figures["append_step_ack_ms"] = Summary(acks);
