@@ -357,9 +357,9 @@ thread_local Scheduler* t_committing = nullptr;
 }  // namespace
 
 void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Deferred& deferred) {
-  // The store encodes the batch before CommitAsync returns; its events are published
-  // from it once durable, without a copy.
-  auto shared = std::make_shared<StoreBatch>(std::move(batch));
+  // The store encodes the batch on its own thread, after this lock is released; its
+  // events are published from it once durable, without a copy.
+  auto shared = std::make_shared<const StoreBatch>(std::move(batch));
   // Decided approvals stay in memory until their decision is durable, so a repeated
   // decision is checked against it rather than a store that trails.
   std::vector<std::string> decided;
@@ -385,7 +385,7 @@ void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Defe
   };
   Deferred* inline_sink = &deferred;
   t_committing = this;
-  store_.CommitAsync(*shared,
+  store_.CommitAsync(std::move(shared),
                      [this, inline_sink, complete = std::move(complete)](absl::Status status) mutable {
                        if (t_committing == this) {
                          inline_sink->push_back(
@@ -395,10 +395,6 @@ void Scheduler::CommitLocked(StoreBatch batch, std::function<void()> after, Defe
                        }
                      });
   t_committing = nullptr;
-  // Encoded: only the events are read from here on (by `complete`, perhaps already
-  // running on the store's completion thread: other members, so no race).
-  shared->put_runs = {};
-  shared->journal = {};
 }
 
 v1::RunState Scheduler::StateIn(const StoreBatch& batch, const std::string& run_id) {

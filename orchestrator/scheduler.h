@@ -2,8 +2,9 @@
 //
 // The scheduler decides in memory, under one mutex, and makes every decision
 // durable as one StoreBatch committed through RunStore::CommitAsync. The batch is
-// enqueued while the mutex is held (enqueueing never blocks) so batches reach the
-// disk in decision order; callers are answered only after their batch is durable.
+// enqueued while the mutex is held (enqueueing never blocks, and the store encodes it
+// later on its own thread) so batches reach the disk in decision order; callers are
+// answered only after their batch is durable.
 // Nothing here knows about gRPC.
 //
 // While the store's disk is full (RunStore::CheckWritable), every call that would

@@ -93,8 +93,8 @@ void InMemoryRunStore::SetWritable(absl::Status status) {
   writable_ = std::move(status);
 }
 
-void InMemoryRunStore::CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) {
-  absl::Status status = Commit(batch);
+void InMemoryRunStore::CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) {
+  absl::Status status = Commit(*batch);
   done(std::move(status));
 }
 

@@ -28,7 +28,8 @@ class InMemoryRunStore final : public RunStore {
   InMemoryRunStore& operator=(const InMemoryRunStore&) = delete;
 
   absl::Status Commit(const StoreBatch& batch) override;
-  void CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) override;
+  using RunStore::CommitAsync;
+  void CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) override;
   // No disk, so nothing waits to be written; tests set what it reports, as a disk
   // that falls behind would.
   size_t CommitBacklogBytes() const override { return backlog_bytes_.load(); }

@@ -614,7 +614,8 @@ absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(health_->CheckWritable());
   PendingCommit commit;
-  RETURN_IF_ERROR(Encode(batch, &commit));
+  // Encoded by the committer, in order with CommitAsync's; this call waits for it.
+  commit.batch = std::shared_ptr<const StoreBatch>(&batch, [](const StoreBatch*) {});
   absl::Notification written;
   absl::Status result;
   commit.refuse_when_full = true;
@@ -627,10 +628,9 @@ absl::Status RocksDbRunStore::Commit(const StoreBatch& batch) {
   return result;
 }
 
-void RocksDbRunStore::CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) {
+void RocksDbRunStore::CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) {
   PendingCommit commit;
-  commit.status = Encode(batch, &commit);
-  if (!commit.status.ok()) commit.ops.clear();
+  commit.batch = std::move(batch);
   commit.done = std::move(done);
   Enqueue(std::move(commit));
 }
@@ -639,7 +639,6 @@ void RocksDbRunStore::Enqueue(PendingCommit commit) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
-      backlog_bytes_.fetch_add(commit.bytes, std::memory_order_relaxed);
       pending_.push_back(std::move(commit));
       return;
     }
@@ -672,6 +671,17 @@ void RocksDbRunStore::CommitterLoop() {
       }
       group.swap(pending_);
     }
+    size_t encoded_bytes = 0;
+    for (PendingCommit& commit : group) {
+      if (commit.batch == nullptr) continue;
+      // A batch that fails to encode stays in the group without ops, so its `done`
+      // still runs in commit order.
+      commit.status = Encode(*commit.batch, &commit);
+      if (!commit.status.ok()) commit.ops.clear();
+      commit.batch.reset();
+      encoded_bytes += commit.bytes;
+    }
+    backlog_bytes_.fetch_add(encoded_bytes, std::memory_order_relaxed);
     absl::Status status = WriteWhenRoom(group);
     size_t written_bytes = 0;
     for (PendingCommit& commit : group) {

@@ -75,10 +75,11 @@ struct RocksDbStoreOptions {
 };
 
 // Thread-safe. Reads go straight to RocksDB on the caller's thread. Writes go through
-// one committer thread: Commit and CommitAsync encode their batch on the caller's
-// thread and queue it; the committer takes everything queued, merges it (in arrival
-// order) into one rocksdb::WriteBatch, writes it once with WriteOptions.sync =
-// options.sync, then completes every waiter of that group with the write's status.
+// one committer thread: Commit and CommitAsync queue their batch; the committer takes
+// everything queued, encodes it (in arrival order, so each run's index keys follow
+// its previous write, and no caller encodes under its own lock), merges it into one
+// rocksdb::WriteBatch, writes it once with WriteOptions.sync = options.sync, then
+// completes every waiter of that group with the write's status.
 // So N concurrent commits cost one fsync, not N. CommitAsync's `done` runs on the
 // committer thread. Key and value encodings: store_keys.h.
 //
@@ -105,7 +106,8 @@ class RocksDbRunStore final : public RunStore {
   // RESOURCE_EXHAUSTED (CheckWritable) while the disk is full, without queueing.
   absl::Status Commit(const StoreBatch& batch) override;
   // Queued even while the disk is full: written once there is room.
-  void CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) override;
+  using RunStore::CommitAsync;
+  void CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) override;
   size_t CommitBacklogBytes() const override { return backlog_bytes_.load(std::memory_order_relaxed); }
   absl::Status CheckWritable() override;
 
@@ -218,6 +220,8 @@ class RocksDbRunStore final : public RunStore {
   // A batch waiting for the committer. A batch that failed to encode waits too (with
   // `status` set, and no ops), so its `done` still runs in commit order.
   struct PendingCommit {
+    // Queued: the batch, encoded into `ops` by the committer (then released).
+    std::shared_ptr<const StoreBatch> batch;
     std::vector<Op> ops;
     size_t bytes = 0;
     absl::Status status;
@@ -300,7 +304,9 @@ class RocksDbRunStore final : public RunStore {
   // Written groups (each member's status set) whose callbacks have not run yet.
   std::vector<PendingCommit> written_ ABSL_GUARDED_BY(mu_);
   bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
-  std::atomic<size_t> backlog_bytes_{0};  // of pending_ and the group being written
+  // Of the group being encoded and written. Batches queued behind it count once the
+  // committer takes them (at most one group later).
+  std::atomic<size_t> backlog_bytes_{0};
   // Set in the constructor, before the committer starts (empty handles: off).
   metrics::Histogram commit_group_size_;
   metrics::Histogram commit_write_seconds_;

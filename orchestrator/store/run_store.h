@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -152,9 +153,13 @@ class RunStore {
   // As Commit, without blocking the caller: `done` runs once, on another thread
   // (or inline for stores without disk), after the batch is durable or failed.
   // Batches are applied in call order. `done` must not block or call Commit. The
-  // batch is read (encoded) before CommitAsync returns, so the caller may keep it and
-  // use it in `done` without a copy.
-  virtual void CommitAsync(const StoreBatch& batch, std::function<void(absl::Status)> done) = 0;
+  // store reads `batch` until it has encoded it, on its own writing thread, so a
+  // caller deciding under a lock does not encode under it; the caller may read the
+  // batch meanwhile (and in `done`) but must not change it.
+  virtual void CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) = 0;
+  void CommitAsync(StoreBatch batch, std::function<void(absl::Status)> done) {
+    CommitAsync(std::make_shared<const StoreBatch>(std::move(batch)), std::move(done));
+  }
   // Bytes of batches accepted by Commit/CommitAsync and not yet written: callers
   // refuse new work past a bound rather than let the queue grow memory.
   virtual size_t CommitBacklogBytes() const { return 0; }
