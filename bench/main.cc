@@ -38,8 +38,8 @@ constexpr char kUsage[] =
     "         [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
-    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1, W1-secure)\n"
-    "         [--w2-workers=1] (W2, W2-secure, W2-obs) [--w7-children=100]\n"
+    "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1 and the -secure, -obs pairs)\n"
+    "         [--w2-workers=1] (W2) [--w7-children=100]\n"
     "         [--secure-parts=tls,auth,encryption] (what W1-secure and W2-secure turn on; default all)\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 

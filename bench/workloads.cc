@@ -282,7 +282,11 @@ nlohmann::json RunW2Secure(const BenchOptions& o) {
   return Repeat(o.repeats, [&](int rep) {
     return SecurePair(o, rep, "/steps_per_s", [&](const std::string& kind, const Protections& protections) {
       return W2Stack(o, absl::StrCat("W2-secure #", rep, " ", kind), absl::StrCat("w2-secure-", rep, "-", kind),
-                     [&](StackOptions& so) { so.protections = protections; });
+                     [&](StackOptions& so) {
+                       // As when its target was set: 4 × 64 (--workers).
+                       so.workers = o.workers;
+                       so.protections = protections;
+                     });
     });
   });
 }
@@ -301,7 +305,13 @@ nlohmann::json RunW2Observed(const BenchOptions& o) {
       }
       return W2Stack(
           o, absl::StrCat("W2-obs #", rep, " ", kind), absl::StrCat("w2-obs-", rep, "-", kind),
-          [&](StackOptions& so) { so.observability = observability; },
+          [&](StackOptions& so) {
+            // As when its target was set: 4 × 64 (--workers). On one worker carrying
+            // all 64 slots the same spans and metrics cost more per step
+            // (docs/PERFORMANCE.md, "Targets missed, and why").
+            so.workers = o.workers;
+            so.observability = observability;
+          },
           [&](Stack& stack, json& figures) {
             if (!observed) return;
             // What shows that both were on: the spans that came (the workers have

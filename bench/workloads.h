@@ -27,9 +27,9 @@ struct BenchOptions {
   bool streaming = false;
   int w3_lease_ttl_ms = 10'000;  // Default: the orchestrator's default
   int channels = 8;              // client connections. Default: 8
-  int workers = 4;               // W1 and W1-secure (profiling uses 1). Default: 4
-  // W2, W2-secure and W2-obs: the count that does most steps on 2 cores (fewer threads
-  // competing for them; 4 workers did fewer steps/s at a higher ack p99). Default: 1
+  int workers = 4;               // W1, W1-secure, W2-secure, W2-obs (profiling uses 1). Default: 4
+  // W2: the count that does most steps on 2 cores (fewer threads competing for them;
+  // 4 workers did fewer steps/s at a higher ack p99). Default: 1
   int w2_workers = 1;
   int w7_children = 100;         // subagents a W7 parent calls in one turn. Default: 100
   // What the secured stacks of W1-secure and W2-secure turn on. Default: all three.
