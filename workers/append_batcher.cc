@@ -6,6 +6,7 @@
 #include <grpcpp/client_context.h>
 
 #include "common/grpc_status.h"
+#include "common/logging.h"
 #include "google/rpc/status.pb.h"
 
 namespace baton::worker {
@@ -93,8 +94,16 @@ void AppendBatcher::Start(const std::vector<Call*>& calls) {
 }
 
 void AppendBatcher::OnDone(Call* call, const grpc::Status& status) {
-  const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
-  if (unimplemented) unsupported_.store(true, std::memory_order_relaxed);
+  // An orchestrator from before AppendSteps answers UNIMPLEMENTED, or, with
+  // authentication on, PERMISSION_DENIED (its role table does not know the method).
+  // Either way each step goes as AppendStep, which a worker that may not append at
+  // all is refused too.
+  const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED ||
+                             status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+  if (unimplemented && !unsupported_.exchange(true, std::memory_order_relaxed)) {
+    BATON_LOG(WARNING) << "AppendSteps refused (" << status.error_message()
+                       << "): sending each step as AppendStep from now on";
+  }
   const int n = static_cast<int>(call->items.size());
   const bool answered = status.ok() && call->response.results_size() == n;
   for (int i = 0; i < n; ++i) {

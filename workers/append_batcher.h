@@ -5,8 +5,8 @@
 // calls out; the next call carries every append that waited, so a busy worker makes
 // about one call per round trip instead of one per step, and the orchestrator
 // commits the steps of a call in one group. An idle worker's append goes at once, alone.
-// An orchestrator that predates AppendSteps answers UNIMPLEMENTED: from then on each
-// append is its own AppendStep call.
+// An orchestrator that predates AppendSteps answers UNIMPLEMENTED (PERMISSION_DENIED
+// with authentication on): from then on each append is its own AppendStep call.
 #ifndef BATON_WORKERS_APPEND_BATCHER_H_
 #define BATON_WORKERS_APPEND_BATCHER_H_
 

@@ -85,6 +85,21 @@ class OldOrchestrator final : public v1::WorkerService::CallbackService {
   std::atomic<int> appends_{0};
 };
 
+// The same with authentication on: its role table refuses a method it does not know.
+class OldOrchestratorWithAuth final : public v1::WorkerService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* AppendSteps(grpc::CallbackServerContext* ctx, const v1::AppendStepsRequest*,
+                                        v1::AppendStepsResponse*) override {
+    return FinishNow(ctx, absl::PermissionDeniedError("method /baton.v1.WorkerService/AppendSteps is not allowed"));
+  }
+  grpc::ServerUnaryReactor* AppendStep(grpc::CallbackServerContext* ctx, const v1::AppendStepRequest* request,
+                                       v1::AppendStepResponse* reply) override {
+    ++appends_;
+    return FinishNow(ctx, Answer(*request, reply));
+  }
+  std::atomic<int> appends_{0};
+};
+
 struct Server {
   explicit Server(grpc::Service* service) {
     grpc::ServerBuilder builder;
@@ -180,6 +195,21 @@ TEST(AppendBatcherTest, AnOrchestratorWithoutAppendStepsGetsEachStepAlone) {
   // One AppendSteps learned it is not there; every step went as AppendStep.
   EXPECT_EQ(batcher.calls(), 1);
   EXPECT_EQ(service.appends_.load(), 3);
+}
+
+TEST(AppendBatcherTest, AnOldOrchestratorWithAuthenticationGetsEachStepAlone) {
+  OldOrchestratorWithAuth service;
+  Server server(&service);
+  AppendBatcher batcher(server.Channel());
+  for (int i = 0; i < 2; ++i) {
+    v1::AppendStepRequest step = Step("run", 3 * i + 1, 3);
+    v1::AppendStepResponse response;
+    grpc::Status status = batcher.Append(&step, absl::Now() + absl::Seconds(30), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.last_seq(), 3 * i + 3);
+  }
+  EXPECT_EQ(batcher.calls(), 1);
+  EXPECT_EQ(service.appends_.load(), 2);
 }
 
 TEST(AppendBatcherTest, AFailedCallFailsEveryStepItCarried) {
