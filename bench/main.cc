@@ -58,7 +58,8 @@ std::string CommandOutput(const std::string& command) {
 
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
-                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers", "w2-workers",
+                      "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers",
+                      "w2-workers",
                       "report-only", "w7-children", "secure-parts"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {

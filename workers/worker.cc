@@ -398,8 +398,8 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
   std::vector<v1::JournalEntry> journal(task->task.journal().begin(), task->task.journal().end());
   std::function<void(absl::Duration)> on_ack;
   if (!options_.stats_file.empty()) on_ack = [this](absl::Duration d) { append_latencies_->Add(d); };
-  GrpcRunJournal out(*stub, *appends_, options_.worker_id, lease, run.last_journal_seq() + 1, task->signals, task->lease_clock,
-                     options_.journal_retry_for, std::move(on_ack), &deltas_);
+  GrpcRunJournal out(*stub, *appends_, options_.worker_id, lease, run.last_journal_seq() + 1, task->signals,
+                     task->lease_clock, options_.journal_retry_for, std::move(on_ack), &deltas_);
   RunOutcome outcome = loop_.Execute(run, journal, out, task->signals, task->task.history());
   EndInvokeAgentSpan(span, outcome);
   if (outcome.reported) {
