@@ -306,9 +306,7 @@ nlohmann::json RunW2Observed(const BenchOptions& o) {
       return W2Stack(
           o, absl::StrCat("W2-obs #", rep, " ", kind), absl::StrCat("w2-obs-", rep, "-", kind),
           [&](StackOptions& so) {
-            // As when its target was set: 4 × 64 (--workers). On one worker carrying
-            // all 64 slots the same spans and metrics cost more per step
-            // (docs/PERFORMANCE.md, "Targets missed, and why").
+            // As when its target was set: 4 × 64 (--workers).
             so.workers = o.workers;
             so.observability = observability;
           },
