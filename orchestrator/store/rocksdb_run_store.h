@@ -81,7 +81,8 @@ struct RocksDbStoreOptions {
 // rocksdb::WriteBatch, writes it once with WriteOptions.sync = options.sync, then
 // completes every waiter of that group with the write's status.
 // So N concurrent commits cost one fsync, not N. CommitAsync's `done` runs on the
-// committer thread. Key and value encodings: store_keys.h.
+// completion thread, in commit order, while the committer writes the next group. Key
+// and value encodings: store_keys.h.
 //
 // A full disk (docs/design.md, "When the disk fills"): when the data directory has
 // less than options.min_free_disk_bytes free, or a write fails for want of space, the
