@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -88,8 +89,19 @@ void OrderToolResults(const nlohmann::json& assistant_content, nlohmann::json* r
 // Adds `step` to `total`, field by field.
 void AddUsage(const v1::Usage& step, v1::Usage* total);
 
-// The concatenated text blocks of a Messages API content array.
+// The concatenated text blocks of a Messages API content array (a string: itself;
+// anything else: empty).
 std::string TextOfContent(const nlohmann::json& content);
+
+// What ScanContentJson found in a content's JSON text.
+struct ContentScan {
+  bool valid = false;     // well-formed JSON
+  bool is_array = false;  // ... whose top value is an array
+  std::string text;       // TextOfContent of the parsed value
+};
+// TextOfContent of `json`, checked for well-formedness, in one pass and without
+// building the JSON tree (the orchestrator checks every journaled turn this way).
+ContentScan ScanContentJson(std::string_view json);
 
 // A Messages API tool_result block.
 nlohmann::json ToolResultBlock(const std::string& tool_use_id, nlohmann::json content, bool is_error);

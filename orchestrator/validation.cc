@@ -366,8 +366,8 @@ absl::Status ValidateRunId(const std::string& run_id) {
 
 namespace {
 
-std::string ToolResultPreview(const v1::ToolResult& result, const nlohmann::json& content) {
-  std::string preview = content.is_discarded() ? result.content_json() : TextOfContent(content);
+std::string ToolResultPreview(const v1::ToolResult& result, ContentScan& content) {
+  std::string preview = content.valid ? std::move(content.text) : result.content_json();
   if (preview.size() > 200) preview = preview.substr(0, 200) + "…";
   return preview;
 }
@@ -375,13 +375,10 @@ std::string ToolResultPreview(const v1::ToolResult& result, const nlohmann::json
 }  // namespace
 
 std::string EventTextOf(const v1::JournalEntry& entry) {
-  if (entry.has_model_turn()) {
-    nlohmann::json content = nlohmann::json::parse(entry.model_turn().content_json(), nullptr, false);
-    return content.is_discarded() ? "" : TextOfContent(content);
-  }
+  if (entry.has_model_turn()) return ScanContentJson(entry.model_turn().content_json()).text;
   if (entry.has_tool_result()) {
-    return ToolResultPreview(entry.tool_result(),
-                             nlohmann::json::parse(entry.tool_result().content_json(), nullptr, false));
+    ContentScan content = ScanContentJson(entry.tool_result().content_json());
+    return ToolResultPreview(entry.tool_result(), content);
   }
   return "";
 }
@@ -389,11 +386,11 @@ std::string EventTextOf(const v1::JournalEntry& entry) {
 absl::Status ValidateJournalEntry(const v1::JournalEntry& entry, std::string* event_text) {
   switch (entry.entry_case()) {
     case v1::JournalEntry::kModelTurn: {
-      nlohmann::json content = nlohmann::json::parse(entry.model_turn().content_json(), nullptr, false);
-      if (content.is_discarded() || !content.is_array()) {
+      ContentScan content = ScanContentJson(entry.model_turn().content_json());
+      if (!content.valid || !content.is_array) {
         return absl::InvalidArgumentError("model_turn.content_json: not a JSON array");
       }
-      if (event_text != nullptr) *event_text = TextOfContent(content);
+      if (event_text != nullptr) *event_text = std::move(content.text);
       return absl::OkStatus();
     }
     case v1::JournalEntry::kToolCall:
@@ -406,8 +403,8 @@ absl::Status ValidateJournalEntry(const v1::JournalEntry& entry, std::string* ev
         return absl::InvalidArgumentError("tool_result.tool_use_id: must not be empty");
       }
       {
-        nlohmann::json content = nlohmann::json::parse(entry.tool_result().content_json(), nullptr, false);
-        if (content.is_discarded()) return absl::InvalidArgumentError("tool_result.content_json: not JSON");
+        ContentScan content = ScanContentJson(entry.tool_result().content_json());
+        if (!content.valid) return absl::InvalidArgumentError("tool_result.content_json: not JSON");
         if (event_text != nullptr) *event_text = ToolResultPreview(entry.tool_result(), content);
       }
       return absl::OkStatus();

@@ -32,5 +32,48 @@ TEST(RebuildConversationTest, ToolUseWithNonStringIdIsPendingWithAnEmptyId) {
   EXPECT_EQ(conv->pending[0].name, "");
 }
 
+// The orchestrator checks each journaled turn with ScanContentJson instead of parsing
+// it: its text must be what TextOfContent gives for the parsed value, and it must
+// refuse exactly what the parser refuses.
+TEST(ScanContentJsonTest, AgreesWithTheParsedTree) {
+  const std::vector<std::string> inputs = {
+      R"([{"type": "text", "text": "a"}, {"type": "tool_use", "id": "t", "name": "x", "input": {"text": "no"}},
+          {"type": "text", "text": "b"}])",
+      R"("just a string")",
+      R"([])",
+      R"({"type": "text", "text": "an object is not content"})",
+      R"(42)",
+      R"(null)",
+      R"(["text", {"type": "text", "text": "after a string"}])",
+      // The last of duplicate keys wins, as in the tree.
+      R"([{"type": "text", "text": "first", "text": "second"}])",
+      R"([{"type": "tool_use", "type": "text", "text": "t"}])",
+      R"([{"type": "text", "type": "image", "text": "t"}])",
+      R"([{"type": "text", "text": "t", "text": 5}])",
+      R"([{"type": "text", "text": {"text": "nested"}}])",
+      R"([{"type": ["text"], "text": "t"}])",
+      R"([{"text": "no type"}])",
+      R"([[{"type": "text", "text": "one level too deep"}]])",
+      R"([{"type": "text", "text": "esc"aped
+é"}, {"type": "text", "text": ""}])",
+      R"([{"type": "text", "nested": {"type": "text", "text": "inner"}, "text": "outer"}])",
+      // Not JSON.
+      R"([{"type": "text", "text": "a"})",
+      R"([{"type": "text", "text": "a"}] trailing)",
+      R"()",
+      "[\"\xff\"]",
+  };
+  for (const std::string& input : inputs) {
+    const nlohmann::json parsed = nlohmann::json::parse(input, nullptr, false);
+    const ContentScan scan = ScanContentJson(input);
+    EXPECT_EQ(scan.valid, !parsed.is_discarded()) << input;
+    if (parsed.is_discarded()) continue;
+    EXPECT_EQ(scan.is_array, parsed.is_array()) << input;
+    EXPECT_EQ(scan.text, TextOfContent(parsed)) << input;
+  }
+  EXPECT_EQ(ScanContentJson(inputs[0]).text, "a\nb");
+  EXPECT_EQ(ScanContentJson(inputs[7]).text, "second");
+}
+
 }  // namespace
 }  // namespace baton

@@ -3,7 +3,9 @@
 // ValidateJournalEntry on each entry (AppendStep), then RebuildConversation and
 // HistoryMessages (GetTranscript, resume, sessions) on the entries that passed and on
 // all of them (the orchestrator writes entries it does not validate). Properties: no
-// crash, no sanitizer report; a rebuilt conversation serialises (it is sent to the API).
+// crash, no sanitizer report; a rebuilt conversation serialises (it is sent to the API);
+// the one-pass ScanContentJson (AppendStep's check and event text) agrees with
+// TextOfContent on the parsed tree and refuses exactly what the parser refuses.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstddef>
@@ -46,6 +48,15 @@ void Rebuild(const std::string& input, const std::vector<baton::v1::JournalEntry
   if (history.ok()) (void)history->dump();
 }
 
+void CheckScan(const std::string& json) {
+  const baton::ContentScan scan = baton::ScanContentJson(json);
+  const nlohmann::json parsed = nlohmann::json::parse(json, nullptr, false);
+  FUZZ_CHECK(scan.valid == !parsed.is_discarded());
+  if (parsed.is_discarded()) return;
+  FUZZ_CHECK(scan.is_array == parsed.is_array());
+  FUZZ_CHECK(scan.text == baton::TextOfContent(parsed));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -63,6 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<baton::v1::JournalEntry> all(request.entries().begin(), request.entries().end());
   std::vector<baton::v1::JournalEntry> valid;
   for (const baton::v1::JournalEntry& entry : all) {
+    if (entry.has_model_turn()) CheckScan(entry.model_turn().content_json());
+    if (entry.has_tool_result()) CheckScan(entry.tool_result().content_json());
     if (baton::orchestrator::ValidateJournalEntry(entry).ok()) valid.push_back(entry);
   }
   Rebuild(input, valid);
