@@ -5,6 +5,7 @@
 
 #include <grpcpp/client_context.h>
 
+#include "absl/synchronization/notification.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "google/rpc/status.pb.h"
@@ -18,7 +19,10 @@ struct AppendBatcher::Item {
   size_t bytes;
   grpc::Status status;
   bool alone = false;  // the orchestrator has no AppendSteps: send it as AppendStep
-  bool done = false;   // guarded by mu_
+  // Notified once the fields above hold the answer. Each slot waits on its own, so a
+  // call's end wakes exactly its steps' slots (a condition on mu_ would have every
+  // unlock of mu_ test the conditions of all the waiting slots).
+  absl::Notification done;
 };
 
 struct AppendBatcher::Call {
@@ -48,10 +52,7 @@ grpc::Status AppendBatcher::Append(v1::AppendStepRequest* request, absl::Time de
     calls = TakeCallsLocked();
   }
   Start(calls);
-  {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&item.done));
-  }
+  item.done.WaitForNotification();
   if (item.alone) return AppendAlone(*request, deadline, response);
   return item.status;
 }
@@ -126,10 +127,11 @@ void AppendBatcher::OnDone(Call* call, const grpc::Status& status) {
   std::vector<Call*> calls;
   {
     absl::MutexLock lock(&mu_);
-    for (Item* item : call->items) item->done = true;
     --in_flight_;
     calls = TakeCallsLocked();
   }
+  // An item belongs to its waiting slot, and is gone once notified.
+  for (Item* item : call->items) item->done.Notify();
   delete call;
   Start(calls);
 }
