@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,15 +24,22 @@ bool IsTerminalEvent(const v1::RunEvent& event) {
   return event.has_state_changed() && IsTerminal(event.state_changed().state());
 }
 
-// One WatchRun stream. Events come from the store (at the start and after a gap) and
-// from the hub as they become durable; each followed run has its own cursor (one run,
-// or with include_children the run and every child its ChildStarted events name). At
+// One WatchRun stream (Message: RunEvent) or WatchRunBatched stream (Message:
+// RunEventBatch). Events come from the store (at the start and after a gap) and from
+// the hub as they become durable; each followed run has its own cursor (one run, or
+// with include_children the run and every child its ChildStarted events name). At
 // most kMaxPending events wait in memory; past that the watcher drops them and reads
 // again from the store, so a slow client never grows memory or holds up a worker.
-// Deletes itself in OnDone.
-class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public EventSubscriber {
+// A batched stream writes everything queued when a write can start, up to
+// kMaxBatchEvents and kMaxBatchBytes. Deletes itself in OnDone.
+template <typename Message>
+class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventSubscriber {
  public:
+  static constexpr bool kBatched = std::is_same_v<Message, v1::RunEventBatch>;
+  static_assert(kBatched || std::is_same_v<Message, v1::RunEvent>);
   static constexpr size_t kMaxPending = 256;
+  static constexpr int kMaxBatchEvents = 64;
+  static constexpr size_t kMaxBatchBytes = size_t{256} << 10;  // past a batch's first event
   // Live deltas are queued only while fewer than this many events wait, so they never
   // take the room durable events need.
   static constexpr size_t kMaxPendingLive = 128;
@@ -92,8 +100,12 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
       } else if (!ok) {
         op = FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
       } else {
-        if (current_.seq() > 0) cursors_[current_.run_id()].last_sent = current_.seq();  // live events have none
-        if (IsEndLocked(current_)) {
+        bool end = false;
+        ForEachWritten([&](const v1::RunEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          if (event.seq() > 0) cursors_[event.run_id()].last_sent = event.seq();  // live events have none
+          end = IsEndLocked(event);
+        });
+        if (end) {
           op = FinishLocked(grpc::Status::OK);
         } else if (!pending_.empty()) {
           op = StartNextLocked();
@@ -119,7 +131,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
     hub_.Unsubscribe(run_id_, this);
     if (root_id_ != run_id_) hub_.Unsubscribe(root_id_, this);
     hub_.watchers().Decrement();
-    Unref();  // gRPC's; a delivery in progress holds its own
+    this->Unref();  // gRPC's; a delivery in progress holds its own
   }
 
  private:
@@ -149,10 +161,12 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
       case StreamOp::kNone: break;
       // current_ is not touched until OnWriteDone (writing_ is set).
       case StreamOp::kWrite:
-        StartWrite(&current_, op.buffer ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
+        this->StartWrite(&current_, op.buffer ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
         break;
-      case StreamOp::kWriteAndFinish: StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK); break;
-      case StreamOp::kFinish: Finish(op.status); break;
+      case StreamOp::kWriteAndFinish:
+        this->StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
+        break;
+      case StreamOp::kFinish: this->Finish(op.status); break;
     }
   }
 
@@ -341,11 +355,43 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
     gap_pending_ = false;
   }
 
+  // Calls f on each event of current_, in order.
+  template <typename F>
+  void ForEachWritten(F f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if constexpr (kBatched) {
+      for (const v1::RunEvent& event : current_.events()) f(event);
+    } else {
+      f(current_);
+    }
+  }
+
+  // Moves what the next write carries from pending_ (not empty) into current_;
+  // returns whether it holds the watched run's terminal event (then last).
+  bool TakeNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if constexpr (kBatched) {
+      current_.Clear();
+      size_t bytes = 0;
+      while (!pending_.empty() && current_.events_size() < kMaxBatchEvents) {
+        const size_t size = pending_.front().ByteSizeLong();
+        if (current_.events_size() > 0 && bytes + size > kMaxBatchBytes) break;
+        bytes += size;
+        v1::RunEvent* event = current_.add_events();
+        *event = std::move(pending_.front());
+        pending_.pop_front();
+        if (IsEndLocked(*event)) return true;
+      }
+      return false;
+    } else {
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+      return IsEndLocked(current_);
+    }
+  }
+
   StreamOp StartNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    current_ = std::move(pending_.front());
-    pending_.pop_front();
+    const bool end = TakeNextLocked();
     writing_ = true;
-    if (IsEndLocked(current_)) {
+    if (end) {
       // The run's last event and the end of the stream as one operation (no
       // OnWriteDone follows; OnDone does): one gRPC batch less per watched run.
       finished_ = true;
@@ -380,7 +426,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Cursor> cursors_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::RunEvent> pending_ ABSL_GUARDED_BY(mu_);
-  v1::RunEvent current_ ABSL_GUARDED_BY(mu_);  // the event being written
+  Message current_ ABSL_GUARDED_BY(mu_);  // what is being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   // Resync is reading the store: what the hub delivers meanwhile waits in pending_ (it
   // may be in the read too, and is sent once, after the merge), so nothing starts.
@@ -397,9 +443,11 @@ class RunWatcher final : public grpc::ServerWriteReactor<v1::RunEvent>, public E
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::RunEvent>* NewRunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub,
-                                                      const std::string& run_id, int64_t after_seq,
-                                                      bool live_text, bool include_children) {
+namespace {
+
+template <typename Message>
+RunWatcher<Message>* NewWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub, const std::string& run_id,
+                                int64_t after_seq, bool live_text, bool include_children) {
   std::string root = run_id;
   std::vector<std::string> children;
   if (include_children) {
@@ -417,8 +465,23 @@ grpc::ServerWriteReactor<v1::RunEvent>* NewRunWatcher(Scheduler& scheduler, RunS
       }
     }
   }
-  return new RunWatcher(scheduler, store, hub, run_id, std::move(root), after_seq, live_text, include_children,
-                        children);
+  return new RunWatcher<Message>(scheduler, store, hub, run_id, std::move(root), after_seq, live_text,
+                                 include_children, children);
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::RunEvent>* NewRunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub,
+                                                      const std::string& run_id, int64_t after_seq,
+                                                      bool live_text, bool include_children) {
+  return NewWatcher<v1::RunEvent>(scheduler, store, hub, run_id, after_seq, live_text, include_children);
+}
+
+grpc::ServerWriteReactor<v1::RunEventBatch>* NewBatchedRunWatcher(Scheduler& scheduler, RunStore& store,
+                                                                  EventHub& hub, const std::string& run_id,
+                                                                  int64_t after_seq, bool live_text,
+                                                                  bool include_children) {
+  return NewWatcher<v1::RunEventBatch>(scheduler, store, hub, run_id, after_seq, live_text, include_children);
 }
 
 }  // namespace baton::orchestrator

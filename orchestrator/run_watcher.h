@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "baton/v1/run.pb.h"
+#include "baton/v1/run_service.pb.h"
 #include "orchestrator/event_hub.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/store/run_store.h"
@@ -21,6 +22,13 @@ namespace baton::orchestrator {
 grpc::ServerWriteReactor<v1::RunEvent>* NewRunWatcher(Scheduler& scheduler, RunStore& store, EventHub& hub,
                                                       const std::string& run_id, int64_t after_seq,
                                                       bool live_text, bool include_children);
+
+// The same stream for WatchRunBatched: each message carries the events queued when
+// it is written (at most 64, and 256 KiB past the first).
+grpc::ServerWriteReactor<v1::RunEventBatch>* NewBatchedRunWatcher(Scheduler& scheduler, RunStore& store,
+                                                                  EventHub& hub, const std::string& run_id,
+                                                                  int64_t after_seq, bool live_text,
+                                                                  bool include_children);
 
 }  // namespace baton::orchestrator
 

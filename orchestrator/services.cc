@@ -231,24 +231,43 @@ grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext*
   return reactor;
 }
 
-grpc::ServerWriteReactor<v1::RunEvent>* RunServiceImpl::WatchRun(
-    grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
-  absl::Status s = ValidateRunId(request->run_id());
-  if (s.ok() && request->after_seq() < 0) {
+namespace {
+
+// A stream refused before it starts.
+template <typename Message>
+grpc::ServerWriteReactor<Message>* FailedStream(const absl::Status& s) {
+  class Failed final : public grpc::ServerWriteReactor<Message> {
+   public:
+    explicit Failed(const absl::Status& s) { this->Finish(ToGrpcStatus(s)); }
+    void OnDone() override { delete this; }
+  };
+  return new Failed(s);
+}
+
+}  // namespace
+
+absl::Status RunServiceImpl::CheckWatch(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest& request) {
+  absl::Status s = ValidateRunId(request.run_id());
+  if (s.ok() && request.after_seq() < 0) {
     s = absl::InvalidArgumentError("after_seq: must be >= 0");
   }
-  if (s.ok()) s = CheckRunVisible(namespaces_of_(*ctx), request->run_id());
-  if (s.ok()) s = scheduler_.GetRun(request->run_id()).status();
-  if (!s.ok()) {
-    class Failed final : public grpc::ServerWriteReactor<v1::RunEvent> {
-     public:
-      explicit Failed(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
-      void OnDone() override { delete this; }
-    };
-    return new Failed(s);
-  }
+  if (s.ok()) s = CheckRunVisible(namespaces_of_(*ctx), request.run_id());
+  if (s.ok()) s = scheduler_.GetRun(request.run_id()).status();
+  return s;
+}
+
+grpc::ServerWriteReactor<v1::RunEvent>* RunServiceImpl::WatchRun(
+    grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
+  if (absl::Status s = CheckWatch(ctx, *request); !s.ok()) return FailedStream<v1::RunEvent>(s);
   return NewRunWatcher(scheduler_, store_, hub_, request->run_id(), request->after_seq(), request->live_text(),
                        request->include_children());
+}
+
+grpc::ServerWriteReactor<v1::RunEventBatch>* RunServiceImpl::WatchRunBatched(
+    grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* request) {
+  if (absl::Status s = CheckWatch(ctx, *request); !s.ok()) return FailedStream<v1::RunEventBatch>(s);
+  return NewBatchedRunWatcher(scheduler_, store_, hub_, request->run_id(), request->after_seq(),
+                              request->live_text(), request->include_children());
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::GetTranscript(grpc::CallbackServerContext* ctx,

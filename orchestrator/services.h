@@ -51,6 +51,8 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
                                       const v1::CancelRunRequest* request, v1::Run* reply) override;
   grpc::ServerWriteReactor<v1::RunEvent>* WatchRun(grpc::CallbackServerContext* ctx,
                                                    const v1::WatchRunRequest* request) override;
+  grpc::ServerWriteReactor<v1::RunEventBatch>* WatchRunBatched(grpc::CallbackServerContext* ctx,
+                                                               const v1::WatchRunRequest* request) override;
   grpc::ServerUnaryReactor* GetTranscript(grpc::CallbackServerContext* ctx,
                                           const v1::GetTranscriptRequest* request,
                                           v1::Transcript* reply) override;
@@ -71,6 +73,8 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
   absl::StatusOr<RunFilter> ListFilter(const grpc::ServerContextBase& ctx, const std::string& ns,
                                        const std::string& agent_name, const std::string& parent_run_id,
                                        const google::protobuf::Map<std::string, std::string>& labels) const;
+  // WatchRun's and WatchRunBatched's checks of the request and the caller.
+  absl::Status CheckWatch(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest& request);
 
   Scheduler& scheduler_;
   RunStore& store_;

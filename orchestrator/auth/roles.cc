@@ -21,6 +21,7 @@ constexpr MethodRule kMethodTable[] = {
     {"/baton.v1.RunService/CountRuns", Permission::kRead},
     {"/baton.v1.RunService/CancelRun", Permission::kOperate, true},
     {"/baton.v1.RunService/WatchRun", Permission::kRead},
+    {"/baton.v1.RunService/WatchRunBatched", Permission::kRead},
     {"/baton.v1.RunService/GetTranscript", Permission::kRead},
     {"/baton.v1.RunService/ListApprovals", Permission::kRead},
     {"/baton.v1.RunService/GetApproval", Permission::kRead},

@@ -1,8 +1,8 @@
 // What a client written from proto/ alone relies on (issue "The API as a contract"):
 // page tokens only the orchestrator can make, a step's start visible while its model
 // call is in flight, server reflection v1, and WorkerService kept off the client
-// address when it has a listener of its own, label filters, counts by state, and
-// WhoAmI without --auth.
+// address when it has a listener of its own, label filters, counts by state, WhoAmI
+// without --auth, and WatchRunBatched giving WatchRun's events in fewer messages.
 #include <set>
 #include <string>
 #include <vector>
@@ -291,6 +291,65 @@ grpc::reflection::v1::ServerReflectionResponse Reflect(const std::string& addres
   grpc::Status s = stream->Finish();
   EXPECT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
   return response;
+}
+
+// WatchRunBatched: WatchRun's events, in its order and with its end, in fewer messages.
+std::vector<v1::RunEventBatch> ReadBatches(Cluster& cluster, const std::string& run_id, int64_t after_seq,
+                                           grpc::Status* status) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, absl::Seconds(30));
+  v1::WatchRunRequest request;
+  request.set_run_id(run_id);
+  request.set_after_seq(after_seq);
+  auto reader = cluster.runs().WatchRunBatched(&ctx, request);
+  std::vector<v1::RunEventBatch> batches;
+  v1::RunEventBatch batch;
+  while (reader->Read(&batch)) batches.push_back(batch);
+  *status = reader->Finish();
+  return batches;
+}
+
+std::vector<std::string> Flattened(const std::vector<v1::RunEventBatch>& batches) {
+  std::vector<std::string> events;
+  for (const v1::RunEventBatch& batch : batches) {
+    EXPECT_GT(batch.events_size(), 0) << "an empty batch";
+    for (const v1::RunEvent& event : batch.events()) events.push_back(event.SerializeAsString());
+  }
+  return events;
+}
+
+TEST(ApiContractTest, WatchRunBatchedSendsWatchRunsEventsInFewerMessages) {
+  Cluster cluster(ClusterOptions{});
+  cluster.Start();
+  // Four steps, 150 ms each: the watch below starts while the run goes on.
+  const v1::Run run = cluster.CreateRun("[sim steps=4 tool=echo sleep_ms=150 text=Done.] batched");
+  grpc::Status status;
+  const std::vector<v1::RunEventBatch> live = ReadBatches(cluster, run.run_id(), 0, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  std::vector<std::string> each;
+  for (const v1::RunEvent& event : cluster.Events(run.run_id())) each.push_back(event.SerializeAsString());
+  ASSERT_GT(each.size(), 10u);
+  EXPECT_EQ(Flattened(live), each) << "the same events, in the same order, to the same end";
+  // A step's events travel together: far fewer messages than events.
+  EXPECT_LT(live.size(), each.size() / 2) << live.size() << " messages for " << each.size() << " events";
+
+  // Once the run is over, its events come in one message (at most 64 to a message).
+  const std::vector<v1::RunEventBatch> replay = ReadBatches(cluster, run.run_id(), 0, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(replay.size(), 1u);
+  EXPECT_EQ(Flattened(replay), each);
+  // after_seq: the events after it, as with WatchRun.
+  const std::vector<v1::RunEventBatch> tail = ReadBatches(cluster, run.run_id(), 3, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Flattened(tail), std::vector<std::string>(each.begin() + 3, each.end()));
+
+  // The same refusals as WatchRun.
+  ReadBatches(cluster, run.run_id(), -1, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("after_seq"), std::string::npos) << status.error_message();
+  ReadBatches(cluster, "run_doesnotexist", 0, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
 }
 
 TEST(ApiContractTest, ServerReflectionV1ListsServicesAndServesDescriptors) {
