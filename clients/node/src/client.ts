@@ -15,6 +15,7 @@ import type { ListRunsResponse__Output } from './gen/baton/v1/ListRunsResponse';
 import type { PutAgentResponse__Output } from './gen/baton/v1/PutAgentResponse';
 import type { Run__Output } from './gen/baton/v1/Run';
 import type { RunEvent__Output } from './gen/baton/v1/RunEvent';
+import type { RunEventBatch__Output } from './gen/baton/v1/RunEventBatch';
 import type { RunServiceClient } from './gen/baton/v1/RunService';
 import type { Transcript__Output } from './gen/baton/v1/Transcript';
 
@@ -22,6 +23,7 @@ export type { AgentSpecInput };
 export type AgentSpec = AgentSpec__Output;
 export type Run = Run__Output;
 export type RunEvent = RunEvent__Output;
+type RunEventBatch = RunEventBatch__Output;
 export type Transcript = Transcript__Output;
 /** CreateRunRequest's fields besides the agent and input (run_service.proto). */
 export type RunOptions = Omit<CreateRunRequest, 'agent' | 'agentName' | 'input' | 'graph' | 'graphName' | 'graphVersion'>;
@@ -167,20 +169,33 @@ export class Baton {
   async *watch(runId: string, options: WatchOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
     const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
     let afterSeq = options.afterSeq ?? 0;
+    // WatchRunBatched (several events per message) unless the orchestrator predates it.
+    let batched = true;
     for (let attempt = 1; ; attempt++) {
       const request = { runId, afterSeq, liveText: options.liveText, includeChildren: options.includeChildren };
-      const stream = this.runService.WatchRun(request, this.metadata(), { deadline });
+      const stream = batched
+        ? this.runService.WatchRunBatched(request, this.metadata(), { deadline })
+        : this.runService.WatchRun(request, this.metadata(), { deadline });
       let ended = false;
       try {
-        for await (const event of stream as AsyncIterable<RunEvent>) {
-          attempt = 1;
-          if (event.seq > 0 && (event.runId === '' || event.runId === runId)) afterSeq = event.seq;
-          yield event;
+        for await (const message of stream as AsyncIterable<RunEventBatch | RunEvent>) {
+          for (const event of 'events' in message ? message.events : [message]) {
+            attempt = 1;
+            if (event.seq > 0 && (event.runId === '' || event.runId === runId)) afterSeq = event.seq;
+            yield event;
+          }
         }
         ended = true;
         return;
       } catch (error) {
         ended = true;
+        if (batched && predatesBatchedWatch(error)) {
+          // An orchestrator without WatchRunBatched: UNIMPLEMENTED, or PERMISSION_DENIED
+          // with authentication on (its role table does not know the method).
+          batched = false;
+          attempt = 0;
+          continue;
+        }
         const delay = retryDelayMs(this.retry, attempt, error, true, deadline - Date.now());
         if (delay === undefined) throw toBatonError(error);
         await sleep(delay);
@@ -264,4 +279,9 @@ export class Agents {
     return pages((pageToken) => this.client.call<ListAgentsResponse__Output>(true, (md, opts, done) =>
       this.service.ListAgents({ namespace, pageSize, pageToken }, md, opts, done)), (page) => page.agents);
   }
+}
+
+function predatesBatchedWatch(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === grpc.status.UNIMPLEMENTED || code === grpc.status.PERMISSION_DENIED;
 }

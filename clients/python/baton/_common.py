@@ -159,6 +159,17 @@ def create_run_request(agent: str | agent_pb2.AgentSpec, input: str,
     return request
 
 
+def events_of(message: run_service_pb2.RunEventBatch | run_pb2.RunEvent) -> Sequence[run_pb2.RunEvent]:
+    """The events of a watch stream's message: a WatchRunBatched batch, or one WatchRun event."""
+    return message.events if isinstance(message, run_service_pb2.RunEventBatch) else (message,)
+
+
+def predates_batched_watch(error: grpc.RpcError) -> bool:
+    """An orchestrator without WatchRunBatched answers UNIMPLEMENTED, or PERMISSION_DENIED
+    with authentication on (its role table does not know the method): watch with WatchRun."""
+    return error.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.PERMISSION_DENIED)
+
+
 def resume_after(request: run_service_pb2.WatchRunRequest, event: run_pb2.RunEvent) -> None:
     """A watch that reconnects resumes after the last event of the watched run it
     delivered (live events have no seq; a child's events have their own)."""

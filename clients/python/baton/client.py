@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 
 from baton._common import (DEFAULT_ADDR, DEFAULT_TIMEOUT, TERMINAL_STATES, Attempts, RetryPolicy, RunFilter,
-                           RunOptions, Tls, create_run_request, metadata, open_channel, resume_after)
+                           RunOptions, Tls, create_run_request, events_of, metadata, open_channel,
+                           predates_batched_watch, resume_after)
 from baton.errors import DeadlineExceeded
 from baton.v1 import agent_pb2, agent_pb2_grpc, run_pb2, run_service_pb2, run_service_pb2_grpc
 
@@ -104,15 +105,21 @@ class Baton:
         request = run_service_pb2.WatchRunRequest(run_id=run_id, after_seq=after_seq, live_text=live_text,
                                                   include_children=include_children)
         attempts = Attempts(self._retry, timeout, idempotent=True)
+        batched = True  # WatchRunBatched: several events per message
         while True:
-            stream = self._runs.WatchRun(request, timeout=attempts.remaining(), metadata=self._metadata)
+            method = self._runs.WatchRunBatched if batched else self._runs.WatchRun
+            stream = method(request, timeout=attempts.remaining(), metadata=self._metadata)
             try:
-                for event in stream:
-                    attempts.progressed()
-                    resume_after(request, event)
-                    yield event
+                for message in stream:
+                    for event in events_of(message):
+                        attempts.progressed()
+                        resume_after(request, event)
+                        yield event
                 return
             except grpc.RpcError as error:
+                if batched and predates_batched_watch(error):
+                    batched = False
+                    continue
                 delay = attempts.delay_after(error)
             finally:
                 stream.cancel()

@@ -6,11 +6,14 @@ the package into."""
 import os
 import unittest
 import uuid
+from collections.abc import Iterator
+from concurrent import futures
 
 import grpc
 
 import baton
 from baton import AgentSpec, AsyncBaton, Baton, RetryPolicy
+from baton.v1 import run_pb2, run_service_pb2, run_service_pb2_grpc
 
 ADDR = os.environ["BATON_ADDR"]
 API_KEY = os.environ.get("BATON_API_KEY")  # for a stack with --auth
@@ -124,6 +127,29 @@ class BatonTest(unittest.TestCase):
             self.assertEqual(len(logs.records), 2)  # tries 1 and 2 were retried, try 3 was not
             with self.assertNoLogs("baton", "INFO"), self.assertRaises(baton.Unavailable):
                 nowhere.cancel("run_00000000000000000000")  # not safe to repeat: tried once
+
+
+class OlderOrchestrator(run_service_pb2_grpc.RunServiceServicer):
+    """A RunService from before WatchRunBatched: its WatchRun streams three events."""
+
+    def WatchRun(self, request: run_service_pb2.WatchRunRequest,
+                 context: grpc.ServicerContext) -> Iterator[run_pb2.RunEvent]:
+        for seq in range(request.after_seq + 1, 4):
+            state = baton.SUCCEEDED if seq == 3 else baton.RUNNING
+            yield run_pb2.RunEvent(run_id=request.run_id, seq=seq,
+                                   state_changed=run_pb2.RunEvent.StateChanged(state=state))
+
+
+class OlderOrchestratorTest(unittest.TestCase):
+    def test_watch_falls_back_to_watch_run(self) -> None:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        run_service_pb2_grpc.add_RunServiceServicer_to_server(OlderOrchestrator(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self.addCleanup(server.stop, None)
+        with Baton(f"127.0.0.1:{port}") as client:
+            self.assertEqual([e.seq for e in client.watch("run_old", timeout=WAIT)], [1, 2, 3])
+            self.assertEqual([e.seq for e in client.watch("run_old", after_seq=1, timeout=WAIT)], [2, 3])
 
 
 class AsyncBatonTest(unittest.IsolatedAsyncioTestCase):
