@@ -39,7 +39,7 @@ constexpr char kUsage[] =
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
     "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1 and the -secure, -obs pairs)\n"
-    "         [--w2-workers=1] (W2) [--w7-children=100]\n"
+    "         [--w2-workers=1] (W2) [--w7-children=100] [--watch=batched|each] (W1, W2: WatchRunBatched or WatchRun)\n"
     "         [--secure-parts=tls,auth,encryption] (what W1-secure and W2-secure turn on; default all)\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 
@@ -59,7 +59,7 @@ std::string CommandOutput(const std::string& command) {
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
                       "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers",
-                      "w2-workers",
+                      "w2-workers", "watch",
                       "report-only", "w7-children", "secure-parts"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -79,6 +79,11 @@ int main(int argc, char** argv) {
   options.w2_workers = static_cast<int>(flags.GetInt("w2-workers", 1, &error));
   options.w7_children = static_cast<int>(flags.GetInt("w7-children", 100, &error));
   options.streaming = flags.GetBool("streaming");
+  const std::string watch = flags.GetString("watch", "batched");
+  options.batched_watch = watch == "batched";
+  if (watch != "batched" && watch != "each" && error.empty()) {
+    error = absl::StrCat("--watch: \"", watch, "\" is neither \"batched\" nor \"each\"");
+  }
   if (flags.Has("secure-parts")) {
     absl::StatusOr<baton::bench::Protections> parts =
         baton::bench::Protections::Parse(flags.GetString("secure-parts"));

@@ -1,6 +1,7 @@
 #include "bench/run_client.h"
 
 #include <random>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 
@@ -9,9 +10,13 @@ namespace {
 
 bool IsTerminal(v1::RunState s) { return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED; }
 
-// One run from CreateRun to its terminal event. Deletes itself when done.
-class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
+// One run from CreateRun to its terminal event, watched with WatchRun (Message:
+// RunEvent) or WatchRunBatched (RunEventBatch). Deletes itself when done.
+template <typename Message>
+class RunCall final : public grpc::ClientReadReactor<Message> {
  public:
+  static constexpr bool kBatched = std::is_same_v<Message, v1::RunEventBatch>;
+
   RunCall(v1::RunService::Stub& stub, const v1::CreateRunRequest& request, const SubmitOptions& options,
           std::function<void(RunRecord)> done)
       : stub_(stub), request_(request), options_(options), done_(std::move(done)) {}
@@ -25,27 +30,17 @@ class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows with the stream's status
     const absl::Time now = absl::Now();
-    // With include_children the stream carries the subagents' events as well.
-    if (event_.has_state_changed() && event_.run_id() == record_.run_id) {
-      const v1::RunState state = event_.state_changed().state();
-      if (state == v1::RUNNING && record_.first_start_ms == 0) record_.first_start_ms = event_.time_ms();
-      if (IsTerminal(state)) {
-        record_.state = state;
-        record_.end_ms = event_.time_ms();
-        record_.done = now;
-      }
+    if constexpr (kBatched) {
+      for (const v1::RunEvent& event : message_.events()) OnEvent(event, now);
+    } else {
+      OnEvent(message_, now);
     }
-    if (event_.has_final_output() && event_.run_id() == record_.run_id) {
-      record_.model_calls = event_.final_output().usage().model_calls();
-    }
-    if (options_.on_event) options_.on_event(event_);
-    if (options_.keep_events) record_.events.push_back(event_);
-    StartRead(&event_);
+    this->StartRead(&message_);
   }
 
   void OnDone(const grpc::Status& s) override {
     record_.ok = s.ok() && IsTerminal(record_.state);
-    if (!s.ok()) record_.error = absl::StrCat("WatchRun: ", s.error_message());
+    if (!s.ok()) record_.error = absl::StrCat(kBatched ? "WatchRunBatched: " : "WatchRun: ", s.error_message());
     Finish();
   }
 
@@ -67,9 +62,31 @@ class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
     watch_request_.set_run_id(record_.run_id);
     watch_request_.set_include_children(options_.include_children);
     watch_ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(10)));
-    stub_.async()->WatchRun(&watch_ctx_, &watch_request_, this);
-    StartRead(&event_);
-    StartCall();
+    if constexpr (kBatched) {
+      stub_.async()->WatchRunBatched(&watch_ctx_, &watch_request_, this);
+    } else {
+      stub_.async()->WatchRun(&watch_ctx_, &watch_request_, this);
+    }
+    this->StartRead(&message_);
+    this->StartCall();
+  }
+
+  void OnEvent(const v1::RunEvent& event, absl::Time now) {
+    // With include_children the stream carries the subagents' events as well.
+    if (event.has_state_changed() && event.run_id() == record_.run_id) {
+      const v1::RunState state = event.state_changed().state();
+      if (state == v1::RUNNING && record_.first_start_ms == 0) record_.first_start_ms = event.time_ms();
+      if (IsTerminal(state)) {
+        record_.state = state;
+        record_.end_ms = event.time_ms();
+        record_.done = now;
+      }
+    }
+    if (event.has_final_output() && event.run_id() == record_.run_id) {
+      record_.model_calls = event.final_output().usage().model_calls();
+    }
+    if (options_.on_event) options_.on_event(event);
+    if (options_.keep_events) record_.events.push_back(event);
   }
 
   void Finish() {
@@ -85,13 +102,14 @@ class RunCall final : public grpc::ClientReadReactor<v1::RunEvent> {
   v1::Run created_;
   grpc::ClientContext watch_ctx_;
   v1::WatchRunRequest watch_request_;
-  v1::RunEvent event_;
+  Message message_;
   RunRecord record_;
 };
 
 }  // namespace
 
-RunClient::RunClient(const std::string& address, int channels, const ChannelOptions& channel) {
+RunClient::RunClient(const std::string& address, int channels, const ChannelOptions& channel, bool batched_watch)
+    : batched_watch_(batched_watch) {
   ChannelOptions options = channel;
   // A connection per channel: many clients, not one multiplexed one.
   options.own_connection = true;
@@ -103,8 +121,12 @@ RunClient::RunClient(const std::string& address, int channels, const ChannelOpti
 
 void RunClient::Submit(const v1::CreateRunRequest& request, const SubmitOptions& options,
                        std::function<void(RunRecord)> done) {
-  auto* call = new RunCall(*stubs_[next_++ % stubs_.size()], request, options, std::move(done));
-  call->Start();
+  v1::RunService::Stub& stub = *stubs_[next_++ % stubs_.size()];
+  if (batched_watch_) {
+    (new RunCall<v1::RunEventBatch>(stub, request, options, std::move(done)))->Start();
+  } else {
+    (new RunCall<v1::RunEvent>(stub, request, options, std::move(done)))->Start();
+  }
 }
 
 namespace {

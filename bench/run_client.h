@@ -53,7 +53,10 @@ class RunClient {
  public:
   // `channel`: how to reach the orchestrator (TLS, API key: Stack::client_options()).
   // Each of the `channels` has a connection of its own. REQUIRES: complete TLS options.
-  RunClient(const std::string& address, int channels, const ChannelOptions& channel = {});
+  // `batched_watch`: watch with WatchRunBatched (a message per batch of events) instead
+  // of WatchRun (a message per event).
+  RunClient(const std::string& address, int channels, const ChannelOptions& channel = {},
+            bool batched_watch = true);
 
   // Creates the run and (optionally) watches it to its end. `done` runs once, on a
   // gRPC thread; it must not block.
@@ -66,6 +69,7 @@ class RunClient {
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<v1::RunService::Stub>> stubs_;
   std::atomic<uint64_t> next_{0};
+  const bool batched_watch_;
 };
 
 // Builds the i-th request of a workload.

@@ -144,7 +144,7 @@ json W1Stack(const BenchOptions& o, const std::string& label, const std::string&
   Stack stack(so);
   OrDie(stack.Start(), label + ": start");
   OrDie(stack.WaitServing(absl::Seconds(30)), label + ": serving");
-  RunClient client(stack.address(), o.channels, stack.client_options());
+  RunClient client(stack.address(), o.channels, stack.client_options(), o.batched_watch);
   const v1::AgentSpec agent = Agent(o, /*echo_tool=*/false, 4);
   auto make = [&](int64_t i) { return Request(agent, absl::StrCat("w1 run ", i)); };
   SubmitOptions watch;
@@ -188,7 +188,7 @@ json W2Stack(const BenchOptions& o, const std::string& label, const std::string&
   Stack stack(so);
   OrDie(stack.Start(), label + ": start");
   OrDie(stack.WaitServing(absl::Seconds(30)), label + ": serving");
-  RunClient client(stack.address(), o.channels, stack.client_options());
+  RunClient client(stack.address(), o.channels, stack.client_options(), o.batched_watch);
   const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, 20);
   auto make = [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=10 tool=echo text=w2 done] w2 run ", i)); };
   SubmitOptions watch;
