@@ -39,7 +39,7 @@ constexpr char kUsage[] =
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
     "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1 and the -secure, -obs pairs)\n"
-    "         [--w2-workers=1] (W2) [--w7-children=100] [--watch=batched|each] (W1, W2: WatchRunBatched or WatchRun)\n"
+    "         [--w2-workers=1] [--w2-slots=64] (W2) [--w7-children=100] [--watch=batched|each] (W1, W2: WatchRunBatched or WatchRun)\n"
     "         [--secure-parts=tls,auth,encryption] (what W1-secure and W2-secure turn on; default all)\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 
@@ -59,7 +59,7 @@ std::string CommandOutput(const std::string& command) {
 int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
                       "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers",
-                      "w2-workers", "watch",
+                      "w2-workers", "w2-slots", "watch",
                       "report-only", "w7-children", "secure-parts"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   options.channels = static_cast<int>(flags.GetInt("channels", 8, &error));
   options.workers = static_cast<int>(flags.GetInt("workers", 4, &error));
   options.w2_workers = static_cast<int>(flags.GetInt("w2-workers", 1, &error));
+  options.w2_slots = static_cast<int>(flags.GetInt("w2-slots", 64, &error));
   options.w7_children = static_cast<int>(flags.GetInt("w7-children", 100, &error));
   options.streaming = flags.GetBool("streaming");
   const std::string watch = flags.GetString("watch", "batched");
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
   if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1 ||
                         options.w7_children < 1)) {
     error = "--scale must be > 0, --repeats, --slow-repeats and --w7-children >= 1";
+  }
+  if (error.empty() && (options.workers < 1 || options.w2_workers < 1 || options.w2_slots < 1)) {
+    error = "--workers, --w2-workers and --w2-slots must be >= 1";
   }
   if (!error.empty()) {
     std::cerr << "baton-bench: " << error << "\n" << kUsage;

@@ -182,7 +182,7 @@ json W2Stack(const BenchOptions& o, const std::string& label, const std::string&
              const std::function<void(StackOptions&)>& configure, const std::function<void(Stack&, json&)>& after = {}) {
   StackOptions so = BaseStack(o, dir);
   so.workers = o.w2_workers;
-  so.concurrency = 64;
+  so.concurrency = o.w2_slots;
   configure(so);
   const int slots = so.workers * so.concurrency;
   Stack stack(so);

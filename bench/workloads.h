@@ -31,6 +31,7 @@ struct BenchOptions {
   // W2: the count that does most steps on 2 cores (fewer threads competing for them;
   // 4 workers did fewer steps/s at a higher ack p99). Default: 1
   int w2_workers = 1;
+  int w2_slots = 64;  // each W2 worker's --concurrency
   // W1 and W2 watch with WatchRunBatched (--watch=batched) or WatchRun (--watch=each).
   bool batched_watch = true;
   int w7_children = 100;         // subagents a W7 parent calls in one turn. Default: 100
