@@ -1,9 +1,12 @@
 // The Node client against a real stack (baton-model-sim, orchestrator, workers) at
 // $BATON_ADDR (with $BATON_API_KEY when it runs with --auth):
 // tests/clients/client_packages_test.cc starts one and runs `node --test` on this file.
+import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { AgentSpecInput, Baton, BatonError, DeadlineExceeded, InvalidArgument, NotFound, RunEvent, Unavailable } from '../src';
 
@@ -54,6 +57,35 @@ test('a watch left early ends its call quietly', async () => {
     break;
   }
   await baton.cancel(created.runId, 'test over');
+});
+
+test('watch falls back to WatchRun on an orchestrator without WatchRunBatched', async () => {
+  // A RunService from before WatchRunBatched: its WatchRun streams three events.
+  const definition = protoLoader.loadSync('baton/v1/run_service.proto', {
+    includeDirs: [path.join(__dirname, '..', '..', 'proto')], longs: Number, enums: String, defaults: true, oneofs: true,
+  });
+  const v1 = (grpc.loadPackageDefinition(definition) as any).baton.v1;
+  const server = new grpc.Server();
+  server.addService(v1.RunService.service, {
+    WatchRun: (call: grpc.ServerWritableStream<{ runId: string; afterSeq: number }, unknown>) => {
+      for (let seq = call.request.afterSeq + 1; seq <= 3; seq++) {
+        call.write({ runId: call.request.runId, seq, stateChanged: { state: seq === 3 ? 'SUCCEEDED' : 'RUNNING' } });
+      }
+      call.end();
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(
+      '127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))));
+  const older = new Baton(`127.0.0.1:${port}`);
+  try {
+    const all = await collect(older.watch('run_old', { timeoutMs: WAIT_MS }));
+    assert.deepEqual(all.map((e) => e.seq), [1, 2, 3]);
+    const tail = await collect(older.watch('run_old', { afterSeq: 1, timeoutMs: WAIT_MS }));
+    assert.deepEqual(tail.map((e) => e.seq), [2, 3]);
+  } finally {
+    older.close();
+    server.forceShutdown();
+  }
 });
 
 test('transcript holds the conversation', async () => {
