@@ -827,6 +827,14 @@ absl::StatusOr<Scheduler::ActiveRun*> Scheduler::CheckLeaseLocked(const LeaseRef
   return &active;
 }
 
+std::vector<bool> Scheduler::CurrentLeases(const std::vector<LeaseRef>& leases) {
+  std::vector<bool> out;
+  out.reserve(leases.size());
+  absl::MutexLock lock(&mu_);
+  for (const LeaseRef& lease : leases) out.push_back(CheckLeaseLocked(lease).ok());
+  return out;
+}
+
 std::vector<LeaseStatus> Scheduler::Heartbeat(const std::string& worker_id,
                                               const std::vector<LeaseRef>& leases) {
   std::vector<LeaseStatus> out;

@@ -212,6 +212,10 @@ class Scheduler {
   // anyway.
   std::vector<LeaseStatus> Heartbeat(const std::string& worker_id,
                                      const std::vector<LeaseRef>& leases);
+  // Whether each of `leases` is its run's current lease, without extending any (live
+  // events: a worker whose lease was lost, paused or cut off, must not speak for the
+  // run). A stale one counts as a fencing refusal.
+  std::vector<bool> CurrentLeases(const std::vector<LeaseRef>& leases);
   // A valid lease is extended as by Heartbeat.
   // `first_seq` > 0: the seq the first entry must get. A retry of an append that is
   // already in the journal is answered as applied (once durable) and not written

@@ -618,7 +618,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerC
                                                            v1::PublishDeltasResponse* reply) {
   if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
-  PublishLive(*request);
+  if (scheduler_.CurrentLeases({ToLeaseRef(request->lease())}).front()) PublishLive(*request);
   return FinishNow(ctx, absl::OkStatus());
 }
 
@@ -631,13 +631,20 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltasBatch(grpc::CallbackSe
       return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat("runs[", i, "].", s.message())));
     }
   }
-  for (const v1::PublishDeltasRequest& run : request->runs()) PublishLive(run);
+  std::vector<LeaseRef> leases;
+  leases.reserve(request->runs_size());
+  for (const v1::PublishDeltasRequest& run : request->runs()) leases.push_back(ToLeaseRef(run.lease()));
+  const std::vector<bool> current = scheduler_.CurrentLeases(leases);
+  for (int i = 0; i < request->runs_size(); ++i) {
+    if (current[i]) PublishLive(request->runs(i));
+  }
   return FinishNow(ctx, absl::OkStatus());
 }
 
 void WorkerServiceImpl::PublishLive(const v1::PublishDeltasRequest& request) {
-  // Best effort and not durable: no fencing, no store; watchers that are behind drop
-  // them (they have the durable text events).
+  // Best effort and not durable: no store; watchers that are behind drop them (they
+  // have the durable text events). The caller checked the lease: a worker that lost
+  // it (paused, cut off) must not stream text into a run another worker now runs.
   if (hub_ == nullptr) return;
   const std::string& run_id = request.lease().run_id();
   const int64_t now_ms = scheduler_.clock().NowMillis();

@@ -202,6 +202,37 @@ TEST(CrashRecoveryTest, StaleEpochIsRefused) {
     v1::FailRunResponse resp;
     EXPECT_EQ(cluster.worker_api().FailRun(&ctx, req, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   }
+  // Live text: a watcher gets the current holder's, never the stale worker's.
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::WatchRunRequest watch;
+  watch.set_run_id(run.run_id());
+  watch.set_live_text(true);
+  auto reader = cluster.runs().WatchRun(&watch_ctx, watch);
+  // A watcher follows the hub before it reads the store: once an event came, it is
+  // subscribed.
+  v1::RunEvent event;
+  ASSERT_TRUE(reader->Read(&event));
+  {
+    grpc::ClientContext ctx;
+    v1::PublishDeltasBatchRequest req;
+    for (const auto& [lease, text] : {std::pair{first.task().lease(), "stale text"},
+                                      std::pair{second.task().lease(), "fresh text"}}) {
+      v1::PublishDeltasRequest* live = req.add_runs();
+      *live->mutable_lease() = lease;
+      live->add_deltas()->set_text(text);
+    }
+    v1::PublishDeltasResponse resp;
+    EXPECT_TRUE(cluster.worker_api().PublishDeltasBatch(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PublishDeltasRequest req;
+    *req.mutable_lease() = first.task().lease();
+    req.add_deltas()->set_text("stale text again");
+    v1::PublishDeltasResponse resp;
+    EXPECT_TRUE(cluster.worker_api().PublishDeltas(&ctx, req, &resp).ok());
+  }
   // The current holder's work is accepted and the stale writes left no trace.
   {
     grpc::ClientContext ctx;
@@ -214,6 +245,12 @@ TEST(CrashRecoveryTest, StaleEpochIsRefused) {
   v1::Run done = GetRun(cluster, run.run_id());
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
   EXPECT_EQ(done.output(), "fresh answer");
+  std::vector<std::string> live;
+  while (reader->Read(&event)) {
+    if (event.has_text_delta()) live.push_back(event.text_delta().text());
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(live, std::vector<std::string>{"fresh text"});
 }
 
 TEST(CrashRecoveryTest, CancelledRunStopsWithinAHeartbeat) {
