@@ -28,6 +28,7 @@
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
+#include "common/tracing/exporter_metrics.h"
 #include "common/tracing/process_tracing.h"
 #include "mcp-bridge/audit_log.h"
 #include "mcp-bridge/bridge.h"
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
   // (its asks are cancelled), then the timers they used, then the metrics the bridge's
   // calls counted in to their end.
   baton::metrics::Registry metrics(baton::metrics::MetricsEnabled(flags));
+  baton::tracing::RegisterExporterMetrics(**tracing, metrics);
   baton::mcp::TimerQueue timers;
   std::unique_ptr<baton::mcp::GrpcInputRequester> input_requester;
   if (flags.Has("orchestrator")) {

@@ -44,6 +44,7 @@
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
+#include "common/tracing/exporter_metrics.h"
 #include "common/tracing/process_tracing.h"
 #include "orchestrator/admin_service.h"
 #include "orchestrator/auth/server_auth.h"
@@ -175,6 +176,7 @@ int main(int argc, char** argv) {
 
   // Prometheus metrics: every component registers its own; served once all are up.
   baton::metrics::Registry metrics(baton::metrics::MetricsEnabled(flags));
+  baton::tracing::RegisterExporterMetrics(**tracing, metrics);
   baton::orchestrator::RocksDbStoreOptions store_options;
   store_options.path = data_dir;
   store_options.metrics = &metrics;

@@ -30,6 +30,7 @@
 #include "common/runtime.h"
 #include "common/signals.h"
 #include "common/tls.h"
+#include "common/tracing/exporter_metrics.h"
 #include "common/tracing/process_tracing.h"
 #include "workers/agent_loop.h"
 #include "workers/bridge_tool_executor.h"
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
   // Prometheus metrics: the model client, the agent loop, the tools and the slots
   // register theirs; served once all are up.
   baton::metrics::Registry metrics(baton::metrics::MetricsEnabled(flags));
+  baton::tracing::RegisterExporterMetrics(**tracing, metrics);
 
   baton::worker::MessagesApiClientOptions model_options = baton::worker::MessagesApiClientOptions::FromEnvironment();
   model_options.max_retries = model_retries;

@@ -11,12 +11,15 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "tests/integration/cluster.h"
+#include "tests/integration/prometheus_text.h"
 #include "tests/mcp-bridge/mcp_test_util.h"
 
 namespace baton::testing {
@@ -269,6 +272,44 @@ TEST_F(TracingTest, EverySpanOfARunJoinsTheCallersTraceWithTheGenAiAttributes) {
     }
   }
   EXPECT_GE(run_lines, 2);  // "running ..." and "... succeeded"
+}
+
+// A process that traces and serves metrics counts what its exporter did: the spans the
+// collector accepted, and none dropped or failed while the collector is up.
+TEST_F(TracingTest, AWorkersMetricsCountTheSpansItsExporterSent) {
+  const std::string port_file = cluster_->dir() + "/worker-metrics.port";
+  std::unique_ptr<Process> worker =
+      StartWorker("metered-worker", {"--metrics-listen=127.0.0.1:0", "--metrics-port-file=" + port_file});
+  const int port = WaitForPortFile(port_file, absl::Seconds(30));
+  ASSERT_GT(port, 0) << ReadFile(worker_log("metered-worker"));
+  absl::StatusOr<Exposition> before = ScrapeMetrics(port);
+  ASSERT_TRUE(before.ok()) << before.status();
+  for (const char* family : {"baton_trace_spans_exported_total", "baton_trace_spans_dropped_total",
+                             "baton_trace_spans_failed_total"}) {
+    EXPECT_EQ(before->Type(family).value_or("(absent)"), "counter") << family;
+  }
+  cluster_->SimScript(json::array({{{"content", "All done."}}}));
+  const v1::Run run = cluster_->WaitForEnd(CreateRun(traceparent_, kTool).run_id());
+  ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
+  const std::vector<json> spans = WaitForSpans(
+      [](const std::vector<json>& s) { return Named(s, "invoke_agent").size() >= 1 && Named(s, "chat").size() >= 1; });
+  const double from_worker = static_cast<double>(
+      std::count_if(spans.begin(), spans.end(), [](const json& s) { return s["service"] == "baton-worker"; }));
+  ASSERT_GE(from_worker, 2);
+  // The exporter counts a batch once the collector has answered, just after the
+  // receiver wrote its spans.
+  std::optional<Exposition> after;
+  WaitUntil(
+      [&] {
+        absl::StatusOr<Exposition> scraped = ScrapeMetrics(port);
+        if (scraped.ok()) after = *std::move(scraped);
+        return after.has_value() && after->Value("baton_trace_spans_exported_total").value_or(0) >= from_worker;
+      },
+      absl::Seconds(30));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->Value("baton_trace_spans_exported_total").value_or(0), from_worker);
+  EXPECT_EQ(after->Value("baton_trace_spans_dropped_total").value_or(-1), 0);
+  EXPECT_EQ(after->Value("baton_trace_spans_failed_total").value_or(-1), 0);
 }
 
 TEST_F(TracingTest, ContentIsExportedOnlyWhenTheOperatorOptsIn) {
