@@ -126,6 +126,8 @@ Local stack:
       (or DATA_DIR/mcp.json) it also starts baton-mcp-bridge and gives the workers
       its MCP tools (docs/mcp-bridge.md). It starts the web console too, on a free
       port of 127.0.0.1 (--console-listen HOST:PORT picks one; --no-console: none).
+      --metrics: the orchestrator, workers and bridge serve Prometheus metrics, each
+      on a free port of 127.0.0.1 written to DATA_DIR/NAME.metrics.port.
   baton down [--data-dir DIR]
       Stop a stack started with `baton up --detach`.
   baton status [--data-dir DIR]

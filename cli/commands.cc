@@ -844,6 +844,7 @@ int CmdUp(Context& ctx) {
   options.detach = ctx.flags.GetBool("detach");
   options.mcp_config = ctx.flags.GetString("mcp-config");
   options.tls = ctx.flags.GetBool("tls");
+  options.metrics = ctx.flags.GetBool("metrics");
   if (ctx.flags.GetBool("no-console") && ctx.flags.Has("console-listen")) {
     return PrintUsageError(ctx.err, "give --console-listen or --no-console, not both", "");
   }
@@ -999,9 +1000,9 @@ const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"up",
        "baton up [--data-dir DIR] [--port 7233] [--workers 2] [--concurrency 4] [--detach]\n"
-       "       [--mcp-config FILE] [--tls] [--console-listen HOST:PORT | --no-console]",
+       "       [--mcp-config FILE] [--tls] [--console-listen HOST:PORT | --no-console] [--metrics]",
        {"data-dir", "port", "workers", "concurrency", "grace-seconds", "mcp-config", "console-listen"},
-       {"detach", "tls", "no-console"}, 0, 0, CmdUp},
+       {"detach", "tls", "no-console", "metrics"}, 0, 0, CmdUp},
       {"status", "baton status [--data-dir DIR]", {"data-dir"}, {}, 0, 0, CmdStatus},
       {"ui", "baton ui [--listen 127.0.0.1:8233]", {"listen", "data-dir"}, {}, 0, 0, CmdUi},
       {"down", "baton down [--data-dir DIR]", {"data-dir", "grace-seconds"}, {}, 0, 0, CmdDown},

@@ -50,6 +50,21 @@ absl::StatusOr<std::string> FindBinary(const std::string& name, const std::strin
                                           ") or on PATH; build it first (make build)"));
 }
 
+std::string MetricsPortFile(const std::string& data_dir, const std::string& name) {
+  return Join(data_dir, name + ".metrics.port");
+}
+
+namespace {
+
+// With --metrics: the process serves /metrics on a free port, written to its file.
+void AddMetrics(const UpOptions& options, const std::string& name, std::vector<std::string>& argv) {
+  if (!options.metrics) return;
+  argv.push_back("--metrics-listen=127.0.0.1:0");
+  argv.push_back("--metrics-port-file=" + MetricsPortFile(options.data_dir, name));
+}
+
+}  // namespace
+
 ProcessSpec PlanModelSim(const UpOptions& options, const std::string& binary) {
   ProcessSpec spec;
   spec.name = "model-sim";
@@ -71,6 +86,7 @@ ProcessSpec PlanOrchestrator(const UpOptions& options, const std::string& binary
                "--auth", "--bootstrap-admin-key-file=" + Join(options.data_dir, "admin.key"),
                "--audit-log=" + Join(options.data_dir, "logs/audit.jsonl")};
   AddServerTls(options, spec.argv);
+  AddMetrics(options, spec.name, spec.argv);
   spec.env_unset = {kApiKeyEnv, kAuthTokenEnv, kBatonApiKeyEnv};
   spec.log_path = Join(options.data_dir, "logs/orchestrator.log");
   return spec;
@@ -86,6 +102,7 @@ ProcessSpec PlanWorker(const UpOptions& options, const std::string& binary, int 
                "--worker-id=" + (options.tls ? absl::StrCat(kLocalWorkerIdentity, "/", spec.name) : spec.name)};
   AddWorkerTls(options, spec.argv);
   if (!tool_bridge.empty()) spec.argv.push_back("--tool-bridge=" + tool_bridge);
+  AddMetrics(options, spec.name, spec.argv);
   if (!sim_url.empty()) {
     spec.env_set[kBaseUrlEnv] = sim_url;
     spec.env_unset = {kAuthTokenEnv};  // no credential travels to the simulator
@@ -104,6 +121,7 @@ ProcessSpec PlanMcpBridge(const UpOptions& options, const std::string& binary, c
   if (orchestrator_port > 0) spec.argv.push_back(absl::StrCat("--orchestrator=127.0.0.1:", orchestrator_port));
   AddServerTls(options, spec.argv);
   AddWorkerTls(options, spec.argv);
+  AddMetrics(options, spec.name, spec.argv);
   spec.env_unset = {kApiKeyEnv, kAuthTokenEnv};
   spec.log_path = Join(options.data_dir, "logs/mcp-bridge.log");
   return spec;

@@ -42,7 +42,15 @@ struct UpOptions {
   // The web console (baton-console): where it listens; "" starts none (--no-console).
   // Default: 127.0.0.1:0 (a free port, in DATA_DIR/console.port).
   std::string console_listen = "127.0.0.1:0";
+  // Prometheus metrics from the orchestrator, the workers and the bridge, each on a
+  // free port of 127.0.0.1 written to DATA_DIR/NAME.metrics.port (MetricsPortFile).
+  // Default: false.
+  bool metrics = false;
 };
+
+// Where the process `name` ("orchestrator", "worker-1", "mcp-bridge") of a stack
+// started with `baton up --metrics` writes its metrics port.
+std::string MetricsPortFile(const std::string& data_dir, const std::string& name);
 
 // One process of the stack.
 struct ProcessSpec {

@@ -9,9 +9,12 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -133,13 +136,15 @@ class UpSession {
   std::string sim_url_;
   ClientTlsOptions tls_;  // how this session reaches the orchestrator
   std::string worker_key_;  // BATON_API_KEY of workers and the bridge (orchestrator --auth)
+  // With --metrics: (process name, its /metrics URL), in start order.
+  std::vector<std::pair<std::string, std::string>> metrics_urls_;
 };
 
 absl::StatusOr<StackProcess> UpSession::Launch(const ProcessSpec& spec) {
-  if (!spec.port_file.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(spec.port_file, ec);  // a stale file would be read as ready
-  }
+  std::error_code ec;
+  // A stale file would be read as ready.
+  if (!spec.port_file.empty()) std::filesystem::remove(spec.port_file, ec);
+  std::filesystem::remove(MetricsPortFile(options_.data_dir, spec.name), ec);
   ASSIGN_OR_RETURN(int pid, SpawnProcess(spec));
   StackProcess process{spec.name, pid, spec.argv[0], spec.log_path};
   stack_.processes.push_back(process);
@@ -302,6 +307,13 @@ absl::Status UpSession::StartAll() {
       if (!exited_.count(p.name)) RETURN_IF_ERROR(CheckStartup(p));
     }
   }
+  if (options_.metrics) {
+    for (const StackProcess& p : stack_.processes) {
+      if (p.name != "orchestrator" && p.name != "mcp-bridge" && !absl::StartsWith(p.name, "worker-")) continue;
+      ASSIGN_OR_RETURN(int metrics_port, WaitForPort(p, MetricsPortFile(options_.data_dir, p.name)));
+      metrics_urls_.emplace_back(p.name, absl::StrCat("http://127.0.0.1:", metrics_port, "/metrics"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -384,6 +396,7 @@ int UpSession::Run() {
          << "\n";
   }
   if (!stack_.console_url.empty()) out_ << ConsoleHint(stack_);
+  for (const auto& [name, url] : metrics_urls_) out_ << "  Metrics of " << name << ": " << url << "\n";
   out_ << "  try: baton run examples/agents/assistant.json \"What is 17 + 25?\" --watch\n";
   if (options_.detach) {
     out_ << "Stop it with: baton down --data-dir " << options_.data_dir << std::endl;

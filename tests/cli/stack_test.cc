@@ -74,6 +74,24 @@ TEST(StackPlanTest, ConsoleTalksToTheOrchestratorWithoutACredentialOfItsOwn) {
   EXPECT_THAT(spec.argv, Contains(HasSubstr("--ca=d/tls/")));
 }
 
+TEST(StackPlanTest, MetricsOnlyWhenAskedEachOnAFreePortWrittenToItsFile) {
+  UpOptions options;
+  options.data_dir = "/tmp/d";
+  for (const std::string& flag : PlanOrchestrator(options, "o").argv) EXPECT_THAT(flag, Not(HasSubstr("metrics")));
+  for (const std::string& flag : PlanWorker(options, "w", 1, 7233, "").argv) EXPECT_THAT(flag, Not(HasSubstr("metrics")));
+  options.metrics = true;
+  EXPECT_THAT(PlanOrchestrator(options, "o").argv, Contains("--metrics-listen=127.0.0.1:0"));
+  EXPECT_THAT(PlanOrchestrator(options, "o").argv,
+              Contains("--metrics-port-file=/tmp/d/orchestrator.metrics.port"));
+  EXPECT_THAT(PlanWorker(options, "w", 2, 7233, "").argv, Contains("--metrics-port-file=/tmp/d/worker-2.metrics.port"));
+  EXPECT_THAT(PlanMcpBridge(options, "b", "/tmp/d/mcp.json").argv,
+              Contains("--metrics-port-file=/tmp/d/mcp-bridge.metrics.port"));
+  EXPECT_EQ(MetricsPortFile("/tmp/d", "worker-2"), "/tmp/d/worker-2.metrics.port");
+  // Neither the simulator nor the console serves metrics.
+  for (const std::string& flag : PlanModelSim(options, "s").argv) EXPECT_THAT(flag, Not(HasSubstr("metrics")));
+  for (const std::string& flag : PlanConsole(options, "c", 7233).argv) EXPECT_THAT(flag, Not(HasSubstr("metrics")));
+}
+
 TEST(StackFileTest, RoundTripsAndHoldsNoEnvironment) {
   StackFile stack;
   stack.data_dir = ".baton";

@@ -3,6 +3,8 @@
 // runs a tool-using agent to SUCCEEDED, and each scrape shows its counters moved by
 // exactly what the run did: the tokens and cost GetRun reports, one lease, one tool
 // call, the run ended SUCCEEDED, the MCP server up.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -225,6 +227,30 @@ TEST_F(MetricsTest, QueuedRunsShowInTheQueueGaugesUntilAWorkerTakesThem) {
   EXPECT_GE(age, 1.0);
   EXPECT_LT(age, 600.0);
   EXPECT_EQ(orchestrator.Value("baton_submit_to_start_seconds_count"), 0);
+}
+
+// `baton up --metrics`: the orchestrator and each worker serve /metrics on a free port,
+// say where, and answer there with their own families.
+TEST(BatonUpMetricsTest, EachProcessServesMetricsWhereBatonUpSays) {
+  const std::string data_dir = ::testing::TempDir() + "/baton-up-metrics-" + std::to_string(getpid());
+  const std::map<std::string, std::string> env = {{"ANTHROPIC_API_KEY", ""}, {"BATON_API_KEY", ""}};
+  std::string output;
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "up", "--detach", "--data-dir", data_dir, "--port", "0", "--workers",
+                        "1", "--no-console", "--metrics"},
+                       env, &output, absl::Seconds(120)),
+            0)
+      << output;
+  for (const auto& [name, family] : std::map<std::string, std::string>{{"orchestrator", "baton_runs"},
+                                                                       {"worker-1", "baton_worker_slots"}}) {
+    // Written before `baton up` said the stack was up (it waits for them).
+    const int port = WaitForPortFile(data_dir + "/" + name + ".metrics.port", absl::Seconds(1));
+    ASSERT_GT(port, 0) << name;
+    EXPECT_THAT(output, HasSubstr("Metrics of " + name + ": http://127.0.0.1:" + std::to_string(port) + "/metrics"));
+    const Exposition scraped = Scrape(port);
+    EXPECT_TRUE(scraped.Type(family).has_value()) << name << " has no " << family;
+  }
+  std::string down;
+  EXPECT_EQ(RunCommand({Cluster::Bin("baton"), "down", "--data-dir", data_dir}, env, &down), 0) << down;
 }
 
 TEST(MetricsFlagsTest, AMetricsPortFileWithoutAnAddressIsRefusedByEveryProcess) {
