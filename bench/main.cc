@@ -39,7 +39,8 @@ constexpr char kUsage[] =
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
     "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1 and the -secure, -obs pairs)\n"
-    "         [--w2-workers=1] [--w2-slots=64] (W2) [--w7-children=100] [--watch=batched|each] (W1, W2: WatchRunBatched or WatchRun)\n"
+    "         [--w2-workers=1] [--w2-slots=64] (W2) [--w7-children=100]\n"
+    "         [--watch=batched|each] (W1, W2: WatchRunBatched or WatchRun)\n"
     "         [--secure-parts=tls,auth,encryption] (what W1-secure and W2-secure turn on; default all)\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
 

@@ -78,7 +78,9 @@ TEST(StackPlanTest, MetricsOnlyWhenAskedEachOnAFreePortWrittenToItsFile) {
   UpOptions options;
   options.data_dir = "/tmp/d";
   for (const std::string& flag : PlanOrchestrator(options, "o").argv) EXPECT_THAT(flag, Not(HasSubstr("metrics")));
-  for (const std::string& flag : PlanWorker(options, "w", 1, 7233, "").argv) EXPECT_THAT(flag, Not(HasSubstr("metrics")));
+  for (const std::string& flag : PlanWorker(options, "w", 1, 7233, "").argv) {
+    EXPECT_THAT(flag, Not(HasSubstr("metrics")));
+  }
   options.metrics = true;
   EXPECT_THAT(PlanOrchestrator(options, "o").argv, Contains("--metrics-listen=127.0.0.1:0"));
   EXPECT_THAT(PlanOrchestrator(options, "o").argv,

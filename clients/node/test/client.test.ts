@@ -62,7 +62,8 @@ test('a watch left early ends its call quietly', async () => {
 test('watch falls back to WatchRun on an orchestrator without WatchRunBatched', async () => {
   // A RunService from before WatchRunBatched: its WatchRun streams three events.
   const definition = protoLoader.loadSync('baton/v1/run_service.proto', {
-    includeDirs: [path.join(__dirname, '..', '..', 'proto')], longs: Number, enums: String, defaults: true, oneofs: true,
+    includeDirs: [path.join(__dirname, '..', '..', 'proto')],
+    longs: Number, enums: String, defaults: true, oneofs: true,
   });
   const v1 = (grpc.loadPackageDefinition(definition) as any).baton.v1;
   const server = new grpc.Server();
@@ -75,7 +76,8 @@ test('watch falls back to WatchRun on an orchestrator without WatchRunBatched', 
     },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync(
-      '127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))));
+      '127.0.0.1:0', grpc.ServerCredentials.createInsecure(),
+      (error, bound) => (error ? reject(error) : resolve(bound))));
   const older = new Baton(`127.0.0.1:${port}`);
   try {
     const all = await collect(older.watch('run_old', { timeoutMs: WAIT_MS }));
