@@ -1,6 +1,13 @@
 #include "common/metrics_server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <exception>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -36,10 +43,47 @@ absl::Status CheckListen(const std::string& listen) {
 
 }  // namespace
 
-MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Scraped> scraped, int port)
-    : scraped_(std::move(scraped)), exposer_(std::move(exposer)), port_(port) {}
+MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Scraped> scraped,
+                             std::string host, int port)
+    : scraped_(std::move(scraped)), exposer_(std::move(exposer)), host_(std::move(host)), port_(port) {}
 
-MetricsServer::~MetricsServer() = default;
+namespace {
+
+// Opens and at once closes a connection to host:port (nothing is sent, so the
+// server's reader sees the end at once). Failures are ignored: the server may be gone.
+void Knock(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const bool connected = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    close(fd);
+    if (connected) break;
+  }
+  freeaddrinfo(found);
+}
+
+}  // namespace
+
+MetricsServer::~MetricsServer() {
+  // civetweb's listener polls in quanta of 2 s and looks at the stop request only
+  // between them, so stopping took up to 2 s (after a scrape, always about 2). A
+  // connection ends its poll: knock until the exposer is gone.
+  std::atomic<bool> stopped{false};
+  std::thread knocker([this, &stopped] {
+    while (!stopped.load(std::memory_order_acquire)) {
+      Knock(host_, port_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  exposer_.reset();
+  stopped.store(true, std::memory_order_release);
+  knocker.join();
+}
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen, Registry& registry) {
   if (absl::Status s = CheckListen(listen); !s.ok()) return s;
@@ -57,7 +101,13 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   auto scraped = std::make_shared<Scraped>(registry);
   exposer->RegisterCollectable(registry.prometheus_registry());
   exposer->RegisterCollectable(scraped);
-  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(exposer), std::move(scraped), ports.front()));
+  // The destructor connects to the listener: a wildcard address is reached on loopback.
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  return std::unique_ptr<MetricsServer>(
+      new MetricsServer(std::move(exposer), std::move(scraped), std::move(host), ports.front()));
 }
 
 absl::Status CheckMetricsFlags(const Flags& flags) {

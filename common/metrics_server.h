@@ -37,11 +37,13 @@ class MetricsServer {
 
  private:
   struct Scraped;  // the registry's collectors as a prometheus-cpp collectable
-  MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Scraped> scraped, int port);
+  MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, std::shared_ptr<Scraped> scraped, std::string host,
+                int port);
 
   // The exposer's threads call into scraped_: declared after it, so stopped first.
   std::shared_ptr<Scraped> scraped_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string host_;  // where the destructor knocks: the listen address, loopback for a wildcard
   int port_ = 0;
 };
 
