@@ -831,7 +831,11 @@ std::vector<bool> Scheduler::CurrentLeases(const std::vector<LeaseRef>& leases) 
   std::vector<bool> out;
   out.reserve(leases.size());
   absl::MutexLock lock(&mu_);
-  for (const LeaseRef& lease : leases) out.push_back(CheckLeaseLocked(lease).ok());
+  for (const LeaseRef& lease : leases) {
+    auto it = active_.find(lease.run_id);
+    out.push_back(it != active_.end() && it->second.lease.has_value() &&
+                  it->second.lease->lease_id == lease.lease_id && it->second.lease->epoch == lease.epoch);
+  }
   return out;
 }
 

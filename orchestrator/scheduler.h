@@ -214,7 +214,8 @@ class Scheduler {
                                      const std::vector<LeaseRef>& leases);
   // Whether each of `leases` is its run's current lease, without extending any (live
   // events: a worker whose lease was lost, paused or cut off, must not speak for the
-  // run). A stale one counts as a fencing refusal.
+  // run). Not a fencing refusal when not: a run's last live events often come just
+  // after its end released the lease.
   std::vector<bool> CurrentLeases(const std::vector<LeaseRef>& leases);
   // A valid lease is extended as by Heartbeat.
   // `first_seq` > 0: the seq the first entry must get. A retry of an append that is
