@@ -15,6 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "tests/integration/cluster.h"
 #include "tests/integration/prometheus_text.h"
 #include "tests/mcp-bridge/mcp_test_util.h"
@@ -240,6 +241,11 @@ TEST(BatonUpMetricsTest, EachProcessServesMetricsWhereBatonUpSays) {
                        env, &output, absl::Seconds(120)),
             0)
       << output;
+  // Stopped however the test ends: the stack is detached.
+  absl::Cleanup down = [&] {
+    std::string stopped;
+    EXPECT_EQ(RunCommand({Cluster::Bin("baton"), "down", "--data-dir", data_dir}, env, &stopped), 0) << stopped;
+  };
   for (const auto& [name, family] : std::map<std::string, std::string>{{"orchestrator", "baton_runs"},
                                                                        {"worker-1", "baton_worker_slots"}}) {
     // Written before `baton up` said the stack was up (it waits for them).
@@ -249,8 +255,6 @@ TEST(BatonUpMetricsTest, EachProcessServesMetricsWhereBatonUpSays) {
     const Exposition scraped = Scrape(port);
     EXPECT_TRUE(scraped.Type(family).has_value()) << name << " has no " << family;
   }
-  std::string down;
-  EXPECT_EQ(RunCommand({Cluster::Bin("baton"), "down", "--data-dir", data_dir}, env, &down), 0) << down;
 }
 
 TEST(MetricsFlagsTest, AMetricsPortFileWithoutAnAddressIsRefusedByEveryProcess) {

@@ -291,23 +291,28 @@ TEST_F(TracingTest, AWorkersMetricsCountTheSpansItsExporterSent) {
   cluster_->SimScript(json::array({{{"content", "All done."}}}));
   const v1::Run run = cluster_->WaitForEnd(CreateRun(traceparent_, kTool).run_id());
   ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
-  const std::vector<json> spans = WaitForSpans(
+  WaitForSpans(
       [](const std::vector<json>& s) { return Named(s, "invoke_agent").size() >= 1 && Named(s, "chat").size() >= 1; });
-  const double from_worker = static_cast<double>(
-      std::count_if(spans.begin(), spans.end(), [](const json& s) { return s["service"] == "baton-worker"; }));
-  ASSERT_GE(from_worker, 2);
+  auto from_worker = [this] {
+    const std::vector<json> now = Spans();
+    return static_cast<double>(
+        std::count_if(now.begin(), now.end(), [](const json& s) { return s["service"] == "baton-worker"; }));
+  };
+  ASSERT_GE(from_worker(), 2);
   // The exporter counts a batch once the collector has answered, just after the
-  // receiver wrote its spans.
+  // receiver wrote its spans: wait for the two counts to agree.
   std::optional<Exposition> after;
+  double received = 0;
   WaitUntil(
       [&] {
         absl::StatusOr<Exposition> scraped = ScrapeMetrics(port);
         if (scraped.ok()) after = *std::move(scraped);
-        return after.has_value() && after->Value("baton_trace_spans_exported_total").value_or(0) >= from_worker;
+        received = from_worker();
+        return after.has_value() && after->Value("baton_trace_spans_exported_total").value_or(0) == received;
       },
       absl::Seconds(30));
   ASSERT_TRUE(after.has_value());
-  EXPECT_EQ(after->Value("baton_trace_spans_exported_total").value_or(0), from_worker);
+  EXPECT_EQ(after->Value("baton_trace_spans_exported_total").value_or(0), received);
   EXPECT_EQ(after->Value("baton_trace_spans_dropped_total").value_or(-1), 0);
   EXPECT_EQ(after->Value("baton_trace_spans_failed_total").value_or(-1), 0);
 }
