@@ -172,7 +172,7 @@ RunExecution::RunExecution(ModelClient& model, ToolExecutor& tools, const Clock&
 RunOutcome RunExecution::Run(const std::vector<v1::JournalEntry>& journal,
                              const google::protobuf::RepeatedPtrField<v1::PriorRun>& history) {
   if (auto o = Start(journal, history)) return *o;
-  if (auto o = Resume()) return *o;
+  if (auto o = Resume()) return FlushDeferred(*std::move(o));
   // On resume the previous request is the one before the last assistant turn.
   for (size_t i = conv_.messages.size(); i-- > 1;) {
     if (conv_.messages[i].value("role", "") == "assistant") {
@@ -181,7 +181,7 @@ RunOutcome RunExecution::Run(const std::vector<v1::JournalEntry>& journal,
     }
   }
   while (true) {
-    if (auto o = Step()) return *o;
+    if (auto o = Step()) return FlushDeferred(*std::move(o));
   }
 }
 
@@ -343,8 +343,24 @@ std::optional<RunOutcome> RunExecution::Interrupted() const {
   return Finish(o);
 }
 
+namespace {
+
+// `entries` after what `deferred` held (which is left empty).
+std::vector<v1::JournalEntry> AfterDeferred(std::vector<v1::JournalEntry>& deferred,
+                                            std::vector<v1::JournalEntry> entries) {
+  if (deferred.empty()) return entries;
+  std::vector<v1::JournalEntry> all = std::move(deferred);
+  deferred.clear();
+  all.reserve(all.size() + entries.size());
+  for (v1::JournalEntry& e : entries) all.push_back(std::move(e));
+  return all;
+}
+
+}  // namespace
+
 std::optional<RunOutcome> RunExecution::Append(std::vector<v1::JournalEntry> entries,
                                                std::vector<v1::ChildRunSpec> children) {
+  entries = AfterDeferred(deferred_, std::move(entries));
   absl::StatusOr<bool> cancelled = out_.Append(std::move(entries), std::move(children));
   if (!cancelled.ok()) return AppendFailed(cancelled.status());
   if (*cancelled) signals_.cancelled = true;
@@ -353,10 +369,31 @@ std::optional<RunOutcome> RunExecution::Append(std::vector<v1::JournalEntry> ent
 }
 
 RunOutcome RunExecution::AppendFinal(std::vector<v1::JournalEntry> entries, RunOutcome outcome) {
+  entries = AfterDeferred(deferred_, std::move(entries));
   absl::StatusOr<bool> reported = out_.AppendFinal(std::move(entries), outcome);
   if (!reported.ok()) return AppendFailed(reported.status());
   outcome.reported = *reported;
   return outcome;
+}
+
+bool RunExecution::DefersResultOf(const PendingToolCall& call) const {
+  if (!agent_.defer_safe_tool_results()) return false;
+  const ToolDefinition* tool = FindTool(call.name);
+  return tool != nullptr && (tool->read_only || tool->idempotent);
+}
+
+RunOutcome RunExecution::FlushDeferred(RunOutcome o) {
+  if (deferred_.empty() || o.reported || o.kind == RunOutcome::Kind::kLeaseLost) return o;
+  std::vector<v1::JournalEntry> entries = std::move(deferred_);
+  deferred_.clear();
+  absl::StatusOr<bool> appended = out_.Append(std::move(entries), {});
+  if (appended.ok()) return o;
+  RunOutcome failed = AppendFailed(appended.status());
+  if (failed.kind == RunOutcome::Kind::kLeaseLost) return failed;
+  // The outcome stands: those calls are safe to run again if the run is resumed.
+  BATON_LOG(WARNING) << "cannot journal the last tool results of " << run_.run_id() << ": "
+                     << appended.status().message();
+  return o;
 }
 
 RunOutcome RunExecution::AppendFailed(const absl::Status& status) {
@@ -585,12 +622,19 @@ std::optional<RunOutcome> RunExecution::RunPending(int step) {
     if (auto o = CallTool(step, call, &output)) return o;
     std::vector<v1::JournalEntry> entries{ToolResultEntry(step, clock_.NowMillis(), call.tool_use_id, call.name,
                                                           output, clock_.NowMillis() - started_ms)};
-    if (i + 1 < to_run.size() && !to_run[i + 1].started && ToolCallsLeft(2)) {
+    const PendingToolCall* next = i + 1 < to_run.size() ? &to_run[i + 1] : nullptr;
+    if (next != nullptr && !next->started && ToolCallsLeft(2)) {
       // The next call starts right after (unless max_tool_calls stops it): its marker
       // rides on this write.
-      entries.push_back(Marker(step, to_run[i + 1]));
+      entries.push_back(Marker(step, *next));
     }
-    if (auto o = Append(std::move(entries))) return o;
+    if (DefersResultOf(call) && (next == nullptr || DefersResultOf(*next))) {
+      // Safe to run again: the result waits for the run's next write. A call that is
+      // not must have its marker written before it starts, so it is not deferred.
+      for (v1::JournalEntry& e : entries) deferred_.push_back(std::move(e));
+    } else if (auto o = Append(std::move(entries))) {
+      return o;
+    }
     AddResult(call.tool_use_id, output);
   }
   return std::nullopt;

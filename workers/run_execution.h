@@ -111,6 +111,13 @@ class RunExecution {
   // (RunJournal::AppendFinal): `outcome`, marked reported when the orchestrator took
   // both, else what ends the run instead (as Append).
   RunOutcome AppendFinal(std::vector<v1::JournalEntry> entries, RunOutcome outcome);
+  // Whether the result of `call` may wait for the run's next write
+  // (AgentSpec.defer_safe_tool_results, and the tool is read-only or idempotent).
+  bool DefersResultOf(const PendingToolCall& call) const;
+  // Writes what waits for the run's next write before the run reports `o` (unless the
+  // lease is gone or the outcome was reported with its last write): `o`, or a lost
+  // lease when that write finds the lease gone.
+  RunOutcome FlushDeferred(RunOutcome o);
   // The outcome of an append that failed: a lost lease, or a failure, retryable
   // unless the orchestrator refused what was sent.
   RunOutcome AppendFailed(const absl::Status& status);
@@ -216,6 +223,9 @@ class RunExecution {
   const v1::AgentSpec& agent_;
   RunJournal& out_;
   RunSignals& signals_;
+  // Entries that ride on the run's next write, in journal order: results of calls
+  // DefersResultOf allows (and the markers of the safe calls after them).
+  std::vector<v1::JournalEntry> deferred_;
 
   // From the agent and the options.
   const int max_steps_;

@@ -74,6 +74,60 @@ TEST(CrashRecoveryTest, KilledWorkersRunResumesElsewhereWithoutRepeatingToolCall
   EXPECT_EQ(epochs, (std::set<int64_t>{1, 2}));
 }
 
+// AgentSpec.defer_safe_tool_results: a read-only tool's result rides on the run's next
+// write, so a worker killed during the model call that follows leaves the call without
+// a result. The next worker runs it again (the tool allows it); the journal holds one
+// result per call.
+TEST(CrashRecoveryTest, DeferredSafeResultsAreRunAgainAfterAKillAndJournaledOnce) {
+  Cluster cluster(ClusterOptions{});
+  cluster.Start();
+  v1::CreateRunRequest request;
+  *request.mutable_agent() = Cluster::Agent();
+  request.mutable_agent()->set_defer_safe_tool_results(true);
+  request.set_input("[sim steps=6 tool=echo sleep_ms=400] work slowly");
+  v1::Run run;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    ASSERT_TRUE(cluster.runs().CreateRun(&ctx, request, &run).ok());
+  }
+  // Results reach the journal with the next turn: wait for two, then kill the worker
+  // during a model call (400 ms of every ~405), with the last call's result unwritten.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (ToolResults(cluster, run.run_id()) < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_GE(ToolResults(cluster, run.run_id()), 2);
+  v1::Run running = GetRun(cluster, run.run_id());
+  ASSERT_EQ(running.state(), v1::RUNNING);
+  const int victim = running.worker_id() == "worker-0" ? 0 : 1;
+  cluster.KillWorker(victim, SIGKILL);
+
+  v1::Run done = cluster.WaitForEnd(run.run_id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.steps(), 6);
+  EXPECT_EQ(done.lease_losses(), 1);
+
+  // One result per call in the journal.
+  std::map<std::string, int> results;
+  const v1::Transcript transcript = cluster.Transcript(run.run_id());
+  for (const v1::JournalEntry& e : transcript.entries()) {
+    if (e.has_tool_result()) results[e.tool_result().tool_use_id()]++;
+  }
+  EXPECT_EQ(results.size(), 5u);
+  for (const auto& [id, count] : results) EXPECT_EQ(count, 1) << id;
+  // Every call ran; only the one whose result the kill lost ran twice.
+  std::map<std::string, int> runs_per_call;
+  for (const json& line : cluster.ToolAudit()) runs_per_call[line["tool_use_id"].get<std::string>()]++;
+  EXPECT_EQ(runs_per_call.size(), 5u);
+  int repeated = 0;
+  for (const auto& [id, count] : runs_per_call) {
+    EXPECT_TRUE(results.count(id)) << id;
+    EXPECT_LE(count, 2) << id;
+    repeated += count - 1;
+  }
+  EXPECT_LE(repeated, 1);
+  std::cout << "calls run again after the kill: " << repeated << std::endl;
+}
+
 TEST(CrashRecoveryTest, KilledOrchestratorLosesNoAcknowledgedRun) {
   ClusterOptions options;
   options.concurrency = 2;

@@ -68,6 +68,77 @@ TEST_F(AgentLoopTest, ToolUseThenAnswerJournalsEveryStep) {
   EXPECT_EQ(model_.requests[0]["tools"].size(), 2u);
 }
 
+// The entry kinds of the journal, in order: "turn", "call <id>", "result <id>".
+std::vector<std::string> Kinds(const std::vector<v1::JournalEntry>& journal) {
+  std::vector<std::string> out;
+  for (const v1::JournalEntry& e : journal) {
+    if (e.has_model_turn()) out.push_back("turn");
+    if (e.has_tool_call()) out.push_back("call " + e.tool_call().tool_use_id());
+    if (e.has_tool_result()) out.push_back("result " + e.tool_result().tool_use_id());
+  }
+  return out;
+}
+
+TEST_F(AgentLoopTest, DeferredSafeResultsRideOnTheNextWrite) {
+  run_.mutable_agent()->set_defer_safe_tool_results(true);
+  model_.Reply(Message(json::array({ToolUse("t1", "echo"), ToolUse("t2", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({ToolUse("t3", "echo")}), "tool_use"));
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "all done"}}}), "end_turn"));
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  EXPECT_EQ(tools_.calls, (std::vector<std::string>{"echo:run_1:0:t1", "echo:run_1:0:t2", "echo:run_1:1:t3"}));
+  // turn+marker(t1); results of t1, t2 (and t2's marker) with turn 2 and t3's marker;
+  // t3's result with the final turn. Without the option: 6 writes.
+  EXPECT_EQ(out_.appends, 3);
+  EXPECT_EQ(Kinds(out_.journal), (std::vector<std::string>{"turn", "call t1", "result t1", "call t2", "result t2",
+                                                           "turn", "call t3", "result t3", "turn"}));
+  // The model saw every result before it was written.
+  const json& msgs = model_.requests[1]["messages"];
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[2]["content"][0]["tool_use_id"], "t1");
+  EXPECT_EQ(msgs[2]["content"][1]["tool_use_id"], "t2");
+}
+
+TEST_F(AgentLoopTest, ACallThatIsNotSafeStartsOnlyOnceTheSafeResultBeforeItIsWritten) {
+  run_.mutable_agent()->set_defer_safe_tool_results(true);
+  model_.Reply(Message(json::array({ToolUse("t1", "echo"), ToolUse("t2", "charge")}), "tool_use"));
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "all done"}}}), "end_turn"));
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kSucceeded) << o.error;
+  // As without the option: charge's marker (with echo's result) is written before it
+  // runs, and charge's result as it returns.
+  EXPECT_EQ(out_.appends, 4);
+  EXPECT_EQ(Kinds(out_.journal),
+            (std::vector<std::string>{"turn", "call t1", "result t1", "call t2", "result t2", "turn"}));
+}
+
+TEST_F(AgentLoopTest, DeferredResultsAreWrittenBeforeAFailureIsReported) {
+  run_.mutable_agent()->set_defer_safe_tool_results(true);
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
+  // The second step's model call fails for good: nothing else is written.
+  model_.on_call = [&](const ModelCallOptions&) {
+    return model_.requests.size() == 2 ? absl::InvalidArgumentError("the request is malformed") : absl::OkStatus();
+  };
+  RunOutcome o = Execute();
+  ASSERT_EQ(o.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(out_.appends, 2);
+  EXPECT_EQ(Kinds(out_.journal), (std::vector<std::string>{"turn", "call t1", "result t1"}));
+}
+
+TEST_F(AgentLoopTest, DeferredResultsAreDroppedWithALostLease) {
+  run_.mutable_agent()->set_defer_safe_tool_results(true);
+  model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
+  // The next write (the final turn with t1's result) finds the lease gone.
+  model_.on_call = [&](const ModelCallOptions&) {
+    if (model_.requests.size() == 2) out_.fail_with = absl::FailedPreconditionError("lease lost");
+    return absl::OkStatus();
+  };
+  model_.Reply(Message(json::array({{{"type", "text"}, {"text", "all done"}}}), "end_turn"));
+  RunOutcome o = Execute();
+  EXPECT_EQ(o.kind, RunOutcome::Kind::kLeaseLost);
+  EXPECT_EQ(Kinds(out_.journal), (std::vector<std::string>{"turn", "call t1"}));
+}
+
 TEST_F(AgentLoopTest, TheLastTurnCarriesTheRunsSuccess) {
   out_.completes_with_final = true;
   model_.Reply(Message(json::array({ToolUse("t1", "echo")}), "tool_use"));
