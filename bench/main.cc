@@ -34,7 +34,7 @@ using json = nlohmann::json;
 
 constexpr char kUsage[] =
     "usage: baton-bench [--bin-dir=DIR] [--out-dir=bench/results] [--doc=docs/PERFORMANCE.md]\n"
-    "         [--only=W1,W2,W2-long,W1-secure,W2-secure,W2-obs,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph]\n"
+    "         [--only=W1,W2,W2-deferred,W2-long,W1-secure,W2-secure,W2-obs,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph]\n"
     "         [--scale=1] [--repeats=3] [--slow-repeats=1]\n"
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   }
   std::set<std::string> only;
   for (absl::string_view w :
-       absl::StrSplit(flags.GetString("only", "W1,W2,W2-long,W1-secure,W2-secure,W2-obs,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph"), ',', absl::SkipEmpty())) {
+       absl::StrSplit(flags.GetString("only", "W1,W2,W2-deferred,W2-long,W1-secure,W2-secure,W2-obs,W3,W4,W5,W6,W7,W8,W9,W10,W5-graph"), ',', absl::SkipEmpty())) {
     only.emplace(w);
   }
   if (error.empty() && (options.scale <= 0 || options.repeats < 1 || options.slow_repeats < 1 ||
@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
   };
   run("W1", baton::bench::RunW1Dispatch);
   run("W2", baton::bench::RunW2Steps);
+  run("W2-deferred", baton::bench::RunW2Deferred);
   run("W2-long", baton::bench::RunW2Long);
   run("W1-secure", baton::bench::RunW1Secure);
   run("W2-secure", baton::bench::RunW2Secure);

@@ -56,7 +56,7 @@ std::string KeyOf(const std::string& workload) { return workload.substr(0, workl
 // The results' workloads in the order of the page: W1, W2, W2-long and the secured pairs
 // (W1-secure, W2-secure), W3-W8, then the graphs' (W9, W10, W5-graph), then any other.
 std::vector<std::string> OrderedKeys(const json& workloads) {
-  static const std::vector<std::string> kOrder = {"W1", "W2", "W2-long", "W1-secure", "W2-secure", "W2-obs", "W3", "W4", "W5",
+  static const std::vector<std::string> kOrder = {"W1", "W2", "W2-deferred", "W2-long", "W1-secure", "W2-secure", "W2-obs", "W3", "W4", "W5",
                                                   "W6", "W7", "W8", "W9", "W10", "W5-graph"};
   std::vector<std::string> keys;
   for (const std::string& k : kOrder) {
@@ -149,6 +149,11 @@ std::string MarkdownTable(const json& results) {
       {"W2 steps", "CPU per step: orchestrator / workers / simulator / driver, ms", "cpu_ms_per_step.orchestrator|cpu_ms_per_step.workers|cpu_ms_per_step.sim|cpu_ms_per_step.driver", "—", "", 0},
       {"W2 steps", "steps per AppendSteps call", "steps_per_append_call", "—", "", 0},
       // 64 conversations of 240 steps on one worker, started together.
+      {"W2-deferred steps", "durable steps/s with defer_safe_tool_results / plain (paired stacks)", "deferred.steps_per_s|plain.steps_per_s", "—", "", 0},
+      {"W2-deferred steps", "durable steps/s with defer_safe_tool_results", "deferred.steps_per_s", "≥ 2,500", ">=", 2500},
+      {"W2-deferred steps", "AppendStep ack p50 / p99 with defer_safe_tool_results, ms", "deferred.append_step_ack_ms.p50|deferred.append_step_ack_ms.p99", "p99 ≤ 20", "<=", 20},
+      {"W2-deferred steps", "Baton CPU per durable step with defer_safe_tool_results / plain, ms", "deferred.cpu_ms_per_step.baton|plain.cpu_ms_per_step.baton", "≤ 0.3", "<=", 0.3, 0},
+      {"W2-deferred steps", "CPU per step with defer_safe_tool_results: orchestrator / workers / simulator / driver, ms", "deferred.cpu_ms_per_step.orchestrator|deferred.cpu_ms_per_step.workers|deferred.cpu_ms_per_step.sim|deferred.cpu_ms_per_step.driver", "—", "", 0},
       {"W2-long steps", "worker CPU per step at steps 1–20 / 190–210, ms", "early.workers_cpu_ms_per_step|late.workers_cpu_ms_per_step", "—", "", 0},
       {"W2-long steps", "worker CPU per step, steps 190–210 ÷ steps 1–20", "workers_late_over_early", "≤ 1.2", "<=", 1.2},
       {"W2-long steps", "simulator CPU per step at steps 1–20 / 190–210, ms (test rig)", "early.sim_cpu_ms_per_step|late.sim_cpu_ms_per_step", "—", "", 0},

@@ -177,9 +177,11 @@ json W1Stack(const BenchOptions& o, const std::string& label, const std::string&
 }
 
 // One W2 stack in o.work_dir/`dir`. `label` prefixes the log lines.
-// `configure` changes the stack's options (protections, observability) before it starts.
+// `configure` changes the stack's options (protections, observability) before it starts,
+// `change_agent` (may be empty) the runs' agent.
 json W2Stack(const BenchOptions& o, const std::string& label, const std::string& dir,
-             const std::function<void(StackOptions&)>& configure, const std::function<void(Stack&, json&)>& after = {}) {
+             const std::function<void(StackOptions&)>& configure, const std::function<void(Stack&, json&)>& after = {},
+             const std::function<void(v1::AgentSpec&)>& change_agent = {}) {
   StackOptions so = BaseStack(o, dir);
   so.workers = o.w2_workers;
   so.concurrency = o.w2_slots;
@@ -189,7 +191,8 @@ json W2Stack(const BenchOptions& o, const std::string& label, const std::string&
   OrDie(stack.Start(), label + ": start");
   OrDie(stack.WaitServing(absl::Seconds(30)), label + ": serving");
   RunClient client(stack.address(), o.channels, stack.client_options(), o.batched_watch);
-  const v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, 20);
+  v1::AgentSpec agent = Agent(o, /*echo_tool=*/true, 20);
+  if (change_agent) change_agent(agent);
   auto make = [&](int64_t i) { return Request(agent, absl::StrCat("[sim steps=10 tool=echo text=w2 done] w2 run ", i)); };
   SubmitOptions watch;
   RunClosedLoop(client, make, std::min<int64_t>(Scaled(o, 1'000), 100), slots, watch);  // warm-up
@@ -275,6 +278,19 @@ nlohmann::json RunW1Secure(const BenchOptions& o) {
 nlohmann::json RunW2Steps(const BenchOptions& o) {
   return Repeat(o.repeats, [&](int rep) {
     return W2Stack(o, absl::StrCat("W2 #", rep), absl::StrCat("w2-", rep), [](StackOptions&) {});
+  });
+}
+
+// W2 with AgentSpec.defer_safe_tool_results (echo is read-only: one write per step
+// instead of two), paired with plain W2 on the same shape.
+nlohmann::json RunW2Deferred(const BenchOptions& o) {
+  return Repeat(o.repeats, [&](int rep) {
+    return Pair(rep, "deferred", "/steps_per_s", [&](bool deferred) {
+      const std::string kind = deferred ? "deferred" : "plain";
+      return W2Stack(
+          o, absl::StrCat("W2-deferred #", rep, " ", kind), absl::StrCat("w2-deferred-", rep, "-", kind),
+          [](StackOptions&) {}, {}, [&](v1::AgentSpec& agent) { agent.set_defer_safe_tool_results(deferred); });
+    });
   });
 }
 

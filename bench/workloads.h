@@ -48,6 +48,7 @@ struct BenchOptions {
 
 nlohmann::json RunW1Dispatch(const BenchOptions& options);
 nlohmann::json RunW2Steps(const BenchOptions& options);
+nlohmann::json RunW2Deferred(const BenchOptions& options);
 // W1 and W2 with TLS (mTLS for workers), --auth and encryption at rest (`secured`),
 // each repeat a pair of stacks, plain and secured: their throughputs and the ratio.
 nlohmann::json RunW1Secure(const BenchOptions& options);
