@@ -542,6 +542,18 @@ void WorkerServiceImpl::StartAppend(const v1::AppendStepRequest& request, v1::Ap
     if (absl::Status s = ValidateJournalEntry(entries[i], &event_texts[i]); !s.ok()) {
       return done(absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
     }
+    if (entries[i].has_approval_request() && !entries[i].approval_request().approval_id().empty()) {
+      // Approvals are stored by id: an id of the worker's choosing could name (and
+      // overwrite) another run's approval.
+      const v1::ApprovalRequest& approval = entries[i].approval_request();
+      const std::string expected =
+          absl::StrCat(request.lease().run_id(), ":", entries[i].step(), ":", approval.tool_use_id());
+      if (approval.approval_id() != expected) {
+        return done(absl::InvalidArgumentError(absl::StrCat(
+            "entries[", i, "].approval_request.approval_id: must be empty or \"", expected,
+            "\" (the run's id, the step and the tool_use_id), got \"", approval.approval_id(), "\"")));
+      }
+    }
   }
   std::vector<v1::ChildRunSpec> children(request.children().begin(), request.children().end());
   for (size_t i = 0; i < children.size(); ++i) {

@@ -114,6 +114,47 @@ TEST(BadInputTest, InvalidRequestsNameTheField) {
   EXPECT_FALSE(cluster.CreateRun("still fine").run_id().empty());
 }
 
+// A worker cannot name another run's approval: the id of an approval request is the
+// run's id, the step and the tool_use_id, or empty (the orchestrator fills it in).
+TEST(BadInputTest, AnApprovalRequestCannotNameAnotherRunsApproval) {
+  ClusterOptions options;
+  options.workers = 0;  // the test plays the worker
+  options.start_sim = false;
+  Cluster cluster(options);
+  cluster.Start();
+  v1::Run run = cluster.CreateRun("hello");
+  v1::PollTaskResponse polled;
+  {
+    grpc::ClientContext ctx;
+    v1::PollTaskRequest req;
+    req.set_worker_id("test-worker");
+    req.set_wait_ms(5000);
+    ASSERT_TRUE(cluster.worker_api().PollTask(&ctx, req, &polled).ok());
+    ASSERT_TRUE(polled.has_task());
+  }
+  auto append = [&](const std::string& approval_id) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::AppendStepRequest req;
+    *req.mutable_lease() = polled.task().lease();
+    v1::JournalEntry* entry = req.add_entries();
+    entry->set_step(0);
+    v1::ApprovalRequest* approval = entry->mutable_approval_request();
+    approval->set_tool_use_id("t1");
+    approval->set_name("echo");
+    approval->set_input_json("{}");
+    approval->set_approval_id(approval_id);
+    v1::AppendStepResponse resp;
+    return cluster.worker_api().AppendStep(&ctx, req, &resp);
+  };
+  ExpectInvalid(append("default/run_other:0:t1"), "entries[0].approval_request.approval_id");
+  ExpectInvalid(append(run.run_id() + ":1:t1"), "entries[0].approval_request.approval_id");
+  ASSERT_TRUE(append(run.run_id() + ":0:t1").ok());
+  std::vector<v1::Approval> approvals = ListApprovals(cluster, run.run_id(), v1::ListApprovalsRequest::ALL);
+  ASSERT_EQ(approvals.size(), 1u);
+  EXPECT_EQ(approvals[0].approval_id(), run.run_id() + ":0:t1");
+}
+
 TEST(BadInputTest, ApiErrorsFailTheRunWithTheApiMessage) {
   ClusterOptions options;
   options.workers = 1;
