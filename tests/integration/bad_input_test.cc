@@ -123,15 +123,8 @@ TEST(BadInputTest, AnApprovalRequestCannotNameAnotherRunsApproval) {
   Cluster cluster(options);
   cluster.Start();
   v1::Run run = cluster.CreateRun("hello");
-  v1::PollTaskResponse polled;
-  {
-    grpc::ClientContext ctx;
-    v1::PollTaskRequest req;
-    req.set_worker_id("test-worker");
-    req.set_wait_ms(5000);
-    ASSERT_TRUE(cluster.worker_api().PollTask(&ctx, req, &polled).ok());
-    ASSERT_TRUE(polled.has_task());
-  }
+  const v1::PollTaskResponse polled = cluster.PollTask("test-worker");
+  ASSERT_TRUE(polled.has_task());
   auto append = [&](const std::string& approval_id) {
     grpc::ClientContext ctx;
     SetDeadline(ctx);

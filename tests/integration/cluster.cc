@@ -426,6 +426,18 @@ v1::Run Cluster::CreateRun(const std::string& input, const std::string& request_
   return run;
 }
 
+v1::PollTaskResponse Cluster::PollTask(const std::string& worker_id) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  v1::PollTaskRequest request;
+  request.set_worker_id(worker_id);
+  request.set_wait_ms(5000);
+  v1::PollTaskResponse response;
+  grpc::Status s = worker_api().PollTask(&ctx, request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return response;
+}
+
 v1::Run Cluster::GetRun(const std::string& run_id) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));

@@ -135,6 +135,9 @@ class Cluster {
   v1::AgentService::Stub& agents() { return *agents_; }
   v1::GraphService::Stub& graphs() { return *graphs_; }
   v1::WorkerService::Stub& worker_api() { return *worker_api_; }
+  // PollTask as worker `worker_id`, waiting up to 5 s for a run (a test failure when
+  // the call fails), for tests that play a worker.
+  v1::PollTaskResponse PollTask(const std::string& worker_id);
 
   // The simulator's control endpoints.
   void SimScript(const nlohmann::json& replies);

@@ -34,18 +34,28 @@ v1::Run GetRun(Cluster& cluster, const std::string& run_id) {
   return run;
 }
 
+// Once `results` tool results of the run are journaled, SIGKILLs the worker running it
+// (of two); returns the victim's index, or -1 (with a test failure) when the run did
+// not get there running.
+int KillItsWorkerAfter(Cluster& cluster, const std::string& run_id, int results) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (ToolResults(cluster, run_id) < results && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_GE(ToolResults(cluster, run_id), results);
+  v1::Run running = GetRun(cluster, run_id);
+  EXPECT_EQ(running.state(), v1::RUNNING);
+  if (running.state() != v1::RUNNING) return -1;
+  const int victim = running.worker_id() == "worker-0" ? 0 : 1;
+  cluster.KillWorker(victim, SIGKILL);
+  return victim;
+}
+
 TEST(CrashRecoveryTest, KilledWorkersRunResumesElsewhereWithoutRepeatingToolCalls) {
   Cluster cluster(ClusterOptions{});
   cluster.Start();
   v1::Run run = cluster.CreateRun("[sim steps=8 tool=echo sleep_ms=250] work slowly");
-  // Wait until some tool results are journaled.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (ToolResults(cluster, run.run_id()) < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
-  ASSERT_GE(ToolResults(cluster, run.run_id()), 3);
-  v1::Run running = GetRun(cluster, run.run_id());
-  ASSERT_EQ(running.state(), v1::RUNNING);
-  const int victim = running.worker_id() == "worker-0" ? 0 : 1;
-  cluster.KillWorker(victim, SIGKILL);
+  // Once some tool results are journaled.
+  const int victim = KillItsWorkerAfter(cluster, run.run_id(), 3);
+  ASSERT_GE(victim, 0);
 
   v1::Run done = cluster.WaitForEnd(run.run_id());
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
@@ -91,15 +101,9 @@ TEST(CrashRecoveryTest, DeferredSafeResultsAreRunAgainAfterAKillAndJournaledOnce
     SetDeadline(ctx);
     ASSERT_TRUE(cluster.runs().CreateRun(&ctx, request, &run).ok());
   }
-  // Results reach the journal with the next turn: wait for two, then kill the worker
-  // during a model call (400 ms of every ~405), with the last call's result unwritten.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (ToolResults(cluster, run.run_id()) < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
-  ASSERT_GE(ToolResults(cluster, run.run_id()), 2);
-  v1::Run running = GetRun(cluster, run.run_id());
-  ASSERT_EQ(running.state(), v1::RUNNING);
-  const int victim = running.worker_id() == "worker-0" ? 0 : 1;
-  cluster.KillWorker(victim, SIGKILL);
+  // Results reach the journal with the next turn: after two, kill the worker during a
+  // model call (400 ms of every ~405), with the last call's result unwritten.
+  ASSERT_GE(KillItsWorkerAfter(cluster, run.run_id(), 2), 0);
 
   v1::Run done = cluster.WaitForEnd(run.run_id());
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
@@ -184,20 +188,11 @@ TEST(CrashRecoveryTest, StaleEpochIsRefused) {
   Cluster cluster(options);
   cluster.Start();
   v1::Run run = cluster.CreateRun("hello");
-  auto poll = [&](const std::string& worker) {
-    grpc::ClientContext ctx;
-    v1::PollTaskRequest req;
-    req.set_worker_id(worker);
-    req.set_wait_ms(5000);
-    v1::PollTaskResponse resp;
-    EXPECT_TRUE(cluster.worker_api().PollTask(&ctx, req, &resp).ok());
-    return resp;
-  };
-  v1::PollTaskResponse first = poll("old-worker");
+  v1::PollTaskResponse first = cluster.PollTask("old-worker");
   ASSERT_TRUE(first.has_task());
   EXPECT_EQ(first.task().lease().epoch(), 1);
   // No heartbeat: the lease expires and the run is leased again.
-  v1::PollTaskResponse second = poll("new-worker");
+  v1::PollTaskResponse second = cluster.PollTask("new-worker");
   ASSERT_TRUE(second.has_task());
   EXPECT_EQ(second.task().lease().epoch(), 2);
 
