@@ -483,6 +483,36 @@ grpc::Status Decide(Cluster& cluster, const std::string& approval_id, v1::Decisi
   return s;
 }
 
+// WatchRun lets gRPC hold a write while more events are queued behind it
+// (set_buffer_hint): the last events before a run goes quiet must still leave at once.
+// A live watcher of a run that stops to wait for a person gets everything up to the
+// WAITING state while nothing else happens.
+TEST(WaitsTest, ALiveWatcherGetsTheEventsUpToAWaitWhileTheRunIsQuiet) {
+  Cluster cluster(ClusterOptions{});
+  cluster.Start();
+  const v1::Run run = Create(cluster, GatedAgent(), kApprovalInput);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, absl::Seconds(15));
+  v1::WatchRunRequest request;
+  request.set_run_id(run.run_id());
+  auto reader = cluster.runs().WatchRun(&ctx, request);
+  v1::RunEvent event;
+  int64_t last_seq = 0;
+  bool requested = false, waiting = false;
+  while (!waiting && reader->Read(&event)) {
+    EXPECT_EQ(event.seq(), last_seq + 1);
+    last_seq = event.seq();
+    requested = requested || event.has_approval_requested();
+    waiting = event.has_state_changed() && event.state_changed().state() == v1::WAITING;
+  }
+  EXPECT_TRUE(requested);
+  EXPECT_TRUE(waiting) << "the events before the wait were held (last seq " << last_seq << ")";
+  // Nothing followed: the run still waits for its approval.
+  EXPECT_EQ(cluster.GetRun(run.run_id()).state(), v1::WAITING);
+  ctx.TryCancel();
+  reader->Finish();
+}
+
 TEST(WaitsTest, ApprovalDecisionsReachTheModel) {
   Cluster cluster(ClusterOptions{});
   cluster.Start();
