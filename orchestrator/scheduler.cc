@@ -1,6 +1,7 @@
 #include "orchestrator/scheduler.h"
 
 #include <algorithm>
+#include <memory>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -342,6 +343,8 @@ void Scheduler::FinishLocked(const std::string& run_id, v1::RunState state,
     *final_event.mutable_final_output()->mutable_usage() = run.usage();
   }
   AddStateEventLocked(run, reason, batch);
+  // Whole, parts and all (the store keeps only the record of it): the run's last put,
+  // which CreateRun and CancelRun answer with.
   batch.put_runs.push_back(run);
   // After the lock is released; the copy only when the span goes anywhere.
   if (run.has_graph() && GraphRunSpanWanted(run)) deferred.push_back([run] { ExportGraphRunSpan(run); });
@@ -403,6 +406,29 @@ v1::RunState Scheduler::StateIn(const StoreBatch& batch, const std::string& run_
     if (put.run_id() == run_id) state = put.state();  // the last put wins
   }
   return state;
+}
+
+void Scheduler::PutRunRecord(v1::Run& run, StoreBatch& batch) {
+  // The parts move out and back without a copy.
+  google::protobuf::RepeatedPtrField<v1::Wait> waits;
+  waits.Swap(run.mutable_waits());
+  std::unique_ptr<v1::GraphSpec> graph;
+  if (store_keys::CarriesGraphSpec(run)) {
+    graph.reset(run.release_graph());
+    run.mutable_graph()->set_name(graph->name());
+    run.mutable_graph()->set_version(graph->version());
+  }
+  batch.put_runs.push_back(run);
+  run.mutable_waits()->Swap(&waits);
+  if (graph != nullptr) run.set_allocated_graph(graph.release());
+}
+
+void Scheduler::PutWait(const v1::Run& run, int index, StoreBatch& batch) {
+  batch.wait_writes.push_back(WaitWrite{run.run_id(), index, run.waits(index)});
+}
+
+void Scheduler::DeleteWaits(const v1::Run& run, StoreBatch& batch) {
+  for (int i = 0; i < run.waits_size(); ++i) batch.wait_writes.push_back(WaitWrite{run.run_id(), i, std::nullopt});
 }
 
 void Scheduler::RunAll(Deferred& deferred) {
@@ -558,7 +584,7 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
     if (!journal.empty()) {
       // A fork: the prefix it starts from, with its events and usage.
       for (v1::JournalEntry& entry : journal) JournalLocked(active.run, std::move(entry), batch);
-      batch.put_runs.push_back(active.run);
+      PutRunRecord(active.run, batch);
     }
     const std::string run_id = active.run.run_id();
     if (active.run.has_graph()) StartGraphLocked(active, batch, deferred);
@@ -571,10 +597,15 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
       batch.request_ids.push_back({request_id, active.run.run_id()});
       pending_request_ids_[request_key] = active.run.run_id();
     }
-    // The run as this batch leaves it (a graph run may have started nodes already).
+    // The run as this batch leaves it (a graph run may have started nodes already, or
+    // ended: then its last put, which FinishLocked makes whole).
     v1::Run created_run;
-    for (const v1::Run& put : batch.put_runs) {
-      if (put.run_id() == run_id) created_run = put;
+    if (auto it = active_.find(run_id); it != active_.end()) {
+      created_run = it->second.run;
+    } else {
+      for (const v1::Run& put : batch.put_runs) {
+        if (put.run_id() == run_id) created_run = put;
+      }
     }
     CommitLocked(
         std::move(batch),
@@ -656,7 +687,7 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
         active.run.set_cancel_reason(why);
         AddStateEventLocked(active.run, absl::StrCat("cancel requested", who, reason.empty() ? "" : ": ", reason),
                             batch);
-        batch.put_runs.push_back(active.run);
+        PutRunRecord(active.run, batch);
         result = active.run;
       }
       CommitLocked(std::move(batch), [result, done = std::move(done)]() { done(result); }, deferred);
@@ -771,7 +802,7 @@ void Scheduler::MatchLocked(Deferred& deferred) {
       metrics_.leases_granted.Increment();
       batch.lease_puts.push_back(lease);
       AddStateEventLocked(run, absl::StrCat("leased to ", poll.worker_id), batch);
-      batch.put_runs.push_back(run);
+      PutRunRecord(run, batch);
       grants.push_back(TaskGrant{run, lease, {}, {}});
       if (static_cast<int>(grants.size()) >= poll.max_tasks) break;
       key = NextForLocked(poll);
@@ -1044,7 +1075,7 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
         }
         JournalLocked(run, std::move(entry), batch, &event_texts[i]);
       }
-      batch.put_runs.push_back(run);
+      PutRunRecord(run, batch);
       const std::string run_id = run.run_id();
       for (const v1::Usage& usage : turn_usage) AddTreeUsageLocked(run, usage, batch, deferred);
       // An ancestor that passed its budget ended the tree, this run included.
@@ -1124,7 +1155,7 @@ void Scheduler::RetryOrFailLocked(ActiveRun& active, const std::string& error,
   run.set_not_before_ms(clock_.NowMillis() + absl::ToInt64Milliseconds(backoff));
   EnqueueLocked(active, batch);
   AddStateEventLocked(run, absl::StrCat("retrying after: ", error), batch);
-  batch.put_runs.push_back(run);
+  PutRunRecord(run, batch);
 }
 
 void Scheduler::LoseLeaseLocked(ActiveRun& active, const std::string& why, StoreBatch& batch,
@@ -1144,7 +1175,7 @@ void Scheduler::LoseLeaseLocked(ActiveRun& active, const std::string& why, Store
   run.set_not_before_ms(0);
   EnqueueLocked(active, batch);
   AddStateEventLocked(run, absl::StrCat("queued again: ", why, " (", count, ")"), batch);
-  batch.put_runs.push_back(run);
+  PutRunRecord(run, batch);
 }
 
 void Scheduler::FailRun(const FailRunParams& params,
@@ -1179,7 +1210,7 @@ void Scheduler::FailRun(const FailRunParams& params,
         run.set_not_before_ms(0);
         EnqueueLocked(active, batch);
         AddStateEventLocked(run, absl::StrCat("released by ", worker, ": ", params.error), batch);
-        batch.put_runs.push_back(run);
+        PutRunRecord(run, batch);
       } else if (params.retryable) {
         RetryOrFailLocked(active, params.error, params.failure_kind, batch, deferred);
       } else {

@@ -450,6 +450,14 @@ class Scheduler {
   static void RunAll(Deferred& deferred);
   // The state `batch` leaves the run in.
   static v1::RunState StateIn(const StoreBatch& batch, const std::string& run_id);
+  // A run is stored in parts (StoreBatch). Puts `run`'s record in `batch` without
+  // them, so a rewrite copies a record of bounded size while the run waits for N
+  // children or runs a graph of N nodes. `run` is as it was when this returns.
+  static void PutRunRecord(v1::Run& run, StoreBatch& batch);
+  // Writes run.waits(index) as it now is.
+  static void PutWait(const v1::Run& run, int index, StoreBatch& batch);
+  // Deletes every stored wait of `run`; then the caller clears them in memory.
+  static void DeleteWaits(const v1::Run& run, StoreBatch& batch);
   void TickerLoop();
 
   RunStore& store_;

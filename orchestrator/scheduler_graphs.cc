@@ -124,7 +124,7 @@ void Scheduler::ApplyGraphStepLocked(const std::string& graph_run_id, graph::Gra
                  batch, deferred);
     return;
   }
-  batch.put_runs.push_back(run);
+  PutRunRecord(run, batch);
   // Subgraphs start once this graph's own writes are in the batch (a subgraph's start
   // cannot end this graph: it always starts a node).
   for (const std::string& child_id : subgraphs) {

@@ -92,6 +92,7 @@ Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
     active.run.set_state(v1::WAITING);
     v1::Wait* wait = active.run.add_waits();
     wait->set_previous_run_id(previous);
+    PutWait(active.run, active.run.waits_size() - 1, batch);
     session_waiters_[previous] = run_id;
     batch.waiting_puts.push_back(run_id);
     AddStateEventLocked(active.run, absl::StrCat("created; waits for the session's previous run ", previous),
@@ -102,6 +103,7 @@ Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
     EnqueueLocked(active, batch);
     AddStateEventLocked(active.run, "created", batch);
   }
+  // Whole: a graph run's spec is stored with its creation, and only then.
   batch.put_runs.push_back(active.run);
   return active;
 }
@@ -139,6 +141,7 @@ void Scheduler::CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, co
   wait->set_step(entry.step());
   wait->set_child_run_id(child_id);
   wait->set_name(spec.subagent());
+  PutWait(run, run.waits_size() - 1, batch);
   v1::RunEvent& event = NewEventLocked(run, batch);
   auto* started = event.mutable_child_started();
   started->set_step(entry.step());
@@ -180,6 +183,7 @@ void Scheduler::CreateApprovalLocked(ActiveRun& active, v1::JournalEntry& entry,
   wait->set_approval_id(approval.approval_id());
   wait->set_expire_time_ms(approval.expire_time_ms());
   wait->set_name(request->name());
+  PutWait(run, run.waits_size() - 1, batch);
   v1::RunEvent& event = NewEventLocked(run, batch);
   *event.mutable_approval_requested()->mutable_approval() = approval;
   RememberApprovalLocked(std::move(approval));
@@ -206,12 +210,14 @@ void Scheduler::CompleteWaitLocked(ActiveRun& active, const std::string& tool_us
                                    StoreBatch& batch, Deferred& deferred) {
   v1::Run& run = active.run;
   bool all_done = true;
-  for (v1::Wait& wait : *run.mutable_waits()) {
+  for (int i = 0; i < run.waits_size(); ++i) {
+    v1::Wait& wait = *run.mutable_waits(i);
     if (!wait.done() && wait.tool_use_id() == tool_use_id) {
       wait.set_done(true);
       for (v1::JournalEntry& result : results) *wait.add_results() = std::move(result);
       wait.set_fail_run(fail_run);
       results.clear();
+      PutWait(run, i, batch);
     }
     all_done = all_done && wait.done();
   }
@@ -219,7 +225,7 @@ void Scheduler::CompleteWaitLocked(ActiveRun& active, const std::string& tool_us
     ResumeLocked(active, batch, deferred);
     return;
   }
-  batch.put_runs.push_back(run);
+  PutRunRecord(run, batch);
 }
 
 void Scheduler::ResumeLocked(ActiveRun& active, StoreBatch& batch, Deferred& deferred) {
@@ -237,6 +243,7 @@ void Scheduler::ResumeLocked(ActiveRun& active, StoreBatch& batch, Deferred& def
       case v1::Wait::WHAT_NOT_SET: break;
     }
   }
+  DeleteWaits(run, batch);
   run.clear_waits();
   const bool was_waiting = run.state() == v1::WAITING;
   if (was_waiting) batch.waiting_deletes.push_back(run_id);
@@ -253,7 +260,7 @@ void Scheduler::ResumeLocked(ActiveRun& active, StoreBatch& batch, Deferred& def
   EnqueueLocked(active, batch);
   AddStateEventLocked(run, over.empty() ? "resumed" : absl::StrCat("resumed: ", absl::StrJoin(over, ", "), " over"),
                       batch);
-  batch.put_runs.push_back(run);
+  PutRunRecord(run, batch);
 }
 
 void Scheduler::OnRunEndedLocked(const v1::Run& ended, StoreBatch& batch, Deferred& deferred) {
@@ -286,7 +293,7 @@ void Scheduler::OnRunEndedLocked(const v1::Run& ended, StoreBatch& batch, Deferr
         // Its worker learns it from the next heartbeat or append and reports CANCELLED.
         child->second.run.set_cancel_requested(true);
         AddStateEventLocked(child->second.run, "cancel requested: the parent run ended", batch);
-        batch.put_runs.push_back(child->second.run);
+        PutRunRecord(child->second.run, batch);
       } else {
         child->second.run.set_cancel_requested(true);
         FinishLocked(child_id, v1::CANCELLED, "cancelled: the parent run ended", v1::PARENT_ENDED, batch,
@@ -340,8 +347,11 @@ void Scheduler::OnRunEndedLocked(const v1::Run& ended, StoreBatch& batch, Deferr
     session_waiters_.erase(it);
     auto next = active_.find(next_id);
     if (next != active_.end()) {
-      for (v1::Wait& wait : *next->second.run.mutable_waits()) {
-        if (wait.previous_run_id() == run_id) wait.set_done(true);
+      v1::Run& waiter = next->second.run;
+      for (int i = 0; i < waiter.waits_size(); ++i) {
+        if (waiter.waits(i).previous_run_id() != run_id) continue;
+        waiter.mutable_waits(i)->set_done(true);
+        PutWait(waiter, i, batch);
       }
       ResumeLocked(next->second, batch, deferred);
     }
@@ -383,7 +393,7 @@ void Scheduler::AddTreeUsageLocked(const v1::Run& run, const v1::Usage& usage, S
       FinishLocked(ancestor_id, v1::FAILED, limit, kind, batch, deferred);
       return;
     }
-    batch.put_runs.push_back(ancestor);
+    PutRunRecord(ancestor, batch);
     ancestor_id = next;
   }
 }
@@ -411,14 +421,14 @@ void Scheduler::DecideLocked(v1::Approval& approval, v1::ApprovalDecision decisi
       ApplyGraphStepLocked(approval.run_id(), graph->second->OnDecision(approval.approval_id(), decision), batch,
                            deferred);
     } else {
-      batch.put_runs.push_back(run);
+      PutRunRecord(run, batch);
     }
     return;
   }
   if (approval.kind() == v1::Approval::ELICITATION) {
     // The tool call is open on a worker; the run does not wait for it.
     WakeInputWaitersLocked(approval, deferred);
-    batch.put_runs.push_back(run);
+    PutRunRecord(run, batch);
     return;
   }
   std::vector<v1::JournalEntry> results;
@@ -524,7 +534,7 @@ void Scheduler::SuspendRun(const LeaseRef& lease, const v1::Usage& usage, int32_
         v1::RunEvent& event = NewEventLocked(run, batch);
         for (const std::string& id : children) event.mutable_waiting()->add_child_run_ids(id);
         for (const std::string& id : approvals) event.mutable_waiting()->add_approval_ids(id);
-        batch.put_runs.push_back(run);
+        PutRunRecord(run, batch);
       }
       const v1::RunState state = StateIn(batch, run_id);
       CommitLocked(std::move(batch), [state, done]() { done(state); }, deferred);
@@ -678,7 +688,7 @@ void Scheduler::RequestInput(const v1::RequestInputRequest& request,
       batch.approvals.push_back(approval);
       v1::RunEvent& event = NewEventLocked(run->second.run, batch);
       *event.mutable_approval_requested()->mutable_approval() = approval;
-      batch.put_runs.push_back(run->second.run);
+      PutRunRecord(run->second.run, batch);
       approval_deadlines_.insert({approval.expire_time_ms(), id});
       RememberApprovalLocked(std::move(approval));
       CommitLocked(std::move(batch), [id, done]() { done(id); }, deferred);

@@ -41,7 +41,16 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
     if (IsTerminal(run.state()) && !IsTerminal(stored.state()) && IsRetentionRoot(run)) {
       ended_[store_keys::EndedKey(run.run_id(), store_keys::EndTimeOf(run))] = run.run_id();
     }
-    stored = run;
+    stored = store_keys::IsStoredRecord(run) ? run : store_keys::StoredRecord(run);
+    if (store_keys::CarriesGraphSpec(run)) graph_specs_[run.run_id()] = run.graph();
+  }
+  for (const WaitWrite& write : batch.wait_writes) {
+    std::string key = store_keys::RunSeqKey(write.run_id, store_keys::WaitPart(write.index));
+    if (write.wait.has_value()) {
+      waits_[std::move(key)] = *write.wait;
+    } else {
+      waits_.erase(key);
+    }
   }
   for (const auto& [run_id, entry] : batch.journal) {
     journal_[store_keys::RunSeqKey(run_id, entry.seq())] = entry;
@@ -74,6 +83,8 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   for (const v1::Run& run : batch.run_deletes) {
     const std::string& id = run.run_id();
     runs_.erase(id);
+    graph_specs_.erase(id);
+    EraseRange(waits_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     EraseRange(journal_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     EraseRange(events_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     EraseRange(approvals_, store_keys::RunApprovalsPrefix(id), store_keys::RunApprovalsUpperBound(id));
@@ -102,7 +113,17 @@ absl::StatusOr<std::optional<v1::Run>> InMemoryRunStore::GetRun(std::string_view
   absl::MutexLock lock(&mu_);
   auto it = runs_.find(run_id);
   if (it == runs_.end()) return std::nullopt;
-  return it->second;
+  return WholeRunLocked(it->second);
+}
+
+v1::Run InMemoryRunStore::WholeRunLocked(const v1::Run& record) const {
+  v1::Run run = record;
+  if (auto spec = graph_specs_.find(run.run_id()); spec != graph_specs_.end()) *run.mutable_graph() = spec->second;
+  const std::string prefix = store_keys::RunSeqPrefix(run.run_id());
+  for (auto it = waits_.lower_bound(prefix); it != waits_.end() && it->first.starts_with(prefix); ++it) {
+    *run.add_waits() = it->second;
+  }
+  return run;
 }
 
 absl::StatusOr<RunPage> InMemoryRunStore::ListRuns(const RunFilter& filter, int page_size,
@@ -126,7 +147,7 @@ absl::StatusOr<RunPage> InMemoryRunStore::ListRuns(const RunFilter& filter, int 
       page.next_page_token = store_keys::EncodeRunPageToken(page.runs.back().run_id());
       break;
     }
-    page.runs.push_back(*run);
+    page.runs.push_back(WholeRunLocked(*run));
   }
   return page;
 }

@@ -87,7 +87,14 @@ class InMemoryRunStore final : public RunStore {
   const std::string page_token_key_;
   mutable absl::Mutex mu_;
   absl::Status writable_ ABSL_GUARDED_BY(mu_);
+  // The run with its parts, as GetRun returns it.
+  v1::Run WholeRunLocked(const v1::Run& record) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // What put_runs stores (StoreBatch), and the parts kept apart as RocksDbRunStore
+  // keeps them: graph specs by run id, waits by store_keys::RunSeqKey(run, WaitPart).
   Map<v1::Run> runs_ ABSL_GUARDED_BY(mu_);
+  Map<v1::GraphSpec> graph_specs_ ABSL_GUARDED_BY(mu_);
+  Map<v1::Wait> waits_ ABSL_GUARDED_BY(mu_);
   Map<v1::JournalEntry> journal_ ABSL_GUARDED_BY(mu_);
   Map<v1::RunEvent> events_ ABSL_GUARDED_BY(mu_);
   Map<QueueEntry> queue_ ABSL_GUARDED_BY(mu_);

@@ -48,6 +48,7 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
     "namespaces",
     "meta",
     "ended",
+    "run_parts",
 };
 
 namespace {
@@ -76,6 +77,7 @@ std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 constexpr char kFormatKey[] = "format";
 constexpr char kFormatNamespaces[] = "2";
 constexpr char kFormatEndedIndex[] = "3";
+constexpr char kFormatRunParts[] = "4";
 // The meta family's key for the secret that signs page tokens (PageTokenKey).
 constexpr char kPageTokenKey[] = "page_token_key";
 constexpr size_t kPageTokenKeyBytes = 32;
@@ -114,6 +116,9 @@ class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
 // - Prefix bloom filters on journal and events (RunSeqPrefixTransform), and the same
 //   prefixes as memtable insert hints: each run appends in seq order. Run records
 //   are rewritten at every step, so their keys are hints too.
+// - run_parts (a run's waits and graph spec, StoreBatch) has keys of the journal's
+//   shape and the same options: reading a run's parts is a prefix scan, and for the
+//   many runs that have none, a filter check rather than a disk read.
 // - queue and leases are rewritten and deleted constantly: the deletion-triggered
 //   compaction collector compacts files dense with tombstones, so the start-up scans
 //   do not wade through dead entries. waiting is the same kind of index (a run id is
@@ -207,7 +212,7 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
       cf = runs();
     } else if (name == "request_ids" || name == "approvals" || name == "sessions") {
       cf = point_lookups();
-    } else if (name == "journal" || name == "events") {
+    } else if (name == "journal" || name == "events" || name == "run_parts") {
       cf = prefix_scans();
     } else if (name == "queue" || name == "leases" || name == "waiting" || name == "ended") {
       cf = churn();
@@ -260,6 +265,7 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
   if (!options.encryption_key_file.empty()) RETURN_IF_ERROR(store->OpenCipher());
   RETURN_IF_ERROR(store->MigrateToNamespaces());
   RETURN_IF_ERROR(store->MigrateToEndedIndex());
+  RETURN_IF_ERROR(store->MigrateToRunParts());
   RETURN_IF_ERROR(store->LoadPageTokenKey());
   return store;
 }
@@ -326,7 +332,9 @@ absl::Status RocksDbRunStore::EnsureDataKey(std::string_view ns) {
 absl::Status RocksDbRunStore::MigrateToNamespaces() {
   std::string format;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
-  if (s.ok() && (format == kFormatNamespaces || format == kFormatEndedIndex)) return absl::OkStatus();
+  if (s.ok() && (format == kFormatNamespaces || format == kFormatEndedIndex || format == kFormatRunParts)) {
+    return absl::OkStatus();
+  }
   if (!s.IsNotFound()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
   // Format 1 keys have no "<ns> 0x00" in front; they all belong to "default". Runs keep
   // their ids (an id without "<ns>/" is in "default") and gain their index entries.
@@ -342,18 +350,12 @@ absl::Status RocksDbRunStore::MigrateToNamespaces() {
     return FromRocksDb(it->status(), "migrate", path());
   };
   for (Cf family : {kAgentsCf, kGraphsCf, kRequestIdsCf, kSessionsCf}) RETURN_IF_ERROR(move_scoped(family));
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    v1::Run run;
-    if (!ParseStored(kRunsCf, View(it->key()), it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
+  RETURN_IF_ERROR(ForEachRunRecord([&](const v1::Run& run) {
     for (const std::string& key : store_keys::RunIndexKeys(run)) batch.Put(cf(kRunIndexCf), key, run.run_id());
     ++moved;
-  }
-  RETURN_IF_ERROR(FromRocksDb(it->status(), "migrate runs", path()));
-  batch.Put(cf(kMetaCf), kFormatKey, kFormatNamespaces);
-  rocksdb::WriteOptions write_options;
-  write_options.sync = true;
-  RETURN_IF_ERROR(FromRocksDb(db_->Write(write_options, &batch), "migrate", path()));
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(CommitMigration(batch, kFormatNamespaces, "migrate"));
   if (moved > 0) BATON_LOG(INFO) << "store moved to namespaces: " << moved << " records in \"default\"";
   return absl::OkStatus();
 }
@@ -361,28 +363,77 @@ absl::Status RocksDbRunStore::MigrateToNamespaces() {
 absl::Status RocksDbRunStore::MigrateToEndedIndex() {
   std::string format;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
-  if (s.ok() && format == kFormatEndedIndex) return absl::OkStatus();
+  if (s.ok() && (format == kFormatEndedIndex || format == kFormatRunParts)) return absl::OkStatus();
   if (!s.ok()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
   // Once per database: its runs from before retention existed get their entries.
   size_t indexed = 0;
   rocksdb::WriteBatch batch;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    v1::Run run;
-    if (!ParseStored(kRunsCf, View(it->key()), it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
-    if (!IsTerminal(run.state()) || !IsRetentionRoot(run)) continue;
+  RETURN_IF_ERROR(ForEachRunRecord([&](const v1::Run& run) {
+    if (!IsTerminal(run.state()) || !IsRetentionRoot(run)) return absl::OkStatus();
     batch.Put(cf(kEndedCf), store_keys::EndedKey(run.run_id(), store_keys::EndTimeOf(run)), run.run_id());
     ++indexed;
-  }
-  RETURN_IF_ERROR(FromRocksDb(it->status(), "index ended runs", path()));
-  batch.Put(cf(kMetaCf), kFormatKey, kFormatEndedIndex);
-  rocksdb::WriteOptions write_options;
-  write_options.sync = true;
-  RETURN_IF_ERROR(FromRocksDb(db_->Write(write_options, &batch), "index ended runs", path()));
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(CommitMigration(batch, kFormatEndedIndex, "index ended runs"));
   if (indexed > 0) {
     BATON_LOG(INFO) << "store indexed " << indexed << " ended runs for retention";
   }
   return absl::OkStatus();
+}
+
+absl::Status RocksDbRunStore::MigrateToRunParts() {
+  std::string format;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
+  if (s.ok() && format == kFormatRunParts) return absl::OkStatus();
+  if (!s.ok()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
+  // Once per database: records written before runs were stored in parts carry their
+  // waits and graph inline. Written as Encode writes them (encrypted when the store is).
+  size_t split = 0;
+  rocksdb::WriteBatch batch;
+  auto put = [&](Cf family, const std::string& key, const google::protobuf::MessageLite& message,
+                 std::string_view ns) -> absl::Status {
+    std::string value = message.SerializeAsString();
+    if (cipher_ != nullptr) {
+      RETURN_IF_ERROR(EnsureDataKey(ns));
+      value = cipher_->Encrypt(ns, Aad(family, key), value);
+    }
+    return FromRocksDb(batch.Put(cf(family), key, value), "split runs", path());
+  };
+  RETURN_IF_ERROR(ForEachRunRecord([&](const v1::Run& run) -> absl::Status {
+    if (store_keys::IsStoredRecord(run)) return absl::OkStatus();
+    const std::string_view ns = NamespaceOfRunId(run.run_id());
+    if (store_keys::CarriesGraphSpec(run)) {
+      const std::string key = store_keys::RunSeqKey(run.run_id(), store_keys::kGraphSpecPart);
+      RETURN_IF_ERROR(put(kRunPartsCf, key, run.graph(), ns));
+    }
+    for (int i = 0; i < run.waits_size(); ++i) {
+      const std::string key = store_keys::RunSeqKey(run.run_id(), store_keys::WaitPart(i));
+      RETURN_IF_ERROR(put(kRunPartsCf, key, run.waits(i), ns));
+    }
+    RETURN_IF_ERROR(put(kRunsCf, run.run_id(), store_keys::StoredRecord(run), ns));
+    ++split;
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(CommitMigration(batch, kFormatRunParts, "split runs"));
+  if (split > 0) BATON_LOG(INFO) << "store moved the waits and graph specs of " << split << " runs apart";
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRunStore::CommitMigration(rocksdb::WriteBatch& batch, const char* format, std::string_view what) {
+  batch.Put(cf(kMetaCf), kFormatKey, format);
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  return FromRocksDb(db_->Write(write_options, &batch), what, path());
+}
+
+absl::Status RocksDbRunStore::ForEachRunRecord(const std::function<absl::Status(const v1::Run&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kRunsCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    v1::Run run;
+    if (!ParseStored(kRunsCf, View(it->key()), it->value(), &run)) return CorruptRecord("run", View(it->key()), path());
+    RETURN_IF_ERROR(fn(run));
+  }
+  return FromRocksDb(it->status(), "read runs", path());
 }
 
 absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) {
@@ -390,7 +441,7 @@ absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>
   if (auto it = run_states_.find(run.run_id()); it != run_states_.end()) {
     last = it->second;
   } else {
-    ASSIGN_OR_RETURN(std::optional<v1::Run> stored, GetRun(run.run_id()));
+    ASSIGN_OR_RETURN(std::optional<v1::Run> stored, GetRunRecord(run.run_id()));
     if (stored.has_value()) last = stored->state();
   }
   if (!last.has_value()) {
@@ -491,7 +542,7 @@ RocksDbRunStore::~RocksDbRunStore() {
 absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* commit) {
   RETURN_IF_ERROR(store_keys::ValidateBatch(batch));
   std::vector<Op>& ops = commit->ops;
-  ops.reserve(batch.put_runs.size() + batch.journal.size() + batch.events.size() +
+  ops.reserve(batch.put_runs.size() + batch.wait_writes.size() + batch.journal.size() + batch.events.size() +
               batch.queue_deletes.size() + batch.queue_puts.size() +
               batch.lease_deletes.size() + batch.lease_puts.size() +
               batch.request_ids.size() + batch.agents.size() + batch.graphs.size() + batch.waiting_deletes.size() +
@@ -519,6 +570,7 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
 
   if (cipher_ != nullptr) {
     for (const v1::Run& run : batch.put_runs) RETURN_IF_ERROR(EnsureDataKey(NamespaceOfRunId(run.run_id())));
+    for (const WaitWrite& write : batch.wait_writes) RETURN_IF_ERROR(EnsureDataKey(NamespaceOfRunId(write.run_id)));
     for (const auto& [run_id, entry] : batch.journal) RETURN_IF_ERROR(EnsureDataKey(NamespaceOfRunId(run_id)));
     for (const v1::Approval& approval : batch.approvals) RETURN_IF_ERROR(EnsureDataKey(NamespaceOfRunId(approval.run_id())));
   }
@@ -532,11 +584,28 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     absl::MutexLock lock(&index_mu_);
     for (size_t i = 0; i < batch.put_runs.size(); ++i) {
       const v1::Run& run = batch.put_runs[i];
+      const std::string_view ns = NamespaceOfRunId(run.run_id());
+      if (store_keys::CarriesGraphSpec(run)) {
+        ASSIGN_OR_RETURN(std::string spec, serialize(run.graph(), "put_runs", i));
+        put(kRunPartsCf, store_keys::RunSeqKey(run.run_id(), store_keys::kGraphSpecPart), std::move(spec), ns);
+      }
       if (last_put.at(run.run_id()) != i) continue;
-      ASSIGN_OR_RETURN(std::string value, serialize(run, "put_runs", i));
-      put(kRunsCf, run.run_id(), std::move(value), NamespaceOfRunId(run.run_id()));
+      ASSIGN_OR_RETURN(std::string value, store_keys::IsStoredRecord(run)
+                                              ? serialize(run, "put_runs", i)
+                                              : serialize(store_keys::StoredRecord(run), "put_runs", i));
+      put(kRunsCf, run.run_id(), std::move(value), ns);
       RETURN_IF_ERROR(IndexRunLocked(run, ops));
     }
+  }
+  for (size_t i = 0; i < batch.wait_writes.size(); ++i) {
+    const WaitWrite& write = batch.wait_writes[i];
+    std::string key = store_keys::RunSeqKey(write.run_id, store_keys::WaitPart(write.index));
+    if (!write.wait.has_value()) {
+      del(kRunPartsCf, std::move(key));
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::string value, serialize(*write.wait, "wait_writes", i));
+    put(kRunPartsCf, std::move(key), std::move(value), NamespaceOfRunId(write.run_id));
   }
   for (size_t i = 0; i < batch.journal.size(); ++i) {
     const auto& [run_id, entry] = batch.journal[i];
@@ -584,7 +653,7 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     ASSIGN_OR_RETURN(std::string value, serialize(batch.namespaces[i], "namespaces", i));
     put(kNamespacesCf, batch.namespaces[i].name(), std::move(value));
   }
-  // Retention. A run's journal, events and approvals are contiguous: one range
+  // Retention. A run's parts, journal, events and approvals are contiguous: one range
   // tombstone each, whatever their number.
   auto del_range = [&](Cf cf, std::string from, std::string to) {
     commit->bytes += from.size() + to.size();
@@ -593,6 +662,7 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
   for (const v1::Run& run : batch.run_deletes) {
     const std::string& id = run.run_id();
     del(kRunsCf, id);
+    del_range(kRunPartsCf, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     del_range(kJournalCf, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     del_range(kEventsCf, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     del_range(kApprovalsCf, store_keys::RunApprovalsPrefix(id), store_keys::RunApprovalsUpperBound(id));
@@ -784,6 +854,28 @@ absl::Status RocksDbRunStore::WriteWhenRoom(std::vector<PendingCommit>& group) {
 // ---- Reads --------------------------------------------------------------------------
 
 absl::StatusOr<std::optional<v1::Run>> RocksDbRunStore::GetRun(std::string_view run_id) {
+  ASSIGN_OR_RETURN(std::optional<v1::Run> run, GetRunRecord(run_id));
+  if (!run.has_value()) return run;
+  // Its parts, in key order: the graph spec (replacing the record's name and version),
+  // then the waits in index order.
+  // A whole key to seek to, so the prefix (and its bloom filters) is the run's.
+  const std::string first = store_keys::RunSeqKey(run_id, store_keys::kGraphSpecPart);
+  rocksdb::ReadOptions read_options;
+  read_options.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kRunPartsCf)));
+  for (it->Seek(first); it->Valid(); it->Next()) {
+    const std::string_view key = View(it->key());
+    const std::optional<int64_t> part = store_keys::SeqOfRunSeqKey(key);
+    const bool parsed = part == store_keys::kGraphSpecPart
+                            ? ParseStored(kRunPartsCf, key, it->value(), run->mutable_graph())
+                            : part.has_value() && ParseStored(kRunPartsCf, key, it->value(), run->add_waits());
+    if (!parsed) return CorruptRecord("run part", key, path());
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "read run parts", path()));
+  return run;
+}
+
+absl::StatusOr<std::optional<v1::Run>> RocksDbRunStore::GetRunRecord(std::string_view run_id) {
   if (!store_keys::IsValidId(run_id)) return std::nullopt;
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kRunsCf), run_id, &value);
@@ -841,7 +933,7 @@ absl::StatusOr<RunCounts> RocksDbRunStore::CountRuns(const RunFilter& filter) {
     absl::Status read;
     RETURN_IF_ERROR(WalkRunIndex(store_keys::RunIndexPrefix(any_state), [&](std::string_view, std::string_view id) {
       if (!read.ok()) return;
-      absl::StatusOr<std::optional<v1::Run>> run = GetRun(id);
+      absl::StatusOr<std::optional<v1::Run>> run = GetRunRecord(id);
       if (!run.ok()) {
         read = run.status();
       } else if (run->has_value() && store_keys::MatchesFilter(any_state, **run)) {
@@ -1181,6 +1273,7 @@ absl::Status RocksDbRunStore::ReclaimSpace(std::string_view first_run_id, std::s
   };
   const Range ranges[] = {
       {kRunsCf, std::string(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
+      {kRunPartsCf, store_keys::RunSeqPrefix(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
       {kJournalCf, store_keys::RunSeqPrefix(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
       {kEventsCf, store_keys::RunSeqPrefix(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
       {kApprovalsCf, store_keys::RunApprovalsPrefix(first_run_id), store_keys::RunApprovalsUpperBound(last_run_id)},

@@ -28,6 +28,7 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Slice;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace baton::orchestrator {
@@ -148,9 +149,9 @@ class RocksDbRunStore final : public RunStore {
   absl::StatusOr<std::vector<std::string>> ListEndedNamespaces() override;
   absl::StatusOr<std::vector<EndedRun>> ListEnded(std::string_view ns, int64_t ended_before_ms,
                                                   size_t limit) override;
-  // CompactRange over the runs, journal, events and approvals keys of the range (not
-  // exclusive, so automatic compactions go on meanwhile): the range tombstones of
-  // run_deletes meet the records they cover and both are dropped.
+  // CompactRange over the runs, run parts, journal, events and approvals keys of the
+  // range (not exclusive, so automatic compactions go on meanwhile): the range
+  // tombstones of run_deletes meet the records they cover and both are dropped.
   absl::Status ReclaimSpace(std::string_view first_run_id, std::string_view last_run_id) override;
   // BackupEngine (store/rocksdb_backup.h): incremental, checksummed, WAL included.
   absl::StatusOr<BackupInfo> Backup(const std::string& dir) override;
@@ -182,6 +183,7 @@ class RocksDbRunStore final : public RunStore {
     kNamespacesCf,
     kMetaCf,  // the layout's format version
     kEndedCf,  // retention: root runs that ended, by namespace and end time (store_keys.h)
+    kRunPartsCf,  // a run's waits and graph spec, apart from its record (StoreBatch)
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];
@@ -204,6 +206,16 @@ class RocksDbRunStore final : public RunStore {
   // Format 2 moves to 3: every root run that ended gains its ended index entry.
   // Idempotent; synced.
   absl::Status MigrateToEndedIndex();
+  // Format 3 moves to 4: each run's waits and whole graph spec move out of its record
+  // into run_parts (StoreBatch). Idempotent; synced.
+  absl::Status MigrateToRunParts();
+  // Writes a migration's `batch` with the format it moves to, synced (`what` names it
+  // in errors).
+  absl::Status CommitMigration(rocksdb::WriteBatch& batch, const char* format, std::string_view what);
+  // Calls `fn` with every stored run record, in key order (the migrations).
+  absl::Status ForEachRunRecord(const std::function<absl::Status(const v1::Run&)>& fn);
+  // The run's record alone, without its parts (its state, index keys and labels).
+  absl::StatusOr<std::optional<v1::Run>> GetRunRecord(std::string_view run_id);
   // Reads page_token_key_, or makes and writes it (synced) when the database has none.
   absl::Status LoadPageTokenKey();
   // The data key of `ns`, made and written (synced) the first time a namespace is
@@ -243,8 +255,11 @@ class RocksDbRunStore final : public RunStore {
   // Validates and serializes `batch` into ops, in StoreBatch's documented order,
   // encrypting payload records when the store has a cipher.
   absl::Status Encode(const StoreBatch& batch, PendingCommit* commit);
-  // Payload records (runs, journal, events, approvals) are encrypted at rest.
-  static bool IsEncryptedCf(Cf c) { return c == kRunsCf || c == kJournalCf || c == kEventsCf || c == kApprovalsCf; }
+  // Payload records (runs and their parts, journal, events, approvals) are encrypted
+  // at rest.
+  static bool IsEncryptedCf(Cf c) {
+    return c == kRunsCf || c == kJournalCf || c == kEventsCf || c == kApprovalsCf || c == kRunPartsCf;
+  }
   // An encrypted record is bound to its column family and key.
   static std::string Aad(Cf c, std::string_view key);
   // Parses a stored record of `c`, decrypting it when it is encrypted.

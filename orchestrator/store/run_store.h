@@ -55,16 +55,36 @@ struct BackupInfo {
   uint32_t num_files = 0;
 };
 
+// One change to a run's stored waits (StoreBatch::wait_writes): Run.waits[index] is
+// now `wait`, or, without one, gone.
+struct WaitWrite {
+  std::string run_id;
+  int32_t index = 0;
+  std::optional<v1::Wait> wait;
+};
+
 // Everything one state transition writes. Applied atomically and durably, in this
-// order: runs, journal, events, queue deletes, queue puts, lease deletes, lease puts,
-// request ids, agents, graphs, waiting deletes, waiting puts, approvals, session heads,
-// namespaces, run deletes, ended deletes (so a
+// order: runs, wait writes, journal, events, queue deletes, queue puts, lease deletes,
+// lease puts, request ids, agents, graphs, waiting deletes, waiting puts, approvals,
+// session heads, namespaces, run deletes, ended deletes (so a
 // delete and a put of the same key leave the put; within one vector the last write of
 // a key wins). Run ids (wherever a batch names one) and agent and graph names must be
 // non-empty without NUL bytes; request, approval and session ids non-empty; seqs >= 0; agent
 // and graph versions >= 1. Otherwise Commit fails with kInvalidArgument and writes nothing.
+//
+// A run is stored in parts, so that the record rewritten at every step stays small
+// whatever the run waits for or runs: a parent's N waits, each with its child's
+// result, and a graph run's whole GraphSpec would otherwise be written again with
+// every step of every child (O(N²) per fan-out or graph). So put_runs writes the
+// record without `waits` (whatever a put carries there is ignored: wait_writes alone
+// change them) and with `graph` cut to its name and version; a put that carries a
+// whole graph (nodes and all) also stores it, apart, and GetRun, ListRuns and
+// run_deletes treat the parts as the run's. A graph's spec never changes after its
+// run's creation, so only that put needs to carry it.
 struct StoreBatch {
-  std::vector<v1::Run> put_runs;                                  // upsert by run_id
+  std::vector<v1::Run> put_runs;  // upsert by run_id
+  // Applied in order, after put_runs.
+  std::vector<WaitWrite> wait_writes;
   std::vector<std::pair<std::string, v1::JournalEntry>> journal;  // (run_id, entry with seq)
   std::vector<v1::RunEvent> events;                               // keyed by (run_id, seq)
   std::vector<QueueEntry> queue_puts;
@@ -90,7 +110,7 @@ struct StoreBatch {
   std::vector<EndedRun> ended_deletes;  // ended index entries
 
   bool empty() const {
-    return put_runs.empty() && journal.empty() && events.empty() && queue_puts.empty() &&
+    return put_runs.empty() && wait_writes.empty() && journal.empty() && events.empty() && queue_puts.empty() &&
            queue_deletes.empty() && lease_puts.empty() && lease_deletes.empty() &&
            request_ids.empty() && agents.empty() && graphs.empty() && waiting_puts.empty() &&
            waiting_deletes.empty() && approvals.empty() && session_heads.empty() && namespaces.empty() &&

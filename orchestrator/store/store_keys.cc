@@ -102,6 +102,21 @@ std::string RunSeqKey(std::string_view run_id, int64_t seq) {
   return key;
 }
 
+v1::Run StoredRecord(const v1::Run& run) {
+  // A whole copy: only the puts that carry parts come here (a run's creation and end,
+  // and the store's migration); the scheduler's rewrites put records without them.
+  v1::Run record = run;
+  record.clear_waits();
+  if (CarriesGraphSpec(run)) {
+    v1::GraphSpec stub;
+    stub.set_name(run.graph().name());
+    stub.set_version(run.graph().version());
+    *record.mutable_graph() = std::move(stub);
+  }
+  return record;
+}
+
+
 std::string RunSeqPrefix(std::string_view run_id) {
   return WithSuffix(run_id, kSeparator);
 }
@@ -351,6 +366,13 @@ absl::Status ValidateBatch(const StoreBatch& batch) {
           absl::StrCat("session_heads[", i, "].session_id: empty"));
     }
     RETURN_IF_ERROR(CheckId(batch.session_heads[i].second, "session_heads", i, "run_id"));
+  }
+  for (size_t i = 0; i < batch.wait_writes.size(); ++i) {
+    RETURN_IF_ERROR(CheckId(batch.wait_writes[i].run_id, "wait_writes", i, "run_id"));
+    if (batch.wait_writes[i].index < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("wait_writes[", i, "].index: must be >= 0 (got ", batch.wait_writes[i].index, ")"));
+    }
   }
   for (size_t i = 0; i < batch.run_deletes.size(); ++i) {
     RETURN_IF_ERROR(CheckId(batch.run_deletes[i].run_id(), "run_deletes", i, "run_id"));

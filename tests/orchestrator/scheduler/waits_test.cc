@@ -250,6 +250,38 @@ TEST_F(WaitsTest, AWaitingParentAndItsChildrenSurviveARestart) {
   EXPECT_EQ(again->run.run_id(), parent.run_id());
 }
 
+// A parent's waits are stored apart from its record, each written when it changes
+// (docs/design.md, "A run in parts"): the result of a child that ended before a
+// restart is still there after it, and journaled with the other's.
+TEST_F(WaitsTest, AChildsResultFromBeforeARestartIsJournaledWithTheOthers) {
+  std::optional<TaskGrant> p = StartParentOfTwoChildren();
+  ASSERT_TRUE(p.has_value());
+  std::optional<TaskGrant> c1 = Poll();
+  std::optional<TaskGrant> c2 = Poll();
+  ASSERT_TRUE(c1.has_value() && c2.has_value());
+  ASSERT_TRUE(Complete(*c1, "first answer").ok());
+  Reset();
+  v1::Run waiting = Get(p->run.run_id());
+  ASSERT_EQ(waiting.waits_size(), 2);
+  EXPECT_TRUE(waiting.waits(0).done());
+  EXPECT_FALSE(waiting.waits(1).done());
+  // The second child's worker goes on with its lease, which the restart kept.
+  ASSERT_TRUE(Complete(*c2, "second answer").ok());
+
+  std::optional<TaskGrant> again = Poll();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->run.run_id(), p->run.run_id());
+  EXPECT_EQ(again->run.waits_size(), 0);
+  std::vector<std::string> results;
+  for (const v1::JournalEntry& e : again->journal) {
+    if (e.has_tool_result()) results.push_back(e.tool_result().tool_use_id() + "=" + e.tool_result().content_json());
+  }
+  EXPECT_EQ(results, (std::vector<std::string>{"t1=\"first answer\"", "t2=\"second answer\""}));
+  // Resumed: the stored waits are gone too.
+  Reset();
+  EXPECT_EQ(Get(p->run.run_id()).waits_size(), 0);
+}
+
 TEST_F(WaitsTest, ASessionsNextRunWaitsForThePreviousOneAndContinuesIt) {
   v1::Run first = Create("hello", Agent(), "chat-1");
   EXPECT_EQ(first.session_seq(), 1);

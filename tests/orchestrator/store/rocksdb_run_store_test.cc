@@ -266,6 +266,74 @@ TEST_F(RocksDbRunStoreTest, OpensADatabaseWrittenBeforeWaitingApprovalsAndSessio
   EXPECT_EQ(head->value_or(""), "run_new");
 }
 
+// A database of format 3 kept a run's waits and graph spec in its record. The first
+// open moves them apart (StoreBatch), so the rewrites of today, which carry neither,
+// keep them; a second open changes nothing.
+TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeRunPartsMovesWaitsAndGraphsApart) {
+  const RocksDbStoreOptions options = Options();
+  v1::Run parent;
+  parent.set_run_id("default/run_00000000000100000000");
+  parent.set_state(v1::WAITING);
+  for (const char* id : {"toolu_a", "toolu_b"}) {
+    v1::Wait& wait = *parent.add_waits();
+    wait.set_tool_use_id(id);
+    wait.set_child_run_id(absl::StrCat("default/run_child_", id));
+  }
+  parent.mutable_waits(1)->set_done(true);
+  v1::Run graph_run;
+  graph_run.set_run_id("default/run_00000000000200000000");
+  graph_run.set_state(v1::WAITING);
+  graph_run.mutable_graph()->set_name("review");
+  graph_run.mutable_graph()->add_nodes()->set_id("plan");
+  {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "runs", "journal", "events", "queue", "leases", "agents", "request_ids",
+                             "waiting", "approvals", "sessions", "graphs", "data_keys", "run_index", "namespaces",
+                             "meta", "ended"}) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw_db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw_db).ok());
+    std::unique_ptr<rocksdb::DB> db(raw_db);
+    for (const v1::Run& run : {parent, graph_run}) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], run.run_id(), run.SerializeAsString()).ok());
+    }
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[15], "format", "3").ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  for (int open = 0; open < 2; ++open) {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    // Rewritten as the scheduler does: the record alone.
+    StoreBatch rewrite;
+    v1::Run record = parent;
+    record.clear_waits();
+    record.set_steps(open + 1);
+    rewrite.put_runs.push_back(record);
+    v1::Run graph_record = graph_run;
+    graph_record.mutable_graph()->clear_nodes();
+    graph_record.set_children(open + 1);
+    rewrite.put_runs.push_back(graph_record);
+    ASSERT_TRUE((*store)->Commit(rewrite).ok());
+
+    auto got = (*store)->GetRun(parent.run_id());
+    ASSERT_TRUE(got.ok() && got->has_value()) << open;
+    EXPECT_EQ((*got)->steps(), open + 1);
+    record.set_steps(open + 1);
+    *record.mutable_waits() = parent.waits();
+    EXPECT_EQ((*got)->SerializeAsString(), record.SerializeAsString());
+    auto got_graph = (*store)->GetRun(graph_run.run_id());
+    ASSERT_TRUE(got_graph.ok() && got_graph->has_value());
+    EXPECT_EQ((*got_graph)->children(), open + 1);
+    EXPECT_EQ((*got_graph)->graph().SerializeAsString(), graph_run.graph().SerializeAsString());
+  }
+}
+
 // A database from before namespaces: its agent, request id and session keys have no
 // "<ns> 0x00", its run ids no "<ns>/". The first open moves them into "default" and
 // indexes the runs, so everything is found there; a second open changes nothing.

@@ -27,6 +27,7 @@ namespace baton::orchestrator {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -255,6 +256,118 @@ TEST_P(RunStoreTest, PutRunUpsertsByRunId) {
   auto page = store().ListRuns({}, 10, "");
   ASSERT_TRUE(page.ok());
   EXPECT_THAT(page->runs, SizeIs(1));
+}
+
+// ---- A run's parts: its waits and graph spec (StoreBatch) ---------------------
+
+v1::Wait ChildWait(int i) {
+  v1::Wait wait;
+  wait.set_tool_use_id(absl::StrCat("toolu_", i));
+  wait.set_step(1);
+  wait.set_child_run_id(RunIdAt(100 + i));
+  return wait;
+}
+
+std::vector<std::string> WaitIds(const v1::Run& run) {
+  std::vector<std::string> out;
+  for (const v1::Wait& wait : run.waits()) out.push_back(wait.tool_use_id());
+  return out;
+}
+
+TEST_P(RunStoreTest, WaitsAreWrittenApartAndKeptByRewritesOfTheRecord) {
+  const std::string id = RunIdAt(1);
+  StoreBatch create;
+  create.put_runs.push_back(MakeRun(id, v1::RUNNING));
+  for (int i = 0; i < 3; ++i) create.wait_writes.push_back(WaitWrite{id, i, ChildWait(i)});
+  ASSERT_TRUE(store().Commit(create).ok());
+
+  // The record rewritten without its waits, and once with other waits, which a put
+  // does not write: the stored ones stay.
+  v1::Run waiting = MakeRun(id, v1::WAITING);
+  waiting.set_steps(2);
+  StoreBatch rewrite;
+  rewrite.put_runs.push_back(waiting);
+  *waiting.add_waits() = ChildWait(9);
+  rewrite.put_runs.push_back(waiting);
+  // A child ends: its wait alone is written again.
+  v1::Wait done = ChildWait(1);
+  done.set_done(true);
+  done.add_results()->mutable_tool_result()->set_content_json("\"child output\"");
+  rewrite.wait_writes.push_back(WaitWrite{id, 1, done});
+  ASSERT_TRUE(store().Commit(rewrite).ok());
+
+  for (int open = 0; open < 2; ++open) {
+    v1::Run got = GetRunOrDie(id);
+    EXPECT_EQ(got.state(), v1::WAITING) << open;
+    EXPECT_EQ(got.steps(), 2);
+    EXPECT_THAT(WaitIds(got), ElementsAre("toolu_0", "toolu_1", "toolu_2"));
+    ASSERT_EQ(got.waits_size(), 3);
+    EXPECT_EQ(got.waits(1).SerializeAsString(), done.SerializeAsString());
+    EXPECT_FALSE(got.waits(0).done());
+    auto page = store().ListRuns({}, 10, "");
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_THAT(page->runs, SizeIs(1));
+    EXPECT_EQ(page->runs[0].SerializeAsString(), got.SerializeAsString());
+    Reopen();
+  }
+
+  // Resumed: every wait goes, and new ones start again from index 0.
+  StoreBatch resume;
+  resume.put_runs.push_back(MakeRun(id, v1::QUEUED));
+  for (int i = 0; i < 3; ++i) resume.wait_writes.push_back(WaitWrite{id, i, std::nullopt});
+  ASSERT_TRUE(store().Commit(resume).ok());
+  EXPECT_THAT(WaitIds(GetRunOrDie(id)), IsEmpty());
+  StoreBatch again;
+  again.wait_writes.push_back(WaitWrite{id, 0, ChildWait(7)});
+  ASSERT_TRUE(store().Commit(again).ok());
+  Reopen();
+  EXPECT_THAT(WaitIds(GetRunOrDie(id)), ElementsAre("toolu_7"));
+}
+
+TEST_P(RunStoreTest, AGraphSpecIsStoredWithTheRunsCreationAndKeptByRewritesWithoutIt) {
+  const std::string id = RunIdAt(1);
+  v1::Run graph_run = MakeRun(id, v1::WAITING);
+  graph_run.clear_agent();
+  v1::GraphSpec& spec = *graph_run.mutable_graph();
+  spec.set_name("review");
+  spec.set_version(3);
+  for (const char* node : {"plan", "write", "check"}) {
+    v1::GraphNode& n = *spec.add_nodes();
+    n.set_id(node);
+    n.set_description(std::string(200, 'd'));
+  }
+  StoreBatch create;
+  create.put_runs.push_back(graph_run);
+  ASSERT_TRUE(store().Commit(create).ok());
+
+  // Later rewrites carry the graph's name and version only, or no graph at all.
+  v1::Run record = graph_run;
+  record.mutable_graph()->clear_nodes();
+  record.set_children(1);
+  StoreBatch step;
+  step.put_runs.push_back(record);
+  ASSERT_TRUE(store().Commit(step).ok());
+
+  for (int open = 0; open < 2; ++open) {
+    v1::Run got = GetRunOrDie(id);
+    EXPECT_EQ(got.children(), 1) << open;
+    EXPECT_EQ(got.graph().SerializeAsString(), spec.SerializeAsString());
+    auto page = store().ListRuns({}, 10, "");
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_THAT(page->runs, SizeIs(1));
+    EXPECT_EQ(page->runs[0].graph().SerializeAsString(), spec.SerializeAsString());
+    Reopen();
+  }
+}
+
+TEST_P(RunStoreTest, AWaitWriteWithANegativeIndexIsRefusedNamingIt) {
+  StoreBatch batch;
+  batch.put_runs.push_back(MakeRun(RunIdAt(1)));
+  batch.wait_writes.push_back(WaitWrite{RunIdAt(1), -1, ChildWait(0)});
+  absl::Status status = store().Commit(batch);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("wait_writes[0].index"));
+  EXPECT_FALSE(store().GetRun(RunIdAt(1))->has_value());
 }
 
 TEST_P(RunStoreTest, LookupRequestIdFindsTheRun) {
@@ -1373,6 +1486,7 @@ TEST_P(RunStoreTest, RunDeletesRemoveEveryRecordOfTheRunAndNothingOfItsNeighbour
     batch.events.push_back(MakeEvent(id, 2));
     batch.approvals.push_back(MakeApproval(id, 1, v1::Approval::ABANDONED));
     batch.request_ids.emplace_back("req-" + id, id);
+    batch.wait_writes.push_back(WaitWrite{id, 0, ChildWait(0)});
   }
   ASSERT_TRUE(store().Commit(batch).ok());
 
@@ -1393,6 +1507,13 @@ TEST_P(RunStoreTest, RunDeletesRemoveEveryRecordOfTheRunAndNothingOfItsNeighbour
   RunFilter all;
   all.ns = "team";
   EXPECT_THAT(Ids(store().ListRuns(all, 10, "")->runs), ElementsAre(kept));
+
+  EXPECT_THAT(WaitIds(GetRunOrDie(kept)), ElementsAre("toolu_0"));
+  // The deleted run's parts went with it: the same id put again has none.
+  StoreBatch again;
+  again.put_runs.push_back(EndedAt(gone, 100));
+  ASSERT_TRUE(store().Commit(again).ok());
+  EXPECT_THAT(WaitIds(GetRunOrDie(gone)), IsEmpty());
 
   EXPECT_TRUE(store().GetRun(kept)->has_value());
   EXPECT_THAT(Seqs(*store().ReadJournal(kept)), ElementsAre(0, 1));
