@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/logging.h"
@@ -49,6 +50,7 @@ const char* const RocksDbRunStore::kCfNames[kNumCfs] = {
     "meta",
     "ended",
     "run_parts",
+    "pending_approvals",
 };
 
 namespace {
@@ -75,9 +77,10 @@ std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 // The meta family's key for the layout's version, and the version this code writes.
 constexpr char kFormatKey[] = "format";
-constexpr char kFormatNamespaces[] = "2";
-constexpr char kFormatEndedIndex[] = "3";
-constexpr char kFormatRunParts[] = "4";
+constexpr int kFormatNamespaces = 2;
+constexpr int kFormatEndedIndex = 3;
+constexpr int kFormatRunParts = 4;
+constexpr int kFormatPendingIndex = 5;  // the latest
 // The meta family's key for the secret that signs page tokens (PageTokenKey).
 constexpr char kPageTokenKey[] = "page_token_key";
 constexpr size_t kPageTokenKeyBytes = 32;
@@ -126,10 +129,15 @@ class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
 //   family is read only by the start-up scan), so it gets the same options.
 // - approvals and sessions are read with point Gets (GetApproval, GetSessionHead: a
 //   decision names its approval, a new run of a session looks up the session's head),
-//   so they get whole-key bloom filters like runs and request_ids. ListApprovals
-//   walks the whole approvals family, which a filter neither helps nor hurts. Neither
-//   is rewritten often enough for memtable insert hints to pay (an approval is
-//   written about twice, a session head once per run of the session).
+//   so they get whole-key bloom filters like runs and request_ids. ListApprovals of
+//   every run walks the family (one run's: its key range), which a filter neither
+//   helps nor hurts. Neither is rewritten often enough for memtable insert hints to
+//   pay (an approval is written about twice, a session head once per run of the
+//   session).
+// - pending_approvals indexes the approvals still PENDING (the inbox ListApprovals
+//   shows by default, and what a restart reloads), so listing them does not read the
+//   decided ones, which only grow: an id is put when its approval is made and deleted
+//   when it is decided, the queue's churn.
 // - ended (retention) is written once per root run that ends and deleted once, from
 //   the oldest: the same churn as the queue, so the same options.
 // - max_background_jobs 2: the orchestrator shares small machines with workers.
@@ -214,7 +222,8 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
       cf = point_lookups();
     } else if (name == "journal" || name == "events" || name == "run_parts") {
       cf = prefix_scans();
-    } else if (name == "queue" || name == "leases" || name == "waiting" || name == "ended") {
+    } else if (name == "queue" || name == "leases" || name == "waiting" || name == "ended" ||
+               name == "pending_approvals") {
       cf = churn();
     } else {
       cf = base();
@@ -266,6 +275,7 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
   RETURN_IF_ERROR(store->MigrateToNamespaces());
   RETURN_IF_ERROR(store->MigrateToEndedIndex());
   RETURN_IF_ERROR(store->MigrateToRunParts());
+  RETURN_IF_ERROR(store->MigrateToPendingIndex());
   RETURN_IF_ERROR(store->LoadPageTokenKey());
   return store;
 }
@@ -330,12 +340,12 @@ absl::Status RocksDbRunStore::EnsureDataKey(std::string_view ns) {
 }
 
 absl::Status RocksDbRunStore::MigrateToNamespaces() {
-  std::string format;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
-  if (s.ok() && (format == kFormatNamespaces || format == kFormatEndedIndex || format == kFormatRunParts)) {
-    return absl::OkStatus();
+  ASSIGN_OR_RETURN(const int format, FormatVersion());
+  if (format > kFormatPendingIndex) {
+    return absl::FailedPreconditionError(absl::StrCat("store ", path(), " is at format ", format,
+                                                      ", newer than this orchestrator's (", kFormatPendingIndex, ")"));
   }
-  if (!s.IsNotFound()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
+  if (format >= kFormatNamespaces) return absl::OkStatus();
   // Format 1 keys have no "<ns> 0x00" in front; they all belong to "default". Runs keep
   // their ids (an id without "<ns>/" is in "default") and gain their index entries.
   size_t moved = 0;
@@ -361,10 +371,8 @@ absl::Status RocksDbRunStore::MigrateToNamespaces() {
 }
 
 absl::Status RocksDbRunStore::MigrateToEndedIndex() {
-  std::string format;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
-  if (s.ok() && (format == kFormatEndedIndex || format == kFormatRunParts)) return absl::OkStatus();
-  if (!s.ok()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
+  ASSIGN_OR_RETURN(const int format, FormatVersion());
+  if (format >= kFormatEndedIndex) return absl::OkStatus();
   // Once per database: its runs from before retention existed get their entries.
   size_t indexed = 0;
   rocksdb::WriteBatch batch;
@@ -382,10 +390,8 @@ absl::Status RocksDbRunStore::MigrateToEndedIndex() {
 }
 
 absl::Status RocksDbRunStore::MigrateToRunParts() {
-  std::string format;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
-  if (s.ok() && format == kFormatRunParts) return absl::OkStatus();
-  if (!s.ok()) RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
+  ASSIGN_OR_RETURN(const int format, FormatVersion());
+  if (format >= kFormatRunParts) return absl::OkStatus();
   // Once per database: records written before runs were stored in parts carry their
   // waits and graph inline. Written as Encode writes them (encrypted when the store is).
   size_t split = 0;
@@ -419,8 +425,40 @@ absl::Status RocksDbRunStore::MigrateToRunParts() {
   return absl::OkStatus();
 }
 
-absl::Status RocksDbRunStore::CommitMigration(rocksdb::WriteBatch& batch, const char* format, std::string_view what) {
-  batch.Put(cf(kMetaCf), kFormatKey, format);
+absl::Status RocksDbRunStore::MigrateToPendingIndex() {
+  ASSIGN_OR_RETURN(const int format, FormatVersion());
+  if (format >= kFormatPendingIndex) return absl::OkStatus();
+  // Once per database: the approvals from before the index.
+  size_t indexed = 0;
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kApprovalsCf)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    v1::Approval approval;
+    if (!ParseStored(kApprovalsCf, View(it->key()), it->value(), &approval)) {
+      return CorruptRecord("approval", View(it->key()), path());
+    }
+    if (approval.state() != v1::Approval::PENDING) continue;
+    batch.Put(cf(kPendingApprovalsCf), it->key(), rocksdb::Slice());
+    ++indexed;
+  }
+  RETURN_IF_ERROR(FromRocksDb(it->status(), "index pending approvals", path()));
+  RETURN_IF_ERROR(CommitMigration(batch, kFormatPendingIndex, "index pending approvals"));
+  if (indexed > 0) BATON_LOG(INFO) << "store indexed " << indexed << " pending approvals";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> RocksDbRunStore::FormatVersion() {
+  std::string format;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
+  if (s.IsNotFound()) return 0;
+  RETURN_IF_ERROR(FromRocksDb(s, "read format", path()));
+  int version = 0;
+  if (!absl::SimpleAtoi(format, &version)) return CorruptRecord("format", kFormatKey, path());
+  return version;
+}
+
+absl::Status RocksDbRunStore::CommitMigration(rocksdb::WriteBatch& batch, int format, std::string_view what) {
+  batch.Put(cf(kMetaCf), kFormatKey, absl::StrCat(format));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   return FromRocksDb(db_->Write(write_options, &batch), what, path());
@@ -645,6 +683,12 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     const v1::Approval& approval = batch.approvals[i];
     ASSIGN_OR_RETURN(std::string value, serialize(approval, "approvals", i));
     put(kApprovalsCf, approval.approval_id(), std::move(value), NamespaceOfRunId(approval.run_id()));
+    // In batch order, so an approval made and decided in one batch is not indexed.
+    if (approval.state() == v1::Approval::PENDING) {
+      put(kPendingApprovalsCf, approval.approval_id(), {});
+    } else {
+      del(kPendingApprovalsCf, approval.approval_id());
+    }
   }
   for (const auto& [session_id, run_id] : batch.session_heads) {
     put(kSessionsCf, store_keys::ScopedKey(NamespaceOfRunId(run_id), session_id), run_id);
@@ -666,6 +710,7 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     del_range(kJournalCf, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     del_range(kEventsCf, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     del_range(kApprovalsCf, store_keys::RunApprovalsPrefix(id), store_keys::RunApprovalsUpperBound(id));
+    del_range(kPendingApprovalsCf, store_keys::RunApprovalsPrefix(id), store_keys::RunApprovalsUpperBound(id));
     for (std::string& key : store_keys::RunIndexKeys(run)) del(kRunIndexCf, std::move(key));
     if (!run.request_id().empty()) del(kRequestIdsCf, store_keys::ScopedKey(NamespaceOfRunId(id), run.request_id()));
   }
@@ -1170,19 +1215,32 @@ absl::StatusOr<ApprovalPage> RocksDbRunStore::ListApprovals(const ApprovalFilter
   const size_t limit = static_cast<size_t>(store_keys::EffectivePageSize(page_size));
   ASSIGN_OR_RETURN(const std::string after, store_keys::DecodeApprovalPageToken(page_token));
   ApprovalPage page;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cf(kApprovalsCf)));
-  // From just after the token's approval id (exclusive), in approval id order.
-  if (after.empty()) {
-    it->SeekToFirst();
-  } else {
-    it->Seek(after);
-    if (it->Valid() && View(it->key()) == after) it->Next();
+  // What is walked, in approval id order: one run's key range; else, for the pending
+  // ones, their index (each entry's approval read with a point lookup); else every
+  // approval. The record decides what matches (an index entry may trail it).
+  const bool by_index = filter.run_id.empty() && filter.states == ApprovalFilter::States::kPending;
+  std::string lower, upper;
+  rocksdb::Slice upper_slice;
+  rocksdb::ReadOptions read_options;
+  if (!filter.run_id.empty()) {
+    lower = store_keys::RunApprovalsPrefix(filter.run_id);
+    upper = store_keys::RunApprovalsUpperBound(filter.run_id);
+    upper_slice = rocksdb::Slice(upper);
+    read_options.iterate_upper_bound = &upper_slice;
   }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(read_options, cf(by_index ? kPendingApprovalsCf : kApprovalsCf)));
+  // From just after the token's approval id (exclusive).
+  it->Seek(std::max(after, lower));
+  if (it->Valid() && !after.empty() && View(it->key()) == after) it->Next();
   // As in ListRuns, memory stays at one page: approvals that do not match are dropped.
   for (; it->Valid(); it->Next()) {
     v1::Approval approval;
-    if (!ParseStored(kApprovalsCf, View(it->key()), it->value(), &approval)) {
+    if (by_index) {
+      ASSIGN_OR_RETURN(std::optional<v1::Approval> indexed, GetApproval(View(it->key())));
+      if (!indexed.has_value()) continue;
+      approval = *std::move(indexed);
+    } else if (!ParseStored(kApprovalsCf, View(it->key()), it->value(), &approval)) {
       return CorruptRecord("approval", View(it->key()), path());
     }
     if (!store_keys::MatchesFilter(filter, approval)) continue;
@@ -1277,6 +1335,8 @@ absl::Status RocksDbRunStore::ReclaimSpace(std::string_view first_run_id, std::s
       {kJournalCf, store_keys::RunSeqPrefix(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
       {kEventsCf, store_keys::RunSeqPrefix(first_run_id), store_keys::RunSeqUpperBound(last_run_id)},
       {kApprovalsCf, store_keys::RunApprovalsPrefix(first_run_id), store_keys::RunApprovalsUpperBound(last_run_id)},
+      {kPendingApprovalsCf, store_keys::RunApprovalsPrefix(first_run_id),
+       store_keys::RunApprovalsUpperBound(last_run_id)},
   };
   for (const Range& range : ranges) {
     const rocksdb::Slice begin(range.begin);

@@ -184,6 +184,7 @@ class RocksDbRunStore final : public RunStore {
     kMetaCf,  // the layout's format version
     kEndedCf,  // retention: root runs that ended, by namespace and end time (store_keys.h)
     kRunPartsCf,  // a run's waits and graph spec, apart from its record (StoreBatch)
+    kPendingApprovalsCf,  // the ids of the approvals still PENDING (ListApprovals)
     kNumCfs,
   };
   static const char* const kCfNames[kNumCfs];
@@ -209,9 +210,15 @@ class RocksDbRunStore final : public RunStore {
   // Format 3 moves to 4: each run's waits and whole graph spec move out of its record
   // into run_parts (StoreBatch). Idempotent; synced.
   absl::Status MigrateToRunParts();
+  // Format 4 moves to 5: every PENDING approval gains its pending_approvals entry.
+  // Idempotent; synced.
+  absl::Status MigrateToPendingIndex();
   // Writes a migration's `batch` with the format it moves to, synced (`what` names it
   // in errors).
-  absl::Status CommitMigration(rocksdb::WriteBatch& batch, const char* format, std::string_view what);
+  absl::Status CommitMigration(rocksdb::WriteBatch& batch, int format, std::string_view what);
+  // The layout's version in the meta family: 0 when none is written (a new database,
+  // or format 1).
+  absl::StatusOr<int> FormatVersion();
   // Calls `fn` with every stored run record, in key order (the migrations).
   absl::Status ForEachRunRecord(const std::function<absl::Status(const v1::Run&)>& fn);
   // The run's record alone, without its parts (its state, index keys and labels).

@@ -334,6 +334,74 @@ TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeRunPartsMovesWaitsAndGraph
   }
 }
 
+// A database of format 4 had no index of the pending approvals: the first open
+// builds it from the approvals, so the pending list is the same as before.
+TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeThePendingIndexIndexesItsPendingApprovals) {
+  const RocksDbStoreOptions options = Options();
+  std::vector<v1::Approval> approvals(3);
+  for (int i = 0; i < 3; ++i) {
+    approvals[i].set_approval_id(absl::StrCat("default/run_00000000000100000000:", i, ":toolu_", i));
+    approvals[i].set_run_id("default/run_00000000000100000000");
+    approvals[i].set_state(i == 1 ? v1::Approval::DECIDED : v1::Approval::PENDING);
+  }
+  {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "runs", "journal", "events", "queue", "leases", "agents", "request_ids",
+                             "waiting", "approvals", "sessions", "graphs", "data_keys", "run_index", "namespaces",
+                             "meta", "ended", "run_parts"}) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw_db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw_db).ok());
+    std::unique_ptr<rocksdb::DB> db(raw_db);
+    for (const v1::Approval& approval : approvals) {
+      ASSERT_TRUE(
+          db->Put(rocksdb::WriteOptions(), handles[9], approval.approval_id(), approval.SerializeAsString()).ok());
+    }
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[15], "format", "4").ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  for (int open = 0; open < 2; ++open) {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto page = (*store)->ListApprovals(ApprovalFilter{}, 10, "");
+    ASSERT_TRUE(page.ok()) << page.status();
+    std::vector<std::string> ids;
+    for (const v1::Approval& approval : page->approvals) ids.push_back(approval.approval_id());
+    EXPECT_EQ(ids, (std::vector<std::string>{approvals[0].approval_id(), approvals[2].approval_id()})) << open;
+  }
+}
+
+// A database a newer orchestrator moved to a later format is refused, naming both
+// formats, rather than read without what that format added.
+TEST_F(RocksDbRunStoreTest, ADatabaseOfANewerFormatIsRefusedNamingIt) {
+  const RocksDbStoreOptions options = Options();
+  ASSERT_TRUE(RocksDbRunStore::Open(options).ok());
+  {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const std::string& name : names) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw_db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), options.path, cfs, &handles, &raw_db).ok());
+    std::unique_ptr<rocksdb::DB> db(raw_db);
+    const auto meta = std::find(names.begin(), names.end(), "meta") - names.begin();
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[meta], "format", "99").ok());
+    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("format 99, newer than this orchestrator's (5)"));
+}
+
 // A database from before namespaces: its agent, request id and session keys have no
 // "<ns> 0x00", its run ids no "<ns>/". The first open moves them into "default" and
 // indexes the runs, so everything is found there; a second open changes nothing.

@@ -992,6 +992,41 @@ TEST_P(RunStoreTest, ListApprovalsFiltersByStateRunAndAgent) {
             (std::vector<std::string>{id(1, 1), id(1, 3)}));
 }
 
+// The pending list (RocksDbRunStore reads it through an index of the pending ones)
+// follows every way an approval stops being pending: decided later, decided in the
+// batch that made it, its run deleted; and survives a reopen.
+TEST_P(RunStoreTest, ThePendingListFollowsDecisionsAndDeletesAcrossReopen) {
+  using States = ApprovalFilter::States;
+  auto id = [](int64_t run, int step) { return MakeApproval(RunIdAt(run), step).approval_id(); };
+  StoreBatch batch;
+  for (int64_t run : {1, 2}) {
+    batch.put_runs.push_back(MakeRun(RunIdAt(run), v1::SUCCEEDED));
+    batch.approvals.push_back(MakeApproval(RunIdAt(run), 1));
+    batch.approvals.push_back(MakeApproval(RunIdAt(run), 2));
+  }
+  batch.approvals.push_back(MakeApproval(RunIdAt(2), 3));
+  batch.approvals.push_back(MakeApproval(RunIdAt(2), 3, v1::Approval::EXPIRED));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  EXPECT_EQ(ListAllApprovals({}, 1), (std::vector<std::string>{id(1, 1), id(1, 2), id(2, 1), id(2, 2)}));
+
+  StoreBatch decide;
+  decide.approvals.push_back(MakeApproval(RunIdAt(1), 1, v1::Approval::DECIDED));
+  ASSERT_TRUE(store().Commit(decide).ok());
+  StoreBatch deletes;
+  deletes.run_deletes.push_back(GetRunOrDie(RunIdAt(2)));
+  ASSERT_TRUE(store().Commit(deletes).ok());
+  for (int open = 0; open < 2; ++open) {
+    EXPECT_EQ(ListAllApprovals({}, 1), (std::vector<std::string>{id(1, 2)})) << open;
+    EXPECT_EQ(ListAllApprovals({"", "", States::kAll}, 50), (std::vector<std::string>{id(1, 1), id(1, 2)}));
+    Reopen();
+  }
+  // Pending again (a store does not judge the order of states): listed again.
+  StoreBatch again;
+  again.approvals.push_back(MakeApproval(RunIdAt(1), 1));
+  ASSERT_TRUE(store().Commit(again).ok());
+  EXPECT_EQ(ListAllApprovals({}, 50), (std::vector<std::string>{id(1, 1), id(1, 2)}));
+}
+
 TEST_P(RunStoreTest, ListApprovalsPagesInApprovalIdOrder) {
   StoreBatch batch;
   std::vector<std::string> all, pending;
