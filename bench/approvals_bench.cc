@@ -92,7 +92,8 @@ int Main(int argc, char** argv) {
       if (listed != pending) rc = 1;
     }
     if (rc != 0) {
-      std::fprintf(stderr, "the pending list did not hold the %lld pending approvals\n", static_cast<long long>(pending));
+      std::fprintf(stderr, "the pending list did not hold the %lld pending approvals\n",
+                   static_cast<long long>(pending));
       return std::string("null");
     }
     return absl::StrCat(R"({"first_page_ms":)", Summary(page_ms), R"(,"reload_ms":)", Summary(reload_ms), "}");

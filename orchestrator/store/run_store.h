@@ -238,9 +238,9 @@ class RunStore {
   // In approval_id order (approval ids start with their run's id, so oldest run
   // first). Like ListRuns, walks candidates from the token and drops those that do
   // not match: one run's approvals when the filter names a run, else the pending ones
-  // (kPending) through an index of them, else every approval. `page_token` is opaque (empty: from the start) and stays valid
-  // across restarts; one that ListApprovals did not return fails with
-  // kInvalidArgument. page_size as in ListRuns. A full page has a next_page_token only
+  // (kPending) through an index of them, else every approval. `page_token` is opaque
+  // (empty: from the start) and stays valid across restarts; one that ListApprovals
+  // did not return fails with kInvalidArgument. page_size as in ListRuns. A full page has a next_page_token only
   // when another match follows.
   virtual absl::StatusOr<ApprovalPage> ListApprovals(const ApprovalFilter& filter, int page_size,
                                                      std::string_view page_token) = 0;

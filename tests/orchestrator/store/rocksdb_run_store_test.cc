@@ -8,6 +8,7 @@
 #include <random>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -54,6 +55,35 @@ class RocksDbRunStoreTest : public ::testing::Test {
     entry.set_seq(1);
     batch.journal.emplace_back(run_id, entry);
     return batch;
+  }
+
+  using Handles = std::vector<rocksdb::ColumnFamilyHandle*>;
+  // Writes a database at `path` as another version laid it out: these column
+  // families, filled by `fill` (its handles in the same order).
+  static void WriteDatabase(const std::string& path, const std::vector<std::string>& families,
+                            const std::function<void(rocksdb::DB&, const Handles&)>& fill) {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const std::string& name : families) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    Handles handles;
+    rocksdb::DB* raw_db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(db_options, path, cfs, &handles, &raw_db).ok());
+    std::unique_ptr<rocksdb::DB> db(raw_db);
+    fill(*db, handles);
+    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  // The families of format 3, 4 (run_parts) and 5 (pending_approvals).
+  static std::vector<std::string> FamiliesOfFormat(int format) {
+    std::vector<std::string> families = {"default", "runs",   "journal",   "events",     "queue",
+                                         "leases",  "agents", "request_ids", "waiting",  "approvals",
+                                         "sessions", "graphs", "data_keys", "run_index", "namespaces",
+                                         "meta",    "ended"};
+    if (format >= 4) families.push_back("run_parts");
+    if (format >= 5) families.push_back("pending_approvals");
+    return families;
   }
 
   std::filesystem::path dir_;
@@ -285,27 +315,12 @@ TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeRunPartsMovesWaitsAndGraph
   graph_run.set_state(v1::WAITING);
   graph_run.mutable_graph()->set_name("review");
   graph_run.mutable_graph()->add_nodes()->set_id("plan");
-  {
-    rocksdb::DBOptions db_options;
-    db_options.create_if_missing = true;
-    db_options.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "runs", "journal", "events", "queue", "leases", "agents", "request_ids",
-                             "waiting", "approvals", "sessions", "graphs", "data_keys", "run_index", "namespaces",
-                             "meta", "ended"}) {
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw_db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw_db).ok());
-    std::unique_ptr<rocksdb::DB> db(raw_db);
+  WriteDatabase(options.path, FamiliesOfFormat(3), [&](rocksdb::DB& db, const Handles& handles) {
     for (const v1::Run& run : {parent, graph_run}) {
-      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], run.run_id(), run.SerializeAsString()).ok());
+      ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), handles[1], run.run_id(), run.SerializeAsString()).ok());
     }
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[15], "format", "3").ok());
-    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
-    ASSERT_TRUE(db->Close().ok());
-  }
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), handles[15], "format", "3").ok());
+  });
   for (int open = 0; open < 2; ++open) {
     auto store = RocksDbRunStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
@@ -344,28 +359,13 @@ TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeThePendingIndexIndexesItsP
     approvals[i].set_run_id("default/run_00000000000100000000");
     approvals[i].set_state(i == 1 ? v1::Approval::DECIDED : v1::Approval::PENDING);
   }
-  {
-    rocksdb::DBOptions db_options;
-    db_options.create_if_missing = true;
-    db_options.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "runs", "journal", "events", "queue", "leases", "agents", "request_ids",
-                             "waiting", "approvals", "sessions", "graphs", "data_keys", "run_index", "namespaces",
-                             "meta", "ended", "run_parts"}) {
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw_db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(db_options, options.path, cfs, &handles, &raw_db).ok());
-    std::unique_ptr<rocksdb::DB> db(raw_db);
+  WriteDatabase(options.path, FamiliesOfFormat(4), [&](rocksdb::DB& db, const Handles& handles) {
     for (const v1::Approval& approval : approvals) {
       ASSERT_TRUE(
-          db->Put(rocksdb::WriteOptions(), handles[9], approval.approval_id(), approval.SerializeAsString()).ok());
+          db.Put(rocksdb::WriteOptions(), handles[9], approval.approval_id(), approval.SerializeAsString()).ok());
     }
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[15], "format", "4").ok());
-    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
-    ASSERT_TRUE(db->Close().ok());
-  }
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), handles[15], "format", "4").ok());
+  });
   for (int open = 0; open < 2; ++open) {
     auto store = RocksDbRunStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
@@ -382,20 +382,9 @@ TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeThePendingIndexIndexesItsP
 TEST_F(RocksDbRunStoreTest, ADatabaseOfANewerFormatIsRefusedNamingIt) {
   const RocksDbStoreOptions options = Options();
   ASSERT_TRUE(RocksDbRunStore::Open(options).ok());
-  {
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path, &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const std::string& name : names) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw_db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), options.path, cfs, &handles, &raw_db).ok());
-    std::unique_ptr<rocksdb::DB> db(raw_db);
-    const auto meta = std::find(names.begin(), names.end(), "meta") - names.begin();
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[meta], "format", "99").ok());
-    for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
-    ASSERT_TRUE(db->Close().ok());
-  }
+  WriteDatabase(options.path, FamiliesOfFormat(5), [](rocksdb::DB& db, const Handles& handles) {
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), handles[15], "format", "99").ok());
+  });
   auto store = RocksDbRunStore::Open(options);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
