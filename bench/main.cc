@@ -39,7 +39,7 @@ constexpr char kUsage[] =
     "         [--w3-lease-ttl-ms=10000] [--channels=8] [--streaming] [--no-doc] [--keep]\n"
     "         [--orchestrator-wrapper=\"/usr/bin/valgrind --tool=callgrind ...\"] [--label=TEXT]\n"
     "         [--worker-wrapper=\"...\"] (worker 0 only) [--workers=4] (W1 and the -secure, -obs pairs)\n"
-    "         [--w2-workers=1] [--w2-slots=64] (W2) [--w7-children=100]\n"
+    "         [--w2-workers=1] [--w2-slots=64] (W2) [--w7-children=100] [--system-bytes=0]\n"
     "         [--watch=batched|each] (W1, W2: WatchRunBatched or WatchRun)\n"
     "         [--secure-parts=tls,auth,encryption] (what W1-secure and W2-secure turn on; default all)\n"
     "         [--report-only=RESULTS.json] (rewrite the table from a results file)\n";
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   baton::Flags flags({"bin-dir", "out-dir", "doc", "only", "scale", "repeats", "slow-repeats", "w3-lease-ttl-ms",
                       "channels", "orchestrator-wrapper", "worker-wrapper", "label", "work-dir", "workers",
                       "w2-workers", "w2-slots", "watch",
-                      "report-only", "w7-children", "secure-parts"},
+                      "report-only", "w7-children", "secure-parts", "system-bytes"},
                      {"streaming", "no-doc", "keep", "help"});
   if (absl::Status s = flags.Parse(argc, argv); !s.ok() || flags.GetBool("help")) {
     if (!s.ok()) std::cerr << "baton-bench: " << s.message() << "\n";
@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   options.w2_workers = static_cast<int>(flags.GetInt("w2-workers", 1, &error));
   options.w2_slots = static_cast<int>(flags.GetInt("w2-slots", 64, &error));
   options.w7_children = static_cast<int>(flags.GetInt("w7-children", 100, &error));
+  options.system_bytes = static_cast<int>(flags.GetInt("system-bytes", 0, &error));
   options.streaming = flags.GetBool("streaming");
   const std::string watch = flags.GetString("watch", "batched");
   options.batched_watch = watch == "batched";
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
       {"repeats", options.repeats},
       {"slow_repeats", options.slow_repeats},
       {"streaming", options.streaming},
+      {"system_bytes", options.system_bytes},
       {"orchestrator_wrapper", flags.GetString("orchestrator-wrapper")},
       {"build_type", BATON_BENCH_BUILD_TYPE},
   };

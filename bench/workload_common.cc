@@ -47,7 +47,13 @@ v1::AgentSpec Agent(const BenchOptions& o, bool echo_tool, int max_steps) {
   v1::AgentSpec agent;
   agent.set_name("bench");
   agent.set_model("claude-sonnet-4-5");
-  agent.set_system("You are a benchmark agent.");
+  std::string system = "You are a benchmark agent.";
+  if (o.system_bytes > static_cast<int>(system.size())) {
+    system.reserve(o.system_bytes);
+    while (static_cast<int>(system.size()) < o.system_bytes) system += " Answer briefly; use the tools given.";
+    system.resize(o.system_bytes);
+  }
+  agent.set_system(system);
   if (echo_tool) agent.add_allowed_tools("echo");
   agent.set_max_steps(max_steps);
   agent.set_max_tokens(256);

@@ -32,6 +32,9 @@ struct BenchOptions {
   // 4 workers did fewer steps/s at a higher ack p99). Default: 1
   int w2_workers = 1;
   int w2_slots = 64;  // each W2 worker's --concurrency
+  // Bytes of the agents' system prompt (0: the one-line default). A real agent's prompt
+  // and tool definitions are often tens of KB; the run carries them.
+  int system_bytes = 0;
   // W1 and W2 watch with WatchRunBatched (--watch=batched) or WatchRun (--watch=each).
   bool batched_watch = true;
   int w7_children = 100;         // subagents a W7 parent calls in one turn. Default: 100

@@ -409,17 +409,31 @@ v1::RunState Scheduler::StateIn(const StoreBatch& batch, const std::string& run_
 }
 
 void Scheduler::PutRunRecord(v1::Run& run, StoreBatch& batch) {
-  // The parts move out and back without a copy.
+  // The parts move out and back without a copy; the record keeps what ListRuns'
+  // filters and index keys read (StoreBatch, store_keys::StoredRecord).
   google::protobuf::RepeatedPtrField<v1::Wait> waits;
   waits.Swap(run.mutable_waits());
+  std::string input;
+  input.swap(*run.mutable_input());
+  std::unique_ptr<v1::AgentSpec> agent;
+  if (run.has_agent()) {
+    agent.reset(run.release_agent());
+    v1::AgentSpec& cut = *run.mutable_agent();
+    cut.set_name(agent->name());
+    cut.set_version(agent->version());
+    cut.set_model(agent->model());
+    cut.set_namespace_(agent->namespace_());
+  }
   std::unique_ptr<v1::GraphSpec> graph;
-  if (store_keys::CarriesGraphSpec(run)) {
+  if (run.has_graph()) {
     graph.reset(run.release_graph());
     run.mutable_graph()->set_name(graph->name());
     run.mutable_graph()->set_version(graph->version());
   }
   batch.put_runs.push_back(run);
   run.mutable_waits()->Swap(&waits);
+  run.mutable_input()->swap(input);
+  if (agent != nullptr) run.set_allocated_agent(agent.release());
   if (graph != nullptr) run.set_allocated_graph(graph.release());
 }
 

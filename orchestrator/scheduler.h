@@ -451,8 +451,9 @@ class Scheduler {
   // The state `batch` leaves the run in.
   static v1::RunState StateIn(const StoreBatch& batch, const std::string& run_id);
   // A run is stored in parts (StoreBatch). Puts `run`'s record in `batch` without
-  // them, so a rewrite copies a record of bounded size while the run waits for N
-  // children or runs a graph of N nodes. `run` is as it was when this returns.
+  // them, so a rewrite copies a record of bounded size whatever its agent's prompt and
+  // tools, its input, or the N children it waits for or graph nodes it runs. `run` is
+  // as it was when this returns.
   static void PutRunRecord(v1::Run& run, StoreBatch& batch);
   // Writes run.waits(index) as it now is.
   static void PutWait(const v1::Run& run, int index, StoreBatch& batch);

@@ -103,7 +103,7 @@ Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
     EnqueueLocked(active, batch);
     AddStateEventLocked(active.run, "created", batch);
   }
-  // Whole: a graph run's spec is stored with its creation, and only then.
+  // Whole: the first put of a run stores what it was created with (StoreBatch).
   batch.put_runs.push_back(active.run);
   return active;
 }

@@ -36,13 +36,15 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   absl::MutexLock lock(&mu_);
   // Same order as RocksDbRunStore writes its WriteBatch (see StoreBatch).
   for (const v1::Run& run : batch.put_runs) {
-    v1::Run& stored = runs_[run.run_id()];
+    auto [it, created] = runs_.try_emplace(run.run_id());
+    v1::Run& stored = it->second;
+    // A run's first put, its creation, stores what it was created with.
+    if (created) specs_[run.run_id()] = store_keys::SpecOf(run);
     // The ended index gains a root run when it ends (RocksDbRunStore::IndexRunLocked).
     if (IsTerminal(run.state()) && !IsTerminal(stored.state()) && IsRetentionRoot(run)) {
       ended_[store_keys::EndedKey(run.run_id(), store_keys::EndTimeOf(run))] = run.run_id();
     }
-    stored = store_keys::IsStoredRecord(run) ? run : store_keys::StoredRecord(run);
-    if (store_keys::CarriesGraphSpec(run)) graph_specs_[run.run_id()] = run.graph();
+    stored = store_keys::StoredRecord(run);
   }
   for (const WaitWrite& write : batch.wait_writes) {
     std::string key = store_keys::RunSeqKey(write.run_id, store_keys::WaitPart(write.index));
@@ -83,7 +85,7 @@ absl::Status InMemoryRunStore::Commit(const StoreBatch& batch) {
   for (const v1::Run& run : batch.run_deletes) {
     const std::string& id = run.run_id();
     runs_.erase(id);
-    graph_specs_.erase(id);
+    specs_.erase(id);
     EraseRange(waits_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     EraseRange(journal_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
     EraseRange(events_, store_keys::RunSeqPrefix(id), store_keys::RunSeqUpperBound(id));
@@ -118,7 +120,7 @@ absl::StatusOr<std::optional<v1::Run>> InMemoryRunStore::GetRun(std::string_view
 
 v1::Run InMemoryRunStore::WholeRunLocked(const v1::Run& record) const {
   v1::Run run = record;
-  if (auto spec = graph_specs_.find(run.run_id()); spec != graph_specs_.end()) *run.mutable_graph() = spec->second;
+  if (auto spec = specs_.find(run.run_id()); spec != specs_.end()) store_keys::MergeSpec(spec->second, &run);
   const std::string prefix = store_keys::RunSeqPrefix(run.run_id());
   for (auto it = waits_.lower_bound(prefix); it != waits_.end() && it->first.starts_with(prefix); ++it) {
     *run.add_waits() = it->second;

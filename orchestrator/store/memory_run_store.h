@@ -91,9 +91,10 @@ class InMemoryRunStore final : public RunStore {
   v1::Run WholeRunLocked(const v1::Run& record) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // What put_runs stores (StoreBatch), and the parts kept apart as RocksDbRunStore
-  // keeps them: graph specs by run id, waits by store_keys::RunSeqKey(run, WaitPart).
+  // keeps them: what each run was created with (store_keys::SpecOf) by run id, waits
+  // by store_keys::RunSeqKey(run, WaitPart).
   Map<v1::Run> runs_ ABSL_GUARDED_BY(mu_);
-  Map<v1::GraphSpec> graph_specs_ ABSL_GUARDED_BY(mu_);
+  Map<v1::Run> specs_ ABSL_GUARDED_BY(mu_);
   Map<v1::Wait> waits_ ABSL_GUARDED_BY(mu_);
   Map<v1::JournalEntry> journal_ ABSL_GUARDED_BY(mu_);
   Map<v1::RunEvent> events_ ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -393,7 +394,7 @@ absl::Status RocksDbRunStore::MigrateToRunParts() {
   ASSIGN_OR_RETURN(const int format, FormatVersion());
   if (format >= kFormatRunParts) return absl::OkStatus();
   // Once per database: records written before runs were stored in parts carry their
-  // waits and graph inline. Written as Encode writes them (encrypted when the store is).
+  // agent, input, graph and waits inline. Written as Encode writes them (encrypted when the store is).
   size_t split = 0;
   rocksdb::WriteBatch batch;
   auto put = [&](Cf family, const std::string& key, const google::protobuf::MessageLite& message,
@@ -406,12 +407,9 @@ absl::Status RocksDbRunStore::MigrateToRunParts() {
     return FromRocksDb(batch.Put(cf(family), key, value), "split runs", path());
   };
   RETURN_IF_ERROR(ForEachRunRecord([&](const v1::Run& run) -> absl::Status {
-    if (store_keys::IsStoredRecord(run)) return absl::OkStatus();
     const std::string_view ns = NamespaceOfRunId(run.run_id());
-    if (store_keys::CarriesGraphSpec(run)) {
-      const std::string key = store_keys::RunSeqKey(run.run_id(), store_keys::kGraphSpecPart);
-      RETURN_IF_ERROR(put(kRunPartsCf, key, run.graph(), ns));
-    }
+    const std::string spec_key = store_keys::RunSeqKey(run.run_id(), store_keys::kSpecPart);
+    RETURN_IF_ERROR(put(kRunPartsCf, spec_key, store_keys::SpecOf(run), ns));
     for (int i = 0; i < run.waits_size(); ++i) {
       const std::string key = store_keys::RunSeqKey(run.run_id(), store_keys::WaitPart(i));
       RETURN_IF_ERROR(put(kRunPartsCf, key, run.waits(i), ns));
@@ -421,7 +419,7 @@ absl::Status RocksDbRunStore::MigrateToRunParts() {
     return absl::OkStatus();
   }));
   RETURN_IF_ERROR(CommitMigration(batch, kFormatRunParts, "split runs"));
-  if (split > 0) BATON_LOG(INFO) << "store moved the waits and graph specs of " << split << " runs apart";
+  if (split > 0) BATON_LOG(INFO) << "store split " << split << " runs into their records and parts";
   return absl::OkStatus();
 }
 
@@ -619,18 +617,21 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     // put wins, so only it is serialized, encrypted and written.
     absl::flat_hash_map<std::string_view, size_t> last_put;
     for (size_t i = 0; i < batch.put_runs.size(); ++i) last_put[batch.put_runs[i].run_id()] = i;
+    absl::flat_hash_set<std::string_view> seen;
     absl::MutexLock lock(&index_mu_);
     for (size_t i = 0; i < batch.put_runs.size(); ++i) {
       const v1::Run& run = batch.put_runs[i];
       const std::string_view ns = NamespaceOfRunId(run.run_id());
-      if (store_keys::CarriesGraphSpec(run)) {
-        ASSIGN_OR_RETURN(std::string spec, serialize(run.graph(), "put_runs", i));
-        put(kRunPartsCf, store_keys::RunSeqKey(run.run_id(), store_keys::kGraphSpecPart), std::move(spec), ns);
+      if (seen.insert(run.run_id()).second && !run_states_.contains(run.run_id())) {
+        // A run's first put, its creation, stores what it was created with.
+        ASSIGN_OR_RETURN(std::optional<v1::Run> stored, GetRunRecord(run.run_id()));
+        if (!stored.has_value()) {
+          ASSIGN_OR_RETURN(std::string spec, serialize(store_keys::SpecOf(run), "put_runs", i));
+          put(kRunPartsCf, store_keys::RunSeqKey(run.run_id(), store_keys::kSpecPart), std::move(spec), ns);
+        }
       }
       if (last_put.at(run.run_id()) != i) continue;
-      ASSIGN_OR_RETURN(std::string value, store_keys::IsStoredRecord(run)
-                                              ? serialize(run, "put_runs", i)
-                                              : serialize(store_keys::StoredRecord(run), "put_runs", i));
+      ASSIGN_OR_RETURN(std::string value, serialize(store_keys::StoredRecord(run), "put_runs", i));
       put(kRunsCf, run.run_id(), std::move(value), ns);
       RETURN_IF_ERROR(IndexRunLocked(run, ops));
     }
@@ -901,19 +902,24 @@ absl::Status RocksDbRunStore::WriteWhenRoom(std::vector<PendingCommit>& group) {
 absl::StatusOr<std::optional<v1::Run>> RocksDbRunStore::GetRun(std::string_view run_id) {
   ASSIGN_OR_RETURN(std::optional<v1::Run> run, GetRunRecord(run_id));
   if (!run.has_value()) return run;
-  // Its parts, in key order: the graph spec (replacing the record's name and version),
-  // then the waits in index order.
-  // A whole key to seek to, so the prefix (and its bloom filters) is the run's.
-  const std::string first = store_keys::RunSeqKey(run_id, store_keys::kGraphSpecPart);
+  // Its parts, in key order: what it was created with (agent, input and graph, in
+  // place of the record's cut ones), then its waits in index order. A whole key to
+  // seek to, so the prefix (and its bloom filters) is the run's.
+  const std::string first = store_keys::RunSeqKey(run_id, store_keys::kSpecPart);
   rocksdb::ReadOptions read_options;
   read_options.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kRunPartsCf)));
   for (it->Seek(first); it->Valid(); it->Next()) {
     const std::string_view key = View(it->key());
     const std::optional<int64_t> part = store_keys::SeqOfRunSeqKey(key);
-    const bool parsed = part == store_keys::kGraphSpecPart
-                            ? ParseStored(kRunPartsCf, key, it->value(), run->mutable_graph())
-                            : part.has_value() && ParseStored(kRunPartsCf, key, it->value(), run->add_waits());
+    bool parsed = false;
+    if (part == store_keys::kSpecPart) {
+      v1::Run spec;
+      parsed = ParseStored(kRunPartsCf, key, it->value(), &spec);
+      if (parsed) store_keys::MergeSpec(std::move(spec), &*run);
+    } else if (part.has_value()) {
+      parsed = ParseStored(kRunPartsCf, key, it->value(), run->add_waits());
+    }
     if (!parsed) return CorruptRecord("run part", key, path());
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "read run parts", path()));

@@ -72,15 +72,16 @@ struct WaitWrite {
 // non-empty without NUL bytes; request, approval and session ids non-empty; seqs >= 0; agent
 // and graph versions >= 1. Otherwise Commit fails with kInvalidArgument and writes nothing.
 //
-// A run is stored in parts, so that the record rewritten at every step stays small
-// whatever the run waits for or runs: a parent's N waits, each with its child's
-// result, and a graph run's whole GraphSpec would otherwise be written again with
-// every step of every child (O(N²) per fan-out or graph). So put_runs writes the
-// record without `waits` (whatever a put carries there is ignored: wait_writes alone
-// change them) and with `graph` cut to its name and version; a put that carries a
-// whole graph (nodes and all) also stores it, apart, and GetRun, ListRuns and
-// run_deletes treat the parts as the run's. A graph's spec never changes after its
-// run's creation, so only that put needs to carry it.
+// A run is stored in parts, so that the record rewritten at nearly every decision about
+// it stays small whatever the run holds: its agent (system prompt, tools, subagents),
+// its input, a graph run's whole GraphSpec, a parent's N waits with their children's
+// results would otherwise be written again with every step (and a parent's, with every
+// step of every child: O(N²) per fan-out or graph). So a run's first put (its
+// creation) also stores, apart, what it was created with (agent, input, graph), which
+// never changes; every put writes the record without them (agent cut to name, version,
+// model and namespace, graph to name and version, no input: store_keys::StoredRecord)
+// and without `waits`, which wait_writes alone change. GetRun, ListRuns and
+// run_deletes treat the parts as the run's.
 struct StoreBatch {
   std::vector<v1::Run> put_runs;  // upsert by run_id
   // Applied in order, after put_runs.

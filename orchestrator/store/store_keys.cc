@@ -102,20 +102,42 @@ std::string RunSeqKey(std::string_view run_id, int64_t seq) {
   return key;
 }
 
+v1::Run SpecOf(const v1::Run& run) {
+  v1::Run spec;
+  if (run.has_agent()) *spec.mutable_agent() = run.agent();
+  spec.set_input(run.input());
+  if (run.has_graph()) *spec.mutable_graph() = run.graph();
+  return spec;
+}
+
 v1::Run StoredRecord(const v1::Run& run) {
-  // A whole copy: only the puts that carry parts come here (a run's creation and end,
-  // and the store's migration); the scheduler's rewrites put records without them.
+  // A copy less the parts, so a field added to Run is stored without a change here.
+  // Whole only for the puts that carry the parts (a run's creation and end, the
+  // store's migration): the scheduler's rewrites put records without them.
   v1::Run record = run;
   record.clear_waits();
-  if (CarriesGraphSpec(run)) {
-    v1::GraphSpec stub;
-    stub.set_name(run.graph().name());
-    stub.set_version(run.graph().version());
-    *record.mutable_graph() = std::move(stub);
+  record.clear_input();
+  record.clear_agent();
+  record.clear_graph();
+  if (run.has_agent()) {
+    v1::AgentSpec& agent = *record.mutable_agent();
+    agent.set_name(run.agent().name());
+    agent.set_version(run.agent().version());
+    agent.set_model(run.agent().model());
+    agent.set_namespace_(run.agent().namespace_());
+  }
+  if (run.has_graph()) {
+    record.mutable_graph()->set_name(run.graph().name());
+    record.mutable_graph()->set_version(run.graph().version());
   }
   return record;
 }
 
+void MergeSpec(v1::Run spec, v1::Run* run) {
+  if (spec.has_agent()) run->mutable_agent()->Swap(spec.mutable_agent());
+  if (!spec.input().empty()) run->mutable_input()->swap(*spec.mutable_input());
+  if (spec.has_graph()) run->mutable_graph()->Swap(spec.mutable_graph());
+}
 
 std::string RunSeqPrefix(std::string_view run_id) {
   return WithSuffix(run_id, kSeparator);

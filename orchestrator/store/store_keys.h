@@ -77,17 +77,20 @@ std::string RunSeqUpperBound(std::string_view run_id);
 // The seq of a journal or events key; nullopt when the key is malformed.
 std::optional<int64_t> SeqOfRunSeqKey(std::string_view key);
 
-// A run's parts (StoreBatch): the keys of its graph spec and of Run.waits[index], as
-// journal keys ("<run_id> 0x00 BE64(part)"), so one prefix scan reads them in order.
-inline constexpr int64_t kGraphSpecPart = 0;
+// A run's parts (StoreBatch): the keys of what it was created with and of
+// Run.waits[index], as journal keys ("<run_id> 0x00 BE64(part)"), so one prefix scan
+// reads them in order.
+inline constexpr int64_t kSpecPart = 0;
 inline int64_t WaitPart(int32_t index) { return int64_t{index} + 1; }
-// True when `run` carries a whole graph (nodes and all), which a put stores apart.
-inline bool CarriesGraphSpec(const v1::Run& run) { return run.has_graph() && run.graph().nodes_size() > 0; }
-// True when `run` is already what put_runs stores: no waits, no whole graph.
-inline bool IsStoredRecord(const v1::Run& run) { return run.waits_size() == 0 && !CarriesGraphSpec(run); }
-// What put_runs stores of `run`: a copy without its waits and with its graph cut to
-// name and version.
+// What a run is created with and never changes, kept apart from its record: a run
+// holding only its agent, input and graph.
+v1::Run SpecOf(const v1::Run& run);
+// What put_runs stores of `run`: without its waits and input, its agent cut to name,
+// version, model and namespace, and its graph to name and version (what ListRuns'
+// filters and index keys read).
 v1::Run StoredRecord(const v1::Run& run);
+// Puts the spec part back into a record read from the store.
+void MergeSpec(v1::Run spec, v1::Run* run);
 
 // Queue keys: byte order is dequeue order (priority desc, then enqueue time asc,
 // then run id asc).

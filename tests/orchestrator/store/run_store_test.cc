@@ -324,6 +324,44 @@ TEST_P(RunStoreTest, WaitsAreWrittenApartAndKeptByRewritesOfTheRecord) {
   EXPECT_THAT(WaitIds(GetRunOrDie(id)), ElementsAre("toolu_7"));
 }
 
+TEST_P(RunStoreTest, AnAgentAndInputAreStoredWithTheRunsCreationAndKeptByRewritesWithoutThem) {
+  const std::string id = RunIdAt(1);
+  v1::Run run = MakeRun(id, v1::QUEUED);
+  run.mutable_agent()->set_system(std::string(20000, 's'));
+  run.mutable_agent()->set_model("claude-sonnet-4-5");
+  run.mutable_agent()->add_allowed_tools("echo");
+  run.set_input(std::string(5000, 'i'));
+  StoreBatch create;
+  create.put_runs.push_back(run);
+  // Rewritten in the same batch (a run created and leased at once) and later, as the
+  // scheduler rewrites a record: the agent cut to its name, no input.
+  v1::Run record = run;
+  record.clear_input();
+  record.mutable_agent()->clear_system();
+  record.mutable_agent()->clear_allowed_tools();
+  record.set_state(v1::RUNNING);
+  create.put_runs.push_back(record);
+  ASSERT_TRUE(store().Commit(create).ok());
+  record.set_steps(3);
+  StoreBatch step;
+  step.put_runs.push_back(record);
+  ASSERT_TRUE(store().Commit(step).ok());
+
+  v1::Run want = run;
+  want.set_state(v1::RUNNING);
+  want.set_steps(3);
+  for (int open = 0; open < 2; ++open) {
+    EXPECT_EQ(GetRunOrDie(id).SerializeAsString(), want.SerializeAsString()) << open;
+    RunFilter by_agent;
+    by_agent.agent_name = "writer";
+    auto page = store().ListRuns(by_agent, 10, "");
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_THAT(page->runs, SizeIs(1));
+    EXPECT_EQ(page->runs[0].SerializeAsString(), want.SerializeAsString());
+    Reopen();
+  }
+}
+
 TEST_P(RunStoreTest, AGraphSpecIsStoredWithTheRunsCreationAndKeptByRewritesWithoutIt) {
   const std::string id = RunIdAt(1);
   v1::Run graph_run = MakeRun(id, v1::WAITING);
