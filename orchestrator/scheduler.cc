@@ -418,17 +418,12 @@ void Scheduler::PutRunRecord(v1::Run& run, StoreBatch& batch) {
   std::unique_ptr<v1::AgentSpec> agent;
   if (run.has_agent()) {
     agent.reset(run.release_agent());
-    v1::AgentSpec& cut = *run.mutable_agent();
-    cut.set_name(agent->name());
-    cut.set_version(agent->version());
-    cut.set_model(agent->model());
-    cut.set_namespace_(agent->namespace_());
+    *run.mutable_agent() = store_keys::RecordAgent(*agent);
   }
   std::unique_ptr<v1::GraphSpec> graph;
   if (run.has_graph()) {
     graph.reset(run.release_graph());
-    run.mutable_graph()->set_name(graph->name());
-    run.mutable_graph()->set_version(graph->version());
+    *run.mutable_graph() = store_keys::RecordGraph(*graph);
   }
   batch.put_runs.push_back(run);
   run.mutable_waits()->Swap(&waits);

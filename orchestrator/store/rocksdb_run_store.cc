@@ -394,7 +394,8 @@ absl::Status RocksDbRunStore::MigrateToRunParts() {
   ASSIGN_OR_RETURN(const int format, FormatVersion());
   if (format >= kFormatRunParts) return absl::OkStatus();
   // Once per database: records written before runs were stored in parts carry their
-  // agent, input, graph and waits inline. Written as Encode writes them (encrypted when the store is).
+  // agent, input, graph and waits inline. Written as Encode writes them (encrypted
+  // when the store is).
   size_t split = 0;
   rocksdb::WriteBatch batch;
   auto put = [&](Cf family, const std::string& key, const google::protobuf::MessageLite& message,

@@ -119,18 +119,25 @@ v1::Run StoredRecord(const v1::Run& run) {
   record.clear_input();
   record.clear_agent();
   record.clear_graph();
-  if (run.has_agent()) {
-    v1::AgentSpec& agent = *record.mutable_agent();
-    agent.set_name(run.agent().name());
-    agent.set_version(run.agent().version());
-    agent.set_model(run.agent().model());
-    agent.set_namespace_(run.agent().namespace_());
-  }
-  if (run.has_graph()) {
-    record.mutable_graph()->set_name(run.graph().name());
-    record.mutable_graph()->set_version(run.graph().version());
-  }
+  if (run.has_agent()) *record.mutable_agent() = RecordAgent(run.agent());
+  if (run.has_graph()) *record.mutable_graph() = RecordGraph(run.graph());
   return record;
+}
+
+v1::AgentSpec RecordAgent(const v1::AgentSpec& agent) {
+  v1::AgentSpec cut;
+  cut.set_name(agent.name());
+  cut.set_version(agent.version());
+  cut.set_model(agent.model());
+  cut.set_namespace_(agent.namespace_());
+  return cut;
+}
+
+v1::GraphSpec RecordGraph(const v1::GraphSpec& graph) {
+  v1::GraphSpec cut;
+  cut.set_name(graph.name());
+  cut.set_version(graph.version());
+  return cut;
 }
 
 void MergeSpec(v1::Run spec, v1::Run* run) {
