@@ -120,9 +120,9 @@ class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
 // - Prefix bloom filters on journal and events (RunSeqPrefixTransform), and the same
 //   prefixes as memtable insert hints: each run appends in seq order. Run records
 //   are rewritten at every step, so their keys are hints too.
-// - run_parts (a run's waits and graph spec, StoreBatch) has keys of the journal's
-//   shape and the same options: reading a run's parts is a prefix scan, and for the
-//   many runs that have none, a filter check rather than a disk read.
+// - run_parts (what a run was created with and its waits, StoreBatch) has keys of the
+//   journal's shape and the same options: reading a run's parts (every run has at
+//   least the one it was created with) is a prefix scan.
 // - queue and leases are rewritten and deleted constantly: the deletion-triggered
 //   compaction collector compacts files dense with tombstones, so the start-up scans
 //   do not wade through dead entries. waiting is the same kind of index (a run id is

@@ -183,7 +183,7 @@ class RocksDbRunStore final : public RunStore {
     kNamespacesCf,
     kMetaCf,  // the layout's format version
     kEndedCf,  // retention: root runs that ended, by namespace and end time (store_keys.h)
-    kRunPartsCf,  // a run's waits and graph spec, apart from its record (StoreBatch)
+    kRunPartsCf,  // what a run was created with and its waits, apart from its record (StoreBatch)
     kPendingApprovalsCf,  // the ids of the approvals still PENDING (ListApprovals)
     kNumCfs,
   };
@@ -207,8 +207,8 @@ class RocksDbRunStore final : public RunStore {
   // Format 2 moves to 3: every root run that ended gains its ended index entry.
   // Idempotent; synced.
   absl::Status MigrateToEndedIndex();
-  // Format 3 moves to 4: each run's waits and whole graph spec move out of its record
-  // into run_parts (StoreBatch). Idempotent; synced.
+  // Format 3 moves to 4: each run's agent, input, graph and waits move out of its
+  // record into run_parts (StoreBatch). Idempotent; synced.
   absl::Status MigrateToRunParts();
   // Format 4 moves to 5: every PENDING approval gains its pending_approvals entry.
   // Idempotent; synced.
