@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "orchestrator/store/store_keys.h"
+
 namespace baton::orchestrator {
 namespace {
 
@@ -24,20 +26,8 @@ void ApplyBasicView(v1::Run* run) {
   Cut(run->mutable_output());
   Cut(run->mutable_error());
   Cut(run->mutable_cancel_reason());
-  if (run->has_agent()) {
-    v1::AgentSpec summary;
-    summary.set_name(run->agent().name());
-    summary.set_version(run->agent().version());
-    summary.set_model(run->agent().model());
-    summary.set_namespace_(run->agent().namespace_());
-    *run->mutable_agent() = std::move(summary);
-  }
-  if (run->has_graph()) {
-    v1::GraphSpec summary;
-    summary.set_name(run->graph().name());
-    summary.set_version(run->graph().version());
-    *run->mutable_graph() = std::move(summary);
-  }
+  if (run->has_agent()) *run->mutable_agent() = store_keys::AgentSummary(run->agent());
+  if (run->has_graph()) *run->mutable_graph() = store_keys::GraphSummary(run->graph());
   for (v1::Wait& wait : *run->mutable_waits()) wait.clear_results();
   run->set_view(v1::BASIC);
 }

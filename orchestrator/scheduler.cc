@@ -418,12 +418,12 @@ void Scheduler::PutRunRecord(v1::Run& run, StoreBatch& batch) {
   std::unique_ptr<v1::AgentSpec> agent;
   if (run.has_agent()) {
     agent.reset(run.release_agent());
-    *run.mutable_agent() = store_keys::RecordAgent(*agent);
+    *run.mutable_agent() = store_keys::AgentSummary(*agent);
   }
   std::unique_ptr<v1::GraphSpec> graph;
   if (run.has_graph()) {
     graph.reset(run.release_graph());
-    *run.mutable_graph() = store_keys::RecordGraph(*graph);
+    *run.mutable_graph() = store_keys::GraphSummary(*graph);
   }
   batch.put_runs.push_back(run);
   run.mutable_waits()->Swap(&waits);

@@ -119,12 +119,12 @@ v1::Run StoredRecord(const v1::Run& run) {
   record.clear_input();
   record.clear_agent();
   record.clear_graph();
-  if (run.has_agent()) *record.mutable_agent() = RecordAgent(run.agent());
-  if (run.has_graph()) *record.mutable_graph() = RecordGraph(run.graph());
+  if (run.has_agent()) *record.mutable_agent() = AgentSummary(run.agent());
+  if (run.has_graph()) *record.mutable_graph() = GraphSummary(run.graph());
   return record;
 }
 
-v1::AgentSpec RecordAgent(const v1::AgentSpec& agent) {
+v1::AgentSpec AgentSummary(const v1::AgentSpec& agent) {
   v1::AgentSpec cut;
   cut.set_name(agent.name());
   cut.set_version(agent.version());
@@ -133,7 +133,7 @@ v1::AgentSpec RecordAgent(const v1::AgentSpec& agent) {
   return cut;
 }
 
-v1::GraphSpec RecordGraph(const v1::GraphSpec& graph) {
+v1::GraphSpec GraphSummary(const v1::GraphSpec& graph) {
   v1::GraphSpec cut;
   cut.set_name(graph.name());
   cut.set_version(graph.version());

@@ -89,9 +89,10 @@ v1::Run SpecOf(const v1::Run& run);
 // version, model and namespace, and its graph to name and version (what ListRuns'
 // filters and index keys read).
 v1::Run StoredRecord(const v1::Run& run);
-// What a record keeps of its agent and graph.
-v1::AgentSpec RecordAgent(const v1::AgentSpec& agent);
-v1::GraphSpec RecordGraph(const v1::GraphSpec& graph);
+// What a record keeps of its agent (name, version, model, namespace) and graph (name,
+// version): RunView.BASIC's summary of them too (run_view.h).
+v1::AgentSpec AgentSummary(const v1::AgentSpec& agent);
+v1::GraphSpec GraphSummary(const v1::GraphSpec& graph);
 // Puts the spec part back into a record read from the store.
 void MergeSpec(v1::Run spec, v1::Run* run);
 
