@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 
 namespace baton::worker {
@@ -44,14 +45,17 @@ absl::StatusOr<std::vector<ToolDefinition>> BuiltinToolExecutor::ListTools() {
 
 void BuiltinToolExecutor::Audit(const std::string& name, const ToolCallContext& context) {
   if (audit_ == nullptr) return;
-  std::string line = json{{"run_id", context.run_id},
-                          {"step", context.step},
-                          {"tool_use_id", context.tool_use_id},
-                          {"name", name},
-                          {"idempotency_key", context.idempotency_key},
-                          {"time_ms", clock_.NowMillis()}}
-                         .dump() +
-                     "\n";
+  // Written directly: a JSON tree built per call only to be dumped cost more than the
+  // tool.
+  std::string line = "{\"idempotency_key\":";
+  AppendJsonString(line, context.idempotency_key);
+  line += ",\"name\":";
+  AppendJsonString(line, name);
+  line += ",\"run_id\":";
+  AppendJsonString(line, context.run_id);
+  absl::StrAppend(&line, ",\"step\":", context.step, ",\"time_ms\":", clock_.NowMillis(), ",\"tool_use_id\":");
+  AppendJsonString(line, context.tool_use_id);
+  line += "}\n";
   std::lock_guard<std::mutex> lock(audit_mu_);
   std::fwrite(line.data(), 1, line.size(), audit_);
   std::fflush(audit_);

@@ -1,5 +1,8 @@
 #include "workers/agent_loop.h"
 
+#include <cstdio>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "tests/workers/agent/fakes.h"
@@ -687,6 +690,38 @@ TEST(BuiltinToolsTest, ToolsComputeAndRejectBadInput) {
   EXPECT_TRUE(tools.CallTool("sum", {{"numbers", "x"}}, ctx)->is_error);
   EXPECT_TRUE(tools.CallTool("nope", json::object(), ctx)->is_error);
   EXPECT_EQ(tools.CallTool("current_time", json::object(), ctx)->content, "2023-11-14T22:13:20Z");
+}
+
+// The audit log is what the crash tests count tool executions by: one JSON line per
+// call that ran, naming it, whatever bytes its ids hold.
+TEST(BuiltinToolsTest, AuditLogHasOneJsonLinePerCallThatRan) {
+  FakeClock clock;
+  const std::string path = ::testing::TempDir() + "/builtin_tools_audit.jsonl";
+  std::remove(path.c_str());
+  {
+    BuiltinToolExecutor tools(clock, path);
+    ToolCallContext ctx;
+    ctx.run_id = "ns/run \"q\"\n\xFF";
+    ctx.step = 3;
+    ctx.tool_use_id = "toolu_1";
+    ctx.idempotency_key = "run:3:toolu_1";
+    EXPECT_FALSE(tools.CallTool("echo", {{"text", "hi"}}, ctx)->is_error);
+    EXPECT_TRUE(tools.CallTool("echo", {{"text", 1}}, ctx)->is_error);  // refused: not run, not logged
+    ctx.tool_use_id = "toolu_2";
+    EXPECT_EQ(tools.CallTool("sum", {{"numbers", {1, 2}}}, ctx)->content, "3");
+  }
+  std::ifstream in(path);
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], (json{{"run_id", "ns/run \"q\"\n\xEF\xBF\xBD"},
+                            {"step", 3},
+                            {"tool_use_id", "toolu_1"},
+                            {"name", "echo"},
+                            {"idempotency_key", "run:3:toolu_1"},
+                            {"time_ms", clock.NowMillis()}}));
+  EXPECT_EQ(lines[1]["name"], "sum");
+  EXPECT_EQ(lines[1]["tool_use_id"], "toolu_2");
 }
 
 TEST(ToolAllowedTest, ExactNamesAndWildcards) {
