@@ -254,6 +254,10 @@ class GrpcRunJournal final : public RunJournal {
 
 }  // namespace
 
+struct Worker::Stubs {
+  std::unique_ptr<v1::WorkerService::Stub> orchestrator;
+};
+
 Worker::Worker(WorkerOptions options, AgentLoop& loop)
     : options_(std::move(options)), loop_(loop), append_latencies_(std::make_unique<LatencySamples>()) {
   // Reconnect quickly after an orchestrator restart.
@@ -264,6 +268,7 @@ Worker::Worker(WorkerOptions options, AgentLoop& loop)
   // command lines are visible in ps.
   channel.bearer_token = BearerTokenFromEnvironment();
   channel_ = NewChannel(options_.orchestrator_address, channel);
+  stubs_ = std::make_unique<Stubs>(Stubs{v1::WorkerService::NewStub(channel_)});
   appends_ = std::make_unique<AppendBatcher>(channel_);
 }
 
@@ -329,7 +334,7 @@ void Worker::SlotLoop(int slot) {
 }
 
 std::vector<std::shared_ptr<Worker::ActiveTask>> Worker::PollForSlots() {
-  auto stub = v1::WorkerService::NewStub(channel_);
+  v1::WorkerService::Stub* const stub = stubs_->orchestrator.get();
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.poll_wait + absl::Seconds(5)));
   v1::PollTaskRequest request;
@@ -386,7 +391,7 @@ std::vector<std::shared_ptr<Worker::ActiveTask>> Worker::PollForSlots() {
 }
 
 void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
-  auto stub = v1::WorkerService::NewStub(channel_);
+  v1::WorkerService::Stub* const stub = stubs_->orchestrator.get();
   const v1::Run& run = task->task.run();
   const v1::Lease lease = task->lease();
   // This attempt's span, under the run's trace; the slot's log lines name both.
@@ -473,7 +478,7 @@ void Worker::RunTask(const std::shared_ptr<ActiveTask>& task) {
 }
 
 void Worker::HeartbeatLoop() {
-  auto stub = v1::WorkerService::NewStub(channel_);
+  v1::WorkerService::Stub* const stub = stubs_->orchestrator.get();
   bool retry_take_up = false;  // the last take-up heartbeat failed: try again soon
   while (true) {
     bool every_lease;
@@ -570,7 +575,7 @@ void Worker::Drain() {
 void Worker::DeltaSenderLoop() {
   // One thread sends every run's live text, batched: a slow orchestrator costs dropped
   // deltas (DeltaBuffer), never a blocked agent loop.
-  auto stub = v1::WorkerService::NewStub(channel_);
+  v1::WorkerService::Stub* const stub = stubs_->orchestrator.get();
   // An orchestrator from before PublishDeltasBatch gets one call per run.
   bool batches = true;
   while (true) {

@@ -81,6 +81,7 @@ class Worker {
  private:
   struct ActiveTask;
   class LatencySamples;
+  struct Stubs;
   void SlotLoop(int slot);
   // One PollTask for up to idle_slots_ runs (the calling slot's and the idle others').
   // Returns the runs leased, registered in active_; empty when there were none or the
@@ -99,6 +100,9 @@ class Worker {
   const WorkerOptions options_;
   AgentLoop& loop_;
   std::shared_ptr<grpc::Channel> channel_;
+  // One stub for every thread (a stub is thread-safe; making one registers each
+  // method with the channel again).
+  std::unique_ptr<Stubs> stubs_;
   // The runs' AppendStep calls, sent together while others are in flight.
   std::unique_ptr<AppendBatcher> appends_;
   // Successful AppendStep round trips, for stats_file. Thread-safe.
