@@ -38,9 +38,13 @@ std::string Str(const json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// A span always has ids (log lines and traceparents name it); its name and attributes
+// are built only when it records, since that is most runs' every step and tool call.
 Span StartChatSpan(const std::string& model, int64_t max_tokens) {
-  Span span = Tracer::Global().StartSpan(model.empty() ? "chat" : absl::StrCat("chat ", model), SpanKind::kClient,
-                                         tracing::CurrentSpanContext());
+  const Tracer& tracer = Tracer::Global();
+  Span span = tracer.StartSpan(tracer.exporting() && !model.empty() ? absl::StrCat("chat ", model) : "chat",
+                               SpanKind::kClient, tracing::CurrentSpanContext());
+  if (!span.recording()) return span;
   span.SetAttribute("gen_ai.operation.name", std::string("chat"));
   span.SetAttribute("gen_ai.provider.name", std::string(kProvider));
   if (!model.empty()) span.SetAttribute("gen_ai.request.model", model);
@@ -52,6 +56,7 @@ Span StartChatSpan(const std::string& model, int64_t max_tokens) {
 }
 
 void EndChatSpan(Span& span, const absl::StatusOr<ModelResponse>& response) {
+  if (!span.recording()) return;
   if (!response.ok()) {
     span.SetError(ErrorType(response.status()), std::string(response.status().message()));
     span.End();
@@ -129,8 +134,11 @@ tracing::SpanContext RunParentContext(const v1::Run& run) {
 Span StartInvokeAgentSpan(const v1::Run& run, int64_t epoch, const std::string& worker_id) {
   const std::string& agent = run.agent().name();
   const tracing::SpanContext parent = RunParentContext(run);
-  Span span = Tracer::Global().StartSpan(agent.empty() ? "invoke_agent" : absl::StrCat("invoke_agent ", agent),
-                                         SpanKind::kInternal, parent, parent.trace_id);
+  const Tracer& tracer = Tracer::Global();
+  Span span = tracer.StartSpan(tracer.exporting() && !agent.empty() ? absl::StrCat("invoke_agent ", agent)
+                                                                    : "invoke_agent",
+                               SpanKind::kInternal, parent, parent.trace_id);
+  if (!span.recording()) return span;
   span.SetAttribute("gen_ai.operation.name", std::string("invoke_agent"));
   span.SetAttribute("gen_ai.provider.name", std::string(kProvider));
   if (!agent.empty()) span.SetAttribute("gen_ai.agent.name", agent);
@@ -145,6 +153,7 @@ Span StartInvokeAgentSpan(const v1::Run& run, int64_t epoch, const std::string& 
 }
 
 void EndInvokeAgentSpan(Span& span, const RunOutcome& outcome) {
+  if (!span.recording()) return;
   span.SetAttribute("baton.run.outcome", std::string(OutcomeName(outcome.kind)));
   span.SetAttribute("baton.run.steps", static_cast<int64_t>(outcome.steps));
   if (outcome.kind == RunOutcome::Kind::kFailed) {
@@ -190,16 +199,19 @@ absl::StatusOr<ModelResponse> TracingModelClient::CreateMessageSerialized(const 
 
 absl::StatusOr<ToolOutput> TracingToolExecutor::CallTool(const std::string& name, const nlohmann::json& input,
                                                          const ToolCallContext& context) {
-  Span span = Tracer::Global().StartSpan(absl::StrCat("execute_tool ", name), SpanKind::kInternal,
-                                         tracing::CurrentSpanContext());
-  span.SetAttribute("gen_ai.operation.name", std::string("execute_tool"));
-  span.SetAttribute("gen_ai.tool.name", name);
-  span.SetAttribute("gen_ai.tool.call.id", context.tool_use_id);
-  // MCP tools (the bridge's, named mcp__<server>__<tool>) extend the agent; the
-  // worker's built-in tools are its own functions.
-  span.SetAttribute("gen_ai.tool.type", std::string(absl::StartsWith(name, "mcp__") ? "extension" : "function"));
-  if (!context.run_id.empty()) span.SetAttribute("gen_ai.conversation.id", context.run_id);
-  span.SetAttribute("baton.step", static_cast<int64_t>(context.step));
+  const Tracer& tracer = Tracer::Global();
+  Span span = tracer.StartSpan(tracer.exporting() ? absl::StrCat("execute_tool ", name) : "execute_tool",
+                               SpanKind::kInternal, tracing::CurrentSpanContext());
+  if (span.recording()) {
+    span.SetAttribute("gen_ai.operation.name", std::string("execute_tool"));
+    span.SetAttribute("gen_ai.tool.name", name);
+    span.SetAttribute("gen_ai.tool.call.id", context.tool_use_id);
+    // MCP tools (the bridge's, named mcp__<server>__<tool>) extend the agent; the
+    // worker's built-in tools are its own functions.
+    span.SetAttribute("gen_ai.tool.type", std::string(absl::StartsWith(name, "mcp__") ? "extension" : "function"));
+    if (!context.run_id.empty()) span.SetAttribute("gen_ai.conversation.id", context.run_id);
+    span.SetAttribute("baton.step", static_cast<int64_t>(context.step));
+  }
   const bool capture = tracing::CaptureMessageContent() && span.recording();
   if (capture) {
     span.SetAttribute("gen_ai.tool.call.arguments", input.dump(-1, ' ', false, json::error_handler_t::replace));
