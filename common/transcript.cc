@@ -1,6 +1,7 @@
 #include "common/transcript.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 
@@ -186,7 +187,7 @@ void ApplySummary(const std::string& input, const v1::ContextSummary& summary, R
 }
 
 void OrderToolResults(const nlohmann::json& assistant_content, nlohmann::json* results) {
-  if (!assistant_content.is_array() || !results->is_array()) return;
+  if (!assistant_content.is_array() || !results->is_array() || results->size() < 2) return;
   std::map<std::string, size_t> position;
   for (const auto& block : assistant_content) {
     if (block.is_object() && StringField(block, "type") == "tool_use") {
@@ -198,7 +199,8 @@ void OrderToolResults(const nlohmann::json& assistant_content, nlohmann::json* r
     auto it = position.find(StringField(block, "tool_use_id"));
     return it == position.end() ? position.size() : it->second;
   };
-  std::vector<nlohmann::json> blocks(results->begin(), results->end());
+  std::vector<nlohmann::json> blocks(std::make_move_iterator(results->begin()),
+                                    std::make_move_iterator(results->end()));
   std::stable_sort(blocks.begin(), blocks.end(),
                    [&](const nlohmann::json& a, const nlohmann::json& b) { return rank(a) < rank(b); });
   *results = nlohmann::json(std::move(blocks));

@@ -1,6 +1,7 @@
 #include "workers/model_policy.h"
 
 #include <algorithm>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 
@@ -75,21 +76,27 @@ void FillPreviousStep(const json& messages, PolicyContext* context) {
   context->previous_tools.clear();
   context->previous_tool_error = false;
   if (!messages.is_array()) return;
+  // Looked up in place: this runs every step, on the conversation's last turns.
+  const auto is = [](const json& object, const char* key, std::string_view value) {
+    const auto it = object.find(key);
+    return it != object.end() && it->is_string() && it->get_ref<const std::string&>() == value;
+  };
+  const auto content_of = [](const json& message) -> const json* {
+    if (!message.is_object()) return nullptr;
+    const auto it = message.find("content");
+    return it != message.end() && it->is_array() ? &*it : nullptr;
+  };
   for (size_t i = messages.size(); i-- > 0;) {
     const json& m = messages[i];
-    if (!m.is_object() || m.value("role", "") != "assistant") continue;
-    const json& content = m.contains("content") ? m["content"] : json();
-    if (content.is_array()) {
-      for (const json& b : content) {
-        if (b.is_object() && b.value("type", "") == "tool_use") {
-          context->previous_tools.push_back(b.value("name", ""));
-        }
+    if (!m.is_object() || !is(m, "role", "assistant")) continue;
+    if (const json* content = content_of(m)) {
+      for (const json& b : *content) {
+        if (b.is_object() && is(b, "type", "tool_use")) context->previous_tools.push_back(b.value("name", ""));
       }
     }
-    if (i + 1 < messages.size() && messages[i + 1].is_object() &&
-        messages[i + 1].contains("content") && messages[i + 1]["content"].is_array()) {
-      for (const json& b : messages[i + 1]["content"]) {
-        if (b.is_object() && b.value("type", "") == "tool_result" && b.value("is_error", false)) {
+    if (const json* results = i + 1 < messages.size() ? content_of(messages[i + 1]) : nullptr) {
+      for (const json& b : *results) {
+        if (b.is_object() && is(b, "type", "tool_result") && b.value("is_error", false)) {
           context->previous_tool_error = true;
         }
       }

@@ -18,22 +18,27 @@ namespace {
 
 using json = nlohmann::json;
 
-v1::Usage UsageFromApi(const json& usage) {
+// The member `key` of `object`, or null when `object` is not an object or lacks it.
+const json* Member(const json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  const auto it = object.find(key);
+  return it != object.end() ? &*it : nullptr;
+}
+
+v1::Usage UsageFromApi(const json* usage) {
   v1::Usage u;
-  auto get = [&](const char* key) -> int64_t {
-    return usage.is_object() && usage.contains(key) && usage[key].is_number_integer()
-               ? usage[key].get<int64_t>()
-               : 0;
+  auto get = [](const json* object, const char* key) -> int64_t {
+    const json* value = object != nullptr ? Member(*object, key) : nullptr;
+    return value != nullptr && value->is_number_integer() ? value->get<int64_t>() : 0;
   };
-  u.set_input_tokens(get("input_tokens"));
-  u.set_output_tokens(get("output_tokens"));
-  u.set_cache_creation_input_tokens(get("cache_creation_input_tokens"));
-  u.set_cache_read_input_tokens(get("cache_read_input_tokens"));
-  if (usage.is_object() && usage.contains("cache_creation") && usage["cache_creation"].is_object()) {
-    const json& by_ttl = usage["cache_creation"];
-    if (by_ttl.contains("ephemeral_1h_input_tokens") && by_ttl["ephemeral_1h_input_tokens"].is_number_integer()) {
-      u.set_cache_creation_1h_input_tokens(
-          std::min(by_ttl["ephemeral_1h_input_tokens"].get<int64_t>(), u.cache_creation_input_tokens()));
+  u.set_input_tokens(get(usage, "input_tokens"));
+  u.set_output_tokens(get(usage, "output_tokens"));
+  u.set_cache_creation_input_tokens(get(usage, "cache_creation_input_tokens"));
+  u.set_cache_read_input_tokens(get(usage, "cache_read_input_tokens"));
+  if (const json* by_ttl = usage != nullptr ? Member(*usage, "cache_creation") : nullptr) {
+    if (const json* one_hour = Member(*by_ttl, "ephemeral_1h_input_tokens");
+        one_hour != nullptr && one_hour->is_number_integer()) {
+      u.set_cache_creation_1h_input_tokens(std::min(one_hour->get<int64_t>(), u.cache_creation_input_tokens()));
     }
   }
   u.set_model_calls(1);
@@ -885,7 +890,7 @@ std::optional<RunOutcome> RunExecution::CallModel(int step, SerializedRequest& r
 }
 
 v1::Usage RunExecution::PricedUsage(const std::string& model, const ModelResponse& response) const {
-  v1::Usage usage = UsageFromApi(response.message.value("usage", json::object()));
+  v1::Usage usage = UsageFromApi(Member(response.message, "usage"));
   usage.set_cost_usd(options_.prices.Cost(model, CountsOf(usage)));
   options_.metrics.Add(model, usage);
   return usage;
@@ -916,10 +921,12 @@ std::optional<RunOutcome> RunExecution::Step() {
 }
 
 std::optional<RunOutcome> RunExecution::TakeTurn(int step, int64_t started_ms, const ModelChoice& choice,
-                                                 const ModelResponse& response) {
+                                                 ModelResponse& response) {
   // The content goes back exactly as it came (thinking blocks and signatures too).
-  json content = response.message.value("content", json::array());
-  if (!content.is_array()) content = json::array();
+  json content = json::array();
+  if (auto it = response.message.find("content"); it != response.message.end() && it->is_array()) {
+    content = std::move(*it);
+  }
   std::string stop_reason = response.message.value("stop_reason", "");
   if (response.message.contains("stop_reason") && response.message["stop_reason"].is_null()) {
     stop_reason.clear();

@@ -201,9 +201,9 @@ class RunExecution {
   // One step: limits, the model call, the turn and its tool calls.
   std::optional<RunOutcome> Step();
   // Journals the turn the model answered for `step` and acts on it: runs its tool
-  // calls, ends the run, or goes on.
+  // calls, ends the run, or goes on. Takes the content out of `response`.
   std::optional<RunOutcome> TakeTurn(int step, int64_t started_ms, const ModelChoice& choice,
-                                     const ModelResponse& response);
+                                     ModelResponse& response);
 
   // --- Compaction ---
   // Summarises the turns before the last `keep` ones, journals the summary and goes on

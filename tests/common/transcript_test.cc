@@ -32,6 +32,21 @@ TEST(RebuildConversationTest, ToolUseWithNonStringIdIsPendingWithAnEmptyId) {
   EXPECT_EQ(conv->pending[0].name, "");
 }
 
+// Results arrive in completion order; the API wants them in the order of the calls.
+TEST(OrderToolResultsTest, PutsResultsInTheOrderOfTheirCalls) {
+  const nlohmann::json calls = nlohmann::json::parse(R"([{"type": "text", "text": "go"},
+      {"type": "tool_use", "id": "a", "name": "x", "input": {}},
+      {"type": "tool_use", "id": "b", "name": "x", "input": {}},
+      {"type": "tool_use", "id": "c", "name": "x", "input": {}}])");
+  nlohmann::json results = nlohmann::json::array({ToolResultBlock("c", "3", false), ToolResultBlock("a", "1", true),
+                                                    ToolResultBlock("b", "2", false)});
+  OrderToolResults(calls, &results);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0], ToolResultBlock("a", "1", true));
+  EXPECT_EQ(results[1], ToolResultBlock("b", "2", false));
+  EXPECT_EQ(results[2], ToolResultBlock("c", "3", false));
+}
+
 // The orchestrator checks each journaled turn with ScanContentJson instead of parsing
 // it: its text must be what TextOfContent gives for the parsed value, and it must
 // refuse exactly what the parser refuses.
