@@ -473,14 +473,14 @@ absl::Status RocksDbRunStore::ForEachRunRecord(const std::function<absl::Status(
   return FromRocksDb(it->status(), "read runs", path());
 }
 
-absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) {
-  std::optional<v1::RunState> last;
-  if (auto it = run_states_.find(run.run_id()); it != run_states_.end()) {
-    last = it->second;
-  } else {
-    ASSIGN_OR_RETURN(std::optional<v1::Run> stored, GetRunRecord(run.run_id()));
-    if (stored.has_value()) last = stored->state();
-  }
+absl::StatusOr<std::optional<v1::RunState>> RocksDbRunStore::LastStateLocked(const std::string& run_id) {
+  if (auto it = run_states_.find(run_id); it != run_states_.end()) return std::optional<v1::RunState>(it->second);
+  ASSIGN_OR_RETURN(std::optional<v1::Run> stored, GetRunRecord(run_id));
+  if (!stored.has_value()) return std::optional<v1::RunState>();
+  return std::optional<v1::RunState>(stored->state());
+}
+
+void RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::optional<v1::RunState> last, std::vector<Op>& ops) {
   if (!last.has_value()) {
     for (std::string& key : store_keys::RunIndexKeys(run)) ops.push_back(Op{kRunIndexCf, false, std::move(key), run.run_id()});
   } else if (*last != run.state()) {
@@ -496,7 +496,6 @@ absl::Status RocksDbRunStore::IndexRunLocked(const v1::Run& run, std::vector<Op>
   } else {
     run_states_[run.run_id()] = run.state();
   }
-  return absl::OkStatus();
 }
 
 std::string RocksDbRunStore::Aad(Cf c, std::string_view key) {
@@ -618,23 +617,27 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     // put wins, so only it is serialized, encrypted and written.
     absl::flat_hash_map<std::string_view, size_t> last_put;
     for (size_t i = 0; i < batch.put_runs.size(); ++i) last_put[batch.put_runs[i].run_id()] = i;
-    absl::flat_hash_set<std::string_view> seen;
+    // Each run's state before this batch, read once: none for a run the batch creates.
+    absl::flat_hash_map<std::string_view, std::optional<v1::RunState>> before;
     absl::MutexLock lock(&index_mu_);
     for (size_t i = 0; i < batch.put_runs.size(); ++i) {
       const v1::Run& run = batch.put_runs[i];
       const std::string_view ns = NamespaceOfRunId(run.run_id());
-      if (seen.insert(run.run_id()).second && !run_states_.contains(run.run_id())) {
-        // A run's first put, its creation, stores what it was created with.
-        ASSIGN_OR_RETURN(std::optional<v1::Run> stored, GetRunRecord(run.run_id()));
-        if (!stored.has_value()) {
+      auto [it, first] = before.try_emplace(run.run_id());
+      if (first) {
+        ASSIGN_OR_RETURN(it->second, LastStateLocked(run.run_id()));
+        if (!it->second.has_value()) {
+          // A run's first put, its creation, stores what it was created with.
           ASSIGN_OR_RETURN(std::string spec, serialize(store_keys::SpecOf(run), "put_runs", i));
           put(kRunPartsCf, store_keys::RunSeqKey(run.run_id(), store_keys::kSpecPart), std::move(spec), ns);
         }
       }
       if (last_put.at(run.run_id()) != i) continue;
-      ASSIGN_OR_RETURN(std::string value, serialize(store_keys::StoredRecord(run), "put_runs", i));
+      ASSIGN_OR_RETURN(std::string value, store_keys::IsStoredRecord(run)
+                                              ? serialize(run, "put_runs", i)
+                                              : serialize(store_keys::StoredRecord(run), "put_runs", i));
       put(kRunsCf, run.run_id(), std::move(value), ns);
-      RETURN_IF_ERROR(IndexRunLocked(run, ops));
+      IndexRunLocked(run, it->second, ops);
     }
   }
   for (size_t i = 0; i < batch.wait_writes.size(); ++i) {

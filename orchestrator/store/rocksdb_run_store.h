@@ -250,10 +250,15 @@ class RocksDbRunStore final : public RunStore {
     // the disk full before writing it; its caller blocks a thread and decided nothing.
     bool refuse_when_full = false;
   };
-  // The run_index ops of putting `run`: every key for a new run, the 's' key's move
-  // when its state changed; and its ended key when a root run ends. Reads the run's last state from run_states_, else the
-  // store (a store read is the previous write: Encode runs in commit order per run).
-  absl::Status IndexRunLocked(const v1::Run& run, std::vector<Op>& ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
+  // The state `run_id` was last stored with (none: a new run), from run_states_, else
+  // the store (a store read is the previous write: Encode runs in commit order per run).
+  absl::StatusOr<std::optional<v1::RunState>> LastStateLocked(const std::string& run_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
+  // The run_index ops of putting `run`, last stored in state `last`: every key for a new
+  // run, the 's' key's move when its state changed; and its ended key when a root run
+  // ends.
+  void IndexRunLocked(const v1::Run& run, std::optional<v1::RunState> last, std::vector<Op>& ops)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
 
   RocksDbRunStore(const RocksDbStoreOptions& options, std::unique_ptr<rocksdb::DB> db,
                   const std::vector<rocksdb::ColumnFamilyHandle*>& handles, std::unique_ptr<DiskHealth> health,

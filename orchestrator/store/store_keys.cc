@@ -124,6 +124,14 @@ v1::Run StoredRecord(const v1::Run& run) {
   return record;
 }
 
+bool IsStoredRecord(const v1::Run& run) {
+  // A summary holds a subset of the fields it is cut from, with their values: equal
+  // sizes mean nothing else is set. Cheap next to copying the run.
+  return run.waits_size() == 0 && run.input().empty() &&
+         (!run.has_agent() || run.agent().ByteSizeLong() == AgentSummary(run.agent()).ByteSizeLong()) &&
+         (!run.has_graph() || run.graph().ByteSizeLong() == GraphSummary(run.graph()).ByteSizeLong());
+}
+
 v1::AgentSpec AgentSummary(const v1::AgentSpec& agent) {
   v1::AgentSpec cut;
   cut.set_name(agent.name());

@@ -89,6 +89,9 @@ v1::Run SpecOf(const v1::Run& run);
 // version, model and namespace, and its graph to name and version (what ListRuns'
 // filters and index keys read).
 v1::Run StoredRecord(const v1::Run& run);
+// Whether `run` is already what StoredRecord gives (the scheduler's rewrites put runs
+// cut so), so that it can be stored without a copy.
+bool IsStoredRecord(const v1::Run& run);
 // What a record keeps of its agent (name, version, model, namespace) and graph (name,
 // version): RunView.BASIC's summary of them too (run_view.h).
 v1::AgentSpec AgentSummary(const v1::AgentSpec& agent);

@@ -38,6 +38,34 @@ TEST(StoreKeysTest, QueueKeyByteOrderIsDequeueOrder) {
   EXPECT_FALSE(QueueOrderLess({5, 1, "a"}, {5, 1, "a"}));
 }
 
+// A record already cut is stored as it is (no copy); anything more goes through
+// StoredRecord, so a whole agent, input, graph or wait never reaches the record.
+TEST(StoreKeysTest, IsStoredRecordOnlyForWhatStoredRecordGives) {
+  v1::Run run;
+  run.set_run_id("run_1");
+  run.set_state(v1::RUNNING);
+  run.mutable_agent()->set_name("a");
+  run.mutable_agent()->set_version(2);
+  run.mutable_agent()->set_model("m");
+  run.mutable_agent()->set_namespace_("ns");
+  run.mutable_graph()->set_name("g");
+  run.mutable_graph()->set_version(1);
+  EXPECT_TRUE(IsStoredRecord(run));
+  EXPECT_TRUE(IsStoredRecord(StoredRecord(run)));
+
+  const auto not_cut = [&](auto edit) {
+    v1::Run whole = run;
+    edit(whole);
+    EXPECT_FALSE(IsStoredRecord(whole)) << whole.ShortDebugString();
+    EXPECT_TRUE(IsStoredRecord(StoredRecord(whole))) << whole.ShortDebugString();
+  };
+  not_cut([](v1::Run& r) { r.mutable_agent()->set_system("a long prompt"); });
+  not_cut([](v1::Run& r) { r.mutable_agent()->add_allowed_tools("echo"); });
+  not_cut([](v1::Run& r) { r.set_input("hi"); });
+  not_cut([](v1::Run& r) { r.add_waits()->set_tool_use_id("t"); });
+  not_cut([](v1::Run& r) { r.mutable_graph()->add_nodes()->set_id("n"); });
+}
+
 TEST(StoreKeysTest, QueueKeyRoundTrips) {
   for (QueueEntry e : {QueueEntry{INT32_MIN, INT64_MIN, "x"}, QueueEntry{INT32_MAX, INT64_MAX, "r"},
                        QueueEntry{-3, -7, std::string("a\0b", 3)}, QueueEntry{0, 0, "run_1"}}) {
