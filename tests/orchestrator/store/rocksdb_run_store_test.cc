@@ -391,6 +391,42 @@ TEST_F(RocksDbRunStoreTest, ADatabaseOfANewerFormatIsRefusedNamingIt) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("format 99, newer than this orchestrator's (5)"));
 }
 
+// A family only a newer version has: refused by name, before anything is read or written.
+TEST_F(RocksDbRunStoreTest, ADatabaseWithAFamilyOfANewerVersionIsRefusedNamingIt) {
+  const RocksDbStoreOptions options = Options();
+  std::vector<std::string> families = FamiliesOfFormat(5);
+  families.push_back("from_a_newer_version");
+  WriteDatabase(options.path, families, [](rocksdb::DB&, const Handles&) {});
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("from_a_newer_version"));
+}
+
+// A new store's families are made in one call, and every later open finds them all:
+// what was written under each is read back from it.
+TEST_F(RocksDbRunStoreTest, ANewStoreHasEveryFamilyAndKeepsThemAcrossOpens) {
+  const RocksDbStoreOptions options = Options();
+  {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Commit(RunBatch("run_1")).ok());
+  }
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path, &families).ok());
+  std::vector<std::string> expected = FamiliesOfFormat(5);
+  std::sort(families.begin(), families.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(families, expected);
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto run = (*store)->GetRun("run_1");
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_TRUE(run->has_value());
+  auto journal = (*store)->ReadJournal("run_1");
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ(journal->size(), 1u);
+}
+
 // A database from before namespaces: its agent, request id and session keys have no
 // "<ns> 0x00", its run ids no "<ns>/". The first open moves them into "default" and
 // indexes the runs, so everything is found there; a second open changes nothing.
