@@ -65,6 +65,10 @@ class HeaderList {
     return true;
   }
   curl_slist* get() const { return list_; }
+  void Clear() {
+    curl_slist_free_all(list_);
+    list_ = nullptr;
+  }
 
  private:
   curl_slist* list_ = nullptr;
@@ -267,6 +271,9 @@ struct MessagesApiClient::Handle {
   // The multi handle owns the connection cache, so a pooled pair reuses connections.
   CURLM* const multi;
   CURL* const easy;
+  // The request's header lines, for an answer as JSON [0] or as events [1]: made at
+  // the handle's first attempt of each kind (they depend only on the client's options).
+  HeaderList headers[2];
 };
 
 struct MessagesApiClient::AttemptResult {
@@ -488,25 +495,25 @@ MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle,
                                                             const ModelCallOptions& options,
                                                             bool stream) {
   AttemptResult result;
-  CURL* easy = handle.easy;
-  curl_easy_reset(easy);  // keeps live connections and caches
-
-  HeaderList headers;
-  bool headers_ok = headers.Add("content-type: application/json") &&
-                    headers.Add(stream ? "accept: text/event-stream"
-                                       : "accept: application/json") &&
-                    headers.Add("anthropic-version: " + options_.anthropic_version) &&
-                    headers.Add("Expect:");  // no 100-continue round trip for big bodies
-  if (!options_.api_key.empty()) headers_ok &= headers.Add("x-api-key: " + options_.api_key);
-  if (!options_.auth_token.empty()) {
-    headers_ok &= headers.Add("authorization: Bearer " + options_.auth_token);
-  }
-  if (!options_.betas.empty()) {
-    headers_ok &= headers.Add("anthropic-beta: " + absl::StrJoin(options_.betas, ","));
-  }
-  if (!headers_ok) {
-    result.message = absl::ResourceExhaustedError("out of memory building request headers");
-    return result;
+  CURL* easy = handle.easy;  // reset after each attempt: it holds none of its options
+  HeaderList& headers = handle.headers[stream ? 1 : 0];
+  if (headers.get() == nullptr) {
+    bool headers_ok = headers.Add("content-type: application/json") &&
+                      headers.Add(stream ? "accept: text/event-stream" : "accept: application/json") &&
+                      headers.Add("anthropic-version: " + options_.anthropic_version) &&
+                      headers.Add("Expect:");  // no 100-continue round trip for big bodies
+    if (!options_.api_key.empty()) headers_ok &= headers.Add("x-api-key: " + options_.api_key);
+    if (!options_.auth_token.empty()) {
+      headers_ok &= headers.Add("authorization: Bearer " + options_.auth_token);
+    }
+    if (!options_.betas.empty()) {
+      headers_ok &= headers.Add("anthropic-beta: " + absl::StrJoin(options_.betas, ","));
+    }
+    if (!headers_ok) {
+      headers.Clear();
+      result.message = absl::ResourceExhaustedError("out of memory building request headers");
+      return result;
+    }
   }
 
   Transfer transfer(easy, options, stream);
@@ -538,6 +545,7 @@ MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle,
   CURLcode code = CURLE_OK;
   bool done = false;
   if (CURLMcode added = curl_multi_add_handle(handle.multi, easy); added != CURLM_OK) {
+    curl_easy_reset(easy);  // it must not keep pointers into this frame
     result.message = absl::InternalError(
         absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(added)));
     return result;
