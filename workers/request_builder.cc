@@ -1,8 +1,10 @@
 #include "workers/request_builder.h"
 
+#include <string>
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "workers/prompt_cache.h"
 
 namespace baton::worker {
@@ -44,16 +46,18 @@ RequestBuilder::RequestBuilder(const RequestParts& parts)
     : caching_(parts.prompt_caching),
       cc_(CacheControl(parts.cache_ttl)),
       max_tokens_(parts.max_tokens),
-      max_tokens_json_(SerializeJson(json(parts.max_tokens))),
+      max_tokens_json_(std::to_string(parts.max_tokens)),
       has_system_(!parts.system.empty()),
       has_tools_(!parts.tools.empty()),
       has_temperature_(!parts.temperature.is_null()),
-      temperature_json_(SerializeJson(parts.temperature)) {
+      temperature_json_(has_temperature_ ? SerializeJson(parts.temperature) : std::string()) {
+  // Made for every run, so spelled out where that is short: the system prompt (a
+  // string, so no breakpoints of its own) as MarkSystem marks it, one text block whose
+  // keys come in the order SerializeJson writes them.
   if (has_system_) {
-    const json system(parts.system);
-    system_json_[0] = SerializeJson(system);
-    system_json_[1] = Marked(system, cc_, MarkSystem);
-    fixed_breakpoints_ += CountCacheBreakpointsIn(system);
+    system_json_[0] = SerializeJson(json(parts.system));
+    system_json_[1] = absl::StrCat("[{\"cache_control\":", SerializeJson(cc_), ",\"text\":", system_json_[0],
+                                   ",\"type\":\"text\"}]");
   }
   if (has_tools_) {
     tools_json_[0] = SerializeJson(parts.tools);

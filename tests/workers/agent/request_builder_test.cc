@@ -182,6 +182,21 @@ TEST_F(RequestBuilderTest, WithoutCachingSystemToolsOrTemperatureMatchesTheTreeR
   ToolSteps(2, 1);
 }
 
+// The marked system prompt is spelled out, not built as a tree: a one-hour breakpoint,
+// a temperature, and a prompt whose bytes need escaping (one of them not UTF-8) must
+// come out as the tree's.
+TEST_F(RequestBuilderTest, AnHourLongBreakpointAndAPromptToEscapeMatchTheTreeRequest) {
+  RequestParts parts = Parts();
+  parts.cache_ttl = "1h";
+  parts.temperature = 0.25;
+  parts.system = "Quote \" backslash \\ newline \n tab \t bell \x07 \xC3\xA9 bad \xFF end";
+  Start(parts, {{"role", "user"}, {"content", "Do the task."}});
+  ToolSteps(3, 2);
+  parts.tools = json::array();
+  Start(parts, {{"role", "user"}, {"content", "Again."}});
+  ToolSteps(2, 1);
+}
+
 TEST_F(RequestBuilderTest, SetModelChangesOnlyTheModel) {
   Start(Parts(), {{"role", "user"}, {"content", "Do the task."}});
   ToolSteps(3, 1);
