@@ -262,6 +262,7 @@ rocksdb::Status OpenWithFamilies(const StoreRocksOptions& rocks, const std::stri
   if (!missing.empty()) s = (*db)->CreateColumnFamilies(missing, &created);
   if (!s.ok()) {
     for (rocksdb::ColumnFamilyHandle* h : opened) (*db)->DestroyColumnFamilyHandle(h);
+    for (rocksdb::ColumnFamilyHandle* h : created) (*db)->DestroyColumnFamilyHandle(h);
     delete *db;
     *db = nullptr;
     return s;
