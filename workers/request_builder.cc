@@ -24,22 +24,25 @@ std::string Marked(json value, const json& cc, Mark mark) {
 
 }  // namespace
 
-void TrimFinalAssistantText(json& message) {
-  if (!message.is_object() || message.value("role", "") != "assistant") return;
+bool TrimFinalAssistantText(json& message) {
+  if (!message.is_object() || message.value("role", "") != "assistant") return false;
   json& content = message["content"];
   if (!content.is_array() || content.empty() || !content.back().is_object() ||
       content.back().value("type", "") != "text" || !content.back()["text"].is_string()) {
-    return;
+    return false;
   }
   std::string text = content.back()["text"].get<std::string>();
+  const size_t size = text.size();
   while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\t' || text.back() == '\r')) {
     text.pop_back();
   }
+  if (text.size() == size) return false;
   if (text.empty()) {
     content.erase(content.size() - 1);
   } else {
     content.back()["text"] = text;
   }
+  return true;
 }
 
 RequestBuilder::RequestBuilder(const RequestParts& parts)
@@ -70,6 +73,7 @@ void RequestBuilder::Reset() {
   kept_.clear();
   ends_.clear();
   kept_breakpoints_ = 0;
+  marked_last_ = 0;
 }
 
 void RequestBuilder::Keep(const json& messages, size_t count) {
@@ -86,17 +90,27 @@ SerializedRequest RequestBuilder::Build(const json& messages, const std::string&
   // Every message but the last is kept; fewer than kept means another conversation.
   if (ends_.size() + 1 > n && !ends_.empty()) Reset();
   if (n > 0) Keep(messages, n - 1);
+  // What the previous Build sent last, as sent: the same bytes as marking it again.
+  const size_t marked_last = std::exchange(marked_last_, 0);
 
   // The edits, in the order AddCacheBreakpoints places breakpoints.
   json last = n > 0 ? messages[n - 1] : json();
-  TrimFinalAssistantText(last);
+  const bool trimmed = TrimFinalAssistantText(last);
   int left = kMaxCacheBreakpoints - fixed_breakpoints_ - kept_breakpoints_ - BreakpointsOf(last);
   bool mark_system = false, mark_tools = false;
+  bool last_marked = false;
   size_t previous = 0;  // 1 + the index of the kept message sent with a breakpoint
   if (caching_) {
-    if (left > 0 && n > 0 && MarkMessage(last, cc_)) --left;
+    if (left > 0 && n > 0 && MarkMessage(last, cc_)) {
+      --left;
+      last_marked = true;
+    }
     if (left > 0 && n > 0 && previous_messages > 0 && previous_messages < n) {
-      previous_json_ = Marked(messages[previous_messages - 1], cc_, MarkMessage);
+      if (previous_messages == marked_last) {
+        previous_json_ = std::move(last_json_);
+      } else {
+        previous_json_ = Marked(messages[previous_messages - 1], cc_, MarkMessage);
+      }
       if (!previous_json_.empty()) {
         previous = previous_messages;
         --left;
@@ -112,6 +126,8 @@ SerializedRequest RequestBuilder::Build(const json& messages, const std::string&
     }
   }
   last_json_ = n > 0 ? SerializeJson(last) : std::string();
+  // Untrimmed, it is what Marked(messages[n - 1]) gives the next Build.
+  if (last_marked && !trimmed) marked_last_ = n;
 
   std::vector<std::string_view> body{"["};
   const std::string_view kept(kept_);

@@ -26,9 +26,10 @@ struct RequestParts {
 
 // The API refuses a final assistant turn (continued by the next answer) ending in
 // whitespace: trims the last text block of `message` when it is an assistant turn
-// (dropping it when nothing is left). The journal keeps the turn as it came.
+// (dropping it when nothing is left). The journal keeps the turn as it came. Returns
+// whether it changed `message`.
 // REQUIRES: `message` is the last of a request.
-void TrimFinalAssistantText(nlohmann::json& message);
+bool TrimFinalAssistantText(nlohmann::json& message);
 
 // Builds each step's request with every message serialized once, when it stops being
 // the last one: a step serializes only what it edits, so its work does not grow with
@@ -53,7 +54,9 @@ class RequestBuilder {
   // the previous step's request held (0: none, or nothing cached to read). The result
   // borrows the builder's bytes: valid until the next Build, SetModel or Reset.
   // REQUIRES: `messages` is an array whose messages before the last are those of the
-  // previous Build (or more appended after them), unless Reset() was called since.
+  // previous Build (or more appended after them), unless Reset() was called since; the
+  // previous Build's last message changed only when `messages` holds no more than it
+  // did (a continued turn), since its bytes are sent again as the previous step's.
   SerializedRequest Build(const nlohmann::json& messages, const std::string& model, size_t previous_messages);
 
   // Points `request` (from this builder's last Build) at another model.
@@ -92,6 +95,10 @@ class RequestBuilder {
   std::string model_json_;
   std::string last_json_;
   std::string previous_json_;
+  // How many messages the last Build held when last_json_ is its last message with a
+  // breakpoint and nothing trimmed, else 0: the next Build, reading from there, sends
+  // those bytes again as the previous step's message instead of marking it anew.
+  size_t marked_last_ = 0;
 };
 
 }  // namespace baton::worker

@@ -122,6 +122,23 @@ TEST_F(RequestBuilderTest, ToolCallsAndResultsWithMovingBreakpointsMatchTheTreeR
   Check("a final text of whitespace only");
 }
 
+// The message that ended the previous request is sent again with its breakpoint: as
+// it was sent when nothing was trimmed from it, marked anew when it was a continued
+// turn whose trailing whitespace the previous request dropped.
+TEST_F(RequestBuilderTest, AContinuedTurnThatEndedTheLastRequestIsSentWhole) {
+  Start(Parts(), {{"role", "user"}, {"content", "Do the task."}});
+  ToolSteps(2, 1);
+  for (const char* text : {"Cut off here \n", "Cut off without a space"}) {
+    messages_.push_back({{"role", "assistant"}, {"content", json::array({{{"type", "text"}, {"text", text}}})}});
+    Check(std::string("a continued turn: ") + text);
+    messages_.push_back(ToolTurn(step_, 1));
+    messages_.push_back({{"role", "user"}, {"content", json::array({Result(step_, 0, "ok")})}});
+    ++step_;
+    Check(std::string("the turn after: ") + text);
+    ToolSteps(2, 1);
+  }
+}
+
 TEST_F(RequestBuilderTest, ImagesDocumentsAndUserCacheControlMatchTheTreeRequest) {
   const json image = {{"type", "image"}, {"source", {{"type", "base64"}, {"media_type", "image/png"}, {"data", "iVBORw0KGgo="}}}};
   const json document = {{"type", "document"},
