@@ -80,7 +80,8 @@ constexpr char kFormatKey[] = "format";
 constexpr int kFormatNamespaces = 2;
 constexpr int kFormatEndedIndex = 3;
 constexpr int kFormatRunParts = 4;
-constexpr int kFormatPendingIndex = 5;  // the latest
+constexpr int kFormatPendingIndex = 5;
+constexpr int kFormatEventGroups = 6;  // the latest
 // The meta family's key for the secret that signs page tokens (PageTokenKey).
 constexpr char kPageTokenKey[] = "page_token_key";
 constexpr size_t kPageTokenKeyBytes = 32;
@@ -320,6 +321,7 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
   RETURN_IF_ERROR(store->MigrateToEndedIndex());
   RETURN_IF_ERROR(store->MigrateToRunParts());
   RETURN_IF_ERROR(store->MigrateToPendingIndex());
+  RETURN_IF_ERROR(store->MigrateToEventGroups());
   RETURN_IF_ERROR(store->LoadPageTokenKey());
   return store;
 }
@@ -385,9 +387,9 @@ absl::Status RocksDbRunStore::EnsureDataKey(std::string_view ns) {
 
 absl::Status RocksDbRunStore::MigrateToNamespaces() {
   ASSIGN_OR_RETURN(const int format, FormatVersion());
-  if (format > kFormatPendingIndex) {
+  if (format > kFormatEventGroups) {
     return absl::FailedPreconditionError(absl::StrCat("store ", path(), " is at format ", format,
-                                                      ", newer than this orchestrator's (", kFormatPendingIndex, ")"));
+                                                      ", newer than this orchestrator's (", kFormatEventGroups, ")"));
   }
   if (format >= kFormatNamespaces) return absl::OkStatus();
   // Format 1 keys have no "<ns> 0x00" in front; they all belong to "default". Runs keep
@@ -489,6 +491,16 @@ absl::Status RocksDbRunStore::MigrateToPendingIndex() {
   return absl::OkStatus();
 }
 
+absl::Status RocksDbRunStore::MigrateToEventGroups() {
+  ASSIGN_OR_RETURN(const int format, FormatVersion());
+  if (format >= kFormatEventGroups) return absl::OkStatus();
+  // Nothing to rewrite: a one-event record of format 5 is read as it is
+  // (store_keys::DecodeEvents). The format says an older orchestrator cannot read the
+  // groups written from now on, so it refuses the store instead.
+  rocksdb::WriteBatch batch;
+  return CommitMigration(batch, kFormatEventGroups, "group events");
+}
+
 absl::StatusOr<int> RocksDbRunStore::FormatVersion() {
   std::string format;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kFormatKey, &format);
@@ -548,19 +560,27 @@ std::string RocksDbRunStore::Aad(Cf c, std::string_view key) {
   return aad;
 }
 
-template <typename Message>
-bool RocksDbRunStore::ParseStored(Cf c, std::string_view key, const rocksdb::Slice& value, Message* message) const {
-  if (!ValueCipher::IsEncrypted(View(value))) return Parse(value, message);
+std::optional<std::string_view> RocksDbRunStore::PlainStored(Cf c, std::string_view key, const rocksdb::Slice& value,
+                                                              std::string* buffer) const {
+  if (!ValueCipher::IsEncrypted(View(value))) return View(value);
   if (cipher_ == nullptr) {
     BATON_LOG(ERROR) << "an encrypted " << kCfNames[c] << " record, and no --encryption-key-file to read it";
-    return false;
+    return std::nullopt;
   }
   absl::StatusOr<std::string> plain = cipher_->Decrypt(Aad(c, key), View(value));
   if (!plain.ok()) {
     BATON_LOG(ERROR) << kCfNames[c] << " record: " << plain.status().message();
-    return false;
+    return std::nullopt;
   }
-  return message->ParseFromString(*plain);
+  *buffer = *std::move(plain);
+  return std::string_view(*buffer);
+}
+
+template <typename Message>
+bool RocksDbRunStore::ParseStored(Cf c, std::string_view key, const rocksdb::Slice& value, Message* message) const {
+  std::string buffer;
+  std::optional<std::string_view> plain = PlainStored(c, key, value, &buffer);
+  return plain.has_value() && message->ParseFromArray(plain->data(), static_cast<int>(plain->size()));
 }
 
 RocksDbRunStore::RocksDbRunStore(const RocksDbStoreOptions& options,
@@ -698,11 +718,33 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     ASSIGN_OR_RETURN(std::string value, serialize(entry, "journal", i));
     put(kJournalCf, store_keys::RunSeqKey(run_id, entry.seq()), std::move(value), NamespaceOfRunId(run_id));
   }
-  for (size_t i = 0; i < batch.events.size(); ++i) {
-    const v1::RunEvent& event = batch.events[i];
-    ASSIGN_OR_RETURN(std::string value, serialize(event, "events", i));
-    put(kEventsCf, store_keys::RunSeqKey(event.run_id(), event.seq()), std::move(value),
-        NamespaceOfRunId(event.run_id()));
+  {
+    // A run's events whose seqs follow one another are one record (store_keys::EventGroup),
+    // keyed by the last seq: a step's events are one memtable insert, not one each.
+    struct Group {
+      std::string_view run_id;
+      int64_t last_seq = 0;
+      store_keys::EventGroup events;
+    };
+    std::vector<Group> groups;
+    absl::flat_hash_map<std::string_view, size_t> open;  // run id -> its group being filled
+    for (size_t i = 0; i < batch.events.size(); ++i) {
+      const v1::RunEvent& event = batch.events[i];
+      auto [it, added] = open.try_emplace(event.run_id(), groups.size());
+      if (added || groups[it->second].last_seq + 1 != event.seq()) {
+        it->second = groups.size();
+        groups.emplace_back().run_id = event.run_id();
+      }
+      Group& group = groups[it->second];
+      group.last_seq = event.seq();
+      if (!group.events.Add(event)) {
+        return absl::InvalidArgumentError(absl::StrCat("events[", i, "]: cannot be serialized (larger than 2 GiB?)"));
+      }
+    }
+    for (Group& group : groups) {
+      put(kEventsCf, store_keys::RunSeqKey(group.run_id, group.last_seq), std::move(group.events.bytes()),
+          NamespaceOfRunId(group.run_id));
+    }
   }
   for (const QueueEntry& entry : batch.queue_deletes) del(kQueueCf, store_keys::QueueKey(entry));
   for (const QueueEntry& entry : batch.queue_puts) put(kQueueCf, store_keys::QueueKey(entry), {});
@@ -1115,10 +1157,22 @@ absl::StatusOr<std::vector<v1::RunEvent>> RocksDbRunStore::ReadEvents(std::strin
   rocksdb::ReadOptions read_options;
   read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kEventsCf)));
+  // A record holds the events up to its key's seq (store_keys::EventGroup): the first
+  // key at or after first_seq holds it, and may hold events before it too.
+  int64_t last = first_seq - 1;
+  std::vector<v1::RunEvent> record;
+  std::string plain;
   for (it->Seek(store_keys::RunSeqKey(run_id, first_seq)); it->Valid(); it->Next()) {
-    if (limit > 0 && events.size() == static_cast<size_t>(limit)) break;
-    if (!ParseStored(kEventsCf, View(it->key()), it->value(), &events.emplace_back())) {
+    record.clear();
+    std::optional<std::string_view> value = PlainStored(kEventsCf, View(it->key()), it->value(), &plain);
+    if (!value.has_value() || !store_keys::DecodeEvents(run_id, *value, &record)) {
       return CorruptRecord("event", run_id, path());
+    }
+    for (v1::RunEvent& event : record) {
+      if (event.seq() <= last) continue;
+      if (limit > 0 && events.size() == static_cast<size_t>(limit)) return events;
+      last = event.seq();
+      events.push_back(std::move(event));
     }
   }
   RETURN_IF_ERROR(FromRocksDb(it->status(), "read events", path()));

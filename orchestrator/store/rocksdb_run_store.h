@@ -213,6 +213,9 @@ class RocksDbRunStore final : public RunStore {
   // Format 4 moves to 5: every PENDING approval gains its pending_approvals entry.
   // Idempotent; synced.
   absl::Status MigrateToPendingIndex();
+  // Format 5 moves to 6: events are written in groups (store_keys::EventGroup); the
+  // one-event records before are read as they are. Idempotent; synced.
+  absl::Status MigrateToEventGroups();
   // Writes a migration's `batch` with the format it moves to, synced (`what` names it
   // in errors).
   absl::Status CommitMigration(rocksdb::WriteBatch& batch, int format, std::string_view what);
@@ -274,6 +277,10 @@ class RocksDbRunStore final : public RunStore {
   }
   // An encrypted record is bound to its column family and key.
   static std::string Aad(Cf c, std::string_view key);
+  // The plaintext of a stored record of `c`: `value` itself, or decrypted into *buffer.
+  // nullopt (logged) when it is encrypted and cannot be decrypted.
+  std::optional<std::string_view> PlainStored(Cf c, std::string_view key, const rocksdb::Slice& value,
+                                              std::string* buffer) const;
   // Parses a stored record of `c`, decrypting it when it is encrypted.
   template <typename Message>
   bool ParseStored(Cf c, std::string_view key, const rocksdb::Slice& value, Message* message) const;

@@ -87,7 +87,9 @@ struct StoreBatch {
   // Applied in order, after put_runs.
   std::vector<WaitWrite> wait_writes;
   std::vector<std::pair<std::string, v1::JournalEntry>> journal;  // (run_id, entry with seq)
-  std::vector<v1::RunEvent> events;                               // keyed by (run_id, seq)
+  // Keyed by (run_id, seq), appended: each run's seqs above those of its stored events
+  // (the store may keep a run's events of one batch as one record).
+  std::vector<v1::RunEvent> events;
   std::vector<QueueEntry> queue_puts;
   std::vector<QueueEntry> queue_deletes;
   std::vector<LeaseRecord> lease_puts;  // upsert by run_id

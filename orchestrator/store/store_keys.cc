@@ -489,6 +489,44 @@ absl::StatusOr<std::string> DecodeApprovalPageToken(std::string_view token) {
   return std::string(body.substr(1));
 }
 
+namespace {
+constexpr char kEventGroupTag[] = {'\x00', 'G'};
+// The first bytes of a RunEvent serialized with its run_id: field 1, length-delimited.
+constexpr char kRunIdTag = 0x0a;
+}  // namespace
+
+EventGroup::EventGroup() : bytes_(kEventGroupTag, sizeof(kEventGroupTag)) {}
+
+bool EventGroup::Add(const v1::RunEvent& event) {
+  if (!event.SerializeToString(&scratch_)) return false;
+  std::string_view bytes = scratch_;
+  // Fields are serialized in number order, run_id (1) first; the key holds it.
+  if (!event.run_id().empty() && !bytes.empty() && bytes.front() == kRunIdTag) {
+    std::string_view rest = bytes.substr(1);
+    uint32_t len = 0;
+    if (GetVarint32(&rest, &len) && rest.substr(0, len) == event.run_id()) bytes = rest.substr(len);
+  }
+  PutVarint32(&bytes_, static_cast<uint32_t>(bytes.size()));
+  bytes_.append(bytes);
+  return true;
+}
+
+bool DecodeEvents(std::string_view run_id, std::string_view value, std::vector<v1::RunEvent>* out) {
+  if (!value.starts_with(std::string_view(kEventGroupTag, sizeof(kEventGroupTag)))) {
+    return out->emplace_back().ParseFromArray(value.data(), static_cast<int>(value.size()));
+  }
+  std::string_view in = value.substr(sizeof(kEventGroupTag));
+  while (!in.empty()) {
+    uint32_t len = 0;
+    if (!GetVarint32(&in, &len) || in.size() < len) return false;
+    v1::RunEvent& event = out->emplace_back();
+    if (!event.ParseFromArray(in.data(), static_cast<int>(len))) return false;
+    event.set_run_id(std::string(run_id));
+    in.remove_prefix(len);
+  }
+  return true;
+}
+
 std::string EncodeLease(const LeaseRecord& lease) {
   std::string out;
   out.reserve(1 + 5 + lease.lease_id.size() + 16 + 5 + lease.worker_id.size());

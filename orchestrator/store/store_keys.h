@@ -7,7 +7,8 @@
 // Layout (BE = big-endian, fixed width; <ns> a namespace, common/namespaces.h):
 //   runs         <run_id>                                  -> v1::Run
 //   journal      <run_id> 0x00 BE64(seq)                   -> v1::JournalEntry
-//   events       <run_id> 0x00 BE64(seq)                   -> v1::RunEvent
+//   events       <run_id> 0x00 BE64(last seq)              -> EventGroup (format 6), or
+//                <run_id> 0x00 BE64(seq)                   -> v1::RunEvent (before)
 //   queue        BE32(0x7fffffff - priority)               -> "" (all in the key)
 //                BE64(enqueue_time_ms ^ 1<<63) <run_id>
 //   leases       <run_id>                                  -> EncodeLease()
@@ -193,6 +194,29 @@ std::string EncodeApprovalPageToken(std::string_view last_approval_id);
 // The approval id the next page starts after; "" for the empty token (the first
 // page). kInvalidArgument when `token` is not one EncodeApprovalPageToken made.
 absl::StatusOr<std::string> DecodeApprovalPageToken(std::string_view token);
+
+// Events value (format 6): the events of one run that one batch appends, one record
+// keyed by the last one's seq, so that a read from seq N seeks straight to the record
+// holding N (its key is the first at or after N). The value: 0x00 'G', then for each
+// event, in seq order, varint32 len | the event serialized without its run_id (the
+// key's). A serialized RunEvent (a record written before format 6) never starts with
+// 0x00, and an encrypted value (value_cipher.h) starts 0x00 0xBE, so each shape is
+// told apart by its first bytes.
+class EventGroup {
+ public:
+  EventGroup();
+  // False when `event` cannot be serialized (larger than 2 GiB).
+  // REQUIRES: `event` belongs to the group's run and follows its last event.
+  bool Add(const v1::RunEvent& event);
+  std::string& bytes() { return bytes_; }
+
+ private:
+  std::string bytes_;
+  std::string scratch_;
+};
+// Appends the events of an events value of either shape to *out, each with `run_id`
+// (the key's) set. False when `value` is not a valid encoding.
+bool DecodeEvents(std::string_view run_id, std::string_view value, std::vector<v1::RunEvent>* out);
 
 // Lease value (the run id is the key). Format version 1:
 //   0x01 | varint32 len | lease_id | BE64 epoch | BE64 deadline_ms |

@@ -1,6 +1,7 @@
 // What only the RocksDB store does: opening, closing and the group-commit thread.
 // The RunStore behaviour itself is in run_store_test.cc.
 #include "orchestrator/store/rocksdb_run_store.h"
+#include "orchestrator/store/store_keys.h"
 
 #include <stdlib.h>
 
@@ -69,7 +70,8 @@ class RocksDbRunStoreTest : public ::testing::Test {
     for (const std::string& name : families) cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
     Handles handles;
     rocksdb::DB* raw_db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(db_options, path, cfs, &handles, &raw_db).ok());
+    const rocksdb::Status opened = rocksdb::DB::Open(db_options, path, cfs, &handles, &raw_db);
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
     std::unique_ptr<rocksdb::DB> db(raw_db);
     fill(*db, handles);
     for (rocksdb::ColumnFamilyHandle* handle : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
@@ -377,6 +379,54 @@ TEST_F(RocksDbRunStoreTest, OpeningADatabaseFromBeforeThePendingIndexIndexesItsP
   }
 }
 
+// A database of format 5 stored each event as its own record: they read back as they
+// were, followed by the groups written after the upgrade, from every seq.
+TEST_F(RocksDbRunStoreTest, EventsOfAFormat5DatabaseReadBackBeforeTheGroupsWrittenAfterIt) {
+  const RocksDbStoreOptions options = Options();
+  const std::string run_id = "default/run_00000000000100000000";
+  auto event = [&](int64_t seq) {
+    v1::RunEvent e;
+    e.set_run_id(run_id);
+    e.set_seq(seq);
+    e.set_time_ms(1000 + seq);
+    e.mutable_text()->set_text(std::string(static_cast<size_t>(seq) * 60, 'x'));
+    return e;
+  };
+  WriteDatabase(options.path, FamiliesOfFormat(5), [&](rocksdb::DB& db, const Handles& handles) {
+    for (int64_t seq = 1; seq <= 4; ++seq) {
+      ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), handles[3], store_keys::RunSeqKey(run_id, seq),
+                         event(seq).SerializeAsString())
+                      .ok());
+    }
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), handles[15], "format", "5").ok());
+  });
+  {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    StoreBatch batch;
+    for (int64_t seq = 5; seq <= 7; ++seq) batch.events.push_back(event(seq));
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  {
+    auto store = RocksDbRunStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int64_t after = 0; after <= 7; ++after) {
+      auto events = (*store)->ReadEvents(run_id, after, 0);
+      ASSERT_TRUE(events.ok()) << events.status();
+      ASSERT_EQ(static_cast<int64_t>(events->size()), 7 - after);
+      for (int64_t seq = after + 1; seq <= 7; ++seq) {
+        EXPECT_EQ((*events)[seq - after - 1].SerializeAsString(), event(seq).SerializeAsString()) << seq;
+      }
+    }
+  }
+  // The format says so: an orchestrator of format 5 refuses the store.
+  WriteDatabase(options.path, FamiliesOfFormat(5), [](rocksdb::DB& db, const Handles& handles) {
+    std::string format;
+    ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), handles[15], "format", &format).ok());
+    EXPECT_EQ(format, "6");
+  });
+}
+
 // A database a newer orchestrator moved to a later format is refused, naming both
 // formats, rather than read without what that format added.
 TEST_F(RocksDbRunStoreTest, ADatabaseOfANewerFormatIsRefusedNamingIt) {
@@ -388,7 +438,7 @@ TEST_F(RocksDbRunStoreTest, ADatabaseOfANewerFormatIsRefusedNamingIt) {
   auto store = RocksDbRunStore::Open(options);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(store.status().message()), HasSubstr("format 99, newer than this orchestrator's (5)"));
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("format 99, newer than this orchestrator's (6)"));
 }
 
 // A family only a newer version has: refused by name, before anything is read or written.

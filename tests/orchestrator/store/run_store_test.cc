@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -461,6 +462,54 @@ TEST_P(RunStoreTest, JournalEntryWithSameSeqIsOverwritten) {
   ASSERT_TRUE(journal.ok());
   ASSERT_THAT(*journal, SizeIs(1));
   EXPECT_EQ((*journal)[0].model_turn().content_json(), "new");
+}
+
+// What a watcher reads: every run's events, appended by batches that interleave runs
+// (one whose id is a prefix of another's, one in a namespace, one below a root), in
+// runs of one or many, some hundreds of bytes or tens of kilobytes long, read back
+// whole from every seq with every limit, before and after a reopen.
+TEST_P(RunStoreTest, EventsAppendedByInterleavedBatchesReadBackFromEverySeq) {
+  const std::vector<std::string> runs = {"run_a", "run_ab", "team/run_c"};
+  std::map<std::string, std::vector<v1::RunEvent>> want;
+  std::mt19937 rng(7);
+  for (int b = 0; b < 12; ++b) {
+    StoreBatch batch;
+    for (int n = 0; n < 9; ++n) {
+      const std::string& run_id = runs[rng() % runs.size()];
+      std::vector<v1::RunEvent>& events = want[run_id];
+      v1::RunEvent event = MakeEvent(run_id, static_cast<int64_t>(events.size()) + 1);
+      event.set_time_ms(1'700'000'000'000 + b);
+      if (run_id == "team/run_c") event.set_root_run_id("team/run_root");
+      // Sizes around the one-byte and two-byte lengths, and a large one.
+      const size_t sizes[] = {0, 100, 130, 190, 300, 20'000};
+      event.mutable_text()->set_text(std::string(sizes[rng() % 6], static_cast<char>('a' + b)));
+      events.push_back(event);
+      batch.events.push_back(std::move(event));
+    }
+    ASSERT_TRUE(store().Commit(batch).ok());
+  }
+  auto check = [&](const std::string& when) {
+    for (const auto& [run_id, events] : want) {
+      const int64_t last = static_cast<int64_t>(events.size());
+      for (int64_t after = -1; after <= last + 1; ++after) {
+        for (int limit : {0, 1, 2, 5}) {
+          absl::StatusOr<std::vector<v1::RunEvent>> got = store().ReadEvents(run_id, after, limit);
+          ASSERT_TRUE(got.ok()) << got.status();
+          const int64_t from = std::clamp<int64_t>(after, 0, last);
+          const int64_t to = limit == 0 ? last : std::min(last, from + limit);
+          ASSERT_EQ(static_cast<int64_t>(got->size()), to - from) << when << " " << run_id << " after " << after;
+          for (int64_t i = from; i < to; ++i) {
+            EXPECT_EQ((*got)[i - from].SerializeAsString(), events[i].SerializeAsString())
+                << when << " " << run_id << " after " << after << " limit " << limit << ": "
+                << (*got)[i - from].ShortDebugString().substr(0, 200);
+          }
+        }
+      }
+    }
+  };
+  check("written");
+  Reopen();
+  check("reopened");
 }
 
 TEST_P(RunStoreTest, ReadEventsHonoursAfterSeqAndLimit) {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "orchestrator/store/value_cipher.h"
 
 namespace baton::orchestrator::store_keys {
 namespace {
@@ -40,6 +41,39 @@ TEST(StoreKeysTest, QueueKeyByteOrderIsDequeueOrder) {
 
 // A record already cut is stored as it is (no copy); anything more goes through
 // StoredRecord, so a whole agent, input, graph or wait never reaches the record.
+// An events value is told from a one-event record of format 5 and from an encrypted
+// value by its first bytes, whatever its events' sizes; a cut one is refused.
+TEST(StoreKeysTest, AnEventGroupReadsBackAndIsNeverTakenForAnotherShape) {
+  for (size_t size = 0; size < 400; ++size) {
+    EventGroup group;
+    std::vector<v1::RunEvent> events(2);
+    for (int i = 0; i < 2; ++i) {
+      events[i].set_run_id("team/run_1");
+      events[i].set_seq(7 + i);
+      events[i].mutable_text()->set_text(std::string(size, 'a' + i));
+      group.Add(events[i]);
+    }
+    const std::string bytes = group.bytes();
+    ASSERT_FALSE(ValueCipher::IsEncrypted(bytes)) << size;
+    // The run id is the key's, not stored again.
+    EXPECT_EQ(bytes.find("team/run_1"), std::string::npos) << size;
+    std::vector<v1::RunEvent> got;
+    ASSERT_TRUE(DecodeEvents("team/run_1", bytes, &got)) << size;
+    ASSERT_EQ(got.size(), 2u);
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(got[i].SerializeAsString(), events[i].SerializeAsString()) << size;
+    got.clear();
+    EXPECT_FALSE(DecodeEvents("team/run_1", bytes.substr(0, bytes.size() - 1), &got)) << size;
+  }
+  v1::RunEvent old;
+  old.set_run_id("run_old");
+  old.set_seq(3);
+  old.mutable_state_changed()->set_reason("queued");
+  std::vector<v1::RunEvent> got;
+  ASSERT_TRUE(DecodeEvents("run_old", old.SerializeAsString(), &got));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].SerializeAsString(), old.SerializeAsString());
+}
+
 TEST(StoreKeysTest, IsStoredRecordOnlyForWhatStoredRecordGives) {
   v1::Run run;
   run.set_run_id("run_1");
