@@ -1,7 +1,9 @@
 #include "cli/event_printer.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/format.h"
@@ -39,14 +41,18 @@ bool EventPrinter::IsNew(const v1::RunEvent& event) {
 void EventPrinter::PrintOwn(const v1::RunEvent& event) {
   if (event.has_text_delta()) {
     const int step = event.text_delta().step();
+    // Deltas that come after their step's durable text are not printed: it was, whole.
+    if (step <= done_step_) return;
     if (live_step_ != step) {
       EndLiveLine();
       live_step_ = step;
       live_gap_ = false;
+      live_text_.clear();
     }
     // A new line (the step's first delta, or after another event cut in) gets the label.
     if (!line_open_) out_ << "  text: ";
     out_ << event.text_delta().text();
+    live_text_ += event.text_delta().text();
     line_open_ = true;
     return;
   }
@@ -54,10 +60,27 @@ void EventPrinter::PrintOwn(const v1::RunEvent& event) {
     if (live_step_ >= 0) live_gap_ = true;
     return;
   }
+  // A step's text event repeats what was printed live, unless a gap cut it. Its last
+  // deltas may still be on their way (they travel apart from the durable events, and
+  // the stream ends with the run): what was not printed yet follows on the line.
+  if (event.has_text() && event.text().step() == live_step_ && !live_gap_ &&
+      absl::StartsWith(event.text().text(), live_text_)) {
+    const std::string_view rest = std::string_view(event.text().text()).substr(live_text_.size());
+    if (!rest.empty()) {
+      if (!line_open_) out_ << "  text: ";
+      out_ << rest;
+      line_open_ = true;
+    }
+    done_step_ = std::max(done_step_, live_step_);
+    EndLiveLine();
+    return;
+  }
+  // Nor is a live StepStarted that comes after its step's durable text or end.
+  if (event.has_step_started() && event.seq() <= 0 && event.step_started().step() <= done_step_) return;
   EndLiveLine();
-  // A step's text event repeats what was printed live, unless a gap cut it; its
-  // durable StepStarted repeats the live one, unless the model changed.
-  const bool streamed = event.has_text() && event.text().step() == live_step_ && !live_gap_;
+  if (event.has_text()) done_step_ = std::max(done_step_, event.text().step());
+  if (event.has_step_finished()) done_step_ = std::max(done_step_, event.step_finished().step());
+  // A step's durable StepStarted repeats the live one, unless the model changed.
   const bool announced = event.has_step_started() && event.seq() > 0 &&
                          event.step_started().step() == live_started_step_ &&
                          event.step_started().model() == live_started_model_;
@@ -65,7 +88,7 @@ void EventPrinter::PrintOwn(const v1::RunEvent& event) {
     live_started_step_ = event.step_started().step();
     live_started_model_ = event.step_started().model();
   }
-  if (!streamed && !announced) out_ << FormatEvent(event);
+  if (!announced) out_ << FormatEvent(event);
   if (event.has_step_finished() && event.step_finished().step() == live_step_) live_step_ = -1;
 }
 

@@ -45,10 +45,15 @@ class EventPrinter {
   v1::RunState final_state_ = v1::RUN_STATE_UNSPECIFIED;
   // The last seq printed of each subagent's run (their seqs are their own).
   std::map<std::string, int64_t> child_last_seq_;
-  // Live text: the step whose deltas are being printed (-1: none), and whether a gap
-  // cut them, in which case the step's durable text event prints it whole.
+  // Live text: the step whose deltas are being printed (-1: none), what they said, and
+  // whether a gap cut them, in which case the step's durable text event prints it
+  // whole; else it prints what the deltas have not said yet.
   int live_step_ = -1;
+  std::string live_text_;
   bool live_gap_ = false;
+  // The last step whose durable text or end was printed (-1: none): live events of it
+  // and of the steps before, late, are not.
+  int done_step_ = -1;
   bool line_open_ = false;  // live text printed without its newline yet
   // The last step whose start arrived live (-1: none) and its model: the durable
   // StepStarted of the same step and model is not printed again.

@@ -51,6 +51,31 @@ TEST(EventPrinterTest, AChildEventCuttingLiveTextEndsTheLineAndTheTextGoesOnLabe
   EXPECT_EQ(out.str(), "  text: Hello \n[run_c]   child run_d started\n  text: world\n");
 }
 
+// Live text and durable events travel apart: a step's durable text can come before
+// its last deltas, which the end of the run's stream then cuts off. What the deltas
+// did not say is printed from the durable text, and deltas or a live start that come
+// after it are not printed again.
+TEST(EventPrinterTest, AStepsTextOvertakingItsLastDeltasIsPrintedWhole) {
+  std::ostringstream out;
+  EventPrinter printer("run_1", 0, /*json=*/false, out);
+  printer.Print(Event("run_1", 0, "text_delta { step: 3 text: 'Done. ec' }"));
+  printer.Print(Event("run_1", 7, "text { step: 3 text: 'Done. echo returned hello' }"));
+  printer.Print(Event("run_1", 8, "step_finished { step: 3 stop_reason: 'end_turn' }"));
+  printer.Print(Event("run_1", 0, "text_delta { step: 3 text: 'ho returned hello' }"));
+  printer.Print(Event("run_1", 0, "step_started { step: 3 model: 'claude-a' }"));
+  EXPECT_THAT(out.str(), ::testing::StartsWith("  text: Done. echo returned hello\nstep 3 done: end_turn"));
+  EXPECT_EQ(out.str().find("ho returned hello", out.str().find('\n')), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("step 3: model"), std::string::npos) << out.str();
+
+  // Deltas that do not lead to the durable text (a model call retried within the
+  // step): the durable text is printed whole.
+  std::ostringstream other;
+  EventPrinter retried("run_1", 0, /*json=*/false, other);
+  retried.Print(Event("run_1", 0, "text_delta { step: 0 text: 'First try' }"));
+  retried.Print(Event("run_1", 4, "text { step: 0 text: 'Second answer' }"));
+  EXPECT_EQ(other.str(), "  text: First try\n  text: Second answer\n");
+}
+
 TEST(EventPrinterTest, AStepIsAnnouncedWhenItStartsAndItsDurableStartIsNotRepeated) {
   std::ostringstream out;
   EventPrinter printer("run_1", 0, /*json=*/false, out);
