@@ -114,3 +114,27 @@ export function errorText(e) {
   if (!e) return "";
   return e.status ? `${e.status}: ${e.message}` : e.message || String(e);
 }
+
+// The text the model is streaming, by step, as a watch's events change it: a step's
+// deltas add to its text until the step's turn is journaled (its durable StepStarted),
+// which drops it, as the transcript shows the turn from then on. Live text travels
+// apart from the durable events, so a step's last deltas can come after that: they
+// are not shown again. `live` is { byStep: { [step]: text }, journaled: the last step
+// journaled, or -1 }; returns the next value, or `live` itself when `event` (a
+// RunEvent in protobuf's JSON mapping) changes nothing.
+export function nextLiveText(live, event) {
+  if (event.textDelta) {
+    const step = num(event.textDelta.step);
+    if (step <= live.journaled) return live;
+    const byStep = { ...live.byStep, [step]: (live.byStep[step] || "") + (event.textDelta.text || "") };
+    return { ...live, byStep };
+  }
+  if (event.stepStarted && num(event.seq) > 0) {
+    const step = num(event.stepStarted.step);
+    const { [step]: _, ...byStep } = live.byStep;
+    return { byStep, journaled: Math.max(live.journaled, step) };
+  }
+  return live;
+}
+
+export const NO_LIVE_TEXT = Object.freeze({ byStep: Object.freeze({}), journaled: -1 });

@@ -7,8 +7,8 @@ import { ErrorBox, Facts, Loading, StateBadge } from "../components.jsx";
 import { usePolled } from "../hooks.js";
 import { navigate } from "../router.js";
 import {
-  TERMINAL_STATES, canOperate, errorText, formatCost, formatLabels, formatTime, formatTokens, isGraphRun, num,
-  runDuration, runPath, runWhat,
+  NO_LIVE_TEXT, TERMINAL_STATES, canOperate, errorText, formatCost, formatLabels, formatTime, formatTokens, isGraphRun,
+  nextLiveText, num, runDuration, runPath, runWhat,
 } from "../util.js";
 import { GraphView } from "./graph.jsx";
 import { RunsTable } from "./runs.jsx";
@@ -32,7 +32,7 @@ function useLiveRun(runId) {
   const [run, setRun] = useState(null);
   const [transcript, setTranscript] = useState(null);
   const [events, setEvents] = useState([]);
-  const [liveText, setLiveText] = useState({});
+  const [liveText, setLiveText] = useState(NO_LIVE_TEXT);
   const [error, setError] = useState(null);
   const [ended, setEnded] = useState(false);
   const [childTick, setChildTick] = useState(0);
@@ -43,7 +43,7 @@ function useLiveRun(runId) {
     setRun(null);
     setTranscript(null);
     setEvents([]);
-    setLiveText({});
+    setLiveText(NO_LIVE_TEXT);
     setError(null);
     setEnded(false);
     const load = () =>
@@ -73,21 +73,9 @@ function useLiveRun(runId) {
           if (seen.has(seq)) return;  // a reconnect may repeat what came before
           seen.add(seq);
         }
-        if (e.textDelta) {
-          const step = num(e.textDelta.step);
-          setLiveText((t) => ({ ...t, [step]: (t[step] || "") + (e.textDelta.text || "") }));
-          return;
-        }
-        if (e.gap) return;
+        setLiveText((live) => nextLiveText(live, e));
+        if (e.textDelta || e.gap) return;
         setEvents((list) => [...list, e]);
-        if (e.stepStarted && seq > 0) {
-          // The step's turn is journaled: the transcript shows it now.
-          const step = num(e.stepStarted.step);
-          setLiveText((t) => {
-            const { [step]: _, ...rest } = t;
-            return rest;
-          });
-        }
         if (e.stateChanged) {
           setRun((r) => r && { ...r, state: e.stateChanged.state, workerId: e.stateChanged.workerId || r.workerId });
         }
@@ -97,7 +85,7 @@ function useLiveRun(runId) {
       onEnd: (end) => {
         if (stopped) return;
         setEnded(true);
-        setLiveText({});
+        setLiveText(NO_LIVE_TEXT);
         if (end.code !== "OK") setError({ status: end.code, message: end.message });
         load();
       },
@@ -110,7 +98,7 @@ function useLiveRun(runId) {
     };
   }, [runId]);
 
-  return { run, transcript, events, liveText, error, ended, childTick };
+  return { run, transcript, events, liveText: liveText.byStep, error, ended, childTick };
 }
 
 function Actions({ run, me }) {
