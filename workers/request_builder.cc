@@ -36,12 +36,12 @@ bool TrimFinalAssistantText(json& message) {
   while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\t' || text.back() == '\r')) {
     text.pop_back();
   }
-  if (text.size() == size) return false;
   if (text.empty()) {
     content.erase(content.size() - 1);
-  } else {
-    content.back()["text"] = text;
+    return true;
   }
+  if (text.size() == size) return false;
+  content.back()["text"] = text;
   return true;
 }
 

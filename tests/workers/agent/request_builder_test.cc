@@ -122,6 +122,27 @@ TEST_F(RequestBuilderTest, ToolCallsAndResultsWithMovingBreakpointsMatchTheTreeR
   Check("a final text of whitespace only");
 }
 
+TEST(TrimFinalAssistantTextTest, DropsTrailingWhitespaceAndEmptyTextAndSaysWhetherItChangedTheTurn) {
+  auto turn = [](const char* text) {
+    return json{{"role", "assistant"}, {"content", json::array({{{"type", "tool_use"}, {"id", "t"}},
+                                                               {{"type", "text"}, {"text", text}}})}};
+  };
+  json cut = turn("Almost \n\t");
+  EXPECT_TRUE(TrimFinalAssistantText(cut));
+  EXPECT_EQ(cut["content"][1]["text"], "Almost");
+  for (const char* empty : {"", " \n"}) {
+    json message = turn(empty);
+    EXPECT_TRUE(TrimFinalAssistantText(message)) << "[" << empty << "]";
+    EXPECT_EQ(message["content"].size(), 1u) << "[" << empty << "]";
+  }
+  json whole = turn("Done.");
+  EXPECT_FALSE(TrimFinalAssistantText(whole));
+  EXPECT_EQ(whole, turn("Done."));
+  json user = {{"role", "user"}, {"content", json::array({{{"type", "text"}, {"text", "hi "}}})}};
+  EXPECT_FALSE(TrimFinalAssistantText(user));
+  EXPECT_EQ(user["content"][0]["text"], "hi ");
+}
+
 // The message that ended the previous request is sent again with its breakpoint: as
 // it was sent when nothing was trimmed from it, marked anew when it was a continued
 // turn whose trailing whitespace the previous request dropped.
