@@ -366,7 +366,13 @@ absl::StatusOr<ModelResponse> MessagesApiClient::CreateMessage(
 
 absl::StatusOr<ModelResponse> MessagesApiClient::CreateMessageSerialized(const SerializedRequest& request,
                                                                          const ModelCallOptions& options) {
-  return Send(request.Body(options.stream), request.model, request.max_tokens, options);
+  // The conversation is sent whole at every step: each calling thread (a worker slot)
+  // keeps one body buffer, as large as the largest request it sent, rather than
+  // allocating and freeing the request each call (past 64 KiB a free makes glibc
+  // consolidate its fast bins). Send is done with it when it returns.
+  thread_local std::string body;
+  request.WriteBody(options.stream, &body);
+  return Send(body, request.model, request.max_tokens, options);
 }
 
 absl::StatusOr<ModelResponse> MessagesApiClient::Send(const std::string& body, const std::string& model,

@@ -16,14 +16,17 @@ size_t ValueBytes(const SerializedRequest::Member& member) {
   return n;
 }
 
-// `{"key":value,...}` of the members `keep` accepts, then `tail` before the brace.
+// `{"key":value,...}` of the members `keep` accepts, then `tail` before the brace,
+// into *out (its bytes replaced, its capacity kept).
 template <typename Keep>
-std::string Join(const std::vector<SerializedRequest::Member>& members, Keep keep, std::string_view tail) {
+void JoinInto(const std::vector<SerializedRequest::Member>& members, Keep keep, std::string_view tail,
+              std::string* out_ptr) {
   size_t size = 2 + tail.size();
   for (const SerializedRequest::Member& m : members) {
     if (keep(m.key)) size += m.key.size() + 4 + ValueBytes(m);
   }
-  std::string out;
+  std::string& out = *out_ptr;
+  out.clear();
   out.reserve(size);
   out += '{';
   for (const SerializedRequest::Member& m : members) {
@@ -39,16 +42,25 @@ std::string Join(const std::vector<SerializedRequest::Member>& members, Keep kee
     out += tail;
   }
   out += '}';
-  return out;
 }
 
 }  // namespace
 
 std::string SerializedRequest::Body(bool stream) const {
-  return Join(members, [](std::string_view) { return true; }, stream ? "\"stream\":true" : "");
+  std::string body;
+  WriteBody(stream, &body);
+  return body;
 }
 
-std::string SerializedRequest::CountTokensBody() const { return Join(members, CountTokensAccepts, ""); }
+void SerializedRequest::WriteBody(bool stream, std::string* body) const {
+  JoinInto(members, [](std::string_view) { return true; }, stream ? "\"stream\":true" : "", body);
+}
+
+std::string SerializedRequest::CountTokensBody() const {
+  std::string body;
+  JoinInto(members, CountTokensAccepts, "", &body);
+  return body;
+}
 
 bool CountTokensAccepts(std::string_view key) {
   return std::find(std::begin(kCountTokensFields), std::end(kCountTokensFields), key) !=

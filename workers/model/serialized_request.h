@@ -32,6 +32,10 @@ struct SerializedRequest {
 
   // The whole body: `{"key":value,...}`, with `"stream":true` last when `stream`.
   std::string Body(bool stream) const;
+  // The same bytes into *body, replacing what it held and keeping its capacity: a
+  // caller that sends a conversation at every step reuses one buffer instead of
+  // allocating, faulting in and freeing the whole request each time.
+  void WriteBody(bool stream, std::string* body) const;
   // The body of /v1/messages/count_tokens: only the members that endpoint accepts
   // (model, messages, system, tools, tool_choice, thinking, mcp_servers).
   std::string CountTokensBody() const;

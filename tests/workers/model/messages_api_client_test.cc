@@ -733,6 +733,29 @@ TEST(MessagesApiClientTest, SerializedRequestSendsTheBytesOfTheSameJsonRequest) 
                                                  {"system", "Be brief."}}));
 }
 
+// A thread reuses one body buffer for its serialized requests: a request after a
+// longer one sends its own bytes and nothing of the one before.
+TEST(MessagesApiClientTest, ASerializedRequestAfterALongerOneSendsOnlyItsOwnBytes) {
+  ScriptedHttpServer server({JsonReply(200, TextMessage("a")), JsonReply(200, TextMessage("b"))});
+  MessagesApiClient client(TestOptions(server));
+  const std::string long_messages = SerializeJson(json::array({{{"role", "user"}, {"content", std::string(70'000, 'x')}}}));
+  const std::string short_messages = SerializeJson(json::array({{{"role", "user"}, {"content", "hi"}}}));
+  auto request = [](const std::string& messages) {
+    SerializedRequest r;
+    r.model = "claude-sonnet-4-5";
+    r.max_tokens = 16;
+    r.members = {{"max_tokens", {"16"}}, {"messages", {messages}}, {"model", {"\"claude-sonnet-4-5\""}}};
+    return r;
+  };
+  ASSERT_TRUE(client.CreateMessageSerialized(request(long_messages), NonStreaming()).ok());
+  ASSERT_TRUE(client.CreateMessageSerialized(request(short_messages), NonStreaming()).ok());
+  std::vector<Request> requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].body, request(short_messages).Body(false));
+  EXPECT_EQ(json::parse(requests[1].body)["messages"][0]["content"], "hi");
+  EXPECT_EQ(requests[0].body.size(), request(long_messages).Body(false).size());
+}
+
 TEST(MessagesApiClientTest, ConcurrentCallsEachGetTheirAnswer) {
   std::vector<Reply> replies;
   for (int i = 0; i < 6; ++i) replies.push_back(JsonReply(200, TextMessage("same")));
