@@ -47,6 +47,7 @@ bool TrimFinalAssistantText(json& message) {
 
 RequestBuilder::RequestBuilder(const RequestParts& parts)
     : caching_(parts.prompt_caching),
+      stream_(parts.stream),
       cc_(CacheControl(parts.cache_ttl)),
       max_tokens_(parts.max_tokens),
       max_tokens_json_(std::to_string(parts.max_tokens)),
@@ -67,26 +68,40 @@ RequestBuilder::RequestBuilder(const RequestParts& parts)
     tools_json_[1] = Marked(parts.tools, cc_, MarkTools);
     fixed_breakpoints_ += CountCacheBreakpointsIn(parts.tools);
   }
+  body_ = absl::StrCat("{\"max_tokens\":", max_tokens_json_, ",\"messages\":[");
+  messages_begin_ = body_.size() - 1;
 }
 
 void RequestBuilder::Reset() {
-  kept_.clear();
+  body_.resize(messages_begin_ + 1);
   ends_.clear();
   kept_breakpoints_ = 0;
+  spliced_at_ = kNone;
+  spliced_.clear();
   marked_last_ = 0;
+}
+
+void RequestBuilder::Restore() {
+  if (spliced_at_ != kNone) {
+    body_.resize(spliced_at_);
+    body_ += spliced_;
+    spliced_at_ = kNone;
+  }
+  body_.resize(ends_.empty() ? messages_begin_ + 1 : ends_.back());
 }
 
 void RequestBuilder::Keep(const json& messages, size_t count) {
   for (size_t i = ends_.size(); i < count; ++i) {
-    if (i > 0) kept_ += ',';
-    kept_ += SerializeJson(messages[i]);
-    ends_.push_back(kept_.size());
+    if (i > 0) body_ += ',';
+    body_ += SerializeJson(messages[i]);
+    ends_.push_back(body_.size());
     kept_breakpoints_ += BreakpointsOf(messages[i]);
   }
 }
 
 SerializedRequest RequestBuilder::Build(const json& messages, const std::string& model, size_t previous_messages) {
   const size_t n = messages.is_array() ? messages.size() : 0;
+  Restore();
   // Every message but the last is kept; fewer than kept means another conversation.
   if (ends_.size() + 1 > n && !ends_.empty()) Reset();
   if (n > 0) Keep(messages, n - 1);
@@ -97,7 +112,8 @@ SerializedRequest RequestBuilder::Build(const json& messages, const std::string&
   json last = n > 0 ? messages[n - 1] : json();
   const bool trimmed = TrimFinalAssistantText(last);
   int left = kMaxCacheBreakpoints - fixed_breakpoints_ - kept_breakpoints_ - BreakpointsOf(last);
-  bool mark_system = false, mark_tools = false;
+  mark_system_ = false;
+  mark_tools_ = false;
   bool last_marked = false;
   size_t previous = 0;  // 1 + the index of the kept message sent with a breakpoint
   if (caching_) {
@@ -117,11 +133,11 @@ SerializedRequest RequestBuilder::Build(const json& messages, const std::string&
       }
     }
     if (left > 0 && has_system_ && !system_json_[1].empty()) {
-      mark_system = true;
+      mark_system_ = true;
       --left;
     }
     if (left > 0 && has_tools_ && !tools_json_[1].empty()) {
-      mark_tools = true;
+      mark_tools_ = true;
       --left;
     }
   }
@@ -129,39 +145,57 @@ SerializedRequest RequestBuilder::Build(const json& messages, const std::string&
   // Untrimmed, it is what Marked(messages[n - 1]) gives the next Build.
   if (last_marked && !trimmed) marked_last_ = n;
 
-  std::vector<std::string_view> body{"["};
-  const std::string_view kept(kept_);
+  // The kept message sent with a breakpoint, spliced in: the kept bytes from its start
+  // are set aside for Restore, and it and the messages after it written as sent.
   if (previous > 0) {
     const size_t index = previous - 1;
-    const size_t start = index == 0 ? 0 : ends_[index - 1] + 1;
-    body.push_back(kept.substr(0, start));
-    body.push_back(previous_json_);
-    body.push_back(kept.substr(ends_[index]));
-  } else if (!kept.empty()) {
-    body.push_back(kept);
+    spliced_at_ = index == 0 ? messages_begin_ + 1 : ends_[index - 1] + 1;
+    spliced_.assign(body_, spliced_at_);
+    body_.resize(spliced_at_);
+    body_ += previous_json_;
+    body_.append(spliced_, ends_[index] - spliced_at_);
   }
-  if (n > 1) body.push_back(",");
-  if (n > 0) body.push_back(last_json_);
-  body.push_back("]");
+  if (n > 1) body_ += ',';
+  if (n > 0) body_ += last_json_;
+  body_ += ']';
+  messages_end_ = body_.size();
 
   SerializedRequest request;
   request.max_tokens = max_tokens_;
   request.members.push_back({"max_tokens", {max_tokens_json_}});
-  request.members.push_back({"messages", std::move(body)});
+  request.members.push_back({"messages", {}});
   request.members.push_back({"model", {}});
-  if (has_system_) request.members.push_back({"system", {system_json_[mark_system ? 1 : 0]}});
+  if (has_system_) request.members.push_back({"system", {system_json_[mark_system_ ? 1 : 0]}});
   if (has_temperature_) request.members.push_back({"temperature", {temperature_json_}});
-  if (has_tools_) request.members.push_back({"tools", {tools_json_[mark_tools ? 1 : 0]}});
-  SetModel(model, &request);
+  if (has_tools_) request.members.push_back({"tools", {tools_json_[mark_tools_ ? 1 : 0]}});
+  request.model = model;
+  model_json_ = SerializeJson(json(model));
+  WriteTail(&request);
   return request;
 }
 
 void RequestBuilder::SetModel(const std::string& model, SerializedRequest* request) {
-  model_json_ = SerializeJson(json(model));
+  if (model == request->model) return;
   request->model = model;
+  model_json_ = SerializeJson(json(model));
+  WriteTail(request);
+}
+
+void RequestBuilder::WriteTail(SerializedRequest* request) {
+  body_.resize(messages_end_);
+  absl::StrAppend(&body_, ",\"model\":", model_json_);
+  if (has_system_) absl::StrAppend(&body_, ",\"system\":", system_json_[mark_system_ ? 1 : 0]);
+  if (has_temperature_) absl::StrAppend(&body_, ",\"temperature\":", temperature_json_);
+  if (has_tools_) absl::StrAppend(&body_, ",\"tools\":", tools_json_[mark_tools_ ? 1 : 0]);
+  body_ += stream_ ? ",\"stream\":true}" : "}";
+  // body_ may have moved: every view into it is taken again.
+  const std::string_view body(body_);
   for (SerializedRequest::Member& m : request->members) {
+    if (m.key == "messages") m.value = {body.substr(messages_begin_, messages_end_ - messages_begin_)};
     if (m.key == "model") m.value = {model_json_};
   }
+  request->whole = body;
+  request->whole_streams = stream_;
 }
 
 }  // namespace baton::worker

@@ -22,6 +22,7 @@ struct RequestParts {
   nlohmann::json temperature;                           // Default: null (none sent)
   bool prompt_caching = true;                           // Default: breakpoints placed
   std::string cache_ttl;                                // "1h", else 5 minutes
+  bool stream = true;  // how the run's calls are made: the request's `whole` is for them
 };
 
 // The API refuses a final assistant turn (continued by the next answer) ending in
@@ -41,7 +42,9 @@ bool TrimFinalAssistantText(nlohmann::json& message);
 //   - the message that ended the previous step's request, with its breakpoint;
 //   - the system prompt and the last tool, with theirs when fewer than 4 are placed;
 //   - the model.
-// The kept bytes are sent as they are (SerializedRequest borrows them).
+// The kept bytes are sent as they are (SerializedRequest borrows them): the builder
+// lays the whole body out in one buffer (SerializedRequest::whole), the kept messages
+// in place, and a step rewrites only what follows the last message it keeps unedited.
 //
 // Not thread-safe: one per run execution, on its thread.
 class RequestBuilder {
@@ -69,10 +72,18 @@ class RequestBuilder {
   size_t kept_messages() const { return ends_.size(); }
 
  private:
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+
   // Serializes messages[kept_messages(), count) onto the kept bytes.
   void Keep(const nlohmann::json& messages, size_t count);
+  // Undoes the last Build's edits of body_: the head and the kept messages, as kept.
+  void Restore();
+  // Writes what follows the messages (the model and the members after it) and points
+  // `request` at body_.
+  void WriteTail(SerializedRequest* request);
 
   const bool caching_;
+  const bool stream_;
   const nlohmann::json cc_;
   const int64_t max_tokens_;
   const std::string max_tokens_json_;
@@ -86,15 +97,27 @@ class RequestBuilder {
   std::string tools_json_[2];
   int fixed_breakpoints_ = 0;
 
-  // The kept messages, serialized and joined by commas: message i ends at ends_[i].
-  std::string kept_;
+  // The body: `{"max_tokens":N,"messages":[`, the kept messages joined by commas
+  // (message i ends at ends_[i]), then the last Build's edits: from spliced_at_ (the
+  // start of the kept message sent with a breakpoint; kNone: none) its bytes and the
+  // messages after it as sent, the last message and `]` (ending at messages_end_), then
+  // the tail WriteTail writes. spliced_ holds the kept bytes from spliced_at_ on, which
+  // Restore puts back: what a step rewrites is the messages past the previous request's
+  // last one, never the conversation.
+  std::string body_;
+  size_t messages_begin_ = 0;  // the `[`
   std::vector<size_t> ends_;
-  int kept_breakpoints_ = 0;  // cache_control fields among their blocks
+  int kept_breakpoints_ = 0;  // cache_control fields among the kept messages' blocks
+  size_t spliced_at_ = kNone;
+  std::string spliced_;
+  size_t messages_end_ = 0;
 
   // The edits of the last Build, borrowed by its request.
   std::string model_json_;
   std::string last_json_;
   std::string previous_json_;
+  bool mark_system_ = false;
+  bool mark_tools_ = false;
   // How many messages the last Build held when last_json_ is its last message with a
   // breakpoint and nothing trimmed, else 0: the next Build, reading from there, sends
   // those bytes again as the previous step's message instead of marking it anew.

@@ -257,6 +257,7 @@ std::optional<RunOutcome> RunExecution::Start(const std::vector<v1::JournalEntry
   if (agent_.has_temperature()) request_parts_.temperature = agent_.temperature();
   request_parts_.prompt_caching = !agent_.prompt_caching().disabled();
   request_parts_.cache_ttl = agent_.prompt_caching().ttl();
+  request_parts_.stream = call_.stream;
   requests_ = std::make_unique<RequestBuilder>(request_parts_);
   return std::nullopt;
 }

@@ -366,16 +366,15 @@ absl::StatusOr<ModelResponse> MessagesApiClient::CreateMessage(
 
 absl::StatusOr<ModelResponse> MessagesApiClient::CreateMessageSerialized(const SerializedRequest& request,
                                                                          const ModelCallOptions& options) {
-  // The conversation is sent whole at every step: each calling thread (a worker slot)
-  // keeps one body buffer, as large as the largest request it sent, rather than
-  // allocating and freeing the request each call (past 64 KiB a free makes glibc
-  // consolidate its fast bins). Send is done with it when it returns.
-  thread_local std::string body;
-  request.WriteBody(options.stream, &body);
-  return Send(body, request.model, request.max_tokens, options);
+  // The conversation is sent whole at every step: from where its builder keeps it in
+  // one run of bytes when it does, so nothing here copies it.
+  if (!request.whole.empty() && request.whole_streams == options.stream) {
+    return Send(request.whole, request.model, request.max_tokens, options);
+  }
+  return Send(request.Body(options.stream), request.model, request.max_tokens, options);
 }
 
-absl::StatusOr<ModelResponse> MessagesApiClient::Send(const std::string& body, const std::string& model,
+absl::StatusOr<ModelResponse> MessagesApiClient::Send(std::string_view body, const std::string& model,
                                                       int64_t max_tokens, const ModelCallOptions& options) {
   RateAttempt rate;
   rate.model = model;
@@ -422,7 +421,7 @@ absl::StatusOr<int64_t> MessagesApiClient::SendCountTokens(const std::string& bo
 }
 
 absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
-                                                      const std::string& body,
+                                                      std::string_view body,
                                                       const ModelCallOptions& options,
                                                       bool stream, const RateAttempt* rate) {
   RateGate* gate = rate != nullptr ? options_.rate_gate : nullptr;
@@ -497,7 +496,7 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
 
 MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle,
                                                             const std::string& url,
-                                                            const std::string& body,
+                                                            std::string_view body,
                                                             const ModelCallOptions& options,
                                                             bool stream) {
   AttemptResult result;

@@ -111,16 +111,16 @@ class MessagesApiClient final : public ModelClient {
   struct AttemptResult;  // what one HTTP attempt produced
 
   // POST /v1/messages of a serialized body (with "stream" as options say).
-  absl::StatusOr<ModelResponse> Send(const std::string& body, const std::string& model, int64_t max_tokens,
+  absl::StatusOr<ModelResponse> Send(std::string_view body, const std::string& model, int64_t max_tokens,
                                      const ModelCallOptions& options);
   // POST /v1/messages/count_tokens of a serialized body.
   absl::StatusOr<int64_t> SendCountTokens(const std::string& body, const ModelCallOptions& options);
   // Sends `body` to `path`, retrying; on success the response is the parsed message.
   // `rate` (nullable): what the rate gate is asked for before each attempt.
-  absl::StatusOr<ModelResponse> Call(std::string_view path, const std::string& body,
+  absl::StatusOr<ModelResponse> Call(std::string_view path, std::string_view body,
                                      const ModelCallOptions& options, bool stream,
                                      const RateAttempt* rate = nullptr);
-  AttemptResult Attempt(Handle& handle, const std::string& url, const std::string& body,
+  AttemptResult Attempt(Handle& handle, const std::string& url, std::string_view body,
                         const ModelCallOptions& options, bool stream);
 
   std::unique_ptr<Handle> AcquireHandle();

@@ -17,7 +17,7 @@ size_t ValueBytes(const SerializedRequest::Member& member) {
 }
 
 // `{"key":value,...}` of the members `keep` accepts, then `tail` before the brace,
-// into *out (its bytes replaced, its capacity kept).
+// into *out.
 template <typename Keep>
 void JoinInto(const std::vector<SerializedRequest::Member>& members, Keep keep, std::string_view tail,
               std::string* out_ptr) {
@@ -48,12 +48,8 @@ void JoinInto(const std::vector<SerializedRequest::Member>& members, Keep keep, 
 
 std::string SerializedRequest::Body(bool stream) const {
   std::string body;
-  WriteBody(stream, &body);
+  JoinInto(members, [](std::string_view) { return true; }, stream ? "\"stream\":true" : "", &body);
   return body;
-}
-
-void SerializedRequest::WriteBody(bool stream, std::string* body) const {
-  JoinInto(members, [](std::string_view) { return true; }, stream ? "\"stream\":true" : "", body);
 }
 
 std::string SerializedRequest::CountTokensBody() const {

@@ -29,13 +29,15 @@ struct SerializedRequest {
   // (rate limits), so it need not parse the body.
   std::string model;
   int64_t max_tokens = 0;
+  // The same body in one run of bytes its builder keeps, when it lays the request out
+  // that way (RequestBuilder does): exactly Body(whole_streams). A client whose call
+  // streams as it does sends it as it is, so the conversation's bytes are not joined
+  // anew at every call. Empty: none; join the members.
+  std::string_view whole;
+  bool whole_streams = false;
 
   // The whole body: `{"key":value,...}`, with `"stream":true` last when `stream`.
   std::string Body(bool stream) const;
-  // The same bytes into *body, replacing what it held and keeping its capacity: a
-  // caller that sends a conversation at every step reuses one buffer instead of
-  // allocating, faulting in and freeing the whole request each time.
-  void WriteBody(bool stream, std::string* body) const;
   // The body of /v1/messages/count_tokens: only the members that endpoint accepts
   // (model, messages, system, tools, tool_choice, thinking, mcp_servers).
   std::string CountTokensBody() const;

@@ -66,6 +66,9 @@ class RequestBuilderTest : public ::testing::Test {
     SerializedRequest request = builder_->Build(messages_, model_, previous_);
     EXPECT_EQ(request.Body(true), TreeRequest(messages_, model_, previous_, parts_, true)) << why;
     EXPECT_EQ(request.Body(false), TreeRequest(messages_, model_, previous_, parts_, false)) << why;
+    // What the client sends: the same bytes, laid out by the builder.
+    EXPECT_EQ(request.whole, TreeRequest(messages_, model_, previous_, parts_, parts_.stream)) << why;
+    EXPECT_EQ(request.whole_streams, parts_.stream) << why;
     // The estimate ContextTokens falls back on, and the count_tokens body.
     json tree = json::parse(request.Body(false));
     json counted = json::object();
@@ -214,6 +217,7 @@ TEST_F(RequestBuilderTest, WithoutCachingSystemToolsOrTemperatureMatchesTheTreeR
 
   RequestParts bare;
   bare.max_tokens = 16;
+  bare.stream = false;
   Start(bare, {{"role", "user"}, {"content", "Hello"}});
   ToolSteps(3, 1);
   Start(bare, {{"role", "user"}, {"content", ""}});  // nothing can carry a breakpoint
@@ -241,7 +245,15 @@ TEST_F(RequestBuilderTest, SetModelChangesOnlyTheModel) {
   SerializedRequest request = builder_->Build(messages_, "a", previous_);
   builder_->SetModel("claude-opus-4-1", &request);
   EXPECT_EQ(request.Body(true), TreeRequest(messages_, "claude-opus-4-1", previous_, parts_, true));
+  EXPECT_EQ(request.whole, TreeRequest(messages_, "claude-opus-4-1", previous_, parts_, true));
   EXPECT_EQ(request.model, "claude-opus-4-1");
+  // A name long enough to move the builder's buffer: the request's views follow it.
+  const std::string long_name(100'000, 'm');
+  builder_->SetModel(long_name, &request);
+  EXPECT_EQ(request.whole, TreeRequest(messages_, long_name, previous_, parts_, true));
+  EXPECT_EQ(request.Body(true), TreeRequest(messages_, long_name, previous_, parts_, true));
+  // The next step keeps the conversation's bytes as they were before the edits.
+  ToolSteps(2, 1);
 }
 
 }  // namespace

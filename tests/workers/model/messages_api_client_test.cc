@@ -733,8 +733,7 @@ TEST(MessagesApiClientTest, SerializedRequestSendsTheBytesOfTheSameJsonRequest) 
                                                  {"system", "Be brief."}}));
 }
 
-// A thread reuses one body buffer for its serialized requests: a request after a
-// longer one sends its own bytes and nothing of the one before.
+// A request after a longer one sends its own bytes and nothing of the one before.
 TEST(MessagesApiClientTest, ASerializedRequestAfterALongerOneSendsOnlyItsOwnBytes) {
   ScriptedHttpServer server({JsonReply(200, TextMessage("a")), JsonReply(200, TextMessage("b"))});
   MessagesApiClient client(TestOptions(server));
@@ -754,6 +753,30 @@ TEST(MessagesApiClientTest, ASerializedRequestAfterALongerOneSendsOnlyItsOwnByte
   EXPECT_EQ(requests[1].body, request(short_messages).Body(false));
   EXPECT_EQ(json::parse(requests[1].body)["messages"][0]["content"], "hi");
   EXPECT_EQ(requests[0].body.size(), request(long_messages).Body(false).size());
+}
+
+// A request laid out whole by its builder is sent as those bytes when the call streams
+// as they do; otherwise the members are joined with "stream" as the call says.
+TEST(MessagesApiClientTest, AWholeRequestIsSentAsItsBytesOnlyWhenItsStreamFlagMatchesTheCall) {
+  ScriptedHttpServer server({JsonReply(200, TextMessage("a")), JsonReply(200, TextMessage("b"))});
+  MessagesApiClient client(TestOptions(server));
+  SerializedRequest r;
+  r.model = "claude-sonnet-4-5";
+  r.max_tokens = 16;
+  const std::string messages = SerializeJson(json::array({{{"role", "user"}, {"content", "hi"}}}));
+  r.members = {{"max_tokens", {"16"}}, {"messages", {messages}}, {"model", {"\"claude-sonnet-4-5\""}}};
+  // The same request spaced out, so which bytes went is plain to see.
+  const std::string whole = "{ \"max_tokens\": 16, \"messages\": " + messages + ", \"model\": \"claude-sonnet-4-5\" }";
+  r.whole = whole;
+  r.whole_streams = false;
+  ASSERT_TRUE(client.CreateMessageSerialized(r, NonStreaming()).ok());
+  ModelCallOptions streamed_as_json = NonStreaming();
+  streamed_as_json.stream = true;  // the server answers with JSON anyway
+  ASSERT_TRUE(client.CreateMessageSerialized(r, streamed_as_json).ok());
+  std::vector<Request> requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].body, whole);
+  EXPECT_EQ(requests[1].body, r.Body(/*stream=*/true));
 }
 
 TEST(MessagesApiClientTest, ConcurrentCallsEachGetTheirAnswer) {
