@@ -1,9 +1,16 @@
 // W2-long: the CPU a step costs as the conversation grows (docs/PERFORMANCE.md).
 #include <algorithm>
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
 #include "bench/run_client.h"
 #include "bench/stack.h"
 #include "bench/workload_common.h"
@@ -26,7 +33,33 @@ constexpr absl::Duration kSampleEvery = absl::Milliseconds(20);
 struct Sample {
   int64_t model_calls = 0;  // answered by the simulator so far, all runs
   json cpu_s;               // Stack::CpuSeconds()
+  // Under callgrind, the worker's instructions so far; read at the windows' edges only.
+  std::optional<int64_t> worker_instructions;
 };
+
+// The instructions a worker run under callgrind (--worker-wrapper) has executed so far,
+// summed over its threads (`callgrind_control -e`). Unlike CPU time they do not move
+// with what else the box runs, so they show what grows in the worker's own work.
+std::optional<int64_t> CallgrindInstructions(pid_t pid) {
+  FILE* pipe = popen(absl::StrCat("callgrind_control -e ", pid, " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;) out.append(buf, n);
+  pclose(pipe);
+  // "   Th 1  301,855" and "   Th12  25,737,925" per thread, after a "Totals:  Ir" header.
+  int64_t total = 0;
+  bool any = false;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() < 2 || !absl::StartsWith(fields[0], "Th")) continue;
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(absl::StrReplaceAll(fields.back(), {{",", ""}}), &n)) continue;
+    total += n;
+    any = true;
+  }
+  return any ? std::optional<int64_t>(total) : std::nullopt;
+}
 
 // The simulator's count of /v1/messages requests.
 int64_t ModelCalls(Stack& stack) {
@@ -51,6 +84,10 @@ json Window(const std::vector<Sample>& samples, int runs, int from, int to) {
         (b->cpu_s[kind].get<double>() - a->cpu_s[kind].get<double>()) * 1000.0 / steps;
   }
   out["steps"] = steps;
+  if (a->worker_instructions.has_value() && b->worker_instructions.has_value()) {
+    out["worker_instructions_per_step"] =
+        static_cast<double>(*b->worker_instructions - *a->worker_instructions) / steps;
+  }
   return out;
 }
 
@@ -85,11 +122,21 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
         runs, runs, no_watch);
     std::vector<Sample> samples;
     const int64_t total = int64_t{runs} * kSteps;
+    const bool callgrind = absl::StrContains(absl::StrJoin(o.worker_wrapper, " "), "callgrind");
+    std::vector<int64_t> edges;  // model calls where a window starts or ends
+    for (int step : {kEarly[0], kEarly[1], kLate[0], kLate[1]}) edges.push_back(int64_t{step} * runs);
     const absl::Time start = absl::Now();
     for (const absl::Time until = start + absl::Minutes(10); absl::Now() < until;) {
       Sample s;
       s.model_calls = ModelCalls(stack) - calls0;
       s.cpu_s = stack.CpuSeconds();
+      if (callgrind && !edges.empty() && s.model_calls >= edges.front()) {
+        // Reading takes a while: the calls are read again after it, and the window
+        // edge is where they were on average.
+        s.worker_instructions = CallgrindInstructions(stack.worker(0)->pid());
+        s.model_calls = (s.model_calls + ModelCalls(stack) - calls0) / 2;
+        while (!edges.empty() && s.model_calls >= edges.front()) edges.erase(edges.begin());
+      }
       samples.push_back(s);
       if (s.model_calls >= total) break;
       absl::SleepFor(kSampleEvery);
@@ -108,6 +155,10 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
     const double early = out["early"].value("workers_cpu_ms_per_step", 0.0);
     const double late = out["late"].value("workers_cpu_ms_per_step", 0.0);
     out["workers_late_over_early"] = early > 0 ? late / early : 0.0;
+    if (out["early"].contains("worker_instructions_per_step") && out["late"].contains("worker_instructions_per_step")) {
+      out["worker_instructions_late_over_early"] = out["late"]["worker_instructions_per_step"].get<double>() /
+                                                   out["early"]["worker_instructions_per_step"].get<double>();
+    }
     const double sim_early = out["early"].value("sim_cpu_ms_per_step", 0.0);
     out["sim_late_over_early"] = sim_early > 0 ? out["late"].value("sim_cpu_ms_per_step", 0.0) / sim_early : 0.0;
     json curve = json::array();
@@ -116,6 +167,12 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
     Log(absl::StrCat(label, ": worker CPU per step ", early, " ms at steps ", kEarly[0], "-", kEarly[1], ", ", late,
                      " ms at ", kLate[0], "-", kLate[1], " (x", out["workers_late_over_early"].get<double>(),
                      "); simulator x", out["sim_late_over_early"].get<double>()));
+    if (out.contains("worker_instructions_late_over_early")) {
+      const double early_i = out["early"]["worker_instructions_per_step"];
+      const double late_i = out["late"]["worker_instructions_per_step"];
+      Log(absl::StrCat(label, ": worker instructions per step ", early_i, " at steps ", kEarly[0], "-", kEarly[1], ", ",
+                       late_i, " at ", kLate[0], "-", kLate[1], " (x", late_i / early_i, ")"));
+    }
     return out;
   });
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -146,6 +147,14 @@ absl::StatusOr<int64_t> WrittenBytes(pid_t pid) {
 }
 
 absl::StatusOr<double> CpuSeconds(pid_t pid) {
+  // The process's CPU clock counts nanoseconds (its threads', the exited ones too);
+  // /proc's utime and stime count clock ticks, 10 ms each, too coarse for a window of
+  // a few hundred milliseconds of CPU (W2-long).
+  clockid_t clock;
+  struct timespec ts;
+  if (clock_getcpuclockid(pid, &clock) == 0 && clock_gettime(clock, &ts) == 0) {
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
   const std::string text = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
   // The command name (field 2) may hold spaces; the fields after it do not.
   const size_t paren = text.rfind(')');

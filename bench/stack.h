@@ -117,6 +117,7 @@ class Stack {
   // and the CLI's client certificate; with auth, the admin key.
   ChannelOptions client_options() const;
   Process* orchestrator() { return orchestrator_.get(); }
+  Process* worker(int index) { return workers_[index].get(); }
   const StackOptions& options() const { return options_; }
 
   // CPU seconds used so far by each kind of process: {"orchestrator", "workers",
