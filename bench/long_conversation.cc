@@ -1,16 +1,18 @@
 // W2-long: the CPU a step costs as the conversation grows (docs/PERFORMANCE.md).
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/match.h"
 #include "bench/run_client.h"
 #include "bench/stack.h"
 #include "bench/workload_common.h"
@@ -33,13 +35,15 @@ constexpr absl::Duration kSampleEvery = absl::Milliseconds(20);
 struct Sample {
   int64_t model_calls = 0;  // answered by the simulator so far, all runs
   json cpu_s;               // Stack::CpuSeconds()
-  // Under callgrind, the worker's instructions so far; read at the windows' edges only.
-  std::optional<int64_t> worker_instructions;
+  // Of the processes run under callgrind ("workers": worker 0, "orchestrator"), the
+  // instructions so far; read at the windows' edges only.
+  std::map<std::string, int64_t> instructions;
 };
 
-// The instructions a worker run under callgrind (--worker-wrapper) has executed so far,
-// summed over its threads (`callgrind_control -e`). Unlike CPU time they do not move
-// with what else the box runs, so they show what grows in the worker's own work.
+// The instructions a process run under callgrind (--worker-wrapper,
+// --orchestrator-wrapper) has executed so far, summed over its threads
+// (`callgrind_control -e`). Unlike CPU time they do not move with what else the box
+// runs, so they show what grows in the process's own work.
 std::optional<int64_t> CallgrindInstructions(pid_t pid) {
   FILE* pipe = popen(absl::StrCat("callgrind_control -e ", pid, " 2>/dev/null").c_str(), "r");
   if (pipe == nullptr) return std::nullopt;
@@ -84,9 +88,10 @@ json Window(const std::vector<Sample>& samples, int runs, int from, int to) {
         (b->cpu_s[kind].get<double>() - a->cpu_s[kind].get<double>()) * 1000.0 / steps;
   }
   out["steps"] = steps;
-  if (a->worker_instructions.has_value() && b->worker_instructions.has_value()) {
-    out["worker_instructions_per_step"] =
-        static_cast<double>(*b->worker_instructions - *a->worker_instructions) / steps;
+  for (const auto& [kind, count] : b->instructions) {
+    auto before = a->instructions.find(kind);
+    if (before == a->instructions.end()) continue;
+    out[absl::StrCat(kind, "_instructions_per_step")] = static_cast<double>(count - before->second) / steps;
   }
   return out;
 }
@@ -122,7 +127,12 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
         runs, runs, no_watch);
     std::vector<Sample> samples;
     const int64_t total = int64_t{runs} * kSteps;
-    const bool callgrind = absl::StrContains(absl::StrJoin(o.worker_wrapper, " "), "callgrind");
+    auto under_callgrind = [](const std::vector<std::string>& wrapper) {
+      return absl::StrContains(absl::StrJoin(wrapper, " "), "callgrind");
+    };
+    std::vector<std::pair<std::string, Process*>> counted;
+    if (under_callgrind(o.worker_wrapper)) counted.emplace_back("workers", stack.worker(0));
+    if (under_callgrind(o.orchestrator_wrapper)) counted.emplace_back("orchestrator", stack.orchestrator());
     std::vector<int64_t> edges;  // model calls where a window starts or ends
     for (int step : {kEarly[0], kEarly[1], kLate[0], kLate[1]}) edges.push_back(int64_t{step} * runs);
     const absl::Time start = absl::Now();
@@ -130,10 +140,12 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
       Sample s;
       s.model_calls = ModelCalls(stack) - calls0;
       s.cpu_s = stack.CpuSeconds();
-      if (callgrind && !edges.empty() && s.model_calls >= edges.front()) {
+      if (!counted.empty() && !edges.empty() && s.model_calls >= edges.front()) {
         // Reading takes a while: the calls are read again after it, and the window
         // edge is where they were on average.
-        s.worker_instructions = CallgrindInstructions(stack.worker(0)->pid());
+        for (const auto& [kind, process] : counted) {
+          if (std::optional<int64_t> n = CallgrindInstructions(process->pid())) s.instructions[kind] = *n;
+        }
         s.model_calls = (s.model_calls + ModelCalls(stack) - calls0) / 2;
         while (!edges.empty() && s.model_calls >= edges.front()) edges.erase(edges.begin());
       }
@@ -155,10 +167,14 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
     const double early = out["early"].value("workers_cpu_ms_per_step", 0.0);
     const double late = out["late"].value("workers_cpu_ms_per_step", 0.0);
     out["workers_late_over_early"] = early > 0 ? late / early : 0.0;
-    if (out["early"].contains("worker_instructions_per_step") && out["late"].contains("worker_instructions_per_step")) {
-      out["worker_instructions_late_over_early"] = out["late"]["worker_instructions_per_step"].get<double>() /
-                                                   out["early"]["worker_instructions_per_step"].get<double>();
-    }
+    // The orchestrator's work per step does not grow with the conversation (an append of
+    // the same size): its ratio is the box's drift between the windows, a control.
+    const double orch_early = out["early"].value("orchestrator_cpu_ms_per_step", 0.0);
+    const double orch_ratio =
+        orch_early > 0 ? out["late"].value("orchestrator_cpu_ms_per_step", 0.0) / orch_early : 0.0;
+    out["orchestrator_late_over_early"] = orch_ratio;
+    out["workers_late_over_early_over_orchestrator"] =
+        orch_ratio > 0 ? out["workers_late_over_early"].get<double>() / orch_ratio : 0.0;
     const double sim_early = out["early"].value("sim_cpu_ms_per_step", 0.0);
     out["sim_late_over_early"] = sim_early > 0 ? out["late"].value("sim_cpu_ms_per_step", 0.0) / sim_early : 0.0;
     json curve = json::array();
@@ -167,11 +183,13 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
     Log(absl::StrCat(label, ": worker CPU per step ", early, " ms at steps ", kEarly[0], "-", kEarly[1], ", ", late,
                      " ms at ", kLate[0], "-", kLate[1], " (x", out["workers_late_over_early"].get<double>(),
                      "); simulator x", out["sim_late_over_early"].get<double>()));
-    if (out.contains("worker_instructions_late_over_early")) {
-      const double early_i = out["early"]["worker_instructions_per_step"];
-      const double late_i = out["late"]["worker_instructions_per_step"];
-      Log(absl::StrCat(label, ": worker instructions per step ", early_i, " at steps ", kEarly[0], "-", kEarly[1], ", ",
-                       late_i, " at ", kLate[0], "-", kLate[1], " (x", late_i / early_i, ")"));
+    for (const auto& [kind, process] : counted) {
+      const std::string key = absl::StrCat(kind, "_instructions_per_step");
+      if (!out["early"].contains(key) || !out["late"].contains(key)) continue;
+      const double early_i = out["early"][key], late_i = out["late"][key];
+      out[absl::StrCat(kind, "_instructions_late_over_early")] = late_i / early_i;
+      Log(absl::StrCat(label, ": ", kind, " instructions per step ", early_i, " at steps ", kEarly[0], "-", kEarly[1],
+                       ", ", late_i, " at ", kLate[0], "-", kLate[1], " (x", late_i / early_i, ")"));
     }
     return out;
   });

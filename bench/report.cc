@@ -157,6 +157,9 @@ std::string MarkdownTable(const json& results) {
       {"W2-long steps", "worker CPU per step at steps 1–20 / 190–210, ms", "early.workers_cpu_ms_per_step|late.workers_cpu_ms_per_step", "—", "", 0},
       {"W2-long steps", "worker CPU per step, steps 190–210 ÷ steps 1–20", "workers_late_over_early", "≤ 1.2", "<=", 1.2},
       {"W2-long steps", "simulator CPU per step at steps 1–20 / 190–210, ms (test rig)", "early.sim_cpu_ms_per_step|late.sim_cpu_ms_per_step", "—", "", 0},
+      // The orchestrator does the same work at every step: its ratio is the box's drift.
+      {"W2-long steps", "orchestrator CPU per step, steps 190–210 ÷ steps 1–20 (a control: its work per step is the same)", "orchestrator_late_over_early", "—", "", 0},
+      {"W2-long steps", "the worker's ratio ÷ the orchestrator's", "workers_late_over_early_over_orchestrator", "—", "", 0},
       // The secured pairs: each repeat a plain and a secured stack back to back; the
       // target is on the median of the pairs' ratios.
       {"W1-secure dispatch", "completed runs/s (full load) with {secured} / plain (paired stacks)", "secure.full.runs_per_s|plain.full.runs_per_s", "—", "", 0},
