@@ -22,7 +22,7 @@ struct RequestParts {
   nlohmann::json temperature;                           // Default: null (none sent)
   bool prompt_caching = true;                           // Default: breakpoints placed
   std::string cache_ttl;                                // "1h", else 5 minutes
-  bool stream = true;  // how the run's calls are made: the request's `whole` is for them
+  bool stream = true;  // Default: streamed calls, which the request's `whole` is for
 };
 
 // The API refuses a final assistant turn (continued by the next answer) ending in
@@ -102,8 +102,8 @@ class RequestBuilder {
   // start of the kept message sent with a breakpoint; kNone: none) its bytes and the
   // messages after it as sent, the last message and `]` (ending at messages_end_), then
   // the tail WriteTail writes. spliced_ holds the kept bytes from spliced_at_ on, which
-  // Restore puts back: what a step rewrites is the messages past the previous request's
-  // last one, never the conversation.
+  // Restore puts back: what a step rewrites starts at the previous request's last
+  // message, never before it.
   std::string body_;
   size_t messages_begin_ = 0;  // the `[`
   std::vector<size_t> ends_;
