@@ -132,7 +132,8 @@ json CpuMsPer(const json& cpu_s, double units) {
               {"driver", per(cpu_s["driver"].get<double>())},
               {"sim", per(sim)},
               // The simulator's code and work per unit are the same in every run: Baton's
-              // CPU divided by its CPU cancels the box's speed, which moves tables by 20-30%.
+              // CPU divided by its CPU moves less with the box's speed than milliseconds,
+              // which move by 20-30% between tables an hour apart.
               {"baton_over_sim", sim > 0 ? (orchestrator + workers) / sim : 0.0}};
 }
 
