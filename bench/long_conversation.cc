@@ -33,6 +33,7 @@ constexpr int kLate[2] = {190, 210};
 constexpr absl::Duration kSampleEvery = absl::Milliseconds(20);
 
 struct Sample {
+  absl::Time at;
   int64_t model_calls = 0;  // answered by the simulator so far, all runs
   json cpu_s;               // Stack::CpuSeconds()
   // Of the processes run under callgrind ("workers": worker 0, "orchestrator"), the
@@ -88,6 +89,8 @@ json Window(const std::vector<Sample>& samples, int runs, int from, int to) {
         (b->cpu_s[kind].get<double>() - a->cpu_s[kind].get<double>()) * 1000.0 / steps;
   }
   out["steps"] = steps;
+  // Fewer steps a second means fewer steps to each AppendSteps call and group commit.
+  out["steps_per_s"] = steps / std::max(1e-9, absl::ToDoubleSeconds(b->at - a->at));
   for (const auto& [kind, count] : b->instructions) {
     auto before = a->instructions.find(kind);
     if (before == a->instructions.end()) continue;
@@ -138,6 +141,7 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
     const absl::Time start = absl::Now();
     for (const absl::Time until = start + absl::Minutes(10); absl::Now() < until;) {
       Sample s;
+      s.at = absl::Now();
       s.model_calls = ModelCalls(stack) - calls0;
       s.cpu_s = stack.CpuSeconds();
       if (!counted.empty() && !edges.empty() && s.model_calls >= edges.front()) {
