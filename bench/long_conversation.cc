@@ -151,6 +151,7 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
           if (std::optional<int64_t> n = CallgrindInstructions(process->pid())) s.instructions[kind] = *n;
         }
         s.model_calls = (s.model_calls + ModelCalls(stack) - calls0) / 2;
+        s.at += (absl::Now() - s.at) / 2;
         while (!edges.empty() && s.model_calls >= edges.front()) edges.erase(edges.begin());
       }
       samples.push_back(s);
@@ -172,7 +173,8 @@ nlohmann::json RunW2Long(const BenchOptions& o) {
     const double late = out["late"].value("workers_cpu_ms_per_step", 0.0);
     out["workers_late_over_early"] = early > 0 ? late / early : 0.0;
     // The orchestrator's work per step does not grow with the conversation (an append of
-    // the same size): its ratio is the box's drift between the windows, a control.
+    // the same size): its ratio is what changes between the windows for every process
+    // (the box's drift, a lower step rate late and so smaller batches), a control.
     const double orch_early = out["early"].value("orchestrator_cpu_ms_per_step", 0.0);
     const double orch_ratio =
         orch_early > 0 ? out["late"].value("orchestrator_cpu_ms_per_step", 0.0) / orch_early : 0.0;
