@@ -737,7 +737,8 @@ TEST(MessagesApiClientTest, SerializedRequestSendsTheBytesOfTheSameJsonRequest) 
 TEST(MessagesApiClientTest, ASerializedRequestAfterALongerOneSendsOnlyItsOwnBytes) {
   ScriptedHttpServer server({JsonReply(200, TextMessage("a")), JsonReply(200, TextMessage("b"))});
   MessagesApiClient client(TestOptions(server));
-  const std::string long_messages = SerializeJson(json::array({{{"role", "user"}, {"content", std::string(70'000, 'x')}}}));
+  const std::string long_messages =
+      SerializeJson(json::array({{{"role", "user"}, {"content", std::string(70'000, 'x')}}}));
   const std::string short_messages = SerializeJson(json::array({{{"role", "user"}, {"content", "hi"}}}));
   auto request = [](const std::string& messages) {
     SerializedRequest r;
