@@ -30,6 +30,8 @@ class Scanner {
     SkipSpace();
     return at_ == s_.size();
   }
+  size_t at() const { return at_; }
+  void JumpTo(size_t at) { at_ = at; }
 
   // The bytes of the value starting here: a string, or an object or array up to its
   // matching bracket (strings inside skipped), or a literal up to the next delimiter.
@@ -82,9 +84,30 @@ class Scanner {
   size_t at_ = 0;
 };
 
-}  // namespace
+// The elements of the messages array that starts at the scanner's '[' (at `bracket`
+// in `raw`), into `layout`; the scanner is left after its ']'.
+bool ScanElements(Scanner& scan, absl::string_view raw, const KnownElements* known, BodyLayout& layout) {
+  const size_t bracket = scan.at();
+  std::vector<absl::string_view>& elements = layout.message_elements;
+  scan.Eat('[');
+  if (scan.Eat(']')) return true;
+  do {
+    std::optional<absl::string_view> element = scan.Value();
+    if (!element) return false;
+    elements.push_back(*element);
+    if (elements.size() != 2 || known == nullptr) continue;
+    const absl::Span<const ElementSpan> spans = (*known)(raw.substr(bracket), elements[0], elements[1]);
+    layout.known_elements = spans.size();
+    if (spans.size() <= 2) continue;
+    for (size_t i = 2; i < spans.size(); ++i) {
+      elements.push_back(raw.substr(bracket + spans[i].begin, spans[i].end - spans[i].begin));
+    }
+    scan.JumpTo(bracket + spans.back().end);
+  } while (scan.Eat(','));
+  return scan.Eat(']');
+}
 
-std::optional<BodyLayout> ScanBody(absl::string_view raw) {
+std::optional<BodyLayout> Scan(absl::string_view raw, const KnownElements* known) {
   Scanner scan(raw);
   if (!scan.Eat('{')) return std::nullopt;
   BodyLayout layout;
@@ -96,9 +119,20 @@ std::optional<BodyLayout> ScanBody(absl::string_view raw) {
       // Parsed as JSON: escapes decoded, control characters and bad UTF-8 refused.
       Json decoded = Json::parse(key->begin(), key->end(), nullptr, false);
       if (!decoded.is_string() || !scan.Eat(':')) return std::nullopt;
-      std::optional<absl::string_view> value = scan.Value();
+      std::string name = decoded.get<std::string>();
+      std::optional<absl::string_view> value;
+      if (name == "messages" && scan.Peek('[')) {
+        // The parser keeps the last of duplicate keys: leave that to it.
+        if (layout.messages) return std::nullopt;
+        const size_t start = scan.at();
+        if (!ScanElements(scan, raw, known, layout)) return std::nullopt;
+        layout.messages = layout.members.size();
+        value = raw.substr(start, scan.at() - start);
+      } else {
+        value = scan.Value();
+      }
       if (!value) return std::nullopt;
-      layout.members.push_back(BodyLayout::Member{decoded.get<std::string>(), *value});
+      layout.members.push_back(BodyLayout::Member{std::move(name), *value});
     } while (scan.Eat(','));
     if (!scan.Eat('}')) return std::nullopt;
   }
@@ -109,19 +143,14 @@ std::optional<BodyLayout> ScanBody(absl::string_view raw) {
       // The parser keeps the last of duplicate keys: leave that to it.
       if (layout.members[j].key == layout.members[i].key) return std::nullopt;
     }
-    if (layout.members[i].key != "messages" || layout.members[i].value.front() != '[') continue;
-    layout.messages = i;
-    Scanner elements(layout.members[i].value);
-    elements.Eat('[');
-    if (elements.Eat(']')) continue;
-    do {
-      std::optional<absl::string_view> element = elements.Value();
-      if (!element) return std::nullopt;
-      layout.message_elements.push_back(*element);
-    } while (elements.Eat(','));
-    if (!elements.Eat(']') || !elements.AtEnd()) return std::nullopt;
   }
   return layout;
 }
+
+}  // namespace
+
+std::optional<BodyLayout> ScanBody(absl::string_view raw) { return Scan(raw, nullptr); }
+
+std::optional<BodyLayout> ScanBody(absl::string_view raw, KnownElements known) { return Scan(raw, &known); }
 
 }  // namespace baton::model_sim

@@ -1,6 +1,7 @@
 #include "workers/model_sim/request_view.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <string_view>
 #include <utility>
@@ -70,6 +71,42 @@ ChainKey Chain(const ChainKey& previous, absl::string_view bytes) {
                   mix(previous.b, absl::Hash<absl::string_view>{}(bytes))};
 }
 
+// Where a conversation's messages are filed between its requests: its first two
+// messages, which stay the same once the first request's breakpoint has moved off them.
+uint64_t TailKey(absl::string_view first, absl::string_view second) { return absl::HashOf(first, second); }
+
+// How many leading bytes `a` and `b` share.
+size_t CommonPrefix(absl::string_view a, absl::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  constexpr size_t kBlock = 1024;
+  size_t at = 0;
+  while (at + kBlock <= n && std::memcmp(a.data() + at, b.data() + at, kBlock) == 0) at += kBlock;
+  while (at < n && a[at] == b[at]) ++at;
+  return at;
+}
+
+// Makes `tail` the messages of `view`: keeps its first `kept` messages (those the
+// request shares with it) and appends the rest from `array` (the request's messages
+// array from its '[') and `elements` (views into it).
+void RefileTail(MessageCache::Tail& tail, size_t kept, std::string root_key, absl::string_view array,
+                const std::vector<absl::string_view>& elements, const std::vector<ChainKey>& keys,
+                const RequestView& view) {
+  tail.root_key = std::move(root_key);
+  const size_t kept_end = kept > 0 ? tail.spans[kept - 1].end : 0;
+  tail.spans.resize(kept);
+  tail.keys.resize(kept);
+  tail.facts.resize(kept);
+  const size_t end = static_cast<size_t>(elements.back().data() + elements.back().size() - array.data());
+  tail.bytes.resize(kept_end);
+  tail.bytes.append(array.data() + kept_end, end - kept_end);
+  for (size_t i = kept; i < elements.size(); ++i) {
+    const size_t begin = static_cast<size_t>(elements[i].data() - array.data());
+    tail.spans.push_back(ElementSpan{begin, begin + elements[i].size()});
+    tail.keys.push_back(keys[i]);
+    tail.facts.push_back(view.messages[i]);
+  }
+}
+
 }  // namespace
 
 RequestView RequestView::FromJson(const Json& body) {
@@ -115,7 +152,20 @@ int64_t EstimateInputTokens(const RequestView& request) {
 }
 
 std::optional<RequestView> ReadRequestBody(absl::string_view raw, MessageCache& cache) {
-  std::optional<BodyLayout> layout = ScanBody(raw);
+  std::unique_ptr<MessageCache::Tail> tail;
+  uint64_t tail_key = 0;
+  size_t matched = 0;  // messages whose bytes, and all before them, are the tail's
+  auto known = [&](absl::string_view from_bracket, absl::string_view first, absl::string_view second) {
+    tail_key = TailKey(first, second);
+    tail = cache.TakeTail(tail_key);
+    if (tail == nullptr) return absl::Span<const ElementSpan>();
+    const size_t common = CommonPrefix(tail->bytes, from_bracket);
+    matched = static_cast<size_t>(std::upper_bound(tail->spans.begin(), tail->spans.end(), common,
+                                                   [](size_t c, const ElementSpan& e) { return c < e.end; }) -
+                                  tail->spans.begin());
+    return absl::MakeConstSpan(tail->spans.data(), matched);
+  };
+  std::optional<BodyLayout> layout = ScanBody(raw, known);
   if (!layout) {
     // Not the usual shape: the parser settles what it is.
     Json body = Json::parse(raw.begin(), raw.end(), nullptr, false);
@@ -140,12 +190,21 @@ std::optional<RequestView> ReadRequestBody(absl::string_view raw, MessageCache& 
   view.root = RootFactsOf(view.rest);
   if (view.messages_kind != RequestView::Messages::kList) return view;
 
+  // The tail's messages stand for this request's only after the same model, tools and
+  // system: the facts of each depend on them.
+  if (tail != nullptr && tail->root_key != root_key) matched = 0;
   const std::vector<absl::string_view>& elements = layout->message_elements;
-  std::vector<ChainKey> keys(elements.size());
-  ChainKey key = Chain(ChainKey{}, root_key);
-  for (size_t i = 0; i < elements.size(); ++i) keys[i] = key = Chain(key, elements[i]);
+  std::vector<ChainKey> keys;
+  keys.reserve(elements.size());
+  view.messages.reserve(elements.size());
+  if (matched > 0) {
+    keys.assign(tail->keys.begin(), tail->keys.begin() + static_cast<ptrdiff_t>(matched));
+    view.messages.assign(tail->facts.begin(), tail->facts.begin() + static_cast<ptrdiff_t>(matched));
+  }
+  ChainKey key = matched > 0 ? keys.back() : Chain(ChainKey{}, root_key);
+  for (size_t i = matched; i < elements.size(); ++i) keys.push_back(key = Chain(key, elements[i]));
 
-  view.messages = cache.FindPrefix(keys);
+  cache.FindPrefix(keys, view.messages);
   const size_t reused = view.messages.size();
   for (size_t i = reused; i < elements.size(); ++i) {
     Json message = Json::parse(elements[i].begin(), elements[i].end(), nullptr, false);
@@ -156,23 +215,60 @@ std::optional<RequestView> ReadRequestBody(absl::string_view raw, MessageCache& 
     view.messages.push_back(std::move(f));
   }
   cache.Insert(keys, view.messages, reused);
+  if (elements.size() >= 2) {
+    if (tail == nullptr) tail = std::make_unique<MessageCache::Tail>();
+    RefileTail(*tail, matched, std::move(root_key), layout->members[*layout->messages].value, elements, keys, view);
+    cache.PutTail(tail_key, std::move(tail), matched);
+  }
   return view;
 }
 
-std::vector<std::shared_ptr<const MessageFacts>> MessageCache::FindPrefix(const std::vector<ChainKey>& keys) {
-  std::vector<std::shared_ptr<const MessageFacts>> found;
-  found.reserve(keys.size());
+void MessageCache::FindPrefix(const std::vector<ChainKey>& keys,
+                              std::vector<std::shared_ptr<const MessageFacts>>& found) {
+  const size_t from = found.size();
   absl::MutexLock lock(&mu_);
   ++tick_;
-  for (const ChainKey& key : keys) {
-    auto it = slots_.find(key.a);
-    if (it == slots_.end() || it->second.key_b != key.b) break;
+  for (size_t i = from; i < keys.size(); ++i) {
+    auto it = slots_.find(keys[i].a);
+    if (it == slots_.end() || it->second.key_b != keys[i].b) break;
     it->second.last_used = tick_;
     found.push_back(it->second.facts);
   }
-  reused_ += static_cast<int64_t>(found.size());
+  reused_ += static_cast<int64_t>(found.size() - from);
   built_ += static_cast<int64_t>(keys.size() - found.size());
-  return found;
+}
+
+std::unique_ptr<MessageCache::Tail> MessageCache::TakeTail(uint64_t key) {
+  absl::MutexLock lock(&mu_);
+  auto it = tails_.find(key);
+  if (it == tails_.end()) return nullptr;
+  std::unique_ptr<Tail> tail = std::move(it->second.tail);
+  tail_bytes_ -= tail->bytes.size();
+  tails_.erase(it);
+  return tail;
+}
+
+void MessageCache::PutTail(uint64_t key, std::unique_ptr<Tail> tail, size_t matched) {
+  absl::MutexLock lock(&mu_);
+  reused_ += static_cast<int64_t>(matched);
+  matched_ += static_cast<int64_t>(matched);
+  if (tail->bytes.size() > max_bytes_) return;
+  auto [it, inserted] = tails_.try_emplace(key);
+  if (!inserted) tail_bytes_ -= it->second.tail->bytes.size();
+  tail_bytes_ += tail->bytes.size();
+  it->second = FiledTail{++tick_, std::move(tail)};
+  if (tail_bytes_ <= max_bytes_) return;
+  // As EvictLocked: down to three quarters, so that the sort runs once per many puts.
+  std::vector<std::pair<uint64_t, uint64_t>> order;  // (filed, key)
+  order.reserve(tails_.size());
+  for (const auto& [k, filed] : tails_) order.emplace_back(filed.filed, k);
+  std::sort(order.begin(), order.end());
+  for (const auto& [filed, k] : order) {
+    if (tail_bytes_ <= max_bytes_ / 4 * 3) break;
+    auto victim = tails_.find(k);
+    tail_bytes_ -= victim->second.tail->bytes.size();
+    tails_.erase(victim);
+  }
 }
 
 void MessageCache::Insert(const std::vector<ChainKey>& keys,
@@ -213,11 +309,13 @@ void MessageCache::Clear() {
   absl::MutexLock lock(&mu_);
   slots_.clear();
   bytes_ = 0;
+  tails_.clear();
+  tail_bytes_ = 0;
 }
 
 MessageCache::Stats MessageCache::stats() const {
   absl::MutexLock lock(&mu_);
-  return Stats{slots_.size(), bytes_, reused_, built_};
+  return Stats{slots_.size(), bytes_, reused_, built_, matched_, tails_.size(), tail_bytes_};
 }
 
 }  // namespace baton::model_sim

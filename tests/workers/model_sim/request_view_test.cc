@@ -128,7 +128,49 @@ TEST(RequestViewTest, AConversationsNextRequestAnswersAsAColdSimulatorDoes) {
   // not once per request repeating it.
   const MessageCache::Stats stats = warm.message_cache_stats();
   EXPECT_GT(stats.reused, 2 * stats.built) << stats.reused << " reused, " << stats.built << " built";
+  // Most of them were matched in one comparison with the conversation's last request,
+  // not scanned and keyed one by one.
+  EXPECT_GT(2 * stats.matched, stats.reused) << stats.matched << " matched, " << stats.reused << " reused";
   EXPECT_EQ(cold.message_cache_stats().reused, 0);
+}
+
+// The same messages after another system are not the same messages: their breakpoints
+// count after the system's, so a request repeating a conversation under a system with
+// more breakpoints is refused as a simulator that never saw it refuses it. The bodies
+// put "messages" first, as the worker does.
+TEST(RequestViewTest, AConversationRepeatedAfterAnotherSystemIsCheckedAgain) {
+  auto messages_first = [](const std::string& body, int system_breakpoints) {
+    Json parsed = Json::parse(body);
+    Json out = Json::object();
+    out["messages"] = parsed["messages"];
+    for (auto it = parsed.begin(); it != parsed.end(); ++it) {
+      if (it.key() != "messages") out[it.key()] = it.value();
+    }
+    Json system = Json::array();
+    for (int i = 0; i < system_breakpoints; ++i) {
+      system.push_back(Json{{"type", "text"}, {"text", "part " + std::to_string(i)},
+                            {"cache_control", {{"type", "ephemeral"}}}});
+    }
+    out["system"] = system;
+    return out.dump();
+  };
+  ModelSimulator warm{SimulatorOptions{}};
+  Conversation c("[sim steps=8 tool=echo] go");
+  for (int i = 0; i < 6; ++i) {
+    HttpResponse r = warm.Handle(Post("/v1/messages", messages_first(c.Body(), 1)));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_TRUE(c.Append(Json::parse(r.body)));
+  }
+  ASSERT_GT(warm.message_cache_stats().matched, 0);
+  // 3 in the system and 2 in the messages: one more than the API allows.
+  const std::string body = messages_first(c.Body(), 3);
+  HttpResponse w = warm.Handle(Post("/v1/messages", body));
+  ModelSimulator cold{Cold()};
+  HttpResponse k = cold.Handle(Post("/v1/messages", body));
+  ASSERT_EQ(k.status, 400) << k.body;
+  EXPECT_EQ(Answer(w), Answer(k));
+  // And back under the first system, the conversation goes on.
+  EXPECT_EQ(warm.Handle(Post("/v1/messages", messages_first(c.Body(), 1))).status, 200);
 }
 
 // An edit deep in the history (not an append) is checked again: the same error, with
@@ -251,11 +293,15 @@ TEST(RequestViewTest, TheCacheStaysWithinItsBound) {
       EXPECT_EQ(ValidateRequest(*view, RequestKind::kMessages).has_value(), false);
       const MessageCache::Stats stats = cache.stats();
       ASSERT_LE(stats.bytes, kBound);
+      ASSERT_LE(stats.tail_bytes, kBound);
       ASSERT_GT(stats.entries, 0u);
     }
   }
   EXPECT_EQ(none.stats().entries, 0u);
+  EXPECT_EQ(none.stats().tails, 0u);
   EXPECT_GT(cache.stats().reused, 0);
+  EXPECT_GT(cache.stats().matched, 0);
+  EXPECT_LT(cache.stats().tails, 20u);  // some conversations' tails were dropped
 }
 
 }  // namespace
