@@ -270,10 +270,12 @@ bool HttpServer::ServeOne(int fd, std::string& buf) {
   const std::string* connection = req.Header("connection");
   bool keep_alive = req.version == "HTTP/1.0" ? HeaderHasToken(connection, "keep-alive")
                                               : !HeaderHasToken(connection, "close");
-  HttpResponse resp = handler_(req);
+  const std::string method = req.method;
+  const std::string version = req.version;
+  HttpResponse resp = handler_(std::move(req));
   // HTTP/1.0 peers cannot read chunked bodies: a stream then ends with the connection.
-  if (resp.streamed && req.version == "HTTP/1.0") keep_alive = false;
-  return WriteResponse(fd, req, resp, keep_alive) && keep_alive;
+  if (resp.streamed && version == "HTTP/1.0") keep_alive = false;
+  return WriteResponse(fd, method, version, resp, keep_alive) && keep_alive;
 }
 
 bool HttpServer::Wait(absl::Duration d) {
@@ -281,10 +283,10 @@ bool HttpServer::Wait(absl::Duration d) {
   return !stopping_.WaitForNotificationWithTimeout(d);
 }
 
-bool HttpServer::WriteResponse(int fd, const HttpRequest& request, const HttpResponse& response,
-                               bool keep_alive) {
+bool HttpServer::WriteResponse(int fd, absl::string_view method, absl::string_view version,
+                               const HttpResponse& response, bool keep_alive) {
   if (!Wait(response.delay)) return false;
-  const bool chunked = response.streamed && request.version != "HTTP/1.0";
+  const bool chunked = response.streamed && version != "HTTP/1.0";
   std::string head =
       absl::StrFormat("HTTP/1.1 %d %s\r\n", response.status, HttpReasonPhrase(response.status));
   for (const auto& [k, v] : response.headers) absl::StrAppend(&head, k, ": ", v, "\r\n");
@@ -295,7 +297,7 @@ bool HttpServer::WriteResponse(int fd, const HttpRequest& request, const HttpRes
   }
   absl::StrAppend(&head, "connection: ", keep_alive ? "keep-alive" : "close", "\r\n\r\n");
   if (!response.streamed) {
-    if (request.method != "HEAD") head += response.body;
+    if (method != "HEAD") head += response.body;
     return SendAll(fd, head);
   }
   if (!SendAll(fd, head)) return false;

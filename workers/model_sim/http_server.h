@@ -12,14 +12,16 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "workers/model_sim/http_message.h"
 
 namespace baton::model_sim {
 
-// Called on the connection's thread, possibly from many threads at once.
-using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Called on the connection's thread, possibly from many threads at once. It owns the
+// request it is given.
+using HttpHandler = std::function<HttpResponse(HttpRequest)>;
 
 struct HttpServerOptions {
   // host:port to bind; port 0 picks a free one. IPv6 as "[::1]:0".
@@ -60,8 +62,9 @@ class HttpServer {
   void Serve(Connection* conn);
   // Reads and answers one request (`buf` keeps bytes read past it); false to close.
   bool ServeOne(int fd, std::string& buf);
-  // Writes `response`; false when the peer is gone or the server is stopping.
-  bool WriteResponse(int fd, const HttpRequest& request, const HttpResponse& response,
+  // Writes `response` to a request of `method` and HTTP `version`; false when the peer
+  // is gone or the server is stopping.
+  bool WriteResponse(int fd, absl::string_view method, absl::string_view version, const HttpResponse& response,
                      bool keep_alive);
   // Sleeps for `d`; false when the server stopped meanwhile.
   bool Wait(absl::Duration d);

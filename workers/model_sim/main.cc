@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
@@ -105,8 +106,8 @@ int main(int argc, char** argv) {
   baton::model_sim::HttpServerOptions server_options;
   server_options.listen = options.listen;
   baton::model_sim::HttpServer server(
-      server_options, [&simulator](const baton::model_sim::HttpRequest& request) {
-        return simulator.Handle(request);
+      server_options, [&simulator](baton::model_sim::HttpRequest request) {
+        return simulator.Handle(std::move(request));
       });
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));
 

@@ -15,7 +15,9 @@
 namespace baton::model_sim {
 namespace {
 
-// Bounds memory when a long benchmark never resets the simulator.
+// Bounds memory when a long benchmark never resets the simulator (and
+// SimulatorOptions::request_log_bytes: ten thousand requests of a long conversation are
+// hundreds of megabytes).
 constexpr size_t kMaxLoggedRequests = 10000;
 
 HttpResponse JsonResponse(int status, const Json& body, const std::string& request_id) {
@@ -58,7 +60,7 @@ absl::Status ModelSimulator::AddScript(const Json& script) {
   return absl::OkStatus();
 }
 
-HttpResponse ModelSimulator::Handle(const HttpRequest& request) {
+HttpResponse ModelSimulator::Handle(HttpRequest request) {
   // The border of the component: whatever went wrong inside becomes a 500, never a crash.
   try {
     return Route(request);
@@ -68,7 +70,7 @@ HttpResponse ModelSimulator::Handle(const HttpRequest& request) {
   }
 }
 
-HttpResponse ModelSimulator::Route(const HttpRequest& request) {
+HttpResponse ModelSimulator::Route(HttpRequest& request) {
   const std::string& path = request.path;
   if (path == "/v1/messages" || path == "/v1/messages/count_tokens") {
     if (request.method != "POST") {
@@ -110,10 +112,14 @@ std::optional<ApiError> ModelSimulator::ReadBody(const HttpRequest& request, Req
   return ValidateRequest(*body, kind);
 }
 
-void ModelSimulator::RecordLocked(const HttpRequest& request, int status, const std::string& request_id) {
+void ModelSimulator::RecordLocked(HttpRequest& request, int status, const std::string& request_id) {
   ++message_requests_;
   ++by_status_[status];
-  if (request_log_.size() >= kMaxLoggedRequests) request_log_.pop_front();
+  while (!request_log_.empty() && (request_log_.size() >= kMaxLoggedRequests ||
+                                   request_log_bytes_ + request.body.size() > options_.request_log_bytes)) {
+    request_log_bytes_ -= request_log_.front().body.size();
+    request_log_.pop_front();
+  }
   LoggedRequest entry;
   entry.method = request.method;
   entry.path = request.path;
@@ -121,7 +127,10 @@ void ModelSimulator::RecordLocked(const HttpRequest& request, int status, const 
   for (auto& [name, value] : entry.headers) {
     if (IsSecretHeader(name)) value = "REDACTED";
   }
-  entry.body = request.body;
+  // Moved, not copied: a conversation's every request repeats it whole, and this runs
+  // under mu_.
+  entry.body = std::move(request.body);
+  request_log_bytes_ += entry.body.size();
   entry.status = status;
   entry.request_id = request_id;
   request_log_.push_back(std::move(entry));
@@ -145,7 +154,7 @@ Json ModelSimulator::RequestLogLocked() const {
   return log;
 }
 
-HttpResponse ModelSimulator::HandleMessages(const HttpRequest& request) {
+HttpResponse ModelSimulator::HandleMessages(HttpRequest& request) {
   const std::string request_id = NextRequestId();
   std::optional<RequestView> body;
   std::optional<ApiError> error = ReadBody(request, RequestKind::kMessages, body);
@@ -322,6 +331,7 @@ HttpResponse ModelSimulator::HandleControl(const HttpRequest& request) {
     absl::MutexLock lock(&mu_);
     replies_.Clear();
     request_log_.clear();
+    request_log_bytes_ = 0;
     message_requests_ = 0;
     count_tokens_requests_ = 0;
     scripted_replies_used_ = 0;

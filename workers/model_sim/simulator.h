@@ -37,6 +37,9 @@ struct SimulatorOptions {
   // are kept for the next request of their conversation (request_view.h); their parsed
   // forms take a few times more. 0: every request is read in full. Default: 32 MiB.
   size_t message_cache_bytes = size_t{32} << 20;
+  // The request log (GET /_sim/requests) keeps the latest 10,000 /v1/messages requests
+  // and at most this many bytes of their bodies. Default: 64 MiB.
+  size_t request_log_bytes = size_t{64} << 20;
 };
 
 // Thread-safe: Handle() may run on many connection threads at once.
@@ -46,7 +49,8 @@ class ModelSimulator {
   ModelSimulator(const ModelSimulator&) = delete;
   ModelSimulator& operator=(const ModelSimulator&) = delete;
 
-  HttpResponse Handle(const HttpRequest& request);
+  // Takes the request: a /v1/messages body moves into the request log.
+  HttpResponse Handle(HttpRequest request);
 
   // Queues the replies of a {"replies":[...]} script (as POST /_sim/script does).
   absl::Status AddScript(const Json& script);
@@ -55,10 +59,10 @@ class ModelSimulator {
   MessageCache::Stats message_cache_stats() const { return message_cache_.stats(); }
 
  private:
-  HttpResponse HandleMessages(const HttpRequest& request);
+  HttpResponse HandleMessages(HttpRequest& request);
   HttpResponse HandleCountTokens(const HttpRequest& request);
   HttpResponse HandleControl(const HttpRequest& request);
-  HttpResponse Route(const HttpRequest& request);
+  HttpResponse Route(HttpRequest& request);
 
   // Auth and anthropic-version checks shared by the /v1 endpoints.
   std::optional<ApiError> CheckHeaders(const HttpRequest& request) const;
@@ -83,8 +87,8 @@ class ModelSimulator {
     std::string request_id;
   };
 
-  // Appends to the request log and counts the status.
-  void RecordLocked(const HttpRequest& request, int status, const std::string& request_id)
+  // Appends to the request log, moving the request's body into it, and counts the status.
+  void RecordLocked(HttpRequest& request, int status, const std::string& request_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The log as GET /_sim/requests answers it: [{method, path, headers, body, status,
   // request_id}], the body parsed (or the raw string when it is not JSON).
@@ -99,6 +103,7 @@ class ModelSimulator {
   absl::Mutex mu_;
   ReplyQueue replies_ ABSL_GUARDED_BY(mu_);
   std::deque<LoggedRequest> request_log_ ABSL_GUARDED_BY(mu_);
+  size_t request_log_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // of the bodies in request_log_
   int64_t message_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t count_tokens_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t scripted_replies_used_ ABSL_GUARDED_BY(mu_) = 0;

@@ -247,6 +247,22 @@ TEST_F(SimulatorTest, RequestLogStatsAndReset) {
   EXPECT_NE(JsonOf(sim_.Handle(Post("/v1/messages", Body("x"))))["content"][0]["text"], "left over");
 }
 
+// A long benchmark never resets the simulator: the log drops its oldest requests to
+// stay within its bound of body bytes, and keeps the bodies it holds whole.
+TEST(SimulatorLogTest, TheRequestLogStaysWithinItsBytes) {
+  SimulatorOptions options;
+  options.request_log_bytes = 10000;
+  ModelSimulator sim(options);
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 6; ++i) {
+    bodies.push_back(Body(std::to_string(i) + std::string(3000, 'x')));
+    ASSERT_EQ(sim.Handle(Post("/v1/messages", bodies.back())).status, 200);
+  }
+  Json log = JsonOf(sim.Handle(Get("/_sim/requests")));
+  ASSERT_EQ(log.size(), 3u);  // 3 bodies of a little over 3,000 bytes
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(log[i]["body"], Json::parse(bodies[3 + i]));
+}
+
 TEST_F(SimulatorTest, CountTokensMatchesMessageInputTokens) {
   std::string body = R"({"model":"m","messages":[{"role":"user","content":"count these words please"}],
                          "system":"be nice"})";
