@@ -1,14 +1,31 @@
 #include "orchestrator/event_hub.h"
 
 #include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "orchestrator/store/run_store.h"
 
 namespace baton::orchestrator {
 
 void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
   std::set<std::string> keys;
+  // The steps whose durable start (or the run's end: every step) these events hold.
+  std::vector<std::pair<const std::string*, int>> journaled;
   for (const v1::RunEvent& event : events) {
     keys.insert(event.run_id());
     if (!event.root_run_id().empty()) keys.insert(event.root_run_id());
+    if (event.has_step_started()) journaled.emplace_back(&event.run_id(), event.step_started().step());
+    if (event.has_state_changed() && IsTerminal(event.state_changed().state())) {
+      journaled.emplace_back(&event.run_id(), std::numeric_limits<int>::max());
+    }
+  }
+  if (!journaled.empty()) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [run_id, step] : journaled) {
+      auto it = live_starts_.find(*run_id);
+      if (it != live_starts_.end() && it->second.step_started().step() <= step) live_starts_.erase(it);
+    }
   }
   for (EventSubscriber* subscriber : RefSubscribers(keys)) {
     subscriber->Deliver(events);
@@ -17,6 +34,12 @@ void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
 }
 
 void EventHub::PublishLive(const std::string& run_id, const std::vector<v1::RunEvent>& events) {
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    if (!it->has_step_started()) continue;
+    absl::MutexLock lock(&mu_);
+    live_starts_[run_id] = *it;
+    break;
+  }
   for (EventSubscriber* subscriber : RefSubscribers({run_id})) {
     subscriber->DeliverLive(events);
     subscriber->Unref();
@@ -37,6 +60,13 @@ std::vector<EventSubscriber*> EventHub::RefSubscribers(const std::set<std::strin
     }
   }
   return out;
+}
+
+std::optional<v1::RunEvent> EventHub::LiveStepStarted(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = live_starts_.find(run_id);
+  if (it == live_starts_.end()) return std::nullopt;
+  return it->second;
 }
 
 void EventHub::Subscribe(const std::string& run_id, EventSubscriber* subscriber) {

@@ -3,6 +3,7 @@
 #define BATON_ORCHESTRATOR_EVENT_HUB_H_
 
 #include <atomic>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -48,6 +49,12 @@ class EventHub {
   void Subscribe(const std::string& run_id, EventSubscriber* subscriber);
   void Unsubscribe(const std::string& run_id, EventSubscriber* subscriber);
 
+  // The live StepStarted of `run_id`'s step in flight: published live, and neither
+  // that step's durable StepStarted, a later step's nor the run's end published since.
+  // A watcher that starts mid-step was not subscribed when it was published, and
+  // without it would print the step's text before the step.
+  std::optional<v1::RunEvent> LiveStepStarted(const std::string& run_id);
+
   // Prometheus metrics (docs/operations.md, "Metrics") of the WatchRun streams, which
   // count themselves through these. REQUIRES: called before serving.
   void RegisterMetrics(metrics::Registry& registry);
@@ -60,6 +67,9 @@ class EventHub {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::set<EventSubscriber*>> subscribers_ ABSL_GUARDED_BY(mu_);
+  // Run id -> its step in flight's live StepStarted (LiveStepStarted). One per running
+  // run at most: replaced by the next step's, dropped with the step's durable events.
+  absl::flat_hash_map<std::string, v1::RunEvent> live_starts_ ABSL_GUARDED_BY(mu_);
   metrics::Gauge watchers_;                // set before serving, then only read
   metrics::Counter live_deltas_dropped_;
 };

@@ -24,6 +24,17 @@ bool IsTerminalEvent(const v1::RunEvent& event) {
   return event.has_state_changed() && IsTerminal(event.state_changed().state());
 }
 
+// Whether `events` hold the durable start of `start`'s step or of a later one, or the
+// end of its run: then the live `start` is stale.
+bool StepJournaledIn(const std::deque<v1::RunEvent>& events, const v1::RunEvent& start) {
+  for (const v1::RunEvent& e : events) {
+    if (e.run_id() != start.run_id()) continue;
+    if (e.has_step_started() && e.step_started().step() >= start.step_started().step()) return true;
+    if (IsTerminalEvent(e)) return true;
+  }
+  return false;
+}
+
 // One WatchRun stream (Message: RunEvent) or WatchRunBatched stream (Message:
 // RunEventBatch). Events come from the store (at the start and after a gap) and from
 // the hub as they become durable; each followed run has its own cursor (one run, or
@@ -253,13 +264,17 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
       }
       absl::StatusOr<v1::Run> run = absl::UnknownError("not read");
       if (error.ok() && watched_run_quiet) run = scheduler_.GetRun(run_id_);
+      // Asked after the read: a step journaled since is then either in the read or
+      // delivered meanwhile, or its live start is no longer in the hub.
+      std::optional<v1::RunEvent> live_start;
+      if (live_text_) live_start = hub_.LiveStepStarted(run_id_);
       StreamOp op;
       bool again = false;
       {
         absl::MutexLock lock(&mu_);
         reading_ = false;
         if (finished_) return;
-        op = MergeReadLocked(from, read, error, watched_run_quiet, run, &again);
+        op = MergeReadLocked(from, read, error, watched_run_quiet, run, std::move(live_start), &again);
       }
       Perform(op);
       if (!again) return;
@@ -270,7 +285,8 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
   // meanwhile and decides what to start. *again: read the store once more.
   StreamOp MergeReadLocked(const std::vector<std::pair<std::string, int64_t>>& from,
                            std::vector<std::vector<v1::RunEvent>>& read, const absl::Status& error,
-                           bool watched_run_quiet, const absl::StatusOr<v1::Run>& run, bool* again)
+                           bool watched_run_quiet, const absl::StatusOr<v1::Run>& run,
+                           std::optional<v1::RunEvent> live_start, bool* again)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!error.ok()) return FinishLocked(ToGrpcStatus(error));
     // Live events that came meanwhile are dropped: the durable events hold the whole
@@ -311,6 +327,14 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
       }
       it->second = event.seq();
       merged.push_back(std::move(event));
+    }
+    // A stream that starts mid-step is told, after the run's history, which step and
+    // model the live text to come belongs to: the step's live start was published
+    // before it subscribed. Only when the first read reaches the history's end: later
+    // resyncs (after a gap) follow live starts the stream has had.
+    if (!caught_up_ && !resync_needed_) {
+      if (live_start.has_value() && !StepJournaledIn(merged, *live_start)) merged.push_back(*std::move(live_start));
+      caught_up_ = true;
     }
     // The watched run's terminal event ends the stream, so it goes after the events
     // of the runs below it; when this pass found runs to follow that it has not read
@@ -439,6 +463,9 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
   bool gap_pending_ ABSL_GUARDED_BY(mu_) = false;
   // A write was started: the initial metadata is on its way.
   bool wrote_ ABSL_GUARDED_BY(mu_) = false;
+  // The first read reached the end of the history (and the hub's live start of the
+  // step in flight was sent after it, if there was one).
+  bool caught_up_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -468,6 +468,61 @@ TEST(AgentLoopIntegrationTest, LiveTextDeltasArriveInOrder) {
   EXPECT_EQ(out.find(printed), out.rfind(printed)) << out;  // live, not again from the durable event
 }
 
+// A watch that starts while a step's model call is under way was not subscribed when
+// the step's live StepStarted went out: it still hears which step its live text
+// belongs to, after the run's history and before the text, and `baton watch` prints
+// "step 0: model …" above the step's text, not below it.
+TEST(AgentLoopIntegrationTest, AWatchStartedMidStepHearsTheStepBeforeItsText) {
+  ClusterOptions options;
+  options.workers = 1;
+  Cluster cluster(options);
+  cluster.Start();
+  const std::string text = "Counting slowly: one, two, three, four, five, six, seven.";
+  cluster.SimScript(json::array({{{"match", "[mid]"}, {"delay_ms", 1500}, {"event_delay_ms", 20}, {"content", text}},
+                                 {{"match", "[mid]"}, {"delay_ms", 1500}, {"event_delay_ms", 20}, {"content", text}}}));
+  // Waits until the step's model call has reached the simulator (the worker announced
+  // the step before making it), then a little for the live start to reach the hub.
+  auto wait_for_model_call = [&](size_t calls) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (cluster.SimRequests().size() < calls && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_EQ(cluster.SimRequests().size(), calls);
+    absl::SleepFor(absl::Milliseconds(300));
+  };
+
+  v1::Run created = CreateRunWith(cluster, Cluster::Agent(), "[mid] count");
+  wait_for_model_call(1);
+  std::vector<v1::RunEvent> events = cluster.Events(created.run_id(), {.live_text = true, .timeout = absl::Seconds(30)});
+  int live_starts = 0;
+  bool text_seen = false;
+  size_t durable_start = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const v1::RunEvent& e = events[i];
+    if (e.has_step_started() && e.seq() == 0) {
+      ++live_starts;
+      EXPECT_EQ(e.step_started().step(), 0);
+      EXPECT_EQ(e.step_started().model(), "claude-sonnet-4-5");
+      EXPECT_FALSE(text_seen) << "the live StepStarted after its step's text";
+      EXPECT_EQ(durable_start, 0u) << "the live StepStarted after its step's durable one";
+    }
+    if (e.has_text_delta() || e.has_text()) text_seen = true;
+    if (e.has_step_started() && e.seq() > 0 && durable_start == 0) durable_start = i;
+  }
+  EXPECT_EQ(live_starts, 1);
+  EXPECT_GT(durable_start, 0u);
+
+  v1::Run watched = CreateRunWith(cluster, Cluster::Agent(), "[mid] count again");
+  wait_for_model_call(2);
+  std::string out;
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "watch", watched.run_id(), "--addr", cluster.address()}, {}, &out), 0)
+      << out;
+  const size_t step = out.find("step 0: model claude-sonnet-4-5");
+  const size_t said = out.find("text: ");
+  ASSERT_NE(step, std::string::npos) << out;
+  ASSERT_NE(said, std::string::npos) << out;
+  EXPECT_LT(step, said) << out;
+  EXPECT_EQ(step, out.rfind("step 0: model claude-sonnet-4-5")) << out;  // once
+}
+
 // A subscriber that stops reading never slows the run nor grows the orchestrator's
 // memory: it gets a Gap marker and the durable events again from the journal.
 TEST(AgentLoopIntegrationTest, StalledWatcherGetsAGapAndResyncs) {
