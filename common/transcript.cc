@@ -4,13 +4,12 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_parse.h"
 
 namespace baton {
 namespace {
 
-nlohmann::json ParseOrNull(const std::string& text) {
-  return nlohmann::json::parse(text, nullptr, false);
-}
+nlohmann::json ParseOrNull(const std::string& text) { return ParseJson(text); }
 
 // The string field `key` of `block`, or "" when it is missing or not a string. The
 // journal's JSON came from outside (a model, a tool, a worker): value(key, "") would

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_parse.h"
 
 namespace baton::worker {
 namespace {
@@ -32,7 +33,7 @@ absl::Status Malformed(absl::string_view what) {
 MessageAssembler::MessageAssembler(TextCallback on_text) : on_text_(std::move(on_text)) {}
 
 absl::Status MessageAssembler::OnEvent(std::string_view event_type, std::string_view data) {
-  const json parsed = json::parse(data, nullptr, /*allow_exceptions=*/false);
+  const json parsed = ParseJson(data);
   std::string type(event_type);
   if (type.empty() || type == "message") {
     if (!parsed.is_discarded() && parsed.is_object()) {
@@ -167,7 +168,7 @@ absl::Status MessageAssembler::OnBlockStop(const json& data) {
   if (buffered.empty()) {
     block["input"] = json::object();
   } else {
-    json input = json::parse(buffered, nullptr, /*allow_exceptions=*/false);
+    json input = ParseJson(buffered);
     if (input.is_discarded()) {
       block["input"] = json::object();
       invalid_input_blocks_.push_back(index);

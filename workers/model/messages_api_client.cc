@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/json_parse.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "workers/model/api_error.h"
@@ -683,7 +684,7 @@ MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle,
     return result;
   }
 
-  json parsed = json::parse(transfer.body, nullptr, /*allow_exceptions=*/false);
+  json parsed = ParseJson(transfer.body);
   if (parsed.is_discarded() || !parsed.is_object()) {
     result.message = absl::InternalError(absl::StrCat(
         "Messages API ", http_status, " response is not a JSON object",

@@ -1,0 +1,263 @@
+#include "common/json_parse.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace baton {
+namespace {
+
+using json = nlohmann::json;
+
+// Deeper documents go to nlohmann, whose parser keeps its own stack: this one recurses.
+constexpr int kMaxDepth = 128;
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The value of a hex digit, or -1.
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void AppendUtf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  bool Value(json& out, int depth) {
+    SkipSpace();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return depth < kMaxDepth && Object(out, depth);
+      case '[':
+        return depth < kMaxDepth && Array(out, depth);
+      case '"': {
+        ++p_;
+        std::string s;
+        if (!String(s)) return false;
+        out = std::move(s);
+        return true;
+      }
+      case 't':
+        if (!Literal("true")) return false;
+        out = true;
+        return true;
+      case 'f':
+        if (!Literal("false")) return false;
+        out = false;
+        return true;
+      case 'n':
+        if (!Literal("null")) return false;
+        out = nullptr;
+        return true;
+      default:
+        return Number(out);
+    }
+  }
+
+  bool AtEnd() {
+    SkipSpace();
+    return p_ == end_;
+  }
+
+ private:
+  void SkipSpace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  // Consumes `c` after any space; false when the next byte is another.
+  bool Eat(char c) {
+    SkipSpace();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+
+  bool Object(json& out, int depth) {
+    ++p_;  // '{'
+    out = json::object();
+    json::object_t& object = *out.get_ptr<json::object_t*>();
+    if (Eat('}')) return true;
+    std::string key;
+    do {
+      if (!Eat('"')) return false;
+      key.clear();
+      if (!String(key) || !Eat(':')) return false;
+      // The last of duplicate keys wins, as with nlohmann.
+      if (!Value(object[key], depth + 1)) return false;
+    } while (Eat(','));
+    return Eat('}');
+  }
+
+  bool Array(json& out, int depth) {
+    ++p_;  // '['
+    out = json::array();
+    json::array_t& array = *out.get_ptr<json::array_t*>();
+    if (Eat(']')) return true;
+    do {
+      if (!Value(array.emplace_back(), depth + 1)) return false;
+    } while (Eat(','));
+    return Eat(']');
+  }
+
+  // After the opening quote: the string's bytes, unescaped, through its closing quote.
+  bool String(std::string& out) {
+    while (true) {
+      const char* run = p_;
+      while (p_ < end_) {
+        const auto c = static_cast<unsigned char>(*p_);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+        ++p_;
+      }
+      out.append(run, static_cast<size_t>(p_ - run));
+      if (p_ == end_) return false;
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return false;  // a control character must be escaped
+      if (c == '\\') {
+        ++p_;
+        if (!Escape(out)) return false;
+        continue;
+      }
+      const size_t n = Utf8Sequence();
+      if (n == 0) return false;
+      out.append(p_, n);
+      p_ += n;
+    }
+  }
+
+  // After a backslash: the escape, appended to `out` as UTF-8.
+  bool Escape(std::string& out) {
+    if (p_ == end_) return false;
+    switch (*p_++) {
+      case '"': out += '"'; return true;
+      case '\\': out += '\\'; return true;
+      case '/': out += '/'; return true;
+      case 'b': out += '\b'; return true;
+      case 'f': out += '\f'; return true;
+      case 'n': out += '\n'; return true;
+      case 'r': out += '\r'; return true;
+      case 't': out += '\t'; return true;
+      case 'u': break;
+      default: return false;
+    }
+    int cp = Hex4();
+    if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return false;  // a low surrogate alone
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      // A high surrogate, which must be followed by a low one.
+      if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+      p_ += 2;
+      const int low = Hex4();
+      if (low < 0xDC00 || low > 0xDFFF) return false;
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    }
+    AppendUtf8(out, static_cast<uint32_t>(cp));
+    return true;
+  }
+
+  // Four hex digits as a number, or -1.
+  int Hex4() {
+    if (end_ - p_ < 4) return -1;
+    int v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int d = HexValue(p_[i]);
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    p_ += 4;
+    return v;
+  }
+
+  // The length of the well-formed UTF-8 sequence of two or more bytes at p_, or 0:
+  // the ranges nlohmann's lexer accepts (RFC 3629: no overlong forms, no surrogates,
+  // nothing past U+10FFFF).
+  size_t Utf8Sequence() const {
+    const auto at = [this](size_t i) -> unsigned {
+      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0u;
+    };
+    const auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
+    const unsigned c = at(0);
+    if (in(c, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
+    if (c == 0xE0) return in(at(1), 0xA0, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+    if (in(c, 0xE1, 0xEC) || in(c, 0xEE, 0xEF)) return in(at(1), 0x80, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+    if (c == 0xED) return in(at(1), 0x80, 0x9F) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+    const bool tail = in(at(2), 0x80, 0xBF) && in(at(3), 0x80, 0xBF);
+    if (c == 0xF0) return in(at(1), 0x90, 0xBF) && tail ? 4 : 0;
+    if (in(c, 0xF1, 0xF3)) return in(at(1), 0x80, 0xBF) && tail ? 4 : 0;
+    if (c == 0xF4) return in(at(1), 0x80, 0x8F) && tail ? 4 : 0;
+    return 0;
+  }
+
+  bool Literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) return false;
+    p_ += word.size();
+    return true;
+  }
+
+  // An integer of at most 18 digits (which no integer type overflows at); a fraction,
+  // an exponent or more digits are nlohmann's to read.
+  bool Number(json& out) {
+    const bool negative = *p_ == '-';
+    if (negative) ++p_;
+    const char* digits = p_;
+    if (p_ == end_ || !IsDigit(*p_)) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    }
+    if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+    if (p_ - digits > 18) return false;
+    uint64_t v = 0;
+    for (const char* d = digits; d < p_; ++d) v = v * 10 + static_cast<uint64_t>(*d - '0');
+    if (negative) {
+      out = -static_cast<int64_t>(v);
+    } else {
+      out = v;
+    }
+    return true;
+  }
+
+  const char* p_;
+  const char* const end_;
+};
+
+}  // namespace
+
+std::optional<nlohmann::json> ParseJsonFast(std::string_view text) {
+  Parser parser(text);
+  json out;
+  if (!parser.Value(out, 0) || !parser.AtEnd()) return std::nullopt;
+  return out;
+}
+
+nlohmann::json ParseJson(std::string_view text) {
+  if (std::optional<nlohmann::json> fast = ParseJsonFast(text)) return *std::move(fast);
+  return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
+}  // namespace baton

@@ -1,0 +1,94 @@
+// ParseJson must give the tree nlohmann::json::parse gives, value types included, for
+// every input: what the fast path takes, and what it leaves to nlohmann.
+// tests/fuzz/json_parse_fuzz.cc checks the same on arbitrary bytes.
+#include "common/json_parse.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace baton {
+namespace {
+
+using json = nlohmann::json;
+
+// Equal trees with equal types: nlohmann's == takes 5u and 5 for equal.
+bool SameTree(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(), jt = b.begin(); it != a.end(); ++it, ++jt) {
+      if (it.key() != jt.key() || !SameTree(it.value(), jt.value())) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!SameTree(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+json Nlohmann(const std::string& text) { return json::parse(text, nullptr, false); }
+
+TEST(JsonParseTest, TakesWhatAnswersHoldAndBuildsNlohmannsTree) {
+  const std::vector<std::string> texts = {
+      // A Messages API answer, as the simulator and the API send it.
+      R"({"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[)"
+      R"({"type":"text","text":"Let me check.\n\"Quoted\" \\ and a tab\there"},)"
+      R"({"type":"tool_use","id":"toolu_01","name":"echo","input":{"text":"hi","n":[1,-2,0,-0]}}],)"
+      R"("stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":1024,"output_tokens":57,)"
+      R"("cache_creation_input_tokens":0,"cache_read_input_tokens":900,"cache_creation":{"ephemeral_5m_input_tokens":0}}})",
+      // A stream event.
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})",
+      // UTF-8 of every length, and escapes of it.
+      "{\"t\":\"caf\xC3\xA9 \xE2\x80\x94 \xE2\x82\xAC \xF0\x9F\x98\x80 \xEF\xBF\xBD \xED\x9F\xBF \xF4\x8F\xBF\xBF\"}",
+      R"({"t":"\u00e9\u2014\ud83d\ude00\u0000\u001f\/\b\f\r\u0041"})",
+      // Scalars at the top, space around, empty containers, nesting.
+      "  42 ", "-7", "0", "-0", "true", "false", "null", "\"\"", "[]", "{}", " [ [ [ ] ] , { } ] ",
+      R"({"a":{"b":{"c":[[1],[2,[3,{"d":null}]]]}}})",
+      // Integers up to 18 digits, signed and not.
+      "999999999999999999", "-999999999999999999", "[123456789012345678, -1]",
+      // Duplicate keys: the last wins.
+      R"({"k":1,"k":{"x":true},"k":"last"})", R"({"k":[1,2],"k":[3]})",
+  };
+  for (const std::string& text : texts) {
+    std::optional<json> fast = ParseJsonFast(text);
+    ASSERT_TRUE(fast.has_value()) << text;
+    const json want = Nlohmann(text);
+    ASSERT_FALSE(want.is_discarded()) << text;
+    EXPECT_TRUE(SameTree(*fast, want)) << text << "\n" << fast->dump() << "\n" << want.dump();
+    EXPECT_TRUE(SameTree(ParseJson(text), want)) << text;
+  }
+}
+
+TEST(JsonParseTest, LeavesTheRestToNlohmannWhichSettlesIt) {
+  std::string deep;
+  for (int i = 0; i < 200; ++i) deep += "[";
+  for (int i = 0; i < 200; ++i) deep += "]";
+  const std::vector<std::string> left = {
+      // Valid JSON the fast path does not take: floats, long integers, a BOM, depth.
+      "1.5", "-0.0", "1e3", "2E-2", R"({"x":3.25})", "1234567890123456789", "18446744073709551616",
+      "-9223372036854775809", "\xEF\xBB\xBF{}", deep,
+      // Not JSON: each is discarded, as nlohmann discards it.
+      "", " ", "{", "}", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{a:1}", "01", "-", "+1", "1x",
+      "tru", "truex", "nul", "\"abc", "\"a\\x\"", "\"a\\u12\"", "\"a\\u12g4\"", "\"\\ud800\"", "\"\\udc00\"",
+      "\"\\ud800\\u0041\"", "\"a\nb\"", "\"\x01\"", "\"\xC0\x80\"", "\"\xC3\"", "\"\xE0\x80\x80\"",
+      "\"\xED\xA0\x80\"", "\"\xF5\x80\x80\x80\"", "\"\xF4\x90\x80\x80\"", "\"\x80\"", "[1] [2]", "{} x",
+      "/* c */ 1", std::string("[1]\0", 4),
+  };
+  for (const std::string& text : left) {
+    EXPECT_FALSE(ParseJsonFast(text).has_value()) << text;
+    const json want = Nlohmann(text);
+    const json got = ParseJson(text);
+    EXPECT_EQ(got.is_discarded(), want.is_discarded()) << text;
+    if (!want.is_discarded()) EXPECT_TRUE(SameTree(got, want)) << text;
+  }
+}
+
+}  // namespace
+}  // namespace baton

@@ -1,0 +1,48 @@
+// ParseJsonFast against nlohmann::json::parse on arbitrary bytes. Properties: whatever
+// the fast parser takes, nlohmann parses to the same tree with the same value types;
+// what nlohmann refuses, the fast parser refuses too; ParseJson answers as nlohmann.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "common/json_parse.h"
+#include "tests/fuzz/fuzz_check.h"
+
+namespace {
+
+using json = nlohmann::json;
+
+bool SameTree(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(), jt = b.begin(); it != a.end(); ++it, ++jt) {
+      if (it.key() != jt.key() || !SameTree(it.value(), jt.value())) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!SameTree(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const json want = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  const std::optional<json> fast = baton::ParseJsonFast(text);
+  if (fast.has_value()) {
+    FUZZ_CHECK(!want.is_discarded());
+    FUZZ_CHECK(SameTree(*fast, want));
+  }
+  const json got = baton::ParseJson(text);
+  FUZZ_CHECK(got.is_discarded() == want.is_discarded());
+  if (!want.is_discarded()) FUZZ_CHECK(SameTree(got, want));
+  return 0;
+}
