@@ -4,7 +4,7 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
-#include "common/json_parse.h"
+#include "common/json_codec.h"
 
 namespace baton {
 namespace {

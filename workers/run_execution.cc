@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/json_codec.h"
 #include "common/logging.h"
 #include "workers/journal_entries.h"
 #include "workers/model/api_error.h"
@@ -938,7 +939,8 @@ std::optional<RunOutcome> RunExecution::TakeTurn(int step, int64_t started_ms, c
   v1::ModelTurn turn;
   turn.set_model(response.message.value("model", choice.model));
   turn.set_model_rule(choice.rule);
-  turn.set_content_json(content.dump());
+  // The model's content was parsed from JSON, so it is valid UTF-8: the bytes dump() gives.
+  turn.set_content_json(DumpJson(content));
   turn.set_stop_reason(stop_reason);
   *turn.mutable_usage() = usage;
   turn.set_request_id(response.request_id);

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/json_parse.h"
+#include "common/json_codec.h"
 
 namespace baton::worker {
 namespace {

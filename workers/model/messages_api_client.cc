@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "common/json_parse.h"
+#include "common/json_codec.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "workers/model/api_error.h"

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "common/json_codec.h"
+
 namespace baton::worker {
 namespace {
 
@@ -74,8 +76,6 @@ size_t SerializedRequest::BodyBytes(std::initializer_list<std::string_view> keys
   return size;
 }
 
-std::string SerializeJson(const nlohmann::json& value) {
-  return value.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
-}
+std::string SerializeJson(const nlohmann::json& value) { return DumpJson(value); }
 
 }  // namespace baton::worker

@@ -1,7 +1,8 @@
 // ParseJson must give the tree nlohmann::json::parse gives, value types included, for
-// every input: what the fast path takes, and what it leaves to nlohmann.
-// tests/fuzz/json_parse_fuzz.cc checks the same on arbitrary bytes.
-#include "common/json_parse.h"
+// every input: what the fast path takes, and what it leaves to nlohmann; DumpJson the
+// bytes of nlohmann's compact dump with invalid UTF-8 replaced.
+// tests/fuzz/json_codec_fuzz.cc checks both on arbitrary bytes.
+#include "common/json_codec.h"
 
 #include <gtest/gtest.h>
 
@@ -35,7 +36,7 @@ bool SameTree(const json& a, const json& b) {
 
 json Nlohmann(const std::string& text) { return json::parse(text, nullptr, false); }
 
-TEST(JsonParseTest, TakesWhatAnswersHoldAndBuildsNlohmannsTree) {
+TEST(JsonCodecTest, TakesWhatAnswersHoldAndBuildsNlohmannsTree) {
   const std::vector<std::string> texts = {
       // A Messages API answer, as the simulator and the API send it.
       R"({"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[)"
@@ -66,7 +67,7 @@ TEST(JsonParseTest, TakesWhatAnswersHoldAndBuildsNlohmannsTree) {
   }
 }
 
-TEST(JsonParseTest, LeavesTheRestToNlohmannWhichSettlesIt) {
+TEST(JsonCodecTest, LeavesTheRestToNlohmannWhichSettlesIt) {
   std::string deep;
   for (int i = 0; i < 200; ++i) deep += "[";
   for (int i = 0; i < 200; ++i) deep += "]";
@@ -88,6 +89,28 @@ TEST(JsonParseTest, LeavesTheRestToNlohmannWhichSettlesIt) {
     EXPECT_EQ(got.is_discarded(), want.is_discarded()) << text;
     if (!want.is_discarded()) EXPECT_TRUE(SameTree(got, want)) << text;
   }
+}
+
+std::string NlohmannDump(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+TEST(JsonCodecTest, DumpsTheBytesNlohmannDumps) {
+  std::vector<json> values = {
+      nullptr, true, false, 0, -0, 42u, -7, json::number_unsigned_t{18446744073709551615u},
+      json::number_integer_t{-9223372036854775807 - 1}, 1.5, -0.0, 1e100, 0.1, json::object(), json::array(),
+      "", "plain", "quote \" backslash \\ slash / tab \t nl \n cr \r ff \f bs \b",
+      std::string("nul \0 one \x01 us \x1f del \x7f", 22), "caf\xC3\xA9 \xE2\x80\x94 \xF0\x9F\x98\x80",
+      // Not UTF-8: bytes nlohmann replaces with U+FFFD.
+      "bad \xC3 end", "\xFF\xFE", "cut \xE2\x80", "\xED\xA0\x80 surrogate", "ok \xC3\xA9 \x80 then \xF0\x9F\x98",
+      json::binary({1, 2, 3}),
+  };
+  json tree = json::parse(R"({"b":[1,{"z":null,"a":"x"}],"a":{"k":[[],{}]},"c":-3,"d":2.25})");
+  tree["bad \xC3 key"] = "v";
+  values.push_back(tree);
+  values.push_back(json::array({tree, "\xC3", 1.0}));
+  for (const json& v : values) EXPECT_EQ(DumpJson(v), NlohmannDump(v)) << NlohmannDump(v);
+  std::string out = "prefix:";
+  AppendJson(out, tree);
+  EXPECT_EQ(out, "prefix:" + NlohmannDump(tree));
 }
 
 }  // namespace

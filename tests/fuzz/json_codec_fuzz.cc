@@ -1,11 +1,14 @@
-// ParseJsonFast against nlohmann::json::parse on arbitrary bytes. Properties: whatever
+// ParseJsonFast and DumpJson against nlohmann on arbitrary bytes. Properties: whatever
 // the fast parser takes, nlohmann parses to the same tree with the same value types;
-// what nlohmann refuses, the fast parser refuses too; ParseJson answers as nlohmann.
+// what nlohmann refuses, the fast parser refuses too; ParseJson answers as nlohmann;
+// DumpJson writes the bytes of nlohmann's dump, of the parsed tree and of the input
+// itself as a string and as a key (which need not be UTF-8).
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
-#include "common/json_parse.h"
+#include "common/json_codec.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -44,5 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const json got = baton::ParseJson(text);
   FUZZ_CHECK(got.is_discarded() == want.is_discarded());
   if (!want.is_discarded()) FUZZ_CHECK(SameTree(got, want));
+
+  auto nlohmann_dump = [](const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); };
+  if (!want.is_discarded()) FUZZ_CHECK(baton::DumpJson(want) == nlohmann_dump(want));
+  const json raw = std::string(text);
+  FUZZ_CHECK(baton::DumpJson(raw) == nlohmann_dump(raw));
+  const json keyed = {{std::string(text), raw}};
+  FUZZ_CHECK(baton::DumpJson(keyed) == nlohmann_dump(keyed));
   return 0;
 }

@@ -1,5 +1,6 @@
-#include "common/json_parse.h"
+#include "common/json_codec.h"
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -38,6 +39,24 @@ void AppendUtf8(std::string& out, uint32_t cp) {
     out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
+}
+
+// The length of the well-formed UTF-8 sequence of two or more bytes at `p` (before
+// `end`), or 0: the ranges nlohmann accepts (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF).
+size_t Utf8Sequence(const char* p, const char* end) {
+  const auto at = [p, end](size_t i) -> unsigned { return p + i < end ? static_cast<unsigned char>(p[i]) : 0u; };
+  const auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
+  const unsigned c = at(0);
+  if (in(c, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
+  if (c == 0xE0) return in(at(1), 0xA0, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+  if (in(c, 0xE1, 0xEC) || in(c, 0xEE, 0xEF)) return in(at(1), 0x80, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+  if (c == 0xED) return in(at(1), 0x80, 0x9F) && in(at(2), 0x80, 0xBF) ? 3 : 0;
+  const bool tail = in(at(2), 0x80, 0xBF) && in(at(3), 0x80, 0xBF);
+  if (c == 0xF0) return in(at(1), 0x90, 0xBF) && tail ? 4 : 0;
+  if (in(c, 0xF1, 0xF3)) return in(at(1), 0x80, 0xBF) && tail ? 4 : 0;
+  if (c == 0xF4) return in(at(1), 0x80, 0x8F) && tail ? 4 : 0;
+  return 0;
 }
 
 class Parser {
@@ -143,7 +162,7 @@ class Parser {
         if (!Escape(out)) return false;
         continue;
       }
-      const size_t n = Utf8Sequence();
+      const size_t n = Utf8Sequence(p_, end_);
       if (n == 0) return false;
       out.append(p_, n);
       p_ += n;
@@ -192,26 +211,6 @@ class Parser {
     return v;
   }
 
-  // The length of the well-formed UTF-8 sequence of two or more bytes at p_, or 0:
-  // the ranges nlohmann's lexer accepts (RFC 3629: no overlong forms, no surrogates,
-  // nothing past U+10FFFF).
-  size_t Utf8Sequence() const {
-    const auto at = [this](size_t i) -> unsigned {
-      return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0u;
-    };
-    const auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
-    const unsigned c = at(0);
-    if (in(c, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
-    if (c == 0xE0) return in(at(1), 0xA0, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
-    if (in(c, 0xE1, 0xEC) || in(c, 0xEE, 0xEF)) return in(at(1), 0x80, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
-    if (c == 0xED) return in(at(1), 0x80, 0x9F) && in(at(2), 0x80, 0xBF) ? 3 : 0;
-    const bool tail = in(at(2), 0x80, 0xBF) && in(at(3), 0x80, 0xBF);
-    if (c == 0xF0) return in(at(1), 0x90, 0xBF) && tail ? 4 : 0;
-    if (in(c, 0xF1, 0xF3)) return in(at(1), 0x80, 0xBF) && tail ? 4 : 0;
-    if (c == 0xF4) return in(at(1), 0x80, 0x8F) && tail ? 4 : 0;
-    return 0;
-  }
-
   bool Literal(std::string_view word) {
     if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) return false;
     p_ += word.size();
@@ -246,6 +245,61 @@ class Parser {
   const char* const end_;
 };
 
+bool IsValidUtf8(const std::string& s) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p < end) {
+    if (static_cast<unsigned char>(*p) < 0x80) {
+      ++p;
+      continue;
+    }
+    const size_t n = Utf8Sequence(p, end);
+    if (n == 0) return false;
+    p += n;
+  }
+  return true;
+}
+
+// nlohmann's escaping without ensure_ascii: `"`, `\` and the control characters.
+void AppendString(std::string& out, const std::string& s) {
+  if (!IsValidUtf8(s)) {
+    out += json(s).dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  const char* run = s.data();
+  const char* const end = run + s.size();
+  for (const char* p = run; p < end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(run, static_cast<size_t>(p - run));
+    run = p + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default: {
+        const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(escape, sizeof(escape));
+      }
+    }
+  }
+  out.append(run, static_cast<size_t>(end - run));
+  out += '"';
+}
+
+template <typename Integer>
+void AppendInteger(std::string& out, Integer v) {
+  char buffer[24];
+  const std::to_chars_result r = std::to_chars(buffer, buffer + sizeof(buffer), v);
+  out.append(buffer, static_cast<size_t>(r.ptr - buffer));
+}
+
 }  // namespace
 
 std::optional<nlohmann::json> ParseJsonFast(std::string_view text) {
@@ -258,6 +312,58 @@ std::optional<nlohmann::json> ParseJsonFast(std::string_view text) {
 nlohmann::json ParseJson(std::string_view text) {
   if (std::optional<nlohmann::json> fast = ParseJsonFast(text)) return *std::move(fast);
   return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
+void AppendJson(std::string& out, const nlohmann::json& value) {
+  switch (value.type()) {
+    case json::value_t::null:
+      out += "null";
+      return;
+    case json::value_t::boolean:
+      out += *value.get_ptr<const json::boolean_t*>() ? "true" : "false";
+      return;
+    case json::value_t::number_integer:
+      AppendInteger(out, *value.get_ptr<const json::number_integer_t*>());
+      return;
+    case json::value_t::number_unsigned:
+      AppendInteger(out, *value.get_ptr<const json::number_unsigned_t*>());
+      return;
+    case json::value_t::string:
+      AppendString(out, *value.get_ptr<const json::string_t*>());
+      return;
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const json& element : *value.get_ptr<const json::array_t*>()) {
+        if (!first) out += ',';
+        first = false;
+        AppendJson(out, element);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, member] : *value.get_ptr<const json::object_t*>()) {
+        if (!first) out += ',';
+        first = false;
+        AppendString(out, key);
+        out += ':';
+        AppendJson(out, member);
+      }
+      out += '}';
+      return;
+    }
+    default:  // floats, binary, discarded
+      out += value.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+  }
+}
+
+std::string DumpJson(const nlohmann::json& value) {
+  std::string out;
+  AppendJson(out, value);
+  return out;
 }
 
 }  // namespace baton
