@@ -97,7 +97,6 @@ bool ScanElements(Scanner& scan, absl::string_view raw, const KnownElements* kno
     elements.push_back(*element);
     if (elements.size() != 2 || known == nullptr) continue;
     const absl::Span<const ElementSpan> spans = (*known)(raw.substr(bracket), elements[0], elements[1]);
-    layout.known_elements = spans.size();
     if (spans.size() <= 2) continue;
     for (size_t i = 2; i < spans.size(); ++i) {
       elements.push_back(raw.substr(bracket + spans[i].begin, spans[i].end - spans[i].begin));

@@ -24,9 +24,6 @@ struct BodyLayout {
   // Index in `members` of "messages" when its value is an array; its elements' bytes.
   std::optional<size_t> messages;
   std::vector<absl::string_view> message_elements;
-  // How many of message_elements the caller's KnownElements said it knew: their
-  // extents were taken from it, not scanned.
-  size_t known_elements = 0;
 };
 
 // Where an element of a messages array lies, as offsets from the array's '['.
