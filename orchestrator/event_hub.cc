@@ -23,8 +23,13 @@ void EventHub::Publish(const std::vector<v1::RunEvent>& events) {
   if (!journaled.empty()) {
     absl::MutexLock lock(&mu_);
     for (const auto& [run_id, step] : journaled) {
-      auto it = live_starts_.find(*run_id);
-      if (it != live_starts_.end() && it->second.step_started().step() <= step) live_starts_.erase(it);
+      if (step == std::numeric_limits<int>::max()) {
+        live_steps_.erase(*run_id);
+        continue;
+      }
+      LiveSteps& run = live_steps_[*run_id];
+      run.journaled_through = std::max(run.journaled_through, step);
+      if (run.start.has_value() && run.start->step_started().step() <= step) run.start.reset();
     }
   }
   for (EventSubscriber* subscriber : RefSubscribers(keys)) {
@@ -37,7 +42,9 @@ void EventHub::PublishLive(const std::string& run_id, const std::vector<v1::RunE
   for (auto it = events.rbegin(); it != events.rend(); ++it) {
     if (!it->has_step_started()) continue;
     absl::MutexLock lock(&mu_);
-    live_starts_[run_id] = *it;
+    LiveSteps& run = live_steps_[run_id];
+    // Live starts travel apart from the durable events: one may come after its step's.
+    if (it->step_started().step() > run.journaled_through) run.start = *it;
     break;
   }
   for (EventSubscriber* subscriber : RefSubscribers({run_id})) {
@@ -64,9 +71,14 @@ std::vector<EventSubscriber*> EventHub::RefSubscribers(const std::set<std::strin
 
 std::optional<v1::RunEvent> EventHub::LiveStepStarted(const std::string& run_id) {
   absl::MutexLock lock(&mu_);
-  auto it = live_starts_.find(run_id);
-  if (it == live_starts_.end()) return std::nullopt;
-  return it->second;
+  auto it = live_steps_.find(run_id);
+  if (it == live_steps_.end()) return std::nullopt;
+  return it->second.start;
+}
+
+void EventHub::ForgetLiveSteps(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  live_steps_.erase(run_id);
 }
 
 void EventHub::Subscribe(const std::string& run_id, EventSubscriber* subscriber) {

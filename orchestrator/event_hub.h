@@ -50,10 +50,14 @@ class EventHub {
   void Unsubscribe(const std::string& run_id, EventSubscriber* subscriber);
 
   // The live StepStarted of `run_id`'s step in flight: published live, and neither
-  // that step's durable StepStarted, a later step's nor the run's end published since.
-  // A watcher that starts mid-step was not subscribed when it was published, and
-  // without it would print the step's text before the step.
+  // that step's durable StepStarted, a later step's nor the run's end published before
+  // or since (a live start that arrives after its step's durable one is not kept). A
+  // watcher that starts mid-step was not subscribed when it was published, and without
+  // it would print the step's text before the step.
   std::optional<v1::RunEvent> LiveStepStarted(const std::string& run_id);
+  // Drops what the hub keeps of `run_id` for LiveStepStarted: for a live start
+  // published after its lease ended (the run's end may have been published before it).
+  void ForgetLiveSteps(const std::string& run_id);
 
   // Prometheus metrics (docs/operations.md, "Metrics") of the WatchRun streams, which
   // count themselves through these. REQUIRES: called before serving.
@@ -67,9 +71,13 @@ class EventHub {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::set<EventSubscriber*>> subscribers_ ABSL_GUARDED_BY(mu_);
-  // Run id -> its step in flight's live StepStarted (LiveStepStarted). One per running
-  // run at most: replaced by the next step's, dropped with the step's durable events.
-  absl::flat_hash_map<std::string, v1::RunEvent> live_starts_ ABSL_GUARDED_BY(mu_);
+  // What LiveStepStarted answers from, per run that has published steps and not ended
+  // (dropped with its end, or by ForgetLiveSteps).
+  struct LiveSteps {
+    int journaled_through = -1;        // the last step whose durable StepStarted was published
+    std::optional<v1::RunEvent> start;  // the step in flight's live StepStarted, past it
+  };
+  absl::flat_hash_map<std::string, LiveSteps> live_steps_ ABSL_GUARDED_BY(mu_);
   metrics::Gauge watchers_;                // set before serving, then only read
   metrics::Counter live_deltas_dropped_;
 };

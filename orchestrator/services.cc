@@ -630,7 +630,10 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltas(grpc::CallbackServerC
                                                            v1::PublishDeltasResponse* reply) {
   if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   if (absl::Status s = ValidateLease(request->lease()); !s.ok()) return FinishNow(ctx, s);
-  if (scheduler_.CurrentLeases({ToLeaseRef(request->lease())}).front()) PublishLive(*request);
+  if (scheduler_.CurrentLeases({ToLeaseRef(request->lease())}).front()) {
+    PublishLive(*request);
+    ForgetLiveStepsIfEnded({request});
+  }
   return FinishNow(ctx, absl::OkStatus());
 }
 
@@ -647,10 +650,31 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::PublishDeltasBatch(grpc::CallbackSe
   leases.reserve(request->runs_size());
   for (const v1::PublishDeltasRequest& run : request->runs()) leases.push_back(ToLeaseRef(run.lease()));
   const std::vector<bool> current = scheduler_.CurrentLeases(leases);
+  std::vector<const v1::PublishDeltasRequest*> published;
   for (int i = 0; i < request->runs_size(); ++i) {
-    if (current[i]) PublishLive(request->runs(i));
+    if (!current[i]) continue;
+    PublishLive(request->runs(i));
+    published.push_back(&request->runs(i));
   }
+  ForgetLiveStepsIfEnded(published);
   return FinishNow(ctx, absl::OkStatus());
+}
+
+void WorkerServiceImpl::ForgetLiveStepsIfEnded(const std::vector<const v1::PublishDeltasRequest*>& published) {
+  // The hub keeps a run's live start until the run's end is published. A run whose
+  // lease ended between the check above and the hub keeping the start may have had
+  // its end published already: the scheduler lets a lease go before it publishes the
+  // run's end, so asking again after the hub kept the start settles it.
+  if (hub_ == nullptr) return;
+  std::vector<LeaseRef> leases;
+  for (const v1::PublishDeltasRequest* run : published) {
+    if (run->steps_started_size() > 0) leases.push_back(ToLeaseRef(run->lease()));
+  }
+  if (leases.empty()) return;
+  const std::vector<bool> current = scheduler_.CurrentLeases(leases);
+  for (size_t i = 0; i < leases.size(); ++i) {
+    if (!current[i]) hub_->ForgetLiveSteps(leases[i].run_id);
+  }
 }
 
 void WorkerServiceImpl::PublishLive(const v1::PublishDeltasRequest& request) {

@@ -193,6 +193,9 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
                    std::function<void(const absl::Status&)> done);
   // Hands the live events of one run in a PublishDeltas(Batch) call to the hub.
   void PublishLive(const v1::PublishDeltasRequest& request);
+  // After PublishLive: drops the hub's live step starts of those runs whose lease has
+  // ended meanwhile.
+  void ForgetLiveStepsIfEnded(const std::vector<const v1::PublishDeltasRequest*>& published);
 
   Scheduler& scheduler_;
   RunStore& store_;

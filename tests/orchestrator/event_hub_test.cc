@@ -62,5 +62,22 @@ TEST(EventHubTest, KeepsARunsLiveStepStartUntilTheStepIsJournaled) {
   EXPECT_FALSE(hub.LiveStepStarted("r2").has_value());
 }
 
+// Live starts travel apart from the durable events: one that comes after its step's
+// durable start (or an earlier step's) is stale and not kept; the next step's is.
+TEST(EventHubTest, ALiveStartLaterThanItsStepsDurableOneIsNotKept) {
+  EventHub hub;
+  hub.Publish({StepStarted("r1", 2, 9)});
+  hub.PublishLive("r1", {StepStarted("r1", 2, 0)});
+  EXPECT_FALSE(hub.LiveStepStarted("r1").has_value());
+  hub.PublishLive("r1", {StepStarted("r1", 1, 0)});
+  EXPECT_FALSE(hub.LiveStepStarted("r1").has_value());
+  hub.PublishLive("r1", {StepStarted("r1", 3, 0)});
+  ASSERT_TRUE(hub.LiveStepStarted("r1").has_value());
+  EXPECT_EQ(hub.LiveStepStarted("r1")->step_started().step(), 3);
+  // What a run's lease ending after its end was published leaves is dropped on request.
+  hub.ForgetLiveSteps("r1");
+  EXPECT_FALSE(hub.LiveStepStarted("r1").has_value());
+}
+
 }  // namespace
 }  // namespace baton::orchestrator
