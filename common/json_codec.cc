@@ -45,7 +45,8 @@ void AppendUtf8(std::string& out, uint32_t cp) {
 // `end`), or 0: the ranges nlohmann accepts (RFC 3629: no overlong forms, no
 // surrogates, nothing past U+10FFFF).
 size_t Utf8Sequence(const char* p, const char* end) {
-  const auto at = [p, end](size_t i) -> unsigned { return p + i < end ? static_cast<unsigned char>(p[i]) : 0u; };
+  const size_t left = static_cast<size_t>(end - p);
+  const auto at = [p, left](size_t i) -> unsigned { return i < left ? static_cast<unsigned char>(p[i]) : 0u; };
   const auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
   const unsigned c = at(0);
   if (in(c, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
