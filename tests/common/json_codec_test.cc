@@ -43,7 +43,8 @@ TEST(JsonCodecTest, TakesWhatAnswersHoldAndBuildsNlohmannsTree) {
       R"({"type":"text","text":"Let me check.\n\"Quoted\" \\ and a tab\there"},)"
       R"({"type":"tool_use","id":"toolu_01","name":"echo","input":{"text":"hi","n":[1,-2,0,-0]}}],)"
       R"("stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":1024,"output_tokens":57,)"
-      R"("cache_creation_input_tokens":0,"cache_read_input_tokens":900,"cache_creation":{"ephemeral_5m_input_tokens":0}}})",
+      R"("cache_creation_input_tokens":0,"cache_read_input_tokens":900,)"
+      R"("cache_creation":{"ephemeral_5m_input_tokens":0}}})",
       // A stream event.
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})",
       // UTF-8 of every length, and escapes of it.

@@ -491,7 +491,8 @@ TEST(AgentLoopIntegrationTest, AWatchStartedMidStepHearsTheStepBeforeItsText) {
 
   v1::Run created = CreateRunWith(cluster, Cluster::Agent(), "[mid] count");
   wait_for_model_call(1);
-  std::vector<v1::RunEvent> events = cluster.Events(created.run_id(), {.live_text = true, .timeout = absl::Seconds(30)});
+  std::vector<v1::RunEvent> events =
+      cluster.Events(created.run_id(), {.live_text = true, .timeout = absl::Seconds(30)});
   int live_starts = 0;
   bool text_seen = false;
   size_t durable_start = 0;
