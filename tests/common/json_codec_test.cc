@@ -9,30 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/common/json_trees.h"
+
 namespace baton {
 namespace {
 
 using json = nlohmann::json;
 
-// Equal trees with equal types: nlohmann's == takes 5u and 5 for equal.
-bool SameTree(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto it = a.begin(), jt = b.begin(); it != a.end(); ++it, ++jt) {
-      if (it.key() != jt.key() || !SameTree(it.value(), jt.value())) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (!SameTree(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  return a == b;
-}
+using json_testing::SameTree;
 
 json Nlohmann(const std::string& text) { return json::parse(text, nullptr, false); }
 

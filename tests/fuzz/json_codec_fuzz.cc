@@ -9,30 +9,13 @@
 #include <string_view>
 
 #include "common/json_codec.h"
+#include "tests/common/json_trees.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using json = nlohmann::json;
-
-bool SameTree(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto it = a.begin(), jt = b.begin(); it != a.end(); ++it, ++jt) {
-      if (it.key() != jt.key() || !SameTree(it.value(), jt.value())) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (!SameTree(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  return a == b;
-}
+using baton::json_testing::SameTree;
 
 }  // namespace
 
