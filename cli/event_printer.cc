@@ -77,7 +77,6 @@ void EventPrinter::PrintOwn(const v1::RunEvent& event) {
   }
   // Nor is a live StepStarted that comes after its step's durable text or end.
   if (event.has_step_started() && event.seq() <= 0 && event.step_started().step() <= done_step_) return;
-  EndLiveLine();
   if (event.has_text()) done_step_ = std::max(done_step_, event.text().step());
   if (event.has_step_finished()) done_step_ = std::max(done_step_, event.step_finished().step());
   // A step's durable StepStarted repeats the live one, unless the model changed.
@@ -88,7 +87,13 @@ void EventPrinter::PrintOwn(const v1::RunEvent& event) {
     live_started_step_ = event.step_started().step();
     live_started_model_ = event.step_started().model();
   }
-  if (!announced) out_ << FormatEvent(event);
+  // Only what prints ends the live line: the durable start of a step whose text is
+  // streaming (it overtakes the step's last deltas) prints nothing and cuts nothing.
+  const std::string text = announced ? std::string() : FormatEvent(event);
+  if (!text.empty()) {
+    EndLiveLine();
+    out_ << text;
+  }
   if (event.has_step_finished() && event.step_finished().step() == live_step_) live_step_ = -1;
 }
 

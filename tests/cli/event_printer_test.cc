@@ -86,6 +86,21 @@ TEST(EventPrinterTest, AStepIsAnnouncedWhenItStartsAndItsDurableStartIsNotRepeat
             "step 0: model claude-a (default)\nstep 1: model claude-a\nstep 1: model claude-b\n");
 }
 
+// The durable start of a step comes once the model has answered, often before the
+// step's last deltas: it repeats the live start, so it prints nothing, and the live
+// text goes on on its line.
+TEST(EventPrinterTest, ADurableStartRepeatingTheLiveOneDoesNotCutTheLiveText) {
+  std::ostringstream out;
+  EventPrinter printer("run_1", 0, /*json=*/false, out);
+  printer.Print(Event("run_1", 0, "step_started { step: 2 model: 'claude-a' }"));
+  printer.Print(Event("run_1", 0, "text_delta { step: 2 text: 'I will cal' }"));
+  printer.Print(Event("run_1", 6, "step_started { step: 2 model: 'claude-a' }"));
+  printer.Print(Event("run_1", 0, "text_delta { step: 2 text: 'l sum.' }"));
+  printer.Print(Event("run_1", 7, "text { step: 2 text: 'I will call sum.' }"));
+  printer.Print(Event("run_1", 8, "step_finished { step: 2 stop_reason: 'tool_use' }"));
+  EXPECT_EQ(out.str(), "step 2: model claude-a\n  text: I will call sum.\nstep 2 done: tool_use\n");
+}
+
 TEST(EventPrinterTest, JsonPrintsEveryEventOnItsOwnLine) {
   std::ostringstream out;
   EventPrinter printer("run_1", 0, /*json=*/true, out);
