@@ -4,7 +4,7 @@
 // Why: nlohmann's lexer keeps every byte it reads twice (the token's text for error
 // messages, and the value) one push_back at a time, and its dump decodes every byte of
 // every string; parsing the model's answer was a sixth of the worker's instructions per
-// step, and serializing the request's new messages another twentieth. Here a string's
+// step, and serializing the request's new messages another fifteenth. Here a string's
 // bytes between escapes are copied in one append, both ways.
 #ifndef BATON_COMMON_JSON_CODEC_H_
 #define BATON_COMMON_JSON_CODEC_H_
