@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "common/json_text.h"
+
 namespace baton {
 namespace {
 
@@ -39,25 +41,6 @@ void AppendUtf8(std::string& out, uint32_t cp) {
     out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
-}
-
-// The length of the well-formed UTF-8 sequence of two or more bytes at `p` (before
-// `end`), or 0: the ranges nlohmann accepts (RFC 3629: no overlong forms, no
-// surrogates, nothing past U+10FFFF).
-size_t Utf8Sequence(const char* p, const char* end) {
-  const size_t left = static_cast<size_t>(end - p);
-  const auto at = [p, left](size_t i) -> unsigned { return i < left ? static_cast<unsigned char>(p[i]) : 0u; };
-  const auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
-  const unsigned c = at(0);
-  if (in(c, 0xC2, 0xDF)) return in(at(1), 0x80, 0xBF) ? 2 : 0;
-  if (c == 0xE0) return in(at(1), 0xA0, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
-  if (in(c, 0xE1, 0xEC) || in(c, 0xEE, 0xEF)) return in(at(1), 0x80, 0xBF) && in(at(2), 0x80, 0xBF) ? 3 : 0;
-  if (c == 0xED) return in(at(1), 0x80, 0x9F) && in(at(2), 0x80, 0xBF) ? 3 : 0;
-  const bool tail = in(at(2), 0x80, 0xBF) && in(at(3), 0x80, 0xBF);
-  if (c == 0xF0) return in(at(1), 0x90, 0xBF) && tail ? 4 : 0;
-  if (in(c, 0xF1, 0xF3)) return in(at(1), 0x80, 0xBF) && tail ? 4 : 0;
-  if (c == 0xF4) return in(at(1), 0x80, 0x8F) && tail ? 4 : 0;
-  return 0;
 }
 
 class Parser {
@@ -163,7 +146,7 @@ class Parser {
         if (!Escape(out)) return false;
         continue;
       }
-      const size_t n = Utf8Sequence(p_, end_);
+      const size_t n = Utf8SequenceLength(std::string_view(p_, static_cast<size_t>(end_ - p_)));
       if (n == 0) return false;
       out.append(p_, n);
       p_ += n;
@@ -254,7 +237,7 @@ bool IsValidUtf8(const std::string& s) {
       ++p;
       continue;
     }
-    const size_t n = Utf8Sequence(p, end);
+    const size_t n = Utf8SequenceLength(std::string_view(p, static_cast<size_t>(end - p)));
     if (n == 0) return false;
     p += n;
   }

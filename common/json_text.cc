@@ -1,10 +1,7 @@
 #include "common/json_text.h"
 
 namespace baton {
-namespace {
 
-// The length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no
-// overlong forms, no surrogates, nothing past U+10FFFF), or 0.
 size_t Utf8SequenceLength(std::string_view s) {
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   const auto continuation = [&](size_t i) { return i < s.size() && (byte(i) & 0xC0) == 0x80; };
@@ -24,8 +21,6 @@ size_t Utf8SequenceLength(std::string_view s) {
   }
   return 0;
 }
-
-}  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
