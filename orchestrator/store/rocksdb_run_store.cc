@@ -155,6 +155,7 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
   out.db.create_missing_column_families = true;
   out.db.max_background_jobs = options.max_background_jobs;
   out.db.max_total_wal_size = options.max_total_wal_bytes;
+  out.db.db_write_buffer_size = options.total_write_buffer_bytes;
   out.db.bytes_per_sync = 1 << 20;  // smooth SST writeback instead of one burst per file
   out.db.keep_log_file_num = 10;    // RocksDB's own LOG files
 

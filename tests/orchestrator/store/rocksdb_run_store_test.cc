@@ -21,7 +21,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/metrics.h"
 #include "orchestrator/store/rocksdb_backup.h"
+#include "prometheus/metric_family.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 
@@ -231,6 +234,50 @@ TEST_F(RocksDbRunStoreTest, ManyJournalsSurviveFlushToSstFiles) {
   auto none = (*store)->ReadJournal("run_999");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+TEST_F(RocksDbRunStoreTest, TheMemtablesOfAllFamiliesStayWithinTheirTotal) {
+  RocksDbStoreOptions options = Options();
+  options.write_buffer_bytes = 16 << 20;       // no family alone fills its memtable
+  options.total_write_buffer_bytes = 1 << 20;  // together they do, many times over
+  metrics::Registry registry(/*enabled=*/true);
+  options.metrics = &registry;
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto memtable_bytes = [&]() -> double {
+    for (const prometheus::MetricFamily& family : registry.CollectScraped()) {
+      if (family.name == "baton_rocksdb_memtable_bytes" && !family.metric.empty()) {
+        return family.metric.front().gauge.value;
+      }
+    }
+    ADD_FAILURE() << "no baton_rocksdb_memtable_bytes";
+    return 0;
+  };
+  // 25 MiB over three families: runs, their journals and their events.
+  for (int r = 0; r < 1200; ++r) {
+    StoreBatch batch;
+    const std::string run_id = absl::StrCat("run_", r);
+    v1::Run run;
+    run.set_run_id(run_id);
+    run.set_input(std::string(7 << 10, 'i'));
+    batch.put_runs.push_back(run);
+    v1::JournalEntry entry;
+    entry.set_seq(1);
+    entry.mutable_model_turn()->set_content_json(std::string(7 << 10, 'x'));
+    batch.journal.emplace_back(run_id, entry);
+    v1::RunEvent event;
+    event.set_run_id(run_id);
+    event.set_seq(1);
+    event.mutable_step_started()->set_model(std::string(7 << 10, 'm'));
+    batch.events.push_back(event);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  // Flushes are in the background: the memtables shrink once they are done. What is
+  // left is each written family's memtable, an arena block or so (1 MiB) apiece: 5-6 MiB
+  // here, against the 25 MiB (and more) all three hold when only their own size bounds them.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (memtable_bytes() > (8 << 20) && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_LE(memtable_bytes(), 8 << 20);
 }
 
 // A data directory written before waiting, approvals and sessions existed, made with
