@@ -55,7 +55,7 @@ TEST(ReportTest, TableSaysWhetherEachTargetIsMet) {
   results["workloads"]["W4"]["median"] = {{"restart_to_serving_s", 3.5}, {"runs_lost", 0.0}};
   results["workloads"]["W4"]["range"] = json::object();
   const std::string table = MarkdownTable(results);
-  EXPECT_NE(table.find("| W6 memory | orchestrator RSS, MB (100,000 queued) | ≤ 300 | 250 | 240–260 | yes |"),
+  EXPECT_NE(table.find("| W6 memory | orchestrator RSS, MB (100,000 queued, settled) | ≤ 300 | 250 | 240–260 | yes |"),
             std::string::npos)
       << table;
   EXPECT_NE(table.find("| W4 restart | restart → serving, s | ≤ 2 | 3.50 | n/a | **no** |"), std::string::npos)
