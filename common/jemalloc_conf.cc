@@ -6,6 +6,6 @@
 // created 100,000 runs and then sat idle held ~40 MB of freed memory without it
 // (docs/PERFORMANCE.md, W6). Redis runs jemalloc the same way.
 extern "C" {
-// NOLINTNEXTLINE: the name and type jemalloc looks for.
+// The name and type jemalloc looks for.
 const char* malloc_conf = "background_thread:true";
 }
