@@ -52,7 +52,8 @@ struct RocksDbStoreOptions {
   // Memtable size of each column family.
   // Default: 16 MiB
   size_t write_buffer_bytes = size_t{16} << 20;
-  // The memtables of every column family together: past this the largest is flushed.
+  // The memtables of every column family together: past this the family with the
+  // oldest memtable is flushed.
   // Without it 19 families could hold 19 write_buffer_bytes (W6's 100,000 queued runs
   // held 49 MB). 0: no bound but each family's.
   // Default: 32 MiB
