@@ -43,10 +43,12 @@ bool DeltaBuffer::AddStepStarted(const v1::Lease& lease, const v1::RunEvent::Ste
   return true;
 }
 
-std::vector<v1::PublishDeltasRequest> DeltaBuffer::Take(absl::Duration timeout) {
+std::vector<v1::PublishDeltasRequest> DeltaBuffer::Take(absl::Duration timeout, absl::Duration linger) {
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !runs_.empty(); };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  if (mu_.AwaitWithTimeout(absl::Condition(&ready), timeout) && !closed_ && linger > absl::ZeroDuration()) {
+    mu_.AwaitWithTimeout(absl::Condition(&closed_), linger);
+  }
   std::vector<v1::PublishDeltasRequest> out;
   if (closed_) return out;
   for (auto& [run_id, pending] : runs_) {

@@ -31,9 +31,10 @@ class DeltaBuffer {
   bool Add(const v1::Lease& lease, int step, int block_index, const std::string& text);
   // Adds the start of a step's model call; false when it was dropped (as a delta).
   bool AddStepStarted(const v1::Lease& lease, const v1::RunEvent::StepStarted& started);
-  // Waits up to `timeout` for deltas, then takes everything buffered: one request per
-  // run, consecutive deltas of the same block merged. Empty after Close().
-  std::vector<v1::PublishDeltasRequest> Take(absl::Duration timeout);
+  // Waits up to `timeout` for deltas, then `linger` more for what other runs add in
+  // that time, and takes everything buffered: one request per run, consecutive deltas
+  // of the same block merged. Empty after Close().
+  std::vector<v1::PublishDeltasRequest> Take(absl::Duration timeout, absl::Duration linger = absl::ZeroDuration());
   // Wakes Take() and makes later Add() calls drop.
   void Close();
   int64_t dropped() const;

@@ -572,6 +572,15 @@ void Worker::Drain() {
   WriteStats();
 }
 
+namespace {
+
+// How long the live-event sender waits, once something is buffered, for more: a
+// watcher sees text and step starts at most this much later; one call carries
+// what all the runs made in that time.
+constexpr absl::Duration kDeltaLinger = absl::Milliseconds(10);
+
+}  // namespace
+
 void Worker::DeltaSenderLoop() {
   // One thread sends every run's live text, batched: a slow orchestrator costs dropped
   // deltas (DeltaBuffer), never a blocked agent loop.
@@ -579,7 +588,9 @@ void Worker::DeltaSenderLoop() {
   // An orchestrator from before PublishDeltasBatch gets one call per run.
   bool batches = true;
   while (true) {
-    std::vector<v1::PublishDeltasRequest> batch = deltas_.Take(absl::Milliseconds(200));
+    // The linger gathers the step starts and text of many runs into one call: without
+    // it, each step start woke a call of its own (thousands a second under load).
+    std::vector<v1::PublishDeltasRequest> batch = deltas_.Take(absl::Milliseconds(200), kDeltaLinger);
     if (batch.empty()) {
       if (stopping_ && ActiveRuns() == 0) return;
       continue;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace baton::worker {
 namespace {
 
@@ -66,6 +68,33 @@ TEST(DeltaBufferTest, AStepStartGoesOutWithTheTextOfItsRun) {
   batch = full.Take(absl::ZeroDuration());
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].dropped_before(), 1) << "watchers learn of the gap";
+}
+
+TEST(DeltaBufferTest, TheLingerGathersWhatOtherRunsAddIntoOneTake) {
+  DeltaBuffer buffer;
+  EXPECT_TRUE(buffer.Add(Lease("run_a"), 0, 0, "a"));
+  std::thread other([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    buffer.Add(Lease("run_b"), 0, 0, "b");
+  });
+  // The linger is long enough for a slow machine: the thread adds well within it.
+  std::vector<v1::PublishDeltasRequest> batch = buffer.Take(absl::ZeroDuration(), absl::Seconds(1));
+  other.join();
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[1].lease().run_id(), "run_b");
+}
+
+TEST(DeltaBufferTest, CloseEndsTheLingerAtOnce) {
+  DeltaBuffer buffer;
+  EXPECT_TRUE(buffer.Add(Lease("run_a"), 0, 0, "a"));
+  std::thread closer([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    buffer.Close();
+  });
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(buffer.Take(absl::ZeroDuration(), absl::Seconds(60)).empty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30)) << "Close did not wake the linger";
+  closer.join();
 }
 
 TEST(DeltaBufferTest, CloseWakesTakeAndDropsLaterDeltas) {
