@@ -64,6 +64,7 @@ absl::Status Scheduler::Recover() {
       BATON_LOG(WARNING) << "lease for " << l.run_id << " has no running run; ignored";
       continue;
     }
+    if (absl::Status s = CatchUpRecordLocked(**run); !s.ok()) return s;
     ActiveRun& active = active_[l.run_id];
     active.run = std::move(**run);
     LeaseRecord lease = l;
@@ -896,6 +897,42 @@ std::vector<LeaseStatus> Scheduler::Heartbeat(const std::string& worker_id,
   return out;
 }
 
+void Scheduler::CountJournaled(const v1::JournalEntry& entry, v1::Run& run) {
+  run.set_last_journal_seq(entry.seq());
+  switch (entry.entry_case()) {
+    case v1::JournalEntry::kModelTurn:
+      AddUsage(entry.model_turn().usage(), run.mutable_usage());
+      AddUsage(entry.model_turn().usage(), run.mutable_tree_usage());
+      run.set_steps(std::max(run.steps(), entry.step() + 1));
+      break;
+    case v1::JournalEntry::kToolResult:
+      run.mutable_usage()->set_tool_calls(run.usage().tool_calls() + 1);
+      run.mutable_tree_usage()->set_tool_calls(run.tree_usage().tool_calls() + 1);
+      break;
+    case v1::JournalEntry::kSummary:
+      AddUsage(entry.summary().usage(), run.mutable_usage());
+      AddUsage(entry.summary().usage(), run.mutable_tree_usage());
+      break;
+    default:
+      break;
+  }
+}
+
+absl::Status Scheduler::CatchUpRecordLocked(v1::Run& run) {
+  ASSIGN_OR_RETURN(std::vector<v1::JournalEntry> entries, store_.ReadJournal(run.run_id(), run.last_journal_seq()));
+  for (const v1::JournalEntry& entry : entries) {
+    if (entry.seq() != run.last_journal_seq() + 1) {
+      return absl::DataLossError(absl::StrCat("run \"", run.run_id(), "\": its journal skips from seq ",
+                                              run.last_journal_seq(), " to ", entry.seq()));
+    }
+    CountJournaled(entry, run);
+  }
+  // The events those appends made: their seqs follow the record's without a gap.
+  ASSIGN_OR_RETURN(std::vector<v1::RunEvent> events, store_.ReadEvents(run.run_id(), run.last_event_seq(), 0));
+  if (!events.empty()) run.set_last_event_seq(std::max(run.last_event_seq(), events.back().seq()));
+  return absl::OkStatus();
+}
+
 void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch, const std::string* event_text) {
   std::string parsed_text;
   if (event_text == nullptr && (entry.has_model_turn() || entry.has_tool_result())) {
@@ -903,7 +940,7 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
     event_text = &parsed_text;
   }
   entry.set_seq(run.last_journal_seq() + 1);
-  run.set_last_journal_seq(entry.seq());
+  CountJournaled(entry, run);
   entry.set_epoch(run.epoch());
   if (entry.time_ms() == 0) entry.set_time_ms(clock_.NowMillis());
   switch (entry.entry_case()) {
@@ -923,9 +960,6 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
       finished.mutable_step_finished()->set_step(entry.step());
       finished.mutable_step_finished()->set_stop_reason(turn.stop_reason());
       *finished.mutable_step_finished()->mutable_usage() = turn.usage();
-      AddUsage(turn.usage(), run.mutable_usage());
-      AddUsage(turn.usage(), run.mutable_tree_usage());
-      run.set_steps(std::max(run.steps(), entry.step() + 1));
       break;
     }
     case v1::JournalEntry::kToolCall: {
@@ -948,8 +982,6 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
       e->set_is_error(result.is_error());
       e->set_duration_ms(result.duration_ms());
       e->set_output_preview(*event_text);
-      run.mutable_usage()->set_tool_calls(run.usage().tool_calls() + 1);
-      run.mutable_tree_usage()->set_tool_calls(run.tree_usage().tool_calls() + 1);
       break;
     }
     case v1::JournalEntry::kSummary: {
@@ -963,8 +995,6 @@ void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& 
       e->set_tokens_after(summary.tokens_after());
       e->set_model(summary.model());
       e->set_reason(summary.reason());
-      AddUsage(summary.usage(), run.mutable_usage());
-      AddUsage(summary.usage(), run.mutable_tree_usage());
       break;
     }
     case v1::JournalEntry::kApprovalRequest:
@@ -1066,8 +1096,30 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
       v1::Run& run = active.run;
       StoreBatch batch;
       std::vector<v1::Usage> turn_usage;
+      // A plain append (turns, tool calls and results, summaries) changes only what
+      // its entries and events show of the run: the record is not rewritten, and a
+      // restart counts them back in (CatchUpRecordLocked). Anything else rewrites it.
+      bool plain = children.empty();
       for (size_t i = 0; i < entries.size(); ++i) {
         v1::JournalEntry& entry = entries[i];
+        switch (entry.entry_case()) {
+          case v1::JournalEntry::kModelTurn:
+            turn_usage.push_back(entry.model_turn().usage());
+            break;
+          case v1::JournalEntry::kSummary:
+            turn_usage.push_back(entry.summary().usage());
+            break;
+          case v1::JournalEntry::kToolCall:
+          case v1::JournalEntry::kToolResult:
+            break;
+          case v1::JournalEntry::kApprovalRequest:
+            CreateApprovalLocked(active, entry, batch);
+            plain = false;
+            break;
+          default:
+            plain = false;
+            break;
+        }
         if (entry.has_tool_call()) {
           for (const v1::ChildRunSpec& child : children) {
             if (child.tool_use_id() == entry.tool_call().tool_use_id()) {
@@ -1075,16 +1127,10 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
               break;
             }
           }
-        } else if (entry.has_approval_request()) {
-          CreateApprovalLocked(active, entry, batch);
-        } else if (entry.has_model_turn()) {
-          turn_usage.push_back(entry.model_turn().usage());
-        } else if (entry.has_summary()) {
-          turn_usage.push_back(entry.summary().usage());
         }
         JournalLocked(run, std::move(entry), batch, &event_texts[i]);
       }
-      PutRunRecord(run, batch);
+      if (!plain) PutRunRecord(run, batch);
       const std::string run_id = run.run_id();
       for (const v1::Usage& usage : turn_usage) AddTreeUsageLocked(run, usage, batch, deferred);
       // An ancestor that passed its budget ended the tree, this run included.

@@ -345,6 +345,13 @@ class Scheduler {
   // (null: parsed here, under the mutex).
   void JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch,
                      const std::string* event_text = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What journaling `entry` (its seq set) adds to the run's own counters: its last
+  // seq, steps, usage and tree usage. JournalLocked's, and Recover's for the entries a
+  // plain append journaled without rewriting the run record (AppendStep).
+  static void CountJournaled(const v1::JournalEntry& entry, v1::Run& run);
+  // After a restart: brings a RUNNING run's record up to its journal and events, which
+  // plain appends wrote without it. Reads the store (Recover only).
+  absl::Status CatchUpRecordLocked(v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A subagent ToolCall entry: creates the child run; sets child_run_id and the wait.
   void CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, const v1::ChildRunSpec& spec,
                          StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -175,12 +175,12 @@ absl::StatusOr<std::optional<std::string>> InMemoryRunStore::LookupRequestId(
 }
 
 absl::StatusOr<std::vector<v1::JournalEntry>> InMemoryRunStore::ReadJournal(
-    std::string_view run_id) {
+    std::string_view run_id, int64_t after_seq) {
   std::vector<v1::JournalEntry> entries;
   if (!store_keys::IsValidId(run_id)) return entries;
   const std::string prefix = store_keys::RunSeqPrefix(run_id);
   absl::MutexLock lock(&mu_);
-  for (auto it = journal_.lower_bound(prefix);
+  for (auto it = journal_.lower_bound(store_keys::RunSeqKey(run_id, std::max<int64_t>(after_seq, -1) + 1));
        it != journal_.end() && it->first.starts_with(prefix); ++it) {
     entries.push_back(it->second);
   }

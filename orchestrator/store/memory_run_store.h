@@ -46,7 +46,8 @@ class InMemoryRunStore final : public RunStore {
   absl::StatusOr<std::optional<std::string>> LookupRequestId(
       std::string_view ns, std::string_view request_id) override;
 
-  absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) override;
+  using RunStore::ReadJournal;
+  absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id, int64_t after_seq) override;
   absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view run_id,
                                                        int64_t after_seq, int limit) override;
 

@@ -1130,7 +1130,7 @@ absl::StatusOr<std::optional<std::string>> RocksDbRunStore::LookupRequestId(
 }
 
 absl::StatusOr<std::vector<v1::JournalEntry>> RocksDbRunStore::ReadJournal(
-    std::string_view run_id) {
+    std::string_view run_id, int64_t after_seq) {
   std::vector<v1::JournalEntry> entries;
   if (!store_keys::IsValidId(run_id)) return entries;
   const std::string upper = store_keys::RunSeqUpperBound(run_id);
@@ -1138,7 +1138,7 @@ absl::StatusOr<std::vector<v1::JournalEntry>> RocksDbRunStore::ReadJournal(
   rocksdb::ReadOptions read_options;
   read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cf(kJournalCf)));
-  for (it->Seek(store_keys::RunSeqKey(run_id, 0)); it->Valid(); it->Next()) {
+  for (it->Seek(store_keys::RunSeqKey(run_id, std::max<int64_t>(after_seq, -1) + 1)); it->Valid(); it->Next()) {
     if (!ParseStored(kJournalCf, View(it->key()), it->value(), &entries.emplace_back())) {
       return CorruptRecord("journal", run_id, path());
     }

@@ -208,7 +208,11 @@ class RunStore {
       std::string_view ns, std::string_view request_id) = 0;
 
   // The run's journal in seq order.
-  virtual absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) = 0;
+  absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id) {
+    return ReadJournal(run_id, -1);
+  }
+  // Its entries with seq > after_seq, in seq order (-1 or less: all).
+  virtual absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view run_id, int64_t after_seq) = 0;
   // Events with seq > after_seq, in seq order, at most `limit` (0: all).
   virtual absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view run_id,
                                                                int64_t after_seq, int limit) = 0;

@@ -661,5 +661,48 @@ TEST_F(SchedulerTest, RestartRecoversQueuedAndLeasedRuns) {
   EXPECT_EQ(again.journal[0].tool_result().tool_use_id(), "t1");
 }
 
+// Plain appends do not rewrite the run record; a restart counts them back in from the
+// journal and the events, so the run shows and continues as before it.
+TEST_F(SchedulerTest, ARestartKeepsTheStepsUsageAndSeqsOfARunningRun) {
+  v1::Run run = Create("counted");
+  TaskGrant g = *Poll();
+  for (int step = 0; step < 3; ++step) {
+    v1::JournalEntry turn;
+    turn.set_step(step);
+    turn.mutable_model_turn()->set_content_json(R"([{"type":"text","text":"thinking"}])");
+    turn.mutable_model_turn()->mutable_usage()->set_input_tokens(100);
+    turn.mutable_model_turn()->mutable_usage()->set_model_calls(1);
+    turn.mutable_model_turn()->mutable_usage()->set_cost_usd(0.25);
+    ASSERT_TRUE(Append(Ref(g), turn).ok());
+    ASSERT_TRUE(Append(Ref(g), ToolResult(absl::StrCat("t", step))).ok());
+  }
+  const v1::Run before = *scheduler_->GetRun(run.run_id());
+  ASSERT_EQ(before.steps(), 3);
+  ASSERT_EQ(before.last_journal_seq(), 6);
+
+  Reset();
+  const v1::Run after = *scheduler_->GetRun(run.run_id());
+  EXPECT_EQ(after.steps(), 3);
+  EXPECT_EQ(after.last_journal_seq(), 6);
+  EXPECT_EQ(after.last_event_seq(), before.last_event_seq());
+  EXPECT_EQ(after.usage().input_tokens(), 300);
+  EXPECT_EQ(after.usage().model_calls(), 3);
+  EXPECT_DOUBLE_EQ(after.usage().cost_usd(), 0.75);
+  EXPECT_EQ(after.usage().tool_calls(), 3);
+  EXPECT_EQ(after.tree_usage().input_tokens(), 300);
+
+  // The worker goes on: its next append and its events follow the earlier ones.
+  ASSERT_TRUE(Append(Ref(g), ToolResult("t3")).ok());
+  ASSERT_TRUE(Complete(Ref(g)).ok());
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->usage().tool_calls(), 4);
+  std::vector<v1::RunEvent> events = *store_.ReadEvents(run.run_id(), 0, 0);
+  ASSERT_FALSE(events.empty());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].seq(), static_cast<int64_t>(i) + 1) << "an event was overwritten or skipped";
+  }
+  EXPECT_TRUE(events.back().has_state_changed());
+  EXPECT_EQ(events.back().state_changed().state(), v1::SUCCEEDED);
+}
+
 }  // namespace
 }  // namespace baton::orchestrator

@@ -453,6 +453,18 @@ TEST_P(RunStoreTest, JournalReadsInSeqOrderAndIsIsolatedPerRun) {
   EXPECT_THAT(*none, IsEmpty());
 }
 
+TEST_P(RunStoreTest, AJournalIsReadFromAfterASeq) {
+  StoreBatch batch;
+  for (int64_t seq : {1, 2, 3, 300}) batch.journal.emplace_back("run_x", MakeJournal(seq, "x"));
+  batch.journal.emplace_back("run_y", MakeJournal(4, "y"));
+  ASSERT_TRUE(store().Commit(batch).ok());
+  auto tail = store().ReadJournal("run_x", 2);
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  EXPECT_THAT(Seqs(*tail), ElementsAre(3, 300));
+  EXPECT_THAT(Seqs(*store().ReadJournal("run_x", 300)), IsEmpty());
+  EXPECT_THAT(Seqs(*store().ReadJournal("run_x", -5)), ElementsAre(1, 2, 3, 300));
+}
+
 TEST_P(RunStoreTest, JournalEntryWithSameSeqIsOverwritten) {
   StoreBatch batch;
   batch.journal.emplace_back("run_x", MakeJournal(1, "old"));
