@@ -20,6 +20,13 @@
 
 namespace baton::orchestrator {
 
+namespace {
+
+// At most this many plain appends of a run go without its record (AppendStep).
+constexpr int32_t kMaxPlainAppends = 64;
+
+}  // namespace
+
 Scheduler::Scheduler(RunStore& store, const Clock& clock, SchedulerOptions options)
     : store_(store), clock_(clock), options_(options) {}
 
@@ -64,9 +71,12 @@ absl::Status Scheduler::Recover() {
       BATON_LOG(WARNING) << "lease for " << l.run_id << " has no running run; ignored";
       continue;
     }
-    if (absl::Status s = CatchUpRecordLocked(**run); !s.ok()) return s;
+    absl::StatusOr<size_t> behind = CatchUpRecordLocked(**run);
+    if (!behind.ok()) return behind.status();
     ActiveRun& active = active_[l.run_id];
     active.run = std::move(**run);
+    // The stored record still trails by these: the next put comes that much sooner.
+    active.plain_appends = static_cast<int32_t>(std::min<size_t>(*behind, kMaxPlainAppends));
     LeaseRecord lease = l;
     lease.deadline_ms = now_ms + absl::ToInt64Milliseconds(options_.lease_ttl);
     GrantLeaseLocked(active, std::move(lease), /*taken_up=*/true);
@@ -918,7 +928,7 @@ void Scheduler::CountJournaled(const v1::JournalEntry& entry, v1::Run& run) {
   }
 }
 
-absl::Status Scheduler::CatchUpRecordLocked(v1::Run& run) {
+absl::StatusOr<size_t> Scheduler::CatchUpRecordLocked(v1::Run& run) {
   ASSIGN_OR_RETURN(std::vector<v1::JournalEntry> entries, store_.ReadJournal(run.run_id(), run.last_journal_seq()));
   for (const v1::JournalEntry& entry : entries) {
     if (entry.seq() != run.last_journal_seq() + 1) {
@@ -930,7 +940,7 @@ absl::Status Scheduler::CatchUpRecordLocked(v1::Run& run) {
   // The events those appends made: their seqs follow the record's without a gap.
   ASSIGN_OR_RETURN(std::vector<v1::RunEvent> events, store_.ReadEvents(run.run_id(), run.last_event_seq(), 0));
   if (!events.empty()) run.set_last_event_seq(std::max(run.last_event_seq(), events.back().seq()));
-  return absl::OkStatus();
+  return entries.size();
 }
 
 void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch, const std::string* event_text) {
@@ -1098,7 +1108,9 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
       std::vector<v1::Usage> turn_usage;
       // A plain append (turns, tool calls and results, summaries) changes only what
       // its entries and events show of the run: the record is not rewritten, and a
-      // restart counts them back in (CatchUpRecordLocked). Anything else rewrites it.
+      // restart counts them back in (CatchUpRecordLocked). Anything else rewrites it,
+      // and so does every kMaxPlainAppends-th plain one, so a restart reads at most
+      // that many appends' entries and events per run.
       bool plain = children.empty();
       for (size_t i = 0; i < entries.size(); ++i) {
         v1::JournalEntry& entry = entries[i];
@@ -1130,7 +1142,10 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
         }
         JournalLocked(run, std::move(entry), batch, &event_texts[i]);
       }
-      if (!plain) PutRunRecord(run, batch);
+      if (!plain || ++active.plain_appends >= kMaxPlainAppends) {
+        PutRunRecord(run, batch);
+        active.plain_appends = 0;
+      }
       const std::string run_id = run.run_id();
       for (const v1::Usage& usage : turn_usage) AddTreeUsageLocked(run, usage, batch, deferred);
       // An ancestor that passed its budget ended the tree, this run included.

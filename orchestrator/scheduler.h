@@ -290,6 +290,9 @@ class Scheduler {
     // The worker confirmed `lease` (a Heartbeat or AppendStep carrying it); until then
     // its deadline is the take-up window's.
     bool lease_taken_up = false;
+    // Plain appends since the run record was last put by one (AppendStep): bounds what
+    // a restart reads to catch the record up.
+    int32_t plain_appends = 0;
     int64_t enqueue_time_ms = 0;  // the queue key while QUEUED
   };
   struct QueueKey {
@@ -350,8 +353,9 @@ class Scheduler {
   // plain append journaled without rewriting the run record (AppendStep).
   static void CountJournaled(const v1::JournalEntry& entry, v1::Run& run);
   // After a restart: brings a RUNNING run's record up to its journal and events, which
-  // plain appends wrote without it. Reads the store (Recover only).
-  absl::Status CatchUpRecordLocked(v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // plain appends wrote without it. The number of entries it counted in. Reads the
+  // store (Recover only).
+  absl::StatusOr<size_t> CatchUpRecordLocked(v1::Run& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A subagent ToolCall entry: creates the child run; sets child_run_id and the wait.
   void CreateChildLocked(ActiveRun& parent, v1::JournalEntry& entry, const v1::ChildRunSpec& spec,
                          StoreBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

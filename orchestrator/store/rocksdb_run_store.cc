@@ -119,7 +119,7 @@ class RunSeqPrefixTransform final : public rocksdb::SliceTransform {
 //   version of a name), which whole-key filters cannot help, and the family is tiny.
 // - Prefix bloom filters on journal and events (RunSeqPrefixTransform), and the same
 //   prefixes as memtable insert hints: each run appends in seq order. Run records
-//   are rewritten at every step, so their keys are hints too.
+//   are rewritten at a run's leases, waits and end, so their keys are hints too.
 // - run_parts (what a run was created with and its waits, StoreBatch) has keys of the
 //   journal's shape and the same options: reading a run's parts (every run has at
 //   least the one it was created with) is a prefix scan.
@@ -189,9 +189,10 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
   };
   auto runs = [&]() {
     rocksdb::ColumnFamilyOptions cf = point_lookups();
-    // A run record is rewritten at every step: its new version goes right next to
-    // the previous one, which the memtable remembers (a hint per run, ~250 bytes,
-    // dropped with the memtable).
+    // A run record is rewritten several times (created, leased, ended; a parent at
+    // each of its children's turns): its new version goes right next to the previous
+    // one, which the memtable remembers (a hint per run, ~250 bytes, dropped with the
+    // memtable).
     cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewNoopTransform());
     return cf;
   };

@@ -704,5 +704,21 @@ TEST_F(SchedulerTest, ARestartKeepsTheStepsUsageAndSeqsOfARunningRun) {
   EXPECT_EQ(events.back().state_changed().state(), v1::SUCCEEDED);
 }
 
+// What a restart reads to catch a run up is bounded: the record is put again at least
+// every 64 plain appends, restarts in between included.
+TEST_F(SchedulerTest, ALongRunsRecordTrailsItsJournalByAtMost64Appends) {
+  v1::Run run = Create("long");
+  TaskGrant g = *Poll();
+  for (int i = 0; i < 200; ++i) {
+    if (i % 40 == 39) Reset();
+    ASSERT_TRUE(Append(Ref(g), ToolResult(absl::StrCat("t", i))).ok());
+    absl::StatusOr<std::optional<v1::Run>> stored = store_.GetRun(run.run_id());
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    EXPECT_GE((*stored)->last_journal_seq(), i + 1 - 63) << "after append " << i + 1;
+  }
+  Reset();
+  EXPECT_EQ(scheduler_->GetRun(run.run_id())->usage().tool_calls(), 200);
+}
+
 }  // namespace
 }  // namespace baton::orchestrator
