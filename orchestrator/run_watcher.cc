@@ -38,9 +38,11 @@ bool StepJournaledIn(const std::deque<v1::RunEvent>& events, const v1::RunEvent&
 // One WatchRun stream (Message: RunEvent) or WatchRunBatched stream (Message:
 // RunEventBatch). Events come from the store (at the start and after a gap) and from
 // the hub as they become durable; each followed run has its own cursor (one run, or
-// with include_children the run and every child its ChildStarted events name). At
-// most kMaxPending events wait in memory; past that the watcher drops them and reads
-// again from the store, so a slow client never grows memory or holds up a worker.
+// with include_children the run and every child its ChildStarted events name). A
+// delivery is queued whole when fewer than kMaxPending events wait (a fan-out's turn
+// brings 3 events per child), up to kMaxAdmitted more; past that the watcher drops
+// events and reads again from the store, so at most kMaxPending + kMaxAdmitted wait
+// and a slow client never grows memory further or holds up a worker.
 // A batched stream writes everything queued when a write can start, up to
 // kMaxBatchEvents and kMaxBatchBytes. Deletes itself in OnDone.
 template <typename Message>
@@ -49,6 +51,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
   static constexpr bool kBatched = std::is_same_v<Message, v1::RunEventBatch>;
   static_assert(kBatched || std::is_same_v<Message, v1::RunEvent>);
   static constexpr size_t kMaxPending = 256;
+  static constexpr size_t kMaxAdmitted = 2048;
   static constexpr int kMaxBatchEvents = 64;
   static constexpr size_t kMaxBatchBytes = size_t{256} << 10;  // past a batch's first event
   // Live deltas are queued only while fewer than this many events wait, so they never
@@ -183,12 +186,13 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
 
   StreamOp DeliverLocked(const std::vector<v1::RunEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (const v1::RunEvent& event : events) FollowChildLocked(event);
+    const size_t limit = pending_.size() < kMaxPending ? kMaxPending + kMaxAdmitted : kMaxPending;
     for (const v1::RunEvent& event : events) {
       auto it = cursors_.find(event.run_id());
       if (it == cursors_.end() || event.seq() <= it->second.last_queued) continue;
-      if (event.seq() != it->second.last_queued + 1 || pending_.size() >= kMaxPending || resync_needed_) {
+      if (event.seq() != it->second.last_queued + 1 || pending_.size() >= limit || resync_needed_) {
         // Behind: the subscriber is told with a Gap before the events read again.
-        if (pending_.size() >= kMaxPending) gap_pending_ = true;
+        if (pending_.size() >= limit) gap_pending_ = true;
         resync_needed_ = true;
         continue;
       }

@@ -270,6 +270,56 @@ TEST(WaitsTest, WatchRunWithChildrenFollowsTheTree) {
   check(cluster.Events(parent.run_id(), {.include_children = true, .timeout = absl::Seconds(60)}), "replayed");
 }
 
+// A turn that calls 100 subagents brings the tree watch 300 events in one delivery
+// (each child's start, its tool call and its QUEUED): the watch queues them whole and
+// keeps up, instead of falling behind and reading every run again from the store.
+// WatchRunBatched, as the client packages watch: WatchRun's one write per event can
+// still fall behind the children's next events (docs/PERFORMANCE.md, W7).
+TEST(WaitsTest, ATreeWatchTakesAFanOutOf100ChildrenWithoutAGap) {
+  ClusterOptions options;
+  // Each model call answers after 300 ms: the watch is live before the parent's turn.
+  options.sim_args = {"--latency-ms=300"};
+  Cluster cluster(options);
+  cluster.Start();
+  constexpr int kChildren = 100;
+  v1::AgentSpec parent;
+  parent.set_name("fan-out");
+  parent.set_model(kModel);
+  parent.set_max_children(kChildren);
+  parent.set_max_tokens(4096);
+  v1::Subagent* helper = parent.add_subagents();
+  helper->set_name("helper");
+  helper->set_description("Answers a prompt.");
+  helper->mutable_agent()->set_name("helper");
+  helper->mutable_agent()->set_model(kModel);
+  v1::Run run = Create(cluster, parent,
+                       absl::StrCat("[sim steps=", kChildren + 1, " parallel=", kChildren,
+                                    " tool=helper text=done] go"));
+  ASSERT_FALSE(run.run_id().empty());
+  std::vector<v1::RunEvent> events;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, absl::Seconds(60));
+    v1::WatchRunRequest request;
+    request.set_run_id(run.run_id());
+    request.set_include_children(true);
+    auto reader = cluster.runs().WatchRunBatched(&ctx, request);
+    v1::RunEventBatch batch;
+    while (reader->Read(&batch)) events.insert(events.end(), batch.events().begin(), batch.events().end());
+    ASSERT_TRUE(reader->Finish().ok());
+  }
+  ASSERT_EQ(cluster.WaitForEnd(run.run_id()).state(), v1::SUCCEEDED);
+  std::set<std::string> children_ended;
+  for (const v1::RunEvent& e : events) {
+    EXPECT_FALSE(e.has_gap()) << "the watch fell behind at seq " << e.seq();
+    if (e.run_id() != run.run_id() && e.has_state_changed() && e.state_changed().state() == v1::SUCCEEDED) {
+      children_ended.insert(e.run_id());
+    }
+  }
+  EXPECT_EQ(children_ended.size(), static_cast<size_t>(kChildren));
+  ExpectGapFree(events, run.run_id());
+}
+
 TEST(WaitsTest, CancellingAParentCancelsItsChildren) {
   Cluster cluster(ClusterOptions{});
   cluster.Start();
