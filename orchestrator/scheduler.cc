@@ -930,17 +930,22 @@ void Scheduler::CountJournaled(const v1::JournalEntry& entry, v1::Run& run) {
 
 absl::StatusOr<size_t> Scheduler::CatchUpRecordLocked(v1::Run& run) {
   ASSIGN_OR_RETURN(std::vector<v1::JournalEntry> entries, store_.ReadJournal(run.run_id(), run.last_journal_seq()));
+  size_t counted = 0;
   for (const v1::JournalEntry& entry : entries) {
     if (entry.seq() != run.last_journal_seq() + 1) {
-      return absl::DataLossError(absl::StrCat("run \"", run.run_id(), "\": its journal skips from seq ",
-                                              run.last_journal_seq(), " to ", entry.seq()));
+      // A damaged journal: the run goes on from what is whole, and its worker's next
+      // append is refused as out of sync. The other runs recover as usual.
+      BATON_LOG(ERROR) << "run " << run.run_id() << ": its journal skips from seq " << run.last_journal_seq()
+                       << " to " << entry.seq() << "; counted up to the gap";
+      break;
     }
     CountJournaled(entry, run);
+    ++counted;
   }
   // The events those appends made: their seqs follow the record's without a gap.
   ASSIGN_OR_RETURN(std::vector<v1::RunEvent> events, store_.ReadEvents(run.run_id(), run.last_event_seq(), 0));
   if (!events.empty()) run.set_last_event_seq(std::max(run.last_event_seq(), events.back().seq()));
-  return entries.size();
+  return counted;
 }
 
 void Scheduler::JournalLocked(v1::Run& run, v1::JournalEntry entry, StoreBatch& batch, const std::string* event_text) {

@@ -704,6 +704,29 @@ TEST_F(SchedulerTest, ARestartKeepsTheStepsUsageAndSeqsOfARunningRun) {
   EXPECT_EQ(events.back().state_changed().state(), v1::SUCCEEDED);
 }
 
+// A damaged journal (a gap) costs only its own run: the restart counts up to the gap,
+// and the other runs recover as usual.
+TEST_F(SchedulerTest, ARestartCountsADamagedJournalUpToItsGap) {
+  v1::Run damaged = Create("damaged");
+  TaskGrant g = *Poll();
+  v1::Run other = Create("other");
+  TaskGrant h = *Poll();
+  ASSERT_TRUE(Append(Ref(g), ToolResult("t1")).ok());
+  ASSERT_TRUE(Append(Ref(g), ToolResult("t2")).ok());
+  ASSERT_TRUE(Append(Ref(h), ToolResult("u1")).ok());
+  StoreBatch gap;
+  v1::JournalEntry stray = ToolResult("t4");
+  stray.set_seq(4);
+  gap.journal.emplace_back(damaged.run_id(), stray);
+  ASSERT_TRUE(store_.Commit(gap).ok());
+
+  Reset();  // asserts that Recover succeeds
+  EXPECT_EQ(scheduler_->GetRun(damaged.run_id())->last_journal_seq(), 2);
+  EXPECT_EQ(scheduler_->GetRun(damaged.run_id())->usage().tool_calls(), 2);
+  EXPECT_EQ(scheduler_->GetRun(other.run_id())->last_journal_seq(), 1);
+  EXPECT_EQ(scheduler_->RunningCount(), 2u);
+}
+
 // What a restart reads to catch a run up is bounded: the record is put again at least
 // every 64 plain appends, restarts in between included.
 TEST_F(SchedulerTest, ALongRunsRecordTrailsItsJournalByAtMost64Appends) {
