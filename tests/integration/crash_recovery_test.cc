@@ -142,21 +142,24 @@ TEST(CrashRecoveryTest, KilledOrchestratorLosesNoAcknowledgedRun) {
     ids.push_back(cluster.CreateRun("[sim steps=3 tool=echo sleep_ms=150] job " + std::to_string(i)).run_id());
     ASSERT_FALSE(ids.back().empty());
   }
-  // Wait for a mix of running and queued runs.
+  // Wait for a mix of running and queued runs, some running ones with steps journaled
+  // (a plain append writes no run record: the restart counts them back in).
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  int running = 0, queued = 0;
+  int running = 0, queued = 0, journaled = 0;
   while (absl::Now() < deadline) {
-    running = queued = 0;
+    running = queued = journaled = 0;
     for (const std::string& id : ids) {
-      v1::RunState s = GetRun(cluster, id).state();
-      running += s == v1::RUNNING;
-      queued += s == v1::QUEUED;
+      v1::Run run = GetRun(cluster, id);
+      running += run.state() == v1::RUNNING;
+      journaled += run.state() == v1::RUNNING && run.last_journal_seq() > 0;
+      queued += run.state() == v1::QUEUED;
     }
-    if (running >= 2 && queued >= 4) break;
+    if (running >= 2 && queued >= 4 && journaled >= 1) break;
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_GE(running, 2);
   ASSERT_GE(queued, 4);
+  ASSERT_GE(journaled, 1);
   cluster.KillOrchestrator(SIGKILL);
   absl::SleepFor(absl::Milliseconds(500));
   cluster.StartOrchestrator();  // same port, same data directory
@@ -165,6 +168,9 @@ TEST(CrashRecoveryTest, KilledOrchestratorLosesNoAcknowledgedRun) {
     v1::Run run = cluster.WaitForEnd(id, absl::Seconds(90));
     EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << ": " << run.error();
     EXPECT_EQ(run.steps(), 3) << id;
+    // Counted once each across the crash, whichever side of it they were journaled on.
+    EXPECT_EQ(run.usage().model_calls(), 3) << id;
+    EXPECT_EQ(run.usage().tool_calls(), 2) << id;
     // Events written before and after the crash form one gap-free history.
     std::vector<v1::RunEvent> events = cluster.Events(id);
     ASSERT_FALSE(events.empty());
