@@ -589,7 +589,7 @@ void Worker::DeltaSenderLoop() {
   bool batches = true;
   while (true) {
     // The linger gathers the step starts and text of many runs into one call: without
-    // it, each step start woke a call of its own (thousands a second under load).
+    // it, a call went out as soon as one step had started.
     std::vector<v1::PublishDeltasRequest> batch = deltas_.Take(absl::Milliseconds(200), kDeltaLinger);
     if (batch.empty()) {
       if (stopping_ && ActiveRuns() == 0) return;
