@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <string_view>
 
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "baton/v1/worker_service.grpc.pb.h"
 #include "common/grpc_channel.h"
@@ -90,7 +92,7 @@ struct Worker::ActiveTask {
   v1::Task task;
   RunSignals signals;
   LeaseClock lease_clock;
-  v1::Lease lease() const { return task.lease(); }
+  const v1::Lease& lease() const { return task.lease(); }
 };
 
 namespace {
@@ -525,18 +527,22 @@ void Worker::HeartbeatLoop() {
       continue;
     }
     if (response.lease_ttl_ms() > 0) lease_ttl_ms_ = response.lease_ttl_ms();
+    // Matched by run id in one pass: a periodic heartbeat carries every slot's lease.
+    absl::flat_hash_map<std::string_view, ActiveTask*> by_run;
+    by_run.reserve(tasks.size());
+    for (const std::shared_ptr<ActiveTask>& task : tasks) by_run.emplace(task->lease().run_id(), task.get());
     for (const auto& lease_status : response.leases()) {
-      for (auto& task : tasks) {
-        if (task->lease().run_id() != lease_status.run_id()) continue;
-        if (response.lease_ttl_ms() > 0) task->lease_clock.SetTtl(response.lease_ttl_ms());
-        if (lease_status.valid()) {
-          task->lease_clock.Confirmed(sent_ns);
-        } else {
-          task->signals.lease_lost = true;
-        }
-        if (lease_status.cancel_requested() && !task->signals.cancelled.exchange(true)) {
-          BATON_LOG(INFO) << "run " << lease_status.run_id() << " cancelled; stopping it";
-        }
+      auto it = by_run.find(lease_status.run_id());
+      if (it == by_run.end()) continue;
+      ActiveTask* task = it->second;
+      if (response.lease_ttl_ms() > 0) task->lease_clock.SetTtl(response.lease_ttl_ms());
+      if (lease_status.valid()) {
+        task->lease_clock.Confirmed(sent_ns);
+      } else {
+        task->signals.lease_lost = true;
+      }
+      if (lease_status.cancel_requested() && !task->signals.cancelled.exchange(true)) {
+        BATON_LOG(INFO) << "run " << lease_status.run_id() << " cancelled; stopping it";
       }
     }
   }
