@@ -58,7 +58,7 @@ class Parser {
       case '"': {
         ++p_;
         std::string s;
-        if (!String(s)) return false;
+        if (!String</*kKeep=*/true>(&s)) return false;
         out = std::move(s);
         return true;
       }
@@ -84,6 +84,67 @@ class Parser {
     return p_ == end_;
   }
 
+  // Reads a value as Value does, without building it.
+  bool Skip(int depth) {
+    SkipSpace();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        if (depth >= kMaxDepth) return false;
+        ++p_;
+        if (Eat('}')) return true;
+        do {
+          if (!Eat('"') || !String</*kKeep=*/false>(nullptr) || !Eat(':') || !Skip(depth + 1)) return false;
+        } while (Eat(','));
+        return Eat('}');
+      case '[':
+        if (depth >= kMaxDepth) return false;
+        ++p_;
+        if (Eat(']')) return true;
+        do {
+          if (!Skip(depth + 1)) return false;
+        } while (Eat(','));
+        return Eat(']');
+      case '"':
+        ++p_;
+        return String</*kKeep=*/false>(nullptr);
+      case 't':
+        return Literal("true");
+      case 'f':
+        return Literal("false");
+      case 'n':
+        return Literal("null");
+      default: {
+        json number;
+        return Number(number);
+      }
+    }
+  }
+
+  // A Messages API content (ContentTextScan): a string, or an array whose objects are
+  // blocks; anything else is read through.
+  bool Content(ContentTextScan* out) {
+    SkipSpace();
+    if (p_ == end_) return false;
+    if (*p_ == '"') {
+      ++p_;
+      return String</*kKeep=*/true>(&out->text);
+    }
+    if (*p_ != '[') return Skip(0);
+    out->is_array = true;
+    ++p_;
+    if (Eat(']')) return true;
+    do {
+      SkipSpace();
+      if (p_ < end_ && *p_ == '{') {
+        if (!Block(&out->text)) return false;
+      } else if (!Skip(1)) {
+        return false;
+      }
+    } while (Eat(','));
+    return Eat(']');
+  }
+
  private:
   void SkipSpace() {
     while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
@@ -106,11 +167,49 @@ class Parser {
     do {
       if (!Eat('"')) return false;
       key.clear();
-      if (!String(key) || !Eat(':')) return false;
+      if (!String</*kKeep=*/true>(&key) || !Eat(':')) return false;
       // The last of duplicate keys wins, as with nlohmann.
       if (!Value(object[key], depth + 1)) return false;
     } while (Eat(','));
     return Eat('}');
+  }
+
+  // An object in a content array: its text joins `text` when its last "type" member is
+  // the string "text" and its last "text" member is a string.
+  bool Block(std::string* text) {
+    ++p_;  // '{'
+    bool type_is_text = false;
+    std::optional<std::string> block_text;
+    if (!Eat('}')) {
+      std::string key;
+      do {
+        if (!Eat('"')) return false;
+        key.clear();
+        if (!String</*kKeep=*/true>(&key) || !Eat(':')) return false;
+        SkipSpace();
+        const bool is_string = p_ < end_ && *p_ == '"';
+        if (is_string && (key == "type" || key == "text")) {
+          ++p_;
+          std::string value;
+          if (!String</*kKeep=*/true>(&value)) return false;
+          if (key == "type") {
+            type_is_text = value == "text";
+          } else {
+            block_text = std::move(value);
+          }
+          continue;
+        }
+        if (key == "type") type_is_text = false;
+        if (key == "text") block_text.reset();
+        if (!Skip(2)) return false;
+      } while (Eat(','));
+      if (!Eat('}')) return false;
+    }
+    if (type_is_text && block_text.has_value()) {
+      if (!text->empty()) *text += '\n';
+      *text += *block_text;
+    }
+    return true;
   }
 
   bool Array(json& out, int depth) {
@@ -124,8 +223,11 @@ class Parser {
     return Eat(']');
   }
 
-  // After the opening quote: the string's bytes, unescaped, through its closing quote.
-  bool String(std::string& out) {
+  // After the opening quote: through the closing quote, the string's bytes unescaped
+  // and appended to *out when kKeep (else only checked).
+  template <bool kKeep>
+  bool String(std::string* out) {
+    std::string escaped;  // an escape's bytes when they are not kept
     while (true) {
       const char* run = p_;
       while (p_ < end_) {
@@ -133,7 +235,7 @@ class Parser {
         if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
         ++p_;
       }
-      out.append(run, static_cast<size_t>(p_ - run));
+      if constexpr (kKeep) out->append(run, static_cast<size_t>(p_ - run));
       if (p_ == end_) return false;
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
@@ -143,12 +245,13 @@ class Parser {
       if (c < 0x20) return false;  // a control character must be escaped
       if (c == '\\') {
         ++p_;
-        if (!Escape(out)) return false;
+        if (!Escape(kKeep ? *out : escaped)) return false;
+        escaped.clear();
         continue;
       }
       const size_t n = Utf8SequenceLength(std::string_view(p_, static_cast<size_t>(end_ - p_)));
       if (n == 0) return false;
-      out.append(p_, n);
+      if constexpr (kKeep) out->append(p_, n);
       p_ += n;
     }
   }
@@ -290,6 +393,13 @@ std::optional<nlohmann::json> ParseJsonFast(std::string_view text) {
   Parser parser(text);
   json out;
   if (!parser.Value(out, 0) || !parser.AtEnd()) return std::nullopt;
+  return out;
+}
+
+std::optional<ContentTextScan> ScanContentTextFast(std::string_view text) {
+  Parser parser(text);
+  ContentTextScan out;
+  if (!parser.Content(&out) || !parser.AtEnd()) return std::nullopt;
   return out;
 }
 

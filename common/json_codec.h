@@ -23,6 +23,17 @@ namespace baton {
 // of 19 digits and more, a byte-order mark, nesting deeper than 128.
 std::optional<nlohmann::json> ParseJsonFast(std::string_view text);
 
+// What a Messages API content's JSON text holds for its reader: whether its top value
+// is an array, and its text (a string's value; an array's blocks whose last "type"
+// member is "text" and whose last "text" member is a string, joined by newlines).
+struct ContentTextScan {
+  bool is_array = false;
+  std::string text;
+};
+// `text` read as ParseJsonFast reads it, without building the tree: nullopt where
+// ParseJsonFast gives nullopt (invalid JSON, and what it leaves to nlohmann).
+std::optional<ContentTextScan> ScanContentTextFast(std::string_view text);
+
 // nlohmann::json::parse(text, nullptr, false): the tree, or a discarded value when
 // `text` is not JSON. Tries ParseJsonFast first.
 nlohmann::json ParseJson(std::string_view text);

@@ -140,6 +140,10 @@ class ContentTextHandler {
 }  // namespace
 
 ContentScan ScanContentJson(std::string_view json) {
+  if (std::optional<ContentTextScan> fast = ScanContentTextFast(json)) {
+    return ContentScan{true, fast->is_array, std::move(fast->text)};
+  }
+  // Invalid, or beyond the fast reader (floats, deep nesting): nlohmann decides.
   ContentScan scan;
   ContentTextHandler handler(&scan);
   scan.valid = nlohmann::json::sax_parse(json.begin(), json.end(), &handler);

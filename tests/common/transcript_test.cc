@@ -2,7 +2,13 @@
 // orchestrator's GetTranscript and a resuming worker must refuse or skip it, never throw.
 #include "common/transcript.h"
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
+
+#include "common/json_codec.h"
 
 namespace baton {
 namespace {
@@ -72,7 +78,18 @@ TEST(ScanContentJsonTest, AgreesWithTheParsedTree) {
       R"([{"type": "text", "text": "esc"aped
 é"}, {"type": "text", "text": ""}])",
       R"([{"type": "text", "nested": {"type": "text", "text": "inner"}, "text": "outer"}])",
+      // Escaped keys and values are compared unescaped.
+      R"([{"t\u0079pe": "t\u0065xt", "te\u0078t": "k\u00e9y"}])",
+      // Numbers the fast reader leaves to nlohmann, and ones it reads.
+      R"([{"type": "text", "text": "f", "score": 0.5}, {"type": "text", "text": "g", "n": -12, "big": 1e3}])",
+      R"([{"type": "text", "text": "h", "n": 0, "m": -0, "list": [1, 2, {"a": [true, false, null]}]}])",
+      R"(  [ {"type" : "text" , "text" : "spaced"} ]  )",
       // Not JSON.
+      R"([{"type": "text", "text": "a"}, 01])",
+      R"([{"type": "text" "text": "a"}])",
+      R"([{"type": "text", "text": "a\q"}])",
+      R"([{"type": "text", "text": "\ud800"}])",
+      R"([{"type": "text", "text": "a"}, {"x": tru}])",
       R"([{"type": "text", "text": "a"})",
       R"([{"type": "text", "text": "a"}] trailing)",
       R"()",
@@ -88,6 +105,44 @@ TEST(ScanContentJsonTest, AgreesWithTheParsedTree) {
   }
   EXPECT_EQ(ScanContentJson(inputs[0]).text, "a\nb");
   EXPECT_EQ(ScanContentJson(inputs[7]).text, "second");
+}
+
+// ScanContentJson's fast reader: what it decides, it decides as nlohmann's parse does;
+// what it leaves (floats, deep nesting, invalid text) goes to nlohmann.
+TEST(ScanContentJsonTest, TheFastReaderAgreesWithTheParsedTreeOrLeavesIt) {
+  const std::vector<std::string> decided = {
+      R"([{"type": "text", "text": "a"}, {"type": "tool_use", "input": {"text": "no", "n": [1, -2]}}])",
+      R"([{"type": "text", "text": "first", "text": "second"}, "s", 3, null, [true]])",
+      R"([{"type": "text", "text": "t", "text": {"text": "x"}}, {"type": ["text"], "text": "u"}])",
+      R"([{"t\u0079pe": "t\u0065xt", "text": "\ud83d\ude00 \"quoted\" \\ \/ \b\f\n\r\t"}])",
+      R"("a string \u00e9")",
+      R"({"type": "text", "text": "an object"})",
+      R"([])",
+      R"(-7)",
+  };
+  for (const std::string& input : decided) {
+    const nlohmann::json parsed = nlohmann::json::parse(input, nullptr, false);
+    ASSERT_FALSE(parsed.is_discarded()) << input;
+    const std::optional<ContentTextScan> fast = ScanContentTextFast(input);
+    ASSERT_TRUE(fast.has_value()) << input;
+    EXPECT_EQ(fast->is_array, parsed.is_array()) << input;
+    EXPECT_EQ(fast->text, TextOfContent(parsed)) << input;
+  }
+  EXPECT_EQ(ScanContentTextFast(decided[1])->text, "second");
+  EXPECT_EQ(ScanContentTextFast(decided[2])->text, "");
+  const std::vector<std::string> left = {
+      R"([{"type": "text", "text": "a", "score": 0.5}])",
+      std::string(200, '[') + std::string(200, ']'),
+      R"([{"type": "text", "text": "a"})",
+      R"([{"type": "text", "text": "a"}] x)",
+      "[\"\xff\"]",
+      "",
+  };
+  for (const std::string& input : left) EXPECT_FALSE(ScanContentTextFast(input).has_value()) << input;
+  // Left to nlohmann, and still read right.
+  EXPECT_EQ(ScanContentJson(left[0]).text, "a");
+  EXPECT_TRUE(ScanContentJson(left[1]).valid);
+  EXPECT_FALSE(ScanContentJson(left[2]).valid);
 }
 
 }  // namespace
