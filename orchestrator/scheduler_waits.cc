@@ -105,6 +105,7 @@ Scheduler::ActiveRun& Scheduler::AddRunLocked(v1::Run run, StoreBatch& batch) {
   }
   // Whole: the first put of a run stores what it was created with (StoreBatch).
   batch.put_runs.push_back(active.run);
+  batch.created_runs.push_back(run_id);
   return active;
 }
 

@@ -682,27 +682,35 @@ absl::Status RocksDbRunStore::Encode(const StoreBatch& batch, PendingCommit* com
     // put wins, so only it is serialized, encrypted and written.
     absl::flat_hash_map<std::string_view, size_t> last_put;
     for (size_t i = 0; i < batch.put_runs.size(); ++i) last_put[batch.put_runs[i].run_id()] = i;
-    // Each run's state before this batch, read once: none for a run the batch creates.
-    absl::flat_hash_map<std::string_view, std::optional<v1::RunState>> before;
+    // Each run's state before this batch, read once; none for a run the batch creates,
+    // which is not looked up.
+    struct Before {
+      std::optional<v1::RunState> state;
+      bool known = false;
+      bool put = false;  // a put of the run came earlier in the batch
+    };
+    absl::flat_hash_map<std::string_view, Before> before;
+    for (const std::string& run_id : batch.created_runs) before[run_id].known = true;
     absl::MutexLock lock(&index_mu_);
     for (size_t i = 0; i < batch.put_runs.size(); ++i) {
       const v1::Run& run = batch.put_runs[i];
       const std::string_view ns = NamespaceOfRunId(run.run_id());
-      auto [it, first] = before.try_emplace(run.run_id());
-      if (first) {
-        ASSIGN_OR_RETURN(it->second, LastStateLocked(run.run_id()));
-        if (!it->second.has_value()) {
-          // A run's first put, its creation, stores what it was created with.
-          ASSIGN_OR_RETURN(std::string spec, serialize(store_keys::SpecOf(run), "put_runs", i));
-          put(kRunPartsCf, store_keys::RunSeqKey(run.run_id(), store_keys::kSpecPart), std::move(spec), ns);
-        }
+      Before& previous = before[run.run_id()];
+      if (!previous.known) {
+        ASSIGN_OR_RETURN(previous.state, LastStateLocked(run.run_id()));
+        previous.known = true;
+      }
+      if (!std::exchange(previous.put, true) && !previous.state.has_value()) {
+        // A run's first put, its creation, stores what it was created with.
+        ASSIGN_OR_RETURN(std::string spec, serialize(store_keys::SpecOf(run), "put_runs", i));
+        put(kRunPartsCf, store_keys::RunSeqKey(run.run_id(), store_keys::kSpecPart), std::move(spec), ns);
       }
       if (last_put.at(run.run_id()) != i) continue;
       ASSIGN_OR_RETURN(std::string value, store_keys::IsStoredRecord(run)
                                               ? serialize(run, "put_runs", i)
                                               : serialize(store_keys::StoredRecord(run), "put_runs", i));
       put(kRunsCf, run.run_id(), std::move(value), ns);
-      IndexRunLocked(run, it->second, ops);
+      IndexRunLocked(run, previous.state, ops);
     }
   }
   for (size_t i = 0; i < batch.wait_writes.size(); ++i) {

@@ -84,6 +84,9 @@ struct WaitWrite {
 // run_deletes treat the parts as the run's.
 struct StoreBatch {
   std::vector<v1::Run> put_runs;  // upsert by run_id
+  // Run ids of put_runs that this batch creates: the store looks up no earlier state
+  // for them (a run not named here may still be new; then the store finds no record).
+  std::vector<std::string> created_runs;
   // Applied in order, after put_runs.
   std::vector<WaitWrite> wait_writes;
   std::vector<std::pair<std::string, v1::JournalEntry>> journal;  // (run_id, entry with seq)

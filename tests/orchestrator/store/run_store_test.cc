@@ -363,6 +363,54 @@ TEST_P(RunStoreTest, AnAgentAndInputAreStoredWithTheRunsCreationAndKeptByRewrite
   }
 }
 
+// The scheduler names the runs a batch creates (StoreBatch::created_runs) so the store
+// need not look them up: such a run is stored and indexed as one that was looked up.
+TEST_P(RunStoreTest, ARunNamedAsCreatedIsStoredAndIndexedAsOneLookedUp) {
+  std::vector<std::string> ids;
+  for (const bool named : {false, true}) {
+    const std::string id = RunIdAt(named ? 2 : 1);
+    ids.insert(ids.begin(), id);
+    v1::Run run = MakeRun(id, v1::QUEUED);
+    run.mutable_agent()->set_system("be brief");
+    run.set_input(named ? "named" : "looked up");
+    StoreBatch create;
+    create.put_runs.push_back(run);
+    if (named) create.created_runs.push_back(id);
+    // Created and leased in one batch, as a run a parked poll takes at once.
+    v1::Run record = run;
+    record.clear_input();
+    record.mutable_agent()->clear_system();
+    record.set_state(v1::RUNNING);
+    create.put_runs.push_back(record);
+    ASSERT_TRUE(store().Commit(create).ok());
+    record.set_state(v1::SUCCEEDED);
+    StoreBatch end;
+    end.put_runs.push_back(record);
+    ASSERT_TRUE(store().Commit(end).ok());
+  }
+  for (int open = 0; open < 2; ++open) {
+    for (const std::string& id : ids) {
+      const v1::Run got = GetRunOrDie(id);
+      EXPECT_EQ(got.state(), v1::SUCCEEDED) << id;
+      EXPECT_EQ(got.agent().system(), "be brief") << id;
+      EXPECT_EQ(got.input(), id == RunIdAt(2) ? "named" : "looked up");
+    }
+    for (const v1::RunState state : {v1::QUEUED, v1::RUNNING}) {
+      RunFilter by_state;
+      by_state.state = state;
+      EXPECT_THAT(ListAllRuns(by_state, 10), IsEmpty()) << v1::RunState_Name(state) << " " << open;
+    }
+    RunFilter succeeded;
+    succeeded.state = v1::SUCCEEDED;
+    EXPECT_EQ(ListAllRuns(succeeded, 10), ids) << open;
+    RunFilter by_agent;
+    by_agent.agent_name = "writer";
+    EXPECT_EQ(ListAllRuns(by_agent, 10), ids) << open;
+    EXPECT_EQ(ListAllRuns({}, 10), ids) << open;
+    Reopen();
+  }
+}
+
 TEST_P(RunStoreTest, AGraphSpecIsStoredWithTheRunsCreationAndKeptByRewritesWithoutIt) {
   const std::string id = RunIdAt(1);
   v1::Run graph_run = MakeRun(id, v1::WAITING);
