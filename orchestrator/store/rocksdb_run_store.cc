@@ -203,6 +203,11 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
     // last insert went, so the next one skips the search from the top of the skip
     // list (the largest cost of a commit; bench/). One writer thread, so RocksDB
     // does not take the concurrent-insert path that ignores hints.
+    // RocksDB 7.8 keeps one map of hints for point inserts and range deletions alike
+    // (later versions hint point inserts only): retention's range deletion of a run
+    // starts at "<run_id> 0x00", whose prefix (a run id cut short) never ends in the
+    // 0x00 every point key's prefix ends in, so no point insert is handed a position
+    // in the range deletions' skip list. A new key shape must keep that true.
     cf.memtable_insert_with_hint_prefix_extractor = cf.prefix_extractor;
     cf.memtable_prefix_bloom_size_ratio = 0.05;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(true, false)));
