@@ -207,7 +207,9 @@ StoreRocksOptions MakeRocksOptions(const RocksDbStoreOptions& options,
     // (later versions hint point inserts only): retention's range deletion of a run
     // starts at "<run_id> 0x00", whose prefix (a run id cut short) never ends in the
     // 0x00 every point key's prefix ends in, so no point insert is handed a position
-    // in the range deletions' skip list. A new key shape must keep that true.
+    // in the range deletions' skip list. A new key shape must keep that true: with a
+    // hint prefix the two share, RunStoreTest.JournalsAndEventsAppendedAfterARunsDeletion-
+    // ReadBackWhole aborts in RocksDB's memtable.
     cf.memtable_insert_with_hint_prefix_extractor = cf.prefix_extractor;
     cf.memtable_prefix_bloom_size_ratio = 0.05;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(true, false)));
