@@ -50,106 +50,15 @@ std::string TextOfContent(const nlohmann::json& content) {
   return text;
 }
 
-namespace {
-
-// nlohmann's SAX interface, keeping only what TextOfContent reads: the top value's
-// kind, and in each object directly inside a top-level array, the last "type" and
-// "text" members (the last of duplicate keys wins, as in the parsed tree).
-class ContentTextHandler {
- public:
-  explicit ContentTextHandler(ContentScan* out) : out_(out) {}
-
-  bool null() { return Scalar(); }
-  bool boolean(bool) { return Scalar(); }
-  bool number_integer(nlohmann::json::number_integer_t) { return Scalar(); }
-  bool number_unsigned(nlohmann::json::number_unsigned_t) { return Scalar(); }
-  bool number_float(nlohmann::json::number_float_t, const std::string&) { return Scalar(); }
-  bool binary(nlohmann::json::binary_t&) { return Scalar(); }
-  bool string(std::string& value) {
-    if (depth_ == 0) {
-      out_->text = std::move(value);  // a string content is its own text
-    } else if (InBlock()) {
-      if (key_ == Key::kType) {
-        type_is_text_ = value == "text";
-      } else if (key_ == Key::kText) {
-        text_ = std::move(value);
-        has_text_ = true;
-      }
-    }
-    return true;
-  }
-  bool start_object(std::size_t) { return Open(/*object=*/true); }
-  bool key(std::string& key) {
-    if (InBlock()) key_ = key == "type" ? Key::kType : key == "text" ? Key::kText : Key::kOther;
-    return true;
-  }
-  bool end_object() {
-    if (InBlock() && type_is_text_ && has_text_) {
-      if (!out_->text.empty()) out_->text += "\n";
-      out_->text += text_;
-    }
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t) {
-    if (depth_ == 0) out_->is_array = true;
-    return Open(/*object=*/false);
-  }
-  bool end_array() {
-    --depth_;
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
-
- private:
-  enum class Key { kOther, kType, kText };
-
-  // Directly inside an object that is an element of the top-level array.
-  bool InBlock() const { return depth_ == 2 && block_; }
-
-  // A non-string value of "type" or "text" makes the member not a string.
-  bool Scalar() {
-    if (InBlock()) ClearKey();
-    return true;
-  }
-  void ClearKey() {
-    if (key_ == Key::kType) type_is_text_ = false;
-    if (key_ == Key::kText) has_text_ = false;
-  }
-  bool Open(bool object) {
-    if (InBlock()) ClearKey();  // a container as the value of "type" or "text"
-    ++depth_;
-    if (depth_ == 2) {
-      block_ = object && out_->is_array;
-      key_ = Key::kOther;
-      type_is_text_ = false;
-      has_text_ = false;
-    }
-    return true;
-  }
-
-  ContentScan* const out_;
-  int depth_ = 0;
-  bool block_ = false;
-  Key key_ = Key::kOther;
-  bool type_is_text_ = false;
-  bool has_text_ = false;
-  std::string text_;
-};
-
-}  // namespace
-
 ContentScan ScanContentJson(std::string_view json) {
   if (std::optional<ContentTextScan> fast = ScanContentTextFast(json)) {
     return ContentScan{true, fast->is_array, std::move(fast->text)};
   }
-  // Invalid, or beyond the fast reader (floats, deep nesting): nlohmann decides.
-  ContentScan scan;
-  ContentTextHandler handler(&scan);
-  scan.valid = nlohmann::json::sax_parse(json.begin(), json.end(), &handler);
-  if (!scan.valid) return ContentScan{};
-  // TextOfContent reads strings and arrays only.
-  return scan;
+  // Invalid, or beyond the fast reader (floats, deep nesting): nlohmann decides, and
+  // the text is TextOfContent's.
+  const nlohmann::json parsed = nlohmann::json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return ContentScan{};
+  return ContentScan{true, parsed.is_array(), TextOfContent(parsed)};
 }
 
 nlohmann::json ToolResultBlock(const std::string& tool_use_id, nlohmann::json content, bool is_error) {

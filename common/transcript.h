@@ -99,8 +99,9 @@ struct ContentScan {
   bool is_array = false;  // ... whose top value is an array
   std::string text;       // TextOfContent of the parsed value
 };
-// TextOfContent of `json`, checked for well-formedness, in one pass and without
-// building the JSON tree (the orchestrator checks every journaled turn this way).
+// TextOfContent of `json`, checked for well-formedness; read without building the
+// JSON tree where ScanContentTextFast can (common/json_codec.h), else parsed (the
+// orchestrator checks every journaled turn this way).
 ContentScan ScanContentJson(std::string_view json);
 
 // A Messages API tool_result block.
