@@ -18,6 +18,8 @@
 // client certificate from that CA. --insecure: allow a non-loopback --listen without TLS.
 // --min-free-disk-mb=64: below this much free space in --data-dir writes are refused
 // (RESOURCE_EXHAUSTED naming the disk) until there is room again (docs/operations.md).
+// --commit-hold-ms=2: how long the store's writer waits for the rest of a worker's
+// batch of steps, so they share one synced write (RunStore::HoldCommits).
 // --worker-listen=ADDR [--worker-port-file=F]: serve WorkerService only there (a second
 // server with the same TLS and auth settings), not on --listen (docs/operations.md,
 // "Where workers connect").
@@ -68,6 +70,7 @@ constexpr char kUsage[] =
     "         [--max-journal-entry-bytes=N] [--max-append-bytes=N] [--max-page-bytes=N]\n"
     "         [--tls-cert=F --tls-key=F [--tls-client-ca=F]] [--insecure]\n"
     "         [--encryption-key-file=F] [--max-commit-backlog-mb=64] [--min-free-disk-mb=64]\n"
+    "         [--commit-hold-ms=2]\n"
     "         [--auth [--jwt-jwks=F --jwt-issuer=ISS --jwt-audience=AUD [--jwt-clock-skew-seconds=60]]\n"
     "          [--bootstrap-admin-key-file=F]] [--audit-log=F] [--log-format=text|json]\n"
     "         [--metrics-listen=HOST:PORT [--metrics-port-file=F]]\n"
@@ -82,7 +85,7 @@ int main(int argc, char** argv) {
   std::set<std::string> value_flags = {"data-dir", "listen", "port-file", "worker-listen", "worker-port-file", "lease-ttl-ms", "retry-backoff-ms",
                       "max-attempts", "lease-take-up-ms", "max-lease-losses", "rate-limits", "max-input-bytes", "max-spec-bytes",
                       "max-journal-entry-bytes", "max-append-bytes", "max-page-bytes", "encryption-key-file", "tls-cert", "tls-key", "tls-client-ca",
-                      "max-commit-backlog-mb", "min-free-disk-mb", baton::metrics::kMetricsListenFlag,
+                      "max-commit-backlog-mb", "min-free-disk-mb", "commit-hold-ms", baton::metrics::kMetricsListenFlag,
                       baton::metrics::kMetricsPortFileFlag, "default-retention", "retention-interval"};
   value_flags.insert(baton::orchestrator::auth::kAuthValueFlags.begin(), baton::orchestrator::auth::kAuthValueFlags.end());
   value_flags.insert("log-format");
@@ -128,6 +131,10 @@ int main(int argc, char** argv) {
   }
   const int64_t min_free_disk_mb = flags.GetInt("min-free-disk-mb", 64, &error);
   if (error.empty() && min_free_disk_mb < 0) error = "--min-free-disk-mb must be >= 0";
+  const int64_t commit_hold_ms = flags.GetInt("commit-hold-ms", 2, &error);
+  if (error.empty() && (commit_hold_ms < 0 || commit_hold_ms > 60'000)) {
+    error = "--commit-hold-ms must be between 0 (no wait) and 60000";
+  }
   baton::orchestrator::RetentionOptions retention;
   retention.default_retention = absl::Seconds(flags.GetSeconds("default-retention", 0, &error));
   retention.interval = absl::Seconds(flags.GetSeconds("retention-interval", 60, &error));
@@ -186,6 +193,7 @@ int main(int argc, char** argv) {
   // A full disk (docs/operations.md): writes stop below this much free space, before
   // RocksDB runs out, and resume by themselves.
   store_options.min_free_disk_bytes = static_cast<uint64_t>(min_free_disk_mb) << 20;
+  store_options.max_commit_hold = absl::Milliseconds(commit_hold_ms);
   auto store = baton::orchestrator::RocksDbRunStore::Open(store_options);
   if (!store.ok()) {
     BATON_LOG(ERROR) << "cannot open the store: " << store.status();

@@ -517,6 +517,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendSteps(grpc::CallbackServerCon
   std::vector<v1::AppendStepResult*> results(n);
   for (int i = 0; i < n; ++i) results[i] = reply->add_results();
   auto left = std::make_shared<std::atomic<int>>(n);
+  // The steps go in one synced write: the store's writer waits for the last of them.
+  CommitHold hold(store_);
   for (int i = 0; i < n; ++i) {
     v1::AppendStepResult* result = results[i];
     StartAppend(request->steps(i), result->mutable_response(),

@@ -872,6 +872,18 @@ absl::Status RocksDbRunStore::CheckWritable() { return health_->CheckWritable();
 
 bool RocksDbRunStore::HasWorkOrStopping() const { return stopping_ || !pending_.empty(); }
 
+bool RocksDbRunStore::NotHeldOrStopping() const { return stopping_ || holds_ == 0; }
+
+void RocksDbRunStore::HoldCommits() {
+  absl::MutexLock lock(&mu_);
+  ++holds_;
+}
+
+void RocksDbRunStore::ReleaseCommits() {
+  absl::MutexLock lock(&mu_);
+  --holds_;
+}
+
 void RocksDbRunStore::CommitterLoop() {
   pthread_setname_np(pthread_self(), "baton-commit");
   std::vector<PendingCommit> group;
@@ -890,6 +902,12 @@ void RocksDbRunStore::CommitterLoop() {
       if (pending_.empty()) {  // stopping, and everything queued is written
         committer_done_ = true;
         return;
+      }
+      // A caller committing several batches in a row holds the writer: wait for the
+      // rest of them, so they share this group's synced write (bounded, so holds that
+      // keep overlapping cannot stall the queue).
+      if (holds_ > 0) {
+        mu_.AwaitWithTimeout(absl::Condition(this, &RocksDbRunStore::NotHeldOrStopping), options_.max_commit_hold);
       }
       group.swap(pending_);
     }

@@ -18,6 +18,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "orchestrator/store/disk_health.h"
 #include "orchestrator/store/run_store.h"
@@ -76,6 +77,10 @@ struct RocksDbStoreOptions {
   // fills"). 0: only when a write fails for want of space.
   // Default: 64 MiB
   uint64_t min_free_disk_bytes = uint64_t{64} << 20;
+  // The longest the committer waits for holds (RunStore::HoldCommits) to be given
+  // back before it writes what is queued.
+  // Default: 2 ms
+  absl::Duration max_commit_hold = absl::Milliseconds(2);
   // Prometheus metrics (docs/operations.md, "Metrics"): group commits, and RocksDB's
   // sizes read when scraped. Not owned; outlives the store's scrapes. Default: none.
   metrics::Registry* metrics = nullptr;
@@ -117,6 +122,8 @@ class RocksDbRunStore final : public RunStore {
   using RunStore::CommitAsync;
   void CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) override;
   size_t CommitBacklogBytes() const override { return backlog_bytes_.load(std::memory_order_relaxed); }
+  void HoldCommits() override;
+  void ReleaseCommits() override;
   absl::Status CheckWritable() override;
 
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
@@ -296,6 +303,7 @@ class RocksDbRunStore final : public RunStore {
   // Queues `commit` for the committer, or fails it at once when closing.
   void Enqueue(PendingCommit commit);
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool NotHeldOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWrittenOrStopped() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CommitterLoop();
   // Runs the `done` callbacks of written groups, in commit order, so the committer
@@ -343,6 +351,8 @@ class RocksDbRunStore final : public RunStore {
   absl::Mutex mu_;
   std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Holds out (HoldCommits): the committer waits, up to options_.max_commit_hold, for none.
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;
   // Written groups (each member's status set) whose callbacks have not run yet.
   std::vector<PendingCommit> written_ ABSL_GUARDED_BY(mu_);
   bool committer_done_ ABSL_GUARDED_BY(mu_) = false;

@@ -189,6 +189,15 @@ class RunStore {
   // Bytes of batches accepted by Commit/CommitAsync and not yet written: callers
   // refuse new work past a bound rather than let the queue grow memory.
   virtual size_t CommitBacklogBytes() const { return 0; }
+  // A caller about to commit several batches one after another (the steps of one
+  // AppendSteps call) holds the store's writer meanwhile, so they go in one synced
+  // write instead of the first alone and the rest in the next: while a hold is out,
+  // the writer waits for it to be given back before it takes what is queued, for at
+  // most a bound (RocksDbStoreOptions::max_commit_hold), so holds that keep
+  // overlapping cannot stall it. Holds nest and come from any thread; use CommitHold.
+  // Default: no effect.
+  virtual void HoldCommits() {}
+  virtual void ReleaseCommits() {}
   // OK while the store accepts writes. RESOURCE_EXHAUSTED naming the disk, with a
   // retry delay, while its disk is full: a caller about to decide a change checks
   // first and refuses its own caller (reads go on). Cheap: one atomic load when OK.
@@ -287,6 +296,18 @@ class RunStore {
   // The secret that signs page tokens (orchestrator/page_tokens.h): 32 random bytes,
   // made once and kept, so a token outlives a restart. Never logged.
   virtual const std::string& PageTokenKey() const = 0;
+};
+
+// Holds `store`'s writer (RunStore::HoldCommits) while in scope.
+class CommitHold {
+ public:
+  explicit CommitHold(RunStore& store) : store_(store) { store_.HoldCommits(); }
+  ~CommitHold() { store_.ReleaseCommits(); }
+  CommitHold(const CommitHold&) = delete;
+  CommitHold& operator=(const CommitHold&) = delete;
+
+ private:
+  RunStore& store_;
 };
 
 }  // namespace baton::orchestrator

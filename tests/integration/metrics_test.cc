@@ -230,6 +230,55 @@ TEST_F(MetricsTest, QueuedRunsShowInTheQueueGaugesUntilAWorkerTakesThem) {
   EXPECT_EQ(orchestrator.Value("baton_submit_to_start_seconds_count"), 0);
 }
 
+// The steps of one AppendSteps call (a worker's batch) go in one synced write, not the
+// first alone while the rest are still being decided (RunStore::HoldCommits).
+TEST(GroupCommitTest, TheStepsOfOneAppendStepsCallShareOneSyncedWrite) {
+  // A bound far above what deciding the batch takes, so a busy machine cannot split it.
+  Cluster cluster(ClusterOptions{.workers = 0,
+                                 .lease_ttl_ms = 30'000,
+                                 .start_sim = false,
+                                 .orchestrator_args = {"--commit-hold-ms=10000"},
+                                 .metrics = true});
+  cluster.Start();
+  constexpr int kRuns = 48;
+  for (int i = 0; i < kRuns; ++i) cluster.CreateRun("step");
+  std::vector<v1::Lease> leases;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    v1::PollTaskRequest request;
+    request.set_worker_id("batching-worker");
+    request.set_max_tasks(kRuns);
+    request.set_wait_ms(5000);
+    v1::PollTaskResponse response;
+    ASSERT_TRUE(cluster.worker_api().PollTask(&ctx, request, &response).ok());
+    ASSERT_TRUE(response.has_task());
+    leases.push_back(response.task().lease());
+    for (const v1::Task& task : response.more_tasks()) leases.push_back(task.lease());
+  }
+  ASSERT_EQ(leases.size(), static_cast<size_t>(kRuns)) << "one poll leases every queued run";
+  v1::AppendStepsRequest request;
+  for (const v1::Lease& lease : leases) {
+    v1::AppendStepRequest* step = request.add_steps();
+    *step->mutable_lease() = lease;
+    v1::ToolResult* result = step->add_entries()->mutable_tool_result();
+    result->set_tool_use_id("t1");
+    result->set_content_json("\"ok\"");
+  }
+  const Exposition before = Scrape(cluster.orchestrator_metrics_port());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::AppendStepsResponse response;
+  ASSERT_TRUE(cluster.worker_api().AppendSteps(&ctx, request, &response).ok());
+  ASSERT_EQ(response.results_size(), kRuns);
+  for (const v1::AppendStepResult& result : response.results()) {
+    EXPECT_EQ(result.status().code(), 0) << result.status().message();
+  }
+  const Exposition after = Scrape(cluster.orchestrator_metrics_port());
+  EXPECT_EQ(Moved(before, after, "baton_commit_group_size_count"), 1);
+  EXPECT_EQ(Moved(before, after, "baton_commit_group_size_sum"), kRuns);
+}
+
 // `baton up --metrics`: the orchestrator and each worker serve /metrics on a free port,
 // say where, and answer there with their own families.
 TEST(BatonUpMetricsTest, EachProcessServesMetricsWhereBatonUpSays) {

@@ -25,6 +25,7 @@
 #include "common/metrics.h"
 #include "orchestrator/store/rocksdb_backup.h"
 #include "prometheus/metric_family.h"
+#include "prometheus/registry.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 
@@ -179,6 +180,68 @@ TEST_F(RocksDbRunStoreTest, CallbackMayCommitAsyncAgain) {
   ASSERT_TRUE(second_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   auto run = s.GetRun("run_2");
   ASSERT_TRUE(run.ok());
+  EXPECT_TRUE(run->has_value());
+}
+
+// The groups the committer wrote, and the batches in them (baton_commit_group_size).
+std::pair<double, double> CommitGroups(metrics::Registry& registry) {
+  for (const prometheus::MetricFamily& family : registry.prometheus_registry()->Collect()) {
+    if (family.name == "baton_commit_group_size" && !family.metric.empty()) {
+      const prometheus::ClientMetric::Histogram& h = family.metric.front().histogram;
+      return {static_cast<double>(h.sample_count), h.sample_sum};
+    }
+  }
+  ADD_FAILURE() << "no baton_commit_group_size";
+  return {0, 0};
+}
+
+// What AppendSteps relies on: batches committed one after another under a hold go in
+// one synced write, though the committer was idle when the first came.
+TEST_F(RocksDbRunStoreTest, BatchesCommittedUnderAHoldShareOneWrite) {
+  RocksDbStoreOptions options = Options();
+  options.max_commit_hold = absl::Seconds(30);
+  metrics::Registry registry(/*enabled=*/true);
+  options.metrics = &registry;
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const auto [groups_before, batches_before] = CommitGroups(registry);
+  constexpr int kBatches = 20;
+  std::atomic<int> written{0};
+  {
+    CommitHold hold(**store);
+    for (int i = 0; i < kBatches; ++i) {
+      (*store)->CommitAsync(RunBatch(absl::StrCat("run_", 100 + i)), [&](absl::Status s) {
+        EXPECT_TRUE(s.ok()) << s;
+        ++written;
+      });
+      // Time for the committer to take the first batch alone, were it not held.
+      if (i == 0) absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_EQ(written.load(), 0) << "written while held";
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (written.load() < kBatches && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(written.load(), kBatches);
+  const auto [groups, batches] = CommitGroups(registry);
+  EXPECT_EQ(groups - groups_before, 1);
+  EXPECT_EQ(batches - batches_before, kBatches);
+}
+
+// A hold that is not given back delays the queue by max_commit_hold, no more.
+TEST_F(RocksDbRunStoreTest, AHoldKeptTooLongDelaysTheQueueByItsBoundOnly) {
+  RocksDbStoreOptions options = Options();
+  options.max_commit_hold = absl::Milliseconds(100);
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  CommitHold hold(**store);
+  absl::Notification written;
+  (*store)->CommitAsync(RunBatch("run_1"), [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    written.Notify();
+  });
+  EXPECT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  auto run = (*store)->GetRun("run_1");
+  ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_TRUE(run->has_value());
 }
 
