@@ -494,10 +494,11 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendStep(grpc::CallbackServerCont
   const absl::Time received = absl::Now();
   if (absl::Status s = CheckPeer(ctx); !s.ok()) return FinishNow(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  StartAppend(*request, reply, [this, received, reactor](const absl::Status& status) {
+  std::function<void()> submit = CheckAppend(*request, reply, [this, received, reactor](const absl::Status& status) {
     append_step_seconds_.ObserveDuration(absl::Now() - received);
     reactor->Finish(ToGrpcStatus(status));
   });
+  if (submit) submit();
   return reactor;
 }
 
@@ -517,32 +518,43 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendSteps(grpc::CallbackServerCon
   std::vector<v1::AppendStepResult*> results(n);
   for (int i = 0; i < n; ++i) results[i] = reply->add_results();
   auto left = std::make_shared<std::atomic<int>>(n);
-  // The steps go in one synced write: the store's writer waits for the last of them.
-  CommitHold hold(store_);
+  std::vector<std::function<void()>> submits;
+  submits.reserve(n);
   for (int i = 0; i < n; ++i) {
     v1::AppendStepResult* result = results[i];
-    StartAppend(request->steps(i), result->mutable_response(),
-                [this, received, reactor, result, left](const absl::Status& status) {
-                  append_step_seconds_.ObserveDuration(absl::Now() - received);
-                  if (!status.ok()) {
-                    result->clear_response();
-                    ToRpcStatus(status, result->mutable_status());
-                  }
-                  if (left->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
-                });
+    std::function<void()> submit =
+        CheckAppend(request->steps(i), result->mutable_response(),
+                    [this, received, reactor, result, left](const absl::Status& status) {
+                      append_step_seconds_.ObserveDuration(absl::Now() - received);
+                      if (!status.ok()) {
+                        result->clear_response();
+                        ToRpcStatus(status, result->mutable_status());
+                      }
+                      if (left->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
+                    });
+    if (submit) submits.push_back(std::move(submit));
   }
+  // The steps go in one synced write: the store's writer waits for the last of them,
+  // only while they are handed to the scheduler (their checks are done).
+  CommitHold hold(store_);
+  for (std::function<void()>& submit : submits) submit();
   return reactor;
 }
 
-void WorkerServiceImpl::StartAppend(const v1::AppendStepRequest& request, v1::AppendStepResponse* reply,
-                                    std::function<void(const absl::Status&)> done) {
-  if (absl::Status s = ValidateLease(request.lease()); !s.ok()) return done(s);
-  if (absl::Status s = CheckAppendStepSize(request, limits_); !s.ok()) return done(s);
+std::function<void()> WorkerServiceImpl::CheckAppend(const v1::AppendStepRequest& request,
+                                                     v1::AppendStepResponse* reply,
+                                                     std::function<void(const absl::Status&)> done) {
+  auto refuse = [&done](const absl::Status& s) -> std::function<void()> {
+    done(s);
+    return nullptr;
+  };
+  if (absl::Status s = ValidateLease(request.lease()); !s.ok()) return refuse(s);
+  if (absl::Status s = CheckAppendStepSize(request, limits_); !s.ok()) return refuse(s);
   std::vector<v1::JournalEntry> entries(request.entries().begin(), request.entries().end());
   std::vector<std::string> event_texts(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     if (absl::Status s = ValidateJournalEntry(entries[i], &event_texts[i]); !s.ok()) {
-      return done(absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
+      return refuse(absl::InvalidArgumentError(absl::StrCat("entries[", i, "].", s.message())));
     }
     if (entries[i].has_approval_request() && !entries[i].approval_request().approval_id().empty()) {
       // Approvals are stored by id: an id of the worker's choosing could name (and
@@ -551,7 +563,7 @@ void WorkerServiceImpl::StartAppend(const v1::AppendStepRequest& request, v1::Ap
       const std::string expected =
           absl::StrCat(request.lease().run_id(), ":", entries[i].step(), ":", approval.tool_use_id());
       if (approval.approval_id() != expected) {
-        return done(absl::InvalidArgumentError(absl::StrCat(
+        return refuse(absl::InvalidArgumentError(absl::StrCat(
             "entries[", i, "].approval_request.approval_id: must be empty or \"", expected,
             "\" (the run's id, the step and the tool_use_id), got \"", approval.approval_id(), "\"")));
       }
@@ -564,34 +576,38 @@ void WorkerServiceImpl::StartAppend(const v1::AppendStepRequest& request, v1::Ap
       return e.has_tool_call() && e.tool_call().tool_use_id() == children[i].tool_use_id();
     });
     if (!has_call) {
-      return done(absl::InvalidArgumentError(
+      return refuse(absl::InvalidArgumentError(
           absl::StrCat(at, ".tool_use_id: no tool_call entry for \"", children[i].tool_use_id(), "\"")));
     }
     if (children[i].input().empty()) {
-      return done(absl::InvalidArgumentError(absl::StrCat(at, ".input: must not be empty")));
+      return refuse(absl::InvalidArgumentError(absl::StrCat(at, ".input: must not be empty")));
     }
     if (absl::Status s = ValidateAgentSpec(children[i].agent(), /*require_name=*/false); !s.ok()) {
-      return done(absl::InvalidArgumentError(absl::StrCat(at, ".", s.message())));
+      return refuse(absl::InvalidArgumentError(absl::StrCat(at, ".", s.message())));
     }
     // The child runs in its parent's namespace, whose stored agents it may name.
     if (absl::Status s = ResolveSubagents(children[i].mutable_agent(), store_,
                                           NamespaceOfRunId(request.lease().run_id()), at + ".agent");
         !s.ok()) {
-      return done(s);
+      return refuse(s);
     }
   }
-  scheduler_.AppendStep(ToLeaseRef(request.lease()), std::move(entries),
-                        [reply, done = std::move(done)](absl::StatusOr<AppendResult> result) {
-                          if (result.ok()) {
-                            reply->set_last_seq(result->last_seq);
-                            reply->set_cancel_requested(result->cancel_requested);
-                            reply->set_completed(result->completed);
-                          }
-                          done(result.status());
-                        },
-                        request.first_seq(), std::move(children), std::move(event_texts),
-                        request.has_complete() ? std::optional<RunCompletion>(CompletionOf(request.complete()))
-                                               : std::nullopt);
+  std::optional<RunCompletion> completion =
+      request.has_complete() ? std::optional<RunCompletion>(CompletionOf(request.complete())) : std::nullopt;
+  return [this, lease = ToLeaseRef(request.lease()), first_seq = request.first_seq(), entries = std::move(entries),
+          children = std::move(children), event_texts = std::move(event_texts), completion = std::move(completion),
+          reply, done = std::move(done)]() mutable {
+    scheduler_.AppendStep(lease, std::move(entries),
+                          [reply, done = std::move(done)](absl::StatusOr<AppendResult> result) {
+                            if (result.ok()) {
+                              reply->set_last_seq(result->last_seq);
+                              reply->set_cancel_requested(result->cancel_requested);
+                              reply->set_completed(result->completed);
+                            }
+                            done(result.status());
+                          },
+                          first_seq, std::move(children), std::move(event_texts), std::move(completion));
+  };
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(grpc::CallbackServerContext* ctx,

@@ -186,11 +186,12 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
                                        v1::AwaitInputResponse* reply) override;
 
  private:
-  // One AppendStep (alone or a step of AppendSteps): checks `request`, hands it to the
-  // scheduler and calls `done` with its outcome, `reply` filled when OK. `done` runs
-  // once, here for a refused request, on the store's thread otherwise.
-  void StartAppend(const v1::AppendStepRequest& request, v1::AppendStepResponse* reply,
-                   std::function<void(const absl::Status&)> done);
+  // One AppendStep (alone or a step of AppendSteps), in two halves. CheckAppend checks
+  // `request`: when it is refused it calls `done` here and returns an empty function;
+  // else it returns the second half, which hands the step to the scheduler, whose
+  // outcome reaches `done` (on the store's thread, `reply` filled when OK).
+  std::function<void()> CheckAppend(const v1::AppendStepRequest& request, v1::AppendStepResponse* reply,
+                                    std::function<void(const absl::Status&)> done);
   // Hands the live events of one run in a PublishDeltas(Batch) call to the hub.
   void PublishLive(const v1::PublishDeltasRequest& request);
   // After PublishLive: drops the hub's live step starts of those runs whose lease has
