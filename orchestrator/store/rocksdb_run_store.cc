@@ -872,16 +872,18 @@ absl::Status RocksDbRunStore::CheckWritable() { return health_->CheckWritable();
 
 bool RocksDbRunStore::HasWorkOrStopping() const { return stopping_ || !pending_.empty(); }
 
-bool RocksDbRunStore::NotHeldOrStopping() const { return stopping_ || holds_ == 0; }
+bool RocksDbRunStore::EarlierHoldsGoneOrStopping() const { return stopping_ || holds_before_barrier_ == 0; }
 
-void RocksDbRunStore::HoldCommits() {
+uint64_t RocksDbRunStore::HoldCommits() {
   absl::MutexLock lock(&mu_);
   ++holds_;
+  return next_hold_++;
 }
 
-void RocksDbRunStore::ReleaseCommits() {
+void RocksDbRunStore::ReleaseCommits(uint64_t hold) {
   absl::MutexLock lock(&mu_);
   --holds_;
+  if (hold < hold_barrier_) --holds_before_barrier_;
 }
 
 void RocksDbRunStore::CommitterLoop() {
@@ -904,10 +906,14 @@ void RocksDbRunStore::CommitterLoop() {
         return;
       }
       // A caller committing several batches in a row holds the writer: wait for the
-      // rest of them, so they share this group's synced write (bounded, so holds that
-      // keep overlapping cannot stall the queue).
+      // rest of them, so they share this group's synced write. Only the holds out now
+      // are waited for, and for a bounded time, so holds that keep overlapping cannot
+      // stall the queue.
       if (holds_ > 0) {
-        mu_.AwaitWithTimeout(absl::Condition(this, &RocksDbRunStore::NotHeldOrStopping), options_.max_commit_hold);
+        hold_barrier_ = next_hold_;
+        holds_before_barrier_ = holds_;
+        mu_.AwaitWithTimeout(absl::Condition(this, &RocksDbRunStore::EarlierHoldsGoneOrStopping),
+                             options_.max_commit_hold);
       }
       group.swap(pending_);
     }

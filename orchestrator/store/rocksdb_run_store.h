@@ -122,8 +122,8 @@ class RocksDbRunStore final : public RunStore {
   using RunStore::CommitAsync;
   void CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) override;
   size_t CommitBacklogBytes() const override { return backlog_bytes_.load(std::memory_order_relaxed); }
-  void HoldCommits() override;
-  void ReleaseCommits() override;
+  uint64_t HoldCommits() override;
+  void ReleaseCommits(uint64_t hold) override;
   absl::Status CheckWritable() override;
 
   absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view run_id) override;
@@ -303,7 +303,7 @@ class RocksDbRunStore final : public RunStore {
   // Queues `commit` for the committer, or fails it at once when closing.
   void Enqueue(PendingCommit commit);
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool NotHeldOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool EarlierHoldsGoneOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWrittenOrStopped() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CommitterLoop();
   // Runs the `done` callbacks of written groups, in commit order, so the committer
@@ -351,8 +351,15 @@ class RocksDbRunStore final : public RunStore {
   absl::Mutex mu_;
   std::vector<PendingCommit> pending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Holds out (HoldCommits): the committer waits, up to options_.max_commit_hold, for none.
-  int holds_ ABSL_GUARDED_BY(mu_) = 0;
+  // Holds (HoldCommits) are numbered from 1 as they are taken. When the committer finds
+  // holds out it waits, up to options_.max_commit_hold, for those numbered below
+  // hold_barrier_ (next_hold_ then) to be given back: holds taken while it waits
+  // hold the next write, not this one, so holds that keep overlapping cannot keep
+  // every write waiting its bound.
+  uint64_t next_hold_ ABSL_GUARDED_BY(mu_) = 1;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;  // out now
+  uint64_t hold_barrier_ ABSL_GUARDED_BY(mu_) = 0;
+  int holds_before_barrier_ ABSL_GUARDED_BY(mu_) = 0;  // out now, numbered below hold_barrier_
   // Written groups (each member's status set) whose callbacks have not run yet.
   std::vector<PendingCommit> written_ ABSL_GUARDED_BY(mu_);
   bool committer_done_ ABSL_GUARDED_BY(mu_) = false;

@@ -191,13 +191,14 @@ class RunStore {
   virtual size_t CommitBacklogBytes() const { return 0; }
   // A caller about to commit several batches one after another (the steps of one
   // AppendSteps call) holds the store's writer meanwhile, so they go in one synced
-  // write instead of the first alone and the rest in the next: while a hold is out,
-  // the writer waits for it to be given back before it takes what is queued, for at
-  // most a bound (RocksDbStoreOptions::max_commit_hold), so holds that keep
-  // overlapping cannot stall it. Holds nest and come from any thread; use CommitHold.
-  // Default: no effect.
-  virtual void HoldCommits() {}
-  virtual void ReleaseCommits() {}
+  // write instead of the first alone and the rest in the next: when the writer finds
+  // holds out, it waits for those to be given back before it takes what is queued.
+  // Holds taken while it waits do not lengthen that wait (they hold the next write),
+  // and it waits at most a bound (RocksDbStoreOptions::max_commit_hold). Holds nest
+  // and come from any thread; HoldCommits returns what ReleaseCommits takes back. Use
+  // CommitHold. Default: no effect.
+  virtual uint64_t HoldCommits() { return 0; }
+  virtual void ReleaseCommits(uint64_t hold) { static_cast<void>(hold); }
   // OK while the store accepts writes. RESOURCE_EXHAUSTED naming the disk, with a
   // retry delay, while its disk is full: a caller about to decide a change checks
   // first and refuses its own caller (reads go on). Cheap: one atomic load when OK.
@@ -301,13 +302,14 @@ class RunStore {
 // Holds `store`'s writer (RunStore::HoldCommits) while in scope.
 class CommitHold {
  public:
-  explicit CommitHold(RunStore& store) : store_(store) { store_.HoldCommits(); }
-  ~CommitHold() { store_.ReleaseCommits(); }
+  explicit CommitHold(RunStore& store) : store_(store), hold_(store_.HoldCommits()) {}
+  ~CommitHold() { store_.ReleaseCommits(hold_); }
   CommitHold(const CommitHold&) = delete;
   CommitHold& operator=(const CommitHold&) = delete;
 
  private:
   RunStore& store_;
+  const uint64_t hold_;
 };
 
 }  // namespace baton::orchestrator

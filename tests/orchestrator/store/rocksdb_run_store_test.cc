@@ -245,6 +245,59 @@ TEST_F(RocksDbRunStoreTest, AHoldKeptTooLongDelaysTheQueueByItsBoundOnly) {
   EXPECT_TRUE(run->has_value());
 }
 
+// Holds that overlap back to back (AppendSteps calls of many workers) do not keep the
+// writer waiting: it waits for the holds out when it found the queue held, and a hold
+// taken meanwhile holds the next write only.
+TEST_F(RocksDbRunStoreTest, AHoldTakenWhileTheWriterWaitsHoldsOnlyTheNextWrite) {
+  RocksDbStoreOptions options = Options();
+  options.max_commit_hold = absl::Seconds(60);
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto first = std::make_unique<CommitHold>(**store);
+  absl::Notification first_written;
+  (*store)->CommitAsync(RunBatch("run_1"), [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    first_written.Notify();
+  });
+  // Time for the writer to find run_1 queued and start waiting for the first hold.
+  absl::SleepFor(absl::Milliseconds(200));
+  auto second = std::make_unique<CommitHold>(**store);
+  first.reset();
+  EXPECT_TRUE(first_written.WaitForNotificationWithTimeout(absl::Seconds(20)))
+      << "the hold taken while the writer waited kept it waiting";
+
+  // The second hold still holds what comes next, until it is given back.
+  absl::Notification second_written;
+  (*store)->CommitAsync(RunBatch("run_2"), [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    second_written.Notify();
+  });
+  EXPECT_FALSE(second_written.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  second.reset();
+  EXPECT_TRUE(second_written.WaitForNotificationWithTimeout(absl::Seconds(20)));
+}
+
+// ...and a hold taken and given back while the writer waits does not end its wait for
+// the earlier hold, whose batches are still to come.
+TEST_F(RocksDbRunStoreTest, AHoldGivenBackWhileTheWriterWaitsDoesNotEndItsWait) {
+  RocksDbStoreOptions options = Options();
+  options.max_commit_hold = absl::Seconds(60);
+  auto store = RocksDbRunStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto first = std::make_unique<CommitHold>(**store);
+  absl::Notification written;
+  (*store)->CommitAsync(RunBatch("run_1"), [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    written.Notify();
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  { CommitHold second(**store); }
+  EXPECT_FALSE(written.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
+      << "written while the first hold was out";
+  first.reset();
+  EXPECT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(20)));
+}
+
 TEST_F(RocksDbRunStoreTest, UnsyncedStoreStillPersistsAcrossCleanClose) {
   RocksDbStoreOptions options = Options();
   options.sync = false;
