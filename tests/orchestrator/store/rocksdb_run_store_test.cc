@@ -51,6 +51,14 @@ class RocksDbRunStoreTest : public ::testing::Test {
     return options;
   }
 
+  // Commits RunBatch(run_id); `written` is notified once it is written.
+  static void CommitThenNotify(RunStore& store, const std::string& run_id, absl::Notification* written) {
+    store.CommitAsync(RunBatch(run_id), [written](absl::Status s) {
+      EXPECT_TRUE(s.ok()) << s;
+      written->Notify();
+    });
+  }
+
   static StoreBatch RunBatch(const std::string& run_id) {
     StoreBatch batch;
     v1::Run run;
@@ -235,10 +243,7 @@ TEST_F(RocksDbRunStoreTest, AHoldKeptTooLongDelaysTheQueueByItsBoundOnly) {
   ASSERT_TRUE(store.ok()) << store.status();
   CommitHold hold(**store);
   absl::Notification written;
-  (*store)->CommitAsync(RunBatch("run_1"), [&](absl::Status s) {
-    EXPECT_TRUE(s.ok()) << s;
-    written.Notify();
-  });
+  CommitThenNotify(**store, "run_1", &written);
   EXPECT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(30)));
   auto run = (*store)->GetRun("run_1");
   ASSERT_TRUE(run.ok()) << run.status();
@@ -255,10 +260,7 @@ TEST_F(RocksDbRunStoreTest, AHoldTakenWhileTheWriterWaitsHoldsOnlyTheNextWrite) 
   ASSERT_TRUE(store.ok()) << store.status();
   auto first = std::make_unique<CommitHold>(**store);
   absl::Notification first_written;
-  (*store)->CommitAsync(RunBatch("run_1"), [&](absl::Status s) {
-    EXPECT_TRUE(s.ok()) << s;
-    first_written.Notify();
-  });
+  CommitThenNotify(**store, "run_1", &first_written);
   // Time for the writer to find run_1 queued and start waiting for the first hold.
   absl::SleepFor(absl::Milliseconds(200));
   auto second = std::make_unique<CommitHold>(**store);
@@ -268,10 +270,7 @@ TEST_F(RocksDbRunStoreTest, AHoldTakenWhileTheWriterWaitsHoldsOnlyTheNextWrite) 
 
   // The second hold still holds what comes next, until it is given back.
   absl::Notification second_written;
-  (*store)->CommitAsync(RunBatch("run_2"), [&](absl::Status s) {
-    EXPECT_TRUE(s.ok()) << s;
-    second_written.Notify();
-  });
+  CommitThenNotify(**store, "run_2", &second_written);
   EXPECT_FALSE(second_written.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
   second.reset();
   EXPECT_TRUE(second_written.WaitForNotificationWithTimeout(absl::Seconds(20)));
@@ -286,10 +285,7 @@ TEST_F(RocksDbRunStoreTest, AHoldGivenBackWhileTheWriterWaitsDoesNotEndItsWait) 
   ASSERT_TRUE(store.ok()) << store.status();
   auto first = std::make_unique<CommitHold>(**store);
   absl::Notification written;
-  (*store)->CommitAsync(RunBatch("run_1"), [&](absl::Status s) {
-    EXPECT_TRUE(s.ok()) << s;
-    written.Notify();
-  });
+  CommitThenNotify(**store, "run_1", &written);
   absl::SleepFor(absl::Milliseconds(200));
   { CommitHold second(**store); }
   EXPECT_FALSE(written.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
