@@ -166,8 +166,9 @@ int Main(int argc, char** argv) {
       R"({"threads":%d,"in_flight":%d,"loops":%d,"bytes":%d,"items":%d,"repeats":%d,)"
       R"("loops_cpu_us_per_item":%s,"threads_cpu_us_per_item":%s,"handoff_cpu_us":%s})"
       "\n",
-      static_cast<int>(threads), static_cast<int>(in_flight), static_cast<int>(loops), static_cast<int>(bytes), static_cast<int>(items),
-      static_cast<int>(repeats), Summary(loop_us).c_str(), Summary(ring_us).c_str(), Summary(handoff_us).c_str());
+      static_cast<int>(threads), static_cast<int>(in_flight), static_cast<int>(loops), static_cast<int>(bytes),
+      static_cast<int>(items), static_cast<int>(repeats), Summary(loop_us).c_str(), Summary(ring_us).c_str(),
+      Summary(handoff_us).c_str());
   g_sink = sink;
   return 0;
 }
