@@ -254,12 +254,13 @@ TEST_F(RocksDbRunStoreTest, AHoldKeptTooLongDelaysTheQueueByItsBoundOnly) {
 // writer waiting: it waits for the holds out when it found the queue held, and a hold
 // taken meanwhile holds the next write only.
 TEST_F(RocksDbRunStoreTest, AHoldTakenWhileTheWriterWaitsHoldsOnlyTheNextWrite) {
+  // Before the store: a write still queued when a check fails is answered as it closes.
+  absl::Notification first_written, second_written;
   RocksDbStoreOptions options = Options();
   options.max_commit_hold = absl::Seconds(60);
   auto store = RocksDbRunStore::Open(options);
   ASSERT_TRUE(store.ok()) << store.status();
   auto first = std::make_unique<CommitHold>(**store);
-  absl::Notification first_written;
   CommitThenNotify(**store, "run_1", &first_written);
   // Time for the writer to find run_1 queued and start waiting for the first hold.
   absl::SleepFor(absl::Milliseconds(200));
@@ -269,7 +270,6 @@ TEST_F(RocksDbRunStoreTest, AHoldTakenWhileTheWriterWaitsHoldsOnlyTheNextWrite) 
       << "the hold taken while the writer waited kept it waiting";
 
   // The second hold still holds what comes next, until it is given back.
-  absl::Notification second_written;
   CommitThenNotify(**store, "run_2", &second_written);
   EXPECT_FALSE(second_written.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
   second.reset();
@@ -279,12 +279,12 @@ TEST_F(RocksDbRunStoreTest, AHoldTakenWhileTheWriterWaitsHoldsOnlyTheNextWrite) 
 // ...and a hold taken and given back while the writer waits does not end its wait for
 // the earlier hold, whose batches are still to come.
 TEST_F(RocksDbRunStoreTest, AHoldGivenBackWhileTheWriterWaitsDoesNotEndItsWait) {
+  absl::Notification written;  // before the store, as above
   RocksDbStoreOptions options = Options();
   options.max_commit_hold = absl::Seconds(60);
   auto store = RocksDbRunStore::Open(options);
   ASSERT_TRUE(store.ok()) << store.status();
   auto first = std::make_unique<CommitHold>(**store);
-  absl::Notification written;
   CommitThenNotify(**store, "run_1", &written);
   absl::SleepFor(absl::Milliseconds(200));
   { CommitHold second(**store); }
