@@ -534,6 +534,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::AppendSteps(grpc::CallbackServerCon
                     });
     if (submit) submits.push_back(std::move(submit));
   }
+  if (submits.empty()) return reactor;  // every step refused, and answered
   // The steps go in one synced write: the store's writer waits for the last of them,
   // only while they are handed to the scheduler (their checks are done).
   CommitHold hold(store_);

@@ -242,6 +242,20 @@ TEST(CrashRecoveryTest, StaleEpochIsRefused) {
         << resp.results(2).status().message();
   }
   {
+    // A batch whose every step is refused by its checks is answered all the same.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    v1::AppendStepsRequest req;
+    v1::AppendStepRequest* malformed = req.add_steps();
+    *malformed->mutable_lease() = second.task().lease();
+    malformed->add_entries()->mutable_tool_result()->set_tool_use_id("t3");
+    v1::AppendStepsResponse resp;
+    ASSERT_TRUE(cluster.worker_api().AppendSteps(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.results_size(), 1);
+    EXPECT_EQ(resp.results(0).status().code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << resp.results(0).status().message();
+  }
+  {
     grpc::ClientContext ctx;
     v1::CompleteRunRequest req;
     *req.mutable_lease() = first.task().lease();
