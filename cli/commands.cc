@@ -39,6 +39,7 @@
 #include "cli/up.h"
 #include "common/flags.h"
 #include "common/grpc_channel.h"
+#include "common/run_watch.h"
 #include "common/tls.h"
 #include "orchestrator/store/rocksdb_backup.h"
 
@@ -167,13 +168,27 @@ std::string ReadInput(const std::string& arg) {
   return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
 }
 
+// Prints the events of one watch stream (Message: a WatchRunBatched batch or a WatchRun
+// event) until it ends; its status, and in *messages how many messages it brought.
+template <typename Message>
+grpc::Status PrintStream(grpc::ClientReader<Message>& reader, EventPrinter& printer, int* messages) {
+  Message message;
+  while (reader.Read(&message)) {
+    ++*messages;
+    for (const v1::RunEvent& event : EventsOf(message)) printer.Print(event);
+  }
+  return reader.Finish();
+}
+
 // Follows a run's events (and with `include_children` its subagents') until its final
-// event; resumes after the last event seen if the connection breaks. Returns kExitOk
-// only if the run SUCCEEDED.
+// event; resumes after the last event seen if the connection breaks. Watches with
+// WatchRunBatched, or WatchRun on an orchestrator without it. Returns kExitOk only if
+// the run SUCCEEDED.
 int Watch(Context& ctx, const std::string& run_id, int64_t after_seq, bool include_children) {
   auto stub = ctx.runs();
   EventPrinter printer(run_id, after_seq, ctx.json, ctx.out);
   v1::RunState final_state = v1::RUN_STATE_UNSPECIFIED;
+  bool batched = true;
   while (true) {
     grpc::ClientContext context;  // no deadline: the stream ends at the run's final event
     v1::WatchRunRequest request;
@@ -181,10 +196,13 @@ int Watch(Context& ctx, const std::string& run_id, int64_t after_seq, bool inclu
     request.set_after_seq(printer.last_seq());
     request.set_live_text(!ctx.json);  // print text as it streams
     request.set_include_children(include_children);
-    auto reader = stub->WatchRun(&context, request);
-    v1::RunEvent event;
-    while (reader->Read(&event)) printer.Print(event);
-    grpc::Status status = reader->Finish();
+    int messages = 0;
+    grpc::Status status = batched ? PrintStream(*stub->WatchRunBatched(&context, request), printer, &messages)
+                                  : PrintStream(*stub->WatchRun(&context, request), printer, &messages);
+    if (batched && messages == 0 && PredatesBatchedWatch(status)) {
+      batched = false;
+      continue;
+    }
     final_state = printer.final_state();
     if (status.ok() && IsTerminal(final_state)) break;
     if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) {

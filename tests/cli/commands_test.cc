@@ -153,26 +153,55 @@ class FakeOrchestrator final : public v1::RunService::Service,
   }
   grpc::Status WatchRun(grpc::ServerContext*, const v1::WatchRunRequest* request,
                         grpc::ServerWriter<v1::RunEvent>* writer) override {
+    return Watch("WatchRun", *request, [&](const std::vector<v1::RunEvent>& events) {
+      for (const v1::RunEvent& event : events) writer->Write(event);
+    });
+  }
+  // Two events to a message (the last may hold one), so a message's events and a
+  // break between two messages are both exercised.
+  grpc::Status WatchRunBatched(grpc::ServerContext*, const v1::WatchRunRequest* request,
+                               grpc::ServerWriter<v1::RunEventBatch>* writer) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (refuse_batched_ != grpc::StatusCode::OK) {
+        watch_methods_.push_back("WatchRunBatched");
+        return grpc::Status(refuse_batched_, "unknown method");
+      }
+    }
+    return Watch("WatchRunBatched", *request, [&](const std::vector<v1::RunEvent>& events) {
+      for (size_t i = 0; i < events.size(); i += 2) {
+        v1::RunEventBatch batch;
+        for (size_t j = i; j < std::min(i + 2, events.size()); ++j) *batch.add_events() = events[j];
+        writer->Write(batch);
+      }
+    });
+  }
+  // The scripted events after the request's after_seq, handed to `write`; with a break
+  // scripted, the first break_after of them and then UNAVAILABLE.
+  grpc::Status Watch(const std::string& method, const v1::WatchRunRequest& request,
+                     const std::function<void(const std::vector<v1::RunEvent>&)>& write) {
     std::vector<v1::RunEvent> events;
     bool break_now = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      watch_requests_.push_back(*request);
+      watch_requests_.push_back(request);
+      watch_methods_.push_back(method);
       events = events_;
       break_now = break_after_ > 0;
     }
-    int sent = 0;
+    std::vector<v1::RunEvent> sent;
     for (const v1::RunEvent& event : events) {
       // after_seq applies to the watched run only; subagents' events come again.
-      if (event.run_id() == request->run_id() && event.seq() <= request->after_seq()) continue;
-      if (break_now && sent == break_after_) {
+      if (event.run_id() == request.run_id() && event.seq() <= request.after_seq()) continue;
+      if (break_now && static_cast<int>(sent.size()) == break_after_) {
+        write(sent);
         std::lock_guard<std::mutex> lock(mu_);
         break_after_ = 0;
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "orchestrator restarting");
       }
-      writer->Write(event);
-      ++sent;
+      sent.push_back(event);
     }
+    write(sent);
     return grpc::Status::OK;
   }
   grpc::Status CancelRun(grpc::ServerContext*, const v1::CancelRunRequest* request, v1::Run* run) override {
@@ -359,6 +388,15 @@ class FakeOrchestrator final : public v1::RunService::Service,
     std::lock_guard<std::mutex> lock(mu_);
     no_graphs_ = true;
   }
+  // An orchestrator from before WatchRunBatched: it answers it with `code`.
+  void RefuseBatchedWatch(grpc::StatusCode code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refuse_batched_ = code;
+  }
+  std::vector<std::string> watch_methods() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return watch_methods_;
+  }
 
  private:
   std::mutex mu_;
@@ -369,6 +407,8 @@ class FakeOrchestrator final : public v1::RunService::Service,
   v1::CreateRunRequest last_create_;
   v1::ListRunsRequest last_list_;
   std::vector<v1::WatchRunRequest> watch_requests_;
+  std::vector<std::string> watch_methods_;
+  grpc::StatusCode refuse_batched_ = grpc::StatusCode::OK;
   std::map<std::string, v1::Approval> approvals_ = SeedApprovals();
   v1::ListApprovalsRequest last_list_approvals_;
   int get_approvals_ = 0;
@@ -466,10 +506,33 @@ TEST_F(CommandsTest, WatchResumesAfterTheLastEventWhenTheStreamBreaks) {
   EXPECT_EQ(Cli({"watch", "run_1"}), kExitOk) << err_.str();
   EXPECT_THAT(err_.str(), HasSubstr("reconnecting"));
   EXPECT_EQ(fake_.watch_after_seqs(), (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(fake_.watch_methods(), (std::vector<std::string>{"WatchRunBatched", "WatchRunBatched"}));
   // Every event exactly once.
   std::string out = out_.str();
   EXPECT_EQ(out.find("state QUEUED"), out.rfind("state QUEUED"));
   EXPECT_THAT(out, HasSubstr("step 1: model claude-sonnet-4-5\n  tool sum {"));
+}
+
+// An orchestrator from before WatchRunBatched: the watch goes on with WatchRun, and stays
+// with it after a break.
+TEST_F(CommandsTest, WatchFallsBackToOneEventPerMessageWhereTheBatchedStreamIsUnknown) {
+  fake_.RefuseBatchedWatch(grpc::StatusCode::UNIMPLEMENTED);
+  fake_.Script(SucceedingRun(), v1::SUCCEEDED, /*break_after=*/3);
+  EXPECT_EQ(Cli({"watch", "run_1"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.watch_methods(), (std::vector<std::string>{"WatchRunBatched", "WatchRun", "WatchRun"}));
+  EXPECT_EQ(fake_.watch_after_seqs(), (std::vector<int64_t>{0, 3}));
+  std::string out = out_.str();
+  EXPECT_EQ(out.find("state QUEUED"), out.rfind("state QUEUED"));
+  EXPECT_THAT(out, HasSubstr("step 1: model claude-sonnet-4-5\n  tool sum {"));
+}
+
+// With authentication on, such an orchestrator's role table does not know the method.
+TEST_F(CommandsTest, WatchFallsBackToOneEventPerMessageWhereTheRoleTableRefusesTheBatchedStream) {
+  fake_.RefuseBatchedWatch(grpc::StatusCode::PERMISSION_DENIED);
+  fake_.Script(SucceedingRun(), v1::SUCCEEDED);
+  EXPECT_EQ(Cli({"watch", "run_1"}), kExitOk) << err_.str();
+  EXPECT_EQ(fake_.watch_methods(), (std::vector<std::string>{"WatchRunBatched", "WatchRun"}));
+  EXPECT_THAT(out_.str(), HasSubstr("state SUCCEEDED"));
 }
 
 TEST_F(CommandsTest, WatchStartsAfterTheGivenSequence) {

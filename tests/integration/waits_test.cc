@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "tests/integration/cluster.h"
 
 namespace baton::testing {
@@ -270,54 +271,93 @@ TEST(WaitsTest, WatchRunWithChildrenFollowsTheTree) {
   check(cluster.Events(parent.run_id(), {.include_children = true, .timeout = absl::Seconds(60)}), "replayed");
 }
 
+// A parent whose one turn calls 100 subagents at once; each model call answers after
+// 300 ms, so a watch started with the run is live before that turn.
+struct FanOut {
+  static constexpr int kChildren = 100;
+  Cluster cluster{SlowModel()};
+  v1::Run run;
+
+  static ClusterOptions SlowModel() {
+    ClusterOptions options;
+    options.sim_args = {"--latency-ms=300"};
+    return options;
+  }
+
+  FanOut() {
+    cluster.Start();
+    v1::AgentSpec parent;
+    parent.set_name("fan-out");
+    parent.set_model(kModel);
+    parent.set_max_children(kChildren);
+    parent.set_max_tokens(4096);
+    v1::Subagent* helper = parent.add_subagents();
+    helper->set_name("helper");
+    helper->set_description("Answers a prompt.");
+    helper->mutable_agent()->set_name("helper");
+    helper->mutable_agent()->set_model(kModel);
+    run = Create(cluster, parent,
+                 absl::StrCat("[sim steps=", kChildren + 1, " parallel=", kChildren, " tool=helper text=done] go"));
+  }
+};
+
 // A turn that calls 100 subagents brings the tree watch 300 events in one delivery
 // (each child's start, its tool call and its QUEUED): the watch queues them whole and
 // keeps up, instead of falling behind and reading every run again from the store.
 // WatchRunBatched, as the client packages watch: WatchRun's one write per event can
 // still fall behind the children's next events (docs/PERFORMANCE.md, W7).
 TEST(WaitsTest, ATreeWatchTakesAFanOutOf100ChildrenWithoutAGap) {
-  ClusterOptions options;
-  // Each model call answers after 300 ms: the watch is live before the parent's turn.
-  options.sim_args = {"--latency-ms=300"};
-  Cluster cluster(options);
-  cluster.Start();
-  constexpr int kChildren = 100;
-  v1::AgentSpec parent;
-  parent.set_name("fan-out");
-  parent.set_model(kModel);
-  parent.set_max_children(kChildren);
-  parent.set_max_tokens(4096);
-  v1::Subagent* helper = parent.add_subagents();
-  helper->set_name("helper");
-  helper->set_description("Answers a prompt.");
-  helper->mutable_agent()->set_name("helper");
-  helper->mutable_agent()->set_model(kModel);
-  v1::Run run = Create(cluster, parent,
-                       absl::StrCat("[sim steps=", kChildren + 1, " parallel=", kChildren,
-                                    " tool=helper text=done] go"));
-  ASSERT_FALSE(run.run_id().empty());
+  FanOut fan_out;
+  ASSERT_FALSE(fan_out.run.run_id().empty());
   std::vector<v1::RunEvent> events;
   {
     grpc::ClientContext ctx;
     SetDeadline(ctx, absl::Seconds(60));
     v1::WatchRunRequest request;
-    request.set_run_id(run.run_id());
+    request.set_run_id(fan_out.run.run_id());
     request.set_include_children(true);
-    auto reader = cluster.runs().WatchRunBatched(&ctx, request);
+    auto reader = fan_out.cluster.runs().WatchRunBatched(&ctx, request);
     v1::RunEventBatch batch;
     while (reader->Read(&batch)) events.insert(events.end(), batch.events().begin(), batch.events().end());
     ASSERT_TRUE(reader->Finish().ok());
   }
-  ASSERT_EQ(cluster.WaitForEnd(run.run_id()).state(), v1::SUCCEEDED);
+  ASSERT_EQ(fan_out.cluster.WaitForEnd(fan_out.run.run_id()).state(), v1::SUCCEEDED);
   std::set<std::string> children_ended;
   for (const v1::RunEvent& e : events) {
     EXPECT_FALSE(e.has_gap()) << "the watch fell behind at seq " << e.seq();
-    if (e.run_id() != run.run_id() && e.has_state_changed() && e.state_changed().state() == v1::SUCCEEDED) {
+    if (e.run_id() != fan_out.run.run_id() && e.has_state_changed() && e.state_changed().state() == v1::SUCCEEDED) {
       children_ended.insert(e.run_id());
     }
   }
-  EXPECT_EQ(children_ended.size(), static_cast<size_t>(kChildren));
-  ExpectGapFree(events, run.run_id());
+  EXPECT_EQ(children_ended.size(), static_cast<size_t>(FanOut::kChildren));
+  ExpectGapFree(events, fan_out.run.run_id());
+}
+
+// The same through `baton watch --children`, which watches with WatchRunBatched too:
+// every child's end, and no gap.
+TEST(WaitsTest, TheCliWatchesAFanOutOf100ChildrenWithoutAGap) {
+  FanOut fan_out;
+  ASSERT_FALSE(fan_out.run.run_id().empty());
+  std::string out;
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "watch", fan_out.run.run_id(), "--children", "--json", "--addr",
+                        fan_out.cluster.address()},
+                       {}, &out),
+            0)
+      << out;
+  std::set<std::string> children_ended;
+  int gaps = 0;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    const json event = json::parse(line, nullptr, false);
+    ASSERT_FALSE(event.is_discarded()) << line;
+    gaps += event.contains("gap");
+    const std::string run_id = event.value("runId", "");
+    if (!run_id.empty() && run_id != fan_out.run.run_id() && event.contains("stateChanged") &&
+        event["stateChanged"].value("state", "") == "SUCCEEDED") {
+      children_ended.insert(run_id);
+    }
+  }
+  EXPECT_EQ(gaps, 0) << "the watch fell behind";
+  EXPECT_EQ(children_ended.size(), static_cast<size_t>(FanOut::kChildren));
 }
 
 TEST(WaitsTest, CancellingAParentCancelsItsChildren) {
