@@ -2,6 +2,8 @@
 
 #include <civetweb.h>
 
+#include <type_traits>
+
 #include <grpcpp/client_context.h>
 
 #include "absl/base/thread_annotations.h"
@@ -11,43 +13,49 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/proto_json.h"
+#include "common/run_watch.h"
 #include "console/http_errors.h"
 #include "console/json_gateway.h"
 
 namespace baton::console {
 namespace {
 
-// A WatchRun call read one event at a time by the HTTP thread: the reactor parks each
-// event until Wait takes it, then reads the next, so a slow browser slows the stream
-// (gRPC flow control) instead of growing a queue. A hold keeps OnDone back while the
-// HTTP thread may still start a read. Thread-safe; destroy only after Wait returned
-// kEnded or Abandon returned.
-class WatchCall final : public grpc::ClientReadReactor<v1::RunEvent> {
+// A watch call (Message: RunEventBatch for WatchRunBatched, RunEvent for WatchRun) read
+// one message at a time by the HTTP thread: the reactor parks each message until Wait
+// takes it, then reads the next, so a slow browser slows the stream (gRPC flow control)
+// instead of growing a queue. A hold keeps OnDone back while the HTTP thread may still
+// start a read. Thread-safe; destroy only after Wait returned kEnded or Abandon returned.
+template <typename Message>
+class WatchCall final : public grpc::ClientReadReactor<Message> {
  public:
-  enum class Next { kEvent, kIdle, kEnded };
+  enum class Next { kMessage, kIdle, kEnded };
 
   WatchCall(v1::RunService::Stub& stub, const v1::WatchRunRequest& request, const std::string& bearer_token) {
     // No deadline: a watch lasts as long as the run; the browser going away or the
     // console stopping cancels it.
     if (!bearer_token.empty()) context_.AddMetadata("authorization", "Bearer " + bearer_token);
-    stub.async()->WatchRun(&context_, &request, this);
-    AddHold();
-    StartRead(&event_);
-    StartCall();
+    if constexpr (std::is_same_v<Message, v1::RunEventBatch>) {
+      stub.async()->WatchRunBatched(&context_, &request, this);
+    } else {
+      stub.async()->WatchRun(&context_, &request, this);
+    }
+    this->AddHold();
+    this->StartRead(&message_);
+    this->StartCall();
   }
 
-  // Waits up to `timeout` for the next event (into *event) or the end of the call.
-  Next Wait(absl::Duration timeout, v1::RunEvent* event) {
+  // Waits up to `timeout` for the next message (into *message) or the end of the call.
+  Next Wait(absl::Duration timeout, Message* message) {
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return has_event_ || done_; };
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return has_message_ || done_; };
       mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-      if (!has_event_) return done_ ? Next::kEnded : Next::kIdle;
-      *event = std::move(event_);
-      has_event_ = false;
+      if (!has_message_) return done_ ? Next::kEnded : Next::kIdle;
+      *message = std::move(message_);
+      has_message_ = false;
     }
-    StartRead(&event_);  // the hold is still there: no read failed yet
-    return Next::kEvent;
+    this->StartRead(&message_);  // the hold is still there: no read failed yet
+    return Next::kMessage;
   }
 
   // REQUIRES: Wait returned kEnded.
@@ -63,11 +71,11 @@ class WatchCall final : public grpc::ClientReadReactor<v1::RunEvent> {
     {
       absl::MutexLock lock(&mu_);
       abandoned_ = true;
-      // A parked event means no read is outstanding to fail and let the hold go.
-      parked = has_event_;
-      has_event_ = false;
+      // A parked message means no read is outstanding to fail and let the hold go.
+      parked = has_message_;
+      has_message_ = false;
     }
-    if (parked) RemoveHold();
+    if (parked) this->RemoveHold();
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&done_));
   }
@@ -79,10 +87,10 @@ class WatchCall final : public grpc::ClientReadReactor<v1::RunEvent> {
       if (abandoned_) {
         release = true;  // nobody will take it or read again
       } else {
-        has_event_ = true;
+        has_message_ = true;
       }
     }
-    if (release) RemoveHold();
+    if (release) this->RemoveHold();
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -93,13 +101,62 @@ class WatchCall final : public grpc::ClientReadReactor<v1::RunEvent> {
 
  private:
   grpc::ClientContext context_;
-  v1::RunEvent event_;  // written by gRPC while a read is outstanding (!has_event_)
+  Message message_;  // written by gRPC while a read is outstanding (!has_message_)
   absl::Mutex mu_;
-  bool has_event_ ABSL_GUARDED_BY(mu_) = false;
+  bool has_message_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool abandoned_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
+
+// What one watch call left the stream to do.
+enum class Streamed {
+  kDone,       // it wrote the end event, or the browser went away or the console stops
+  kFallBack,   // WatchRunBatched was refused before its first message (an older orchestrator)
+};
+
+// Copies one watch call's events to the browser, a message's events in one write.
+// `open` and `last_write` go on from one call to the next.
+template <typename Message>
+Streamed StreamCall(v1::RunService::Stub& stub, const v1::WatchRunRequest& request, const std::string& bearer_token,
+                    HttpResponder& responder, const std::atomic<bool>& stopping, const WatchOptions& options,
+                    bool& open, absl::Time& last_write) {
+  WatchCall<Message> call(stub, request, bearer_token);
+  // Waits in short slices so a stopping console ends the stream soon.
+  const absl::Duration slice = std::min(options.ping_interval, absl::Seconds(1));
+  bool delivered = false;
+  Message message;
+  while (open) {
+    if (stopping.load()) break;
+    const auto next = call.Wait(slice, &message);
+    if (next == WatchCall<Message>::Next::kEnded) {
+      const grpc::Status status = call.status();
+      if (std::is_same_v<Message, v1::RunEventBatch> && !delivered && PredatesBatchedWatch(status)) {
+        return Streamed::kFallBack;
+      }
+      responder.Write(SseEvent("end", "", status.ok() ? std::string(R"({"code":"OK"})")
+                                                      : "{\"error\":" + ErrorObjectJson(FromGrpcStatus(status)) + "}"));
+      return Streamed::kDone;
+    }
+    if (next == WatchCall<Message>::Next::kMessage) {
+      delivered = true;
+      std::string events;
+      for (const v1::RunEvent& event : EventsOf(message)) {
+        // Only the watched run's durable events resume a stream: after_seq is its seq.
+        const bool resumable = event.seq() > 0 && event.run_id() == request.run_id();
+        events += SseEvent("run", resumable ? std::to_string(event.seq()) : "", MessageToJsonLine(event));
+      }
+      open = responder.Write(events);
+      last_write = absl::Now();
+    } else if (absl::Now() - last_write >= options.ping_interval) {
+      open = responder.Write(": ping\n\n");
+      last_write = absl::Now();
+    }
+  }
+  // The browser went away or the console stops: nobody reads what is left.
+  call.Abandon();
+  return Streamed::kDone;
+}
 
 bool ParseBool(const std::string& value, bool* out) {
   if (value == "true" || value == "1") return *out = true, true;
@@ -161,35 +218,14 @@ absl::StatusOr<v1::WatchRunRequest> WatchRequestOf(const std::string& query, con
 
 void ServeWatch(v1::RunService::Stub& stub, const v1::WatchRunRequest& request, const std::string& bearer_token,
                 HttpResponder& responder, const std::atomic<bool>& stopping, WatchOptions options) {
-  WatchCall call(stub, request, bearer_token);
   bool open = responder.Start(200, {{"Content-Type", "text/event-stream"},
                                     {"Cache-Control", "no-cache"},
                                     {"X-Accel-Buffering", "no"}});  // proxies: do not buffer the stream
-  // Waits in short slices so a stopping console ends the stream soon.
-  const absl::Duration slice = std::min(options.ping_interval, absl::Seconds(1));
   absl::Time last_write = absl::Now();
-  v1::RunEvent event;
-  while (open) {
-    if (stopping.load()) break;
-    WatchCall::Next next = call.Wait(slice, &event);
-    if (next == WatchCall::Next::kEnded) {
-      const grpc::Status status = call.status();
-      responder.Write(SseEvent("end", "", status.ok() ? std::string(R"({"code":"OK"})")
-                                                      : "{\"error\":" + ErrorObjectJson(FromGrpcStatus(status)) + "}"));
-      return;
-    }
-    if (next == WatchCall::Next::kEvent) {
-      // Only the watched run's durable events resume a stream: after_seq is its seq.
-      const bool resumable = event.seq() > 0 && event.run_id() == request.run_id();
-      open = responder.Write(SseEvent("run", resumable ? std::to_string(event.seq()) : "", MessageToJsonLine(event)));
-      last_write = absl::Now();
-    } else if (absl::Now() - last_write >= options.ping_interval) {
-      open = responder.Write(": ping\n\n");
-      last_write = absl::Now();
-    }
+  if (StreamCall<v1::RunEventBatch>(stub, request, bearer_token, responder, stopping, options, open, last_write) ==
+      Streamed::kFallBack) {
+    StreamCall<v1::RunEvent>(stub, request, bearer_token, responder, stopping, options, open, last_write);
   }
-  // The browser went away or the console stops: nobody reads what is left.
-  call.Abandon();
 }
 
 }  // namespace baton::console

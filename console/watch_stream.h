@@ -1,8 +1,9 @@
 // GET /api/v1/RunService/WatchRun as server-sent events: one `event: run` per RunEvent
 // (`id: <seq>` for the watched run's durable events, so EventSource's Last-Event-ID
 // resumes where it stopped), `: ping` while idle, and `event: end` when the gRPC stream
-// ends. The gRPC call is cancelled when the browser goes away (a write fails) or the
-// console stops.
+// ends. The gateway follows the run with WatchRunBatched (WatchRun on an orchestrator
+// without it) and sends the events of each message in one write. The gRPC call is
+// cancelled when the browser goes away (a write fails) or the console stops.
 #ifndef BATON_CONSOLE_WATCH_STREAM_H_
 #define BATON_CONSOLE_WATCH_STREAM_H_
 
