@@ -40,9 +40,13 @@ bool StepJournaledIn(const std::deque<v1::RunEvent>& events, const v1::RunEvent&
 // the hub as they become durable; each followed run has its own cursor (one run, or
 // with include_children the run and every child its ChildStarted events name). A
 // delivery is queued whole when fewer than kMaxPending events wait (a fan-out's turn
-// brings 3 events per child), up to kMaxAdmitted more; past that the watcher drops
-// events and reads again from the store, so at most kMaxPending + kMaxAdmitted wait
-// and a slow client never grows memory further or holds up a worker.
+// brings 3 events per child), up to kMaxAdmitted more. Past kMaxPending, each followed
+// run, and without include_children each child they started, has room for kRoomPerRun
+// more (within kMaxAdmitted): the children of a big fan-out send their next events (or
+// their parent its ChildFinished) while its first ones are still being written. Past
+// that the watcher drops events and reads again from the store, so at most
+// kMaxPending + kMaxAdmitted wait and a slow client never grows memory further or
+// holds up a worker.
 // A batched stream writes everything queued when a write can start, up to
 // kMaxBatchEvents and kMaxBatchBytes. Deletes itself in OnDone.
 template <typename Message>
@@ -52,6 +56,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
   static_assert(kBatched || std::is_same_v<Message, v1::RunEvent>);
   static constexpr size_t kMaxPending = 256;
   static constexpr size_t kMaxAdmitted = 2048;
+  static constexpr size_t kRoomPerRun = 8;
   static constexpr int kMaxBatchEvents = 64;
   static constexpr size_t kMaxBatchBytes = size_t{256} << 10;  // past a batch's first event
   // Live deltas are queued only while fewer than this many events wait, so they never
@@ -185,8 +190,10 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
   }
 
   StreamOp DeliverLocked(const std::vector<v1::RunEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (const v1::RunEvent& event : events) FollowChildLocked(event);
-    const size_t limit = pending_.size() < kMaxPending ? kMaxPending + kMaxAdmitted : kMaxPending;
+    for (const v1::RunEvent& event : events) CountChildLocked(event);
+    const size_t runs = cursors_.size() + (include_children_ ? 0 : children_seen_);
+    const size_t room = pending_.size() < kMaxPending ? kMaxAdmitted : kRoomPerRun * runs;
+    const size_t limit = kMaxPending + std::min(kMaxAdmitted, room);
     for (const v1::RunEvent& event : events) {
       auto it = cursors_.find(event.run_id());
       if (it == cursors_.end() || event.seq() <= it->second.last_queued) continue;
@@ -228,6 +235,17 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
 
   // The watched run's terminal event ends the stream.
   bool IsEndLocked(const v1::RunEvent& event) const { return event.run_id() == run_id_ && IsTerminalEvent(event); }
+
+  // A ChildStarted (or a graph's NodeStarted) of a followed run not seen before: with
+  // include_children the watch follows the child from its first event, else it only
+  // counts it (its results come as the parent's own events).
+  void CountChildLocked(const v1::RunEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (ChildOf(event).empty()) return;
+    auto it = cursors_.find(event.run_id());
+    if (it == cursors_.end() || event.seq() <= it->second.last_queued) return;
+    if (!include_children_) ++children_seen_;
+    FollowChildLocked(event);
+  }
 
   // With include_children, a ChildStarted (or a graph's NodeStarted) of a followed run starts following the child
   // from its first event. Returns whether it did.
@@ -453,6 +471,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Cursor> cursors_ ABSL_GUARDED_BY(mu_);
+  size_t children_seen_ ABSL_GUARDED_BY(mu_) = 0;  // without include_children: the runs' children
   std::deque<v1::RunEvent> pending_ ABSL_GUARDED_BY(mu_);
   Message current_ ABSL_GUARDED_BY(mu_);  // what is being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
