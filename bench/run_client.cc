@@ -54,6 +54,7 @@ class RunCall final : public grpc::ClientReadReactor<Message> {
     }
     record_.run_id = created_.run_id();
     record_.state = created_.state();
+    record_.create_time_ms = created_.create_time_ms();
     if (!options_.watch) {
       record_.ok = true;
       Finish();

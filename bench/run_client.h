@@ -25,7 +25,8 @@ struct RunRecord {
   absl::Time submit;   // CreateRun sent (driver clock)
   absl::Time created;  // CreateRun answered
   absl::Time done;     // terminal event received (watched runs only)
-  // From the run's events (orchestrator clock, Unix ms; same host, same clock).
+  // From the run and its events (orchestrator clock, Unix ms; same host, same clock).
+  int64_t create_time_ms = 0;  // the run's creation, as CreateRun answered it
   int64_t first_start_ms = 0;  // first RUNNING state change: the first lease
   int64_t end_ms = 0;          // terminal state change
   v1::RunState state = v1::RUN_STATE_UNSPECIFIED;

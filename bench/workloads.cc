@@ -38,7 +38,7 @@ SubmitOptions NoWatch() {
 
 // Figures of one load phase.
 json LoadFigures(const std::vector<RunRecord>& records) {
-  std::vector<double> start_ms, create_ms, e2e_ms;
+  std::vector<double> start_ms, to_created_ms, created_to_start_ms, create_ms, e2e_ms;
   absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
   int64_t succeeded = 0, failed = 0, steps = 0;
   for (const RunRecord& r : records) {
@@ -52,6 +52,12 @@ json LoadFigures(const std::vector<RunRecord>& records) {
     last = std::max(last, r.done);
     // Event times are whole milliseconds (truncated): +0.5 centres the error.
     if (r.first_start_ms > 0) start_ms.push_back(r.first_start_ms + 0.5 - UnixMs(r.submit));
+    // The same in two parts: to the run's creation in the orchestrator (the call's way
+    // in and its handling), and from there to its lease (waiting for a worker's poll).
+    if (r.create_time_ms > 0) {
+      to_created_ms.push_back(r.create_time_ms + 0.5 - UnixMs(r.submit));
+      if (r.first_start_ms > 0) created_to_start_ms.push_back(static_cast<double>(r.first_start_ms - r.create_time_ms));
+    }
     create_ms.push_back(absl::ToDoubleMilliseconds(r.created - r.submit));
     e2e_ms.push_back(absl::ToDoubleMilliseconds(r.done - r.submit));
   }
@@ -65,6 +71,8 @@ json LoadFigures(const std::vector<RunRecord>& records) {
   out["steps"] = steps;
   out["steps_per_s"] = seconds > 0 ? steps / seconds : 0;
   out["submit_to_start_ms"] = Summary(start_ms);
+  out["submit_to_created_ms"] = Summary(to_created_ms);
+  out["created_to_start_ms"] = Summary(created_to_start_ms);
   out["create_rpc_ms"] = Summary(create_ms);
   out["submit_to_done_ms"] = Summary(e2e_ms);
   return out;
