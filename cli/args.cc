@@ -218,8 +218,9 @@ Namespaces (put needs role admin):
   baton namespaces ls                  list namespaces with settings
 
 Administration (role admin):
-  baton admin backup DIR               back up the orchestrator's store, online, into DIR
-                                       on the orchestrator's machine (incremental)
+  baton admin backup DIR [--keep N]    back up the orchestrator's store, online, into DIR
+                                       on the orchestrator's machine (incremental); --keep:
+                                       then delete the oldest there until N remain
   baton admin restore BACKUP_DIR DATA_DIR [--force]
                                        restore the latest backup in BACKUP_DIR into an
                                        empty DATA_DIR, here, with no orchestrator on it

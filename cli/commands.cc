@@ -10,6 +10,7 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <set>
 
@@ -677,13 +678,25 @@ int CmdNamespacesList(Context& ctx) {
   return kExitOk;
 }
 
-// `baton admin backup DIR`: DIR is on the orchestrator's machine. A backup copies
-// files for as long as it takes, so the deadline is long.
+// `baton admin backup DIR [--keep N]`: DIR is on the orchestrator's machine; with
+// --keep, the oldest backups there go until N remain. A backup copies files for as
+// long as it takes, so the deadline is long.
 constexpr absl::Duration kBackupTimeout = absl::Hours(1);
 
 int CmdAdminBackup(Context& ctx) {
   v1::BackupRequest request;
   request.set_dir(ctx.args[0]);
+  if (ctx.flags.Has("keep")) {
+    std::string error;
+    const int64_t keep = ctx.flags.GetInt("keep", 0, &error);
+    if (!error.empty()) return PrintUsageError(ctx.err, error, "baton admin backup DIR [--keep N]");
+    if (keep < 1 || keep > std::numeric_limits<uint32_t>::max()) {
+      return PrintUsageError(ctx.err, absl::StrCat("--keep: ", keep, " is not a number of backups to keep (1 or more; ",
+                                                   "leave --keep out to keep every backup)"),
+                             "baton admin backup DIR [--keep N]");
+    }
+    request.set_keep_latest(static_cast<uint32_t>(keep));
+  }
   grpc::ClientContext context;
   SetDeadline(context, kBackupTimeout);
   v1::BackupResponse response;
@@ -693,7 +706,15 @@ int CmdAdminBackup(Context& ctx) {
     PrintMessage(ctx, response);
   } else {
     ctx.out << "backup " << response.backup_id() << " in " << response.dir() << " (" << response.num_files()
-            << " files, " << response.size_bytes() << " bytes)" << std::endl;
+            << " files, " << response.size_bytes() << " bytes)";
+    if (response.deleted_backup_ids_size() > 0) {
+      ctx.out << "; deleted " << (response.deleted_backup_ids_size() == 1 ? "backup " : "backups ")
+              << absl::StrJoin(response.deleted_backup_ids(), ", ");
+    }
+    if (response.backups() > 0) {
+      ctx.out << "; the directory holds " << response.backups() << (response.backups() == 1 ? " backup" : " backups");
+    }
+    ctx.out << std::endl;
   }
   return kExitOk;
 }
@@ -1067,7 +1088,7 @@ const std::vector<Command>& Commands() {
       {"namespaces ls", "baton namespaces ls", {}, {}, 0, 0, CmdNamespacesList},
       {"keys revoke", "baton keys revoke KEY_ID", {}, {}, 1, 1, CmdKeysRevoke},
       {"whoami", "baton whoami", {}, {}, 0, 0, CmdWhoAmI},
-      {"admin backup", "baton admin backup DIR", {}, {}, 1, 1, CmdAdminBackup},
+      {"admin backup", "baton admin backup DIR [--keep N]", {"keep"}, {}, 1, 1, CmdAdminBackup},
       {"admin restore", "baton admin restore BACKUP_DIR DATA_DIR [--force]", {}, {"force"}, 2, 2, CmdAdminRestore},
       {"tools ls", "baton tools ls [--bridge HOST:PORT]", {"bridge", "data-dir"}, {}, 0, 0, CmdToolsList},
       {"tools call", "baton tools call NAME JSON [--bridge HOST:PORT] [--timeout-seconds 60]",

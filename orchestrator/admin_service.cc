@@ -40,17 +40,20 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(grpc::CallbackServerContext* 
   if (previous.joinable()) previous.join();  // it ended: in_progress_ was false
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::MutexLock lock(&mu_);
-  backup_ = std::thread([this, reactor, reply, dir] {
+  backup_ = std::thread([this, reactor, reply, dir, keep_latest = request->keep_latest()] {
     BATON_LOG(INFO) << "backup into " << dir << " started";
-    absl::StatusOr<BackupInfo> info = store_.Backup(dir);
+    absl::StatusOr<BackupInfo> info = store_.Backup(dir, keep_latest);
     if (info.ok()) {
       reply->set_backup_id(info->backup_id);
       reply->set_time_ms(info->time_ms);
       reply->set_size_bytes(info->size_bytes);
       reply->set_num_files(info->num_files);
       reply->set_dir(dir);
+      for (uint32_t id : info->deleted_backup_ids) reply->add_deleted_backup_ids(id);
+      reply->set_backups(info->backups);
       BATON_LOG(INFO) << "backup " << info->backup_id << " into " << dir << " done: " << info->num_files << " files, "
-                      << info->size_bytes << " bytes";
+                      << info->size_bytes << " bytes; " << info->deleted_backup_ids.size() << " older deleted, "
+                      << info->backups << " kept";
     } else {
       BATON_LOG(WARNING) << "backup into " << dir << " failed: " << info.status();
     }

@@ -1,8 +1,10 @@
 #include "orchestrator/store/rocksdb_backup.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -48,7 +50,7 @@ absl::Status CheckNotInUse(const std::string& data_dir) {
 
 }  // namespace
 
-absl::StatusOr<BackupInfo> CreateBackup(rocksdb::DB& db, const std::string& dir) {
+absl::StatusOr<BackupInfo> CreateBackup(rocksdb::DB& db, const std::string& dir, uint32_t keep_latest) {
   if (dir.empty()) return absl::InvalidArgumentError("backup directory: empty");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -61,7 +63,24 @@ absl::StatusOr<BackupInfo> CreateBackup(rocksdb::DB& db, const std::string& dir)
   RETURN_IF_ERROR(FromRocksDb(engine->CreateNewBackup(options, &db, &id), "backup", dir));
   rocksdb::BackupInfo info;
   RETURN_IF_ERROR(FromRocksDb(engine->GetBackupInfo(id, &info), "read backup info", dir));
-  return ToBackupInfo(info);
+  BackupInfo out = ToBackupInfo(info);
+  std::vector<rocksdb::BackupInfo> before;
+  engine->GetBackupInfo(&before);  // in id order: oldest first
+  if (keep_latest > 0 && before.size() > keep_latest) {
+    RETURN_IF_ERROR(FromRocksDb(engine->PurgeOldBackups(keep_latest),
+                                absl::StrCat("delete the backups before the latest ", keep_latest, " (backup ", id,
+                                             " was taken)"),
+                                dir));
+  }
+  std::vector<rocksdb::BackupInfo> after;
+  engine->GetBackupInfo(&after);
+  out.backups = static_cast<uint32_t>(after.size());
+  for (const rocksdb::BackupInfo& b : before) {
+    const bool kept = std::any_of(after.begin(), after.end(),
+                                  [&](const rocksdb::BackupInfo& a) { return a.backup_id == b.backup_id; });
+    if (!kept) out.deleted_backup_ids.push_back(b.backup_id);
+  }
+  return out;
 }
 
 absl::StatusOr<BackupInfo> RestoreBackup(const std::string& backup_dir, const std::string& data_dir, bool force) {

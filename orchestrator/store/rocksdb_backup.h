@@ -25,8 +25,11 @@ class DB;
 namespace baton::orchestrator {
 
 // Adds a backup of `db` to `dir` (created when missing), while writes go on. Blocks
-// for as long as the copy takes. Not to be called twice at once for one `dir`.
-absl::StatusOr<BackupInfo> CreateBackup(rocksdb::DB& db, const std::string& dir);
+// for as long as the copy takes. With keep_latest > 0, then deletes the oldest backups
+// in `dir` until that many remain, and the files only they needed (BackupEngine's
+// PurgeOldBackups); a failure there fails the call, the new backup kept. Not to be
+// called twice at once for one `dir`.
+absl::StatusOr<BackupInfo> CreateBackup(rocksdb::DB& db, const std::string& dir, uint32_t keep_latest = 0);
 
 // Restores the latest backup in `backup_dir` into `data_dir`, offline. `data_dir` must
 // be missing or empty, else FAILED_PRECONDITION, unless `force`: then its contents are

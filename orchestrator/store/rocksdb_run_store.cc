@@ -1503,11 +1503,11 @@ uint64_t RocksDbRunStore::LiveSstBytes() const {
   return total;
 }
 
-absl::StatusOr<BackupInfo> RocksDbRunStore::Backup(const std::string& dir) {
+absl::StatusOr<BackupInfo> RocksDbRunStore::Backup(const std::string& dir, uint32_t keep_latest) {
   if (!backup_mu_.TryLock()) {
     return absl::FailedPreconditionError(absl::StrCat("a backup of ", path(), " is already in progress"));
   }
-  absl::StatusOr<BackupInfo> info = CreateBackup(*db_, dir);
+  absl::StatusOr<BackupInfo> info = CreateBackup(*db_, dir, keep_latest);
   backup_mu_.Unlock();
   return info;
 }

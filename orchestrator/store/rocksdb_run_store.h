@@ -168,7 +168,7 @@ class RocksDbRunStore final : public RunStore {
   // tombstones of run_deletes meet the records they cover and both are dropped.
   absl::Status ReclaimSpace(std::string_view first_run_id, std::string_view last_run_id) override;
   // BackupEngine (store/rocksdb_backup.h): incremental, checksummed, WAL included.
-  absl::StatusOr<BackupInfo> Backup(const std::string& dir) override;
+  absl::StatusOr<BackupInfo> Backup(const std::string& dir, uint32_t keep_latest = 0) override;
   // Bytes of the live SST files of every column family (tests of ReclaimSpace).
   uint64_t LiveSstBytes() const;
   // Kept in the meta family ("page_token_key"), made at the first Open.

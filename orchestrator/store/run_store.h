@@ -53,6 +53,10 @@ struct BackupInfo {
   int64_t time_ms = 0;      // Unix epoch milliseconds
   uint64_t size_bytes = 0;  // of every file it needs, shared ones included
   uint32_t num_files = 0;
+  // A backup just taken: the older ones deleted to keep the latest (oldest first), and
+  // how many its directory holds now.
+  std::vector<uint32_t> deleted_backup_ids;
+  uint32_t backups = 0;
 };
 
 // One change to a run's stored waits (StoreBatch::wait_writes): Run.waits[index] is
@@ -289,8 +293,9 @@ class RunStore {
     return absl::OkStatus();
   }
   // A consistent backup of everything committed so far, into `dir` on this machine,
-  // while commits go on. Default: UNIMPLEMENTED (a store without files).
-  virtual absl::StatusOr<BackupInfo> Backup(const std::string& dir) {
+  // while commits go on; then, with keep_latest > 0, the oldest backups in `dir` are
+  // deleted until that many remain. Default: UNIMPLEMENTED (a store without files).
+  virtual absl::StatusOr<BackupInfo> Backup(const std::string& dir, uint32_t keep_latest = 0) {
     return absl::UnimplementedError("this store keeps nothing on disk to back up");
   }
 

@@ -535,6 +535,15 @@ TEST_F(CommandsTest, WatchFallsBackToOneEventPerMessageWhereTheRoleTableRefusesT
   EXPECT_THAT(out_.str(), HasSubstr("state SUCCEEDED"));
 }
 
+// --keep is how many backups DIR keeps: refused before any call unless 1 or more.
+TEST_F(CommandsTest, AdminBackupKeepIsANumberOfBackups) {
+  for (const char* bad : {"0", "-1", "two"}) {
+    EXPECT_EQ(Cli({"admin", "backup", "/tmp/backups", "--keep", bad}), kExitUsage) << bad;
+    EXPECT_THAT(err_.str(), HasSubstr("--keep")) << bad;
+    EXPECT_THAT(err_.str(), HasSubstr("usage: baton admin backup DIR [--keep N]")) << bad;
+  }
+}
+
 TEST_F(CommandsTest, WatchStartsAfterTheGivenSequence) {
   fake_.Script(SucceedingRun(), v1::SUCCEEDED);
   EXPECT_EQ(Cli({"watch", "run_1", "--after-seq", "7"}), kExitOk);

@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "baton/v1/admin.grpc.pb.h"
 #include "baton/v1/auth.grpc.pb.h"
 #include "tests/integration/cluster.h"
@@ -152,6 +154,40 @@ TEST(BackupRestoreTest, BackupNeedsTheAdminRole) {
   grpc::Status status = Backup(cluster.ChannelWithKey(cluster.admin_key()), cluster.dir() + "/b", &backup);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_TRUE(std::filesystem::exists(cluster.dir() + "/b"));
+}
+
+// `baton admin backup DIR --keep 2`, run as an operator would from cron: the oldest
+// backups go, the answer says which, and `baton admin restore` brings the latest back
+// with every run created before it.
+TEST(BackupRestoreTest, KeepingTheLatestBackupsDeletesTheOlderOnes) {
+  ClusterOptions options;
+  options.workers = 0;
+  options.start_sim = false;
+  Cluster cluster(options);
+  cluster.Start();
+  const std::string dir = cluster.dir() + "/backups";
+  std::vector<std::string> ids;
+  for (int k = 1; k <= 3; ++k) {
+    ids.push_back(cluster.CreateRun("job " + std::to_string(k)).run_id());
+    std::string out;
+    ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "admin", "backup", dir, "--keep", "2", "--addr", cluster.address()},
+                         {}, &out),
+              0)
+        << out;
+    EXPECT_THAT(out, ::testing::HasSubstr(absl::StrCat("backup ", k, " in ", dir))) << out;
+    if (k < 3) {
+      EXPECT_THAT(out, ::testing::Not(::testing::HasSubstr("deleted"))) << out;
+      EXPECT_THAT(out, ::testing::HasSubstr(absl::StrCat("the directory holds ", k, " backup"))) << out;
+    } else {
+      EXPECT_THAT(out, ::testing::HasSubstr("deleted backup 1; the directory holds 2 backups")) << out;
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/meta/1"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/meta/3"));
+  std::string out;
+  const std::string restored = cluster.dir() + "/restored";
+  ASSERT_EQ(RunCommand({Cluster::Bin("baton"), "admin", "restore", dir, restored}, {}, &out), 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("restored backup 3")) << out;
 }
 
 }  // namespace

@@ -803,6 +803,49 @@ TEST_F(RocksDbRunStoreTest, ReclaimSpaceAfterRunDeletesShrinksTheSstFiles) {
   EXPECT_FALSE((*store)->GetRun(runs[5].run_id())->has_value());
 }
 
+// `baton admin backup DIR --keep N`: the oldest backups go, with the files only they
+// needed, and the latest restores.
+TEST_F(RocksDbRunStoreTest, BackupKeepsTheLatestAndDeletesWhatOnlyTheOlderOnesNeeded) {
+  const std::filesystem::path backup_dir = dir_ / "backup";
+  auto store = RocksDbRunStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  // A run before each backup; the first two backups keep every one, the next two the
+  // latest two.
+  std::vector<BackupInfo> taken;
+  for (int k = 1; k <= 4; ++k) {
+    ASSERT_TRUE((*store)->Commit(RunBatch(absl::StrCat("run_", k))).ok());
+    absl::StatusOr<BackupInfo> info = (*store)->Backup(backup_dir.string(), k <= 2 ? 0 : 2);
+    ASSERT_TRUE(info.ok()) << info.status();
+    taken.push_back(*info);
+  }
+  // Kept as asked: all of the first two, then the latest two.
+  EXPECT_EQ(taken[0].backups, 1u);
+  EXPECT_EQ(taken[1].backups, 2u);
+  EXPECT_TRUE(taken[1].deleted_backup_ids.empty());
+  EXPECT_EQ(taken[2].backup_id, 3u);
+  EXPECT_EQ(taken[2].deleted_backup_ids, std::vector<uint32_t>{1});
+  EXPECT_EQ(taken[2].backups, 2u);
+  EXPECT_EQ(taken[3].deleted_backup_ids, std::vector<uint32_t>{2});
+  EXPECT_EQ(taken[3].backups, 2u);
+  // Their files went with them: each backup's description and the files only it
+  // needs (its WAL, MANIFEST and OPTIONS; BackupEngine's layout).
+  for (const char* id : {"1", "2"}) {
+    EXPECT_FALSE(std::filesystem::exists(backup_dir / "meta" / id)) << id;
+    EXPECT_FALSE(std::filesystem::exists(backup_dir / "private" / id)) << id;
+  }
+  for (const char* id : {"3", "4"}) {
+    EXPECT_TRUE(std::filesystem::exists(backup_dir / "meta" / id)) << id;
+    EXPECT_TRUE(std::filesystem::exists(backup_dir / "private" / id)) << id;
+  }
+  store->reset();
+  absl::StatusOr<BackupInfo> restored = RestoreBackup(backup_dir.string(), (dir_ / "restored").string(), false);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->backup_id, 4u);
+  auto back = RocksDbRunStore::Open(Options("restored"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (int k = 1; k <= 4; ++k) EXPECT_TRUE((*back)->GetRun(absl::StrCat("run_", k))->has_value()) << k;
+}
+
 // `baton admin restore`: never over data without --force, never under a running store.
 TEST_F(RocksDbRunStoreTest, RestoreRefusesDataAndADirectoryInUse) {
   const std::string backup_dir = (dir_ / "backup").string();
