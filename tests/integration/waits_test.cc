@@ -322,8 +322,9 @@ struct FanOut {
 // A turn that calls 100 subagents brings the tree watch 300 events in one delivery
 // (each child's start, its tool call and its QUEUED): the watch queues them whole and
 // keeps up, instead of falling behind and reading every run again from the store.
-// WatchRunBatched, as the client packages watch: WatchRun's one write per event can
-// still fall behind the children's next events (docs/PERFORMANCE.md, W7).
+// WatchRunBatched, as the client packages watch (WatchRun, one write per event, fell
+// behind the children's next events here until each followed run had room of its own:
+// docs/PERFORMANCE.md, W7).
 TEST(WaitsTest, ATreeWatchTakesAFanOutOf100ChildrenWithoutAGap) {
   FanOut fan_out(100);
   ASSERT_FALSE(fan_out.run.run_id().empty());
