@@ -41,9 +41,10 @@ bool StepJournaledIn(const std::deque<v1::RunEvent>& events, const v1::RunEvent&
 // with include_children the run and every child its ChildStarted events name). A
 // delivery is queued whole when fewer than kMaxPending events wait (a fan-out's turn
 // brings 3 events per child), up to kMaxAdmitted more. Past kMaxPending, each followed
-// run, and without include_children each child they started, has room for kRoomPerRun
-// more (within kMaxAdmitted): the children of a big fan-out send their next events (or
-// their parent its ChildFinished) while its first ones are still being written. Past
+// run, and without include_children each child whose start the hub brought it, has
+// room for kRoomPerRun more (within kMaxAdmitted): the children of a big fan-out send
+// their next events (or their parent its ChildFinished) while its first ones are still
+// being written. Past
 // that the watcher drops events and reads again from the store, so at most
 // kMaxPending + kMaxAdmitted wait and a slow client never grows memory further or
 // holds up a worker.
@@ -236,9 +237,11 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
   // The watched run's terminal event ends the stream.
   bool IsEndLocked(const v1::RunEvent& event) const { return event.run_id() == run_id_ && IsTerminalEvent(event); }
 
-  // A ChildStarted (or a graph's NodeStarted) of a followed run not seen before: with
-  // include_children the watch follows the child from its first event, else it only
-  // counts it (its results come as the parent's own events).
+  // A ChildStarted (or a graph's NodeStarted) of a followed run, new to the stream:
+  // with include_children the watch follows the child from its first event, else it
+  // only counts it (its results come as the parent's own events). Each such event is
+  // counted once (its seq is past the cursor only until it is queued; one the stream
+  // reads from the store after a gap is not counted).
   void CountChildLocked(const v1::RunEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (ChildOf(event).empty()) return;
     auto it = cursors_.find(event.run_id());
@@ -471,7 +474,7 @@ class RunWatcher final : public grpc::ServerWriteReactor<Message>, public EventS
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Cursor> cursors_ ABSL_GUARDED_BY(mu_);
-  size_t children_seen_ ABSL_GUARDED_BY(mu_) = 0;  // without include_children: the runs' children
+  size_t children_seen_ ABSL_GUARDED_BY(mu_) = 0;  // without include_children: CountChildLocked
   std::deque<v1::RunEvent> pending_ ABSL_GUARDED_BY(mu_);
   Message current_ ABSL_GUARDED_BY(mu_);  // what is being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
