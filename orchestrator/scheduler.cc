@@ -209,6 +209,16 @@ void Scheduler::DequeueLocked(ActiveRun& active, StoreBatch& batch) {
   ns.queue.erase(QueueKey{run.priority(), active.enqueue_time_ms, run.run_id()});
   --ns.queued;
   delayed_.erase({run.not_before_ms(), run.run_id()});
+  // Queued by this same batch (a run created or made ready, and leased, in one write):
+  // its entry was never stored, so neither the put nor a delete is written. The store
+  // applies a batch's queue deletes before its puts, so both would leave it stored.
+  auto queued_here = std::find_if(batch.queue_puts.rbegin(), batch.queue_puts.rend(), [&](const QueueEntry& put) {
+    return put.enqueue_time_ms == active.enqueue_time_ms && put.run_id == run.run_id();
+  });
+  if (queued_here != batch.queue_puts.rend()) {
+    batch.queue_puts.erase(std::next(queued_here).base());
+    return;
+  }
   batch.queue_deletes.push_back(QueueEntry{run.priority(), active.enqueue_time_ms, run.run_id()});
 }
 
@@ -318,8 +328,7 @@ void Scheduler::PutNamespace(v1::Namespace settings, std::function<void(absl::St
     // In memory at once: calls decided after this one see the new quotas. A raised
     // max_concurrent_runs may let queued runs go.
     namespaces_[settings.name()].quotas = settings.quotas();
-    CommitLocked(std::move(batch), [settings, done = std::move(done)]() { done(settings); }, deferred);
-    MatchLocked(deferred);
+    CommitAndMatchLocked(std::move(batch), [settings, done = std::move(done)]() { done(settings); }, deferred);
   }
   RunAll(deferred);
 }
@@ -627,7 +636,7 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
         if (put.run_id() == run_id) created_run = put;
       }
     }
-    CommitLocked(
+    CommitAndMatchLocked(
         std::move(batch),
         [this, created_run, request_key, session_key, done = std::move(done)]() {
           if (!created_run.request_id().empty() || !created_run.session_id().empty()) {
@@ -643,7 +652,6 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
           done(created_run);
         },
         deferred);
-    MatchLocked(deferred);
     created = true;
   }
   if (!refused.ok()) return done(refused);
@@ -710,8 +718,7 @@ void Scheduler::CancelRun(const std::string& run_id, const std::string& reason, 
         PutRunRecord(active.run, batch);
         result = active.run;
       }
-      CommitLocked(std::move(batch), [result, done = std::move(done)]() { done(result); }, deferred);
-      MatchLocked(deferred);
+      CommitAndMatchLocked(std::move(batch), [result, done = std::move(done)]() { done(result); }, deferred);
     }
   }
   if (not_active) {
@@ -779,10 +786,17 @@ bool ResumesSomething(const v1::Run& run) {
 
 }  // namespace
 
-void Scheduler::MatchLocked(Deferred& deferred) {
+void Scheduler::MatchLocked(Deferred& deferred) { CommitAndMatchLocked(StoreBatch(), nullptr, deferred); }
+
+void Scheduler::CommitAndMatchLocked(StoreBatch decided, std::function<void()> after, Deferred& deferred) {
+  // `decided` is still to be written: the first poll's leases join it.
+  bool open = !decided.empty() || after != nullptr;
   // A lease is a write: polls stay parked while the disk is full (the ticker matches
   // them once it has room).
-  if (!store_.CheckWritable().ok()) return;
+  if (!store_.CheckWritable().ok()) {
+    if (open) CommitLocked(std::move(decided), std::move(after), deferred);
+    return;
+  }
   // Polls in arrival order; one that nothing queued suits (its namespaces are empty or
   // at their concurrency quota) stays parked and the next one gets a look.
   for (auto poll_it = polls_.begin(); poll_it != polls_.end();) {
@@ -794,7 +808,8 @@ void Scheduler::MatchLocked(Deferred& deferred) {
     Poll poll = std::move(poll_it->second);
     poll_it = polls_.erase(poll_it);
     // Every run this poll gets is leased in one batch, answered once it is durable.
-    StoreBatch batch;
+    StoreBatch own_batch;
+    StoreBatch& batch = open ? decided : own_batch;
     std::vector<TaskGrant> grants;
     size_t batched_bytes = 0;
     const int64_t now_ms = clock_.NowMillis();
@@ -827,36 +842,46 @@ void Scheduler::MatchLocked(Deferred& deferred) {
       if (static_cast<int>(grants.size()) >= poll.max_tasks) break;
       key = NextForLocked(poll);
     }
-    CommitLocked(
-        std::move(batch),
-        [this, grants = std::move(grants), done = std::move(poll.done)]() mutable {
-          if (grants.size() == 1) {
-            // Only a run alone may resume something (see ResumesSomething).
-            TaskGrant& grant = grants.front();
-            if (grant.run.last_journal_seq() > 0) {
-              absl::StatusOr<std::vector<v1::JournalEntry>> journal =
-                  store_.ReadJournal(grant.run.run_id());
-              if (!journal.ok()) {
-                // The lease stands and expires; the run is retried then.
-                done(journal.status());
-                return;
-              }
-              grant.journal = std::move(*journal);
-            }
-            if (!grant.run.continue_from().empty()) {
-              absl::StatusOr<std::vector<v1::PriorRun>> history = ReadHistory(store_, grant.run);
-              if (!history.ok()) {
-                done(history.status());
-                return;
-              }
-              grant.history = std::move(*history);
-            }
+    auto answer = [this, grants = std::move(grants), done = std::move(poll.done)]() mutable {
+      if (grants.size() == 1) {
+        // Only a run alone may resume something (see ResumesSomething).
+        TaskGrant& grant = grants.front();
+        if (grant.run.last_journal_seq() > 0) {
+          absl::StatusOr<std::vector<v1::JournalEntry>> journal =
+              store_.ReadJournal(grant.run.run_id());
+          if (!journal.ok()) {
+            // The lease stands and expires; the run is retried then.
+            done(journal.status());
+            return;
           }
-          for (const TaskGrant& grant : grants) StartTakeUpWindow(grant.lease);
-          done(std::move(grants));
+          grant.journal = std::move(*journal);
+        }
+        if (!grant.run.continue_from().empty()) {
+          absl::StatusOr<std::vector<v1::PriorRun>> history = ReadHistory(store_, grant.run);
+          if (!history.ok()) {
+            done(history.status());
+            return;
+          }
+          grant.history = std::move(*history);
+        }
+      }
+      for (const TaskGrant& grant : grants) StartTakeUpWindow(grant.lease);
+      done(std::move(grants));
+    };
+    if (!open) {
+      CommitLocked(std::move(own_batch), std::move(answer), deferred);
+      continue;
+    }
+    open = false;
+    CommitLocked(
+        std::move(decided),
+        [after = std::move(after), answer = std::move(answer)]() mutable {
+          if (after) after();
+          answer();
         },
         deferred);
   }
+  if (open) CommitLocked(std::move(decided), std::move(after), deferred);
 }
 
 absl::StatusOr<Scheduler::ActiveRun*> Scheduler::CheckLeaseLocked(const LeaseRef& lease) {
@@ -1165,8 +1190,7 @@ void Scheduler::AppendStep(const LeaseRef& lease, std::vector<v1::JournalEntry> 
         SucceedLocked(it->second, *complete, batch, deferred);
         result.completed = true;
       }
-      CommitLocked(std::move(batch), [result, done]() { done(result); }, deferred);
-      MatchLocked(deferred);
+      CommitAndMatchLocked(std::move(batch), [result, done]() { done(result); }, deferred);
     }
   }
   if (!error.ok()) {
@@ -1200,8 +1224,7 @@ void Scheduler::CompleteRun(const LeaseRef& lease, const RunCompletion& completi
     } else {
       StoreBatch batch;
       SucceedLocked(**checked, completion, batch, deferred);
-      CommitLocked(std::move(batch), [done]() { done(absl::OkStatus()); }, deferred);
-      MatchLocked(deferred);
+      CommitAndMatchLocked(std::move(batch), [done]() { done(absl::OkStatus()); }, deferred);
     }
   }
   if (!error.ok()) {
@@ -1292,8 +1315,7 @@ void Scheduler::FailRun(const FailRunParams& params,
         FinishLocked(run_id, v1::FAILED, params.error, params.failure_kind, batch, deferred);
       }
       const v1::RunState state = StateIn(batch, run_id);
-      CommitLocked(std::move(batch), [state, done]() { done(state); }, deferred);
-      MatchLocked(deferred);
+      CommitAndMatchLocked(std::move(batch), [state, done]() { done(state); }, deferred);
     }
   }
   if (!error.ok()) {

@@ -449,6 +449,13 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leases queued runs to parked polls while both exist.
   void MatchLocked(Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CommitLocked(decided, after), then MatchLocked, in one write: the first parked
+  // poll that gets runs (those `decided` made ready among them) has its leases added
+  // to `decided`, and is answered after `after` has run. So a run created or made
+  // ready for a parked poll is stored once, RUNNING, with one group of events, rather
+  // than QUEUED and then leased by a second write.
+  void CommitAndMatchLocked(StoreBatch decided, std::function<void()> after, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Retry (after the backoff) or fail a run whose attempt failed with a retryable error.
   void RetryOrFailLocked(ActiveRun& active, const std::string& error, v1::FailureKind kind,
                          StoreBatch& batch, Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

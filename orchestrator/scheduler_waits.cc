@@ -538,8 +538,7 @@ void Scheduler::SuspendRun(const LeaseRef& lease, const v1::Usage& usage, int32_
         PutRunRecord(run, batch);
       }
       const v1::RunState state = StateIn(batch, run_id);
-      CommitLocked(std::move(batch), [state, done]() { done(state); }, deferred);
-      MatchLocked(deferred);
+      CommitAndMatchLocked(std::move(batch), [state, done]() { done(state); }, deferred);
     }
   }
   if (!error.ok()) {
@@ -588,8 +587,7 @@ void Scheduler::DecideApproval(const DecisionParams& params,
         // Expired while no tick ran yet (after a restart, say): expire it now.
         StoreBatch batch;
         ExpireApprovalLocked(approval, batch, deferred);
-        CommitLocked(std::move(batch), nullptr, deferred);
-        MatchLocked(deferred);
+        CommitAndMatchLocked(std::move(batch), nullptr, deferred);
         error = absl::FailedPreconditionError(
             absl::StrCat("approval \"", params.approval_id, "\" expired at ",
                          absl::FormatTime(absl::FromUnixMillis(approval.expire_time_ms()), absl::UTCTimeZone())));
@@ -608,8 +606,7 @@ void Scheduler::DecideApproval(const DecisionParams& params,
         StoreBatch batch;
         DecideLocked(approval, std::move(decision), batch, deferred);
         v1::Approval copy = approval;
-        CommitLocked(std::move(batch), [copy, done]() { done(copy); }, deferred);
-        MatchLocked(deferred);
+        CommitAndMatchLocked(std::move(batch), [copy, done]() { done(copy); }, deferred);
       }
     }
   }

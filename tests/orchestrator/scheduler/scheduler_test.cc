@@ -64,6 +64,12 @@ class SchedulerTest : public Test {
 
   LeaseRef Ref(const TaskGrant& g) { return LeaseRef{g.lease.run_id, g.lease.lease_id, g.lease.epoch}; }
 
+  size_t StoredQueueEntries() {
+    size_t n = 0;
+    EXPECT_TRUE(store_.ScanQueue([&](const QueueEntry&) { ++n; }).ok());
+    return n;
+  }
+
   absl::Status Append(const LeaseRef& lease, v1::JournalEntry entry) {
     absl::Status status = absl::UnknownError("no answer");
     scheduler_->AppendStep(lease, {entry}, [&](absl::StatusOr<AppendResult> r) { status = r.status(); });
@@ -117,6 +123,54 @@ TEST_F(SchedulerTest, ParkedPollIsAnsweredWhenARunArrives) {
   EXPECT_EQ(got->run.run_id(), run.run_id());
   EXPECT_EQ(got->run.state(), v1::RUNNING);
   EXPECT_EQ(got->lease.epoch, 1);
+}
+
+// A run created while a poll is parked is created and leased by one write: watchers
+// get its first events in one delivery, and the store never holds it queued, so a
+// restart finds it leased and nothing queued (a queue entry left behind would lease it
+// a second time).
+TEST_F(SchedulerTest, ARunCreatedForAParkedPollIsStoredOnceLeasedAndNeverQueued) {
+  std::vector<size_t> deliveries;
+  scheduler_->SetEventListener([&](const std::vector<v1::RunEvent>& events) {
+    deliveries.push_back(events.size());
+    events_.insert(events_.end(), events.begin(), events.end());
+  });
+  std::optional<TaskGrant> got;
+  scheduler_->PollTask("w1", clock_.Now() + absl::Seconds(5),
+                       [&](absl::StatusOr<std::optional<TaskGrant>> g) { got = std::move(*g); });
+  v1::Run run = Create("x");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->run.run_id(), run.run_id());
+  // The answer is the run as created; the write that made it also leased it.
+  EXPECT_EQ(run.state(), v1::QUEUED);
+  ASSERT_EQ(deliveries.size(), 1u);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[0].state_changed().state(), v1::QUEUED);
+  EXPECT_EQ(events_[1].state_changed().state(), v1::RUNNING);
+
+  absl::StatusOr<std::optional<v1::Run>> stored = store_.GetRun(run.run_id());
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->state(), v1::RUNNING);
+  EXPECT_EQ(StoredQueueEntries(), 0u);
+  Reset();
+  EXPECT_EQ(scheduler_->QueuedCount(), 0u);
+  EXPECT_EQ(scheduler_->RunningCount(), 1u);
+  EXPECT_FALSE(Poll("w2").has_value());
+  EXPECT_TRUE(scheduler_->Heartbeat("w1", {Ref(*got)})[0].valid);
+}
+
+// Without a parked poll a run is stored queued, and leased by the poll's own write.
+TEST_F(SchedulerTest, ARunCreatedWithNoPollParkedIsStoredQueuedUntilAPollLeasesIt) {
+  v1::Run run = Create("x");
+  EXPECT_EQ(StoredQueueEntries(), 1u);
+  Reset();
+  EXPECT_EQ(scheduler_->QueuedCount(), 1u);
+  TaskGrant got = *Poll();
+  EXPECT_EQ(got.run.run_id(), run.run_id());
+  EXPECT_EQ(StoredQueueEntries(), 0u);
+  Reset();
+  EXPECT_EQ(scheduler_->QueuedCount(), 0u);
+  EXPECT_EQ(scheduler_->RunningCount(), 1u);
 }
 
 TEST_F(SchedulerTest, OnePollLeasesEveryReadyRunUpToItsMaxTasksInOrder) {

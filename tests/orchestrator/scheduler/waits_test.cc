@@ -250,6 +250,32 @@ TEST_F(WaitsTest, AWaitingParentAndItsChildrenSurviveARestart) {
   EXPECT_EQ(again->run.run_id(), parent.run_id());
 }
 
+// Children a step makes while a poll is parked are leased by the step's own write, as
+// many as the poll takes; the others stay queued. A restart finds exactly that.
+TEST_F(WaitsTest, ChildrenMadeForAParkedPollAreLeasedByTheStepsWriteAndTheRestStayQueued) {
+  v1::Run parent = Create("plan");
+  std::optional<TaskGrant> p = Poll();
+  ASSERT_TRUE(p.has_value());
+  std::optional<TaskGrant> child;
+  scheduler_->PollTask("w2", clock_.Now() + absl::Seconds(5),
+                       [&](absl::StatusOr<std::optional<TaskGrant>> g) { child = std::move(*g); });
+  ASSERT_TRUE(Append(*p, {Turn(0), Call(0, "t1", "helper"), Call(0, "t2", "helper")},
+                     {Child("t1", "one"), Child("t2", "two")})
+                  .ok());
+  ASSERT_TRUE(child.has_value());
+  EXPECT_EQ(child->run.parent_run_id(), parent.run_id());
+  size_t stored_queue_entries = 0;
+  ASSERT_TRUE(store_.ScanQueue([&](const QueueEntry&) { ++stored_queue_entries; }).ok());
+  EXPECT_EQ(stored_queue_entries, 1u);
+  Reset();
+  EXPECT_EQ(scheduler_->QueuedCount(), 1u);
+  EXPECT_EQ(scheduler_->RunningCount(), 2u);  // the parent and the child leased
+  std::optional<TaskGrant> other = Poll();
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->run.parent_run_id(), parent.run_id());
+  EXPECT_NE(other->run.run_id(), child->run.run_id());
+}
+
 // A parent's waits are stored apart from its record, each written when it changes
 // (docs/design.md, "A run in parts"): the result of a child that ended before a
 // restart is still there after it, and journaled with the other's.
