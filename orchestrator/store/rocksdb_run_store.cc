@@ -336,20 +336,53 @@ absl::StatusOr<std::unique_ptr<RocksDbRunStore>> RocksDbRunStore::Open(
 }
 
 absl::Status RocksDbRunStore::LoadPageTokenKey() {
-  std::string key;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kPageTokenKey, &key);
-  if (s.ok() && key.size() == kPageTokenKeyBytes) {
-    page_token_key_ = std::move(key);
-    return absl::OkStatus();
-  }
+  // With encryption at rest the key is stored encrypted (under the default namespace's
+  // data key, bound to where it is stored), as the payload records are: a copy of the
+  // data directory or of a backup does not let anyone make tokens.
+  const std::string aad = Aad(kMetaCf, kPageTokenKey);
+  std::string stored;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), kPageTokenKey, &stored);
   if (!s.ok() && !s.IsNotFound()) RETURN_IF_ERROR(FromRocksDb(s, "read page token key", path()));
-  key.assign(kPageTokenKeyBytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
-    return absl::InternalError("RAND_bytes failed making the page token key");
+  std::string key;
+  bool write = true;
+  if (s.ok()) {
+    std::string buffer;
+    std::optional<std::string_view> plain = PlainStored(kMetaCf, kPageTokenKey, stored, &buffer);
+    if (!plain.has_value()) {
+      BATON_LOG(WARNING) << "the page token key does not decrypt: a new one is made, and page tokens handed out "
+                            "before are refused (clients list from the start again)";
+    } else if (plain->size() == kPageTokenKeyBytes) {
+      key.assign(*plain);
+      // Stored in the clear before encryption was turned on: encrypted now.
+      write = cipher_ != nullptr && !ValueCipher::IsEncrypted(stored);
+    }
   }
-  rocksdb::WriteOptions write_options;
-  write_options.sync = true;
-  RETURN_IF_ERROR(FromRocksDb(db_->Put(write_options, cf(kMetaCf), kPageTokenKey, key), "write page token key", path()));
+  if (key.empty()) {
+    key.assign(kPageTokenKeyBytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
+      return absl::InternalError("RAND_bytes failed making the page token key");
+    }
+  }
+  if (write) {
+    std::string value = key;
+    if (cipher_ != nullptr) {
+      RETURN_IF_ERROR(EnsureDataKey(kDefaultNamespace));
+      value = cipher_->Encrypt(kDefaultNamespace, aad, key);
+    }
+    rocksdb::WriteOptions write_options;
+    write_options.sync = true;
+    RETURN_IF_ERROR(
+        FromRocksDb(db_->Put(write_options, cf(kMetaCf), kPageTokenKey, value), "write page token key", path()));
+    if (s.ok() && cipher_ != nullptr) {
+      // The key in the clear is still in the meta family's files until they are
+      // compacted: compact them now (the family holds a few small records).
+      rocksdb::CompactRangeOptions compact;
+      compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      RETURN_IF_ERROR(FromRocksDb(db_->CompactRange(compact, cf(kMetaCf), nullptr, nullptr),
+                                  "compact the page token key's family", path()));
+      BATON_LOG(INFO) << "encryption at rest: the page token key is stored encrypted from now on";
+    }
+  }
   page_token_key_ = std::move(key);
   return absl::OkStatus();
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -93,16 +94,19 @@ class EncryptionTest : public ::testing::Test {
   // Whether `needle` occurs in the raw bytes of any file under the database directory
   // (SST, WAL, MANIFEST, RocksDB's LOG).
   bool FoundOnDisk(const std::string& needle, const std::string& sub = "db") {
+    std::optional<std::filesystem::path> found = FileHolding(needle, sub);
+    if (found.has_value()) ADD_FAILURE() << absl::CEscape(needle) << " found in " << *found;
+    return found.has_value();
+  }
+  // The first file under `sub` whose raw bytes hold `needle`.
+  std::optional<std::filesystem::path> FileHolding(const std::string& needle, const std::string& sub = "db") {
     for (const auto& file : std::filesystem::recursive_directory_iterator(dir_ / sub)) {
       if (!file.is_regular_file()) continue;
       std::ifstream in(file.path(), std::ios::binary);
       const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (bytes.find(needle) != std::string::npos) {
-        ADD_FAILURE() << needle << " found in " << file.path();
-        return true;
-      }
+      if (bytes.find(needle) != std::string::npos) return file.path();
     }
-    return false;
+    return std::nullopt;
   }
 
   std::filesystem::path dir_;
@@ -135,6 +139,61 @@ TEST_F(EncryptionTest, PayloadsAreNowhereOnDiskInTheClearAndReadBackWithTheKey) 
   absl::StatusOr<RunPage> page = store->ListRuns(RunFilter(), 10, "");
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->runs.size(), 1u);
+}
+
+// The key that signs page tokens is a secret too: stored encrypted like the payloads,
+// and the same after a restart, so the tokens handed out before stay valid.
+TEST_F(EncryptionTest, ThePageTokenKeyIsNowhereOnDiskInTheClearAndOutlivesARestart) {
+  const std::string keys = WriteKeys(absl::StrCat("1 ", Key('a'), "\n"));
+  std::string page_token_key;
+  {
+    std::unique_ptr<RocksDbRunStore> store = Open(keys);
+    ASSERT_NE(store, nullptr);
+    page_token_key = store->PageTokenKey();
+    ASSERT_EQ(page_token_key.size(), 32u);
+  }
+  EXPECT_FALSE(FoundOnDisk(page_token_key));
+  std::unique_ptr<RocksDbRunStore> store = Open(keys);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->PageTokenKey(), page_token_key);
+}
+
+// A store from before encryption was turned on keeps its key, and so its tokens; the
+// next open with a key file stores it encrypted and leaves no copy in the clear.
+TEST_F(EncryptionTest, APageTokenKeyStoredInTheClearIsEncryptedOnceEncryptionIsOn) {
+  std::string page_token_key;
+  {
+    std::unique_ptr<RocksDbRunStore> store = Open("");
+    ASSERT_NE(store, nullptr);
+    page_token_key = store->PageTokenKey();
+  }
+  EXPECT_TRUE(FileHolding(page_token_key).has_value());  // the check below can fail
+  const std::string keys = WriteKeys(absl::StrCat("1 ", Key('a'), "\n"));
+  {
+    std::unique_ptr<RocksDbRunStore> store = Open(keys);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->PageTokenKey(), page_token_key);
+  }
+  EXPECT_FALSE(FoundOnDisk(page_token_key));
+  std::unique_ptr<RocksDbRunStore> store = Open(keys);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->PageTokenKey(), page_token_key);
+}
+
+// Opened without its key file, a store cannot read its page token key: it makes a new
+// one (tokens handed out before are refused) rather than refusing to start.
+TEST_F(EncryptionTest, AnEncryptedPageTokenKeyThatDoesNotDecryptIsReplaced) {
+  const std::string keys = WriteKeys(absl::StrCat("1 ", Key('a'), "\n"));
+  std::string page_token_key;
+  {
+    std::unique_ptr<RocksDbRunStore> store = Open(keys);
+    ASSERT_NE(store, nullptr);
+    page_token_key = store->PageTokenKey();
+  }
+  std::unique_ptr<RocksDbRunStore> store = Open("");
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->PageTokenKey().size(), 32u);
+  EXPECT_NE(store->PageTokenKey(), page_token_key);
 }
 
 // A backup copies the records as they are: still encrypted, with their wrapped data
