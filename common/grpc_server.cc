@@ -104,4 +104,14 @@ std::string ClientMetadataValue(const grpc::ServerContextBase& context, const st
   return it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
 }
 
+std::string ClientMetadataValues(const grpc::ServerContextBase& context, const std::string& key) {
+  std::string out;
+  const auto range = context.client_metadata().equal_range(key);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (!out.empty()) out.push_back(',');
+    out.append(it->second.data(), it->second.size());
+  }
+  return out;
+}
+
 }  // namespace baton

@@ -66,6 +66,9 @@ absl::Status WritePortFile(const std::string& path, int port);
 
 // The first value of the metadata `key` (lowercase) the client sent; "" when none.
 std::string ClientMetadataValue(const grpc::ServerContextBase& context, const std::string& key);
+// Every value of `key` the client sent, in order, joined by ',' (as HTTP combines a
+// header sent more than once); "" when none.
+std::string ClientMetadataValues(const grpc::ServerContextBase& context, const std::string& key);
 
 }  // namespace baton
 

@@ -342,6 +342,7 @@ Bridge::CallId Bridge::CallTool(const v1::CallToolRequest& request, std::functio
   options.max_duration = std::max(options.max_duration, options.timeout);
   if (!request.idempotency_key().empty()) options.meta[kIdempotencyMetaKey] = request.idempotency_key();
   options.meta[kTraceparentMetaKey] = tracing::FormatTraceparent(span->context());
+  if (!span->context().trace_state.empty()) options.meta[kTracestateMetaKey] = span->context().trace_state;
   options.elicitation.policy = ElicitationPolicyFrom(request.elicitation());
   options.elicitation.requester = input_requester_;
   options.elicitation.call = ToolCallRef{request.run_id(), request.step(), request.tool_use_id(), request.name()};

@@ -30,6 +30,8 @@ namespace baton::mcp {
 inline constexpr char kIdempotencyMetaKey[] = "baton/idempotencyKey";
 // The _meta key that carries the call's W3C traceparent to servers (the bridge's span).
 inline constexpr char kTraceparentMetaKey[] = "traceparent";
+// ... and its W3C tracestate, when the trace has one.
+inline constexpr char kTracestateMetaKey[] = "tracestate";
 
 // Thread-safe. Owns the servers; `audit`, `clock` and `input_requester` must outlive
 // it.

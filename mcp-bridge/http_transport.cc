@@ -136,6 +136,8 @@ absl::Status HttpTransport::Send(const std::string& message) {
       if (meta != params->end() && meta->is_object()) {
         auto traceparent = meta->find("traceparent");
         if (traceparent != meta->end() && traceparent->is_string()) out.traceparent = traceparent->get<std::string>();
+        auto tracestate = meta->find("tracestate");
+        if (tracestate != meta->end() && tracestate->is_string()) out.tracestate = tracestate->get<std::string>();
       }
     }
   }
@@ -333,6 +335,9 @@ void HttpTransport::StartPost(Outgoing message) {
   t->headers = static_cast<curl_slist*>(BaseHeaders(true, true));
   if (!message.traceparent.empty() && message.traceparent.find_first_of("\r\n") == std::string::npos) {
     t->headers = curl_slist_append(t->headers, absl::StrCat("traceparent: ", message.traceparent).c_str());
+    if (!message.tracestate.empty() && message.tracestate.find_first_of("\r\n") == std::string::npos) {
+      t->headers = curl_slist_append(t->headers, absl::StrCat("tracestate: ", message.tracestate).c_str());
+    }
   }
   AddTransfer(std::move(t));
 }

@@ -79,6 +79,7 @@ class HttpTransport final : public Transport {
     std::string method;     // empty for a response
     std::string id_json;    // the request id as JSON text; empty for notifications/responses
     std::string traceparent;  // params._meta.traceparent, sent as the traceparent header too
+    std::string tracestate;   // params._meta.tracestate, likewise (only with a traceparent)
   };
 
   void Loop();

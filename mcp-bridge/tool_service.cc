@@ -76,9 +76,15 @@ grpc::ServerUnaryReactor* ToolServiceImpl::CallTool(grpc::CallbackServerContext*
     return reactor;
   }
   // The worker's execute_tool span, when it sent one: the bridge's span nests under
-  // it. A malformed traceparent is ignored (W3C: start a new trace), never refused.
+  // it. A malformed traceparent is ignored (W3C: start a new trace), never refused;
+  // so is a malformed tracestate (W3C: not passed on).
   absl::StatusOr<tracing::SpanContext> parent =
       tracing::ParseTraceparent(ClientMetadataValue(*context, tracing::kTraceparentKey));
+  if (parent.ok()) {
+    absl::StatusOr<std::string> state =
+        tracing::ParseTracestate(ClientMetadataValues(*context, tracing::kTracestateKey));
+    if (state.ok()) parent->trace_state = *std::move(state);
+  }
   ScopedLogContext log_context(
       LogContext{request->run_id(), parent.ok() ? parent->trace_id : "", parent.ok() ? parent->span_id : ""});
   return new CallToolReactor(bridge_, *request, response, parent.ok() ? *parent : tracing::SpanContext());

@@ -307,7 +307,11 @@ grpc::ServerUnaryReactor* RunServiceImpl::ForkRun(grpc::CallbackServerContext* c
   run.set_namespace_(source->namespace_().empty() ? std::string(NamespaceOfRunId(source->run_id()))
                                                   : source->namespace_());
   run.set_forked_at_seq(request->at_journal_seq());
-  if (absl::Status s = SetCallerTrace(ClientMetadataValue(*ctx, tracing::kTraceparentKey), &run); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = SetCallerTrace(ClientMetadataValue(*ctx, tracing::kTraceparentKey),
+                                      ClientMetadataValues(*ctx, tracing::kTracestateKey), &run);
+      !s.ok()) {
+    return FinishNow(ctx, s);
+  }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   scheduler_.ForkRun(std::move(params), [reactor, reply](absl::StatusOr<v1::Run> created) {
     if (created.ok()) *reply = std::move(*created);

@@ -12,17 +12,22 @@
 
 namespace baton::orchestrator {
 
-absl::Status SetCallerTrace(absl::string_view traceparent, v1::Run* run) {
+absl::Status SetCallerTrace(absl::string_view traceparent, absl::string_view tracestate, v1::Run* run) {
   if (traceparent.empty()) return absl::OkStatus();
   absl::StatusOr<tracing::SpanContext> caller = tracing::ParseTraceparent(traceparent);
   if (!caller.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("traceparent (gRPC metadata): ", caller.status().message()));
   }
+  absl::StatusOr<std::string> state = tracing::ParseTracestate(tracestate);
+  if (!state.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("tracestate (gRPC metadata): ", state.status().message()));
+  }
   v1::TraceContext* trace = run->mutable_trace();
   trace->set_trace_id(caller->trace_id);
   trace->set_parent_span_id(caller->span_id);
   trace->set_sampled(caller->sampled);
+  trace->set_tracestate(*std::move(state));
   return absl::OkStatus();
 }
 
@@ -72,6 +77,7 @@ void ExportGraphRunSpan(const v1::Run& run) {
   span.trace_id = run.trace().trace_id();
   span.span_id = GraphRunSpanId(run.run_id());
   span.parent_span_id = run.trace().parent_span_id();
+  span.trace_state = run.trace().tracestate();
   span.start_unix_nanos = run.create_time_ms() * 1'000'000;
   span.end_unix_nanos = std::max(run.end_time_ms(), run.create_time_ms()) * 1'000'000;
   span.attributes = {

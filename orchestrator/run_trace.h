@@ -15,10 +15,11 @@
 namespace baton::orchestrator {
 
 // Sets run->trace from `traceparent`, the call's `traceparent` metadata ("": none,
-// and the run gets a trace of its own when created). A malformed one is
-// kInvalidArgument naming it: the caller asked for its trace and would otherwise lose
-// it without a word.
-absl::Status SetCallerTrace(absl::string_view traceparent, v1::Run* run);
+// and the run gets a trace of its own when created), and `tracestate`, its
+// `tracestate` metadata (ignored without a traceparent, as W3C says). A malformed one
+// is kInvalidArgument naming it: the caller asked for its trace and would otherwise
+// lose it without a word.
+absl::Status SetCallerTrace(absl::string_view traceparent, absl::string_view tracestate, v1::Run* run);
 
 // A new trace of the run's own: a random trace id, no parent span, sampled.
 v1::TraceContext NewRunTrace();

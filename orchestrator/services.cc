@@ -49,7 +49,11 @@ grpc::ServerUnaryReactor* RunServiceImpl::CreateRun(grpc::CallbackServerContext*
   if (!ns.ok()) return FinishNow(ctx, ns.status());
   v1::Run run;
   run.set_namespace_(*ns);
-  if (absl::Status s = SetCallerTrace(ClientMetadataValue(*ctx, tracing::kTraceparentKey), &run); !s.ok()) return FinishNow(ctx, s);
+  if (absl::Status s = SetCallerTrace(ClientMetadataValue(*ctx, tracing::kTraceparentKey),
+                                      ClientMetadataValues(*ctx, tracing::kTracestateKey), &run);
+      !s.ok()) {
+    return FinishNow(ctx, s);
+  }
   if (!request->graph_name().empty() || request->has_graph()) {
     v1::GraphSpec graph;
     if (!request->graph_name().empty()) {

@@ -82,6 +82,7 @@ absl::StatusOr<ToolOutput> BridgeToolExecutor::CallTool(const std::string& name,
   // The call's span (execute_tool) goes with it: the bridge's span nests under it.
   if (const tracing::SpanContext span = tracing::CurrentSpanContext(); span.valid()) {
     ctx.AddMetadata(tracing::kTraceparentKey, tracing::FormatTraceparent(span));
+    if (!span.trace_state.empty()) ctx.AddMetadata(tracing::kTracestateKey, span.trace_state);
   }
   v1::CallToolResponse response;
   grpc::Status status;

@@ -122,6 +122,7 @@ tracing::SpanContext RunParentContext(const v1::Run& run) {
     parent.trace_id = run.trace().trace_id();
     if (tracing::IsValidId(run.trace().parent_span_id(), 16)) parent.span_id = run.trace().parent_span_id();
     parent.sampled = run.trace().sampled();
+    parent.trace_state = run.trace().tracestate();
   } else {
     // Stable in every process, so every attempt derives the same id.
     const uint64_t high = Fnv1a(run.run_id());

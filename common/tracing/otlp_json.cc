@@ -78,6 +78,10 @@ void AppendSpan(std::string& out, const SpanData& span) {
     out.append(",\"parentSpanId\":");
     AppendJsonString(out, span.parent_span_id);
   }
+  if (!span.trace_state.empty()) {
+    out.append(",\"traceState\":");
+    AppendJsonString(out, span.trace_state);
+  }
   out.append(",\"name\":");
   AppendJsonString(out, span.name);
   absl::StrAppend(&out, ",\"kind\":", static_cast<int>(span.kind), ",\"startTimeUnixNano\":");

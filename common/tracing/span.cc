@@ -70,6 +70,7 @@ Span Tracer::StartSpan(const std::string& name, SpanKind kind, const SpanContext
     span.context_.trace_id = IsValidId(trace_id, 32) ? trace_id : NewTraceId();
     span.context_.sampled = parent.trace_id.empty() || parent.sampled;
   }
+  if (span.context_.trace_id == parent.trace_id) span.context_.trace_state = parent.trace_state;
   if (exporter_ == nullptr || !span.context_.sampled) return span;
   span.exporter_ = exporter_;
   span.data_ = std::make_unique<SpanData>();
@@ -78,6 +79,7 @@ Span Tracer::StartSpan(const std::string& name, SpanKind kind, const SpanContext
   span.data_->trace_id = span.context_.trace_id;
   span.data_->span_id = span.context_.span_id;
   if (parent.valid()) span.data_->parent_span_id = parent.span_id;
+  span.data_->trace_state = span.context_.trace_state;
   span.data_->start_unix_nanos = NowUnixNanos();
   return span;
 }

@@ -37,6 +37,7 @@ struct SpanData {
   std::string trace_id;
   std::string span_id;
   std::string parent_span_id;  // empty: a root
+  std::string trace_state;     // W3C tracestate (OTLP traceState); empty: none
   int64_t start_unix_nanos = 0;
   int64_t end_unix_nanos = 0;
   Attributes attributes;
@@ -89,7 +90,8 @@ class Tracer {
   explicit Tracer(SpanExporter* exporter) : exporter_(exporter) {}
 
   // A span under `parent`: in its trace, with it as parent. Without a valid parent,
-  // the root of a new trace, or of `trace_id`'s trace when that is given.
+  // the root of a new trace, or of `trace_id`'s trace when that is given. A span in
+  // `parent`'s trace carries its trace_state.
   Span StartSpan(const std::string& name, SpanKind kind, const SpanContext& parent,
                  const std::string& trace_id = "") const;
   bool exporting() const { return exporter_ != nullptr; }

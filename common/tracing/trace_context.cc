@@ -1,9 +1,13 @@
 #include "common/tracing/trace_context.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace baton::tracing {
 namespace {
@@ -82,6 +86,77 @@ absl::StatusOr<SpanContext> ParseTraceparent(absl::string_view header) {
   const int low = flags[1] <= '9' ? flags[1] - '0' : flags[1] - 'a' + 10;
   context.sampled = (low & 1) != 0;
   return context;
+}
+
+namespace {
+
+bool IsKeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' || c == '/';
+}
+
+// A simple key: a lowercase letter, then up to 255 key characters. As the tenant of a
+// multi-tenant key a digit may come first too, and 241 characters at most.
+bool IsKeyPart(absl::string_view part, size_t max, bool digit_first) {
+  if (part.empty() || part.size() > max) return false;
+  const char first = part[0];
+  if (!((first >= 'a' && first <= 'z') || (digit_first && first >= '0' && first <= '9'))) return false;
+  for (char c : part.substr(1)) {
+    if (!IsKeyChar(c)) return false;
+  }
+  return true;
+}
+
+bool IsValidKey(absl::string_view key) {
+  const size_t at = key.find('@');
+  if (at == absl::string_view::npos) return IsKeyPart(key, 256, false);
+  return IsKeyPart(key.substr(0, at), 241, true) && IsKeyPart(key.substr(at + 1), 14, false);
+}
+
+bool IsValidValue(absl::string_view value) {
+  if (value.empty() || value.size() > 256 || value.back() == ' ') return false;
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e || c == ',' || c == '=') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ParseTracestate(absl::string_view header) {
+  constexpr size_t kMaxMembers = 32;
+  std::string out;
+  std::vector<absl::string_view> keys;
+  size_t index = 0;
+  for (absl::string_view member : absl::StrSplit(header, ',')) {
+    ++index;
+    member = absl::StripAsciiWhitespace(member);
+    if (member.empty()) continue;
+    const size_t eq = member.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("member ", index, " \"", member, "\" is not key=value"));
+    }
+    const absl::string_view key = member.substr(0, eq);
+    if (!IsValidKey(key)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member ", index, ": key \"", key,
+          "\" must be a lowercase letter then up to 255 of [a-z0-9_*/-], or tenant@system"));
+    }
+    if (!IsValidValue(member.substr(eq + 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member ", index, " (", key,
+          "): the value must be 1 to 256 printable ASCII characters other than ',' and '=', not ending in a space"));
+    }
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("key \"", key, "\" appears twice"));
+    }
+    keys.push_back(key);
+    if (keys.size() > kMaxMembers) {
+      return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxMembers, " members"));
+    }
+    if (!out.empty()) out.push_back(',');
+    out.append(member.data(), member.size());
+  }
+  return out;
 }
 
 std::string FormatTraceparent(const SpanContext& context) {

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/tracing/otlp_http_exporter.h"
 #include "common/tracing/otlp_json.h"
@@ -65,6 +66,40 @@ TEST(TraceparentTest, NewIdsAreValidAndDiffer) {
   EXPECT_NE(NewTraceId(), NewTraceId());
 }
 
+TEST(TracestateTest, KeepsValidMembersAndDropsBlanksAndEmptyOnes) {
+  EXPECT_EQ(*ParseTracestate("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"), "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  EXPECT_EQ(*ParseTracestate(" rojo=00f067aa0ba902b7 ,\t, congo=t61rcWkgMzE"),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+  EXPECT_EQ(*ParseTracestate(""), "");
+  EXPECT_EQ(*ParseTracestate(" , "), "");
+  // Multi-tenant keys, and values with inner spaces and any other printable character.
+  EXPECT_EQ(*ParseTracestate("7tenant@vendor=a b:c;d,x/y*z_-1=~!"), "7tenant@vendor=a b:c;d,x/y*z_-1=~!");
+  // 32 members, at the limits of key and value lengths.
+  std::string many;
+  for (int i = 0; i < 32; ++i) absl::StrAppend(&many, i > 0 ? "," : "", "k", i, "=v");
+  EXPECT_TRUE(ParseTracestate(many).ok());
+  EXPECT_TRUE(ParseTracestate(absl::StrCat("a", std::string(255, 'b'), "=", std::string(256, 'v'))).ok());
+}
+
+TEST(TracestateTest, MalformedOnesSayWhatIsWrong) {
+  EXPECT_THAT(ParseTracestate("rojo").status().message(), HasSubstr("member 1 \"rojo\" is not key=value"));
+  EXPECT_THAT(ParseTracestate("ok=1,Rojo=2").status().message(), HasSubstr("member 2: key \"Rojo\""));
+  EXPECT_THAT(ParseTracestate("1abc=2").status().message(), HasSubstr("key \"1abc\""));
+  EXPECT_THAT(ParseTracestate("t@VENDOR=2").status().message(), HasSubstr("key \"t@VENDOR\""));
+  EXPECT_THAT(ParseTracestate("t@averyveryverylongsystem=2").status().message(), HasSubstr("tenant@system"));
+  EXPECT_THAT(ParseTracestate(absl::StrCat("a", std::string(256, 'b'), "=1")).status().message(),
+              HasSubstr("must be a lowercase letter"));
+  EXPECT_THAT(ParseTracestate("rojo=").status().message(), HasSubstr("member 1 (rojo): the value"));
+  EXPECT_THAT(ParseTracestate("rojo=a=b").status().message(), HasSubstr("the value"));
+  EXPECT_THAT(ParseTracestate(absl::StrCat("rojo=", std::string(257, 'v'))).status().message(),
+              HasSubstr("the value"));
+  EXPECT_THAT(ParseTracestate("rojo=caf\xc3\xa9").status().message(), HasSubstr("printable ASCII"));
+  EXPECT_THAT(ParseTracestate("rojo=1,congo=2,rojo=3").status().message(), HasSubstr("\"rojo\" appears twice"));
+  std::string too_many;
+  for (int i = 0; i < 33; ++i) absl::StrAppend(&too_many, i > 0 ? "," : "", "k", i, "=v");
+  EXPECT_THAT(ParseTracestate(too_many).status().message(), HasSubstr("more than 32 members"));
+}
+
 // Keeps what it is given.
 class CollectingExporter : public SpanExporter {
  public:
@@ -88,6 +123,31 @@ TEST(SpanTest, ChildrenShareTheTraceAndNameTheirParent) {
   EXPECT_TRUE(exporter.spans[0].error);
   EXPECT_EQ(exporter.spans[1].parent_span_id, "00f067aa0ba902b7");
   EXPECT_LE(exporter.spans[1].start_unix_nanos, exporter.spans[1].end_unix_nanos);
+}
+
+// A trace's tracestate goes from the caller's context to every span of the trace, and
+// is exported with each (OTLP traceState); a new trace has none.
+TEST(SpanTest, EverySpanOfATraceCarriesItsTracestate) {
+  CollectingExporter exporter;
+  Tracer tracer(&exporter);
+  SpanContext caller = *ParseTraceparent(kTraceparent);
+  caller.trace_state = "congo=t61rcWkgMzE";
+  Span root = tracer.StartSpan("root", SpanKind::kInternal, caller);
+  Span child = tracer.StartSpan("child", SpanKind::kClient, root.context());
+  Span other = tracer.StartSpan("other", SpanKind::kInternal, {});
+  EXPECT_EQ(child.context().trace_state, "congo=t61rcWkgMzE");
+  EXPECT_EQ(other.context().trace_state, "");
+  child.End();
+  root.End();
+  other.End();
+  ASSERT_EQ(exporter.spans.size(), 3u);
+  EXPECT_EQ(exporter.spans[0].trace_state, "congo=t61rcWkgMzE");
+  EXPECT_EQ(exporter.spans[1].trace_state, "congo=t61rcWkgMzE");
+  EXPECT_EQ(exporter.spans[2].trace_state, "");
+  const json body = json::parse(EncodeOtlpJson({}, {exporter.spans[0], exporter.spans[2]}));
+  const json& spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"];
+  EXPECT_EQ(spans[0]["traceState"], "congo=t61rcWkgMzE");
+  EXPECT_FALSE(spans[1].contains("traceState"));
 }
 
 TEST(SpanTest, AnUnsampledTraceOrNoExporterRecordsNothingButHasIds) {

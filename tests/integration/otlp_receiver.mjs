@@ -80,6 +80,7 @@ function decode(request) {
           traceId: hexId(s.traceId, 32, "traceId"),
           spanId: hexId(s.spanId, 16, "spanId"),
           parentSpanId: s.parentSpanId ? hexId(s.parentSpanId, 16, "parentSpanId") : "",
+          traceState: s.traceState ?? "",
           name: s.name,
           kind: s.kind ?? 0,
           startTimeUnixNano: start.value.toString(),

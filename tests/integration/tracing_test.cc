@@ -32,6 +32,9 @@ using ::testing::SizeIs;
 constexpr char kTool[] = "mcp__fault__echo";
 constexpr char kSecretInput[] = "the secret input of the run";
 constexpr char kSecretEcho[] = "a secret argument";
+// Sent with the caller's traceparent (the W3C specification's example, with blanks).
+constexpr char kTracestate[] = " congo=t61rcWkgMzE, rojo=00f067aa0ba902b7";
+constexpr char kTracestateKept[] = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
 
 class TracingTest : public ::testing::Test {
  protected:
@@ -88,7 +91,7 @@ class TracingTest : public ::testing::Test {
     return std::make_unique<Process>(Cluster::Bin("baton-worker"), args, env, worker_log(name));
   }
 
-  v1::Run CreateRun(const std::string& traceparent, const std::string& tool) {
+  v1::Run CreateRun(const std::string& traceparent, const std::string& tool, const std::string& tracestate = "") {
     v1::CreateRunRequest request;
     v1::AgentSpec* agent = request.mutable_agent();
     agent->set_name("tracer");
@@ -99,6 +102,7 @@ class TracingTest : public ::testing::Test {
     grpc::ClientContext ctx;
     SetDeadline(ctx);
     if (!traceparent.empty()) ctx.AddMetadata("traceparent", traceparent);
+    if (!tracestate.empty()) ctx.AddMetadata("tracestate", tracestate);
     v1::Run created;
     grpc::Status s = cluster_->runs().CreateRun(&ctx, request, &created);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -150,12 +154,13 @@ TEST_F(TracingTest, EverySpanOfARunJoinsTheCallersTraceWithTheGenAiAttributes) {
       {{"content", {{{"type", "tool_use"}, {"name", kTool}, {"input", {{"text", kSecretEcho}}}}}}},
       {{"content", "All done."}},
   }));
-  const v1::Run created = CreateRun(traceparent_, kTool);
+  const v1::Run created = CreateRun(traceparent_, kTool, kTracestate);
   const v1::Run run = cluster_->WaitForEnd(created.run_id());
   ASSERT_EQ(run.state(), v1::SUCCEEDED) << run.error();
-  // The trace is kept with the run.
+  // The trace is kept with the run, its tracestate too.
   EXPECT_EQ(run.trace().trace_id(), caller_trace_);
   EXPECT_EQ(run.trace().parent_span_id(), caller_span_);
+  EXPECT_EQ(run.trace().tracestate(), kTracestateKept);
 
   const std::vector<json> spans = WaitForSpans([](const std::vector<json>& s) {
     return Named(s, "invoke_agent").size() >= 1 && Named(s, "chat").size() >= 2 &&
@@ -176,6 +181,7 @@ TEST_F(TracingTest, EverySpanOfARunJoinsTheCallersTraceWithTheGenAiAttributes) {
   for (const json& s : spans) {
     EXPECT_EQ(s["traceId"], caller_trace_) << s.dump();
     if (s["service"] != "unknown_service:node") {
+      EXPECT_EQ(s["traceState"], kTracestateKept) << s.dump();  // the worker's spans and the bridge's
       EXPECT_TRUE(s["int64AsString"].get<bool>()) << s.dump();
       EXPECT_EQ(s["headers"]["x-test-header"], "from env");  // OTEL_EXPORTER_OTLP_HEADERS
     }
@@ -250,6 +256,7 @@ TEST_F(TracingTest, EverySpanOfARunJoinsTheCallersTraceWithTheGenAiAttributes) {
   ASSERT_THAT(metas, SizeIs(1));
   EXPECT_EQ(json::parse(metas[0])["traceparent"],
             "00-" + caller_trace_ + "-" + mcp_call["spanId"].get<std::string>() + "-01");
+  EXPECT_EQ(json::parse(metas[0])["tracestate"], kTracestateKept);
 
   // No message content by default: not the input, the arguments, the result or the answer.
   const std::string everything = ReadFile(spans_file());
@@ -351,6 +358,24 @@ TEST_F(TracingTest, AMalformedTraceparentIsRefusedNamingIt) {
   grpc::Status s = cluster_->runs().CreateRun(&ctx, request, &created);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("traceparent"));
+
+  // A malformed tracestate with a good traceparent: refused too, naming it.
+  grpc::ClientContext bad_state;
+  SetDeadline(bad_state);
+  bad_state.AddMetadata("traceparent", traceparent_);
+  bad_state.AddMetadata("tracestate", "congo=t61rcWkgMzE,Rojo=1");
+  s = cluster_->runs().CreateRun(&bad_state, request, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("tracestate (gRPC metadata): member 2: key \"Rojo\""));
+
+  // A tracestate without a traceparent belongs to no trace: ignored, as W3C says.
+  grpc::ClientContext alone;
+  SetDeadline(alone);
+  alone.AddMetadata("tracestate", "congo=t61rcWkgMzE");
+  s = cluster_->runs().CreateRun(&alone, request, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(created.trace().tracestate(), "");
+  EXPECT_NE(created.trace().trace_id(), caller_trace_);
 }
 
 TEST_F(TracingTest, ARunWithoutATraceparentStartsItsOwnTrace) {
@@ -391,6 +416,7 @@ TEST_F(TracingTest, ASubagentsRunNestsUnderItsParentsSpanInTheCallersTrace) {
   grpc::ClientContext ctx;
   SetDeadline(ctx);
   ctx.AddMetadata("traceparent", traceparent_);
+  ctx.AddMetadata("tracestate", kTracestate);
   v1::Run created;
   ASSERT_TRUE(cluster_->runs().CreateRun(&ctx, request, &created).ok());
   const v1::Run run = cluster_->WaitForEnd(created.run_id());
@@ -398,6 +424,7 @@ TEST_F(TracingTest, ASubagentsRunNestsUnderItsParentsSpanInTheCallersTrace) {
   const std::vector<v1::Run> children = Children(*cluster_, run.run_id());
   ASSERT_THAT(children, SizeIs(1));
   EXPECT_EQ(children[0].trace().trace_id(), caller_trace_);
+  EXPECT_EQ(children[0].trace().tracestate(), kTracestateKept);
 
   const std::vector<json> spans = WaitForSpans([](const std::vector<json>& s) {
     return Named(s, "invoke_agent parent").size() >= 2 && Named(s, "invoke_agent child").size() >= 1;
@@ -410,6 +437,7 @@ TEST_F(TracingTest, ASubagentsRunNestsUnderItsParentsSpanInTheCallersTrace) {
   const std::vector<json> child = Named(spans, "invoke_agent child");
   ASSERT_THAT(child, SizeIs(1));
   EXPECT_EQ(child[0]["traceId"], caller_trace_);
+  EXPECT_EQ(child[0]["traceState"], kTracestateKept);
   EXPECT_TRUE(parent_spans.count(child[0]["parentSpanId"].get<std::string>())) << child[0].dump();
   EXPECT_EQ(children[0].trace().parent_span_id(), child[0]["parentSpanId"]);
 }
@@ -436,6 +464,7 @@ TEST_F(TracingTest, AGraphRunHasASpanInTheCallersTraceAndItsNodeRunsNestUnderIt)
   grpc::ClientContext ctx;
   SetDeadline(ctx);
   ctx.AddMetadata("traceparent", traceparent_);
+  ctx.AddMetadata("tracestate", kTracestate);
   v1::Run created;
   grpc::Status s = cluster_->runs().CreateRun(&ctx, request, &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -450,6 +479,7 @@ TEST_F(TracingTest, AGraphRunHasASpanInTheCallersTraceAndItsNodeRunsNestUnderIt)
   ASSERT_THAT(graph, SizeIs(1));
   EXPECT_EQ(graph[0]["traceId"], caller_trace_);
   EXPECT_EQ(graph[0]["parentSpanId"], caller_span_);
+  EXPECT_EQ(graph[0]["traceState"], kTracestateKept);
   EXPECT_EQ(graph[0]["resource"]["service.name"], "baton-orchestrator");
   EXPECT_EQ(graph[0]["attributes"]["gen_ai.conversation.id"], run.run_id());
   EXPECT_EQ(graph[0]["attributes"]["baton.graph.name"], "relay");
@@ -462,6 +492,7 @@ TEST_F(TracingTest, AGraphRunHasASpanInTheCallersTraceAndItsNodeRunsNestUnderIt)
     ASSERT_THAT(agent, SizeIs(1)) << node;
     EXPECT_EQ(agent[0]["traceId"], caller_trace_) << node;
     EXPECT_EQ(agent[0]["parentSpanId"], graph[0]["spanId"]) << node;
+    EXPECT_EQ(agent[0]["traceState"], kTracestateKept) << node;  // a node run's trace is its graph run's
   }
 }
 

@@ -148,7 +148,7 @@ TEST(StreamableHttpTest, ListsCallsAndStreamsProgress) {
       << server.log();
 }
 
-TEST(StreamableHttpTest, ACallsTraceparentInItsMetaIsAlsoItsHeader) {
+TEST(StreamableHttpTest, ACallsTraceparentAndTracestateInItsMetaAreAlsoItsHeaders) {
   EverythingHttp server("streamableHttp");
   TimerQueue timers;
   std::unique_ptr<McpClient> client = server.Client(timers);
@@ -157,10 +157,13 @@ TEST(StreamableHttpTest, ACallsTraceparentInItsMetaIsAlsoItsHeader) {
   CallOptions call;
   call.meta["traceparent"] = traceparent;
   EXPECT_EQ(FirstText(client->CallToolAndWait("echo", {{"message", "traced"}}, call)), "Echo: traced");
+  call.meta["tracestate"] = "congo=t61rcWkgMzE";
+  EXPECT_EQ(FirstText(client->CallToolAndWait("echo", {{"message", "with state"}}, call)), "Echo: with state");
   EXPECT_EQ(FirstText(client->CallToolAndWait("echo", {{"message", "untraced"}}, CallOptions{})), "Echo: untraced");
   client->Close();
-  // Only the traced call's POST had the header.
-  EXPECT_THAT(server.traceparents(), ::testing::ElementsAre("POST " + traceparent));
+  // Only the traced calls' POSTs had the headers.
+  EXPECT_THAT(server.traceparents(), ::testing::ElementsAre("POST " + traceparent,
+                                                            "POST " + traceparent + " tracestate=congo=t61rcWkgMzE"));
 }
 
 TEST(StreamableHttpTest, ALostSessionIsInitializedAgainAndTheCallGoesThrough) {
