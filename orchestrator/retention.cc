@@ -107,37 +107,59 @@ absl::Status RetentionSweeper::SweepNamespace(const std::string& ns, int64_t cut
 absl::Status RetentionSweeper::DeleteTree(const EndedRun& root, SweepStats& stats, std::string& first_id,
                                           std::string& last_id) {
   ASSIGN_OR_RETURN(std::optional<v1::Run> root_run, store_.GetRun(root.run_id));
-  // The tree, breadth first: every run comes after its parent.
-  std::vector<v1::Run> tree;
-  if (root_run.has_value()) tree.push_back(*std::move(root_run));
-  for (size_t i = 0; i < tree.size(); ++i) {
-    RunFilter filter;
-    filter.ns = std::string(NamespaceOfRunId(tree[i].run_id()));
-    filter.parent_run_id = tree[i].run_id();
-    std::string token;
-    do {
-      ASSIGN_OR_RETURN(RunPage page, store_.ListRuns(filter, store_keys::kMaxPageSize, token));
-      for (v1::Run& child : page.runs) tree.push_back(std::move(child));
-      token = std::move(page.next_page_token);
-    } while (!token.empty());
-  }
-  // Deepest first, so the parent index still reaches what a crash leaves behind; the
-  // root's batch also removes its ended entry.
-  std::reverse(tree.begin(), tree.end());
-  size_t done = 0;
-  do {
-    StoreBatch batch;
-    const size_t end = std::min(tree.size(), done + options_.batch_runs);
-    for (; done < end; ++done) {
-      const std::string& id = tree[done].run_id();
-      if (first_id.empty() || id < first_id) first_id = id;
-      if (id > last_id) last_id = id;
-      batch.run_deletes.push_back(std::move(tree[done]));
-    }
-    if (done == tree.size()) batch.ended_deletes.push_back(root);
+  // Depth first, each run after all of its children (post-order): a run's children are
+  // listed a page at a time, and the run is deleted once the last page's are. What is
+  // held is one page of children per level of the tree, not the tree: a graph of a
+  // hundred thousand nodes costs a page's memory, not a hundred thousand records.
+  // Batches go in that order, so a crash between two leaves no run whose parent is
+  // gone: the parent index still reaches everything left, from the root's entry.
+  struct Level {
+    v1::Run run;
+    std::vector<v1::Run> children;  // listed, not yet visited (last first)
+    std::string next_page;          // of the run's children; empty once all were listed
+    bool listed = false;            // the first page was asked for
+  };
+  std::vector<Level> path;
+  if (root_run.has_value()) path.push_back(Level{*std::move(root_run), {}, {}, false});
+  StoreBatch batch;
+  auto commit = [&]() -> absl::Status {
     RETURN_IF_ERROR(store_.Commit(batch));
     stats.runs += batch.run_deletes.size();
-  } while (done < tree.size());
+    batch = StoreBatch();
+    return absl::OkStatus();
+  };
+  while (!path.empty()) {
+    Level& level = path.back();
+    if (level.children.empty() && (!level.listed || !level.next_page.empty())) {
+      RunFilter filter;
+      filter.ns = std::string(NamespaceOfRunId(level.run.run_id()));
+      filter.parent_run_id = level.run.run_id();
+      ASSIGN_OR_RETURN(RunPage page, store_.ListRuns(filter, options_.list_page_runs, level.next_page));
+      level.listed = true;
+      level.next_page = std::move(page.next_page_token);
+      level.children = std::move(page.runs);
+      std::reverse(level.children.begin(), level.children.end());
+    }
+    if (!level.children.empty()) {
+      v1::Run child = std::move(level.children.back());
+      level.children.pop_back();
+      path.push_back(Level{std::move(child), {}, {}, false});  // `level` is not used after this
+      continue;
+    }
+    // Every child is in a batch: the run goes after them.
+    const std::string& id = level.run.run_id();
+    if (first_id.empty() || id < first_id) first_id = id;
+    if (id > last_id) last_id = id;
+    batch.run_deletes.push_back(std::move(level.run));
+    path.pop_back();
+    if (path.empty()) batch.ended_deletes.push_back(root);  // with the root, last
+    if (batch.run_deletes.size() >= options_.batch_runs || path.empty()) RETURN_IF_ERROR(commit());
+  }
+  if (!root_run.has_value()) {
+    // The root's record is gone already (a crash after its batch): only its entry is left.
+    batch.ended_deletes.push_back(root);
+    RETURN_IF_ERROR(commit());
+  }
   ++stats.roots;
   return absl::OkStatus();
 }

@@ -6,11 +6,12 @@
 // run. A root goes with its whole tree (children and graph nodes, found through the
 // parent index): a run ends its children when it ends, so every run of the tree has
 // ended and none is deleted while an ancestor lives. Deletes go through the normal
-// commit path (RunStore::Commit) in batches of at most `batch_runs` runs, deepest runs
-// first and the root (with its index entry) last, so a crash in the middle leaves the
-// entry that finds the rest. The scheduler is never involved: ended runs are not in
-// its memory, and nothing here takes its mutex. After a namespace's deletes the space
-// is given back (RunStore::ReclaimSpace).
+// commit path (RunStore::Commit) in batches of at most `batch_runs` runs, each run
+// after its children and the root (with its index entry) last, so a crash in the
+// middle leaves the entry that finds the rest. A tree is walked a page of children at
+// a time: a sweep's memory is bounded by the tree's depth, not its size. The scheduler
+// is never involved: ended runs are not in its memory, and nothing here takes its
+// mutex. After a namespace's deletes the space is given back (RunStore::ReclaimSpace).
 #ifndef BATON_ORCHESTRATOR_RETENTION_H_
 #define BATON_ORCHESTRATOR_RETENTION_H_
 
@@ -41,6 +42,10 @@ struct RetentionOptions {
   // the ended index.
   // Default: 100
   size_t batch_runs = 100;
+  // Children of a run read per look at the parent index while a tree is deleted: what
+  // a sweep holds is at most this many runs per level of the tree.
+  // Default: 1,000 (a ListRuns page)
+  int list_page_runs = 1000;
 };
 
 // What one sweep did.

@@ -10,6 +10,8 @@
 
 #include <gmock/gmock.h>
 
+#include "absl/strings/str_cat.h"
+
 #include "tests/orchestrator/scheduler/scheduler_fixture.h"
 
 namespace baton::orchestrator {
@@ -19,10 +21,11 @@ using ::testing::IsEmpty;
 
 class RetentionTest : public SchedulerFixture {
  protected:
-  SweepStats Sweep(absl::Duration default_retention, size_t batch_runs = 100) {
+  SweepStats Sweep(absl::Duration default_retention, size_t batch_runs = 100, int list_page_runs = 1000) {
     RetentionOptions options;
     options.default_retention = default_retention;
     options.batch_runs = batch_runs;
+    options.list_page_runs = list_page_runs;
     RetentionSweeper sweeper(store_, clock_, options);
     absl::StatusOr<SweepStats> stats = sweeper.Sweep();
     EXPECT_TRUE(stats.ok()) << stats.status();
@@ -141,6 +144,45 @@ TEST_F(RetentionTest, EndedRunsGoAfterThePeriodAndLiveRunsAndChildrenOfLiveParen
   EXPECT_THAT(*store_.ListEnded("default", clock_.NowMillis(), 100), IsEmpty());
   ExpectWhole(running.run_id());
   ExpectWhole(queued.run_id());
+}
+
+// A tree is walked a page of children at a time (here 2), each run deleted after its
+// children: a tree wider than a page and four levels deep goes whole, in batches of 3,
+// and another ended tree within its period stays.
+TEST_F(RetentionTest, ATreeWiderThanAPageAndSeveralLevelsDeepGoesWhole) {
+  // root: 5 children; the first has 3; the first of those has 1.
+  std::vector<std::string> ids;
+  StoreBatch batch;
+  auto put = [&](const std::string& id, const std::string& parent) {
+    v1::Run run;
+    run.set_run_id(id);
+    run.set_parent_run_id(parent);
+    run.set_state(v1::SUCCEEDED);
+    run.set_create_time_ms(clock_.NowMillis());
+    run.set_end_time_ms(clock_.NowMillis());
+    batch.put_runs.push_back(run);
+    batch.created_runs.push_back(id);
+    v1::RunEvent event;
+    event.set_run_id(id);
+    event.set_seq(1);
+    event.mutable_text()->set_text("ended");
+    batch.events.push_back(event);
+    ids.push_back(id);
+  };
+  put("default/run_tree", "");
+  for (int i = 0; i < 5; ++i) put(absl::StrCat("default/run_tree_c", i), "default/run_tree");
+  for (int i = 0; i < 3; ++i) put(absl::StrCat("default/run_tree_c0_g", i), "default/run_tree_c0");
+  put("default/run_tree_c0_g0_x", "default/run_tree_c0_g0");
+  ASSERT_TRUE(store_.Commit(batch).ok());
+  clock_.Advance(absl::Minutes(90));
+  const std::string recent = Finished("ended within the period");
+
+  const SweepStats stats = Sweep(absl::Hours(1), /*batch_runs=*/3, /*list_page_runs=*/2);
+  EXPECT_EQ(stats.roots, 1u);
+  EXPECT_EQ(stats.runs, ids.size());
+  for (const std::string& id : ids) ExpectGone(id);
+  ExpectWhole(recent);
+  EXPECT_THAT(*store_.ListEnded("default", clock_.NowMillis() - 3'600'000, 100), IsEmpty());
 }
 
 TEST_F(RetentionTest, ANamespacePeriodOverridesTheDefaultAndZeroKeepsForever) {
