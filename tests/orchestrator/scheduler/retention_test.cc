@@ -4,6 +4,9 @@
 // running or waiting, or a child whose parent lives, is never touched.
 #include "orchestrator/retention.h"
 
+#include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,14 +22,90 @@ namespace {
 
 using ::testing::IsEmpty;
 
+// The in-memory store, with `after_commit` run after each commit applies: what a crash
+// right after that commit would leave.
+class ObservedStore final : public RunStore {
+ public:
+  explicit ObservedStore(InMemoryRunStore& inner) : inner_(inner) {}
+  std::function<void()> after_commit;
+
+  absl::Status Commit(const StoreBatch& batch) override {
+    absl::Status s = inner_.Commit(batch);
+    if (s.ok() && after_commit) after_commit();
+    return s;
+  }
+  using RunStore::CommitAsync;
+  void CommitAsync(std::shared_ptr<const StoreBatch> batch, std::function<void(absl::Status)> done) override {
+    done(Commit(*batch));
+  }
+  absl::StatusOr<std::optional<v1::Run>> GetRun(std::string_view id) override { return inner_.GetRun(id); }
+  absl::StatusOr<RunPage> ListRuns(const RunFilter& f, int n, std::string_view token) override {
+    return inner_.ListRuns(f, n, token);
+  }
+  absl::StatusOr<RunCounts> CountRuns(const RunFilter& f) override { return inner_.CountRuns(f); }
+  absl::StatusOr<std::optional<std::string>> LookupRequestId(std::string_view ns, std::string_view id) override {
+    return inner_.LookupRequestId(ns, id);
+  }
+  using RunStore::ReadJournal;
+  absl::StatusOr<std::vector<v1::JournalEntry>> ReadJournal(std::string_view id, int64_t after) override {
+    return inner_.ReadJournal(id, after);
+  }
+  absl::StatusOr<std::vector<v1::RunEvent>> ReadEvents(std::string_view id, int64_t after, int limit) override {
+    return inner_.ReadEvents(id, after, limit);
+  }
+  absl::Status ScanQueue(const std::function<void(const QueueEntry&)>& fn) override { return inner_.ScanQueue(fn); }
+  absl::Status ScanLeases(const std::function<void(const LeaseRecord&)>& fn) override {
+    return inner_.ScanLeases(fn);
+  }
+  absl::StatusOr<std::optional<v1::AgentSpec>> GetAgent(std::string_view ns, std::string_view name,
+                                                        int32_t version) override {
+    return inner_.GetAgent(ns, name, version);
+  }
+  absl::StatusOr<std::vector<v1::AgentSpec>> ListAgents(std::string_view ns, int n, std::string_view t) override {
+    return inner_.ListAgents(ns, n, t);
+  }
+  absl::StatusOr<std::optional<v1::GraphSpec>> GetGraph(std::string_view ns, std::string_view name,
+                                                        int32_t version) override {
+    return inner_.GetGraph(ns, name, version);
+  }
+  absl::StatusOr<std::vector<v1::GraphSpec>> ListGraphs(std::string_view ns, int n, std::string_view t) override {
+    return inner_.ListGraphs(ns, n, t);
+  }
+  absl::Status ScanWaiting(const std::function<void(const std::string&)>& fn) override {
+    return inner_.ScanWaiting(fn);
+  }
+  absl::StatusOr<std::optional<v1::Approval>> GetApproval(std::string_view id) override {
+    return inner_.GetApproval(id);
+  }
+  absl::StatusOr<ApprovalPage> ListApprovals(const ApprovalFilter& f, int n, std::string_view t) override {
+    return inner_.ListApprovals(f, n, t);
+  }
+  absl::StatusOr<std::optional<std::string>> GetSessionHead(std::string_view ns, std::string_view id) override {
+    return inner_.GetSessionHead(ns, id);
+  }
+  absl::StatusOr<std::optional<v1::Namespace>> GetNamespace(std::string_view ns) override {
+    return inner_.GetNamespace(ns);
+  }
+  absl::StatusOr<std::vector<v1::Namespace>> ListNamespaces() override { return inner_.ListNamespaces(); }
+  absl::StatusOr<std::vector<std::string>> ListEndedNamespaces() override { return inner_.ListEndedNamespaces(); }
+  absl::StatusOr<std::vector<EndedRun>> ListEnded(std::string_view ns, int64_t before, size_t limit) override {
+    return inner_.ListEnded(ns, before, limit);
+  }
+  const std::string& PageTokenKey() const override { return inner_.PageTokenKey(); }
+
+ private:
+  InMemoryRunStore& inner_;
+};
+
 class RetentionTest : public SchedulerFixture {
  protected:
-  SweepStats Sweep(absl::Duration default_retention, size_t batch_runs = 100, int list_page_runs = 1000) {
+  SweepStats Sweep(absl::Duration default_retention, size_t batch_runs = 100, int list_page_runs = 1000,
+                   RunStore* store = nullptr) {
     RetentionOptions options;
     options.default_retention = default_retention;
     options.batch_runs = batch_runs;
     options.list_page_runs = list_page_runs;
-    RetentionSweeper sweeper(store_, clock_, options);
+    RetentionSweeper sweeper(store != nullptr ? *store : store_, clock_, options);
     absl::StatusOr<SweepStats> stats = sweeper.Sweep();
     EXPECT_TRUE(stats.ok()) << stats.status();
     return stats.ok() ? *stats : SweepStats();
@@ -147,13 +226,17 @@ TEST_F(RetentionTest, EndedRunsGoAfterThePeriodAndLiveRunsAndChildrenOfLiveParen
 }
 
 // A tree is walked a page of children at a time (here 2), each run deleted after its
-// children: a tree wider than a page and four levels deep goes whole, in batches of 3,
-// and another ended tree within its period stays.
-TEST_F(RetentionTest, ATreeWiderThanAPageAndSeveralLevelsDeepGoesWhole) {
+// children: a tree wider than a page and four levels deep goes whole, and another
+// ended tree within its period stays. After every batch (what a crash would leave)
+// each run left still has its parent, and the root its index entry, so the next
+// sweep finds all that is left.
+TEST_F(RetentionTest, ATreeWiderThanAPageAndSeveralLevelsDeepGoesWholeWithNoOrphanBetweenBatches) {
   // root: 5 children; the first has 3; the first of those has 1.
   std::vector<std::string> ids;
+  std::map<std::string, std::string> parents;
   StoreBatch batch;
   auto put = [&](const std::string& id, const std::string& parent) {
+    parents[id] = parent;
     v1::Run run;
     run.set_run_id(id);
     run.set_parent_run_id(parent);
@@ -177,7 +260,23 @@ TEST_F(RetentionTest, ATreeWiderThanAPageAndSeveralLevelsDeepGoesWhole) {
   clock_.Advance(absl::Minutes(90));
   const std::string recent = Finished("ended within the period");
 
-  const SweepStats stats = Sweep(absl::Hours(1), /*batch_runs=*/3, /*list_page_runs=*/2);
+  ObservedStore observed(store_);
+  int commits = 0;
+  observed.after_commit = [&] {
+    ++commits;
+    const bool root_left = Exists("default/run_tree");
+    bool any_left = false;
+    for (const std::string& id : ids) {
+      if (!Exists(id)) continue;
+      any_left = true;
+      if (!parents[id].empty()) EXPECT_TRUE(Exists(parents[id])) << id << " outlived its parent, commit " << commits;
+    }
+    const bool indexed = !store_.ListEnded("default", clock_.NowMillis() - 3'600'000, 100)->empty();
+    EXPECT_EQ(indexed, any_left) << "commit " << commits;
+    EXPECT_EQ(root_left, any_left) << "commit " << commits;
+  };
+  const SweepStats stats = Sweep(absl::Hours(1), /*batch_runs=*/2, /*list_page_runs=*/2, &observed);
+  EXPECT_EQ(commits, 5);  // 10 runs, 2 a batch
   EXPECT_EQ(stats.roots, 1u);
   EXPECT_EQ(stats.runs, ids.size());
   for (const std::string& id : ids) ExpectGone(id);
