@@ -626,8 +626,9 @@ void Scheduler::Create(v1::Run run, std::vector<v1::JournalEntry> journal, RunCa
       batch.request_ids.push_back({request_id, active.run.run_id()});
       pending_request_ids_[request_key] = active.run.run_id();
     }
-    // The run as this batch leaves it (a graph run may have started nodes already, or
-    // ended: then its last put, which FinishLocked makes whole).
+    // The run as its creation leaves it (a graph run may have started nodes already, or
+    // ended: then its last put, which FinishLocked makes whole); a parked poll's lease
+    // of it, which joins the same write, is not in the answer.
     v1::Run created_run;
     if (auto it = active_.find(run_id); it != active_.end()) {
       created_run = it->second.run;
