@@ -358,10 +358,14 @@ absl::Status RocksDbRunStore::LoadPageTokenKey() {
     }
   }
   if (key.empty()) {
+    // A new key never starts with 0x00, as an encrypted value does (value_cipher.h):
+    // stored in the clear, one that did could be taken for ciphertext at the next open.
     key.assign(kPageTokenKeyBytes, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
-      return absl::InternalError("RAND_bytes failed making the page token key");
-    }
+    do {
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
+        return absl::InternalError("RAND_bytes failed making the page token key");
+      }
+    } while (key[0] == '\0');
   }
   if (write) {
     std::string value = key;
