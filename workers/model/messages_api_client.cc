@@ -2,7 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <optional>
@@ -19,6 +23,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "workers/model/api_error.h"
+#include "workers/model/http1_response.h"
 #include "workers/model/message_assembler.h"
 #include "workers/model/sse_parser.h"
 
@@ -52,29 +57,6 @@ long ToCurlMillis(absl::Duration d) {
   return static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
 }
 
-// A curl_slist freed on scope exit.
-class HeaderList {
- public:
-  HeaderList() = default;
-  ~HeaderList() { curl_slist_free_all(list_); }
-  HeaderList(const HeaderList&) = delete;
-  HeaderList& operator=(const HeaderList&) = delete;
-  bool Add(const std::string& line) {
-    curl_slist* next = curl_slist_append(list_, line.c_str());
-    if (next == nullptr) return false;
-    list_ = next;
-    return true;
-  }
-  curl_slist* get() const { return list_; }
-  void Clear() {
-    curl_slist_free_all(list_);
-    list_ = nullptr;
-  }
-
- private:
-  curl_slist* list_ = nullptr;
-};
-
 bool IsCancelled(const ModelCallOptions& options) {
   return options.is_cancelled && options.is_cancelled();
 }
@@ -97,115 +79,66 @@ double Jitter() {
   return absl::Uniform<double>(gen, 0.0, 1.0);
 }
 
-// The state of one HTTP attempt, shared with curl's callbacks.
-struct Transfer {
+// The state of one HTTP attempt: what the response parser hands on goes into it.
+struct Transfer final : Http1ResponseParser::Handler {
   enum class Body { kUndecided, kEvents, kBuffered };
 
-  Transfer(CURL* easy, const ModelCallOptions& call, bool stream)
-      : easy(easy), call(call), stream(stream), assembler(call.on_text) {}
+  Transfer(const ModelCallOptions& call, bool stream) : stream(stream), assembler(call.on_text) {}
 
-  CURL* const easy;
-  const ModelCallOptions& call;
+  absl::Status OnHead(int status, HttpHeaders response_headers) override;
+  absl::Status OnBody(std::string_view bytes) override;
+  // Keeps `status` as the reason the transfer stopped, and returns it.
+  absl::Status Abort(absl::Status status) {
+    abort_status = status;
+    return status;
+  }
+
   const bool stream;
 
-  HttpHeaders headers;  // of the final response (a 100 Continue's are dropped)
+  HttpHeaders headers;  // of the final response (an interim 1xx's are dropped)
   Body body_kind = Body::kUndecided;
   std::string body;  // kBuffered
   SseParser sse;     // kEvents
   MessageAssembler assembler;
   std::vector<SseEvent> events;
-  // Set when a callback stopped the transfer: an `error` event, a malformed stream, an
+  // Set when the body stopped the transfer: an `error` event, a malformed stream, an
   // oversized body.
   std::optional<absl::Status> abort_status;
-  bool cancelled = false;
   // When the first content delta arrived (InfiniteFuture: none yet).
   absl::Time first_token = absl::InfiniteFuture();
 };
 
-size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  auto* transfer = static_cast<Transfer*>(user);
-  const size_t bytes = size * count;
-  try {
-    const absl::string_view line(data, bytes);
-    if (absl::StartsWith(line, "HTTP/")) {
-      transfer->headers.clear();  // a new response begins (after 1xx or a redirect)
-      return bytes;
-    }
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return bytes;  // the blank line ending the block
-    std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
-    std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-    transfer->headers[std::move(name)] = std::move(value);
-  } catch (const std::exception&) {
-    return 0;  // out of memory; curl aborts the transfer
-  }
-  return bytes;
-}
-
-void DecideBodyKind(Transfer& transfer, long status) {
-  auto type = transfer.headers.find("content-type");
+absl::Status Transfer::OnHead(int status, HttpHeaders response_headers) {
+  headers = std::move(response_headers);
+  auto type = headers.find("content-type");
   const bool event_stream =
-      type != transfer.headers.end() &&
-      absl::StartsWithIgnoreCase(type->second, "text/event-stream");
+      type != headers.end() && absl::StartsWithIgnoreCase(type->second, "text/event-stream");
   // Error responses come as JSON even to a streaming request; a proxy may also answer a
   // streaming request with a JSON body, which then counts as the whole message.
-  transfer.body_kind = transfer.stream && status >= 200 && status < 300 && event_stream
-                           ? Transfer::Body::kEvents
-                           : Transfer::Body::kBuffered;
+  body_kind = stream && status >= 200 && status < 300 && event_stream ? Body::kEvents : Body::kBuffered;
+  return absl::OkStatus();
 }
 
-size_t OnBody(char* data, size_t size, size_t count, void* user) {
-  auto* transfer = static_cast<Transfer*>(user);
-  const size_t bytes = size * count;
-  // Nothing may unwind through curl's C frames: on_text or json could throw.
-  try {
-    if (transfer->body_kind == Transfer::Body::kUndecided) {
-      long status = 0;
-      curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &status);
-      DecideBodyKind(*transfer, status);
+absl::Status Transfer::OnBody(std::string_view bytes) {
+  if (body_kind == Body::kBuffered) {
+    if (body.size() + bytes.size() > kMaxBodyBytes) {
+      return Abort(absl::ResourceExhaustedError(
+          absl::StrCat("Messages API response larger than ", kMaxBodyBytes, " bytes")));
     }
-    if (transfer->body_kind == Transfer::Body::kBuffered) {
-      if (transfer->body.size() + bytes > kMaxBodyBytes) {
-        transfer->abort_status = absl::ResourceExhaustedError(
-            absl::StrCat("Messages API response larger than ", kMaxBodyBytes, " bytes"));
-        return 0;
-      }
-      transfer->body.append(data, bytes);
-      return bytes;
-    }
-    transfer->events.clear();
-    if (absl::Status status = transfer->sse.Feed(std::string_view(data, bytes),
-                                                 &transfer->events);
-        !status.ok()) {
-      transfer->abort_status = std::move(status);
-      return 0;
-    }
-    for (const SseEvent& event : transfer->events) {
-      if (transfer->first_token == absl::InfiniteFuture() && event.event == "content_block_delta") {
-        transfer->first_token = absl::Now();
-      }
-      if (absl::Status status = transfer->assembler.OnEvent(event.event, event.data);
-          !status.ok()) {
-        transfer->abort_status = std::move(status);
-        return 0;
-      }
-    }
-  } catch (const std::exception& e) {
-    transfer->abort_status =
-        absl::InternalError(absl::StrCat("Messages API response handling failed: ", e.what()));
-    return 0;
+    body.append(bytes);
+    return absl::OkStatus();
   }
-  return bytes;
-}
-
-int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* transfer = static_cast<Transfer*>(user);
-  try {
-    if (IsCancelled(transfer->call)) transfer->cancelled = true;
-  } catch (const std::exception&) {
-    transfer->cancelled = true;
+  events.clear();
+  if (absl::Status status = sse.Feed(bytes, &events); !status.ok()) return Abort(std::move(status));
+  for (const SseEvent& event : events) {
+    if (first_token == absl::InfiniteFuture() && event.event == "content_block_delta") {
+      first_token = absl::Now();
+    }
+    if (absl::Status status = assembler.OnEvent(event.event, event.data); !status.ok()) {
+      return Abort(std::move(status));
+    }
   }
-  return transfer->cancelled ? 1 : 0;
+  return absl::OkStatus();
 }
 
 // baton_model_retries_total's reason: what made a retryable attempt fail.
@@ -257,24 +190,305 @@ absl::Status CheckOptions(const MessagesApiClientOptions& options) {
   return absl::OkStatus();
 }
 
+// Why an exchange with the API stopped before its answer was whole.
+struct IoError {
+  enum class Kind {
+    kNone,
+    kCancelled,   // is_cancelled said so
+    kTimedOut,    // the attempt's deadline, or libcurl's connect timeout
+    kConnection,  // connecting, sending or receiving failed, or the answer was malformed
+    kBadUrl,      // libcurl refused the base URL
+    kAborted,     // the answer's body stopped it (Transfer::abort_status)
+  };
+  Kind kind = Kind::kNone;
+  std::string detail;
+
+  bool ok() const { return kind == Kind::kNone; }
+};
+
+// One connection to the API, kept between calls. libcurl opens it
+// (CURLOPT_CONNECT_ONLY: name resolution, TCP, TLS, proxies); the client writes each
+// request on it and reads the answer with Http1ResponseParser. libcurl's own HTTP
+// transfer was a quarter of the worker's instructions per model step, and its CPU per
+// step fell by a fifth without it (docs/PERFORMANCE.md).
+class ApiConnection {
+ public:
+  ApiConnection() = default;
+  ~ApiConnection() { Close(); }
+  ApiConnection(const ApiConnection&) = delete;
+  ApiConnection& operator=(const ApiConnection&) = delete;
+
+  // Whether a connection is open and idle for less than kMaxIdle at `now`.
+  bool Reusable(absl::Time now) const { return easy_ != nullptr && now - last_used_ < kMaxIdle; }
+
+  // Closes any connection, then opens one to `client.base_url`'s origin.
+  IoError Open(const MessagesApiClientOptions& client, const ModelCallOptions& call, absl::Time deadline);
+
+  // Sends `request` and reads its answer into `parser`. The connection is kept for the
+  // next request when the answer says it may be, else closed.
+  IoError Exchange(std::string_view request, Http1ResponseParser& parser, Transfer& transfer,
+                   const ModelCallOptions& call, absl::Time deadline);
+
+  void Close();
+
+ private:
+  // libcurl does not use a connection idle for longer than this either
+  // (CURLOPT_MAXAGE_CONN's default); a server or a middlebox has likely dropped it.
+  static constexpr absl::Duration kMaxIdle = absl::Seconds(118);
+
+  IoError Send(std::string_view request, const ModelCallOptions& call, absl::Time deadline);
+  IoError Receive(Http1ResponseParser& parser, Transfer& transfer, const ModelCallOptions& call,
+                  absl::Time deadline);
+  // Until the socket is ready for `events`; an error when cancelled, past the deadline or
+  // when poll fails.
+  IoError Wait(short events, const ModelCallOptions& call, absl::Time deadline) const;
+  IoError CurlError(CURLcode code) const;
+
+  // The multi handle drives the connect (so is_cancelled is looked at meanwhile) and
+  // owns the connection; the easy handle stays attached to it while it is open.
+  CURLM* multi_ = nullptr;
+  CURL* easy_ = nullptr;
+  curl_socket_t socket_ = CURL_SOCKET_BAD;
+  absl::Time last_used_;   // when its last answer ended
+  char error_[CURL_ERROR_SIZE] = {0};  // libcurl's words for its last error
+};
+
+void ApiConnection::Close() {
+  if (easy_ != nullptr) {
+    if (multi_ != nullptr) curl_multi_remove_handle(multi_, easy_);
+    curl_easy_cleanup(easy_);
+    easy_ = nullptr;
+  }
+  if (multi_ != nullptr) {
+    curl_multi_cleanup(multi_);  // closes the connection it owns
+    multi_ = nullptr;
+  }
+  socket_ = CURL_SOCKET_BAD;
+}
+
+IoError ApiConnection::CurlError(CURLcode code) const {
+  std::string detail = error_[0] != '\0' ? std::string(error_) : curl_easy_strerror(code);
+  switch (code) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+      return {IoError::Kind::kBadUrl, std::move(detail)};
+    case CURLE_OPERATION_TIMEDOUT:
+      return {IoError::Kind::kTimedOut, std::move(detail)};
+    default:
+      return {IoError::Kind::kConnection, std::move(detail)};
+  }
+}
+
+IoError ApiConnection::Open(const MessagesApiClientOptions& client, const ModelCallOptions& call,
+                            absl::Time deadline) {
+  Close();
+  multi_ = curl_multi_init();
+  easy_ = curl_easy_init();
+  if (multi_ == nullptr || easy_ == nullptr) {
+    Close();
+    return {IoError::Kind::kConnection, "curl handle allocation failed"};
+  }
+  error_[0] = '\0';
+  curl_easy_setopt(easy_, CURLOPT_URL, client.base_url.c_str());
+  curl_easy_setopt(easy_, CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+  // The client speaks HTTP/1.1 on the connection, so TLS must not agree on h2 (ALPN).
+  curl_easy_setopt(easy_, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  // Through a proxy the connection is a tunnel (CONNECT) for http:// as for https://, so
+  // the requests written on it are the origin's.
+  curl_easy_setopt(easy_, CURLOPT_HTTPPROXYTUNNEL, 1L);
+  curl_easy_setopt(easy_, CURLOPT_USERAGENT, client.user_agent.c_str());  // for a proxy's CONNECT
+  curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, ToCurlMillis(client.connect_timeout));
+  curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_);
+  if (!client.ca_file.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, client.ca_file.c_str());
+  if (CURLMcode added = curl_multi_add_handle(multi_, easy_); added != CURLM_OK) {
+    IoError error{IoError::Kind::kConnection, absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(added))};
+    Close();
+    return error;
+  }
+  CURLcode code = CURLE_OK;
+  for (bool done = false; !done;) {
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(multi_, &running);
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
+      if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy_) {
+        code = msg->data.result;
+        done = true;
+      }
+    }
+    if (done) break;
+    IoError error;
+    const absl::Time now = absl::Now();
+    if (mc != CURLM_OK) {
+      error = {IoError::Kind::kConnection, absl::StrCat("curl_multi_perform: ", curl_multi_strerror(mc))};
+    } else if (IsCancelled(call)) {
+      error.kind = IoError::Kind::kCancelled;
+    } else if (now >= deadline) {
+      error = {IoError::Kind::kTimedOut, "the attempt's time ran out while connecting"};
+    } else {
+      const absl::Duration wait = std::min(kCancelPollInterval, deadline - now);
+      mc = curl_multi_poll(multi_, nullptr, 0, static_cast<int>(ToCurlMillis(wait)), nullptr);
+      if (mc != CURLM_OK) {
+        error = {IoError::Kind::kConnection, absl::StrCat("curl_multi_poll: ", curl_multi_strerror(mc))};
+      }
+    }
+    if (!error.ok()) {
+      Close();
+      return error;
+    }
+  }
+  if (code == CURLE_OK) {
+    code = curl_easy_getinfo(easy_, CURLINFO_ACTIVESOCKET, &socket_);
+    if (code == CURLE_OK && socket_ == CURL_SOCKET_BAD) code = CURLE_COULDNT_CONNECT;
+  }
+  if (code != CURLE_OK) {
+    IoError error = CurlError(code);
+    Close();
+    return error;
+  }
+  return {};
+}
+
+IoError ApiConnection::Wait(short events, const ModelCallOptions& call, absl::Time deadline) const {
+  while (true) {
+    if (IsCancelled(call)) return {IoError::Kind::kCancelled, ""};
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return {IoError::Kind::kTimedOut, "the attempt's time ran out"};
+    pollfd fd{socket_, events, 0};
+    const int ready =
+        poll(&fd, 1, static_cast<int>(ToCurlMillis(std::min(kCancelPollInterval, deadline - now))));
+    if (ready > 0) return {};
+    if (ready < 0 && errno != EINTR) {
+      return {IoError::Kind::kConnection, absl::StrCat("poll: ", std::strerror(errno))};
+    }
+  }
+}
+
+IoError ApiConnection::Send(std::string_view request, const ModelCallOptions& call, absl::Time deadline) {
+  for (size_t sent = 0; sent < request.size();) {
+    size_t n = 0;
+    const CURLcode code = curl_easy_send(easy_, request.data() + sent, request.size() - sent, &n);
+    if (code == CURLE_AGAIN) {
+      if (IoError waited = Wait(POLLOUT, call, deadline); !waited.ok()) return waited;
+      continue;
+    }
+    if (code != CURLE_OK) return CurlError(code);
+    sent += n;
+  }
+  return {};
+}
+
+IoError ApiConnection::Receive(Http1ResponseParser& parser, Transfer& transfer, const ModelCallOptions& call,
+                               absl::Time deadline) {
+  char buffer[16 * 1024];
+  while (!parser.complete()) {
+    if (IsCancelled(call)) return {IoError::Kind::kCancelled, ""};
+    // A server that never stops sending must not outlast the attempt either.
+    if (absl::Now() >= deadline) return {IoError::Kind::kTimedOut, "the attempt's time ran out"};
+    size_t n = 0;
+    // Read until libcurl says to wait: TLS may hold decrypted bytes the socket no
+    // longer shows.
+    const CURLcode code = curl_easy_recv(easy_, buffer, sizeof(buffer), &n);
+    if (code == CURLE_AGAIN) {
+      if (IoError waited = Wait(POLLIN, call, deadline); !waited.ok()) return waited;
+      continue;
+    }
+    if (code != CURLE_OK) return CurlError(code);
+    absl::Status parsed;
+    try {  // on_text, and the JSON of the events, may throw
+      parsed = n == 0 ? parser.FinishAtClose() : parser.Feed(std::string_view(buffer, n));
+    } catch (const std::exception& e) {
+      transfer.abort_status =
+          absl::InternalError(absl::StrCat("Messages API response handling failed: ", e.what()));
+      return {IoError::Kind::kAborted, ""};
+    }
+    if (!parsed.ok()) {
+      if (transfer.abort_status.has_value()) return {IoError::Kind::kAborted, ""};
+      return {IoError::Kind::kConnection, std::string(parsed.message())};
+    }
+    if (n == 0) break;  // the answer ended with the connection
+  }
+  return {};
+}
+
+IoError ApiConnection::Exchange(std::string_view request, Http1ResponseParser& parser, Transfer& transfer,
+                                const ModelCallOptions& call, absl::Time deadline) {
+  error_[0] = '\0';
+  IoError error = Send(request, call, deadline);
+  if (error.ok()) error = Receive(parser, transfer, call, deadline);
+  // A connection left in the middle of an answer cannot carry the next request.
+  if (error.ok() && parser.keep_alive()) {
+    last_used_ = absl::Now();
+  } else {
+    Close();
+  }
+  return error;
+}
+
+// What every request shares, made once from the options: the path of base_url (its
+// trailing '/' dropped), which the request line puts before the endpoint's, and the
+// header lines after the request line, for an answer as JSON [0] or as events [1].
+absl::Status PrepareRequests(const MessagesApiClientOptions& options, std::string* path_prefix,
+                             std::string header_lines[2]) {
+  RETURN_IF_ERROR(CheckOptions(options));
+  InitCurlOnce();
+  auto invalid = [&options](std::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Messages API base URL ", options.base_url, ": ", absl::string_view(why.data(), why.size())));
+  };
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), &curl_url_cleanup);
+  if (url == nullptr) return absl::ResourceExhaustedError("curl URL handle allocation failed");
+  if (CURLUcode parsed = curl_url_set(url.get(), CURLUPART_URL, options.base_url.c_str(), 0);
+      parsed != CURLUE_OK) {
+    return invalid(curl_url_strerror(parsed));
+  }
+  auto part = [&url](CURLUPart which) -> std::optional<std::string> {
+    char* value = nullptr;
+    if (curl_url_get(url.get(), which, &value, 0) != CURLUE_OK || value == nullptr) return std::nullopt;
+    std::string copy(value);
+    curl_free(value);
+    return copy;
+  };
+  const std::string scheme = absl::AsciiStrToLower(part(CURLUPART_SCHEME).value_or(""));
+  if (scheme != "http" && scheme != "https") return invalid("the scheme must be http or https");
+  if (part(CURLUPART_USER).has_value() || part(CURLUPART_PASSWORD).has_value()) {
+    // Not shown: the URL holds a credential.
+    return absl::InvalidArgumentError(
+        "Messages API base URL holds a user name or password; set api_key or auth_token instead");
+  }
+  if (part(CURLUPART_QUERY).has_value() || part(CURLUPART_FRAGMENT).has_value()) {
+    return invalid("a query or fragment cannot come before the endpoint's path");
+  }
+  const std::optional<std::string> host = part(CURLUPART_HOST);
+  if (!host.has_value() || host->empty()) return invalid("no host");
+  const std::optional<std::string> port = part(CURLUPART_PORT);  // only when the URL names one
+  *path_prefix = std::string(absl::StripSuffix(part(CURLUPART_PATH).value_or(""), "/"));
+  for (int stream = 0; stream < 2; ++stream) {
+    std::string& lines = header_lines[stream];
+    absl::StrAppend(&lines, "Host: ", *host, port.has_value() ? absl::StrCat(":", *port) : "", "\r\n",
+                    "User-Agent: ", options.user_agent, "\r\n",
+                    "content-type: application/json\r\n",
+                    stream ? "accept: text/event-stream\r\n" : "accept: application/json\r\n",
+                    "anthropic-version: ", options.anthropic_version, "\r\n");
+    if (!options.api_key.empty()) absl::StrAppend(&lines, "x-api-key: ", options.api_key, "\r\n");
+    if (!options.auth_token.empty()) {
+      absl::StrAppend(&lines, "authorization: Bearer ", options.auth_token, "\r\n");
+    }
+    if (!options.betas.empty()) {
+      absl::StrAppend(&lines, "anthropic-beta: ", absl::StrJoin(options.betas, ","), "\r\n");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct MessagesApiClient::Handle {
-  Handle() : multi(curl_multi_init()), easy(curl_easy_init()) {}
-  ~Handle() {
-    // The easy handle is never left attached to the multi handle between attempts.
-    if (easy != nullptr) curl_easy_cleanup(easy);
-    if (multi != nullptr) curl_multi_cleanup(multi);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-
-  // The multi handle owns the connection cache, so a pooled pair reuses connections.
-  CURLM* const multi;
-  CURL* const easy;
-  // The request's header lines, for an answer as JSON [0] or as events [1]: made at
-  // the handle's first attempt of each kind (they depend only on the client's options).
-  HeaderList headers[2];
+  ApiConnection connection;
+  std::string request;  // the request's bytes, kept for their buffer's capacity
 };
 
 struct MessagesApiClient::AttemptResult {
@@ -292,6 +506,7 @@ MessagesApiClientOptions MessagesApiClientOptions::FromEnvironment() {
   options.base_url = EnvOr("ANTHROPIC_BASE_URL", options.base_url);
   options.api_key = EnvOr("ANTHROPIC_API_KEY", "");
   options.auth_token = EnvOr("ANTHROPIC_AUTH_TOKEN", "");
+  options.ca_file = EnvOr("SSL_CERT_FILE", "");
   return options;
 }
 
@@ -301,9 +516,8 @@ MessagesApiClient::MessagesApiClient(MessagesApiClientOptions options, const Clo
                     .initial_backoff = options_.initial_retry_backoff,
                     .max_backoff = options_.max_retry_backoff,
                     .max_delay = options_.max_retry_delay},
-      clock_(clock),
-      config_status_(CheckOptions(options_)) {
-  InitCurlOnce();
+      clock_(clock) {
+  config_status_ = PrepareRequests(options_, &path_prefix_, header_lines_);
   if (!config_status_.ok()) {
     BATON_LOG(ERROR) << config_status_;
   }
@@ -331,9 +545,7 @@ std::unique_ptr<MessagesApiClient::Handle> MessagesApiClient::AcquireHandle() {
       return handle;
     }
   }
-  auto handle = std::make_unique<Handle>();
-  if (handle->easy == nullptr || handle->multi == nullptr) return nullptr;
-  return handle;
+  return std::make_unique<Handle>();
 }
 
 void MessagesApiClient::ReleaseHandle(std::unique_ptr<Handle> handle) {
@@ -427,8 +639,6 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
                                                       bool stream, const RateAttempt* rate) {
   RateGate* gate = rate != nullptr ? options_.rate_gate : nullptr;
   RETURN_IF_ERROR(config_status_);
-  const std::string url = absl::StrCat(absl::StripSuffix(options_.base_url, "/"),
-                                       absl::string_view(path.data(), path.size()));
   const int max_attempts = retry_policy_.max_retries + 1;
   for (int attempt = 1;; ++attempt) {
     if (IsCancelled(options)) return CancelledError();
@@ -437,8 +647,7 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
       if (absl::IsCancelled(acquired)) return CancelledError();
     }
     std::unique_ptr<Handle> handle = AcquireHandle();
-    if (handle == nullptr) return absl::InternalError("curl handle allocation failed");
-    AttemptResult result = Attempt(*handle, url, body, options, stream);
+    AttemptResult result = Attempt(*handle, path, body, options, stream);
     ReleaseHandle(std::move(handle));
     if (gate != nullptr) {
       RateOutcome outcome;
@@ -495,178 +704,98 @@ absl::StatusOr<ModelResponse> MessagesApiClient::Call(std::string_view path,
   }
 }
 
-MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle,
-                                                            const std::string& url,
+MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle, std::string_view path,
                                                             std::string_view body,
                                                             const ModelCallOptions& options,
                                                             bool stream) {
   AttemptResult result;
-  CURL* easy = handle.easy;  // reset after each attempt: it holds none of its options
-  HeaderList& headers = handle.headers[stream ? 1 : 0];
-  if (headers.get() == nullptr) {
-    bool headers_ok = headers.Add("content-type: application/json") &&
-                      headers.Add(stream ? "accept: text/event-stream" : "accept: application/json") &&
-                      headers.Add("anthropic-version: " + options_.anthropic_version) &&
-                      headers.Add("Expect:");  // no 100-continue round trip for big bodies
-    if (!options_.api_key.empty()) headers_ok &= headers.Add("x-api-key: " + options_.api_key);
-    if (!options_.auth_token.empty()) {
-      headers_ok &= headers.Add("authorization: Bearer " + options_.auth_token);
-    }
-    if (!options_.betas.empty()) {
-      headers_ok &= headers.Add("anthropic-beta: " + absl::StrJoin(options_.betas, ","));
-    }
-    if (!headers_ok) {
-      headers.Clear();
-      result.message = absl::ResourceExhaustedError("out of memory building request headers");
-      return result;
-    }
-  }
+  std::string& request = handle.request;
+  request.clear();
+  absl::StrAppend(&request, "POST ", path_prefix_, absl::string_view(path.data(), path.size()), " HTTP/1.1\r\n",
+                  header_lines_[stream ? 1 : 0], "Content-Length: ", body.size(), "\r\n\r\n");
+  request.append(body.data(), body.size());
 
-  Transfer transfer(easy, options, stream);
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_POST, 1L);
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ToCurlMillis(options_.connect_timeout));
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, ToCurlMillis(options.attempt_timeout));
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
-  curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, &OnProgress);
-  curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &transfer);
-
-  // Drive the transfer with the multi interface so that is_cancelled is polled every
-  // kCancelPollInterval even while the server sends nothing (the progress callback alone
-  // may wait a second between calls on an idle connection).
   const absl::Time start = absl::Now();
-  CURLcode code = CURLE_OK;
-  bool done = false;
-  if (CURLMcode added = curl_multi_add_handle(handle.multi, easy); added != CURLM_OK) {
-    curl_easy_reset(easy);  // it must not keep pointers into this frame
-    result.message = absl::InternalError(
-        absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(added)));
-    return result;
+  const absl::Time deadline = options.attempt_timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : start + options.attempt_timeout;
+  Transfer transfer(options, stream);
+  Http1ResponseParser parser(transfer);
+  ApiConnection& connection = handle.connection;
+  IoError error;
+  // A connection kept from an earlier call may have been closed by the server since. If
+  // it fails before any byte of an answer, the request goes once more on a new one: the
+  // server never answered it (libcurl does the same).
+  for (bool fresh = false;; fresh = true) {
+    const bool reused = !fresh && connection.Reusable(start);
+    if (!reused) {
+      error = connection.Open(options_, options, deadline);
+      if (!error.ok()) break;
+    }
+    error = connection.Exchange(request, parser, transfer, options, deadline);
+    if (!(error.kind == IoError::Kind::kConnection && reused && !parser.started())) break;
   }
-  while (!done) {
-    int running = 0;
-    CURLMcode mc = curl_multi_perform(handle.multi, &running);
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(handle.multi, &queued)) {
-      if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy) {
-        code = msg->data.result;
-        done = true;
-      }
-    }
-    if (done) break;
-    if (mc != CURLM_OK) {
-      code = CURLE_RECV_ERROR;
-      snprintf(error_buffer, sizeof(error_buffer), "curl_multi_perform: %s",
-               curl_multi_strerror(mc));
-      break;
-    }
-    if (transfer.cancelled || IsCancelled(options)) {
-      transfer.cancelled = true;
-      break;
-    }
-    mc = curl_multi_poll(handle.multi, nullptr, 0,
-                         static_cast<int>(absl::ToInt64Milliseconds(kCancelPollInterval)),
-                         nullptr);
-    if (mc != CURLM_OK) {
-      code = CURLE_RECV_ERROR;
-      snprintf(error_buffer, sizeof(error_buffer), "curl_multi_poll: %s",
-               curl_multi_strerror(mc));
-      break;
-    }
-  }
-  curl_multi_remove_handle(handle.multi, easy);  // closes the connection if unfinished
   const absl::Duration elapsed = absl::Now() - start;
 
-  long http_status = 0;
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_status);
-  result.http_status = static_cast<int>(http_status);
-  // Drop the pointers into this frame (error buffer, body, headers, callbacks' data)
-  // before the handle goes back to the pool.
-  curl_easy_reset(easy);
+  const int http_status = parser.status();
+  result.http_status = http_status;
   if (transfer.first_token != absl::InfiniteFuture()) result.time_to_first_token = transfer.first_token - start;
   result.headers = std::move(transfer.headers);
   result.request_id = RequestIdOf(result.headers);
 
-  if (transfer.cancelled) {
-    result.message = CancelledError();
-    return result;
-  }
-
-  if (transfer.abort_status.has_value()) {
-    // A callback stopped the transfer. An `error` event gets the request-id and is
-    // retried when its type is; a malformed stream or an oversized body is not retried.
-    if (const std::optional<ApiError>& api_error = transfer.assembler.error()) {
-      ApiError error = *api_error;
-      if (error.request_id.empty()) error.request_id = result.request_id;
-      result.message = error.ToStatus();
-      result.retryable = ShouldRetryStreamError(error.type);
-    } else {
-      result.message = *transfer.abort_status;
-    }
-    return result;
-  }
-
-  if (code != CURLE_OK) {
-    const std::string detail =
-        error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(code);
-    switch (code) {
-      case CURLE_UNSUPPORTED_PROTOCOL:
-      case CURLE_URL_MALFORMAT:
-        result.message = absl::InvalidArgumentError(
-            absl::StrCat("Messages API base URL ", options_.base_url, ": ", detail));
-        return result;
-      case CURLE_OPERATION_TIMEDOUT:
-        // The same code covers the connect timeout; only the attempt's own limit is
-        // kDeadlineExceeded.
-        if (options.attempt_timeout != absl::InfiniteDuration() &&
-            elapsed + absl::Milliseconds(50) >= options.attempt_timeout) {
-          result.message = absl::DeadlineExceededError(absl::StrCat(
-              "Messages API attempt timed out after ", absl::FormatDuration(elapsed),
-              http_status != 0 ? absl::StrCat(" (HTTP ", http_status, ")") : "",
-              result.request_id.empty() ? ""
-                                        : absl::StrCat(" (request-id ", result.request_id, ")")));
-        } else {
-          result.message =
-              absl::UnavailableError(absl::StrCat("Messages API connection error: ", detail));
-        }
-        result.retryable = true;
-        return result;
-      default:
-        result.message = absl::UnavailableError(absl::StrCat(
-            "Messages API connection error: ", detail,
-            http_status != 0 ? absl::StrCat(" (after HTTP ", http_status, ")") : "",
-            result.request_id.empty() ? ""
-                                      : absl::StrCat(" (request-id ", result.request_id, ")")));
-        result.retryable = true;
-        return result;
-    }
+  switch (error.kind) {
+    case IoError::Kind::kNone:
+      break;
+    case IoError::Kind::kCancelled:
+      result.message = CancelledError();
+      return result;
+    case IoError::Kind::kAborted:
+      // The body stopped the transfer. An `error` event gets the request-id and is
+      // retried when its type is; a malformed stream or an oversized body is not retried.
+      if (const std::optional<ApiError>& api_error = transfer.assembler.error()) {
+        ApiError api = *api_error;
+        if (api.request_id.empty()) api.request_id = result.request_id;
+        result.message = api.ToStatus();
+        result.retryable = ShouldRetryStreamError(api.type);
+      } else {
+        result.message = *transfer.abort_status;
+      }
+      return result;
+    case IoError::Kind::kBadUrl:
+      result.message = absl::InvalidArgumentError(
+          absl::StrCat("Messages API base URL ", options_.base_url, ": ", error.detail));
+      return result;
+    case IoError::Kind::kTimedOut:
+      // libcurl's connect timeout is one too; only the attempt's own limit is
+      // kDeadlineExceeded.
+      if (options.attempt_timeout != absl::InfiniteDuration() &&
+          elapsed + absl::Milliseconds(50) >= options.attempt_timeout) {
+        result.message = absl::DeadlineExceededError(absl::StrCat(
+            "Messages API attempt timed out after ", absl::FormatDuration(elapsed),
+            http_status != 0 ? absl::StrCat(" (HTTP ", http_status, ")") : "",
+            result.request_id.empty() ? "" : absl::StrCat(" (request-id ", result.request_id, ")")));
+      } else {
+        result.message = absl::UnavailableError(absl::StrCat("Messages API connection error: ", error.detail));
+      }
+      result.retryable = true;
+      return result;
+    case IoError::Kind::kConnection:
+      result.message = absl::UnavailableError(absl::StrCat(
+          "Messages API connection error: ", error.detail,
+          http_status != 0 ? absl::StrCat(" (after HTTP ", http_status, ")") : "",
+          result.request_id.empty() ? "" : absl::StrCat(" (request-id ", result.request_id, ")")));
+      result.retryable = true;
+      return result;
   }
 
   if (http_status < 200 || http_status >= 300) {
-    ApiError error = ParseApiErrorBody(static_cast<int>(http_status), transfer.body,
-                                       result.request_id);
-    result.message = error.ToStatus();
-    result.retryable = ShouldRetry(static_cast<int>(http_status), result.headers);
-    if (result.request_id.empty()) result.request_id = error.request_id;
+    ApiError api = ParseApiErrorBody(http_status, transfer.body, result.request_id);
+    result.message = api.ToStatus();
+    result.retryable = ShouldRetry(http_status, result.headers);
+    if (result.request_id.empty()) result.request_id = api.request_id;
     return result;
   }
 
-  if (transfer.body_kind == Transfer::Body::kUndecided) {
-    DecideBodyKind(transfer, http_status);  // an empty body: a stream cut off at once
-  }
   if (transfer.body_kind == Transfer::Body::kEvents) {
     auto message = transfer.assembler.Finish();
     if (!message.ok()) {

@@ -1,5 +1,7 @@
-// ModelClient over HTTP with libcurl: Claude's Messages API (or anything speaking its
-// wire format, such as baton-model-sim).
+// ModelClient over HTTP/1.1: Claude's Messages API (or anything speaking its wire
+// format, such as baton-model-sim). libcurl opens the connections (TCP, TLS, proxies
+// from the usual environment variables, tunnelled with CONNECT); the client writes the
+// requests and reads the answers on them itself.
 #ifndef BATON_WORKERS_MODEL_MESSAGES_API_CLIENT_H_
 #define BATON_WORKERS_MODEL_MESSAGES_API_CLIENT_H_
 
@@ -36,6 +38,10 @@ struct MessagesApiClientOptions {
   std::string anthropic_version = "2023-06-01";
   // Beta features, sent as one comma-separated `anthropic-beta` header. Default: none.
   std::vector<std::string> betas;
+  // A PEM file of the certificate authorities to trust for https, instead of libcurl's
+  // default bundle (a proxy that inspects TLS, a private gateway). Default: empty
+  // (FromEnvironment: $SSL_CERT_FILE, the variable OpenSSL itself reads).
+  std::string ca_file;
   // Time to establish a connection (TCP and TLS) for one attempt. Default: 10 s.
   absl::Duration connect_timeout = absl::Seconds(10);
   // Retries after the first attempt (so max_retries + 1 attempts). Default: 4.
@@ -57,8 +63,9 @@ struct MessagesApiClientOptions {
   // client. Default: none.
   metrics::Registry* metrics = nullptr;
 
-  // The defaults above, with base_url, api_key and auth_token taken from
-  // ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN when set and not empty.
+  // The defaults above, with base_url, api_key, auth_token and ca_file taken from
+  // ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN and SSL_CERT_FILE when
+  // set and not empty.
   static MessagesApiClientOptions FromEnvironment();
 };
 
@@ -72,7 +79,7 @@ struct MessagesApiClientOptions {
 // When a streamed attempt fails after some text arrived and is retried, on_text sees the
 // new attempt's text from its start again.
 //
-// Thread-safe: any number of threads may call at once. Each call borrows a curl handle
+// Thread-safe: any number of threads may call at once. Each call borrows a connection
 // from a pool (so connections are reused across calls) and returns it afterwards; the
 // client must outlive its calls.
 class MessagesApiClient final : public ModelClient {
@@ -107,7 +114,7 @@ class MessagesApiClient final : public ModelClient {
   const MessagesApiClientOptions& options() const { return options_; }
 
  private:
-  struct Handle;         // a curl easy handle and the multi handle that drives it
+  struct Handle;         // a connection to the API, and the buffer its requests are written in
   struct AttemptResult;  // what one HTTP attempt produced
 
   // POST /v1/messages of a serialized body (with "stream" as options say).
@@ -120,7 +127,8 @@ class MessagesApiClient final : public ModelClient {
   absl::StatusOr<ModelResponse> Call(std::string_view path, std::string_view body,
                                      const ModelCallOptions& options, bool stream,
                                      const RateAttempt* rate = nullptr);
-  AttemptResult Attempt(Handle& handle, const std::string& url, std::string_view body,
+  // One HTTP exchange: POST {base_url's path}{path} on handle's connection.
+  AttemptResult Attempt(Handle& handle, std::string_view path, std::string_view body,
                         const ModelCallOptions& options, bool stream);
 
   std::unique_ptr<Handle> AcquireHandle();
@@ -130,7 +138,12 @@ class MessagesApiClient final : public ModelClient {
   const RetryPolicy retry_policy_;
   const Clock& clock_;
   // Not OK when the options cannot make a valid request; every call then fails with it.
-  const absl::Status config_status_;
+  // Set in the constructor, as are the two below.
+  absl::Status config_status_;
+  // base_url's path, which goes before an endpoint's path (no trailing '/').
+  std::string path_prefix_;
+  // The header lines after the request line, for an answer as JSON [0] or as events [1].
+  std::string header_lines_[2];
 
   // Set in the constructor from options_.metrics (empty: off).
   metrics::HistogramFamily call_seconds_;          // {model, outcome}
