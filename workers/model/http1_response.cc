@@ -215,7 +215,6 @@ absl::Status Http1ResponseParser::OnHeadEnd() {
     state_ = State::kStatusLine;  // an interim response: the final one follows
     return absl::OkStatus();
   }
-  head_done_ = true;
   keep_alive_ = minor_version_ >= 1 && !connection_close_;
   if (status_ == 204 || status_ == 304) {
     state_ = State::kComplete;
@@ -235,6 +234,7 @@ absl::Status Http1ResponseParser::OnHeadEnd() {
     keep_alive_ = false;
     state_ = State::kBodyUntilClose;
   }
+  head_done_ = true;  // status() tells it from here on, as the handler is told
   return handler_.OnHead(status_, std::move(headers_));
 }
 

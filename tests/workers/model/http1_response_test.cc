@@ -168,6 +168,8 @@ TEST(Http1ResponseParserTest, MalformedAnswersAreRefusedNamingWhatIsWrong) {
     EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << c.response.substr(0, 60);
     EXPECT_THAT(std::string(status.message()), HasSubstr(c.error)) << c.response.substr(0, 60);
     EXPECT_FALSE(parser.complete());
+    // A refused head has no status, as the handler never heard of it.
+    EXPECT_EQ(parser.status(), recorder.status) << c.response.substr(0, 60);
   }
 }
 
