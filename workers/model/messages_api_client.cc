@@ -38,6 +38,8 @@ using nlohmann::json;
 // stops; at 20 ms, each call waiting on the model woke 50 times a second, the
 // worker's largest CPU cost per step once calls take long (docs/PERFORMANCE.md).
 constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(200);
+// A request body up to this size is copied behind its head, so one write carries both.
+constexpr size_t kBodyCopiedBytes = 16 * 1024;
 // A non-streamed body larger than this is refused rather than buffered.
 constexpr size_t kMaxBodyBytes = size_t{64} << 20;
 
@@ -224,9 +226,10 @@ class ApiConnection {
   // Closes any connection, then opens one to `client.base_url`'s origin.
   IoError Open(const MessagesApiClientOptions& client, const ModelCallOptions& call, absl::Time deadline);
 
-  // Sends `request` and reads its answer into `parser`. The connection is kept for the
-  // next request when the answer says it may be, else closed.
-  IoError Exchange(std::string_view request, Http1ResponseParser& parser, Transfer& transfer,
+  // Sends `request`, then `more` (the rest of its body, when it was not copied behind
+  // the head), and reads the answer into `parser`. The connection is kept for the next
+  // request when the answer says it may be, else closed.
+  IoError Exchange(std::string_view request, std::string_view more, Http1ResponseParser& parser, Transfer& transfer,
                    const ModelCallOptions& call, absl::Time deadline);
 
   void Close();
@@ -414,10 +417,12 @@ IoError ApiConnection::Receive(Http1ResponseParser& parser, Transfer& transfer, 
   return {};
 }
 
-IoError ApiConnection::Exchange(std::string_view request, Http1ResponseParser& parser, Transfer& transfer,
+IoError ApiConnection::Exchange(std::string_view request, std::string_view more, Http1ResponseParser& parser,
+                                Transfer& transfer,
                                 const ModelCallOptions& call, absl::Time deadline) {
   error_[0] = '\0';
   IoError error = Send(request, call, deadline);
+  if (error.ok()) error = Send(more, call, deadline);
   if (error.ok()) error = Receive(parser, transfer, call, deadline);
   // A connection left in the middle of an answer cannot carry the next request.
   if (error.ok() && parser.keep_alive()) {
@@ -488,7 +493,7 @@ absl::Status PrepareRequests(const MessagesApiClientOptions& options, std::strin
 
 struct MessagesApiClient::Handle {
   ApiConnection connection;
-  std::string request;  // the request's bytes, kept for their buffer's capacity
+  std::string request;  // the request's head (and a small body), kept for the buffer's capacity
 };
 
 struct MessagesApiClient::AttemptResult {
@@ -713,7 +718,13 @@ MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle, std:
   request.clear();
   absl::StrAppend(&request, "POST ", path_prefix_, absl::string_view(path.data(), path.size()), " HTTP/1.1\r\n",
                   header_lines_[stream ? 1 : 0], "Content-Length: ", body.size(), "\r\n\r\n");
-  request.append(body.data(), body.size());
+  // A small body rides in the head's write; a larger one is sent from the caller's
+  // buffer, so nothing that grows with the conversation is copied per call.
+  std::string_view more = body;
+  if (body.size() <= kBodyCopiedBytes) {
+    request.append(body.data(), body.size());
+    more = {};
+  }
 
   const absl::Time start = absl::Now();
   const absl::Time deadline = options.attempt_timeout == absl::InfiniteDuration()
@@ -732,7 +743,7 @@ MessagesApiClient::AttemptResult MessagesApiClient::Attempt(Handle& handle, std:
       error = connection.Open(options_, options, deadline);
       if (!error.ok()) break;
     }
-    error = connection.Exchange(request, parser, transfer, options, deadline);
+    error = connection.Exchange(request, more, parser, transfer, options, deadline);
     if (!(error.kind == IoError::Kind::kConnection && reused && !parser.started())) break;
   }
   const absl::Duration elapsed = absl::Now() - start;

@@ -458,7 +458,7 @@ class TlsServer {
   std::unique_ptr<Server> server_;  // last: serves once every other member exists
 };
 
-TEST(MessagesApiConnectionTest, OverTlsTheClientOffersOnlyHttp11AndReadsAnswersLargerThanARecord) {
+TEST(MessagesApiConnectionTest, OverTlsTheClientOffersOnlyHttp11AndCarriesBodiesLargerThanARecord) {
   absl::StatusOr<PemKeyPair> ca = CreateCertificateAuthority("messages-api-test-ca");
   ASSERT_TRUE(ca.ok()) << ca.status();
   const std::string ca_file = absl::StrCat(::testing::TempDir(), "/messages_api_ca.pem");
@@ -466,22 +466,33 @@ TEST(MessagesApiConnectionTest, OverTlsTheClientOffersOnlyHttp11AndReadsAnswersL
   // Bigger than a TLS record (16 KiB) several times over, written at once: the client
   // must read what the TLS layer holds, not only what the socket shows.
   const std::string long_text(100 * 1024, 'x');
+  std::vector<std::string> bodies;  // read by the test once the client's calls are done
   TlsServer server(*ca, [&](Stream& stream) {
     std::string pending;
     Request request;
-    while (ReadRequest(stream, pending, &request)) stream.Write(KeptJsonReply(TextMessage(long_text)));
+    while (ReadRequest(stream, pending, &request)) {
+      bodies.push_back(request.body);
+      stream.Write(KeptJsonReply(TextMessage(long_text)));
+    }
   });
+  // A small request rides in one write with its head; a long one (a long conversation)
+  // is sent from the caller's buffer after it.
+  json long_request = Request1();
+  long_request["messages"][0]["content"] = std::string(200 * 1024, 'q');
   MessagesApiClientOptions options = OptionsFor(server.base_url());
   options.ca_file = ca_file;
   {
     MessagesApiClient client(options);
-    for (int i = 0; i < 2; ++i) {
-      auto response = client.CreateMessage(Request1(), Call(/*stream=*/false));
+    for (const json& request : {Request1(), long_request}) {
+      auto response = client.CreateMessage(request, Call(/*stream=*/false));
       ASSERT_TRUE(response.ok()) << response.status();
       EXPECT_EQ(response->message["content"][0]["text"], long_text);
     }
   }  // closes its connection: the server serves one at a time
   EXPECT_EQ(server.connections(), 1);
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(json::parse(bodies[0]), Request1());
+  EXPECT_EQ(json::parse(bodies[1]), long_request);
   EXPECT_THAT(server.offered(), ::testing::ElementsAre("http/1.1"));
 
   // Without the CA, the server's certificate is refused: libcurl still checks it.
