@@ -1,13 +1,12 @@
 #include "workers/model/messages_api_client.h"
 
 #include <curl/curl.h>
-
 #include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <optional>
 #include <utility>

@@ -22,12 +22,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/workers/model/messages_api_fixtures.h"
 #include "workers/model/api_error.h"
 
 namespace baton::worker {
 namespace {
 
 using nlohmann::json;
+using ::baton::worker::api_test::Request;
+using ::baton::worker::api_test::Request1;
+using ::baton::worker::api_test::SseEventText;
+using ::baton::worker::api_test::TextMessage;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -39,12 +44,6 @@ struct Reply {
   std::vector<std::string> chunks;
   absl::Duration pause = absl::ZeroDuration();
   bool hold_open = false;
-};
-
-struct Request {
-  std::string request_line;
-  std::map<std::string, std::string> headers;  // lower-cased names
-  std::string body;
 };
 
 Reply JsonReply(int status, const json& body, const std::string& extra_headers = "") {
@@ -60,11 +59,6 @@ json ErrorBody(const std::string& type, const std::string& message) {
   return {{"type", "error"}, {"error", {{"type", type}, {"message", message}}}};
 }
 
-std::string SseEventText(const json& data) {
-  return absl::StrCat("event: ", data["type"].get<std::string>(), "\ndata: ", data.dump(),
-                      "\n\n");
-}
-
 // A streamed reply; the body ends when the server closes the connection.
 Reply SseReply(const std::vector<std::string>& chunks,
                const std::string& extra_headers = "request-id: req_sse\r\n") {
@@ -73,17 +67,6 @@ Reply SseReply(const std::vector<std::string>& chunks,
                                     "cache-control: no-cache\r\n", "connection: close\r\n",
                                     extra_headers),
                .chunks = chunks};
-}
-
-json TextMessage(const std::string& text) {
-  return {{"id", "msg_json"},
-          {"type", "message"},
-          {"role", "assistant"},
-          {"model", "claude-sonnet-4-5"},
-          {"content", {{{"type", "text"}, {"text", text}}}},
-          {"stop_reason", "end_turn"},
-          {"stop_sequence", nullptr},
-          {"usage", {{"input_tokens", 12}, {"output_tokens", 3}}}};
 }
 
 std::string MessageStartEvent() {
@@ -271,12 +254,6 @@ class ScriptedHttpServer {
   std::vector<Request> requests_;
   std::thread thread_;  // last: started after every other member exists
 };
-
-json Request1() {
-  return {{"model", "claude-sonnet-4-5"},
-          {"max_tokens", 1024},
-          {"messages", {{{"role", "user"}, {"content", "Hello"}}}}};
-}
 
 MessagesApiClientOptions TestOptions(const ScriptedHttpServer& server) {
   MessagesApiClientOptions options;

@@ -29,12 +29,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/x509_issuer.h"
+#include "tests/workers/model/messages_api_fixtures.h"
 #include "workers/model/messages_api_client.h"
 
 namespace baton::worker {
 namespace {
 
 using nlohmann::json;
+using ::baton::worker::api_test::Request;
+using ::baton::worker::api_test::Request1;
+using ::baton::worker::api_test::SseEventText;
+using ::baton::worker::api_test::TextMessage;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -76,12 +81,6 @@ class TlsStream final : public Stream {
 
  private:
   SSL* ssl_;
-};
-
-struct Request {
-  std::string request_line;
-  std::map<std::string, std::string> headers;  // lower-cased names
-  std::string body;
 };
 
 // Reads the next request of a connection; `pending` keeps bytes read past it. False
@@ -177,26 +176,11 @@ class Server {
   std::thread thread_;  // last: started after every other member exists
 };
 
-json TextMessage(const std::string& text) {
-  return {{"id", "msg_1"},
-          {"type", "message"},
-          {"role", "assistant"},
-          {"model", "claude-sonnet-4-5"},
-          {"content", {{{"type", "text"}, {"text", text}}}},
-          {"stop_reason", "end_turn"},
-          {"stop_sequence", nullptr},
-          {"usage", {{"input_tokens", 12}, {"output_tokens", 3}}}};
-}
-
 // An answer that leaves the connection open for the next request.
 std::string KeptJsonReply(const json& message) {
   const std::string body = message.dump();
   return absl::StrCat("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: req_kept\r\n",
                       "content-length: ", body.size(), "\r\n\r\n", body);
-}
-
-std::string SseEvent(const json& data) {
-  return absl::StrCat("event: ", data["type"].get<std::string>(), "\ndata: ", data.dump(), "\n\n");
 }
 
 // A streamed text answer in the chunked coding, as the Messages API sends one: an
@@ -213,26 +197,20 @@ std::vector<std::string> ChunkedStream(const std::string& text) {
                   {"stop_sequence", nullptr},
                   {"usage", {{"input_tokens", 5}, {"output_tokens", 1}}}}}};
   const std::vector<std::string> events = {
-      SseEvent(start),
-      SseEvent({{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}),
-      SseEvent({{"type", "content_block_delta"}, {"index", 0}, {"delta", {{"type", "text_delta"}, {"text", text}}}}),
-      SseEvent({{"type", "content_block_stop"}, {"index", 0}}),
-      SseEvent({{"type", "message_delta"},
+      SseEventText(start),
+      SseEventText({{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}),
+      SseEventText({{"type", "content_block_delta"}, {"index", 0}, {"delta", {{"type", "text_delta"}, {"text", text}}}}),
+      SseEventText({{"type", "content_block_stop"}, {"index", 0}}),
+      SseEventText({{"type", "message_delta"},
                 {"delta", {{"stop_reason", "end_turn"}, {"stop_sequence", nullptr}}},
                 {"usage", {{"output_tokens", 7}}}}),
-      SseEvent({{"type", "message_stop"}}),
+      SseEventText({{"type", "message_stop"}}),
   };
   std::vector<std::string> writes = {
       "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"};
   for (const std::string& event : events) writes.push_back(absl::StrCat(absl::Hex(event.size()), "\r\n", event, "\r\n"));
   writes.push_back("0\r\n\r\n");
   return writes;
-}
-
-json Request1() {
-  return {{"model", "claude-sonnet-4-5"},
-          {"max_tokens", 1024},
-          {"messages", {{{"role", "user"}, {"content", "Hello"}}}}};
 }
 
 MessagesApiClientOptions OptionsFor(const std::string& base_url) {
