@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace baton::worker {
@@ -17,26 +20,12 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-char ToLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLower(c);
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ToLower(x) == ToLower(y); });
-}
+absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // Whether the comma-separated `list` (a Connection header's value) holds `token`.
-bool HasToken(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    if (EqualsIgnoreCase(Trim(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
+bool HasToken(std::string_view list, absl::string_view token) {
+  for (absl::string_view part : absl::StrSplit(AsAbsl(list), ',')) {
+    if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(part), token)) return true;
   }
   return false;
 }
@@ -183,7 +172,7 @@ absl::Status Http1ResponseParser::OnHeaderLine(std::string_view line) {
   if (colon == std::string_view::npos || colon == 0 || IsSpaceOrTab(line[colon - 1])) {
     return Malformed(absl::StrCat("header line ", Quote(line)));
   }
-  std::string name = Lower(line.substr(0, colon));
+  std::string name = absl::AsciiStrToLower(AsAbsl(line.substr(0, colon)));
   const std::string_view value = Trim(line.substr(colon + 1));
   if (name == "content-length") {
     uint64_t length = 0;
@@ -220,7 +209,7 @@ absl::Status Http1ResponseParser::OnHeadEnd() {
     state_ = State::kComplete;
   } else if (!transfer_encoding_.empty()) {
     // Only chunked is read: this client asks for no other coding.
-    if (!EqualsIgnoreCase(Trim(transfer_encoding_), "chunked")) {
+    if (!absl::EqualsIgnoreCase(AsAbsl(Trim(transfer_encoding_)), "chunked")) {
       return Malformed(absl::StrCat("unsupported Transfer-Encoding ", Quote(transfer_encoding_)));
     }
     // With Content-Length as well, the message may be an attempt at request smuggling:
@@ -245,7 +234,7 @@ absl::Status Http1ResponseParser::OnChunkSizeLine(std::string_view line) {
   if (digits.empty() || digits.size() > 15) return Malformed(absl::StrCat("chunk size line ", Quote(line)));
   uint64_t size = 0;
   for (char c : digits) {
-    const char lower = ToLower(c);
+    const char lower = absl::ascii_tolower(static_cast<unsigned char>(c));
     int digit;
     if (lower >= '0' && lower <= '9') {
       digit = lower - '0';

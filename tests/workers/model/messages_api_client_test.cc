@@ -29,10 +29,7 @@ namespace baton::worker {
 namespace {
 
 using nlohmann::json;
-using ::baton::worker::api_test::Request;
-using ::baton::worker::api_test::Request1;
-using ::baton::worker::api_test::SseEventText;
-using ::baton::worker::api_test::TextMessage;
+using namespace ::baton::worker::api_test;  // the fixtures both client tests share
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -67,20 +64,6 @@ Reply SseReply(const std::vector<std::string>& chunks,
                                     "cache-control: no-cache\r\n", "connection: close\r\n",
                                     extra_headers),
                .chunks = chunks};
-}
-
-std::string MessageStartEvent() {
-  return SseEventText(
-      {{"type", "message_start"},
-       {"message",
-        {{"id", "msg_sse"},
-         {"type", "message"},
-         {"role", "assistant"},
-         {"model", "claude-sonnet-4-5"},
-         {"content", json::array()},
-         {"stop_reason", nullptr},
-         {"stop_sequence", nullptr},
-         {"usage", {{"input_tokens", 30}, {"output_tokens", 1}}}}}});
 }
 
 // A complete stream: some text, then a tool_use whose input is split mid-token.
@@ -127,19 +110,7 @@ std::vector<std::string> ToolUseStream() {
 class ScriptedHttpServer {
  public:
   explicit ScriptedHttpServer(std::vector<Reply> replies) : replies_(std::move(replies)) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    EXPECT_GE(listen_fd_, 0);
-    int one = 1;
-    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(listen_fd_, 16), 0);
-    socklen_t len = sizeof(addr);
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = ListenOnLoopback(&port_);
     thread_ = std::thread([this] { Serve(); });
   }
 
@@ -166,54 +137,6 @@ class ScriptedHttpServer {
     return false;
   }
 
-  bool ReadRequest(int fd, Request* request) {
-    std::string data;
-    char buffer[4096];
-    size_t header_end;
-    while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
-      if (!WaitReadable(fd)) return false;
-      ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-      if (n <= 0) return false;
-      data.append(buffer, n);
-    }
-    std::string head = data.substr(0, header_end);
-    request->body = data.substr(header_end + 4);
-    size_t line_end = head.find("\r\n");
-    request->request_line = head.substr(0, line_end);
-    size_t content_length = 0;
-    for (size_t at = line_end; at != std::string::npos && at < head.size();) {
-      size_t next = head.find("\r\n", at + 2);
-      std::string line = head.substr(at + 2, next == std::string::npos ? std::string::npos
-                                                                        : next - at - 2);
-      size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = absl::AsciiStrToLower(line.substr(0, colon));
-        std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-        if (name == "content-length") {
-          EXPECT_TRUE(absl::SimpleAtoi(value, &content_length));
-        }
-        request->headers[name] = value;
-      }
-      at = next;
-    }
-    while (request->body.size() < content_length) {
-      if (!WaitReadable(fd)) return false;
-      ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-      if (n <= 0) return false;
-      request->body.append(buffer, n);
-    }
-    return true;
-  }
-
-  void SendAll(int fd, const std::string& bytes) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return;  // the client went away
-      sent += n;
-    }
-  }
-
   void Pause(absl::Duration d) {
     const absl::Time end = absl::Now() + d;
     while (!stop_ && absl::Now() < end) absl::SleepFor(absl::Milliseconds(2));
@@ -224,15 +147,17 @@ class ScriptedHttpServer {
       if (!WaitReadable(listen_fd_)) return;
       int fd = accept(listen_fd_, nullptr, nullptr);
       if (fd < 0) return;
+      PlainStream stream(fd, &stop_);
+      std::string pending;
       Request request;
-      if (ReadRequest(fd, &request)) {
+      if (ReadRequest(stream, pending, &request)) {
         {
           std::lock_guard<std::mutex> lock(mu_);
           requests_.push_back(request);
         }
-        SendAll(fd, reply.head + "\r\n");
+        stream.Write(reply.head + "\r\n");  // a client gone away ends the reply early
         for (const std::string& chunk : reply.chunks) {
-          SendAll(fd, chunk);
+          stream.Write(chunk);
           Pause(reply.pause);
         }
         if (reply.hold_open) {

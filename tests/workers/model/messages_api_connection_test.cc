@@ -36,37 +36,9 @@ namespace baton::worker {
 namespace {
 
 using nlohmann::json;
-using ::baton::worker::api_test::Request;
-using ::baton::worker::api_test::Request1;
-using ::baton::worker::api_test::SseEventText;
-using ::baton::worker::api_test::TextMessage;
+using namespace ::baton::worker::api_test;  // the fixtures both client tests share
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// A connection's bytes, plain or through TLS.
-class Stream {
- public:
-  virtual ~Stream() = default;
-  virtual ssize_t Read(char* buffer, size_t size) = 0;  // 0: closed
-  virtual bool Write(std::string_view bytes) = 0;
-};
-
-class PlainStream final : public Stream {
- public:
-  explicit PlainStream(int fd) : fd_(fd) {}
-  ssize_t Read(char* buffer, size_t size) override { return recv(fd_, buffer, size, 0); }
-  bool Write(std::string_view bytes) override {
-    for (size_t sent = 0; sent < bytes.size();) {
-      ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      sent += n;
-    }
-    return true;
-  }
-
- private:
-  int fd_;
-};
 
 class TlsStream final : public Stream {
  public:
@@ -82,59 +54,6 @@ class TlsStream final : public Stream {
  private:
   SSL* ssl_;
 };
-
-// Reads the next request of a connection; `pending` keeps bytes read past it. False
-// when the connection closed first.
-bool ReadRequest(Stream& stream, std::string& pending, Request* request) {
-  char buffer[4096];
-  size_t head_end;
-  while ((head_end = pending.find("\r\n\r\n")) == std::string::npos) {
-    ssize_t n = stream.Read(buffer, sizeof(buffer));
-    if (n <= 0) return false;
-    pending.append(buffer, n);
-  }
-  const std::string head = pending.substr(0, head_end);
-  pending.erase(0, head_end + 4);
-  size_t line_end = head.find("\r\n");
-  request->request_line = head.substr(0, line_end);
-  size_t content_length = 0;
-  while (line_end != std::string::npos) {
-    const size_t next = head.find("\r\n", line_end + 2);
-    const std::string line = head.substr(line_end + 2, next == std::string::npos ? next : next - line_end - 2);
-    const size_t colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string name = absl::AsciiStrToLower(line.substr(0, colon));
-      std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-      if (name == "content-length") {
-        EXPECT_TRUE(absl::SimpleAtoi(value, &content_length));
-      }
-      request->headers[name] = value;
-    }
-    line_end = next;
-  }
-  while (pending.size() < content_length) {
-    ssize_t n = stream.Read(buffer, sizeof(buffer));
-    if (n <= 0) return false;
-    pending.append(buffer, n);
-  }
-  request->body = pending.substr(0, content_length);
-  pending.erase(0, content_length);
-  return true;
-}
-
-int ListenOnLoopback(int* port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  EXPECT_EQ(listen(fd, 16), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  *port = ntohs(addr.sin_port);
-  return fd;
-}
 
 // Accepts connections on 127.0.0.1:<ephemeral> one after another and runs `serve` on
 // each (its index counts from 0), until the test ends.
@@ -186,18 +105,8 @@ std::string KeptJsonReply(const json& message) {
 // A streamed text answer in the chunked coding, as the Messages API sends one: an
 // event to a chunk, each chunk its own write.
 std::vector<std::string> ChunkedStream(const std::string& text) {
-  json start = {{"type", "message_start"},
-                {"message",
-                 {{"id", "msg_s"},
-                  {"type", "message"},
-                  {"role", "assistant"},
-                  {"model", "claude-sonnet-4-5"},
-                  {"content", json::array()},
-                  {"stop_reason", nullptr},
-                  {"stop_sequence", nullptr},
-                  {"usage", {{"input_tokens", 5}, {"output_tokens", 1}}}}}};
   const std::vector<std::string> events = {
-      SseEventText(start),
+      MessageStartEvent(),
       SseEventText({{"type", "content_block_start"}, {"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}),
       SseEventText({{"type", "content_block_delta"}, {"index", 0}, {"delta", {{"type", "text_delta"}, {"text", text}}}}),
       SseEventText({{"type", "content_block_stop"}, {"index", 0}}),
